@@ -1,0 +1,32 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { requireAdminToken } from '../platform/admin-auth';
+import { assetNotFound } from '../platform/errors';
+import { idSchema, parseJsonBody, parseParams } from '../platform/validation';
+import type { UrlStore } from './store';
+
+const assetParams = z.object({ assetId: idSchema });
+/** Absolute http(s) URLs or CDN-relative paths as in the seed; nothing that could run script. */
+const playableUrl = z
+  .string()
+  .trim()
+  .min(1)
+  .max(2048)
+  .refine((u) => /^https?:\/\//i.test(u) || /^[A-Za-z0-9_\-./]+$/.test(u), 'must be an http(s) URL or a relative path');
+const urlBody = z.object({ url: playableUrl }).strict();
+
+export function urlRoutes(store: UrlStore, adminToken: string | undefined): Router {
+  const router = Router();
+  router.get('/url/asset/:assetId', async (req, res) => {
+    const { assetId } = parseParams(assetParams, req);
+    const url = await store.get(assetId);
+    if (url === undefined) throw assetNotFound(assetId);
+    res.json({ id: assetId, url });
+  });
+  router.post('/url/asset/:assetId', requireAdminToken(adminToken), async (req, res) => {
+    const { assetId } = parseParams(assetParams, req);
+    await store.put(assetId, parseJsonBody(urlBody, req).url);
+    res.json({ status: 'ok' });
+  });
+  return router;
+}

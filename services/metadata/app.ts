@@ -1,0 +1,19 @@
+import type { Express } from 'express';
+import type { Readiness } from '../platform/health';
+import { createHttpApp } from '../platform/http';
+import type { Logger } from '../platform/log';
+import type { Metrics } from '../platform/metrics';
+import { metadataRoutes } from './routes';
+import type { MetadataStore } from './store';
+
+export interface MetadataDeps {
+  store: MetadataStore;
+  adminToken: string | undefined;
+  log: Logger;
+  metrics: Metrics;
+  readiness: Readiness;
+}
+
+export function createApp({ store, adminToken, ...parts }: MetadataDeps): Express {
+  return createHttpApp({ ...parts, routes: metadataRoutes(store, adminToken) });
+}

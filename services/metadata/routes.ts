@@ -1,0 +1,31 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { requireAdminToken } from '../platform/admin-auth';
+import { assetNotFound } from '../platform/errors';
+import { idSchema, parseJsonBody, parseParams } from '../platform/validation';
+import type { MetadataStore } from './store';
+
+const assetParams = z.object({ assetId: idSchema });
+const metadataBody = z
+  .object({
+    title: z.string().trim().min(1).max(200),
+    genre: z.string().trim().min(1).max(50),
+    summary: z.string().max(2000),
+  })
+  .strict();
+
+export function metadataRoutes(store: MetadataStore, adminToken: string | undefined): Router {
+  const router = Router();
+  router.get('/content/asset/:assetId', async (req, res) => {
+    const { assetId } = parseParams(assetParams, req);
+    const metadata = await store.get(assetId);
+    if (!metadata) throw assetNotFound(assetId);
+    res.json({ id: assetId, ...metadata });
+  });
+  router.post('/content/asset/:assetId', requireAdminToken(adminToken), async (req, res) => {
+    const { assetId } = parseParams(assetParams, req);
+    await store.put(assetId, parseJsonBody(metadataBody, req));
+    res.json({ status: 'ok' });
+  });
+  return router;
+}

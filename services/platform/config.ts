@@ -1,0 +1,55 @@
+import { networkInterfaces } from 'node:os';
+import { z } from 'zod';
+
+/** A bad environment variable: main.ts prints the message and exits 1. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Variables every service reads; each service extends this with its own. */
+export const commonConfigSchema = z.object({
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SERVICE_ADDRESS: z.string().min(1).default(defaultServiceAddress),
+  CONSUL_HTTP_ADDR: z.string().min(1).optional(),
+  CONSUL_HTTP_TOKEN: z.string().min(1).optional(),
+  SHUTDOWN_DRAIN_DELAY_MS: intFrom(0, 120_000).default(0),
+  SHUTDOWN_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+});
+export type CommonConfig = z.infer<typeof commonConfigSchema>;
+
+export const portSchema = (defaultPort: number) => intFrom(0, 65_535).default(defaultPort);
+export const durationMsSchema = (defaultMs: number) => intFrom(1, 600_000).default(defaultMs);
+export const httpUrlSchema = (defaultUrl: string) =>
+  z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL').default(defaultUrl);
+export const natsUrlSchema = z
+  .string()
+  .min(1)
+  .default('nats://127.0.0.1:4222')
+  .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean));
+
+/**
+ * Reads the environment once. Unknown variables are ignored (the process
+ * environment holds plenty); a bad value becomes one line naming it.
+ */
+export function loadConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const emptyAsUnset = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(emptyAsUnset);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const variable = issue?.path.join('.') ?? 'environment';
+  const value = typeof issue?.path[0] === 'string' ? env[issue.path[0]] : undefined;
+  throw new ConfigError(
+    `invalid configuration: ${variable}=${JSON.stringify(value ?? '')}: ${issue?.message ?? 'invalid'}`,
+  );
+}
+
+function defaultServiceAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const ipv4 = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (ipv4) return ipv4.address;
+  }
+  return '127.0.0.1';
+}

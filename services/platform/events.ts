@@ -1,0 +1,54 @@
+import { context, propagation, type Context } from '@opentelemetry/api';
+import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import { RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { z } from 'zod';
+import { idSchema } from './validation';
+
+export const STREAM = 'EVENTS';
+export const VIEW_SUBJECT = 'events.view';
+/** Kept in the same stream so dead letters are durable and can be replayed. */
+export const DEAD_LETTER_SUBJECT = 'events.deadletter.view';
+const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
+
+export const viewEventSchema = z.object({
+  eventId: idSchema,
+  assetId: idSchema,
+  userId: idSchema,
+  occurredAt: z.string().datetime(),
+});
+export type ViewEvent = z.infer<typeof viewEventSchema>;
+
+/**
+ * Creates the stream if it does not exist yet. Whichever service connects
+ * first creates it; adding an identical stream twice is a no-op for the server.
+ */
+export async function ensureEventStream(jsm: JetStreamManager): Promise<void> {
+  try {
+    await jsm.streams.info(STREAM);
+  } catch {
+    await jsm.streams.add({
+      name: STREAM,
+      subjects: ['events.>'],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      duplicate_window: DUPLICATE_WINDOW_NS,
+      max_age: 7 * 24 * 60 * 60 * 1_000_000_000,
+    });
+  }
+}
+
+/** W3C trace context of `ctx`, as NATS headers. */
+export function traceHeaders(ctx: Context = context.active()): MsgHdrs {
+  const hdrs = headers();
+  propagation.inject(ctx, hdrs, { set: (carrier, key, value) => carrier.set(key, value) });
+  return hdrs;
+}
+
+/** The producer's context carried in a message's headers. */
+export function contextFromHeaders(hdrs: MsgHdrs | undefined): Context {
+  if (!hdrs) return context.active();
+  return propagation.extract(context.active(), hdrs, {
+    get: (carrier, key) => (carrier.has(key) ? carrier.get(key) : undefined),
+    keys: (carrier) => carrier.keys(),
+  });
+}

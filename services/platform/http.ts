@@ -1,0 +1,109 @@
+import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
+import helmet from 'helmet';
+import { HttpError } from './errors';
+import type { Readiness } from './health';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+
+export const BODY_LIMIT = '16kb';
+
+export interface HttpAppParts {
+  log: Logger;
+  metrics: Metrics;
+  readiness: Readiness;
+  routes: Router;
+}
+
+/**
+ * The Express app every service serves: security headers, request metrics,
+ * health and metrics endpoints, the service's routes, then one 404 and one
+ * error handler that always answer JSON and never leak internals.
+ */
+export function createHttpApp({ log, metrics, readiness, routes }: HttpAppParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use(recordRequestDuration(metrics));
+  app.use(closeConnectionsWhileDraining(readiness));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const { ready, checks } = readiness.report();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(routes);
+  app.use((req, _res, next) => {
+    next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
+  });
+  app.use(errorHandler(log));
+  return app;
+}
+
+function recordRequestDuration(metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const end = metrics.httpServerDuration.startTimer();
+    res.on('finish', () => {
+      // The template, never the raw path: ids in paths would explode label cardinality.
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      end({ method: knownMethod(req.method), route, status_code: String(res.statusCode) });
+    });
+    next();
+  };
+}
+
+const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
+const knownMethod = (method: string) => (METHODS.has(method) ? method : 'OTHER');
+
+function closeConnectionsWhileDraining(readiness: Readiness): RequestHandler {
+  return (_req, res, next) => {
+    if (!readiness.report().checks['accepting']) res.setHeader('Connection', 'close');
+    next();
+  };
+}
+
+interface ParserError {
+  type?: string;
+  status?: number;
+  statusCode?: number;
+}
+
+const parserErrors: Record<string, [number, string, string]> = {
+  'entity.parse.failed': [400, 'invalid_json', 'the body is not valid JSON'],
+  'entity.too.large': [413, 'payload_too_large', `the body is larger than ${BODY_LIMIT}`],
+  'encoding.unsupported': [415, 'unsupported_encoding', 'the content encoding is not supported'],
+  'charset.unsupported': [415, 'unsupported_charset', 'the charset is not supported'],
+  'request.aborted': [400, 'request_aborted', 'the request was aborted'],
+};
+
+function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    if (err instanceof HttpError) {
+      res.status(err.status).json(err.body ?? { error: err.code, message: err.message });
+      return;
+    }
+    const parserError = err as ParserError;
+    const known = parserError.type ? parserErrors[parserError.type] : undefined;
+    if (known) {
+      const [status, error, message] = known;
+      res.status(status).json({ error, message });
+      return;
+    }
+    const status = parserError.status ?? parserError.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: 'bad_request', message: 'the request could not be understood' });
+      return;
+    }
+    log.error({ err, method: req.method, route: req.route?.path }, 'unhandled error');
+    if (res.headersSent) return;
+    res.status(500).json({ error: 'internal', message: 'internal error' });
+  };
+}

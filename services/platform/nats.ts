@@ -1,0 +1,113 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from './log';
+import type { Metrics } from './metrics';
+
+/**
+ * The one long-lived NATS connection of a process. The service starts (and
+ * answers) while NATS is away: the link keeps trying in the background,
+ * reconnects forever once up, and reports whether it is usable right now.
+ */
+export class NatsLink {
+  private connection: NatsConnection | undefined;
+  private up = false;
+  private stopped = false;
+  private readonly onConnectCallbacks: Array<(nc: NatsConnection) => Promise<void>> = [];
+
+  constructor(
+    private readonly options: { servers: string[]; name: string; log: Logger; metrics: Metrics; retryMs?: number },
+  ) {
+    options.metrics.natsConnected.set(0);
+  }
+
+  get connected(): boolean {
+    return this.up;
+  }
+
+  /** The connection when it is up; undefined while connecting or reconnecting. */
+  current(): NatsConnection | undefined {
+    return this.up ? this.connection : undefined;
+  }
+
+  /** Runs on the first connect (stream and consumer set-up); retried until it succeeds. */
+  onConnect(callback: (nc: NatsConnection) => Promise<void>): void {
+    this.onConnectCallbacks.push(callback);
+  }
+
+  start(): void {
+    void this.connectUntilUp();
+  }
+
+  private async connectUntilUp(): Promise<void> {
+    const { servers, name, log } = this.options;
+    const retryMs = this.options.retryMs ?? 1000;
+    while (!this.stopped) {
+      try {
+        const nc = await connect({
+          servers,
+          name,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: retryMs,
+          timeout: 2000,
+        });
+        if (this.stopped) {
+          await nc.close();
+          return;
+        }
+        this.connection = nc;
+        for (const callback of this.onConnectCallbacks) await this.untilDone(callback, nc);
+        this.watchStatus(nc);
+        this.setUp(true);
+        log.info({ server: nc.getServer() }, 'nats connected');
+        return;
+      } catch (err) {
+        log.warn({ err: String(err) }, 'nats not reachable yet, retrying');
+        await sleep(retryMs);
+      }
+    }
+  }
+
+  private async untilDone(callback: (nc: NatsConnection) => Promise<void>, nc: NatsConnection): Promise<void> {
+    const retryMs = this.options.retryMs ?? 1000;
+    while (!this.stopped) {
+      try {
+        return await callback(nc);
+      } catch (err) {
+        this.options.log.warn({ err: String(err) }, 'nats set-up failed, retrying');
+        await sleep(retryMs);
+      }
+    }
+  }
+
+  private watchStatus(nc: NatsConnection): void {
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'disconnect') {
+          this.setUp(false);
+          this.options.log.warn({ server: status.server }, 'nats disconnected');
+        } else if (status.type === 'reconnect') {
+          this.setUp(true);
+          this.options.log.info({ server: status.server }, 'nats reconnected');
+        }
+      }
+    })();
+    void nc.closed().then(() => this.setUp(false));
+  }
+
+  private setUp(up: boolean): void {
+    this.up = up;
+    this.options.metrics.natsConnected.set(up ? 1 : 0);
+  }
+
+  /** Drain flushes what is in flight and lets subscriptions finish before closing. */
+  async drain(): Promise<void> {
+    this.stopped = true;
+    const nc = this.connection;
+    if (!nc || nc.isClosed()) return;
+    try {
+      await nc.drain();
+    } catch {
+      await nc.close();
+    }
+  }
+}

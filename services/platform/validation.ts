@@ -1,0 +1,39 @@
+import type { Request } from 'express';
+import { z } from 'zod';
+import { HttpError, badRequest } from './errors';
+
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Ids travel into NATS subjects, Consul metadata and logs: keep them plain. */
+export const idSchema = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
+
+/** Route params, validated; a bad one is a 400 naming the param. */
+export function parseParams<S extends z.ZodTypeAny>(schema: S, req: Request): z.output<S> {
+  const parsed = schema.safeParse(req.params);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const name = issue?.path.join('.') || 'parameter';
+  throw badRequest('invalid_id', `${name} ${issue?.message ?? 'is invalid'}`);
+}
+
+/**
+ * A JSON body, validated. A body in another content type is 415 (the JSON
+ * parser left it unread); no body at all is 400.
+ */
+export function parseJsonBody<S extends z.ZodTypeAny>(schema: S, req: Request): z.output<S> {
+  if (req.body === undefined) {
+    if (hasBody(req)) {
+      throw new HttpError(415, 'unsupported_media_type', 'send the body as Content-Type: application/json');
+    }
+    throw badRequest('body_required', 'a JSON body is required');
+  }
+  const parsed = schema.safeParse(req.body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? issue.path.join('.') : 'body';
+  throw badRequest('invalid_body', `${where}: ${issue?.message ?? 'invalid'}`);
+}
+
+function hasBody(req: Request): boolean {
+  const length = Number(req.headers['content-length'] ?? 0);
+  return length > 0 || req.headers['transfer-encoding'] !== undefined;
+}

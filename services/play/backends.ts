@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { PeerUnavailableError, type PeerClient } from '../platform/peer-client';
+
+export interface Backends {
+  metadata: PeerClient;
+  cdnurl: PeerClient;
+  reporting: PeerClient;
+}
+
+const metadataAnswer = z.object({ title: z.string(), genre: z.string(), summary: z.string() });
+const urlAnswer = z.object({ url: z.string() });
+const viewsAnswer = z.object({ views: z.number().int().nonnegative() });
+
+export type Metadata = z.infer<typeof metadataAnswer>;
+/** `missing`: the peer said 404. `failed`: it could not say (down, slow, 5xx, nonsense). */
+export type Lookup<T> = { found: T } | 'missing' | 'failed';
+
+async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>): Promise<Lookup<T>> {
+  try {
+    const res = await client.call('GET', path);
+    if (res.status === 404) return 'missing';
+    const parsed = schema.safeParse(res.body);
+    return res.status === 200 && parsed.success ? { found: parsed.data } : 'failed';
+  } catch (err) {
+    if (err instanceof PeerUnavailableError) return 'failed';
+    throw err;
+  }
+}
+
+export const lookupMetadata = (b: Backends, assetId: string) =>
+  lookup(b.metadata, `/content/asset/${assetId}`, metadataAnswer);
+
+export async function lookupUrl(b: Backends, assetId: string): Promise<Lookup<string | null>> {
+  const result = await lookup(b.cdnurl, `/url/asset/${assetId}`, urlAnswer);
+  // An asset without a URL is a normal answer (url: null), not a failure.
+  if (result === 'missing') return { found: null };
+  return result === 'failed' ? result : { found: result.found.url };
+}
+
+/** Counts before this view; a user or asset reporting has never seen has 0 views. */
+export async function lookupViews(b: Backends, assetId: string, userId: string): Promise<Lookup<{ assetviews: number; userviews: number }>> {
+  const [asset, user] = await Promise.all([
+    lookup(b.reporting, `/events/asset/${assetId}`, viewsAnswer),
+    lookup(b.reporting, `/events/user/${userId}`, viewsAnswer),
+  ]);
+  if (asset === 'failed' || user === 'failed') return 'failed';
+  const views = (l: typeof asset) => (l === 'missing' ? 0 : l.found.views);
+  return { found: { assetviews: views(asset), userviews: views(user) } };
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { ViewEvent } from '../platform/events';
+import { lookupMetadata, lookupUrl, lookupViews, type Backends, type Metadata } from './backends';
+
+export type DegradedPart = 'cdnurl' | 'reporting';
+
+export interface Playback extends Metadata {
+  id: string;
+  url: string | null;
+  assetviews: number | null;
+  userviews: number | null;
+  degraded: DegradedPart[];
+  recorded: boolean;
+}
+
+export type PlayOutcome = { kind: 'played'; playback: Playback } | { kind: 'not_found' } | { kind: 'unavailable' };
+
+export interface PlayDeps {
+  backends: Backends;
+  /** Resolves true once JetStream stored the event (or knew it already). */
+  publishView(event: ViewEvent): Promise<boolean>;
+  clock?: () => Date;
+}
+
+/**
+ * One play: ask the three backends at once; as soon as metadata confirms the
+ * asset, emit the view while the other answers are still coming; answer with
+ * what arrived and name what did not. An unknown asset emits nothing.
+ */
+export async function playView(deps: PlayDeps, assetId: string, userId: string): Promise<PlayOutcome> {
+  const { backends } = deps;
+  const url = lookupUrl(backends, assetId);
+  const views = lookupViews(backends, assetId, userId);
+  const metadata = await lookupMetadata(backends, assetId);
+  if (metadata === 'missing' || metadata === 'failed') {
+    // The other lookups have no use now, but must not end as unhandled rejections.
+    void Promise.allSettled([url, views]);
+    return { kind: metadata === 'missing' ? 'not_found' : 'unavailable' };
+  }
+  const occurredAt = (deps.clock?.() ?? new Date()).toISOString();
+  const recorded = deps.publishView({ eventId: randomUUID(), assetId, userId, occurredAt });
+  const [urlResult, viewsResult, wasRecorded] = await Promise.all([url, views, recorded]);
+
+  const degraded: DegradedPart[] = [];
+  if (urlResult === 'failed') degraded.push('cdnurl');
+  if (viewsResult === 'failed') degraded.push('reporting');
+  const counts = typeof viewsResult === 'object' ? viewsResult.found : { assetviews: null, userviews: null };
+  return {
+    kind: 'played',
+    playback: {
+      id: assetId,
+      ...metadata.found,
+      url: typeof urlResult === 'object' ? urlResult.found : null,
+      ...counts,
+      degraded,
+      recorded: wasRecorded,
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import '../platform/instrumentation'; // first: tracing must patch modules before they load
+import { jetstreamManager } from '@nats-io/jetstream';
+import { z } from 'zod';
+import { commonConfigSchema, durationMsSchema, httpUrlSchema, natsUrlSchema, portSchema } from '../platform/config';
+import { ensureEventStream } from '../platform/events';
+import { createHttpApp } from '../platform/http';
+import { NatsLink } from '../platform/nats';
+import { createPeerClient } from '../platform/peer-client';
+import { runService } from '../platform/run-service';
+import { Router } from 'express';
+import { ViewConsumer, ensureViewConsumer } from './view-consumer';
+
+void runService({
+  name: 'queue-listener',
+  configSchema: commonConfigSchema.extend({
+    PORT: portSchema(8084),
+    NATS_URL: natsUrlSchema,
+    REPORTING_URL: httpUrlSchema('http://127.0.0.1:8082'),
+    RECORD_TIMEOUT_MS: durationMsSchema(2000),
+    LISTENER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(64),
+    RETRY_MAX_DELAY_MS: durationMsSchema(30_000),
+  }),
+  async start({ config, log, metrics, readiness, peerDirectory }) {
+    const directory = peerDirectory({ reporting: config.REPORTING_URL });
+    const reporting = createPeerClient({ peer: 'reporting', directory, metrics, timeoutMs: config.RECORD_TIMEOUT_MS });
+    const link = new NatsLink({ servers: config.NATS_URL, name: 'queue-listener', log, metrics });
+    link.onConnect(async (nc) => {
+      const jsm = await jetstreamManager(nc);
+      await ensureEventStream(jsm);
+      await ensureViewConsumer(jsm);
+    });
+    const consumer = new ViewConsumer({
+      link,
+      reporting,
+      log,
+      metrics,
+      concurrency: config.LISTENER_CONCURRENCY,
+      recordTimeoutMs: config.RECORD_TIMEOUT_MS,
+      retryMaxDelayMs: config.RETRY_MAX_DELAY_MS,
+    });
+    readiness.addCheck('nats', () => link.connected);
+    readiness.addCheck('consumer', () => consumer.bound);
+    link.start();
+    consumer.start();
+    return {
+      // No business routes: health and metrics only.
+      app: createHttpApp({ log, metrics, readiness, routes: Router() }),
+      stop: [
+        { name: 'consumer', run: () => consumer.stop() },
+        { name: 'nats', run: () => link.drain() },
+        { name: 'reporting', run: () => reporting.close() },
+      ],
+    };
+  },
+});

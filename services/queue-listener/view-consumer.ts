@@ -1,0 +1,189 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AckPolicy, DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { headers } from '@nats-io/transport-node';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT } from '../platform/events';
+import type { Logger } from '../platform/log';
+import type { Metrics } from '../platform/metrics';
+import type { NatsLink } from '../platform/nats';
+import type { PeerClient } from '../platform/peer-client';
+import { recordEvent, type Verdict } from './record-event';
+
+export const DURABLE = 'view-recorder';
+
+/**
+ * The durable pull consumer every listener replica shares: JetStream hands
+ * each message to one puller at a time. Redelivery is unbounded on purpose
+ * (max_deliver -1): an outage of reporting may last, and must delay views,
+ * never lose them. Poison is recognised by the handler, not by a count.
+ */
+export async function ensureViewConsumer(jsm: JetStreamManager): Promise<void> {
+  await jsm.consumers.add(STREAM, {
+    durable_name: DURABLE,
+    filter_subject: VIEW_SUBJECT,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: 30 * 1_000_000_000,
+    max_deliver: -1,
+    max_ack_pending: 2000,
+  });
+}
+
+export interface ViewConsumerOptions {
+  link: NatsLink;
+  reporting: PeerClient;
+  log: Logger;
+  metrics: Metrics;
+  concurrency: number;
+  recordTimeoutMs: number;
+  retryMaxDelayMs: number;
+}
+
+/** Pulls view events and handles up to `concurrency` at once. */
+export class ViewConsumer {
+  private consumer: Consumer | undefined;
+  private messages: ConsumerMessages | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private inFlight = 0;
+  private readonly slotFreed: Array<() => void> = [];
+  private readonly processed: Counter<'outcome'>;
+  private readonly lag: Histogram;
+
+  constructor(private readonly options: ViewConsumerOptions) {
+    const registers = [options.metrics.registry];
+    this.processed = new Counter({
+      name: 'view_events_processed_total',
+      help: 'View events handled by the listener, by outcome',
+      labelNames: ['outcome'] as const,
+      registers,
+    });
+    this.lag = new Histogram({
+      name: 'view_event_lag_seconds',
+      help: 'Time from a view occurring to reporting recording it',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    const labels = { stream: STREAM, consumer: DURABLE };
+    const pending = new Gauge({ name: 'jetstream_consumer_pending_messages', help: 'Messages not yet delivered to the consumer', labelNames: ['stream', 'consumer'] as const, registers });
+    const ackPending = new Gauge({ name: 'jetstream_consumer_ack_pending_messages', help: 'Messages delivered but not yet acknowledged', labelNames: ['stream', 'consumer'] as const, registers });
+    // Read at scrape time, bounded, so a slow NATS never hangs /metrics.
+    new Gauge({
+      name: 'jetstream_consumer_info_age_seconds',
+      help: 'Seconds since consumer info was last read successfully',
+      registers,
+      collect: async () => {
+        const info = await Promise.race([this.consumer?.info().catch(() => undefined), sleep(500, undefined)]);
+        if (info) {
+          pending.set(labels, info.num_pending);
+          ackPending.set(labels, info.num_ack_pending);
+        }
+      },
+    });
+  }
+
+  get bound(): boolean {
+    return this.messages !== undefined;
+  }
+
+  start(): void {
+    this.running = this.consumeUntilStopped();
+  }
+
+  private async consumeUntilStopped(): Promise<void> {
+    const { link, log, concurrency } = this.options;
+    while (!this.stopped) {
+      const nc = link.current();
+      if (!nc) {
+        await sleep(250);
+        continue;
+      }
+      try {
+        this.consumer = await jetstream(nc).consumers.get(STREAM, DURABLE);
+        this.messages = await this.consumer.consume({ max_messages: concurrency });
+        log.info({ consumer: DURABLE }, 'consuming view events');
+        for await (const msg of this.messages) {
+          await this.freeSlot();
+          void this.handle(msg);
+        }
+      } catch (err) {
+        if (!this.stopped) log.warn({ err: String(err) }, 'view consumer interrupted, rebinding');
+      } finally {
+        this.messages = undefined;
+      }
+      if (!this.stopped) await sleep(1000);
+    }
+  }
+
+  private async freeSlot(): Promise<void> {
+    while (this.inFlight >= this.options.concurrency) {
+      await new Promise<void>((resolve) => this.slotFreed.push(resolve));
+    }
+  }
+
+  private async handle(msg: JsMsg): Promise<void> {
+    this.inFlight++;
+    try {
+      const verdict = await recordEvent(this.options.reporting, msg, this.options.recordTimeoutMs).catch(
+        (err: unknown): Verdict => ({ kind: 'retry', reason: String(err) }),
+      );
+      await this.settle(msg, verdict);
+    } finally {
+      this.inFlight--;
+      this.slotFreed.shift()?.();
+    }
+  }
+
+  private async settle(msg: JsMsg, verdict: Verdict): Promise<void> {
+    switch (verdict.kind) {
+      case 'recorded':
+        msg.ack();
+        this.processed.inc({ outcome: verdict.duplicate ? 'duplicate' : 'recorded' });
+        if (!verdict.duplicate) this.lag.observe(Math.max(0, Date.now() - Date.parse(verdict.event.occurredAt)) / 1000);
+        return;
+      case 'retry':
+        msg.nak(this.backoffMs(msg.info.deliveryCount));
+        this.processed.inc({ outcome: 'retried' });
+        this.options.log.warn({ reason: verdict.reason, deliveryCount: msg.info.deliveryCount }, 'view event will be retried');
+        return;
+      case 'poison':
+        if (await this.deadLetter(msg, verdict.reason)) {
+          msg.ack();
+          this.processed.inc({ outcome: 'dead_lettered' });
+        } else {
+          msg.nak(this.backoffMs(msg.info.deliveryCount));
+        }
+    }
+  }
+
+  /** Capped exponential back-off with jitter, so replicas do not retry in step. */
+  private backoffMs(deliveryCount: number): number {
+    const exponential = 250 * 2 ** Math.min(Math.max(deliveryCount - 1, 0), 16);
+    return Math.round(Math.min(this.options.retryMaxDelayMs, exponential) * (0.8 + Math.random() * 0.4));
+  }
+
+  private async deadLetter(msg: JsMsg, reason: string): Promise<boolean> {
+    const nc = this.options.link.current();
+    if (!nc) return false;
+    const hdrs = headers();
+    hdrs.set('Dead-Letter-Reason', reason);
+    hdrs.set('Dead-Letter-Subject', msg.subject);
+    hdrs.set('Dead-Letter-Sequence', String(msg.info.streamSequence));
+    try {
+      await jetstream(nc).publish(DEAD_LETTER_SUBJECT, msg.data, { headers: hdrs, msgID: `dead-${msg.info.streamSequence}` });
+      this.options.log.error({ reason, sequence: msg.info.streamSequence }, 'view event dead-lettered');
+      return true;
+    } catch (err) {
+      this.options.log.warn({ err: String(err) }, 'dead-letter publish failed; will retry');
+      return false;
+    }
+  }
+
+  /** Stops pulling, then waits for the events in hand to be settled. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.messages?.close();
+    await this.running;
+    while (this.inFlight > 0) await new Promise<void>((resolve) => this.slotFreed.push(resolve));
+  }
+}
