@@ -104,6 +104,11 @@ export class NatsLink {
     this.stopped = true;
     const nc = this.connection;
     if (!nc || nc.isClosed()) return;
+    // Draining needs the server; while it is away there is nothing to flush to.
+    if (!this.up) {
+      await nc.close();
+      return;
+    }
     try {
       await nc.drain();
     } catch {

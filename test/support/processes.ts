@@ -1,0 +1,127 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { waitFor } from './wait';
+
+export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  await new Promise((r) => server.close(r));
+  if (typeof address !== 'object' || !address) throw new Error('no port');
+  return address.port;
+}
+
+/** A child process with its output kept for assertions and for failure messages. */
+export interface Proc {
+  child: ChildProcess;
+  output(): string;
+  /** Sends the signal and resolves with the exit code (null if killed by a signal). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
+}
+
+export function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    output: () => output,
+    async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+function natsServerBinary(): string {
+  for (const candidate of [process.env['NATS_SERVER_BIN'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
+    if (candidate && existsSync(candidate)) return candidate;
+  }
+  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
+  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
+  throw new Error('nats-server not found: run ./scripts/test (it installs it) or apt-get install nats-server');
+}
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  /** Stops the server; its store is removed unless kept for a restart. */
+  stop(options?: { keepStore?: boolean }): Promise<void>;
+  /** Starts again on the same port and store, as after a crash. */
+  restart(): Promise<void>;
+}
+
+async function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolveAccepts) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveAccepts(true);
+    });
+    socket.once('error', () => resolveAccepts(false));
+  });
+}
+
+/** A real nats-server with JetStream on a free port, its store in a temp dir. */
+export async function startNats(): Promise<NatsServer> {
+  const port = await freePort();
+  const storeDir = mkdtempSync(join(tmpdir(), 'vm-nats-'));
+  const binary = natsServerBinary();
+  let proc: Proc;
+  const launch = async () => {
+    proc = startProcess(binary, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir]);
+    await waitFor(() => portAccepts(port), { what: `nats-server on ${port}` });
+  };
+  await launch();
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    port,
+    async stop({ keepStore = false } = {}) {
+      await proc.stop('SIGTERM');
+      if (!keepStore) rmSync(storeDir, { recursive: true, force: true });
+    },
+    restart: launch,
+  };
+}
+
+export type ServiceName = 'metadata' | 'cdnurl' | 'reporting' | 'play' | 'queue-listener';
+
+export interface RunningService extends Proc {
+  name: ServiceName;
+  port: number;
+  url: string;
+}
+
+/** Runs a compiled service as its own process on a free port and waits for /healthz. */
+export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {}): Promise<RunningService> {
+  const port = env['PORT'] ? Number(env['PORT']) : await freePort();
+  const main = join(REPO_ROOT, 'dist', 'services', name, 'main.js');
+  const proc = startProcess(process.execPath, [main], { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`${name} exited: ${proc.output()}`);
+      return (await fetch(`${url}/healthz`)).ok;
+    },
+    { what: `${name} /healthz`, timeoutMs: 20_000 },
+  ).catch((err: unknown) => {
+    proc.child.kill('SIGKILL');
+    throw err;
+  });
+  return { ...proc, name, port, url };
+}
