@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { jetstreamManager, jetstream } from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { startMesh, type Mesh } from '../support/mesh';
+import { sampleSum, scrape } from '../support/metrics';
+import { startService } from '../support/processes';
+import { waitFor } from '../support/wait';
+
+async function play(mesh: Mesh, assetId: string, userId: string) {
+  const res = await fetch(`${mesh.urls.play}/play/asset/${assetId}/user/${userId}`, { method: 'POST' });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function views(mesh: Mesh, kind: 'user' | 'asset', id: string): Promise<number> {
+  const res = await fetch(`${mesh.urls.reporting}/events/${kind}/${id}`);
+  if (res.status === 404) return 0;
+  return ((await res.json()) as { views: number }).views;
+}
+
+async function streamMessages(nc: NatsConnection): Promise<number> {
+  return (await (await jetstreamManager(nc)).streams.info('EVENTS')).state.messages;
+}
+
+describe('the view flow, play -> NATS -> queue-listener -> reporting, as processes', () => {
+  let mesh: Mesh;
+  let nc: NatsConnection;
+
+  before(async () => {
+    // Short back-off so outage tests finish quickly; the behaviour is the same.
+    mesh = await startMesh({ envFor: { 'queue-listener': { RETRY_MAX_DELAY_MS: '500' } } });
+    nc = await connect({ servers: mesh.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  });
+  after(async () => {
+    await nc?.close();
+    await mesh?.stop();
+  });
+
+  it('when N plays happen, then exactly N views are counted', async () => {
+    const user = `u${randomUUID().slice(0, 8)}`;
+    const assetBefore = await views(mesh, 'asset', '456');
+    const n = 40;
+    const answers = await Promise.all(Array.from({ length: n }, () => play(mesh, '456', user)));
+    assert.ok(answers.every((a) => a.status === 200 && a.body['recorded'] === true));
+    await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} user views` });
+    // Give a double count the chance to show before checking exactness again.
+    await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_ack_pending_messages') === 0, {
+      what: 'nothing left unacknowledged',
+    });
+    assert.equal(await views(mesh, 'user', user), n);
+    assert.equal((await views(mesh, 'asset', '456')) - assetBefore, n);
+  });
+
+  it('when an event is delivered twice, then it is counted once', async () => {
+    const user = `u${randomUUID().slice(0, 8)}`;
+    const event = { eventId: randomUUID(), assetId: '123', userId: user, occurredAt: new Date().toISOString() };
+    const js = jetstream(nc);
+    // Two different message ids get past the stream's de-duplication, as a redelivery does.
+    await js.publish('events.view', JSON.stringify(event), { msgID: `${event.eventId}-a` });
+    await js.publish('events.view', JSON.stringify(event), { msgID: `${event.eventId}-b` });
+    await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'view_events_processed_total', { outcome: 'duplicate' }) >= 1, {
+      what: 'the second delivery handled',
+    });
+    assert.equal(await views(mesh, 'user', user), 1);
+  });
+
+  it('when an unknown asset is played, then 404 and no event is emitted', async () => {
+    const before = await streamMessages(nc);
+    const answer = await play(mesh, 'ghost-asset', 'u1');
+    assert.equal(answer.status, 404);
+    assert.deepEqual(answer.body, { id: 'ghost-asset', status: 'Asset not found' });
+    // A known asset played after it is the fence: once its event is stored, an earlier one would be too.
+    const user = `u${randomUUID().slice(0, 8)}`;
+    assert.equal((await play(mesh, '123', user)).status, 200);
+    assert.equal(await streamMessages(nc), before + 1);
+    assert.equal(await views(mesh, 'asset', 'ghost-asset'), 0);
+  });
+
+  it('when a backend is stopped, then play answers with what it has and names it in degraded', async () => {
+    await mesh.services.cdnurl.stop();
+    try {
+      const answer = await play(mesh, '123', 'u-degraded');
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.body['degraded'], ['cdnurl']);
+      assert.equal(answer.body['url'], null);
+      assert.equal(answer.body['title'], 'It');
+    } finally {
+      await mesh.restart('cdnurl');
+    }
+    assert.deepEqual((await play(mesh, '123', 'u-degraded')).body['degraded'], []);
+  });
+
+  it('when reporting is down while plays continue, then every view is counted once it is back', async () => {
+    const user = `u${randomUUID().slice(0, 8)}`;
+    await mesh.services.reporting.stop();
+    const n = 15;
+    const answers = [];
+    for (let i = 0; i < n; i++) answers.push(await play(mesh, '123', user));
+    assert.ok(answers.every((a) => a.status === 200 && a.body['recorded'] === true));
+    assert.deepEqual(answers[0]?.body['degraded'], ['reporting']);
+    await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'view_events_processed_total', { outcome: 'retried' }) > 0, {
+      what: 'the listener retrying',
+    });
+    await mesh.restart('reporting');
+    await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} views after the outage`, timeoutMs: 20_000 });
+    assert.equal(sampleSum(await scrape(mesh.urls.queueListener), 'view_events_processed_total', { outcome: 'dead_lettered' }), 0);
+  });
+
+  it('when a message cannot be parsed, then it goes to the dead-letter subject with the reason', async () => {
+    const js = jetstream(nc);
+    await js.publish('events.view', 'not json at all', { msgID: randomUUID() });
+    const jsm = await jetstreamManager(nc);
+    const dead = await waitFor(async () => {
+      try {
+        return await jsm.streams.getMessage('EVENTS', { last_by_subj: 'events.deadletter.view' });
+      } catch {
+        return undefined;
+      }
+    }, { what: 'a dead letter' });
+    assert.equal(dead?.string(), 'not json at all');
+    assert.equal(dead?.header.get('Dead-Letter-Reason'), 'unparseable view event');
+  });
+
+  it('when two listeners run, then they share the work and count each view once', async () => {
+    const second = await startService('queue-listener', { NATS_URL: mesh.nats.url, REPORTING_URL: mesh.urls.reporting });
+    try {
+      await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second listener ready' });
+      const recordedBy = async (url: string) => sampleSum(await scrape(url), 'view_events_processed_total', { outcome: 'recorded' });
+      const firstBefore = await recordedBy(mesh.urls.queueListener);
+      const user = `u${randomUUID().slice(0, 8)}`;
+      const n = 200;
+      for (let i = 0; i < n; i += 20) {
+        await Promise.all(Array.from({ length: 20 }, () => play(mesh, '123', user)));
+      }
+      await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} views` });
+      const byFirst = (await recordedBy(mesh.urls.queueListener)) - firstBefore;
+      const bySecond = await recordedBy(second.url);
+      assert.ok(byFirst > 0 && bySecond > 0, `both listeners worked (first ${byFirst}, second ${bySecond})`);
+      assert.equal(byFirst + bySecond, n);
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
+  });
+
+  it('when NATS is down, then play still answers, says recorded false, and the view arrives once NATS is back', async () => {
+    const user = `u${randomUUID().slice(0, 8)}`;
+    await mesh.nats.stop({ keepStore: true });
+    await waitFor(async () => (await fetch(`${mesh.urls.play}/readyz`)).status === 503, { what: 'play not ready without NATS' });
+    const answer = await play(mesh, '123', user);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body['recorded'], false);
+    assert.equal(answer.body['title'], 'It');
+    await mesh.nats.restart();
+    await waitFor(async () => (await views(mesh, 'user', user)) === 1, { what: 'the kept view recorded', timeoutMs: 20_000 });
+    await waitFor(async () => (await fetch(`${mesh.urls.play}/readyz`)).ok, { what: 'play ready again' });
+  });
+
+  it('when SIGTERM reaches each service, then it drains and exits 0', async () => {
+    for (const service of Object.values(mesh.services)) {
+      const t0 = Date.now();
+      const code = await service.stop('SIGTERM');
+      assert.equal(code, 0, `${service.name} exit code:\n${service.output().slice(-2000)}`);
+      // Well inside SHUTDOWN_TIMEOUT_MS (10 s by default): nothing waited for its bound.
+      assert.ok(Date.now() - t0 < 5000, `${service.name} took ${Date.now() - t0} ms to stop`);
+    }
+  });
+});
