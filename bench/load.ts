@@ -1,0 +1,62 @@
+import { Pool } from 'undici';
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  seconds: number;
+  throughput: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/**
+ * Closed-loop load: `concurrency` workers on keep-alive connections, each
+ * sending its next request when the last one answered, for `seconds`.
+ * Statuses other than `expectStatus` count as errors.
+ */
+export async function runLoad(options: {
+  origin: string;
+  method: 'GET' | 'POST';
+  path: (i: number) => string;
+  concurrency: number;
+  seconds: number;
+  expectStatus?: number;
+}): Promise<LoadResult> {
+  const pool = new Pool(options.origin, { connections: options.concurrency, pipelining: 1 });
+  const latencies: number[] = [];
+  let errors = 0;
+  let sent = 0;
+  const started = process.hrtime.bigint();
+  const deadline = Date.now() + options.seconds * 1000;
+  const worker = async () => {
+    while (Date.now() < deadline) {
+      const i = sent++;
+      const t0 = process.hrtime.bigint();
+      try {
+        const res = await pool.request({ method: options.method, path: options.path(i) });
+        await res.body.dump();
+        if (res.statusCode !== (options.expectStatus ?? 200)) errors++;
+      } catch {
+        errors++;
+      }
+      latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  return {
+    requests: latencies.length,
+    errors,
+    seconds,
+    throughput: latencies.length / seconds,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+  };
+}
