@@ -16,6 +16,10 @@ export class Readiness {
     this.draining = true;
   }
 
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
   report(): { ready: boolean; checks: Record<string, boolean> } {
     const checks: Record<string, boolean> = { accepting: !this.draining };
     for (const [name, isReady] of this.checks) checks[name] = safely(isReady);

@@ -65,7 +65,7 @@ const knownMethod = (method: string) => (METHODS.has(method) ? method : 'OTHER')
 
 function closeConnectionsWhileDraining(readiness: Readiness): RequestHandler {
   return (_req, res, next) => {
-    if (!readiness.report().checks['accepting']) res.setHeader('Connection', 'close');
+    if (readiness.isDraining) res.setHeader('Connection', 'close');
     next();
   };
 }
