@@ -6,13 +6,22 @@ import { idSchema, parseJsonBody, parseParams } from '../platform/validation';
 import type { UrlStore } from './store';
 
 const assetParams = z.object({ assetId: idSchema });
-/** Absolute http(s) URLs or CDN-relative paths as in the seed; nothing that could run script. */
+/** Absolute http(s) URLs with a host, or CDN-relative paths as in the seed; nothing that could run script. */
 const playableUrl = z
   .string()
   .trim()
   .min(1)
   .max(2048)
-  .refine((u) => /^https?:\/\//i.test(u) || /^[A-Za-z0-9_\-./]+$/.test(u), 'must be an http(s) URL or a relative path');
+  .refine((u) => isHttpUrl(u) || /^[A-Za-z0-9_\-./]+$/.test(u), 'must be an http(s) URL or a relative path');
+
+function isHttpUrl(candidate: string): boolean {
+  if (!/^https?:\/\//i.test(candidate) || /[\s"'<>`]/.test(candidate)) return false;
+  try {
+    return new URL(candidate).hostname !== '';
+  } catch {
+    return false;
+  }
+}
 const urlBody = z.object({ url: playableUrl }).strict();
 
 export function urlRoutes(store: UrlStore, adminToken: string | undefined): Router {

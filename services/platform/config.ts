@@ -13,8 +13,17 @@ export const commonConfigSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SERVICE_ADDRESS: z.string().min(1).default(defaultServiceAddress),
-  CONSUL_HTTP_ADDR: z.string().min(1).optional(),
+  CONSUL_HTTP_ADDR: z
+    .string()
+    .min(1)
+    .refine((a) => /^(https?:\/\/)?[^/\s]+(:\d+)?\/?$/.test(a), 'must be host:port or http(s)://host:port')
+    .optional(),
   CONSUL_HTTP_TOKEN: z.string().min(1).optional(),
+  // Consul raises intervals below 1 s to 1 s and reaps critical services no sooner than 1 min.
+  CONSUL_CHECK_INTERVAL_MS: intFrom(1_000, 600_000).default(5_000),
+  CONSUL_CHECK_TIMEOUT_MS: intFrom(100, 600_000).default(2_000),
+  CONSUL_DEREGISTER_CRITICAL_AFTER_MS: intFrom(1_000, 86_400_000).default(60_000),
+  CONSUL_RESYNC_INTERVAL_MS: intFrom(100, 600_000).default(10_000),
   SHUTDOWN_DRAIN_DELAY_MS: intFrom(0, 120_000).default(0),
   SHUTDOWN_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
 });
@@ -28,7 +37,10 @@ export const natsUrlSchema = z
   .string()
   .min(1)
   .default('nats://127.0.0.1:4222')
-  .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean));
+  .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+  .refine((servers) => servers.length > 0, 'must name at least one server');
+
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/i;
 
 /**
  * Reads the environment once. Unknown variables are ignored (the process
@@ -41,9 +53,9 @@ export function loadConfig<S extends z.ZodTypeAny>(schema: S, env: NodeJS.Proces
   const issue = parsed.error.issues[0];
   const variable = issue?.path.join('.') ?? 'environment';
   const value = typeof issue?.path[0] === 'string' ? env[issue.path[0]] : undefined;
-  throw new ConfigError(
-    `invalid configuration: ${variable}=${JSON.stringify(value ?? '')}: ${issue?.message ?? 'invalid'}`,
-  );
+  // The message reaches logs: never echo a secret.
+  const shown = SECRET_NAME.test(variable) ? '<redacted>' : JSON.stringify(value ?? '');
+  throw new ConfigError(`invalid configuration: ${variable}=${shown}: ${issue?.message ?? 'invalid'}`);
 }
 
 function defaultServiceAddress(): string {

@@ -82,7 +82,7 @@ export function createPeerClient(options: {
       let lastError: unknown;
       for (const baseUrl of tries) {
         try {
-          return await attempt(method, baseUrl + path, req, signal);
+          return await attempt(method, baseUrl.replace(/\/+$/, '') + path, req, signal);
         } catch (err) {
           lastError = err;
           if (signal.aborted) break;

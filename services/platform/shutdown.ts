@@ -33,8 +33,11 @@ export async function shutDown(plan: ShutdownPlan): Promise<boolean> {
     for (const step of plan.then) await runStep(step, plan.log);
     return true;
   })();
-  const bound = sleep(plan.timeoutMs, false, { ref: false });
+  // A referenced timer: a hung step must still end in a timeout verdict, not a silent exit.
+  const cancelBound = new AbortController();
+  const bound = sleep(plan.timeoutMs, false, { signal: cancelBound.signal }).catch(() => false);
   const finished = await Promise.race([sequence, bound]);
+  cancelBound.abort();
   plan.log.info({ durationMs: Date.now() - started, finished }, finished ? 'shutdown complete' : 'shutdown timed out');
   return finished;
 }

@@ -10,6 +10,8 @@ export interface Backends {
 const metadataAnswer = z.object({ title: z.string(), genre: z.string(), summary: z.string() });
 const urlAnswer = z.object({ url: z.string() });
 const viewsAnswer = z.object({ views: z.number().int().nonnegative() });
+/** The contract's 404 body: a 404 without it (a wrong route, a wrong service) is a failure, not an absence. */
+const notFoundAnswer = z.object({ id: z.string(), status: z.string() });
 
 export type Metadata = z.infer<typeof metadataAnswer>;
 /** `missing`: the peer said 404. `failed`: it could not say (down, slow, 5xx, nonsense). */
@@ -18,7 +20,7 @@ export type Lookup<T> = { found: T } | 'missing' | 'failed';
 async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>): Promise<Lookup<T>> {
   try {
     const res = await client.call('GET', path);
-    if (res.status === 404) return 'missing';
+    if (res.status === 404) return notFoundAnswer.safeParse(res.body).success ? 'missing' : 'failed';
     const parsed = schema.safeParse(res.body);
     return res.status === 200 && parsed.success ? { found: parsed.data } : 'failed';
   } catch (err) {

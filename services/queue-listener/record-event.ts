@@ -54,6 +54,8 @@ async function decide(reporting: PeerClient, msg: JsMsg, timeoutMs: number, span
     if (res.status >= 200 && res.status < 300) {
       return { kind: 'recorded', event, duplicate: res.headers['idempotent-replayed'] === 'true' };
     }
+    // Timeout and rate limiting say "not now", not "never".
+    if (res.status === 408 || res.status === 429) return { kind: 'retry', reason: `reporting answered ${res.status}` };
     return { kind: 'poison', reason: `reporting refused the event with ${res.status}` };
   } catch (err) {
     if (err instanceof PeerUnavailableError) return { kind: 'retry', reason: err.message };

@@ -65,12 +65,18 @@ export class ViewConsumer {
       registers,
     });
     const labels = { stream: STREAM, consumer: DURABLE };
-    const pending = new Gauge({ name: 'jetstream_consumer_pending_messages', help: 'Messages not yet delivered to the consumer', labelNames: ['stream', 'consumer'] as const, registers });
-    const ackPending = new Gauge({ name: 'jetstream_consumer_ack_pending_messages', help: 'Messages delivered but not yet acknowledged', labelNames: ['stream', 'consumer'] as const, registers });
-    // Read at scrape time, bounded, so a slow NATS never hangs /metrics.
-    new Gauge({
-      name: 'jetstream_consumer_info_age_seconds',
-      help: 'Seconds since consumer info was last read successfully',
+    const ackPending = new Gauge({
+      name: 'jetstream_consumer_ack_pending_messages',
+      help: 'Messages delivered but not yet acknowledged',
+      labelNames: ['stream', 'consumer'] as const,
+      registers: [],
+    });
+    // Registered first, it reads consumer info at scrape time for both gauges,
+    // bounded so a slow NATS never hangs /metrics (the last values stay).
+    const pending = new Gauge({
+      name: 'jetstream_consumer_pending_messages',
+      help: 'Messages not yet delivered to the consumer',
+      labelNames: ['stream', 'consumer'] as const,
       registers,
       collect: async () => {
         const info = await Promise.race([this.consumer?.info().catch(() => undefined), sleep(500, undefined)]);
@@ -80,6 +86,7 @@ export class ViewConsumer {
         }
       },
     });
+    options.metrics.registry.registerMetric(ackPending);
   }
 
   get bound(): boolean {

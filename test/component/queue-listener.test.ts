@@ -1,0 +1,289 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Router } from 'express';
+import request from 'supertest';
+import { StaticDirectory } from '../../services/platform/discovery';
+import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream, type ViewEvent } from '../../services/platform/events';
+import { createHttpApp } from '../../services/platform/http';
+import { NatsLink } from '../../services/platform/nats';
+import { createPeerClient, type PeerClient } from '../../services/platform/peer-client';
+import { recordEvent } from '../../services/queue-listener/record-event';
+import { DURABLE, ViewConsumer, ensureViewConsumer } from '../../services/queue-listener/view-consumer';
+import { createApp as createReportingApp } from '../../services/reporting/app';
+import { IdempotencyWindow } from '../../services/reporting/idempotency-window';
+import { createMemoryViewStore } from '../../services/reporting/store';
+import { freePort, startNats, type NatsServer } from '../support/processes';
+import { waitFor } from '../support/wait';
+import { appParts, cannedJson, listen, metricValue, type Listening } from './support';
+
+const newEvent = (userId = 'alice'): ViewEvent => ({
+  eventId: randomUUID(),
+  assetId: '123',
+  userId,
+  occurredAt: new Date().toISOString(),
+});
+
+let nats: NatsServer;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+let js: JetStreamClient;
+const servers: Listening[] = [];
+const clients: PeerClient[] = [];
+
+before(async () => {
+  nats = await startNats();
+  nc = await connect({ servers: nats.url });
+  jsm = await jetstreamManager(nc);
+  js = jetstream(nc);
+  await ensureEventStream(jsm);
+});
+
+after(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+  await Promise.all(clients.map((c) => c.close()));
+  await nc?.close();
+  await nats?.stop();
+});
+
+async function reportingAt(url: string, timeoutMs = 1000): Promise<PeerClient> {
+  const parts = appParts('queue-listener');
+  const client = createPeerClient({ peer: 'reporting', directory: new StaticDirectory({ reporting: url }, parts.metrics), metrics: parts.metrics, timeoutMs });
+  clients.push(client);
+  return client;
+}
+
+async function realReporting() {
+  const app = createReportingApp({ store: createMemoryViewStore(), window: new IdempotencyWindow(60_000, 1000), ...appParts('reporting') });
+  const server = await listen(app);
+  servers.push(server);
+  return { app, client: await reportingAt(server.url) };
+}
+
+let consumerCount = 0;
+/** Publishes `payload` on events.view and hands back the stored message as a real JetStream delivery. */
+async function deliver(payload: string | ViewEvent): Promise<JsMsg> {
+  const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const ack = await js.publish(VIEW_SUBJECT, data);
+  const name = `verdict-test-${++consumerCount}`;
+  await jsm.consumers.add(STREAM, {
+    durable_name: name,
+    filter_subject: VIEW_SUBJECT,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: ack.seq,
+  });
+  const msg = await (await js.consumers.get(STREAM, name)).next({ expires: 5000 });
+  assert.ok(msg, 'a message was delivered');
+  return msg;
+}
+
+describe('recordEvent verdicts', () => {
+  it('when reporting answers 2xx, then the verdict is recorded and reporting counted the view', async () => {
+    const { app, client } = await realReporting();
+    const event = newEvent('rec-user');
+    const verdict = await recordEvent(client, await deliver(event), 1000);
+    assert.deepEqual(verdict, { kind: 'recorded', event, duplicate: false });
+    assert.deepEqual((await request(app).get('/events/user/rec-user').expect(200)).body, { id: 'rec-user', views: 1 });
+  });
+
+  it('when the same event is delivered again, then the verdict is recorded as duplicate and nothing more is counted', async () => {
+    const { app, client } = await realReporting();
+    const event = newEvent('dup-user');
+    const msg = await deliver(event);
+    await recordEvent(client, msg, 1000);
+    const again = await recordEvent(client, msg, 1000);
+    assert.deepEqual(again, { kind: 'recorded', event, duplicate: true });
+    assert.deepEqual((await request(app).get('/events/user/dup-user')).body, { id: 'dup-user', views: 1 });
+  });
+
+  it('when reporting refuses the event with 400, then it is poison', async () => {
+    const refusing = await listen(cannedJson(400, { error: 'invalid_id', message: 'no' }));
+    servers.push(refusing);
+    const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), 1000);
+    assert.equal(verdict.kind, 'poison');
+    assert.match((verdict as { reason: string }).reason, /400/);
+  });
+
+  it('when reporting is down, then the verdict is retry', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const verdict = await recordEvent(await reportingAt(closed), await deliver(newEvent()), 1000);
+    assert.equal(verdict.kind, 'retry');
+  });
+
+  it('when reporting answers 503, then the verdict is retry, not poison', async () => {
+    const failing = await listen(cannedJson(503, { error: 'unavailable', message: 'later' }));
+    servers.push(failing);
+    const verdict = await recordEvent(await reportingAt(failing.url), await deliver(newEvent()), 1000);
+    assert.equal(verdict.kind, 'retry');
+  });
+
+  it('when reporting is slower than the timeout, then the verdict is retry within about the timeout', async () => {
+    const slow = await listen(cannedJson(200, { userviews: 1, assetviews: 1 }, 5000));
+    servers.push(slow);
+    const msg = await deliver(newEvent());
+    const started = performance.now();
+    const verdict = await recordEvent(await reportingAt(slow.url), msg, 250);
+    assert.equal(verdict.kind, 'retry');
+    assert.ok(performance.now() - started < 1500);
+  });
+
+  it('when the payload is not JSON, then it is poison and reporting is not called', async () => {
+    let called = 0;
+    const watcher = await listen((req, res) => {
+      called++;
+      cannedJson(200, { userviews: 1, assetviews: 1 })(req, res);
+    });
+    servers.push(watcher);
+    const verdict = await recordEvent(await reportingAt(watcher.url), await deliver('this is not json'), 1000);
+    assert.deepEqual(verdict, { kind: 'poison', reason: 'unparseable view event' });
+    assert.equal(called, 0);
+  });
+
+  it('when the payload is JSON but not a view event (bad id), then it is poison', async () => {
+    const { client } = await realReporting();
+    const verdict = await recordEvent(client, await deliver(JSON.stringify({ ...newEvent(), assetId: '../etc' })), 1000);
+    assert.equal(verdict.kind, 'poison');
+  });
+});
+
+describe('queue-listener consumer and app', () => {
+  let nats2: NatsServer;
+  before(async () => {
+    nats2 = await startNats();
+  });
+  after(async () => {
+    await nats2?.stop();
+  });
+
+  it('when NATS is not connected yet, then /readyz is 503 while /healthz is 200; once bound, /readyz is 200', async () => {
+    const parts = appParts('queue-listener');
+    const { client } = await realReporting();
+    const link = new NatsLink({ servers: [nats2.url], name: 'ql-test', log: parts.log, metrics: parts.metrics, retryMs: 100 });
+    link.onConnect(async (c) => {
+      const m = await jetstreamManager(c);
+      await ensureEventStream(m);
+      await ensureViewConsumer(m);
+    });
+    const consumer = new ViewConsumer({ link, reporting: client, log: parts.log, metrics: parts.metrics, concurrency: 4, recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
+    parts.readiness.addCheck('nats', () => link.connected);
+    parts.readiness.addCheck('consumer', () => consumer.bound);
+    const app = createHttpApp({ ...parts, routes: Router() });
+    try {
+      const notReady = await request(app).get('/readyz').expect(503);
+      assert.deepEqual(notReady.body.checks, { accepting: true, nats: false, consumer: false });
+      await request(app).get('/healthz').expect(200);
+      assert.equal(metricValue((await request(app).get('/metrics').expect(200)).text, 'nats_connected', { service_name: 'queue-listener' }), 0);
+      link.start();
+      consumer.start();
+      await waitFor(async () => (await request(app).get('/readyz')).status === 200, { what: 'listener ready' });
+      assert.equal(metricValue((await request(app).get('/metrics')).text, 'nats_connected'), 1);
+      assertErrorShapeOf404(await request(app).get('/events/user/x'));
+    } finally {
+      await consumer.stop();
+      await link.drain();
+    }
+  });
+
+  it('when events are consumed, then a good one is recorded once and a poison one is dead-lettered with its reason', async () => {
+    const parts = appParts('queue-listener');
+    const { app: reporting, client } = await realReporting();
+    const link = new NatsLink({ servers: [nats2.url], name: 'ql-test', log: parts.log, metrics: parts.metrics, retryMs: 100 });
+    link.onConnect(async (c) => {
+      const m = await jetstreamManager(c);
+      await ensureEventStream(m);
+      await ensureViewConsumer(m);
+    });
+    const consumer = new ViewConsumer({ link, reporting: client, log: parts.log, metrics: parts.metrics, concurrency: 4, recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
+    const nc2 = await connect({ servers: nats2.url });
+    try {
+      link.start();
+      consumer.start();
+      await waitFor(() => consumer.bound, { what: 'consumer bound' });
+      const js2 = jetstream(nc2);
+      const jsm2 = await jetstreamManager(nc2);
+      const event = newEvent('consumed-user');
+      await js2.publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
+      const poison = await js2.publish(VIEW_SUBJECT, 'garbage');
+      await waitFor(async () => (await request(reporting).get('/events/user/consumed-user')).status === 200, { what: 'view recorded' });
+      const dead = await waitFor(() => jsm2.streams.getMessage(STREAM, { last_by_subj: DEAD_LETTER_SUBJECT }).catch(() => null), {
+        what: 'dead letter',
+      });
+      assert.ok(dead);
+      assert.equal(dead.string(), 'garbage');
+      assert.equal(dead.header?.get('Dead-Letter-Reason'), 'unparseable view event');
+      assert.equal(dead.header?.get('Dead-Letter-Sequence'), String(poison.seq));
+      await waitFor(async () => (await jsm2.consumers.info(STREAM, DURABLE)).num_ack_pending === 0, { what: 'all acked' });
+      const info = await jsm2.consumers.info(STREAM, DURABLE);
+      assert.equal(info.num_pending, 0);
+      assert.deepEqual((await request(reporting).get('/events/user/consumed-user')).body, { id: 'consumed-user', views: 1 });
+      const text = await parts.metrics.registry.metrics();
+      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'recorded' }), 1);
+      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), 1);
+      const scraped = await parts.metrics.registry.metrics();
+      assert.equal(metricValue(scraped, 'jetstream_consumer_pending_messages', { stream: 'EVENTS', consumer: DURABLE }), 0);
+      assert.equal(metricValue(scraped, 'jetstream_consumer_ack_pending_messages', { stream: 'EVENTS', consumer: DURABLE }), 0);
+      assert.equal(metricValue(scraped, 'view_event_lag_seconds_count'), 1);
+    } finally {
+      await consumer.stop();
+      await link.drain();
+      await nc2.close();
+    }
+  });
+});
+
+describe('queue-listener retries', () => {
+  it('when reporting fails for a while, then the event is retried and recorded once reporting is back', async () => {
+    const nats3 = await startNats();
+    const parts = appParts('queue-listener');
+    const real = createReportingApp({ store: createMemoryViewStore(), window: new IdempotencyWindow(60_000, 1000), ...appParts('reporting') });
+    let failing = true;
+    let failures = 0;
+    const flaky = await listen((req, res) => {
+      if (failing) {
+        failures++;
+        return cannedJson(503, { error: 'unavailable', message: 'later' })(req, res);
+      }
+      return real(req, res);
+    });
+    servers.push(flaky);
+    const client = await reportingAt(flaky.url);
+    const link = new NatsLink({ servers: [nats3.url], name: 'ql-retry', log: parts.log, metrics: parts.metrics, retryMs: 100 });
+    link.onConnect(async (c) => {
+      const m = await jetstreamManager(c);
+      await ensureEventStream(m);
+      await ensureViewConsumer(m);
+    });
+    const consumer = new ViewConsumer({ link, reporting: client, log: parts.log, metrics: parts.metrics, concurrency: 4, recordTimeoutMs: 500, retryMaxDelayMs: 300 });
+    const producer = await connect({ servers: nats3.url });
+    try {
+      link.start();
+      consumer.start();
+      await waitFor(() => consumer.bound, { what: 'consumer bound' });
+      const event = newEvent('retried-user');
+      await jetstream(producer).publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
+      await waitFor(() => failures >= 2, { what: 'two failed deliveries' });
+      failing = false;
+      await waitFor(async () => (await request(real).get('/events/user/retried-user')).status === 200, { what: 'view recorded after retries' });
+      const jsm3 = await jetstreamManager(producer);
+      await waitFor(async () => (await jsm3.consumers.info(STREAM, DURABLE)).num_ack_pending === 0, { what: 'acked' });
+      assert.deepEqual((await request(real).get('/events/user/retried-user')).body, { id: 'retried-user', views: 1 });
+      const text = await parts.metrics.registry.metrics();
+      assert.ok((metricValue(text, 'view_events_processed_total', { outcome: 'retried' }) ?? 0) >= 2);
+      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'recorded' }), 1);
+      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), undefined);
+    } finally {
+      await consumer.stop();
+      await link.drain();
+      await producer.close();
+      await nats3.stop();
+    }
+  });
+});
+
+function assertErrorShapeOf404(res: request.Response): void {
+  assert.equal(res.status, 404);
+  assert.equal(res.body.error, 'not_found');
+}

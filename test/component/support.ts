@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { connect as tcpConnect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readiness } from '../../services/platform/health';
+import { createLogger } from '../../services/platform/log';
+import { createMetrics } from '../../services/platform/metrics';
+import { startProcess, type Proc } from '../support/processes';
+import { waitFor } from '../support/wait';
+
+/** The platform parts every createApp takes: silent logs, a fresh registry, a fresh readiness. */
+export function appParts(service: string) {
+  return { log: createLogger(service, 'silent'), metrics: createMetrics(service), readiness: new Readiness() };
+}
+
+export interface Listening {
+  server: Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves `handler` (an express app or a bare listener) on a free loopback port. */
+export async function listen(handler: RequestListener): Promise<Listening> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A JSON answer after `delayMs`, the way a slow or odd peer would give it. */
+export function cannedJson(status: number, body: unknown, delayMs = 0): RequestListener {
+  return (_req, res) => {
+    const timer = setTimeout(() => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    }, delayMs);
+    res.on('close', () => clearTimeout(timer));
+  };
+}
+
+/** Error bodies must never carry stack frames, file paths or library names. */
+export function assertNoInternals(text: string): void {
+  assert.doesNotMatch(text, /\bat [\w.<>]+ \(|\bat \/|node_modules|\.ts:\d|\.js:\d|stack/i, `internals leaked: ${text}`);
+}
+
+export function assertErrorShape(body: unknown, code?: string): void {
+  assert.equal(typeof body, 'object');
+  const b = body as Record<string, unknown>;
+  assert.deepEqual(Object.keys(b).sort(), ['error', 'message']);
+  assert.equal(typeof b['error'], 'string');
+  assert.equal(typeof b['message'], 'string');
+  if (code) assert.equal(b['error'], code);
+}
+
+/** The value of one Prometheus series line whose labels include all of `labels`. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return undefined;
+}
+
+function natsServerBinary(): string {
+  for (const c of [process.env['NATS_SERVER_BIN'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
+    if (c && existsSync(c)) return c;
+  }
+  return 'nats-server';
+}
+
+async function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** A nats-server with JetStream on a given port (for "NATS comes up later" tests). */
+export async function startNatsOn(port: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const storeDir = mkdtempSync(join(tmpdir(), 'vm-nats-late-'));
+  const proc: Proc = startProcess(natsServerBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir]);
+  await waitFor(() => portAccepts(port), { what: `nats-server on ${port}` });
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    async stop() {
+      await proc.stop('SIGTERM');
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
