@@ -1,0 +1,128 @@
+/**
+ * A real Prometheus for tests: the Debian binary on a free loopback port, its
+ * configuration and TSDB in a temp dir, queried over the HTTP API.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startProcess, type Proc } from '../support/processes';
+import { waitFor } from '../support/wait';
+import { requireBinary } from './binaries';
+
+export interface Sample {
+  metric: Record<string, string>;
+  /** [unix seconds, value as Prometheus writes it: "1", "NaN", "+Inf"...] */
+  value: [number, string];
+}
+
+export type QueryResult =
+  | { resultType: 'vector'; result: Sample[] }
+  | { resultType: 'scalar' | 'string'; result: [number, string] }
+  | { resultType: 'matrix'; result: { metric: Record<string, string>; values: [number, string][] }[] };
+
+export interface RuleState {
+  name: string;
+  type: 'alerting' | 'recording';
+  health: string;
+  lastError?: string;
+  state?: 'inactive' | 'pending' | 'firing';
+  alerts?: { labels: Record<string, string>; state: string }[];
+}
+
+export interface TargetState {
+  labels: Record<string, string>;
+  scrapeUrl: string;
+  health: 'up' | 'down' | 'unknown';
+  lastError: string;
+}
+
+/** Prometheus refused the query: it does not parse, or failed to evaluate. */
+export class QueryError extends Error {
+  override name = 'QueryError';
+}
+
+interface ApiAnswer<T> {
+  status: 'success' | 'error';
+  data?: T;
+  errorType?: string;
+  error?: string;
+}
+
+export interface RunningPrometheus {
+  url: string;
+  query(expr: string): Promise<QueryResult>;
+  rules(): Promise<RuleState[]>;
+  targets(): Promise<TargetState[]>;
+  /** Prometheus's own log, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface PrometheusOptions {
+  /** The whole prometheus.yml, as text; rule_files should be absolute paths. */
+  config: string;
+}
+
+export async function startPrometheus({ config }: PrometheusOptions): Promise<RunningPrometheus> {
+  const binary = requireBinary('prometheus');
+  const dir = mkdtempSync(join(tmpdir(), 'vm-prometheus-'));
+  const configFile = join(dir, 'prometheus.yml');
+  writeFileSync(configFile, config);
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const proc: Proc = startProcess(binary, [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${join(dir, 'data')}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--log.level=warn',
+  ]);
+  const stop = async (): Promise<void> => {
+    await proc.stop('SIGTERM', 10_000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`prometheus exited: ${proc.output()}`);
+        return (await fetch(`${url}/-/ready`)).ok;
+      },
+      { what: `prometheus ready on ${port}`, timeoutMs: 20_000 },
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  async function api<T>(path: string): Promise<T> {
+    const response = await fetch(`${url}${path}`);
+    const answer = (await response.json()) as ApiAnswer<T>;
+    if (answer.status !== 'success' || answer.data === undefined) {
+      throw new QueryError(`${answer.errorType ?? response.status}: ${answer.error ?? 'no data'}`);
+    }
+    return answer.data;
+  }
+
+  return {
+    url,
+    query: (expr) => api<QueryResult>(`/api/v1/query?${new URLSearchParams({ query: expr })}`),
+    rules: async () => (await api<{ groups: { rules: RuleState[] }[] }>('/api/v1/rules')).groups.flatMap((group) => group.rules),
+    targets: async () => (await api<{ activeTargets: TargetState[] }>('/api/v1/targets?state=active')).activeTargets,
+    output: () => proc.output(),
+    stop,
+  };
+}
+
+/** Whether a query answered with at least one sample that is a number (NaN and ±Inf are not). */
+export function hasFiniteSample(result: QueryResult): boolean {
+  const finite = (value: string): boolean => Number.isFinite(Number(value));
+  switch (result.resultType) {
+    case 'vector':
+      return result.result.some((sample) => finite(sample.value[1]));
+    case 'matrix':
+      return result.result.some((series) => series.values.some(([, value]) => finite(value)));
+    case 'scalar':
+      return finite(result.result[1]);
+    case 'string':
+      return false;
+  }
+}

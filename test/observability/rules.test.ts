@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { rulesFile, rulesTestFile } from './paths';
+import { promtool } from './promtool';
+
+/** The alerts the issue asks for; each must exist and be unit tested. */
+const expectedAlerts = [
+  'VideoMeshHighErrorRate', // 5xx ratio per service
+  'VideoMeshPlayHighLatency', // play p95 over a threshold
+  'VideoMeshConsumerFallingBehind', // pending high and growing
+  'VideoMeshViewEventLagHigh', // end-to-end lag high
+  'VideoMeshDeadLetters', // increase of dead-lettered events
+  'VideoMeshTargetDown', // up == 0 for a video-mesh target
+];
+
+interface AlertRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface RuleFile {
+  groups: { name: string; rules: AlertRule[] }[];
+}
+interface RuleTestFile {
+  tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+}
+
+describe('Prometheus alert rules', () => {
+  const rules = (parseYaml(readFileSync(rulesFile(), 'utf8')) as RuleFile).groups.flatMap((group) => group.rules);
+
+  it('when promtool checks the rules file, then it is valid', async () => {
+    const result = await promtool(['check', 'rules', rulesFile()]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /SUCCESS/);
+  });
+
+  it('when promtool runs the unit tests, then every alert fires on its faulty series and not on the healthy ones', async () => {
+    const result = await promtool(['test', 'rules', rulesTestFile()]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /SUCCESS/);
+  });
+
+  it('when the rules are listed, then every alert of the issue exists', () => {
+    assert.deepEqual(rules.map((rule) => rule.alert).sort(), [...expectedAlerts].sort());
+  });
+
+  it('when an alert is read, then it has a severity, a summary, a description and a for duration', () => {
+    for (const rule of rules) {
+      assert.match(rule.labels?.['severity'] ?? '', /^(critical|warning|info)$/, rule.alert);
+      assert.ok((rule.annotations?.['summary'] ?? '').length > 0, `${rule.alert} has no summary`);
+      assert.ok((rule.annotations?.['description'] ?? '').length > 0, `${rule.alert} has no description`);
+      assert.match(rule.for ?? '', /^\d+[smh]$/, `${rule.alert} has no for duration`);
+    }
+  });
+
+  it('when the unit tests are read, then each alert is expected to fire at least once and to stay silent at least once', () => {
+    const tests = (parseYaml(readFileSync(rulesTestFile(), 'utf8')) as RuleTestFile).tests.flatMap((test) => test.alert_rule_test ?? []);
+    for (const alert of expectedAlerts) {
+      const cases = tests.filter((test) => test.alertname === alert);
+      assert.ok(cases.some((test) => test.exp_alerts.length > 0), `${alert} is never expected to fire`);
+      assert.ok(cases.some((test) => test.exp_alerts.length === 0), `${alert} is never expected to stay silent`);
+    }
+  });
+});
