@@ -10,7 +10,11 @@ export interface PeerDirectory {
   close(): Promise<void>;
 }
 
-/** Static URLs only: the local default, and what runs without Consul. */
+/**
+ * Static URLs only: the local default, and what runs without Consul. With
+ * CONSUL_HTTP_ADDR, run-service hands out a ConsulDirectory (consul/directory.ts)
+ * instead, which falls back to these same URLs while it knows no instance.
+ */
 export class StaticDirectory implements PeerDirectory {
   constructor(
     private readonly staticUrls: Readonly<Record<string, string>>,

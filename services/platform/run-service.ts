@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import type { z } from 'zod';
 import { ConfigError, loadConfig, type CommonConfig } from './config';
+import { connectConsul } from './consul';
 import { StaticDirectory, type PeerDirectory } from './discovery';
 import { Readiness } from './health';
 import { flushTelemetry } from './instrumentation';
@@ -50,13 +51,15 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
   const metrics = createMetrics(definition.name);
   const readiness = new Readiness();
   const directories: PeerDirectory[] = [];
+  // Without CONSUL_HTTP_ADDR everything runs on static URLs, as locally by default.
+  const consul = config.CONSUL_HTTP_ADDR ? connectConsul(config.CONSUL_HTTP_ADDR, config, definition.name, log, metrics) : undefined;
   const started = await definition.start({
     config,
     log,
     metrics,
     readiness,
     peerDirectory(staticUrls) {
-      const directory = new StaticDirectory(staticUrls, metrics);
+      const directory = consul ? consul.directory(staticUrls) : new StaticDirectory(staticUrls, metrics);
       directories.push(directory);
       return directory;
     },
@@ -64,6 +67,8 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
 
   const http = await startHttpServer(started.app, config.PORT, config.HOST);
   log.info({ port: http.port }, `${definition.name} listening`);
+  // After listening: the check must find /healthz, and the registered port is the real one.
+  const registration = consul?.register(http.port);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -73,12 +78,14 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
     const finished = await shutDown({
       log,
       readiness,
-      first: [],
+      // Leave the catalogue while still serving: callers' blocking queries see it at once.
+      first: registration ? [{ name: 'consul-deregister', run: () => registration.deregister(Math.min(3_000, config.SHUTDOWN_TIMEOUT_MS / 4)) }] : [],
       drainDelayMs: config.SHUTDOWN_DRAIN_DELAY_MS,
       then: [
         { name: 'http', run: () => http.close(Math.max(config.SHUTDOWN_TIMEOUT_MS - config.SHUTDOWN_DRAIN_DELAY_MS - 500, 100)) },
         ...(started.stop ?? []),
         ...directories.map((d) => ({ name: 'discovery', run: () => d.close() })),
+        ...(consul ? [{ name: 'consul', run: () => consul.close() }] : []),
         { name: 'telemetry', run: flushTelemetry },
       ],
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,

@@ -1,0 +1,132 @@
+import type { Logger } from '../log';
+import type { Metrics } from '../metrics';
+import type { ConsulClient, ServiceRegistration } from './client';
+import { backoff, pause } from './retry';
+
+export interface InstanceDescription {
+  name: string;
+  /** The address others should call: the pod IP in Kubernetes, the host's address locally. */
+  address: string;
+  port: number;
+  version: string;
+}
+
+export interface CheckTiming {
+  intervalMs: number;
+  timeoutMs: number;
+  deregisterCriticalAfterMs: number;
+}
+
+/**
+ * `<service>-<address>-<port>`: unique wherever two instances can run (several
+ * on one laptop, one per pod IP in a cluster), and the same again when the same
+ * instance registers a second time, so a re-registration replaces rather than
+ * duplicates.
+ */
+export function instanceId({ name, address, port }: Pick<InstanceDescription, 'name' | 'address' | 'port'>): string {
+  return `${name}-${address}-${port}`.replace(/[^A-Za-z0-9_.-]/g, '-');
+}
+
+const hostForUrl = (address: string) => (address.includes(':') ? `[${address}]` : address);
+/** Go duration syntax, which Consul parses; milliseconds keep every configured value exact. */
+const goDuration = (ms: number) => `${ms}ms`;
+
+export function serviceRegistration(instance: InstanceDescription, check: CheckTiming): ServiceRegistration {
+  const id = instanceId(instance);
+  return {
+    ID: id,
+    Name: instance.name,
+    Address: instance.address,
+    Port: instance.port,
+    Tags: [`version=${instance.version}`],
+    Meta: { version: instance.version },
+    // Liveness, not readiness: a draining instance leaves the catalogue by deregistering
+    // first, and a peer outage must not take this instance out of everyone's list.
+    // No Status: the check starts critical, so nobody calls an instance before the agent has reached it.
+    Check: {
+      CheckID: `service:${id}`,
+      Name: `${instance.name} /healthz`,
+      HTTP: `http://${hostForUrl(instance.address)}:${instance.port}/healthz`,
+      Method: 'GET',
+      Interval: goDuration(check.intervalMs),
+      Timeout: goDuration(check.timeoutMs),
+      DeregisterCriticalServiceAfter: goDuration(check.deregisterCriticalAfterMs),
+    },
+  };
+}
+
+/**
+ * Keeps this instance registered with the local Consul agent: registers in
+ * the background (start-up never waits for Consul), checks every resync
+ * interval that the agent still knows it (an agent restarted without state
+ * forgets), registers again when it does not, and deregisters on shutdown.
+ */
+export class Registration {
+  private readonly definition: ServiceRegistration;
+  private readonly stopping = new AbortController();
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly options: {
+      client: ConsulClient;
+      log: Logger;
+      metrics: Metrics;
+      instance: InstanceDescription;
+      check: CheckTiming;
+      resyncIntervalMs: number;
+      /** Called before registering again after a loss or an outage: the agent may have restarted, index and all. */
+      onRegistrationLost?: () => void;
+    },
+  ) {
+    this.definition = serviceRegistration(options.instance, options.check);
+  }
+
+  get id(): string {
+    return this.definition.ID;
+  }
+
+  start(): void {
+    this.loop ??= this.keepRegistered();
+  }
+
+  /** Stops the upkeep first, so no late registration can follow the deregistration. */
+  async deregister(timeoutMs = 3_000): Promise<void> {
+    this.stopping.abort();
+    await this.loop;
+    this.options.metrics.discoveryRegistered.set(0);
+    await this.options.client.deregister(this.definition.ID, timeoutMs);
+    this.options.log.info({ serviceId: this.definition.ID }, 'deregistered from consul');
+  }
+
+  private async keepRegistered(): Promise<void> {
+    const { client, log, metrics, resyncIntervalMs } = this.options;
+    const signal = this.stopping.signal;
+    let registered = false;
+    let everRegistered = false;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (!registered || !(await client.hasService(this.definition.ID, signal))) {
+          if (registered) log.warn({ serviceId: this.definition.ID }, 'consul lost the registration: registering again');
+          // Lost, or Consul was unreachable a while: the agent may have restarted, index and all.
+          if (everRegistered) this.options.onRegistrationLost?.();
+          await client.register(this.definition, signal);
+          everRegistered = true;
+          log.info({ serviceId: this.definition.ID, check: this.definition.Check.HTTP }, 'registered in consul');
+        }
+        registered = true;
+        failures = 0;
+        metrics.discoveryRegistered.set(1);
+        await pause(resyncIntervalMs, signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        // Unknown state: the next success registers again (a PUT of the same definition is harmless).
+        registered = false;
+        metrics.discoveryRegistered.set(0);
+        if (failures === 0) log.warn({ err, serviceId: this.definition.ID }, 'consul registration failed: retrying in the background');
+        failures += 1;
+        await pause(backoff(failures, resyncIntervalMs), signal);
+      }
+    }
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The compiled services as processes, registered with the Consul HTTP double
+ * (ACLs on): registration, health-filtered lookup, balancing, shutdown, and
+ * Consul outages. One mesh for the file; the tests run in order and later ones
+ * build on what earlier ones did to it (B is stopped, Consul restarted, then stopped).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SERVICE_VERSION } from '../../services/platform/version';
+import { sampleSum, scrape } from '../support/metrics';
+import { waitFor } from '../support/wait';
+import { ConsulDouble } from './consul-double';
+import {
+  ACL_TOKEN,
+  METADATA_ROUTE,
+  criticalInstance,
+  drivePlays,
+  failed,
+  instanceIdOf,
+  play,
+  served,
+  slowPost,
+  startConsulMesh,
+  summary,
+} from './support';
+
+describe('services discovered through Consul (double)', () => {
+  let consul: ConsulDouble;
+  let mesh: Awaited<ReturnType<typeof startConsulMesh>>;
+
+  before(async () => {
+    consul = await ConsulDouble.start({ aclToken: ACL_TOKEN });
+    mesh = await startConsulMesh(consul, { metadataEnv: { SHUTDOWN_DRAIN_DELAY_MS: '1500' } });
+  });
+  after(async () => {
+    await mesh?.stop();
+    await consul?.stop();
+  });
+
+  test('when a service starts with CONSUL_HTTP_ADDR, then it registers its address, port, version and an HTTP check on /healthz', async () => {
+    const { metadataA } = mesh;
+    const id = instanceIdOf(metadataA);
+    const registration = consul.requests.find((r) => r.path === '/v1/agent/service/register' && (r.body as { ID?: string }).ID === id);
+    assert.ok(registration, 'a registration request');
+    assert.equal(registration.status, 200);
+    assert.equal(registration.token, ACL_TOKEN, 'the ACL token is sent');
+    assert.deepEqual(registration.body, {
+      ID: id,
+      Name: 'metadata',
+      Address: '127.0.0.1',
+      Port: metadataA.port,
+      Tags: [`version=${SERVICE_VERSION}`],
+      Meta: { version: SERVICE_VERSION },
+      Check: {
+        CheckID: `service:${id}`,
+        Name: 'metadata /healthz',
+        HTTP: `http://127.0.0.1:${metadataA.port}/healthz`,
+        Method: 'GET',
+        Interval: '1000ms',
+        Timeout: '500ms',
+        DeregisterCriticalServiceAfter: '60000ms',
+      },
+    });
+    assert.equal(consul.service(id)?.status, 'passing', 'the double ran the check against the registered address');
+    assert.equal(sampleSum(await scrape(metadataA.url), 'discovery_registered'), 1);
+    assert.deepEqual(consul.serviceIds().sort(), [mesh.cdnurl, mesh.metadataA, mesh.metadataB, mesh.play, mesh.reporting, mesh.listener].map(instanceIdOf).sort());
+  });
+
+  test('when play emits views, then queue-listener records them in reporting found through Consul, not its static URL', async () => {
+    const user = `ql${Date.now()}`;
+    for (let i = 0; i < 3; i++) assert.equal((await play(mesh.play.url, '123', user)).status, 200);
+    await waitFor(
+      async () => {
+        const res = await fetch(`${mesh.reporting.url}/events/user/${user}`);
+        return res.ok && ((await res.json()) as { views: number }).views === 3;
+      },
+      { what: 'three views recorded', timeoutMs: 10_000 },
+    );
+    const listenerMetrics = await scrape(mesh.listener.url);
+    assert.ok(sampleSum(listenerMetrics, 'discovery_resolutions_total', { peer: 'reporting', source: 'consul' }) >= 3);
+  });
+
+  test('when two metadata instances pass their checks, then play spreads its GETs across both', async () => {
+    const before = [await served(mesh.metadataA, METADATA_ROUTE), await served(mesh.metadataB, METADATA_ROUTE)];
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => play(mesh.play.url, '123', `spread${i}`)));
+    assert.equal(results.filter(failed).length, 0, summary(results));
+    const a = (await served(mesh.metadataA, METADATA_ROUTE)) - (before[0] ?? 0);
+    const b = (await served(mesh.metadataB, METADATA_ROUTE)) - (before[1] ?? 0);
+    assert.equal(a + b, 60);
+    assert.ok(a >= 20 && b >= 20, `round-robin share: A ${a}, B ${b}`);
+    const playMetrics = await scrape(mesh.play.url);
+    assert.ok(sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'consul' }) >= 60);
+    assert.equal(sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'static' }) < 5, true, 'static only before the first answer');
+  });
+
+  test('when an instance is registered but its check is critical, then it receives no traffic', async () => {
+    const broken = await criticalInstance();
+    try {
+      const id = `metadata-127.0.0.1-${broken.port}`;
+      const res = await fetch(`${consul.url}/v1/agent/service/register`, {
+        method: 'PUT',
+        headers: { 'x-consul-token': ACL_TOKEN },
+        body: JSON.stringify({ ID: id, Name: 'metadata', Address: '127.0.0.1', Port: broken.port, Check: { HTTP: `http://127.0.0.1:${broken.port}/healthz`, Interval: '1s', Timeout: '500ms' } }),
+      });
+      assert.equal(res.status, 200);
+      await waitFor(() => (consul.service(id)?.checkRuns ?? 0) >= 1, { what: 'check of the broken instance ran' });
+      assert.equal(consul.service(id)?.status, 'critical');
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => play(mesh.play.url, '123', `crit${i}`)));
+      assert.equal(results.filter(failed).length, 0, summary(results));
+      assert.equal(broken.calls(), 0);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  test('when metadata gets SIGTERM under load with a request in flight, then it deregisters first, finishes the request, exits 0, and no play fails', async (t) => {
+    const { metadataB } = mesh;
+    const id = instanceIdOf(metadataB);
+    const inFlight = slowPost(`${metadataB.url}/content/asset/inflight`, JSON.stringify({ title: 'In flight', genre: 'test', summary: 'sent across a SIGTERM' }));
+    const load = drivePlays(mesh.play.url, 50);
+    await new Promise((r) => setTimeout(r, 300));
+    const sigterm = Date.now();
+    const exited = metadataB.stop('SIGTERM');
+    await waitFor(() => consul.service(id) === undefined, { what: 'B deregistered', everyMs: 10 });
+    const deregisteredAfterMs = Date.now() - sigterm;
+    const deregister = consul.requests.find((r) => r.path === `/v1/agent/service/deregister/${id}`);
+    assert.equal(deregister?.status, 200);
+    assert.equal(deregister?.token, ACL_TOKEN);
+    // Still serving after leaving the catalogue: the drain delay is for callers to notice.
+    assert.equal((await fetch(`${metadataB.url}/healthz`)).status, 200);
+    assert.equal((await fetch(`${metadataB.url}/readyz`)).status, 503);
+    assert.equal(await inFlight.finish(), 200, 'the request in flight completes');
+    const code = await exited;
+    const shutdownMs = Date.now() - sigterm;
+    await new Promise((r) => setTimeout(r, 300));
+    const results = await load.stop();
+    t.diagnostic(`deregistered ${deregisteredAfterMs} ms after SIGTERM; exited after ${shutdownMs} ms; during it ${summary(results)}`);
+    assert.equal(code, 0);
+    assert.equal(results.filter(failed).length, 0, summary(results));
+  });
+
+  test('when Consul restarts and forgets everything, then every service registers again and play finds its peers again', async () => {
+    await consul.restart();
+    const expected = [mesh.cdnurl, mesh.metadataA, mesh.play, mesh.reporting, mesh.listener].map(instanceIdOf).sort();
+    await waitFor(() => JSON.stringify(consul.serviceIds().sort()) === JSON.stringify(expected), { what: 'all registered again', timeoutMs: 5_000 });
+    await waitFor(() => consul.service(instanceIdOf(mesh.metadataA))?.status === 'passing', { what: 'metadata passing again' });
+    const consulAnswers = async () => sampleSum(await scrape(mesh.play.url), 'discovery_resolutions_total', { peer: 'metadata', source: 'consul' });
+    await waitFor(
+      async () => {
+        const before = await consulAnswers();
+        const r = await play(mesh.play.url);
+        return !failed(r) && (await consulAnswers()) > before;
+      },
+      { what: 'play resolving through Consul again', timeoutMs: 5_000 },
+    );
+    assert.equal(sampleSum(await scrape(mesh.metadataA.url), 'discovery_registered'), 1);
+  });
+
+  test('when Consul is down, then play keeps calling the cached peers, and a play started with Consul down uses the static URLs', async () => {
+    await consul.stop();
+    const cacheAnswers = async (url: string) => sampleSum(await scrape(url), 'discovery_resolutions_total', { peer: 'metadata', source: 'cache' });
+    await waitFor(
+      async () => {
+        const before = await cacheAnswers(mesh.play.url);
+        const r = await play(mesh.play.url);
+        return !failed(r) && (await cacheAnswers(mesh.play.url)) > before;
+      },
+      { what: 'play answering from the cached list' },
+    );
+    await waitFor(async () => sampleSum(await scrape(mesh.metadataA.url), 'discovery_registered') === 0, { what: 'registered gauge 0' });
+
+    const late = await mesh.startService('play', { ...mesh.staticUrls, BACKEND_TIMEOUT_MS: '3000' });
+    const r = await play(late.url);
+    assert.equal(failed(r), false, JSON.stringify(r));
+    const lateMetrics = await scrape(late.url);
+    assert.ok(sampleSum(lateMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'static' }) >= 1);
+    assert.equal(sampleSum(lateMetrics, 'discovery_resolutions_total', { source: 'consul' }), 0);
+    assert.equal(await late.stop('SIGTERM'), 0, 'shuts down cleanly even with Consul unreachable');
+  });
+});

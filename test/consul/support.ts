@@ -1,0 +1,193 @@
+import { once } from 'node:events';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../support/processes';
+import { sampleSum, scrape } from '../support/metrics';
+import { waitFor } from '../support/wait';
+import type { ConsulDouble } from './consul-double';
+
+export const ACL_TOKEN = 'mesh-test-token';
+
+/** Environment that makes a service register with the double and look its peers up there. */
+export function consulEnv(consul: ConsulDouble, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    CONSUL_HTTP_ADDR: consul.address,
+    CONSUL_HTTP_TOKEN: ACL_TOKEN,
+    SERVICE_ADDRESS: '127.0.0.1',
+    CONSUL_CHECK_INTERVAL_MS: '1000',
+    CONSUL_CHECK_TIMEOUT_MS: '500',
+    CONSUL_RESYNC_INTERVAL_MS: '300',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+export const instanceIdOf = (service: RunningService) => `${service.name}-127.0.0.1-${service.port}`;
+
+/** Waits until the double's check for this service has passed, i.e. callers can see it. */
+export async function passing(consul: ConsulDouble, service: RunningService, timeoutMs = 5_000): Promise<void> {
+  await waitFor(() => consul.service(instanceIdOf(service))?.status === 'passing', { what: `${service.name}:${service.port} passing`, timeoutMs });
+}
+
+export interface PlayResult {
+  status: number;
+  degraded: string[];
+  error?: string;
+}
+
+const pool = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
+
+export async function play(playUrl: string, assetId = '123', userId = 'u1'): Promise<PlayResult> {
+  try {
+    const res = await request(`${playUrl}/play/asset/${assetId}/user/${userId}`, { method: 'POST', dispatcher: pool, headersTimeout: 10_000 });
+    const body = (await res.body.json().catch(() => ({}))) as { degraded?: unknown };
+    return { status: res.statusCode, degraded: Array.isArray(body.degraded) ? body.degraded.map(String) : [] };
+  } catch (err) {
+    return { status: 0, degraded: [], error: String(err) };
+  }
+}
+
+/**
+ * A play that did not get its metadata (503) or no answer at all. A missing
+ * cdnurl or reporting part (`degraded`) is the edge's designed answer to a slow
+ * backend, not a discovery failure: it is reported, not failed on, because a
+ * busy shared test machine can make any backend slow.
+ */
+export const failed = (r: PlayResult) => r.status !== 200;
+export const summary = (results: PlayResult[]) => {
+  const kinds = new Map<string, number>();
+  for (const r of results.filter(failed)) kinds.set(r.error ?? String(r.status), (kinds.get(r.error ?? String(r.status)) ?? 0) + 1);
+  return `${results.length} plays, ${results.filter(failed).length} failed ${JSON.stringify(Object.fromEntries(kinds))}, ${results.filter((r) => r.degraded.length > 0).length} degraded`;
+};
+
+/** Requests an instance served on a route template, from its own /metrics. */
+export async function served(service: { url: string }, route: string): Promise<number> {
+  return sampleSum(await scrape(service.url), 'http_server_request_duration_seconds_count', { route });
+}
+
+export const METADATA_ROUTE = '/content/asset/:assetId';
+
+/**
+ * Plays at a steady rate (open loop) until stopped; every answer is kept with
+ * the time it was sent.
+ */
+export function drivePlays(playUrl: string, perSecond: number): { stop(): Promise<Array<PlayResult & { at: number }>> } {
+  const results: Promise<PlayResult & { at: number }>[] = [];
+  const started = Date.now();
+  let sent = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor(((Date.now() - started) / 1000) * perSecond);
+    for (; sent < due; sent++) {
+      const at = Date.now();
+      results.push(play(playUrl, sent % 2 ? '123' : '456', `u${sent % 50}`).then((r) => ({ ...r, at })));
+    }
+  }, 5);
+  return {
+    async stop() {
+      clearInterval(timer);
+      return Promise.all(results);
+    },
+  };
+}
+
+/**
+ * A stand-in metadata instance whose /healthz fails: registered by hand, so its
+ * check goes critical. It answers content like metadata and counts every call,
+ * so a test can prove nobody was sent there.
+ */
+export async function criticalInstance(): Promise<{ port: number; calls: () => number; close(): Promise<void> }> {
+  let calls = 0;
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/healthz') {
+      res.statusCode = 500;
+      res.end('{"status":"broken"}');
+      return;
+    }
+    calls += 1;
+    res.setHeader('content-type', 'application/json');
+    res.end('{"id":"123","title":"wrong","genre":"wrong","summary":"wrong"}');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    calls: () => calls,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/**
+ * A POST whose body is sent in two parts: the request is in flight from the
+ * first byte until `finish()` sends the rest, so a test can hold it across a SIGTERM.
+ */
+export function slowPost(url: string, body: string): { finish(): Promise<number> } {
+  const req = httpRequest(url, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+  const answered = new Promise<number>((resolve, reject) => {
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+  const half = Math.floor(body.length / 2);
+  req.write(body.slice(0, half));
+  return {
+    finish: async () => {
+      req.end(body.slice(half));
+      return answered;
+    },
+  };
+}
+
+/** The processes of a Consul-discovered mesh around one double, with two metadata instances. */
+export async function startConsulMesh(consul: ConsulDouble, options: { metadataEnv?: NodeJS.ProcessEnv; playEnv?: NodeJS.ProcessEnv } = {}) {
+  const nats: NatsServer = await startNats();
+  const env = (extra: NodeJS.ProcessEnv = {}) => consulEnv(consul, { NATS_URL: nats.url, ...extra });
+  const [metadataA, metadataB, cdnurl, reporting] = await Promise.all([
+    startService('metadata', env(options.metadataEnv)),
+    startService('metadata', env(options.metadataEnv)),
+    startService('cdnurl', env()),
+    startService('reporting', env()),
+  ]);
+  const staticUrls = { METADATA_URL: metadataA.url, CDNURL_URL: cdnurl.url, REPORTING_URL: reporting.url };
+  // A generous backend timeout: the machine running the tests may be busy with other work.
+  const [playService, listener] = await Promise.all([
+    startService('play', env({ ...staticUrls, BACKEND_TIMEOUT_MS: '3000', ...options.playEnv })),
+    // A static URL where nothing listens: every view it records went to an address from Consul.
+    startService('queue-listener', env({ REPORTING_URL: 'http://127.0.0.1:9', RETRY_MAX_DELAY_MS: '1000' })),
+  ]);
+  const all: RunningService[] = [metadataA, metadataB, cdnurl, reporting, playService, listener];
+  await Promise.all([metadataA, metadataB, cdnurl, reporting].map((s) => passing(consul, s, 15_000)));
+  // Play has seen both metadata instances once each has served one of its calls.
+  await waitFor(
+    async () => {
+      await play(playService.url);
+      return (await served(metadataA, METADATA_ROUTE)) > 0 && (await served(metadataB, METADATA_ROUTE)) > 0;
+    },
+    { what: 'play calling both metadata instances' },
+  );
+  return {
+    nats,
+    metadataA,
+    metadataB,
+    cdnurl,
+    reporting,
+    play: playService,
+    listener,
+    staticUrls,
+    env,
+    async startService(name: ServiceName, extra: NodeJS.ProcessEnv = {}) {
+      const service = await startService(name, env(extra));
+      all.push(service);
+      return service;
+    },
+    async stop() {
+      await Promise.all(all.map((s) => s.stop('SIGKILL')));
+      await nats.stop();
+    },
+  };
+}

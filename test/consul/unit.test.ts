@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, commonConfigSchema, loadConfig } from '../../services/platform/config';
+import { consulBaseUrl, instanceId, serviceRegistration } from '../../services/platform/consul';
+import { parseGoDuration } from './consul-double';
+
+test('when CONSUL_HTTP_ADDR is host:port or a URL, then the base URL is its origin', () => {
+  assert.equal(consulBaseUrl('127.0.0.1:8500'), 'http://127.0.0.1:8500');
+  assert.equal(consulBaseUrl('consul.consul.svc:8500'), 'http://consul.consul.svc:8500');
+  assert.equal(consulBaseUrl('https://consul:8501/'), 'https://consul:8501');
+});
+
+test('when CONSUL_HTTP_ADDR is not an address, then configuration fails naming the variable', () => {
+  assert.throws(() => loadConfig(commonConfigSchema, { CONSUL_HTTP_ADDR: 'consul:8500/v1/agent' }), (err: unknown) => err instanceof ConfigError && /CONSUL_HTTP_ADDR/.test(err.message));
+  assert.throws(() => loadConfig(commonConfigSchema, { CONSUL_CHECK_INTERVAL_MS: '200' }), (err: unknown) => err instanceof ConfigError && /CONSUL_CHECK_INTERVAL_MS/.test(err.message));
+  const defaults = loadConfig(commonConfigSchema, {});
+  assert.equal(defaults.CONSUL_HTTP_ADDR, undefined, 'no Consul unless asked');
+  assert.deepEqual(
+    [defaults.CONSUL_CHECK_INTERVAL_MS, defaults.CONSUL_CHECK_TIMEOUT_MS, defaults.CONSUL_DEREGISTER_CRITICAL_AFTER_MS, defaults.CONSUL_RESYNC_INTERVAL_MS],
+    [5_000, 2_000, 60_000, 10_000],
+  );
+});
+
+test('when the address is IPv6, then the instance id stays path-safe and the check URL brackets the address', () => {
+  assert.equal(instanceId({ name: 'play', address: '10.244.1.7', port: 8080 }), 'play-10.244.1.7-8080');
+  assert.equal(instanceId({ name: 'play', address: 'fd00::7', port: 8080 }), 'play-fd00--7-8080');
+  const registration = serviceRegistration(
+    { name: 'play', address: 'fd00::7', port: 8080, version: '1.2.3' },
+    { intervalMs: 5_000, timeoutMs: 2_000, deregisterCriticalAfterMs: 60_000 },
+  );
+  assert.equal(registration.Check.HTTP, 'http://[fd00::7]:8080/healthz');
+  assert.deepEqual([registration.Check.Interval, registration.Check.Timeout, registration.Check.DeregisterCriticalServiceAfter], ['5000ms', '2000ms', '60000ms']);
+  assert.deepEqual([parseGoDuration('5000ms'), parseGoDuration('1m30s'), parseGoDuration('5x')], [5_000, 90_000, undefined]);
+});
