@@ -40,11 +40,6 @@ export function createMetrics(service: string) {
       help: '1 while this instance is registered in Consul',
       registers: [registry],
     }),
-    natsConnected: new Gauge({
-      name: 'nats_connected',
-      help: '1 while the NATS connection is up',
-      registers: [registry],
-    }),
   };
 }
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Gauge } from 'prom-client';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 
@@ -13,11 +14,17 @@ export class NatsLink {
   private up = false;
   private stopped = false;
   private readonly onConnectCallbacks: Array<(nc: NatsConnection) => Promise<void>> = [];
+  private readonly connectedGauge: Gauge;
 
   constructor(
     private readonly options: { servers: string[]; name: string; log: Logger; metrics: Metrics; retryMs?: number },
   ) {
-    options.metrics.natsConnected.set(0);
+    this.connectedGauge = new Gauge({
+      name: 'nats_connected',
+      help: '1 while the NATS connection is up',
+      registers: [options.metrics.registry],
+    });
+    this.connectedGauge.set(0);
   }
 
   get connected(): boolean {
@@ -96,7 +103,7 @@ export class NatsLink {
 
   private setUp(up: boolean): void {
     this.up = up;
-    this.options.metrics.natsConnected.set(up ? 1 : 0);
+    this.connectedGauge.set(up ? 1 : 0);
   }
 
   /** Drain flushes what is in flight and lets subscriptions finish before closing. */

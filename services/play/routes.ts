@@ -21,6 +21,9 @@ export function playRoutes(deps: PlayDeps & { metrics: Metrics }): Router {
     labelNames: ['part'] as const,
     registers: [deps.metrics.registry],
   });
+  // Every series exists from the start, so dashboards show 0 and increase() sees the first event.
+  for (const outcome of ['complete', 'degraded', 'not_found', 'unavailable']) answers.inc({ outcome }, 0);
+  for (const part of ['cdnurl', 'reporting']) degradedParts.inc({ part }, 0);
   const router = Router();
   router.post('/play/asset/:assetId/user/:userId', async (req, res) => {
     const { assetId, userId } = parseParams(playParams, req);

@@ -58,6 +58,7 @@ export class ViewConsumer {
       labelNames: ['outcome'] as const,
       registers,
     });
+    for (const outcome of ['recorded', 'duplicate', 'retried', 'dead_lettered']) this.processed.inc({ outcome }, 0);
     this.lag = new Histogram({
       name: 'view_event_lag_seconds',
       help: 'Time from a view occurring to reporting recording it',

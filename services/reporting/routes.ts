@@ -21,6 +21,7 @@ export function reportingRoutes(deps: { store: ViewStore; window: IdempotencyWin
     labelNames: ['outcome'] as const,
     registers: [metrics.registry],
   });
+  for (const outcome of ['recorded', 'duplicate']) views.inc({ outcome }, 0);
   const router = Router();
 
   router.post('/events/asset/:assetId/user/:userId', async (req, res) => {

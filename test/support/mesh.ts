@@ -19,6 +19,23 @@ export interface MeshOptions {
 /** The whole mesh as processes: a real nats-server and the five compiled services on free ports. */
 export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   const nats = await startNats();
+  const started: RunningService[] = [];
+  try {
+    return await startServices(nats, options, started);
+  } catch (err) {
+    // A half-started mesh must not keep the test process alive.
+    await Promise.all(started.map((s) => s.stop('SIGKILL')));
+    await nats.stop();
+    throw err;
+  }
+}
+
+async function startServices(nats: NatsServer, options: MeshOptions, started: RunningService[]): Promise<Mesh> {
+  const track = async (service: Promise<RunningService>) => {
+    const running = await service;
+    started.push(running);
+    return running;
+  };
   const envOf = (name: ServiceName, extra: NodeJS.ProcessEnv = {}) => ({
     NATS_URL: nats.url,
     ...options.env,
@@ -26,16 +43,16 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     ...extra,
   });
   const services = {} as Record<ServiceName, RunningService>;
-  const [metadata, cdnurl, reporting] = await Promise.all([
-    startService('metadata', envOf('metadata')),
-    startService('cdnurl', envOf('cdnurl')),
-    startService('reporting', envOf('reporting')),
+  const [metadata, cdnurl, reporting] = await allStarted([
+    track(startService('metadata', envOf('metadata'))),
+    track(startService('cdnurl', envOf('cdnurl'))),
+    track(startService('reporting', envOf('reporting'))),
   ]);
   Object.assign(services, { metadata, cdnurl, reporting });
   const peers = { METADATA_URL: metadata.url, CDNURL_URL: cdnurl.url, REPORTING_URL: reporting.url };
-  const [play, listener] = await Promise.all([
-    startService('play', envOf('play', peers)),
-    startService('queue-listener', envOf('queue-listener', { REPORTING_URL: reporting.url })),
+  const [play, listener] = await allStarted([
+    track(startService('play', envOf('play', peers))),
+    track(startService('queue-listener', envOf('queue-listener', { REPORTING_URL: reporting.url }))),
   ]);
   services.play = play;
   services['queue-listener'] = listener;
@@ -65,4 +82,10 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
     what: 'play and queue-listener ready',
   });
   return mesh;
+}
+
+/** Like Promise.all, but waits for every start to settle first, so none is left running unseen. */
+async function allStarted<T extends readonly unknown[]>(starts: readonly [...T]): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  await Promise.allSettled(starts);
+  return Promise.all(starts);
 }
