@@ -273,7 +273,7 @@ describe('queue-listener retries', () => {
       const text = await parts.metrics.registry.metrics();
       assert.ok((metricValue(text, 'view_events_processed_total', { outcome: 'retried' }) ?? 0) >= 2);
       assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'recorded' }), 1);
-      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), undefined);
+      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), 0);
     } finally {
       await consumer.stop();
       await link.drain();
