@@ -1,0 +1,165 @@
+{{/* Names: every resource name comes from here. */}}
+
+{{- define "video-mesh.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "video-mesh.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of one component's resources: (dict "root" $ "component" "play"). */}}
+{{- define "video-mesh.componentName" -}}
+{{- printf "%s-%s" (include "video-mesh.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "video-mesh.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels: (dict "root" $ "component" "play"). */}}
+{{- define "video-mesh.labels" -}}
+helm.sh/chart: {{ include "video-mesh.chart" .root }}
+{{ include "video-mesh.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: video-mesh
+{{- end }}
+
+{{- define "video-mesh.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "video-mesh.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Selects every pod of the release, whatever its component. */}}
+{{- define "video-mesh.releaseSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "video-mesh.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "video-mesh.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The call graph of the services, fixed by the code (docs/configuration.md):
+which peers each one calls over HTTP (and so gets a *_URL for), whether it
+uses NATS, whether it guards writes with the admin token, whether the
+ingress reaches it. Env vars and NetworkPolicies both derive from it.
+*/}}
+{{- define "video-mesh.topology" -}}
+play:
+  peers: [metadata, cdnurl, reporting]
+  nats: true
+  adminToken: false
+  public: true
+metadata:
+  peers: []
+  nats: false
+  adminToken: true
+  public: false
+reporting:
+  peers: []
+  nats: false
+  adminToken: false
+  public: false
+cdnurl:
+  peers: []
+  nats: false
+  adminToken: true
+  public: false
+queue-listener:
+  peers: [reporting]
+  nats: true
+  adminToken: false
+  public: false
+{{- end }}
+
+{{/* The env var naming a peer's static URL: cdnurl -> CDNURL_URL. */}}
+{{- define "video-mesh.peerUrlVar" -}}
+{{- printf "%s_URL" (. | upper | replace "-" "_") }}
+{{- end }}
+
+{{- define "video-mesh.natsUrl" -}}
+{{- if .Values.nats.selfContained }}
+{{- printf "nats://%s:4222" (include "video-mesh.componentName" (dict "root" . "component" "nats")) }}
+{{- else }}
+{{- required "nats.url is required when nats.selfContained is false" .Values.nats.url }}
+{{- end }}
+{{- end }}
+
+{{/* CONSUL_HTTP_ADDR, or empty when the services run without Consul. */}}
+{{- define "video-mesh.consulAddr" -}}
+{{- if .Values.consul.selfContained }}
+{{- printf "http://%s:8500" (include "video-mesh.componentName" (dict "root" . "component" "consul")) }}
+{{- else }}
+{{- .Values.consul.address }}
+{{- end }}
+{{- end }}
+
+{{- define "video-mesh.adminSecretName" -}}
+{{- default (include "video-mesh.componentName" (dict "root" . "component" "admin-token")) .Values.adminToken.existingSecret }}
+{{- end }}
+
+{{/* Pod-level hardening shared by every pod the chart runs: (dict "uid" 1000 "gid" 1000). */}}
+{{- define "video-mesh.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .gid }}
+fsGroup: {{ .gid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "video-mesh.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+privileged: false
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Port of the OTLP endpoint, for the egress NetworkPolicy. */}}
+{{- define "video-mesh.otlpPort" -}}
+{{- $u := urlParse .Values.otel.endpoint }}
+{{- $hostPort := splitList ":" $u.host }}
+{{- if gt (len $hostPort) 1 }}
+{{- last $hostPort }}
+{{- else if eq $u.scheme "https" }}443
+{{- else }}80
+{{- end }}
+{{- end }}
+
+{{/* Fails early on settings that cannot work together. */}}
+{{- define "video-mesh.validate" -}}
+{{- if ge (int .Values.shutdown.timeoutMs) (mul (int .Values.terminationGracePeriodSeconds) 1000 | int) }}
+{{- fail (printf "shutdown.timeoutMs (%d) must be shorter than terminationGracePeriodSeconds (%d s)" (int .Values.shutdown.timeoutMs) (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
+{{- if ge (int .Values.shutdown.drainDelayMs) (int .Values.shutdown.timeoutMs) }}
+{{- fail "shutdown.drainDelayMs must be shorter than shutdown.timeoutMs" }}
+{{- end }}
+{{- end }}
+
+{{/* A NetworkPolicy peer selecting one component's pods: (dict "root" $ "component" "play"). */}}
+{{- define "video-mesh.podPeer" -}}
+podSelector:
+  matchLabels:
+    {{- include "video-mesh.selectorLabels" . | nindent 4 }}
+{{- end }}

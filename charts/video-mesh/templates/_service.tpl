@@ -1,0 +1,236 @@
+{{/*
+Everything one service needs: ServiceAccount, Deployment, Service, and when
+it scales PodDisruptionBudget and HorizontalPodAutoscaler.
+Called once per entry of .Values.services from services.yaml with
+(dict "root" $ "name" "play" "svc" .Values.services.play).
+*/}}
+{{- define "video-mesh.serviceResources" -}}
+{{- $root := .root }}
+{{- $name := .name }}
+{{- $svc := .svc }}
+{{- $topology := fromYaml (include "video-mesh.topology" $root) }}
+{{- $topo := required (printf "unknown service %q" $name) (get $topology $name) }}
+{{- $ctx := dict "root" $root "component" $name }}
+{{- $fullName := include "video-mesh.componentName" $ctx }}
+{{- $consulAddr := include "video-mesh.consulAddr" $root }}
+{{- $scales := or (gt (int $svc.replicas) 1) $svc.autoscaling.enabled }}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ $fullName }}
+  labels:
+    {{- include "video-mesh.labels" $ctx | nindent 4 }}
+# The services never call the Kubernetes API.
+automountServiceAccountToken: false
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ $fullName }}
+  labels:
+    {{- include "video-mesh.labels" $ctx | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "video-mesh.selectorLabels" $ctx | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ $svc.port }}
+      targetPort: http
+      protocol: TCP
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $fullName }}
+  labels:
+    {{- include "video-mesh.labels" $ctx | nindent 4 }}
+spec:
+  {{- if not $svc.autoscaling.enabled }}
+  replicas: {{ $svc.replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  selector:
+    matchLabels:
+      {{- include "video-mesh.selectorLabels" $ctx | nindent 6 }}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxUnavailable: 0
+      maxSurge: 1
+  template:
+    metadata:
+      labels:
+        {{- include "video-mesh.labels" $ctx | nindent 8 }}
+      {{- with $root.Values.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      serviceAccountName: {{ $fullName }}
+      automountServiceAccountToken: false
+      terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
+      enableServiceLinks: false
+      securityContext:
+        {{- include "video-mesh.podSecurityContext" (dict "uid" 1000 "gid" 1000) | nindent 8 }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      containers:
+        - name: {{ $name }}
+          image: {{ include "video-mesh.image" $root | quote }}
+          imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+          command: ["node", "dist/services/{{ $name }}/main.js"]
+          ports:
+            - name: http
+              containerPort: {{ $svc.port }}
+              protocol: TCP
+          env:
+            - name: PORT
+              value: {{ $svc.port | quote }}
+            - name: HOST
+              value: "0.0.0.0"
+            - name: LOG_LEVEL
+              value: {{ $root.Values.logLevel | quote }}
+            # Registered in Consul so peers and Consul's health check reach this pod.
+            - name: SERVICE_ADDRESS
+              valueFrom:
+                fieldRef:
+                  fieldPath: status.podIP
+            - name: SHUTDOWN_DRAIN_DELAY_MS
+              value: {{ $root.Values.shutdown.drainDelayMs | quote }}
+            - name: SHUTDOWN_TIMEOUT_MS
+              value: {{ $root.Values.shutdown.timeoutMs | quote }}
+            {{- if $consulAddr }}
+            - name: CONSUL_HTTP_ADDR
+              value: {{ $consulAddr | quote }}
+            {{- end }}
+            {{- if and $consulAddr $root.Values.consul.token.existingSecret }}
+            - name: CONSUL_HTTP_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $root.Values.consul.token.existingSecret }}
+                  key: {{ $root.Values.consul.token.secretKey }}
+            {{- end }}
+            {{- if $topo.nats }}
+            - name: NATS_URL
+              value: {{ include "video-mesh.natsUrl" $root | quote }}
+            {{- end }}
+            {{- range $peer := $topo.peers }}
+            # Static fallback when Consul is unreachable.
+            - name: {{ include "video-mesh.peerUrlVar" $peer }}
+              value: {{ printf "http://%s:%v" (include "video-mesh.componentName" (dict "root" $root "component" $peer)) (get $root.Values.services $peer).port | quote }}
+            {{- end }}
+            {{- if $topo.adminToken }}
+            - name: ADMIN_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "video-mesh.adminSecretName" $root }}
+                  key: {{ $root.Values.adminToken.secretKey }}
+            {{- end }}
+            {{- with $root.Values.otel.endpoint }}
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ . | quote }}
+            {{- end }}
+            {{- range $k, $v := $root.Values.extraEnv }}
+            - name: {{ $k }}
+              value: {{ $v | toString | quote }}
+            {{- end }}
+            {{- range $k, $v := $svc.env }}
+            - name: {{ $k }}
+              value: {{ $v | toString | quote }}
+            {{- end }}
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: 10
+            timeoutSeconds: 2
+            failureThreshold: 3
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: http
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 2
+          startupProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: 2
+            timeoutSeconds: 2
+            failureThreshold: 30
+          resources:
+            {{- toYaml $svc.resources | nindent 12 }}
+          securityContext:
+            {{- include "video-mesh.containerSecurityContext" $root | nindent 12 }}
+          volumeMounts:
+            - name: tmp
+              mountPath: /tmp
+      volumes:
+        # The root filesystem is read-only; node and its libraries may still want /tmp.
+        - name: tmp
+          emptyDir:
+            sizeLimit: 64Mi
+      {{- if and $root.Values.spreadAcrossNodes $scales }}
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: kubernetes.io/hostname
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              {{- include "video-mesh.selectorLabels" $ctx | nindent 14 }}
+      {{- end }}
+      {{- with $root.Values.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $root.Values.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $root.Values.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- if $scales }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ $fullName }}
+  labels:
+    {{- include "video-mesh.labels" $ctx | nindent 4 }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "video-mesh.selectorLabels" $ctx | nindent 6 }}
+{{- end }}
+{{- if $svc.autoscaling.enabled }}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ $fullName }}
+  labels:
+    {{- include "video-mesh.labels" $ctx | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ $fullName }}
+  minReplicas: {{ $svc.autoscaling.minReplicas }}
+  maxReplicas: {{ $svc.autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $svc.autoscaling.targetCPUUtilizationPercentage }}
+{{- end }}
+{{- end }}

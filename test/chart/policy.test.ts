@@ -1,0 +1,421 @@
+// Policies over the rendered output: hardening, probes, resources, wiring of
+// Services, environment and NetworkPolicies.
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { chartDir, render, repoRoot, runHelm, type Manifest, type RenderOptions } from './helm';
+import { allowedConnections, chartActors, externalActor, policiesOf, type Actor } from './netpol';
+import { scenarios } from './scenarios';
+
+const namespace = 'video-mesh';
+const serviceNames = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
+type ServiceName = (typeof serviceNames)[number];
+
+interface EnvVar { name: string; value?: string; valueFrom?: Record<string, unknown> }
+interface Probe { httpGet?: { path: string; port: string | number }; tcpSocket?: { port: string | number } }
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  env?: EnvVar[];
+  ports?: Array<{ name?: string; containerPort: number }>;
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+}
+interface PodSpec {
+  containers: Container[];
+  securityContext?: Record<string, unknown>;
+  volumes?: Array<{ name: string; emptyDir?: unknown }>;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  terminationGracePeriodSeconds?: number;
+}
+interface Workload { manifest: Manifest; labels: Record<string, string>; spec: PodSpec; hook: boolean }
+
+function workloads(manifests: readonly Manifest[]): Workload[] {
+  const out: Workload[] = [];
+  for (const m of manifests) {
+    if (m.kind === 'Deployment' || m.kind === 'StatefulSet') {
+      const template = (m['spec'] as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }).template;
+      out.push({ manifest: m, labels: template.metadata.labels, spec: template.spec, hook: false });
+    } else if (m.kind === 'Pod') {
+      out.push({ manifest: m, labels: m.metadata.labels ?? {}, spec: m['spec'] as PodSpec, hook: m.metadata.annotations?.['helm.sh/hook'] !== undefined });
+    }
+  }
+  return out;
+}
+
+function component(w: Workload): string {
+  return w.labels['app.kubernetes.io/component'] ?? '';
+}
+
+function serviceWorkload(manifests: readonly Manifest[], name: ServiceName): Workload {
+  const w = workloads(manifests).find((x) => x.manifest.kind === 'Deployment' && component(x) === name);
+  assert.ok(w, `no Deployment for ${name}`);
+  return w;
+}
+
+function envOf(w: Workload): Map<string, EnvVar> {
+  return new Map((w.spec.containers[0]?.env ?? []).map((e) => [e.name, e]));
+}
+
+function securityProblems(w: Workload): string[] {
+  const problems: string[] = [];
+  const pod = w.spec.securityContext ?? {};
+  const where = `${w.manifest.kind}/${w.manifest.metadata.name}`;
+  for (const c of w.spec.containers) {
+    const sc = c.securityContext ?? {};
+    const runAsNonRoot = sc['runAsNonRoot'] ?? pod['runAsNonRoot'];
+    const seccomp = (sc['seccompProfile'] ?? pod['seccompProfile']) as { type?: string } | undefined;
+    const caps = sc['capabilities'] as { drop?: string[]; add?: string[] } | undefined;
+    if (runAsNonRoot !== true) problems.push(`${where}/${c.name}: runAsNonRoot`);
+    if (sc['readOnlyRootFilesystem'] !== true) problems.push(`${where}/${c.name}: readOnlyRootFilesystem`);
+    if (sc['allowPrivilegeEscalation'] !== false) problems.push(`${where}/${c.name}: allowPrivilegeEscalation`);
+    if (!caps?.drop?.includes('ALL') || (caps.add ?? []).length > 0) problems.push(`${where}/${c.name}: capabilities drop ALL`);
+    if (seccomp?.type !== 'RuntimeDefault') problems.push(`${where}/${c.name}: seccomp RuntimeDefault`);
+    if (sc['privileged'] === true) problems.push(`${where}/${c.name}: privileged`);
+    const uid = (sc['runAsUser'] ?? pod['runAsUser']) as number | undefined;
+    if (uid === 0) problems.push(`${where}/${c.name}: runAsUser 0`);
+    if (!c.resources?.requests?.['cpu'] || !c.resources.requests['memory'] || !c.resources.limits?.['memory']) {
+      problems.push(`${where}/${c.name}: resources (cpu/memory requests, memory limit)`);
+    }
+    if (!w.hook) {
+      if (!c.livenessProbe) problems.push(`${where}/${c.name}: livenessProbe`);
+      if (!c.readinessProbe) problems.push(`${where}/${c.name}: readinessProbe`);
+    }
+    const tmp = (c.volumeMounts ?? []).find((v) => v.mountPath === '/tmp');
+    if (!w.hook && !(tmp && w.spec.volumes?.some((v) => v.name === tmp.name && v.emptyDir !== undefined))) {
+      problems.push(`${where}/${c.name}: emptyDir on /tmp`);
+    }
+  }
+  if (w.spec.automountServiceAccountToken !== false) problems.push(`${where}: automountServiceAccountToken`);
+  return problems;
+}
+
+/** Variables each service reads, from the tables of docs/configuration.md. */
+function documentedEnv(): Map<ServiceName, Set<string>> {
+  const text = readFileSync(join(repoRoot, 'docs', 'configuration.md'), 'utf8');
+  const result = new Map<ServiceName, Set<string>>(serviceNames.map((s) => [s, new Set<string>()]));
+  let targets: ServiceName[] = [];
+  for (const line of text.split('\n')) {
+    const heading = /^## (.+)$/.exec(line);
+    if (heading?.[1]) {
+      const title = heading[1].trim();
+      targets = title === 'Every service' ? [...serviceNames] : serviceNames.filter((s) => title.split(/ and |, /).includes(s));
+      continue;
+    }
+    const row = /^\| `([A-Z][A-Z0-9_]*)` \|/.exec(line);
+    if (row?.[1]) for (const s of targets) result.get(s)?.add(row[1]);
+  }
+  return result;
+}
+
+function byKind(manifests: readonly Manifest[], kind: string): Manifest[] {
+  return manifests.filter((m) => m.kind === kind);
+}
+
+describe('chart policies', () => {
+  for (const scenario of scenarios) {
+    const manifests = render(4, scenario.options);
+
+    test(`when rendered with ${scenario.name}, then every container is hardened, probed and has resources`, () => {
+      const all = workloads(manifests);
+      assert.ok(all.length >= 5);
+      assert.deepEqual(all.flatMap(securityProblems), []);
+    });
+
+    test(`when rendered with ${scenario.name}, then the five services probe /healthz and /readyz on their port`, () => {
+      for (const name of serviceNames) {
+        const c = serviceWorkload(manifests, name).spec.containers[0];
+        assert.ok(c);
+        assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'http' });
+        assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'http' });
+        assert.deepEqual(c.command, ['node', `dist/services/${name}/main.js`]);
+      }
+    });
+
+    test(`when rendered with ${scenario.name}, then every Service selects existing pods on an existing port`, () => {
+      const pods = workloads(manifests).filter((w) => !w.hook);
+      for (const svc of byKind(manifests, 'Service')) {
+        const spec = svc['spec'] as { selector: Record<string, string>; ports: Array<{ port: number; targetPort: string | number }> };
+        const selected = pods.filter((w) => Object.entries(spec.selector).every(([k, v]) => w.labels[k] === v));
+        assert.ok(selected.length > 0, `Service ${svc.metadata.name} selects no pod`);
+        for (const port of spec.ports) {
+          for (const w of selected) {
+            const ports = w.spec.containers.flatMap((c) => c.ports ?? []);
+            assert.ok(ports.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort), `Service ${svc.metadata.name} targets missing port ${port.targetPort}`);
+          }
+        }
+      }
+    });
+
+    test(`when rendered with ${scenario.name}, then every object carries the app.kubernetes.io labels`, () => {
+      for (const m of manifests) {
+        for (const key of ['name', 'instance', 'component', 'version', 'managed-by', 'part-of']) {
+          assert.ok(m.metadata.labels?.[`app.kubernetes.io/${key}`], `${m.kind}/${m.metadata.name} lacks app.kubernetes.io/${key}`);
+        }
+      }
+    });
+
+    test(`when rendered with ${scenario.name}, then each service gets every variable it needs and only documented ones`, () => {
+      const documented = documentedEnv();
+      const services = new Map(byKind(manifests, 'Service').map((s) => [s.metadata.name, s]));
+      for (const name of serviceNames) {
+        const w = serviceWorkload(manifests, name);
+        const env = envOf(w);
+        for (const variable of env.keys()) {
+          assert.ok(documented.get(name)?.has(variable), `${name} sets ${variable}, which docs/configuration.md does not list for it`);
+        }
+        const required = ['PORT', 'LOG_LEVEL', 'SERVICE_ADDRESS', 'SHUTDOWN_DRAIN_DELAY_MS', 'SHUTDOWN_TIMEOUT_MS'];
+        if (name === 'play' || name === 'queue-listener') required.push('NATS_URL', 'REPORTING_URL');
+        if (name === 'play') required.push('METADATA_URL', 'CDNURL_URL');
+        if (name === 'metadata' || name === 'cdnurl') required.push('ADMIN_TOKEN');
+        for (const variable of required) assert.ok(env.has(variable), `${name} lacks ${variable}`);
+        assert.deepEqual(env.get('SERVICE_ADDRESS')?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
+        assert.equal(env.get('PORT')?.value, String(w.spec.containers[0]?.ports?.[0]?.containerPort));
+        // Static peer URLs name a rendered Service and its port.
+        for (const [variable, value] of env) {
+          if (!/^(METADATA|CDNURL|REPORTING)_URL$/.test(variable)) continue;
+          const url = new URL(value.value ?? '');
+          const target = services.get(url.hostname);
+          assert.ok(target, `${name} ${variable}=${value.value} names no Service`);
+          const peer = variable.replace('_URL', '').toLowerCase();
+          assert.equal(target.metadata.labels?.['app.kubernetes.io/component'], peer);
+          assert.ok((target['spec'] as { ports: Array<{ port: number }> }).ports.some((p) => String(p.port) === url.port));
+        }
+        const grace = w.spec.terminationGracePeriodSeconds ?? 30;
+        const timeout = Number(env.get('SHUTDOWN_TIMEOUT_MS')?.value);
+        const drain = Number(env.get('SHUTDOWN_DRAIN_DELAY_MS')?.value);
+        assert.ok(drain > 0 && drain < timeout && timeout < grace * 1000, `shutdown ${drain}/${timeout} ms must fit in ${grace} s`);
+      }
+    });
+  }
+
+  test('when NATS and Consul are self-contained, then NATS_URL and CONSUL_HTTP_ADDR name their Services', () => {
+    const manifests = render(4);
+    const services = new Map(byKind(manifests, 'Service').map((s) => [s.metadata.name, s]));
+    for (const name of serviceNames) {
+      const env = envOf(serviceWorkload(manifests, name));
+      const consul = new URL(env.get('CONSUL_HTTP_ADDR')?.value ?? '');
+      assert.equal(services.get(consul.hostname)?.metadata.labels?.['app.kubernetes.io/component'], 'consul');
+      assert.equal(consul.port, '8500');
+    }
+    const nats = new URL(envOf(serviceWorkload(manifests, 'play')).get('NATS_URL')?.value ?? '');
+    assert.equal(nats.protocol, 'nats:');
+    assert.equal(services.get(nats.hostname)?.metadata.labels?.['app.kubernetes.io/component'], 'nats');
+    const statefulSets = byKind(manifests, 'StatefulSet').map((s) => s.metadata.labels?.['app.kubernetes.io/component']).sort();
+    assert.deepEqual(statefulSets, ['consul', 'nats']);
+  });
+
+  test('when NATS runs self-contained, then it has JetStream on a PersistentVolumeClaim', () => {
+    const nats = byKind(render(4), 'StatefulSet').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'nats');
+    assert.ok(nats);
+    const spec = nats['spec'] as { volumeClaimTemplates: Array<{ metadata: { name: string } }>; template: { spec: PodSpec & { containers: Array<Container & { args: string[] }> } } };
+    const container = spec.template.spec.containers[0];
+    assert.ok(container);
+    assert.ok(container.args.includes('--jetstream'));
+    assert.ok(container.args.some((a) => a.startsWith('--store_dir=')));
+    assert.match(container.image, /^nats:/);
+    assert.equal(spec.volumeClaimTemplates[0]?.metadata.name, 'data');
+  });
+
+  test('when Consul runs self-contained, then it is a bootstrapped server with UI, or -dev in dev mode', () => {
+    const args = (values: RenderOptions['values']): string[] => {
+      const consul = byKind(render(4, { values }), 'StatefulSet').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'consul');
+      assert.ok(consul);
+      const c = (consul['spec'] as { template: { spec: { containers: Array<{ image: string; args: string[] }> } } }).template.spec.containers[0];
+      assert.match(c?.image ?? '', /^hashicorp\/consul:/);
+      return c?.args ?? [];
+    };
+    const server = args({});
+    for (const flag of ['agent', '-server', '-bootstrap-expect=1', '-ui', '-client=0.0.0.0']) assert.ok(server.includes(flag), flag);
+    const dev = args({ 'consul.dev': 'true' });
+    assert.ok(dev.includes('-dev') && !dev.includes('-server'));
+  });
+
+  test('when NATS and Consul are external, then the services use the given addresses and no StatefulSet is rendered', () => {
+    const values = { 'nats.selfContained': 'false', 'nats.url': 'nats://n1:4222,nats://n2:4222', 'consul.selfContained': 'false', 'consul.address': 'http://consul.consul:8500', 'consul.token.existingSecret': 'ct' };
+    const manifests = render(4, { values });
+    assert.equal(byKind(manifests, 'StatefulSet').length, 0);
+    const env = envOf(serviceWorkload(manifests, 'queue-listener'));
+    assert.equal(env.get('NATS_URL')?.value, 'nats://n1:4222,nats://n2:4222');
+    assert.equal(env.get('CONSUL_HTTP_ADDR')?.value, 'http://consul.consul:8500');
+    assert.deepEqual(env.get('CONSUL_HTTP_TOKEN')?.valueFrom, { secretKeyRef: { name: 'ct', key: 'token' } });
+  });
+
+  test('when NATS is external without a URL, then rendering fails with a clear message', () => {
+    const result = runHelm(4, ['template', 'vm', chartDir, '--set', 'nats.selfContained=false']);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /nats\.url is required/);
+  });
+
+  test('when the shutdown timeout does not fit in the grace period, then rendering fails', () => {
+    const result = runHelm(3, ['template', 'vm', chartDir, '--set', 'shutdown.timeoutMs=30000']);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /terminationGracePeriodSeconds/);
+  });
+
+  test('when no admin secret is given, then one is generated and metadata and cdnurl read it', () => {
+    const manifests = render(4);
+    const secret = byKind(manifests, 'Secret')[0];
+    assert.ok(secret);
+    const token = Buffer.from(String((secret['data'] as Record<string, string>)['admin-token']), 'base64').toString();
+    assert.match(token, /^[A-Za-z0-9]{48}$/);
+    for (const name of ['metadata', 'cdnurl'] as const) {
+      assert.deepEqual(envOf(serviceWorkload(manifests, name)).get('ADMIN_TOKEN')?.valueFrom, { secretKeyRef: { name: secret.metadata.name, key: 'admin-token' } });
+    }
+    const template = readFileSync(join(chartDir, 'templates', 'admin-token-secret.yaml'), 'utf8');
+    assert.match(template, /lookup "v1" "Secret" \.Release\.Namespace/, 'the token must be looked up to survive upgrades');
+    const existing = render(4, { values: { 'adminToken.existingSecret': 'mine' } });
+    assert.equal(byKind(existing, 'Secret').length, 0);
+    assert.equal(envOf(serviceWorkload(existing, 'metadata')).get('ADMIN_TOKEN')?.valueFrom?.['secretKeyRef'] !== undefined, true);
+  });
+
+  test('when replicas > 1 or autoscaling is on, then a PodDisruptionBudget covers the Deployment, and only then', () => {
+    const manifests = render(4, { values: { 'services.reporting.replicas': '2', 'services.play.autoscaling.enabled': 'true' } });
+    const pdbs = byKind(manifests, 'PodDisruptionBudget').map((p) => p.metadata.labels?.['app.kubernetes.io/component']).sort();
+    assert.deepEqual(pdbs, ['play', 'reporting']);
+    const hpa = byKind(manifests, 'HorizontalPodAutoscaler');
+    assert.equal(hpa.length, 1);
+    const target = (hpa[0]?.['spec'] as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef;
+    const play = serviceWorkload(manifests, 'play').manifest;
+    assert.equal(target.name, play.metadata.name);
+    assert.equal((play['spec'] as { replicas?: number }).replicas, undefined, 'HPA-managed Deployment must not set replicas');
+    assert.equal(byKind(render(4), 'PodDisruptionBudget').length, 0);
+  });
+
+  test('when the ingress is on, then /play is routed to the play Service through the configured class', () => {
+    const manifests = render(4, { values: { 'ingress.host': 'play.example.com' } });
+    const ingress = byKind(manifests, 'Ingress')[0];
+    assert.ok(ingress);
+    const spec = ingress['spec'] as { ingressClassName: string; rules: Array<{ host: string; http: { paths: Array<{ path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }> } }> };
+    assert.equal(spec.ingressClassName, 'traefik');
+    assert.equal(spec.rules[0]?.host, 'play.example.com');
+    const path = spec.rules[0]?.http.paths[0];
+    assert.equal(path?.path, '/play');
+    assert.equal(path?.pathType, 'Prefix');
+    assert.equal(path?.backend.service.name, serviceWorkload(manifests, 'play').manifest.metadata.name);
+  });
+
+  test('when dashboards exist, then each is a ConfigMap labelled for the Grafana sidecar with the file as content', () => {
+    const files = readdirSync(join(chartDir, 'dashboards')).filter((f) => f.endsWith('.json'));
+    assert.ok(files.length > 0, 'charts/video-mesh/dashboards has no dashboard');
+    const maps = byKind(render(4), 'ConfigMap').filter((c) => c.metadata.labels?.['grafana_dashboard'] === '1');
+    assert.equal(maps.length, files.length);
+    for (const file of files) {
+      const map = maps.find((c) => (c['data'] as Record<string, string>)[file] !== undefined);
+      assert.ok(map, `no ConfigMap for ${file}`);
+      const content = (map['data'] as Record<string, string>)[file] ?? '';
+      assert.deepEqual(JSON.parse(content), JSON.parse(readFileSync(join(chartDir, 'dashboards', file), 'utf8')));
+    }
+    assert.equal(byKind(render(4, { values: { 'monitoring.enabled': 'false' } }), 'ConfigMap').length, 0);
+  });
+
+  test('when helm test runs, then its pod POSTs a play to the play Service with the same image and expects title It', () => {
+    const manifests = render(4);
+    const pod = workloads(manifests).find((w) => w.hook);
+    assert.ok(pod);
+    assert.equal(pod.manifest.metadata.annotations?.['helm.sh/hook'], 'test');
+    const c = pod.spec.containers[0];
+    assert.ok(c);
+    assert.equal(c.image, serviceWorkload(manifests, 'play').spec.containers[0]?.image);
+    const env = new Map((c.env ?? []).map((e) => [e.name, e.value]));
+    const url = new URL(env.get('PLAY_URL') ?? '');
+    assert.equal(url.pathname, '/play/asset/123/user/1');
+    assert.equal(url.hostname, serviceWorkload(manifests, 'play').manifest.metadata.name);
+    assert.equal(env.get('EXPECTED_TITLE'), 'It');
+    assert.equal(c.command?.[0], 'node');
+    assert.match(c.command?.join(' ') ?? '', /method: 'POST'/);
+  });
+
+  test('when installed (Helm 4 dry run), then NOTES print the curl command', () => {
+    const result = runHelm(4, ['install', 'video-mesh', chartDir, '--dry-run=client', '--namespace', namespace]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /curl -X POST http:\/\/localhost\/play\/asset\/123\/user\/1/);
+  });
+
+  test('when NOTES are rendered by Helm 3, then they print the curl command with the ingress host', () => {
+    // Helm 3's dry run needs a cluster, and helm template does not print NOTES:
+    // render NOTES.txt as a named template inside a YAML document of a copy.
+    const copy = mkdtempSync(join(tmpdir(), 'video-mesh-chart-'));
+    try {
+      cpSync(chartDir, copy, { recursive: true });
+      const notes = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
+      writeFileSync(join(copy, 'templates', 'notes-as-yaml.yaml'), `{{- define "notes.under.test" -}}\n${notes}\n{{- end }}\nnotes: {{ include "notes.under.test" . | toJson }}\n`);
+      const result = runHelm(3, ['template', 'vm', copy, '--show-only', 'templates/notes-as-yaml.yaml', '--set', 'ingress.host=play.example.com']);
+      assert.equal(result.status, 0, result.stderr);
+      assert.match(result.stdout, /curl -X POST http:\/\/play\.example\.com\/play\/asset\/123\/user\/1/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+});
+
+// ---- NetworkPolicies -------------------------------------------------------
+
+const dns = externalActor('kube-dns', 'kube-system', { 'k8s-app': 'kube-dns' }, [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]);
+const outsiders: readonly Actor[] = [
+  externalActor('traefik', 'traefik', { 'app.kubernetes.io/name': 'traefik' }, [{ port: 8000, protocol: 'TCP' }]),
+  externalActor('prometheus', 'monitoring', { 'app.kubernetes.io/name': 'prometheus' }, [{ port: 9090, protocol: 'TCP' }]),
+  externalActor('tempo', 'monitoring', { 'app.kubernetes.io/name': 'tempo' }, [{ port: 4318, protocol: 'TCP' }]),
+  externalActor('ext-nats', 'nats', { 'app.kubernetes.io/name': 'nats' }, [{ port: 4222, protocol: 'TCP' }]),
+  externalActor('ext-consul', 'consul', { app: 'consul', component: 'server' }, [{ port: 8500, protocol: 'TCP' }]),
+  externalActor('stranger', 'default', { app: 'stranger' }, [{ port: 8080, protocol: 'TCP' }]),
+  { ...externalActor('neighbour', namespace, { app: 'neighbour' }, [{ port: 9999, protocol: 'TCP' }]) },
+  dns,
+];
+
+const servicePorts: Record<ServiceName, number> = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 };
+
+function connections(options: RenderOptions): string[] {
+  const manifests = render(4, options);
+  const ours = chartActors(manifests, namespace);
+  const actors = [...ours, ...outsiders];
+  return allowedConnections(policiesOf(manifests, namespace), actors, (a) => ours.includes(a));
+}
+
+function expected(opts: { consul: string; nats: string; otlp: boolean; chartPods: string[] }): string[] {
+  const paths = [
+    'traefik -> play:8080/TCP',
+    'test -> play:8080/TCP',
+    'play -> metadata:8081/TCP', 'play -> cdnurl:8083/TCP', 'play -> reporting:8082/TCP',
+    'queue-listener -> reporting:8082/TCP',
+    `play -> ${opts.nats}:4222/TCP`, `queue-listener -> ${opts.nats}:4222/TCP`,
+  ];
+  for (const s of serviceNames) {
+    paths.push(`${s} -> ${opts.consul}:8500/TCP`, `${opts.consul} -> ${s}:${servicePorts[s]}/TCP`, `prometheus -> ${s}:${servicePorts[s]}/TCP`);
+    if (opts.otlp) paths.push(`${s} -> tempo:4318/TCP`);
+  }
+  for (const pod of opts.chartPods) paths.push(`${pod} -> kube-dns:53/UDP`, `${pod} -> kube-dns:53/TCP`);
+  return paths.sort();
+}
+
+describe('NetworkPolicies', () => {
+  test('when self-contained, then exactly the real call paths are allowed', () => {
+    assert.deepEqual(connections({}), expected({ consul: 'consul', nats: 'nats', otlp: false, chartPods: [...serviceNames, 'nats', 'consul', 'test'] }));
+  });
+
+  test('when NATS and Consul are external and traces are exported, then exactly the real call paths to them are allowed', () => {
+    assert.deepEqual(
+      connections({ valuesFiles: [join(chartDir, 'values-production.yaml')] }),
+      expected({ consul: 'ext-consul', nats: 'ext-nats', otlp: true, chartPods: [...serviceNames, 'test'] }),
+    );
+  });
+
+  test('when network policies are off, then none is rendered', () => {
+    assert.equal(byKind(render(4, { values: { 'networkPolicy.enabled': 'false' } }), 'NetworkPolicy').length, 0);
+  });
+
+  test('when a rule opens a path that is not a call path, then the evaluator sees it', () => {
+    // Guards the evaluator itself: without the default deny everything is open.
+    const manifests = render(4).filter((m) => !(m.kind === 'NetworkPolicy' && /-(metadata|default-deny)$/.test(m.metadata.name)));
+    const ours = chartActors(manifests, namespace);
+    const allowed = allowedConnections(policiesOf(manifests, namespace), [...ours, ...outsiders], (a) => ours.includes(a));
+    assert.ok(allowed.includes('stranger -> metadata:8081/TCP'));
+  });
+});

@@ -1,0 +1,86 @@
+// skaffold.yaml against skaffold's own JSON schema (v4beta14), kept in
+// shared/schemas beside the repository.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
+import { parse } from 'yaml';
+import { chartDir, repoRoot } from './helm';
+
+const schemaPath = join(repoRoot, '..', 'shared', 'schemas', 'skaffold-v4beta14.json');
+
+function loadSkaffold(): Record<string, unknown> {
+  return parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as Record<string, unknown>;
+}
+
+function validator(): (data: unknown) => string[] {
+  assert.ok(existsSync(schemaPath), `${schemaPath} is missing: check out shared/ beside the repository`);
+  const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
+  // The schema carries skaffold's editor keywords (x-intellij-html-description,
+  // preferredOrder, ...), unknown to ajv's strict mode.
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats(ajv);
+  const validate = ajv.compile(schema);
+  return (data) => (validate(data) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
+}
+
+describe('skaffold.yaml', () => {
+  test('when validated against the skaffold v4beta14 schema, then it is valid', () => {
+    const config = loadSkaffold();
+    assert.equal(config['apiVersion'], 'skaffold/v4beta14');
+    assert.deepEqual(validator()(config), []);
+  });
+
+  test('when a field is misspelt, then the schema check rejects it (the check is strict)', () => {
+    const config = loadSkaffold() as { deploy: { helm: { releases: Array<Record<string, unknown>> } } };
+    const release = config.deploy.helm.releases[0];
+    assert.ok(release);
+    release['chartPth'] = release['chartPath'];
+    assert.notDeepEqual(validator()(config), []);
+  });
+
+  test('when the observability profile is applied, then its JSON patches target existing paths and the result is valid', () => {
+    const config = loadSkaffold() as { profiles: Array<{ name: string; patches: Array<{ op: string; path: string; value: unknown }> }> } & Record<string, unknown>;
+    const profile = config.profiles.find((p) => p.name === 'observability');
+    assert.ok(profile);
+    const patched = structuredClone(config) as Record<string, unknown>;
+    delete patched['profiles'];
+    for (const patch of profile.patches) {
+      const parts = patch.path.split('/').slice(1);
+      const last = parts.pop();
+      assert.ok(last !== undefined);
+      let node: unknown = patched;
+      for (const part of parts) {
+        assert.ok(typeof node === 'object' && node !== null && part in node, `patch path ${patch.path} does not exist`);
+        node = (node as Record<string, unknown>)[part];
+      }
+      if (Array.isArray(node) && last === '-') node.push(patch.value);
+      else if (patch.op === 'replace') {
+        assert.ok(last in (node as object), `replace target ${patch.path} does not exist`);
+        (node as Record<string, unknown>)[last] = patch.value;
+      } else (node as Record<string, unknown>)[last] = patch.value;
+    }
+    assert.deepEqual(validator()(patched), []);
+    const values = (patched as { deploy: { helm: { releases: Array<{ setValues: Record<string, unknown> }> } } }).deploy.helm.releases[0]?.setValues;
+    assert.equal(values?.['monitoring.enabled'], true);
+    assert.match(String(values?.['otel.endpoint']), /^http:\/\/.+:4318$/);
+  });
+
+  test('when skaffold deploys, then it installs this chart with the built image and forwards play on 8080', () => {
+    const config = loadSkaffold() as {
+      build: { local: { push: boolean }; artifacts: Array<{ image: string; docker: { dockerfile: string } }> };
+      deploy: { helm: { releases: Array<{ chartPath: string; setValueTemplates: Record<string, string> }> } };
+      portForward: Array<{ resourceName: string; port: number; localPort: number }>;
+    };
+    assert.equal(config.build.local.push, false);
+    const artifact = config.build.artifacts[0];
+    assert.equal(artifact?.image, 'video-mesh');
+    assert.equal(artifact.docker.dockerfile, 'Dockerfile');
+    const release = config.deploy.helm.releases[0];
+    assert.equal(join(repoRoot, release?.chartPath ?? ''), chartDir);
+    assert.deepEqual(release?.setValueTemplates, { 'image.repository': '{{.IMAGE_REPO_video_mesh}}', 'image.tag': '{{.IMAGE_TAG_video_mesh}}' });
+    assert.ok(config.portForward.some((p) => p.resourceName === 'video-mesh-play' && p.port === 8080 && p.localPort === 8080));
+  });
+});

@@ -1,0 +1,152 @@
+// Builds the real Dockerfile with buildah (test/image/build-image.sh, on local
+// stand-ins for the node base images) and starts each of the five services
+// from the built image, as the image's non-root user: /healthz must answer 200,
+// and SIGTERM sent to node must end it cleanly (exec-form CMD, no shell).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+const repoRoot = join(__dirname, '..', '..', '..');
+const image = 'localhost/video-mesh:test';
+const services = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
+
+function requireTools(): void {
+  const missing = ['buildah', 'podman', 'debootstrap'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  assert.deepEqual(missing, [], `missing ${missing.join(', ')}: apt-get install -y buildah podman debootstrap`);
+}
+
+function run(command: string, args: readonly string[], timeoutMs = 60_000): string {
+  const result = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  assert.equal(result.status, 0, `${command} ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout.trim();
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function pollStatus(url: string, deadlineMs: number): Promise<number> {
+  const deadline = Date.now() + deadlineMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      return res.status;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${url} did not answer within ${deadlineMs} ms (${last})`);
+}
+
+/** The pid of the node process of that service started with that PORT (buildah does not forward signals). */
+function servicePid(service: string, port: number): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!cmdline.includes(`dist/services/${service}/main.js`) || !/(^|\/)node$/.test(cmdline[0] ?? '')) continue;
+      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
+      if (environ.includes(`PORT=${port}`)) return Number(entry);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return undefined;
+}
+
+function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null) { resolve(child.exitCode); return; }
+    const timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+  });
+}
+
+describe('the image', { timeout: 10 * 60_000 }, () => {
+  const containers: string[] = [];
+
+  before(() => {
+    requireTools();
+    const started = Date.now();
+    run('bash', [join(repoRoot, 'test', 'image', 'build-image.sh'), image], 9 * 60_000);
+    console.log(`image built in ${Math.round((Date.now() - started) / 1000)} s`);
+  });
+
+  after(() => {
+    for (const container of containers) spawnSync('buildah', ['rm', container]);
+  });
+
+  test('when the image is inspected, then it runs play as a numeric non-root user by default with an exec-form command', () => {
+    const inspected = JSON.parse(run('buildah', ['inspect', '--type', 'image', image])) as { OCIv1: { config: { User?: string; Cmd?: string[]; Entrypoint?: string[] | null; WorkingDir?: string } } };
+    const config = inspected.OCIv1.config;
+    assert.equal(config.User, '1000:1000');
+    assert.deepEqual(config.Cmd, ['node', 'dist/services/play/main.js']);
+    assert.ok(!config.Entrypoint || config.Entrypoint.length === 0, 'no shell entrypoint');
+    assert.equal(config.WorkingDir, '/app');
+    const size = run('podman', ['images', '--format', '{{.Size}}', image]);
+    console.log(`image size ${size}`);
+  });
+
+  test('when the image content is listed, then it holds compiled services and production dependencies only', () => {
+    const container = run('buildah', ['from', image]);
+    containers.push(container);
+    // Dev-only packages (yaml is not among them: sdk-node depends on it at run time).
+    const script = [
+      "const fs = require('node:fs');",
+      "const out = { services: fs.readdirSync('dist/services').sort(), top: fs.readdirSync('.').sort() };",
+      "for (const dev of ['typescript', 'ajv', '@types/node', 'supertest', 'kubernetes-models', '@aws-cdk/lambda-layer-kubectl-v33']) { try { require.resolve(dev); out.dev = (out.dev || []).concat(dev); } catch {} }",
+      "try { require.resolve('express'); out.express = true; } catch {}",
+      'console.log(JSON.stringify(out));',
+    ].join(' ');
+    const listing = JSON.parse(run('buildah', ['run', '--isolation=chroot', container, '--', 'node', '-e', script])) as { services: string[]; top: string[]; dev?: string[]; express?: boolean };
+    for (const service of services) assert.ok(listing.services.includes(service), `dist/services/${service} missing`);
+    assert.deepEqual(listing.top, ['dist', 'node_modules', 'package.json']);
+    assert.equal(listing.dev, undefined, `dev dependencies in the image: ${listing.dev?.join(', ')}`);
+    assert.equal(listing.express, true);
+  });
+
+  for (const service of services) {
+    test(`when ${service} is started from the image, then /healthz answers 200 and SIGTERM ends it cleanly`, async () => {
+      const container = run('buildah', ['from', '--name', `video-mesh-test-${service}-${process.pid}`, image]);
+      containers.push(container);
+      const port = await freePort();
+      const child = spawn('buildah', ['run', '--isolation=chroot', '--env', `PORT=${port}`, '--env', 'HOST=127.0.0.1',
+        '--env', 'LOG_LEVEL=warn', container, '--', 'node', `dist/services/${service}/main.js`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
+      child.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
+      try {
+        const status = await pollStatus(`http://127.0.0.1:${port}/healthz`, 30_000).catch((error: Error) => {
+          throw new Error(`${error.message}\n${output}`);
+        });
+        assert.equal(status, 200, output);
+        const pid = servicePid(service, port);
+        assert.ok(pid, `node process of ${service} not found`);
+        const uid = /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+        assert.equal(uid, '1000', `${service} runs as uid ${uid}`);
+        process.kill(pid, 'SIGTERM');
+        assert.equal(await exited(child, 20_000), 0, `exit after SIGTERM:\n${output}`);
+      } finally {
+        if (child.exitCode === null) {
+          const pid = servicePid(service, port);
+          if (pid) process.kill(pid, 'SIGKILL');
+          child.kill('SIGKILL');
+        }
+      }
+    });
+  }
+});
