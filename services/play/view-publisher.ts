@@ -39,6 +39,7 @@ export class ViewPublisher {
       labelNames: ['outcome'] as const,
       registers: [deps.metrics.registry],
     });
+    for (const outcome of ['ok', 'duplicate', 'error']) this.published.inc({ outcome }, 0);
     this.outboxSize = new Gauge({
       name: 'view_events_outbox_size',
       help: 'Accepted views whose publish is still being retried',
@@ -67,6 +68,9 @@ export class ViewPublisher {
       async (span) => {
         const pending = { event, headers: traceHeaders(context.active()) };
         const stored = await this.publishWithin(pending, this.deps.budgetMs);
+        // Inside the producer span, so the line carries the trace id that
+        // also names the listener's work on this event (docs/tracing.md).
+        if (stored) this.deps.log.debug({ eventId: event.eventId, assetId: event.assetId }, 'view published');
         if (!stored) {
           this.keepForLater(pending);
           span.setStatus({ code: SpanStatusCode.ERROR, message: 'publish failed; kept in outbox' });

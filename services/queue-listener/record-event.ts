@@ -32,11 +32,20 @@ export function recordEvent(reporting: PeerClient, msg: JsMsg, timeoutMs: number
     },
     parent,
     async (span) => {
-      const verdict = await decide(reporting, msg, timeoutMs, span);
-      if (verdict.kind !== 'recorded') span.setStatus({ code: SpanStatusCode.ERROR, message: verdict.reason });
-      span.setAttribute('video_mesh.verdict', verdict.kind);
-      span.end();
-      return verdict;
+      // An unexpected throw must still end the span, or it is never exported
+      // and the failure is invisible in the trace (the caller retries it).
+      try {
+        const verdict = await decide(reporting, msg, timeoutMs, span);
+        if (verdict.kind !== 'recorded') span.setStatus({ code: SpanStatusCode.ERROR, message: verdict.reason });
+        span.setAttribute('video_mesh.verdict', verdict.kind);
+        return verdict;
+      } catch (err) {
+        span.recordException(err instanceof Error ? err : String(err));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+        throw err;
+      } finally {
+        span.end();
+      }
     },
   );
 }

@@ -1,0 +1,342 @@
+/**
+ * What tracing and metrics cost play, measured in one run on one machine:
+ * the whole mesh is started afresh for each configuration and round, play is
+ * driven at saturation by keep-alive clients, and the configurations are
+ * interleaved round by round so drift on a shared machine hits all of them.
+ *
+ *   node dist/bench/telemetry-cost.js [--seconds 8] [--warmup 2] [--concurrency 64] [--rounds 3]
+ *
+ * Metrics cannot be switched off (every service has one prom-client registry
+ * and the request-duration middleware is always in the chain), so their cost
+ * is measured in other ways: a configuration scraping every service each
+ * second, the CPU one scrape costs each service (on an idle mesh, where
+ * nothing else is counted), and the observations a play makes, timed here.
+ */
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createMetrics } from '../services/platform/metrics';
+import { startMesh, type Mesh } from '../test/support/mesh';
+import type { ServiceName } from '../test/support/processes';
+import { percentile, runLoad, type LoadResult } from './load';
+
+interface Options {
+  seconds: number;
+  warmup: number;
+  concurrency: number;
+  rounds: number;
+  scrapeEveryMs: number;
+}
+
+function readOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '8' },
+      warmup: { type: 'string', default: '2' },
+      concurrency: { type: 'string', default: '64' },
+      rounds: { type: 'string', default: '3' },
+      'scrape-every-ms': { type: 'string', default: '1000' },
+    },
+  });
+  const positive = (name: string, raw: string | undefined): number => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+  return {
+    seconds: positive('seconds', values.seconds),
+    warmup: positive('warmup', values.warmup),
+    concurrency: Math.round(positive('concurrency', values.concurrency)),
+    rounds: Math.round(positive('rounds', values.rounds)),
+    scrapeEveryMs: positive('scrape-every-ms', values['scrape-every-ms']),
+  };
+}
+
+/** A collector stand-in that accepts and discards exports, doing as little work as it can. */
+interface Sink {
+  url: string;
+  requests: number;
+  bytes: number;
+  close(): Promise<void>;
+}
+
+async function startSink(): Promise<Sink> {
+  const sink = { url: '', requests: 0, bytes: 0, close: async () => {} };
+  const server: Server = createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => (sink.bytes += chunk.length));
+    req.on('end', () => {
+      sink.requests++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  sink.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  sink.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return sink;
+}
+
+interface Configuration {
+  name: string;
+  /** Environment of every service; the sink's URL is filled in when it exports. */
+  env: (sink: Sink) => NodeJS.ProcessEnv;
+  scrape: boolean;
+}
+
+const CONFIGURATIONS: Configuration[] = [
+  { name: 'tracing off (OTEL_SDK_DISABLED)', env: () => ({ OTEL_SDK_DISABLED: 'true' }), scrape: false },
+  { name: 'tracing off, /metrics scraped', env: () => ({ OTEL_SDK_DISABLED: 'true' }), scrape: true },
+  { name: 'tracing on, not exported', env: () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: '' }), scrape: false },
+  {
+    name: 'tracing on, exported, scraped',
+    env: (sink) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }),
+    scrape: true,
+  },
+  {
+    // What production would run: the edge samples one trace in ten, the rest follow its decision.
+    name: 'tracing on, 10% sampled, exported',
+    env: (sink) => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    }),
+    scrape: true,
+  },
+];
+
+const SERVICES: ServiceName[] = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'];
+
+/** Scrapes every service's /metrics on a fixed period, as Prometheus would, timing each scrape. */
+function scrapeWhile(mesh: Mesh, everyMs: number): { stop(): Promise<{ ms: number[]; bytes: number[] }> } {
+  const ms: number[] = [];
+  const bytes: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const tick = Date.now();
+      await Promise.all(
+        SERVICES.map(async (name) => {
+          const t0 = performance.now();
+          const res = await fetch(`${mesh.services[name].url}/metrics`);
+          const text = await res.text();
+          ms.push(performance.now() - t0);
+          bytes.push(Buffer.byteLength(text));
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, everyMs - (Date.now() - tick))));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return { ms, bytes };
+    },
+  };
+}
+
+/**
+ * CPU seconds a process has used so far (user + system), from /proc: on a
+ * machine shared with other work, CPU per play holds steady where wall-clock
+ * throughput swings with whatever else runs. NaN where /proc is missing.
+ */
+const CLOCK_TICKS = (() => {
+  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const ticks = Number(out.stdout?.trim());
+  return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+})();
+
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function meshCpu(mesh: Mesh): Record<ServiceName, number> {
+  return Object.fromEntries(SERVICES.map((name) => [name, cpuSeconds(mesh.services[name].child.pid)])) as Record<ServiceName, number>;
+}
+
+interface Run {
+  load: LoadResult;
+  /** CPU microseconds per answered play, in play alone and summed over the five services. */
+  playCpuUs: number;
+  meshCpuUs: number;
+  exportedBytes: number;
+  exportRequests: number;
+  scrapeMs: number[];
+  scrapeBytes: number[];
+}
+
+async function runOnce(config: Configuration, options: Options): Promise<Run> {
+  const sink = await startSink();
+  // warn: no per-request logging in any configuration, so logs are not what is measured.
+  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', ...config.env(sink) } });
+  try {
+    const origin = new URL(mesh.urls.play).origin;
+    const plays = (seconds: number) =>
+      runLoad({ origin, method: 'POST', path: (i) => `/play/asset/123/user/bench${i % 500}`, concurrency: options.concurrency, seconds });
+    await plays(options.warmup); // JIT, connection pools, the stream and the consumer
+    const scraper = config.scrape ? scrapeWhile(mesh, options.scrapeEveryMs) : undefined;
+    const bytesBefore = sink.bytes;
+    const requestsBefore = sink.requests;
+    const cpuBefore = meshCpu(mesh);
+    const load = await plays(options.seconds);
+    const cpuAfter = meshCpu(mesh);
+    const scrapes = (await scraper?.stop()) ?? { ms: [], bytes: [] };
+    const used = (name: ServiceName) => cpuAfter[name] - cpuBefore[name];
+    // The listener and reporting's record trail the plays a little; over seconds of steady load that evens out.
+    const perPlayUs = (seconds: number) => (seconds / load.requests) * 1e6;
+    return {
+      load,
+      playCpuUs: perPlayUs(used('play')),
+      meshCpuUs: perPlayUs(SERVICES.reduce((sum, name) => sum + used(name), 0)),
+      exportedBytes: sink.bytes - bytesBefore,
+      exportRequests: sink.requests - requestsBefore,
+      scrapeMs: scrapes.ms,
+      scrapeBytes: scrapes.bytes,
+    };
+  } finally {
+    await mesh.stop();
+    await sink.close();
+  }
+}
+
+/**
+ * CPU one /metrics scrape costs each service, measured on an idle mesh so
+ * that nothing else is counted: many sequential scrapes, CPU before and after.
+ */
+async function cpuPerScrape(scrapes: number): Promise<Record<ServiceName, { cpuMs: number; kib: number }>> {
+  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', OTEL_SDK_DISABLED: 'true' } });
+  try {
+    const result = {} as Record<ServiceName, { cpuMs: number; kib: number }>;
+    for (const name of SERVICES) {
+      const url = `${mesh.services[name].url}/metrics`;
+      await (await fetch(url)).text(); // first scrape builds what later ones reuse
+      const before = cpuSeconds(mesh.services[name].child.pid);
+      let bytes = 0;
+      for (let i = 0; i < scrapes; i++) bytes += Buffer.byteLength(await (await fetch(url)).text());
+      const used = cpuSeconds(mesh.services[name].child.pid) - before;
+      result[name] = { cpuMs: (used / scrapes) * 1000, kib: bytes / scrapes / 1024 };
+    }
+    return result;
+  } finally {
+    await mesh.stop();
+  }
+}
+
+/**
+ * The observations one play makes, timed here: a server histogram in play and
+ * in each of the four backend calls, a client histogram per call, the same
+ * pair when the listener records the view, and a handful of counters.
+ */
+function metricsCostPerPlay(): { nsPerHistogram: number; nsPerCounter: number; perPlayUs: number } {
+  const metrics = createMetrics('bench');
+  const n = 300_000;
+  const time = (fn: () => void) => {
+    for (let i = 0; i < 10_000; i++) fn(); // warm-up
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) fn();
+    return Number(process.hrtime.bigint() - t0) / n;
+  };
+  const nsPerHistogram = time(() => {
+    const end = metrics.httpServerDuration.startTimer();
+    end({ method: 'GET', route: '/content/asset/:assetId', status_code: '200' });
+  });
+  const nsPerCounter = time(() => metrics.discoveryResolutions.inc({ peer: 'metadata', source: 'static' }));
+  const histograms = 1 + 4 + 4 + 1 + 1 + 1; // play server, 4 backend servers, 4 play clients, listener client, reporting server, lag
+  const counters = 4; // answers, published, processed, discovery
+  return { nsPerHistogram, nsPerCounter, perPlayUs: (histograms * nsPerHistogram + counters * nsPerCounter) / 1000 };
+}
+
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
+const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+
+function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
+  const baselineRuns = runs.get(CONFIGURATIONS[0] as Configuration) ?? [];
+  const baseline = median(baselineRuns.map((r) => r.load.throughput));
+  const baselineCpu = median(baselineRuns.map((r) => r.meshCpuUs));
+  const header = ['configuration', 'plays/s', 'each round', 'p50 ms', 'p99 ms', 'errors', 'vs off', 'play CPU µs/play', 'mesh CPU µs/play', 'CPU vs off', 'OTLP KiB/s'];
+  const rows = CONFIGURATIONS.map((config) => {
+    const rs = runs.get(config) ?? [];
+    const throughput = median(rs.map((r) => r.load.throughput));
+    const exported = median(rs.map((r) => r.exportedBytes / 1024 / r.load.seconds));
+    const meshCpu = median(rs.map((r) => r.meshCpuUs));
+    return [
+      config.name,
+      fixed(throughput, 0),
+      rs.map((r) => fixed(r.load.throughput, 0)).join(' '),
+      fixed(median(rs.map((r) => r.load.p50Ms)), 2),
+      fixed(median(rs.map((r) => r.load.p99Ms)), 2),
+      String(rs.reduce((sum, r) => sum + r.load.errors, 0)),
+      `${fixed(throughput / baseline, 3)}x`,
+      fixed(median(rs.map((r) => r.playCpuUs)), 0),
+      fixed(meshCpu, 0),
+      `${fixed(meshCpu / baselineCpu, 3)}x`,
+      exported > 0 ? fixed(exported, 0) : '-',
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  console.log(`\nplay at saturation: ${options.concurrency} keep-alive clients, ${options.seconds} s after ${options.warmup} s warm-up, median of ${options.rounds} rounds`);
+  console.log(line(header));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(r));
+}
+
+async function main(): Promise<void> {
+  const options = readOptions();
+  console.log(`telemetry cost — ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; load generator, NATS and the five services share them`);
+  // Anything else running on the machine skews every figure; the load average says how much.
+  console.log(`load average before the run: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const runs = new Map<Configuration, Run[]>(CONFIGURATIONS.map((c) => [c, []]));
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const config of CONFIGURATIONS) {
+      const run = await runOnce(config, options);
+      runs.get(config)?.push(run);
+      console.log(
+        `round ${round}  ${config.name.padEnd(34)} ${fixed(run.load.throughput, 0).padStart(6)} plays/s  p50 ${fixed(run.load.p50Ms, 2)} ms` +
+          `  CPU/play: play ${fixed(run.playCpuUs, 0)} µs, mesh ${fixed(run.meshCpuUs, 0)} µs` +
+          `  load avg ${fixed(loadavg()[0] ?? Number.NaN, 1)}` +
+          (run.exportRequests > 0 ? `  exported ${run.exportRequests} batches, ${fixed(run.exportedBytes / 1024, 0)} KiB` : ''),
+      );
+    }
+  }
+  printTable(runs, options);
+
+  const scrapes = CONFIGURATIONS.filter((c) => c.scrape).flatMap((c) => runs.get(c) ?? []);
+  const scrapeMs = scrapes.flatMap((r) => r.scrapeMs);
+  const scrapeBytes = scrapes.flatMap((r) => r.scrapeBytes);
+  console.log(
+    `\n/metrics under load (all five services, every ${options.scrapeEveryMs} ms): ${scrapeMs.length} scrapes, ` +
+      `median ${fixed(median(scrapeMs), 1)} ms, p99 ${fixed(percentile([...scrapeMs].sort((a, b) => a - b), 99), 1)} ms, ` +
+      `median body ${fixed(median(scrapeBytes) / 1024, 1)} KiB`,
+  );
+  const perScrape = await cpuPerScrape(200);
+  console.log(
+    `CPU per /metrics scrape (idle mesh, 200 scrapes each): ` +
+      SERVICES.map((name) => `${name} ${fixed(perScrape[name].cpuMs, 2)} ms (${fixed(perScrape[name].kib, 1)} KiB)`).join(', '),
+  );
+  const cost = metricsCostPerPlay();
+  console.log(
+    `metrics per play (timed in-process, cannot be switched off): ${fixed(cost.nsPerHistogram, 0)} ns per histogram observation, ` +
+      `${fixed(cost.nsPerCounter, 0)} ns per counter; ~${fixed(cost.perPlayUs, 1)} µs of CPU per play across the mesh`,
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,211 @@
+/**
+ * End to end over real processes: the five services export to an in-test
+ * OTLP receiver, and one play must come back as one trace that follows the
+ * view across the NATS hop into the listener and reporting.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { startMesh, type Mesh } from '../support/mesh';
+import { startService, type RunningService } from '../support/processes';
+import { waitFor } from '../support/wait';
+import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
+import { TraceTree, type SpanQuery } from './trace-tree';
+
+const PLAY_ROUTE = '/play/asset/:assetId/user/:userId';
+const RECORD_ROUTE = '/events/asset/:assetId/user/:userId';
+const ZERO_TRACE_ID = '0'.repeat(32);
+
+/** One span per step of a play's causal chain, from each of the five services. */
+const EXPECTED_STEPS: SpanQuery[] = [
+  { service: 'play', kind: 'SERVER', route: PLAY_ROUTE },
+  { service: 'play', kind: 'PRODUCER' },
+  { service: 'metadata', kind: 'SERVER' },
+  { service: 'cdnurl', kind: 'SERVER' },
+  { service: 'reporting', kind: 'SERVER', route: '/events/asset/:assetId' },
+  { service: 'reporting', kind: 'SERVER', route: '/events/user/:userId' },
+  { service: 'queue-listener', kind: 'CONSUMER' },
+  { service: 'reporting', kind: 'SERVER', route: RECORD_ROUTE },
+];
+
+/** JSON log lines of a process; anything else on its output is skipped. */
+function logLines(output: string): Array<Record<string, unknown>> {
+  return output.split('\n').flatMap((line) => {
+    if (!line.startsWith('{')) return [];
+    try {
+      const parsed: unknown = JSON.parse(line);
+      return typeof parsed === 'object' && parsed !== null ? [parsed as Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const uniqueUser = () => `trace-${randomBytes(6).toString('hex')}`;
+
+async function play(baseUrl: string, userId: string, headers: Record<string, string> = {}): Promise<void> {
+  const res = await fetch(`${baseUrl}/play/asset/123/user/${userId}`, { method: 'POST', headers });
+  assert.equal(res.status, 200, await res.text());
+}
+
+describe('tracing across the mesh', () => {
+  let receiver: OtlpReceiver;
+  let mesh: Mesh | undefined;
+  /** The mesh, while it runs (the last test stops it to check the shutdown flush). */
+  const running = (): Mesh => {
+    if (!mesh) throw new Error('the mesh is not running');
+    return mesh;
+  };
+
+  before(async () => {
+    receiver = await startOtlpReceiver();
+    mesh = await startMesh({
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        // The trace exporter speaks JSON whatever this says; set so no other exporter would pick protobuf.
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+      },
+      // play logs `view published` at debug, inside the producer span.
+      envFor: { play: { LOG_LEVEL: 'debug' } },
+    });
+  });
+
+  after(async () => {
+    await mesh?.stop();
+    await receiver.close();
+  });
+
+  /**
+   * Waits until the trace of the play for `userId` holds a span from every
+   * step of the chain: each service exports its own batches, so the trace
+   * fills in out of order.
+   */
+  async function traceOfPlay(userId: string): Promise<TraceTree> {
+    const root = await waitFor(
+      () =>
+        receiver
+          .spans()
+          .find((s) => s.service === 'play' && s.kind === 'SERVER' && s.attributes['url.path'] === `/play/asset/123/user/${userId}`),
+      { what: `play's server span for ${userId}` },
+    );
+    let tree = new TraceTree([]);
+    return waitFor(
+      () => {
+        tree = new TraceTree(receiver.spans().filter((s) => s.traceId === root.traceId));
+        return EXPECTED_STEPS.every((step) => tree.find(step).length > 0) ? tree : undefined;
+      },
+      { what: `every step in trace ${root.traceId}` },
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}; the trace holds:\n${tree.describe()}`);
+    });
+  }
+
+  it('when a viewer presses play, then one trace holds the request, the backend calls, the view event and its recording', async () => {
+    const userId = uniqueUser();
+    await play(running().urls.play, userId);
+    const trace = await traceOfPlay(userId);
+
+    // The edge: one root server span, named after the route template (express 5 instrumentation).
+    const playServer = trace.one({ service: 'play', kind: 'SERVER', route: PLAY_ROUTE });
+    assert.equal(playServer.name, `POST ${PLAY_ROUTE}`);
+    assert.equal(playServer.parentSpanId, undefined, 'play is where the trace starts');
+
+    // Each backend call: an undici client span under play's request, and the
+    // backend's server span as its direct child (traceparent was injected).
+    const backendCalls: Array<[string, string]> = [
+      ['metadata', '/content/asset/:assetId'],
+      ['cdnurl', '/url/asset/:assetId'],
+      ['reporting', '/events/asset/:assetId'],
+      ['reporting', '/events/user/:userId'],
+    ];
+    for (const [service, route] of backendCalls) {
+      const server = trace.one({ service, kind: 'SERVER', route });
+      assert.equal(server.name, `GET ${route}`);
+      const client = trace.parentOf(server);
+      assert.ok(client, `${service} ${route} has its parent in the trace:\n${trace.describe()}`);
+      assert.equal(client.service, 'play');
+      assert.equal(client.kind, 'CLIENT');
+      assert.equal(client.attributes['http.request.method'], 'GET');
+      assert.equal(client.attributes['url.path'], server.attributes['url.path']);
+      assert.ok(trace.isUnder(client, playServer), `${route} client span is under play's request`);
+    }
+
+    // The NATS hop: the consumer is a child of the producer, not a new trace with a link.
+    const producer = trace.one({ service: 'play', kind: 'PRODUCER', name: 'events.view publish' });
+    assert.ok(trace.isUnder(producer, playServer));
+    const consumer = trace.one({ service: 'queue-listener', kind: 'CONSUMER', name: 'events.view process' });
+    assert.equal(consumer.parentSpanId, producer.spanId, 'the consumer continues the producer span');
+    assert.equal(consumer.attributes['messaging.message.id'], producer.attributes['messaging.message.id']);
+    assert.equal(consumer.attributes['video_mesh.verdict'], 'recorded');
+
+    // The recording: listener's undici client span under the consumer, reporting's server span under it.
+    const record = trace.one({ service: 'reporting', kind: 'SERVER', route: RECORD_ROUTE });
+    assert.equal(record.name, `POST ${RECORD_ROUTE}`);
+    const recordClient = trace.parentOf(record);
+    assert.equal(recordClient?.service, 'queue-listener');
+    assert.equal(recordClient?.kind, 'CLIENT');
+    assert.equal(recordClient?.parentSpanId, consumer.spanId);
+
+    // Every span of every service is in this one trace, and nothing dangles.
+    assert.deepEqual(new Set(trace.spans.map((s) => s.service)), new Set(['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']));
+    const orphans = trace.spans.filter((s) => s !== playServer && !trace.parentOf(s));
+    assert.deepEqual(orphans, [], `spans whose parent is missing:\n${trace.describe()}`);
+  });
+
+  it('when play publishes the view, then its log line carries the trace and producer span ids', async () => {
+    const userId = uniqueUser();
+    await play(running().urls.play, userId);
+    const trace = await traceOfPlay(userId);
+    const producer = trace.one({ service: 'play', kind: 'PRODUCER', name: 'events.view publish' });
+    const line = await waitFor(
+      () => logLines(running().services.play.output()).find((l) => l['msg'] === 'view published' && l['trace_id'] === producer.traceId),
+      { what: `a 'view published' line with trace_id ${producer.traceId}` },
+    );
+    assert.equal(line['service'], 'play');
+    assert.equal(line['span_id'], producer.spanId);
+    assert.equal(line['level'], 'debug');
+  });
+
+  it('when play runs without an exporter, then its logs still carry real ids and it continues the caller trace', async () => {
+    // A second play on the same NATS and backends, with export off: the
+    // default for a local run. Its spans are dropped but must still exist.
+    let quiet: RunningService | undefined;
+    try {
+      quiet = await startService('play', {
+        NATS_URL: running().nats.url,
+        METADATA_URL: running().urls.metadata,
+        CDNURL_URL: running().urls.cdnurl,
+        REPORTING_URL: running().urls.reporting,
+        OTEL_EXPORTER_OTLP_ENDPOINT: '',
+        LOG_LEVEL: 'debug',
+      });
+      const callerTraceId = randomBytes(16).toString('hex');
+      const callerSpanId = randomBytes(8).toString('hex');
+      const playService = quiet;
+      await waitFor(async () => (await fetch(`${playService.url}/readyz`)).ok, { what: 'second play ready' });
+      await play(playService.url, uniqueUser(), { traceparent: `00-${callerTraceId}-${callerSpanId}-01` });
+      const line = await waitFor(() => logLines(playService.output()).find((l) => l['msg'] === 'view published'), {
+        what: "the second play's 'view published' line",
+      });
+      assert.notEqual(line['trace_id'], ZERO_TRACE_ID);
+      assert.equal(line['trace_id'], callerTraceId, 'the caller trace is continued');
+      assert.match(String(line['span_id']), /^[0-9a-f]{16}$/);
+      assert.notEqual(line['span_id'], callerSpanId, 'play logs under its own span, not the caller one');
+    } finally {
+      await quiet?.stop();
+    }
+  });
+
+  it('when the services shut down, then they flush their spans and export traces only', async () => {
+    const userId = uniqueUser();
+    await play(running().urls.play, userId);
+    await traceOfPlay(userId);
+    const stopping = running();
+    mesh = undefined;
+    await stopping.stop();
+    // Flushed at shutdown (sdk.shutdown); a default NodeSDK would also push
+    // OTLP metrics here, which the receiver refuses and records.
+    assert.deepEqual(receiver.refused(), []);
+  });
+});
