@@ -14,7 +14,7 @@ import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, BatchSpanProcessor, NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { SERVICE_VERSION } from './version';
 
@@ -32,6 +32,10 @@ const sdk = new NodeSDK({
   // span is a non-recording one with an all-zero id. A processor that drops
   // spans keeps real ids in logs and in the traceparent sent to peers.
   spanProcessors: [exportEnabled ? new BatchSpanProcessor(new OTLPTraceExporter()) : new NoopSpanProcessor()],
+  // Spans nobody exports need not be recorded: unsampled spans still get real
+  // ids (for logs and traceparent) but skip attributes, events and timing.
+  // When exporting, OTEL_TRACES_SAMPLER applies (default parentbased_always_on).
+  ...(exportEnabled ? {} : { sampler: new AlwaysOffSampler() }),
   // Traces only. Left unset, NodeSDK would also push its own OTLP metrics every
   // 60 s (to the trace endpoint, or to localhost:4318) beside prom-client's
   // /metrics, and build an OTLP log pipeline nothing writes to.
