@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
-import { connect as tcpConnect, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
 import { Readiness } from '../../services/platform/health';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
-import { startProcess, type Proc } from '../support/processes';
-import { waitFor } from '../support/wait';
 
 /** The platform parts every createApp takes: silent logs, a fresh registry, a fresh readiness. */
 export function appParts(service: string) {
@@ -73,36 +68,4 @@ export function metricValue(text: string, name: string, labels: Record<string, s
     }
   }
   return undefined;
-}
-
-function natsServerBinary(): string {
-  for (const c of [process.env['NATS_SERVER_BIN'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
-    if (c && existsSync(c)) return c;
-  }
-  return 'nats-server';
-}
-
-async function portAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = tcpConnect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** A nats-server with JetStream on a given port (for "NATS comes up later" tests). */
-export async function startNatsOn(port: number): Promise<{ url: string; stop(): Promise<void> }> {
-  const storeDir = mkdtempSync(join(tmpdir(), 'vm-nats-late-'));
-  const proc: Proc = startProcess(natsServerBinary(), ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir]);
-  await waitFor(() => portAccepts(port), { what: `nats-server on ${port}` });
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    async stop() {
-      await proc.stop('SIGTERM');
-      rmSync(storeDir, { recursive: true, force: true });
-    },
-  };
 }

@@ -10,7 +10,7 @@ import { createMetrics } from '../../services/platform/metrics';
 import { NatsLink } from '../../services/platform/nats';
 import { freePort, startNats, type NatsServer } from '../support/processes';
 import { waitFor } from '../support/wait';
-import { metricValue, startNatsOn } from './support';
+import { metricValue } from './support';
 
 const log = createLogger('play', 'silent');
 const newEvent = (): ViewEvent => ({ eventId: randomUUID(), assetId: '123', userId: 'alice', occurredAt: new Date().toISOString() });
@@ -96,7 +96,7 @@ describe('ViewPublisher while NATS is away', () => {
   it('when NATS is down, then publish resolves false fast, keeps the event, and publishes it once NATS comes up', async () => {
     const port = await freePort();
     const down = publisherOn([`nats://127.0.0.1:${port}`], 1000);
-    let late: Awaited<ReturnType<typeof startNatsOn>> | undefined;
+    let late: Awaited<ReturnType<typeof startNats>> | undefined;
     let nc: NatsConnection | undefined;
     try {
       const event = newEvent();
@@ -106,7 +106,7 @@ describe('ViewPublisher while NATS is away', () => {
       assert.ok(ms < 300, `publish took ${Math.round(ms)} ms with a 1000 ms budget`);
       assert.equal(metricValue(await down.metrics.registry.metrics(), 'view_events_outbox_size'), 1);
 
-      late = await startNatsOn(port);
+      late = await startNats({ port });
       nc = await connect({ servers: late.url });
       const jsm = await jetstreamManager(nc);
       await waitFor(async () => (await storedWithId(jsm, event.eventId)).length === 1, { what: 'outboxed event stored', timeoutMs: 10_000 });

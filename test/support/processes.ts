@@ -77,9 +77,9 @@ async function portAccepts(port: number): Promise<boolean> {
   });
 }
 
-/** A real nats-server with JetStream on a free port, its store in a temp dir. */
-export async function startNats(): Promise<NatsServer> {
-  const port = await freePort();
+/** A real nats-server with JetStream on a free port (or the one given), its store in a temp dir. */
+export async function startNats(options: { port?: number } = {}): Promise<NatsServer> {
+  const port = options.port ?? (await freePort());
   const storeDir = mkdtempSync(join(tmpdir(), 'vm-nats-'));
   const binary = natsServerBinary();
   let proc: Proc;
