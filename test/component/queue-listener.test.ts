@@ -64,6 +64,23 @@ async function realReporting() {
 
 let consumerCount = 0;
 /** Publishes `payload` on events.view and hands back the stored message as a real JetStream delivery. */
+/** The listener's NATS link and consumer, wired as its main.ts does, against `natsUrl`. */
+function listenerOn(
+  natsUrl: string,
+  reporting: PeerClient,
+  parts: ReturnType<typeof appParts>,
+  timing: { recordTimeoutMs: number; retryMaxDelayMs: number },
+) {
+  const link = new NatsLink({ servers: [natsUrl], name: 'ql-test', log: parts.log, metrics: parts.metrics, retryMs: 100 });
+  link.onConnect(async (c) => {
+    const m = await jetstreamManager(c);
+    await ensureEventStream(m);
+    await ensureViewConsumer(m);
+  });
+  const consumer = new ViewConsumer({ link, reporting, log: parts.log, metrics: parts.metrics, concurrency: 4, ...timing });
+  return { link, consumer };
+}
+
 async function deliver(payload: string | ViewEvent): Promise<JsMsg> {
   const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
   const ack = await js.publish(VIEW_SUBJECT, data);
@@ -161,13 +178,7 @@ describe('queue-listener consumer and app', () => {
   it('when NATS is not connected yet, then /readyz is 503 while /healthz is 200; once bound, /readyz is 200', async () => {
     const parts = appParts('queue-listener');
     const { client } = await realReporting();
-    const link = new NatsLink({ servers: [nats2.url], name: 'ql-test', log: parts.log, metrics: parts.metrics, retryMs: 100 });
-    link.onConnect(async (c) => {
-      const m = await jetstreamManager(c);
-      await ensureEventStream(m);
-      await ensureViewConsumer(m);
-    });
-    const consumer = new ViewConsumer({ link, reporting: client, log: parts.log, metrics: parts.metrics, concurrency: 4, recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
+    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
     parts.readiness.addCheck('nats', () => link.connected);
     parts.readiness.addCheck('consumer', () => consumer.bound);
     const app = createHttpApp({ ...parts, routes: Router() });
@@ -190,13 +201,7 @@ describe('queue-listener consumer and app', () => {
   it('when events are consumed, then a good one is recorded once and a poison one is dead-lettered with its reason', async () => {
     const parts = appParts('queue-listener');
     const { app: reporting, client } = await realReporting();
-    const link = new NatsLink({ servers: [nats2.url], name: 'ql-test', log: parts.log, metrics: parts.metrics, retryMs: 100 });
-    link.onConnect(async (c) => {
-      const m = await jetstreamManager(c);
-      await ensureEventStream(m);
-      await ensureViewConsumer(m);
-    });
-    const consumer = new ViewConsumer({ link, reporting: client, log: parts.log, metrics: parts.metrics, concurrency: 4, recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
+    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
     const nc2 = await connect({ servers: nats2.url });
     try {
       link.start();
@@ -250,13 +255,7 @@ describe('queue-listener retries', () => {
     });
     servers.push(flaky);
     const client = await reportingAt(flaky.url);
-    const link = new NatsLink({ servers: [nats3.url], name: 'ql-retry', log: parts.log, metrics: parts.metrics, retryMs: 100 });
-    link.onConnect(async (c) => {
-      const m = await jetstreamManager(c);
-      await ensureEventStream(m);
-      await ensureViewConsumer(m);
-    });
-    const consumer = new ViewConsumer({ link, reporting: client, log: parts.log, metrics: parts.metrics, concurrency: 4, recordTimeoutMs: 500, retryMaxDelayMs: 300 });
+    const { link, consumer } = listenerOn(nats3.url, client, parts, { recordTimeoutMs: 500, retryMaxDelayMs: 300 });
     const producer = await connect({ servers: nats3.url });
     try {
       link.start();
