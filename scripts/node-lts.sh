@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Prints the path of a Node.js binary of the release the image runs (the
+# Dockerfile's RUNTIME_IMAGE), fetched once from the npm registry's
+# node-linux-<arch> package into .cache/, so the tests can run on it too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+version=$(sed -n 's/^ARG RUNTIME_IMAGE=node:\([0-9][0-9.]*\)-.*/\1/p' Dockerfile)
+[[ -n "$version" ]] || { echo "node-lts: no node version in the Dockerfile's RUNTIME_IMAGE" >&2; exit 1; }
+case "$(uname -m)" in
+  x86_64) arch=x64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "node-lts: no Node.js package for $(uname -m)" >&2; exit 1 ;;
+esac
+dir=".cache/node-$version-$arch"
+if [[ ! -x "$dir/bin/node" ]]; then
+  # The exact release where the registry has it for this architecture, else the newest of its major line.
+  spec="node-linux-$arch@$version"
+  npm view "$spec" version >/dev/null 2>&1 || spec="node-linux-$arch@${version%%.*}"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>&1) || { echo "node-lts: npm pack $spec failed" >&2; exit 1; }
+  mkdir -p "$dir"
+  tar -xzf "$tmp"/*.tgz -C "$dir" --strip-components=1
+fi
+echo "$dir/bin/node"
