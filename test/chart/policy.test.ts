@@ -5,20 +5,26 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { chartDir, render, repoRoot, runHelm, type Manifest, type RenderOptions } from './helm';
+import { parse } from 'yaml';
+import { chartDir, helmMajors, render, repoRoot, runHelm, type Manifest, type RenderOptions } from './helm';
 import { allowedConnections, chartActors, externalActor, policiesOf, type Actor } from './netpol';
-import { scenarios } from './scenarios';
+import { externalPostgres, scenarios, storeAutoscaling } from './scenarios';
 
 const namespace = 'video-mesh';
 const serviceNames = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
 type ServiceName = (typeof serviceNames)[number];
+/** The services that keep data in PostgreSQL; the other two must not reach it. */
+const storeServices = ['metadata', 'cdnurl', 'reporting'] as const;
+const databaseVariables = ['DATABASE_URL', 'DATABASE_POOL_MAX', 'DATABASE_CONNECT_TIMEOUT_MS', 'DATABASE_STATEMENT_TIMEOUT_MS'];
 
 interface EnvVar { name: string; value?: string; valueFrom?: Record<string, unknown> }
-interface Probe { httpGet?: { path: string; port: string | number }; tcpSocket?: { port: string | number } }
+interface Probe { httpGet?: { path: string; port: string | number }; tcpSocket?: { port: string | number }; exec?: { command: string[] } }
 interface Container {
   name: string;
   image: string;
   command?: string[];
+  args?: string[];
+  startupProbe?: Probe;
   env?: EnvVar[];
   ports?: Array<{ name?: string; containerPort: number }>;
   livenessProbe?: Probe;
@@ -30,7 +36,7 @@ interface Container {
 interface PodSpec {
   containers: Container[];
   securityContext?: Record<string, unknown>;
-  volumes?: Array<{ name: string; emptyDir?: unknown }>;
+  volumes?: Array<{ name: string; emptyDir?: { medium?: string; sizeLimit?: string }; configMap?: { name: string } }>;
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;
   terminationGracePeriodSeconds?: number;
@@ -175,6 +181,7 @@ describe('chart policies', () => {
         if (name === 'play' || name === 'queue-listener') required.push('NATS_URL', 'REPORTING_URL');
         if (name === 'play') required.push('METADATA_URL', 'CDNURL_URL');
         if (name === 'metadata' || name === 'cdnurl') required.push('ADMIN_TOKEN');
+        if ((storeServices as readonly string[]).includes(name)) required.push('DATABASE_URL');
         for (const variable of required) assert.ok(env.has(variable), `${name} lacks ${variable}`);
         assert.deepEqual(env.get('SERVICE_ADDRESS')?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
         assert.equal(env.get('PORT')?.value, String(w.spec.containers[0]?.ports?.[0]?.containerPort));
@@ -194,6 +201,31 @@ describe('chart policies', () => {
         assert.ok(drain > 0 && drain < timeout && timeout < grace * 1000, `shutdown ${drain}/${timeout} ms must fit in ${grace} s`);
       }
     });
+
+    test(`when rendered with ${scenario.name}, then metadata, cdnurl and reporting read DATABASE_URL from one Secret, and play and queue-listener get no database variable`, () => {
+      const refs = storeServices.map((name) => {
+        const url = envOf(serviceWorkload(manifests, name)).get('DATABASE_URL');
+        assert.equal(url?.value, undefined, `${name} has a literal DATABASE_URL`);
+        const ref = url?.valueFrom?.['secretKeyRef'] as { name: string; key: string } | undefined;
+        assert.ok(ref?.name && ref.key, `${name} does not read DATABASE_URL from a Secret`);
+        return ref;
+      });
+      assert.equal(new Set(refs.map((r) => `${r.name}/${r.key}`)).size, 1, 'the three services read different Secrets');
+      const ref = refs[0];
+      assert.ok(ref);
+      // The chart's own Secret exactly when it runs the server; otherwise an existing one it must not create.
+      const own = byKind(manifests, 'Secret').find((x) => x.metadata.name === ref.name);
+      if (postgresStatefulSet(manifests)) {
+        assert.ok(own, `Secret ${ref.name} is not rendered`);
+        assert.ok((own['data'] as Record<string, string>)[ref.key], `Secret ${ref.name} has no key ${ref.key}`);
+      } else {
+        assert.equal(own, undefined);
+      }
+      for (const name of ['play', 'queue-listener'] as const) {
+        const env = envOf(serviceWorkload(manifests, name));
+        for (const variable of databaseVariables) assert.ok(!env.has(variable), `${name} sets ${variable}`);
+      }
+    });
   }
 
   test('when NATS and Consul are self-contained, then NATS_URL and CONSUL_HTTP_ADDR name their Services', () => {
@@ -209,7 +241,7 @@ describe('chart policies', () => {
     assert.equal(nats.protocol, 'nats:');
     assert.equal(services.get(nats.hostname)?.metadata.labels?.['app.kubernetes.io/component'], 'nats');
     const statefulSets = byKind(manifests, 'StatefulSet').map((s) => s.metadata.labels?.['app.kubernetes.io/component']).sort();
-    assert.deepEqual(statefulSets, ['consul', 'nats']);
+    assert.deepEqual(statefulSets, ['consul', 'nats', 'postgres']);
   });
 
   test('when NATS runs self-contained, then it has JetStream on a PersistentVolumeClaim', () => {
@@ -238,10 +270,10 @@ describe('chart policies', () => {
     assert.ok(dev.includes('-dev') && !dev.includes('-server'));
   });
 
-  test('when NATS and Consul are external, then the services use the given addresses and no StatefulSet is rendered', () => {
+  test('when NATS and Consul are external, then the services use the given addresses and no NATS or Consul StatefulSet is rendered', () => {
     const values = { 'nats.selfContained': 'false', 'nats.url': 'nats://n1:4222,nats://n2:4222', 'consul.selfContained': 'false', 'consul.address': 'http://consul.consul:8500', 'consul.token.existingSecret': 'ct' };
     const manifests = render(4, { values });
-    assert.equal(byKind(manifests, 'StatefulSet').length, 0);
+    assert.deepEqual(byKind(manifests, 'StatefulSet').map((x) => x.metadata.labels?.['app.kubernetes.io/component']), ['postgres']);
     const env = envOf(serviceWorkload(manifests, 'queue-listener'));
     assert.equal(env.get('NATS_URL')?.value, 'nats://n1:4222,nats://n2:4222');
     assert.equal(env.get('CONSUL_HTTP_ADDR')?.value, 'http://consul.consul:8500');
@@ -262,7 +294,7 @@ describe('chart policies', () => {
 
   test('when no admin secret is given, then one is generated and metadata and cdnurl read it', () => {
     const manifests = render(4);
-    const secret = byKind(manifests, 'Secret')[0];
+    const secret = byKind(manifests, 'Secret').find((x) => x.metadata.labels?.['app.kubernetes.io/component'] === 'admin-token');
     assert.ok(secret);
     const token = Buffer.from(String((secret['data'] as Record<string, string>)['admin-token']), 'base64').toString();
     assert.match(token, /^[A-Za-z0-9]{48}$/);
@@ -272,7 +304,7 @@ describe('chart policies', () => {
     const template = readFileSync(join(chartDir, 'templates', 'admin-token-secret.yaml'), 'utf8');
     assert.match(template, /lookup "v1" "Secret" \.Release\.Namespace/, 'the token must be looked up to survive upgrades');
     const existing = render(4, { values: { 'adminToken.existingSecret': 'mine' } });
-    assert.equal(byKind(existing, 'Secret').length, 0);
+    assert.equal(byKind(existing, 'Secret').filter((x) => x.metadata.labels?.['app.kubernetes.io/component'] === 'admin-token').length, 0);
     assert.equal(envOf(serviceWorkload(existing, 'metadata')).get('ADMIN_TOKEN')?.valueFrom?.['secretKeyRef'] !== undefined, true);
   });
 
@@ -313,7 +345,7 @@ describe('chart policies', () => {
       const content = (map['data'] as Record<string, string>)[file] ?? '';
       assert.deepEqual(JSON.parse(content), JSON.parse(readFileSync(join(chartDir, 'dashboards', file), 'utf8')));
     }
-    assert.equal(byKind(render(4, { values: { 'monitoring.enabled': 'false' } }), 'ConfigMap').length, 0);
+    assert.equal(byKind(render(4, { values: { 'monitoring.enabled': 'false' } }), 'ConfigMap').filter((c) => c.metadata.labels?.['grafana_dashboard'] !== undefined).length, 0);
   });
 
   test('when helm test runs, then its pod POSTs a play to the play Service with the same image and expects title It', () => {
@@ -329,14 +361,21 @@ describe('chart policies', () => {
     assert.equal(url.pathname, '/play/asset/123/user/1');
     assert.equal(url.hostname, serviceWorkload(manifests, 'play').manifest.metadata.name);
     assert.equal(env.get('EXPECTED_TITLE'), 'It');
+    assert.match(env.get('DATA_LOCATION') ?? '', /the chart's own PostgreSQL/);
     assert.equal(c.command?.[0], 'node');
     assert.match(c.command?.join(' ') ?? '', /method: 'POST'/);
   });
 
-  test('when installed (Helm 4 dry run), then NOTES print the curl command', () => {
+  test('when installed (Helm 4 dry run), then NOTES print the curl command and where the data lives', () => {
     const result = runHelm(4, ['install', 'video-mesh', chartDir, '--dry-run=client', '--namespace', namespace]);
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /curl -X POST http:\/\/localhost\/play\/asset\/123\/user\/1/);
+    assert.match(result.stdout, /the chart's own PostgreSQL \(StatefulSet video-mesh-postgres, database video_mesh/);
+    assert.match(result.stdout, /PVC data-video-mesh-postgres-0/);
+    const external = runHelm(4, ['install', 'video-mesh', chartDir, '--dry-run=client', '--namespace', namespace, '--set', 'postgres.selfContained=false', '--set', 'postgres.external.existingSecret=video-mesh-db-app']);
+    assert.equal(external.status, 0, external.stderr);
+    assert.match(external.stdout, /the existing PostgreSQL named by the Secret video-mesh-db-app, key uri/);
+    assert.doesNotMatch(external.stdout, /PVC data-/);
   });
 
   test('when NOTES are rendered by Helm 3, then they print the curl command with the ingress host', () => {
@@ -356,6 +395,189 @@ describe('chart policies', () => {
   });
 });
 
+// ---- PostgreSQL ------------------------------------------------------------
+
+interface PostgresValues {
+  poolMax: number;
+  maxConnections: number;
+  external: { existingSecret: string; uriKey: string };
+  image: string;
+  database: string;
+  username: string;
+  storage: { size: string; storageClassName: string };
+}
+interface ServiceValues { replicas: number; autoscaling: { enabled: boolean; minReplicas: number; maxReplicas: number } }
+interface ChartValues { postgres: PostgresValues; services: Record<ServiceName, ServiceValues> }
+
+function loadValues(file: string): ChartValues {
+  return parse(readFileSync(join(chartDir, file), 'utf8')) as ChartValues;
+}
+
+function postgresStatefulSet(manifests: readonly Manifest[]): Manifest | undefined {
+  return byKind(manifests, 'StatefulSet').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'postgres');
+}
+
+/** The objects the chart renders for its own server, as Kind/name. */
+function postgresObjects(manifests: readonly Manifest[]): string[] {
+  return manifests
+    .filter((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'postgres' || (m.kind === 'NetworkPolicy' && m.metadata.name.endsWith('-postgres')))
+    .map((m) => `${m.kind}/${m.metadata.name}`)
+    .sort();
+}
+
+function decoded(secret: Manifest): Record<string, string> {
+  return Object.fromEntries(Object.entries(secret['data'] as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+}
+
+interface StatefulSetSpec {
+  serviceName: string;
+  replicas: number;
+  template: { spec: PodSpec & { securityContext: Record<string, unknown> } };
+  volumeClaimTemplates: Array<{ metadata: { name: string }; spec: { accessModes: string[]; storageClassName?: string; resources: { requests: { storage: string } } } }>;
+}
+
+describe('PostgreSQL', () => {
+  const values = loadValues('values.yaml');
+
+  test('when self-contained (the default), then a StatefulSet with a PVC, its Services, a Secret, an init script and a NetworkPolicy are rendered', () => {
+    assert.deepEqual(postgresObjects(render(4)), [
+      'ConfigMap/video-mesh-postgres-initdb',
+      'NetworkPolicy/video-mesh-postgres',
+      'Secret/video-mesh-postgres-app',
+      'Service/video-mesh-postgres',
+      'Service/video-mesh-postgres-headless',
+      'ServiceAccount/video-mesh-postgres',
+      'StatefulSet/video-mesh-postgres',
+    ]);
+  });
+
+  test('when self-contained, then the official image runs as its postgres user with PGDATA in a subdirectory of the volume', () => {
+    const manifests = render(4);
+    const sts = postgresStatefulSet(manifests);
+    assert.ok(sts);
+    const spec = sts['spec'] as StatefulSetSpec;
+    assert.equal(spec.replicas, 1);
+    const pod = spec.template.spec;
+    const c = pod.containers[0];
+    assert.ok(c);
+    // An exact, pinned tag of the official image (major.minor-variant), as values.yaml sets it.
+    assert.match(c.image, /^postgres:\d+\.\d+-[a-z]+$/);
+    assert.equal(c.image, values.postgres.image);
+    assert.deepEqual(c.args, ['postgres', '-c', `max_connections=${values.postgres.maxConnections}`]);
+    // uid and gid 999 are the postgres user and group of the official image.
+    assert.equal(pod.securityContext['runAsUser'], 999);
+    assert.equal(pod.securityContext['runAsGroup'], 999);
+    assert.equal(pod.securityContext['fsGroup'], 999);
+    assert.equal(pod.securityContext['fsGroupChangePolicy'], 'OnRootMismatch');
+    const mounts = new Map((c.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
+    const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+    const dataMount = [...mounts].find(([, name]) => name === spec.volumeClaimTemplates[0]?.metadata.name)?.[0];
+    assert.equal(dataMount, '/var/lib/postgresql/data');
+    const pgdata = envOf({ manifest: sts, labels: {}, spec: pod, hook: false }).get('PGDATA')?.value ?? '';
+    assert.ok(pgdata.startsWith(`${dataMount}/`) && pgdata.length > dataMount.length + 1, `PGDATA ${pgdata} is not a subdirectory of ${dataMount}`);
+    // Read-only root filesystem: everything the server writes outside PGDATA is an emptyDir.
+    for (const path of ['/var/run/postgresql', '/tmp', '/dev/shm']) {
+      assert.ok(volumes.get(mounts.get(path) ?? '')?.emptyDir, `no emptyDir on ${path}`);
+    }
+    assert.equal(volumes.get(mounts.get('/dev/shm') ?? '')?.emptyDir?.medium, 'Memory');
+    assert.equal(c.securityContext?.['readOnlyRootFilesystem'], true);
+    for (const probe of [c.startupProbe, c.readinessProbe, c.livenessProbe]) {
+      assert.deepEqual(probe?.exec?.command.slice(0, 2), ['pg_isready', '--host=127.0.0.1']);
+    }
+    assert.deepEqual(c.ports, [{ name: 'postgres', containerPort: 5432, protocol: 'TCP' }]);
+    const claim = spec.volumeClaimTemplates[0];
+    assert.deepEqual(claim?.spec.accessModes, ['ReadWriteOnce']);
+    assert.equal(claim?.spec.resources.requests.storage, values.postgres.storage.size);
+    assert.equal(claim?.spec.storageClassName, undefined);
+    const tuned = postgresStatefulSet(render(4, { values: { 'postgres.storage.size': '10Gi', 'postgres.storage.storageClassName': 'fast' } }));
+    const tunedClaim = (tuned?.['spec'] as StatefulSetSpec).volumeClaimTemplates[0];
+    assert.equal(tunedClaim?.spec.resources.requests.storage, '10Gi');
+    assert.equal(tunedClaim?.spec.storageClassName, 'fast');
+  });
+
+  test('when self-contained, then the init script makes the services\' role the owner of their database, not a superuser', () => {
+    const manifests = render(4);
+    const sts = postgresStatefulSet(manifests);
+    assert.ok(sts);
+    const pod = (sts['spec'] as StatefulSetSpec).template.spec;
+    const c = pod.containers[0];
+    assert.ok(c);
+    const initdb = (c.volumeMounts ?? []).find((m) => m.mountPath === '/docker-entrypoint-initdb.d');
+    const configMapName = pod.volumes?.find((v) => v.name === initdb?.name)?.configMap?.name;
+    const configMap = byKind(manifests, 'ConfigMap').find((m) => m.metadata.name === configMapName);
+    assert.ok(configMap, 'no ConfigMap mounted on /docker-entrypoint-initdb.d');
+    const scripts = Object.entries(configMap['data'] as Record<string, string>);
+    assert.equal(scripts.length, 1);
+    const [file, script] = scripts[0] ?? ['', ''];
+    // The entrypoint sources *.sh files (docker_process_sql is defined there).
+    assert.match(file, /\.sh$/);
+    assert.match(script, /docker_process_sql --dbname postgres/);
+    assert.match(script, /CREATE ROLE :"user" LOGIN PASSWORD :'password';/);
+    assert.match(script, /CREATE DATABASE :"db" OWNER :"user";/);
+    assert.match(script, /ALTER ROLE CURRENT_USER PASSWORD NULL;/);
+    const env = envOf({ manifest: sts, labels: {}, spec: pod, hook: false });
+    assert.equal(env.get('APP_USER')?.value, values.postgres.username);
+    assert.equal(env.get('APP_DATABASE')?.value, values.postgres.database);
+    const secret = byKind(manifests, 'Secret').find((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'postgres');
+    for (const variable of ['APP_PASSWORD', 'POSTGRES_PASSWORD']) {
+      assert.deepEqual(env.get(variable)?.valueFrom, { secretKeyRef: { name: secret?.metadata.name, key: 'password' } }, variable);
+    }
+    assert.ok(!env.has('POSTGRES_DB') && !env.has('POSTGRES_USER'), 'the image would create the database or the role itself, owned by the superuser');
+  });
+
+  test('when self-contained, then the Secret is shaped like CloudNativePG\'s <cluster>-app and its uri names the Service', () => {
+    const manifests = render(4);
+    const secret = byKind(manifests, 'Secret').find((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'postgres');
+    assert.ok(secret);
+    assert.equal(secret['type'], 'kubernetes.io/basic-auth');
+    assert.equal(secret.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+    const data = decoded(secret);
+    assert.deepEqual(Object.keys(data).sort(), ['dbname', 'host', 'password', 'port', 'uri', 'username']);
+    assert.match(data['password'] ?? '', /^[A-Za-z0-9]{32}$/);
+    assert.equal(data['username'], values.postgres.username);
+    assert.equal(data['dbname'], values.postgres.database);
+    const uri = new URL(data['uri'] ?? '');
+    assert.equal(uri.protocol, 'postgres:');
+    assert.equal(uri.username, data['username']);
+    assert.equal(uri.password, data['password']);
+    assert.equal(uri.hostname, data['host']);
+    assert.equal(uri.port, data['port']);
+    assert.equal(uri.pathname, `/${data['dbname']}`);
+    const service = byKind(manifests, 'Service').find((m) => m.metadata.name === data['host']);
+    assert.equal(service?.metadata.labels?.['app.kubernetes.io/component'], 'postgres');
+    assert.deepEqual((service?.['spec'] as { ports: unknown[] }).ports, [{ name: 'postgres', port: 5432, targetPort: 'postgres', protocol: 'TCP' }]);
+    const template = readFileSync(join(chartDir, 'templates', 'postgres-secret.yaml'), 'utf8');
+    assert.match(template, /lookup "v1" "Secret" \.Release\.Namespace/, 'the password must be looked up to survive upgrades');
+  });
+
+  test('when external, then nothing of the chart\'s own server is rendered and the services read existingSecret under uriKey', () => {
+    const manifests = render(4, { values: externalPostgres });
+    assert.deepEqual(postgresObjects(manifests), []);
+    for (const name of storeServices) {
+      assert.deepEqual(envOf(serviceWorkload(manifests, name)).get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: 'orders-db-app', key: 'fqdn-uri' } });
+    }
+    const byDefault = render(4, { values: { 'postgres.selfContained': 'false', 'postgres.external.existingSecret': 'video-mesh-db-app' } });
+    assert.deepEqual(envOf(serviceWorkload(byDefault, 'reporting')).get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: 'video-mesh-db-app', key: 'uri' } });
+  });
+
+  for (const major of helmMajors) {
+    test(`when external without existingSecret (Helm ${major}), then rendering fails and says what to set`, () => {
+      const result = runHelm(major, ['template', 'vm', chartDir, '--set', 'postgres.selfContained=false']);
+      assert.notEqual(result.status, 0);
+      assert.match(result.stderr, /postgres\.external\.existingSecret is required when postgres\.selfContained is false/);
+      assert.match(result.stderr, /CloudNativePG's <cluster>-app/);
+    });
+  }
+
+  test('when the pools could exceed max_connections, then rendering fails with the arithmetic; at the limit it renders', () => {
+    // Three HPAs at maxReplicas 4, plus a surge pod each: 15 pods; 100 - 10 leaves room for 6 connections a pod.
+    assert.equal(runHelm(4, ['template', 'vm', chartDir, ...Object.entries({ ...storeAutoscaling, 'postgres.poolMax': '6' }).flatMap(([k, v]) => ['--set', `${k}=${v}`])]).status, 0);
+    const result = runHelm(4, ['template', 'vm', chartDir, ...Object.entries({ ...storeAutoscaling, 'postgres.poolMax': '7' }).flatMap(([k, v]) => ['--set', `${k}=${v}`])]);
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /may open 105 PostgreSQL connections \(15 pods at most.*postgres\.poolMax 7\), more than postgres\.maxConnections 100 less 10/);
+  });
+});
+
 // ---- NetworkPolicies -------------------------------------------------------
 
 const dns = externalActor('kube-dns', 'kube-system', { 'k8s-app': 'kube-dns' }, [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]);
@@ -365,6 +587,8 @@ const outsiders: readonly Actor[] = [
   externalActor('tempo', 'monitoring', { 'app.kubernetes.io/name': 'tempo' }, [{ port: 4318, protocol: 'TCP' }]),
   externalActor('ext-nats', 'nats', { 'app.kubernetes.io/name': 'nats' }, [{ port: 4222, protocol: 'TCP' }]),
   externalActor('ext-consul', 'consul', { app: 'consul', component: 'server' }, [{ port: 8500, protocol: 'TCP' }]),
+  // An instance of the CloudNativePG cluster of k8s/addons/cnpg-cluster-values.yaml, beside the release.
+  externalActor('ext-postgres', namespace, { 'cnpg.io/cluster': 'video-mesh-db', 'cnpg.io/instanceRole': 'primary' }, [{ port: 5432, protocol: 'TCP' }]),
   externalActor('stranger', 'default', { app: 'stranger' }, [{ port: 8080, protocol: 'TCP' }]),
   { ...externalActor('neighbour', namespace, { app: 'neighbour' }, [{ port: 9999, protocol: 'TCP' }]) },
   dns,
@@ -379,13 +603,14 @@ function connections(options: RenderOptions): string[] {
   return allowedConnections(policiesOf(manifests, namespace), actors, (a) => ours.includes(a));
 }
 
-function expected(opts: { consul: string; nats: string; otlp: boolean; chartPods: string[] }): string[] {
+function expected(opts: { consul: string; nats: string; postgres: string; otlp: boolean; chartPods: string[] }): string[] {
   const paths = [
     'traefik -> play:8080/TCP',
     'test -> play:8080/TCP',
     'play -> metadata:8081/TCP', 'play -> cdnurl:8083/TCP', 'play -> reporting:8082/TCP',
     'queue-listener -> reporting:8082/TCP',
     `play -> ${opts.nats}:4222/TCP`, `queue-listener -> ${opts.nats}:4222/TCP`,
+    ...storeServices.map((s) => `${s} -> ${opts.postgres}:5432/TCP`),
   ];
   for (const s of serviceNames) {
     paths.push(`${s} -> ${opts.consul}:8500/TCP`, `${opts.consul} -> ${s}:${servicePorts[s]}/TCP`, `prometheus -> ${s}:${servicePorts[s]}/TCP`);
@@ -397,14 +622,28 @@ function expected(opts: { consul: string; nats: string; otlp: boolean; chartPods
 
 describe('NetworkPolicies', () => {
   test('when self-contained, then exactly the real call paths are allowed', () => {
-    assert.deepEqual(connections({}), expected({ consul: 'consul', nats: 'nats', otlp: false, chartPods: [...serviceNames, 'nats', 'consul', 'test'] }));
+    assert.deepEqual(connections({}), expected({ consul: 'consul', nats: 'nats', postgres: 'postgres', otlp: false, chartPods: [...serviceNames, 'nats', 'consul', 'postgres', 'test'] }));
   });
 
   test('when NATS and Consul are external and traces are exported, then exactly the real call paths to them are allowed', () => {
     assert.deepEqual(
       connections({ valuesFiles: [join(chartDir, 'values-production.yaml')] }),
-      expected({ consul: 'ext-consul', nats: 'ext-nats', otlp: true, chartPods: [...serviceNames, 'test'] }),
+      expected({ consul: 'ext-consul', nats: 'ext-nats', postgres: 'postgres', otlp: true, chartPods: [...serviceNames, 'postgres', 'test'] }),
     );
+  });
+
+  test('when only PostgreSQL is external, then the store services reach its pods through postgresPeers and nothing else changes', () => {
+    assert.deepEqual(
+      connections({ values: externalPostgres }),
+      expected({ consul: 'consul', nats: 'nats', postgres: 'ext-postgres', otlp: false, chartPods: [...serviceNames, 'nats', 'consul', 'test'] }),
+    );
+  });
+
+  test('when PostgreSQL runs in either mode, then only metadata, cdnurl and reporting reach it: not play, queue-listener, the test pod or a neighbour', () => {
+    const reach = (options: RenderOptions, target: string): string[] =>
+      connections(options).filter((c) => c.endsWith(` -> ${target}:5432/TCP`)).map((c) => c.split(' -> ')[0] ?? '').sort();
+    assert.deepEqual(reach({}, 'postgres'), [...storeServices].sort());
+    assert.deepEqual(reach({ values: externalPostgres }, 'ext-postgres'), [...storeServices].sort());
   });
 
   test('when network policies are off, then none is rendered', () => {

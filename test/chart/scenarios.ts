@@ -15,6 +15,20 @@ const external = {
   'consul.address': 'http://consul-server.consul.svc:8500',
 };
 
+/** External mode with a Secret that is not CloudNativePG's default key. */
+export const externalPostgres = {
+  'postgres.selfContained': 'false',
+  'postgres.external.existingSecret': 'orders-db-app',
+  'postgres.external.uriKey': 'fqdn-uri',
+};
+
+/** The HPA on for the three services that hold database connections. */
+export const storeAutoscaling = {
+  'services.metadata.autoscaling.enabled': 'true',
+  'services.cdnurl.autoscaling.enabled': 'true',
+  'services.reporting.autoscaling.enabled': 'true',
+};
+
 export const scenarios: readonly Scenario[] = [
   { name: 'default values', options: {} },
   { name: 'production values', options: { valuesFiles: [join(chartDir, 'values-production.yaml')] } },
@@ -35,6 +49,9 @@ export const scenarios: readonly Scenario[] = [
   { name: 'OTLP endpoint set', options: { values: { 'otel.endpoint': 'http://tempo.monitoring.svc:4318' } } },
   { name: 'existing admin secret', options: { values: { 'adminToken.existingSecret': 'my-admin' } } },
   { name: 'image digest', options: { values: { 'image.digest': `sha256:${'a'.repeat(64)}` } } },
+  { name: 'external PostgreSQL', options: { values: externalPostgres } },
+  { name: 'PostgreSQL storage and pool settings', options: { values: { 'postgres.storage.size': '10Gi', 'postgres.storage.storageClassName': 'fast', 'postgres.maxConnections': '200', 'postgres.poolMax': '20', 'postgres.image': 'postgres:17.9-trixie' } } },
+  { name: 'store services autoscaled', options: { values: { ...storeAutoscaling, 'postgres.poolMax': '5' } } },
 ];
 
 /** Oldest and newest Kubernetes versions the chart claims (Chart.yaml kubeVersion >=1.29). */

@@ -16,6 +16,13 @@ const rejected: ReadonlyArray<readonly [string, string]> = [
   ['a bad log level', 'logLevel=verbose'],
   ['a bad NATS URL', 'nats.url=http://nats:4222'],
   ['a misspelt network policy key', 'networkPolicy.enable=false'],
+  ['a misspelt postgres key', 'postgres.selfContaind=false'],
+  ['a misspelt external postgres key', 'postgres.external.secret=pg-app'],
+  ['an empty connection pool', 'postgres.poolMax=0'],
+  ['a database name that needs quoting', 'postgres.database=Video-Mesh'],
+  ['a user name that would break the URI', 'postgres.username=a@b'],
+  ['a Secret key Kubernetes does not allow', 'postgres.external.uriKey=a/b'],
+  ['a Secret name Kubernetes does not allow', 'postgres.external.existingSecret=My_Secret'],
 ];
 
 for (const major of helmMajors) {
@@ -49,6 +56,28 @@ describe('values documentation', () => {
       const children = lines.slice(at + 1, block < 0 ? undefined : at + 1 + block);
       assert.ok(above.trim().startsWith('#') || children.some((l) => l.trim().startsWith('#')), `${key} is undocumented`);
     }
+  });
+
+  test('when a postgres value is declared in values.yaml, then a "# --" comment documents it', () => {
+    // Every key of the postgres block and the networkPolicy.postgres* keys, at
+    // any depth, except the inline request/limit maps of resources.
+    const lines = readFileSync(join(chartDir, 'values.yaml'), 'utf8').split('\n');
+    const start = lines.findIndex((l) => l.startsWith('postgres:'));
+    assert.ok(start >= 0, 'values.yaml has no postgres block');
+    const end = lines.findIndex((l, i) => i > start && /^\S/.test(l));
+    const keys = lines.map((line, i) => ({ line, i })).filter(({ line, i }) =>
+      (i > start && i < end && /^\s+[A-Za-z]+:/.test(line) && !/^\s+(requests|limits):/.test(line))
+      || /^\s+postgres(Peers|Port):/.test(line));
+    assert.ok(keys.length >= 12, `found only ${keys.length} postgres keys`);
+    const undocumented = keys.filter(({ i, line }) => {
+      // The comment block right above the key, at the key's indentation, must start with "# --".
+      const indent = line.length - line.trimStart().length;
+      let j = i - 1;
+      const block: string[] = [];
+      while (j >= 0 && lines[j]?.trimStart().startsWith('#') && (lines[j]?.length ?? 0) - (lines[j]?.trimStart().length ?? 0) === indent) block.unshift(lines[j--]?.trim() ?? '');
+      return !block[0]?.startsWith('# --');
+    });
+    assert.deepEqual(undocumented.map(({ line }) => line.trim()), []);
   });
 
   test('when values.schema.json is read, then every object in it forbids additional properties', () => {

@@ -58,33 +58,39 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The call graph of the services, fixed by the code (docs/configuration.md):
 which peers each one calls over HTTP (and so gets a *_URL for), whether it
-uses NATS, whether it guards writes with the admin token, whether the
-ingress reaches it. Env vars and NetworkPolicies both derive from it.
+uses NATS, whether it keeps data in PostgreSQL, whether it guards writes
+with the admin token, whether the ingress reaches it. Env vars and
+NetworkPolicies both derive from it.
 */}}
 {{- define "video-mesh.topology" -}}
 play:
   peers: [metadata, cdnurl, reporting]
   nats: true
+  database: false
   adminToken: false
   public: true
 metadata:
   peers: []
   nats: false
+  database: true
   adminToken: true
   public: false
 reporting:
   peers: []
   nats: false
+  database: true
   adminToken: false
   public: false
 cdnurl:
   peers: []
   nats: false
+  database: true
   adminToken: true
   public: false
 queue-listener:
   peers: [reporting]
   nats: true
+  database: false
   adminToken: false
   public: false
 {{- end }}
@@ -108,6 +114,29 @@ queue-listener:
 {{- printf "http://%s:8500" (include "video-mesh.componentName" (dict "root" . "component" "consul")) }}
 {{- else }}
 {{- .Values.consul.address }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding DATABASE_URL: the chart's own (shaped like CloudNativePG's
+<cluster>-app), or the existing one named in external mode. */}}
+{{- define "video-mesh.postgresSecretName" -}}
+{{- if .Values.postgres.selfContained }}
+{{- printf "%s-app" (include "video-mesh.componentName" (dict "root" . "component" "postgres")) }}
+{{- else }}
+{{- required "postgres.external.existingSecret is required when postgres.selfContained is false: name a Secret in the release namespace whose key postgres.external.uriKey holds a postgres:// URI, such as CloudNativePG's <cluster>-app" .Values.postgres.external.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{- define "video-mesh.postgresUriKey" -}}
+{{- if .Values.postgres.selfContained }}uri{{ else }}{{ .Values.postgres.external.uriKey }}{{ end }}
+{{- end }}
+
+{{/* One line saying where the data lives, for NOTES and the helm test's log. */}}
+{{- define "video-mesh.dataLocation" -}}
+{{- if .Values.postgres.selfContained }}
+{{- printf "Data of metadata, cdnurl and reporting: the chart's own PostgreSQL (StatefulSet %s, database %s, one schema per service)." (include "video-mesh.componentName" (dict "root" . "component" "postgres")) .Values.postgres.database }}
+{{- else }}
+{{- printf "Data of metadata, cdnurl and reporting: the existing PostgreSQL named by the Secret %s, key %s (one schema per service)." (include "video-mesh.postgresSecretName" .) .Values.postgres.external.uriKey }}
 {{- end }}
 {{- end }}
 
@@ -154,6 +183,30 @@ seccompProfile:
 {{- end }}
 {{- if ge (int .Values.shutdown.drainDelayMs) (int .Values.shutdown.timeoutMs) }}
 {{- fail "shutdown.drainDelayMs must be shorter than shutdown.timeoutMs" }}
+{{- end }}
+{{- include "video-mesh.validatePostgresConnections" . }}
+{{- end }}
+
+{{/*
+Every pool of the store services, full, must fit in the server's
+max_connections: count each Deployment at its most (maxReplicas under an HPA)
+plus the one extra pod of a rolling update (maxSurge 1), and keep 10
+connections back for superuser_reserved_connections (3), an operator or
+exporter, and a person with psql.
+*/}}
+{{- define "video-mesh.validatePostgresConnections" -}}
+{{- $topology := fromYaml (include "video-mesh.topology" .) }}
+{{- $pods := 0 }}
+{{- range $name, $svc := .Values.services }}
+{{- if (get $topology $name).database }}
+{{- $most := ternary $svc.autoscaling.maxReplicas $svc.replicas $svc.autoscaling.enabled }}
+{{- $pods = add $pods (add1 (int $most)) }}
+{{- end }}
+{{- end }}
+{{- $connections := mul $pods (int .Values.postgres.poolMax) }}
+{{- $budget := sub (int .Values.postgres.maxConnections) 10 }}
+{{- if gt (int $connections) (int $budget) }}
+{{- fail (printf "metadata, cdnurl and reporting may open %d PostgreSQL connections (%d pods at most, rolling updates included, x postgres.poolMax %d), more than postgres.maxConnections %d less 10 kept in reserve: lower postgres.poolMax or maxReplicas, or raise max_connections on the server and postgres.maxConnections" (int $connections) (int $pods) (int .Values.postgres.poolMax) (int .Values.postgres.maxConnections)) }}
 {{- end }}
 {{- end }}
 

@@ -123,6 +123,17 @@ spec:
             - name: {{ include "video-mesh.peerUrlVar" $peer }}
               value: {{ printf "http://%s:%v" (include "video-mesh.componentName" (dict "root" $root "component" $peer)) (get $root.Values.services $peer).port | quote }}
             {{- end }}
+            {{- if $topo.database }}
+            # The URI from the database Secret: the chart's own, or an existing
+            # one such as CloudNativePG's <cluster>-app.
+            - name: DATABASE_URL
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "video-mesh.postgresSecretName" $root }}
+                  key: {{ include "video-mesh.postgresUriKey" $root }}
+            - name: DATABASE_POOL_MAX
+              value: {{ $root.Values.postgres.poolMax | quote }}
+            {{- end }}
             {{- if $topo.adminToken }}
             - name: ADMIN_TOKEN
               valueFrom:
