@@ -129,10 +129,15 @@ export function renderArgs(options: RenderOptions): string[] {
   return args;
 }
 
-/** helm template: every rendered object (hooks included), or throws with helm's message. */
+/** helm template of this chart: every rendered object (hooks included), or throws with helm's message. */
 export function render(major: HelmMajor, options: RenderOptions = {}): Manifest[] {
-  const result = runHelm(major, ['template', options.release ?? 'video-mesh', chartDir, ...renderArgs(options)]);
-  if (result.status !== 0) throw new Error(`helm ${major} template failed:\n${result.stderr}`);
+  return renderChart(major, chartDir, { ...options, release: options.release ?? 'video-mesh' });
+}
+
+/** helm template of any chart (a folder or a packaged .tgz), e.g. an upstream add-on. */
+export function renderChart(major: HelmMajor, chart: string, options: RenderOptions & { release: string }): Manifest[] {
+  const result = runHelm(major, ['template', options.release, chart, ...renderArgs(options)]);
+  if (result.status !== 0) throw new Error(`helm ${major} template ${chart} failed:\n${result.stderr}`);
   return parseManifests(result.stdout);
 }
 

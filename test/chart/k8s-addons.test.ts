@@ -1,15 +1,20 @@
 // The kind cluster, its add-ons, skaffold and the chart must agree with each
 // other (ports, labels, names); and k8s/up.sh must converge when run twice.
+// The production database (CloudNativePG) is rendered from the upstream charts
+// kept in shared/upstream-charts, with the repository's values file, by the
+// real helm binaries, and checked against what values-production.yaml expects.
 // up.sh runs against stand-in docker/kind/kubectl/helm commands that record
 // their arguments: what they prove is the script's logic, not the cluster.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import Ajv from 'ajv';
 import { parse } from 'yaml';
-import { chartDir, repoRoot } from './helm';
+import { chartDir, helmMajors, renderChart, repoRoot, type Manifest } from './helm';
+import { kubeVersions } from './scenarios';
 
 type Tree = Record<string, unknown>;
 
@@ -75,6 +80,121 @@ describe('cluster add-ons', () => {
     assert.equal(endpoint, 'http://tempo.monitoring.svc:4318');
     const chartValues = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Tree;
     assert.equal(at(chartValues, 'networkPolicy', 'otlpPeers', 0, 'podSelector', 'matchLabels', 'app.kubernetes.io/name'), 'tempo');
+  });
+});
+
+// ---- CloudNativePG ---------------------------------------------------------
+
+const upstreamCharts = join(repoRoot, '..', 'shared', 'upstream-charts');
+const cnpgClusterValues = join(repoRoot, 'k8s', 'addons', 'cnpg-cluster-values.yaml');
+
+/** Renders an archive of shared/upstream-charts (CloudNativePG's need Kubernetes 1.29 or newer). */
+function renderUpstream(major: 3 | 4, archive: string, release: string, namespace: string, kubeVersion: string, valuesFiles: string[] = []): Manifest[] {
+  const chart = join(upstreamCharts, archive);
+  assert.ok(existsSync(chart), `${chart} is missing: check out shared/ beside the repository`);
+  return renderChart(major, chart, { release, namespace, kubeVersion, valuesFiles });
+}
+
+/** The Cluster the documented values make, as the docs install it: release video-mesh-db in namespace video-mesh. */
+function renderCluster(major: 3 | 4, kubeVersion: string): Manifest[] {
+  return renderUpstream(major, 'cluster-0.8.1.tgz', 'video-mesh-db', 'video-mesh', kubeVersion, [cnpgClusterValues]);
+}
+
+function theCluster(manifests: readonly Manifest[]): Manifest {
+  const clusters = manifests.filter((m) => m.kind === 'Cluster');
+  assert.equal(clusters.length, 1);
+  const cluster = clusters[0];
+  assert.ok(cluster);
+  assert.equal(cluster.apiVersion, 'postgresql.cnpg.io/v1');
+  return cluster;
+}
+
+/**
+ * A CRD's schema as the API server applies it to a create: unknown fields are
+ * an error (kubectl's strict validation) rather than silently pruned.
+ */
+function strictCrdSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(strictCrdSchema);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) out[k] = strictCrdSchema(v);
+  if (out['properties'] !== undefined && out['additionalProperties'] === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) {
+    out['additionalProperties'] = false;
+  }
+  return out;
+}
+
+function clusterValidator(operator: readonly Manifest[]): (cluster: unknown) => string[] {
+  const crd = operator.find((m) => m.kind === 'CustomResourceDefinition' && m.metadata.name === 'clusters.postgresql.cnpg.io');
+  assert.ok(crd, 'the operator chart renders no Cluster CRD');
+  const versions = (crd['spec'] as { versions: Array<{ name: string; served: boolean; schema: { openAPIV3Schema: unknown } }> }).versions;
+  const v1 = versions.find((v) => v.name === 'v1');
+  assert.ok(v1?.served, 'the Cluster CRD does not serve v1');
+  // The schema carries Kubernetes' x-kubernetes-* keywords, unknown to ajv's strict mode.
+  const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(strictCrdSchema(v1.schema.openAPIV3Schema) as object);
+  return (cluster) => (validate(cluster) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
+}
+
+describe('CloudNativePG, the production database', () => {
+  const chartValues = load('charts/video-mesh/values.yaml');
+  const production = load('charts/video-mesh/values-production.yaml');
+
+  for (const major of helmMajors) {
+    test(`when the cluster chart renders k8s/addons/cnpg-cluster-values.yaml (Helm ${major}), then its Cluster has the instances, database, owner and max_connections the chart's values assume`, () => {
+      for (const kubeVersion of kubeVersions) {
+        const cluster = theCluster(renderCluster(major, kubeVersion));
+        const spec = cluster['spec'] as Tree;
+        // A standby to fail over to: the store services scale out, the database must not stand alone.
+        assert.ok(Number(spec['instances']) >= 2, `instances ${String(spec['instances'])}`);
+        // The same database and owner as the chart's self-contained server, so both modes hold the same names.
+        assert.equal(at(spec, 'bootstrap', 'initdb', 'database'), at(chartValues, 'postgres', 'database'));
+        assert.equal(at(spec, 'bootstrap', 'initdb', 'owner'), at(chartValues, 'postgres', 'username'));
+        // The pools of values-production.yaml are sized against this.
+        assert.equal(at(spec, 'postgresql', 'parameters', 'max_connections'), String(at(production, 'postgres', 'maxConnections')));
+        // The same PostgreSQL major as the self-contained image (postgres:17.x-...).
+        const selfContainedMajor = /^postgres:(\d+)\./.exec(String(at(chartValues, 'postgres', 'image')))?.[1];
+        const clusterMajor = /:(\d+)(\.|$)/.exec(String(spec['imageName']))?.[1];
+        assert.ok(selfContainedMajor && selfContainedMajor === clusterMajor, `self-contained ${selfContainedMajor}, cluster ${String(spec['imageName'])}`);
+        assert.equal(spec['enableSuperuserAccess'], false);
+      }
+    });
+
+    test(`when the cluster chart renders (Helm ${major}), then values-production.yaml reads the Secret CloudNativePG generates, <cluster>-app, and its NetworkPolicy peer selects the Cluster's pods`, () => {
+      const manifests = renderCluster(major, kubeVersions[0]);
+      const name = theCluster(manifests).metadata.name;
+      // The operator names the owner's Secret <cluster>-app (and writes the key uri); the chart's own helm test reads it so too.
+      assert.equal(at(production, 'postgres', 'selfContained'), false);
+      assert.equal(at(production, 'postgres', 'external', 'existingSecret'), `${name}-app`);
+      assert.equal(at(production, 'postgres', 'external', 'uriKey'), 'uri');
+      const ping = manifests.find((m) => m.kind === 'Job' && m.metadata.annotations?.['helm.sh/hook'] === 'test');
+      const refs = JSON.stringify(ping).match(/"secretKeyRef":\{"name":"([^"]+)"/g) ?? [];
+      assert.ok(refs.length > 0 && refs.every((r) => r.endsWith(`"${name}-app"`)), refs.join(', '));
+      // Instances carry cnpg.io/cluster=<cluster>; no namespaceSelector: the Cluster is in the release's namespace.
+      const peers = at(production, 'networkPolicy', 'postgresPeers') as Tree[];
+      assert.equal(peers.length, 1);
+      assert.deepEqual(peers[0], { podSelector: { matchLabels: { 'cnpg.io/cluster': name } } });
+      assert.equal(at(production, 'networkPolicy', 'postgresPort'), 5432);
+      assert.equal(theCluster(manifests).metadata.namespace, 'video-mesh');
+    });
+
+    test(`when the operator chart renders with its defaults (Helm ${major}), then it has the operator and the Cluster CRD, and the documented Cluster is valid for that CRD`, () => {
+      for (const kubeVersion of kubeVersions) {
+        const operator = renderUpstream(major, 'cloudnative-pg-0.29.0.tgz', 'cnpg', 'cnpg-system', kubeVersion);
+        assert.ok(operator.some((m) => m.kind === 'Deployment'), 'no operator Deployment');
+        assert.deepEqual(clusterValidator(operator)(theCluster(renderCluster(major, kubeVersion))), []);
+      }
+    });
+  }
+
+  test('when a Cluster has a misspelt field, then the CRD check rejects it', () => {
+    const validate = clusterValidator(renderUpstream(4, 'cloudnative-pg-0.29.0.tgz', 'cnpg', 'cnpg-system', kubeVersions[0]));
+    const cluster = structuredClone(theCluster(renderCluster(4, kubeVersions[0]))) as Manifest & { spec: Tree };
+    cluster.spec['instance'] = cluster.spec['instances'];
+    assert.equal(validate(cluster).length, 1);
+  });
+
+  test('when the cluster chart is rendered for Kubernetes 1.28, then it fails as the README of shared/upstream-charts says', () => {
+    assert.throws(() => renderCluster(4, '1.28.0'), /kubeVersion|incompatible/i);
   });
 });
 

@@ -569,6 +569,33 @@ describe('PostgreSQL', () => {
     });
   }
 
+  test('when the production values are used, then metadata, cdnurl and reporting scale out with an HPA and a PodDisruptionBudget', () => {
+    const production = loadValues('values-production.yaml');
+    const manifests = render(4, { valuesFiles: [join(chartDir, 'values-production.yaml')] });
+    assert.equal(postgresStatefulSet(manifests), undefined);
+    for (const name of storeServices) {
+      const deployment = serviceWorkload(manifests, name).manifest;
+      assert.equal((deployment['spec'] as { replicas?: number }).replicas, undefined, `${name}: the HPA owns replicas`);
+      const hpa = byKind(manifests, 'HorizontalPodAutoscaler').find((h) => (h['spec'] as { scaleTargetRef: { name: string } }).scaleTargetRef.name === deployment.metadata.name);
+      assert.ok(hpa, `${name} has no HPA`);
+      assert.ok((hpa['spec'] as { minReplicas: number }).minReplicas >= 2, `${name} may scale below two`);
+      assert.ok(byKind(manifests, 'PodDisruptionBudget').some((p) => p.metadata.labels?.['app.kubernetes.io/component'] === name), `${name} has no PodDisruptionBudget`);
+      const env = envOf(serviceWorkload(manifests, name));
+      assert.deepEqual(env.get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: production.postgres.external.existingSecret, key: 'uri' } });
+      assert.equal(env.get('DATABASE_POOL_MAX')?.value, String(production.postgres.poolMax));
+    }
+  });
+
+  test('when the production values are used, then every pool at its fullest fits in max_connections', () => {
+    const production = loadValues('values-production.yaml');
+    // Each Deployment at maxReplicas plus the one extra pod of a rolling update.
+    const pods = storeServices.reduce((sum, name) => {
+      const svc = production.services[name];
+      return sum + (svc.autoscaling.enabled ? svc.autoscaling.maxReplicas : svc.replicas) + 1;
+    }, 0);
+    assert.ok(pods * production.postgres.poolMax <= production.postgres.maxConnections - 10, `${pods} pods x ${production.postgres.poolMax}`);
+  });
+
   test('when the pools could exceed max_connections, then rendering fails with the arithmetic; at the limit it renders', () => {
     // Three HPAs at maxReplicas 4, plus a surge pod each: 15 pods; 100 - 10 leaves room for 6 connections a pod.
     assert.equal(runHelm(4, ['template', 'vm', chartDir, ...Object.entries({ ...storeAutoscaling, 'postgres.poolMax': '6' }).flatMap(([k, v]) => ['--set', `${k}=${v}`])]).status, 0);
@@ -628,7 +655,7 @@ describe('NetworkPolicies', () => {
   test('when NATS and Consul are external and traces are exported, then exactly the real call paths to them are allowed', () => {
     assert.deepEqual(
       connections({ valuesFiles: [join(chartDir, 'values-production.yaml')] }),
-      expected({ consul: 'ext-consul', nats: 'ext-nats', postgres: 'postgres', otlp: true, chartPods: [...serviceNames, 'postgres', 'test'] }),
+      expected({ consul: 'ext-consul', nats: 'ext-nats', postgres: 'ext-postgres', otlp: true, chartPods: [...serviceNames, 'test'] }),
     );
   });
 
