@@ -19,6 +19,8 @@ ENV NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=fals
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci
 COPY tsconfig.json ./
+COPY scripts/copy-migrations.mjs ./scripts/
+# The build puts each service's SQL migrations next to its compiled code.
 COPY services ./services
 RUN npm run build
 
@@ -37,6 +39,7 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
+# Compiled services with their migrations (dist/services/<service>/migrations).
 COPY --from=build /app/dist/services ./dist/services
 # Numeric user (the official image's "node", 1000) so Kubernetes can verify
 # runAsNonRoot without a runAsUser; files above stay root-owned, read-only to it.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages the project needs, only those missing.
-#   install-deps.sh mesh   nats-server (to run the mesh locally)
-#   install-deps.sh test   everything the tests use: nats-server, prometheus,
-#                          promtool, shellcheck, buildah, podman, debootstrap, unzip
+#   install-deps.sh mesh   nats-server and postgresql (to run the mesh locally)
+#   install-deps.sh test   everything the tests use: nats-server, postgresql,
+#                          prometheus, promtool, shellcheck, buildah, podman,
+#                          debootstrap, unzip
 set -euo pipefail
 
-want=(nats-server)
+want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
   want+=(prometheus shellcheck buildah podman debootstrap unzip)
 fi
@@ -17,12 +18,20 @@ binary_of() {
   esac
 }
 
+installed() {
+  local bin
+  # Debian keeps the server's binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+  if [[ "$1" == postgresql ]]; then
+    compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+    return
+  fi
+  bin=$(binary_of "$1")
+  command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]]
+}
+
 missing=()
 for pkg in "${want[@]}"; do
-  bin=$(binary_of "$pkg")
-  if ! command -v "$bin" >/dev/null 2>&1 && [[ ! -x "/usr/sbin/$bin" ]]; then
-    missing+=("$pkg")
-  fi
+  installed "$pkg" || missing+=("$pkg")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 

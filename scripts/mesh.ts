@@ -1,14 +1,18 @@
 /**
- * The local mesh: nats-server with JetStream (unless NATS_URL points at one)
- * and the five services on their default ports, each log line prefixed with
- * its service and made readable. Ctrl-C (or SIGTERM) stops the services
- * first, then NATS, and exits when all have.
+ * The local mesh: nats-server with JetStream (unless NATS_URL points at one),
+ * PostgreSQL (unless DATABASE_URL points at one) and the five services on
+ * their default ports, each log line prefixed with its service and made
+ * readable. Ctrl-C (or SIGTERM) stops the services first, then NATS and
+ * Postgres, and exits when all have. Both keep their data under .cache/, so a
+ * new run finds the streams, the catalog and the counts of the last one.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_DATABASE_URL } from '../services/platform/database';
+import { startLocalPostgres } from './local-postgres';
 
 const root = resolve(__dirname, '..', '..');
 const services = [
@@ -19,7 +23,9 @@ const services = [
   { name: 'queue-listener', port: 8084 },
 ] as const;
 const colours = [36, 33, 35, 32, 34, 90];
-const children: Array<{ name: string; child: ChildProcess }> = [];
+/** Stopped after the services; Postgres on SIGINT, its fast shutdown (SIGTERM would wait for clients). */
+const children: Array<{ name: string; child: ChildProcess; stopSignal: NodeJS.Signals }> = [];
+const infrastructure = new Set(['nats', 'postgres']);
 
 function prefixLines(name: string, colour: number, child: ChildProcess): void {
   const label = `\x1b[${colour}m${name.padEnd(14)}\x1b[0m`;
@@ -49,12 +55,31 @@ function start(name: string, command: string, args: string[], env: NodeJS.Proces
   // Own process groups: Ctrl-C reaches only this runner, which stops the services before NATS.
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   prefixLines(name, colour, child);
+  watch(name, child, 'SIGTERM');
+  return child;
+}
+
+function watch(name: string, child: ChildProcess, stopSignal: NodeJS.Signals): void {
   child.on('exit', (code, signal) => {
     if (!stopping) process.stdout.write(`${name} exited (${signal ?? code}); stopping the mesh\n`);
     void stopAll();
   });
-  children.push({ name, child });
-  return child;
+  children.push({ name, child, stopSignal });
+}
+
+/** Our own Postgres, its data under .cache/ so it survives Ctrl-C; the database the services' default DATABASE_URL names. */
+async function startPostgres(colour: number): Promise<void> {
+  const url = new URL(DEFAULT_DATABASE_URL);
+  const label = `\x1b[${colour}m${'postgres'.padEnd(14)}\x1b[0m`;
+  const server = await startLocalPostgres({
+    dataDir: join(root, '.cache', 'postgres-local'),
+    port: Number(url.port),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: url.pathname.slice(1),
+    onOutput: (line) => process.stdout.write(`${label} ${line}\n`),
+  });
+  watch('postgres', server.process, 'SIGINT');
 }
 
 function natsServer(): string {
@@ -78,10 +103,10 @@ async function stopAll(): Promise<void> {
   stopping = true;
   const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
   const exited = (c: ChildProcess) => new Promise((r) => (running(c) ? c.once('exit', r) : r(null)));
-  const apps = children.filter((c) => c.name !== 'nats');
+  const apps = children.filter((c) => !infrastructure.has(c.name));
   for (const { child } of apps) if (running(child)) child.kill('SIGTERM');
   await Promise.all(apps.map(({ child }) => exited(child)));
-  for (const { child } of children) if (running(child)) child.kill('SIGTERM');
+  for (const { child, stopSignal } of children) if (running(child)) child.kill(stopSignal);
   await Promise.all(children.map(({ child }) => exited(child)));
   process.exit(0);
 }
@@ -95,6 +120,7 @@ async function main(): Promise<void> {
     mkdirSync(storeDir, { recursive: true });
     start('nats', natsServer(), ['-js', '-a', '127.0.0.1', '-p', '4222', '-m', '8222', '-sd', storeDir], {}, colours[5]!);
   }
+  if (!process.env['DATABASE_URL']) await startPostgres(colours[5]!);
   services.forEach(({ name }, i) => start(name, process.execPath, [join(root, 'dist', 'services', name, 'main.js')], {}, colours[i]!));
   const deadline = Date.now() + 30_000;
   for (const { name, port } of services) {

@@ -1,15 +1,23 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
+import { join } from 'node:path';
 import { z } from 'zod';
 import { commonConfigSchema, portSchema } from '../platform/config';
+import { Database, databaseConfigSchema } from '../platform/database';
 import { runService } from '../platform/run-service';
 import { createApp } from './app';
-import { createMemoryUrlStore } from './store';
+import { CDNURL_SCHEMA, createUrlStore, seedUrlTable } from './store';
 
 void runService({
   name: 'cdnurl',
-  configSchema: commonConfigSchema.extend({ PORT: portSchema(8083), ADMIN_TOKEN: z.string().min(8).optional() }),
+  configSchema: commonConfigSchema.merge(databaseConfigSchema).extend({ PORT: portSchema(8083), ADMIN_TOKEN: z.string().min(8).optional() }),
   async start({ config, log, metrics, readiness }) {
     if (!config.ADMIN_TOKEN) log.warn('ADMIN_TOKEN is not set: catalogue writes are open to anyone');
-    return { app: createApp({ store: createMemoryUrlStore(), adminToken: config.ADMIN_TOKEN, log, metrics, readiness }) };
+    const migrationsDir = join(__dirname, 'migrations');
+    const db = new Database({ config, schema: CDNURL_SCHEMA, migrationsDir, afterMigrate: seedUrlTable, log, metrics, readiness });
+    void db.start();
+    return {
+      app: createApp({ store: createUrlStore(db), adminToken: config.ADMIN_TOKEN, log, metrics, readiness }),
+      stop: [{ name: 'database', run: () => db.close() }],
+    };
   },
 });

@@ -1,6 +1,7 @@
-import { MemoryRecordStore } from '../platform/memory-store';
+import type { PoolClient } from 'pg';
+import type { Database } from '../platform/database';
+import { createRecordStore, seedEmptyTable, type RecordTable } from '../platform/record-store';
 
-/** What the cdnurl service needs of its storage; narrow so a durable store can replace memory. */
 export interface UrlStore {
   get(assetId: string): Promise<string | undefined>;
   put(assetId: string, url: string): Promise<void>;
@@ -9,4 +10,16 @@ export interface UrlStore {
 /** Asset 456 has no URL on purpose: play answers it with `url: null`. */
 export const seedUrls: Record<string, string> = { '123': 'path/to/asset123.mp4' };
 
-export const createMemoryUrlStore = (): UrlStore => new MemoryRecordStore(seedUrls);
+const urls: RecordTable<{ url: string }> = { table: 'cdnurl.urls', columns: ['url'] };
+
+export const CDNURL_SCHEMA = 'cdnurl';
+export const seedUrlTable = (client: PoolClient) =>
+  seedEmptyTable(client, urls, Object.fromEntries(Object.entries(seedUrls).map(([id, url]) => [id, { url }])));
+
+export function createUrlStore(db: Database): UrlStore {
+  const records = createRecordStore(db, urls);
+  return {
+    get: async (assetId) => (await records.get(assetId))?.url,
+    put: (assetId, url) => records.put(assetId, { url }),
+  };
+}

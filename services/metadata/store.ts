@@ -1,20 +1,22 @@
-import { MemoryRecordStore } from '../platform/memory-store';
+import type { PoolClient } from 'pg';
+import type { Database } from '../platform/database';
+import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from '../platform/record-store';
 
-export interface AssetMetadata {
+export type AssetMetadata = {
   title: string;
   genre: string;
   summary: string;
-}
+};
 
-/** What the metadata service needs of its storage; narrow so a durable store can replace memory. */
-export interface MetadataStore {
-  get(assetId: string): Promise<AssetMetadata | undefined>;
-  put(assetId: string, metadata: AssetMetadata): Promise<void>;
-}
+export type MetadataStore = RecordStore<AssetMetadata>;
 
 export const seedMetadata: Record<string, AssetMetadata> = {
   '123': { title: 'It', genre: 'horror', summary: 'A very scary movie' },
   '456': { title: 'Terminator', genre: 'action', summary: 'Summary for terminator' },
 };
 
-export const createMemoryMetadataStore = (): MetadataStore => new MemoryRecordStore(seedMetadata);
+const assets: RecordTable<AssetMetadata> = { table: 'metadata.assets', columns: ['title', 'genre', 'summary'] };
+
+export const METADATA_SCHEMA = 'metadata';
+export const seedMetadataTable = (client: PoolClient) => seedEmptyTable(client, assets, seedMetadata);
+export const createMetadataStore = (db: Database): MetadataStore => createRecordStore(db, assets);

@@ -40,7 +40,7 @@ export const natsUrlSchema = z
   .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
   .refine((servers) => servers.length > 0, 'must name at least one server');
 
-const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/i;
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY|DATABASE_URL/i;
 
 /**
  * Reads the environment once. Unknown variables are ignored (the process

@@ -9,6 +9,13 @@ export const VIEW_SUBJECT = 'events.view';
 /** Kept in the same stream so dead letters are durable and can be replayed. */
 export const DEAD_LETTER_SUBJECT = 'events.deadletter.view';
 const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
+/** How long the stream keeps a message, so how long a redelivery is possible. */
+export const STREAM_MAX_AGE_HOURS = 7 * 24;
+
+/** At most this many events in one `POST /events` to reporting. */
+export const MAX_RECORD_BATCH = 500;
+/** Room for a full batch of the longest ids, with margin; other routes keep BODY_LIMIT. */
+export const RECORD_BATCH_BODY_LIMIT = '256kb';
 
 export const viewEventSchema = z.object({
   eventId: idSchema,
@@ -32,7 +39,7 @@ export async function ensureEventStream(jsm: JetStreamManager): Promise<void> {
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       duplicate_window: DUPLICATE_WINDOW_NS,
-      max_age: 7 * 24 * 60 * 60 * 1_000_000_000,
+      max_age: STREAM_MAX_AGE_HOURS * 60 * 60 * 1_000_000_000,
     });
   }
 }

@@ -12,6 +12,8 @@ export interface HttpAppParts {
   metrics: Metrics;
   readiness: Readiness;
   routes: Router;
+  /** Largest body accepted; BODY_LIMIT unless a route needs more (reporting's batches). */
+  bodyLimit?: string;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface HttpAppParts {
  * health and metrics endpoints, the service's routes, then one 404 and one
  * error handler that always answer JSON and never leak internals.
  */
-export function createHttpApp({ log, metrics, readiness, routes }: HttpAppParts): Express {
+export function createHttpApp({ log, metrics, readiness, routes, bodyLimit = BODY_LIMIT }: HttpAppParts): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -39,12 +41,12 @@ export function createHttpApp({ log, metrics, readiness, routes }: HttpAppParts)
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(express.json({ limit: bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(routes);
   app.use((req, _res, next) => {
     next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
   });
-  app.use(errorHandler(log));
+  app.use(errorHandler(log, bodyLimit));
   return app;
 }
 
@@ -76,22 +78,23 @@ interface ParserError {
   statusCode?: number;
 }
 
-const parserErrors: Record<string, [number, string, string]> = {
+const parserErrors = (bodyLimit: string): Record<string, [number, string, string]> => ({
   'entity.parse.failed': [400, 'invalid_json', 'the body is not valid JSON'],
-  'entity.too.large': [413, 'payload_too_large', `the body is larger than ${BODY_LIMIT}`],
+  'entity.too.large': [413, 'payload_too_large', `the body is larger than ${bodyLimit}`],
   'encoding.unsupported': [415, 'unsupported_encoding', 'the content encoding is not supported'],
   'charset.unsupported': [415, 'unsupported_charset', 'the charset is not supported'],
   'request.aborted': [400, 'request_aborted', 'the request was aborted'],
-};
+});
 
-function errorHandler(log: Logger): ErrorRequestHandler {
+function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandler {
+  const knownParserErrors = parserErrors(bodyLimit);
   return (err: unknown, req, res, _next) => {
     if (err instanceof HttpError) {
       res.status(err.status).json(err.body ?? { error: err.code, message: err.message });
       return;
     }
     const parserError = err as ParserError;
-    const known = parserError.type ? parserErrors[parserError.type] : undefined;
+    const known = parserError.type ? knownParserErrors[parserError.type] : undefined;
     if (known) {
       const [status, error, message] = known;
       res.status(status).json({ error, message });

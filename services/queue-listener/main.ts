@@ -2,7 +2,7 @@ import '../platform/instrumentation'; // first: tracing must patch modules befor
 import { jetstreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
 import { commonConfigSchema, durationMsSchema, httpUrlSchema, natsUrlSchema, portSchema } from '../platform/config';
-import { ensureEventStream } from '../platform/events';
+import { MAX_RECORD_BATCH, ensureEventStream } from '../platform/events';
 import { createHttpApp } from '../platform/http';
 import { NatsLink } from '../platform/nats';
 import { createPeerClient } from '../platform/peer-client';
@@ -17,7 +17,9 @@ void runService({
     NATS_URL: natsUrlSchema,
     REPORTING_URL: httpUrlSchema('http://127.0.0.1:8082'),
     RECORD_TIMEOUT_MS: durationMsSchema(2000),
-    LISTENER_CONCURRENCY: z.coerce.number().int().min(1).max(1024).default(64),
+    LISTENER_CONCURRENCY: z.coerce.number().int().min(1).max(4096).default(256),
+    RECORD_BATCH_SIZE: z.coerce.number().int().min(1).max(MAX_RECORD_BATCH).default(100),
+    RECORD_BATCH_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(5),
     RETRY_MAX_DELAY_MS: durationMsSchema(30_000),
   }),
   async start({ config, log, metrics, readiness, peerDirectory }) {
@@ -35,6 +37,8 @@ void runService({
       log,
       metrics,
       concurrency: config.LISTENER_CONCURRENCY,
+      batchSize: config.RECORD_BATCH_SIZE,
+      lingerMs: config.RECORD_BATCH_LINGER_MS,
       recordTimeoutMs: config.RECORD_TIMEOUT_MS,
       retryMaxDelayMs: config.RETRY_MAX_DELAY_MS,
     });

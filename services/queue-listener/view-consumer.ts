@@ -7,7 +7,7 @@ import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
 import type { NatsLink } from '../platform/nats';
 import type { PeerClient } from '../platform/peer-client';
-import { recordEvent, type Verdict } from './record-event';
+import { recordBatch, type Verdict } from './record-batch';
 
 export const DURABLE = 'view-recorder';
 
@@ -34,12 +34,22 @@ export interface ViewConsumerOptions {
   reporting: PeerClient;
   log: Logger;
   metrics: Metrics;
+  /** Messages held at once: pulled and not yet acked or naked. */
   concurrency: number;
+  /** At most this many events per call to reporting. */
+  batchSize: number;
+  /** How long a batch waits for more events before it is sent. */
+  lingerMs: number;
   recordTimeoutMs: number;
   retryMaxDelayMs: number;
 }
 
-/** Pulls view events and handles up to `concurrency` at once. */
+/**
+ * Pulls view events and records them in batches: a batch leaves when it is
+ * full or has waited `lingerMs`, so a trickle is recorded at once and a
+ * backlog in few calls and transactions. Each message is still settled by
+ * its own verdict.
+ */
 export class ViewConsumer {
   private consumer: Consumer | undefined;
   private messages: ConsumerMessages | undefined;
@@ -47,6 +57,8 @@ export class ViewConsumer {
   private stopped = false;
   private inFlight = 0;
   private readonly slotFreed: Array<() => void> = [];
+  private batch: JsMsg[] = [];
+  private lingerTimer: NodeJS.Timeout | undefined;
   private readonly processed: Counter<'outcome'>;
   private readonly lag: Histogram;
 
@@ -112,7 +124,7 @@ export class ViewConsumer {
         log.info({ consumer: DURABLE }, 'consuming view events');
         for await (const msg of this.messages) {
           await this.freeSlot();
-          void this.handle(msg);
+          this.add(msg);
         }
       } catch (err) {
         if (!this.stopped) log.warn({ err: String(err) }, 'view consumer interrupted, rebinding');
@@ -129,16 +141,30 @@ export class ViewConsumer {
     }
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
+  private add(msg: JsMsg): void {
     this.inFlight++;
+    this.batch.push(msg);
+    if (this.batch.length >= this.options.batchSize) this.flush();
+    else this.lingerTimer ??= setTimeout(() => this.flush(), this.options.lingerMs);
+  }
+
+  private flush(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    const batch = this.batch;
+    this.batch = [];
+    if (batch.length > 0) void this.handle(batch);
+  }
+
+  private async handle(batch: JsMsg[]): Promise<void> {
     try {
-      const verdict = await recordEvent(this.options.reporting, msg, this.options.recordTimeoutMs).catch(
-        (err: unknown): Verdict => ({ kind: 'retry', reason: String(err) }),
+      const verdicts = await recordBatch(this.options.reporting, batch, this.options.recordTimeoutMs).catch((err: unknown) =>
+        batch.map((): Verdict => ({ kind: 'retry', reason: String(err) })),
       );
-      await this.settle(msg, verdict);
+      await Promise.all(batch.map((msg, i) => this.settle(msg, verdicts[i]!)));
     } finally {
-      this.inFlight--;
-      this.slotFreed.shift()?.();
+      this.inFlight -= batch.length;
+      for (const wake of this.slotFreed.splice(0)) wake();
     }
   }
 
@@ -187,11 +213,12 @@ export class ViewConsumer {
     }
   }
 
-  /** Stops pulling, then waits for the events in hand to be settled. */
+  /** Stops pulling, then records what is in hand and waits for it to be settled. */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.messages?.close();
     await this.running;
+    this.flush();
     while (this.inFlight > 0) await new Promise<void>((resolve) => this.slotFreed.push(resolve));
   }
 }

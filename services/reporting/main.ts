@@ -1,20 +1,46 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
+import { join } from 'node:path';
 import { z } from 'zod';
-import { commonConfigSchema, portSchema } from '../platform/config';
+import { commonConfigSchema, durationMsSchema, portSchema } from '../platform/config';
+import { Database, databaseConfigSchema } from '../platform/database';
+import { STREAM_MAX_AGE_HOURS } from '../platform/events';
 import { runService } from '../platform/run-service';
 import { createApp } from './app';
-import { IdempotencyWindow } from './idempotency-window';
-import { createMemoryViewStore } from './store';
+import { EventPruner } from './prune-events';
+import { REPORTING_SCHEMA, createViewStore } from './store';
 
 void runService({
   name: 'reporting',
-  configSchema: commonConfigSchema.extend({
+  configSchema: commonConfigSchema.merge(databaseConfigSchema).extend({
     PORT: portSchema(8082),
-    IDEMPOTENCY_WINDOW_SECONDS: z.coerce.number().int().min(1).max(30 * 86_400).default(86_400),
-    IDEMPOTENCY_MAX_KEYS: z.coerce.number().int().min(1).max(50_000_000).default(500_000),
+    // A row pruned while its message can still be redelivered would let that redelivery count twice.
+    EVENT_RETENTION_HOURS: z.coerce
+      .number()
+      .int()
+      .min(STREAM_MAX_AGE_HOURS, `must be at least ${STREAM_MAX_AGE_HOURS}, the hours the EVENTS stream keeps a message`)
+      .max(24 * 3650)
+      .default(STREAM_MAX_AGE_HOURS + 24),
+    PRUNE_INTERVAL_MS: durationMsSchema(600_000),
+    PRUNE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
   }),
   async start({ config, log, metrics, readiness }) {
-    const window = new IdempotencyWindow(config.IDEMPOTENCY_WINDOW_SECONDS * 1000, config.IDEMPOTENCY_MAX_KEYS);
-    return { app: createApp({ store: createMemoryViewStore(), window, log, metrics, readiness }) };
+    const db = new Database({ config, schema: REPORTING_SCHEMA, migrationsDir: join(__dirname, 'migrations'), log, metrics, readiness });
+    const store = createViewStore(db);
+    const pruner = new EventPruner({
+      store,
+      retentionHours: config.EVENT_RETENTION_HOURS,
+      intervalMs: config.PRUNE_INTERVAL_MS,
+      batchSize: config.PRUNE_BATCH_SIZE,
+      log,
+      metrics,
+    });
+    void db.start().then(() => pruner.start());
+    return {
+      app: createApp({ store, log, metrics, readiness }),
+      stop: [
+        { name: 'pruner', run: () => pruner.stop() },
+        { name: 'database', run: () => db.close() },
+      ],
+    };
   },
 });

@@ -3,40 +3,40 @@ import type { RequestListener } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp as createCdnUrlApp } from '../../services/cdnurl/app';
-import { createMemoryUrlStore } from '../../services/cdnurl/store';
+import { createUrlStore } from '../../services/cdnurl/store';
 import { createApp as createMetadataApp } from '../../services/metadata/app';
-import { createMemoryMetadataStore } from '../../services/metadata/store';
+import { createMetadataStore } from '../../services/metadata/store';
 import { createApp as createPlayApp } from '../../services/play/app';
 import { StaticDirectory } from '../../services/platform/discovery';
 import type { ViewEvent } from '../../services/platform/events';
 import { createPeerClient } from '../../services/platform/peer-client';
 import { createApp as createReportingApp } from '../../services/reporting/app';
-import { IdempotencyWindow } from '../../services/reporting/idempotency-window';
-import { createMemoryViewStore } from '../../services/reporting/store';
+import type { Database } from '../../services/platform/database';
+import { createViewStore } from '../../services/reporting/store';
+import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { freePort } from '../support/processes';
 import { appParts, assertErrorShape, assertNoInternals, cannedJson, listen, metricValue, type Listening } from './support';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 type Mode = 'real' | 'down' | 'nonsense';
-/** A backend that serves the real app, or fails, as a test asks. */
-function switchable(app: RequestListener) {
-  const state = { mode: 'real' as Mode, hits: 0 };
+/** A backend that serves the real app (set in before()), or fails, as a test asks. */
+function switchable() {
+  const state = { mode: 'real' as Mode, hits: 0, app: undefined as RequestListener | undefined };
   const handler: RequestListener = (req, res) => {
     state.hits++;
-    if (state.mode === 'down') return cannedJson(500, { error: 'internal', message: 'internal error' })(req, res);
+    if (state.mode === 'down' || !state.app) return cannedJson(500, { error: 'internal', message: 'internal error' })(req, res);
     if (state.mode === 'nonsense') return cannedJson(200, { weird: [1, 2, 3] })(req, res);
-    return app(req, res);
+    return state.app(req, res);
   };
   return { state, handler };
 }
 
-const metadataApp = createMetadataApp({ store: createMemoryMetadataStore(), adminToken: undefined, ...appParts('metadata') });
-const cdnurlApp = createCdnUrlApp({ store: createMemoryUrlStore(), adminToken: undefined, ...appParts('cdnurl') });
-const reportingApp = createReportingApp({ store: createMemoryViewStore(), window: new IdempotencyWindow(60_000, 1000), ...appParts('reporting') });
-const metadata = switchable(metadataApp);
-const cdnurl = switchable(cdnurlApp);
-const reporting = switchable(reportingApp);
+const metadata = switchable();
+const cdnurl = switchable();
+const reporting = switchable();
+let postgres: TestPostgres;
+const databases: Database[] = [];
 const servers: Listening[] = [];
 const closers: Array<() => Promise<void>> = [];
 let urls: { metadata: string; cdnurl: string; reporting: string };
@@ -77,14 +77,26 @@ async function timed<T>(run: () => PromiseLike<T>): Promise<{ value: T; ms: numb
 }
 
 before(async () => {
+  postgres = await startPostgres();
+  const [metadataDb, cdnurlDb, reportingDb] = await Promise.all([
+    openDatabase(postgres.url, 'metadata'),
+    openDatabase(postgres.url, 'cdnurl'),
+    openDatabase(postgres.url, 'reporting'),
+  ]);
+  databases.push(metadataDb, cdnurlDb, reportingDb);
+  metadata.state.app = createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: undefined, ...appParts('metadata') });
+  cdnurl.state.app = createCdnUrlApp({ store: createUrlStore(cdnurlDb), adminToken: undefined, ...appParts('cdnurl') });
+  reporting.state.app = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
   urls = { metadata: await serve(metadata.handler), cdnurl: await serve(cdnurl.handler), reporting: await serve(reporting.handler) };
   closedUrl = `http://127.0.0.1:${await freePort()}`;
-  await request(metadataApp).post('/content/asset/fresh-asset').send({ title: 'Fresh', genre: 'drama', summary: 'new' }).expect(200);
+  await request(metadata.state.app).post('/content/asset/fresh-asset').send({ title: 'Fresh', genre: 'drama', summary: 'new' }).expect(200);
 });
 
 after(async () => {
   await Promise.all(servers.map((s) => s.close()));
   await Promise.all(closers.map((c) => c()));
+  await Promise.all(databases.map((db) => db.close()));
+  await postgres.remove();
 });
 
 function resetModes() {
@@ -119,7 +131,7 @@ describe('play with all backends up', () => {
 
   it('when a user and an asset have different view counts, then assetviews and userviews are not swapped', async () => {
     resetModes();
-    const record = (asset: string, user: string) => request(reportingApp).post(`/events/asset/${asset}/user/${user}`).expect(200);
+    const record = (asset: string, user: string) => request(reporting.state.app!).post(`/events/asset/${asset}/user/${user}`).expect(200);
     await record('fresh-asset', 'carol');
     for (let i = 0; i < 3; i++) await record('fresh-asset', 'dave');
     await record('456', 'carol');

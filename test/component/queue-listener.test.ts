@@ -10,11 +10,12 @@ import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream, type View
 import { createHttpApp } from '../../services/platform/http';
 import { NatsLink } from '../../services/platform/nats';
 import { createPeerClient, type PeerClient } from '../../services/platform/peer-client';
-import { recordEvent } from '../../services/queue-listener/record-event';
+import { recordBatch, type Verdict } from '../../services/queue-listener/record-batch';
 import { DURABLE, ViewConsumer, ensureViewConsumer } from '../../services/queue-listener/view-consumer';
 import { createApp as createReportingApp } from '../../services/reporting/app';
-import { IdempotencyWindow } from '../../services/reporting/idempotency-window';
-import { createMemoryViewStore } from '../../services/reporting/store';
+import type { Database } from '../../services/platform/database';
+import { createViewStore } from '../../services/reporting/store';
+import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { freePort, startNats, type NatsServer } from '../support/processes';
 import { waitFor } from '../support/wait';
 import { appParts, cannedJson, listen, metricValue, type Listening } from './support';
@@ -27,6 +28,8 @@ const newEvent = (userId = 'alice'): ViewEvent => ({
 });
 
 let nats: NatsServer;
+let postgres: TestPostgres;
+let reportingDb: Database;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let js: JetStreamClient;
@@ -34,6 +37,8 @@ const servers: Listening[] = [];
 const clients: PeerClient[] = [];
 
 before(async () => {
+  postgres = await startPostgres();
+  reportingDb = await openDatabase(postgres.url, 'reporting');
   nats = await startNats();
   nc = await connect({ servers: nats.url });
   jsm = await jetstreamManager(nc);
@@ -46,7 +51,16 @@ after(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await nc?.close();
   await nats?.stop();
+  await reportingDb?.close();
+  await postgres?.remove();
 });
+
+/** One message through the batch path, as a batch of one. */
+async function recordEvent(reporting: PeerClient, msg: JsMsg, timeoutMs: number): Promise<Verdict> {
+  const [verdict] = await recordBatch(reporting, [msg], timeoutMs);
+  assert.ok(verdict);
+  return verdict;
+}
 
 async function reportingAt(url: string, timeoutMs = 1000): Promise<PeerClient> {
   const parts = appParts('queue-listener');
@@ -56,7 +70,7 @@ async function reportingAt(url: string, timeoutMs = 1000): Promise<PeerClient> {
 }
 
 async function realReporting() {
-  const app = createReportingApp({ store: createMemoryViewStore(), window: new IdempotencyWindow(60_000, 1000), ...appParts('reporting') });
+  const app = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
   const server = await listen(app);
   servers.push(server);
   return { app, client: await reportingAt(server.url) };
@@ -69,7 +83,7 @@ function listenerOn(
   natsUrl: string,
   reporting: PeerClient,
   parts: ReturnType<typeof appParts>,
-  timing: { recordTimeoutMs: number; retryMaxDelayMs: number },
+  timing: { recordTimeoutMs: number; retryMaxDelayMs: number; batchSize?: number; lingerMs?: number },
 ) {
   const link = new NatsLink({ servers: [natsUrl], name: 'ql-test', log: parts.log, metrics: parts.metrics, retryMs: 100 });
   link.onConnect(async (c) => {
@@ -77,7 +91,7 @@ function listenerOn(
     await ensureEventStream(m);
     await ensureViewConsumer(m);
   });
-  const consumer = new ViewConsumer({ link, reporting, log: parts.log, metrics: parts.metrics, concurrency: 4, ...timing });
+  const consumer = new ViewConsumer({ link, reporting, log: parts.log, metrics: parts.metrics, concurrency: 16, batchSize: 4, lingerMs: 5, ...timing });
   return { link, consumer };
 }
 
@@ -122,6 +136,32 @@ describe('recordEvent verdicts', () => {
     const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), 1000);
     assert.equal(verdict.kind, 'poison');
     assert.match((verdict as { reason: string }).reason, /400/);
+  });
+
+  it('when something other than reporting answers 404 (a proxy, a wrong URL), then the verdict is retry, not poison', async () => {
+    const proxy = await listen((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<html>not found</html>');
+    });
+    servers.push(proxy);
+    const verdict = await recordEvent(await reportingAt(proxy.url), await deliver(newEvent()), 1000);
+    assert.equal(verdict.kind, 'retry');
+  });
+
+  it('when a batch mixes new, repeated, conflicting and unparseable events, then each gets its own verdict', async () => {
+    const { app, client } = await realReporting();
+    const first = newEvent('batch-user');
+    await recordEvent(client, await deliver(first), 1000);
+    const fresh = newEvent('batch-user');
+    const conflicting = { ...first, assetId: '456' };
+    const msgs = [await deliver(fresh), await deliver(first), await deliver(conflicting), await deliver('{"nope":')];
+    const verdicts = await recordBatch(client, msgs, 1000);
+    assert.deepEqual(
+      verdicts.map((v) => (v.kind === 'recorded' ? `recorded${v.duplicate ? ' duplicate' : ''}` : v.kind)),
+      ['recorded', 'recorded duplicate', 'poison', 'poison'],
+    );
+    assert.deepEqual((await request(app).get('/events/user/batch-user')).body, { id: 'batch-user', views: 2 });
+    await request(app).get('/events/asset/456').expect(404);
   });
 
   it('when reporting is down, then the verdict is retry', async () => {
@@ -243,7 +283,7 @@ describe('queue-listener retries', () => {
   it('when reporting fails for a while, then the event is retried and recorded once reporting is back', async () => {
     const nats3 = await startNats();
     const parts = appParts('queue-listener');
-    const real = createReportingApp({ store: createMemoryViewStore(), window: new IdempotencyWindow(60_000, 1000), ...appParts('reporting') });
+    const real = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
     let failing = true;
     let failures = 0;
     const flaky = await listen((req, res) => {

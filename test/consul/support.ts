@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../support/processes';
 import { sampleSum, scrape } from '../support/metrics';
+import { startPostgres, type TestPostgres } from '../support/postgres';
 import { waitFor } from '../support/wait';
 import type { ConsulDouble } from './consul-double';
 
@@ -145,8 +146,8 @@ export function slowPost(url: string, body: string): { finish(): Promise<number>
 
 /** The processes of a Consul-discovered mesh around one double, with two metadata instances. */
 export async function startConsulMesh(consul: ConsulDouble, options: { metadataEnv?: NodeJS.ProcessEnv; playEnv?: NodeJS.ProcessEnv } = {}) {
-  const nats: NatsServer = await startNats();
-  const env = (extra: NodeJS.ProcessEnv = {}) => consulEnv(consul, { NATS_URL: nats.url, ...extra });
+  const [nats, postgres]: [NatsServer, TestPostgres] = await Promise.all([startNats(), startPostgres()]);
+  const env = (extra: NodeJS.ProcessEnv = {}) => consulEnv(consul, { NATS_URL: nats.url, DATABASE_URL: postgres.url, ...extra });
   const [metadataA, metadataB, cdnurl, reporting] = await Promise.all([
     startService('metadata', env(options.metadataEnv)),
     startService('metadata', env(options.metadataEnv)),
@@ -162,6 +163,7 @@ export async function startConsulMesh(consul: ConsulDouble, options: { metadataE
   ]);
   const all: RunningService[] = [metadataA, metadataB, cdnurl, reporting, playService, listener];
   await Promise.all([metadataA, metadataB, cdnurl, reporting].map((s) => passing(consul, s, 15_000)));
+  await Promise.all([metadataA, metadataB, cdnurl, reporting].map((s) => waitFor(async () => (await fetch(`${s.url}/readyz`)).ok, { what: `${s.name} ready` })));
   // Play has seen both metadata instances once each has served one of its calls.
   await waitFor(
     async () => {
@@ -187,7 +189,7 @@ export async function startConsulMesh(consul: ConsulDouble, options: { metadataE
     },
     async stop() {
       await Promise.all(all.map((s) => s.stop('SIGKILL')));
-      await nats.stop();
+      await Promise.all([nats.stop(), postgres.remove()]);
     },
   };
 }

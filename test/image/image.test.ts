@@ -8,6 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+import { waitFor } from '../support/wait';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const image = 'localhost/video-mesh:test';
@@ -78,16 +80,19 @@ function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> 
 
 describe('the image', { timeout: 10 * 60_000 }, () => {
   const containers: string[] = [];
+  let postgres: TestPostgres;
 
-  before(() => {
+  before(async () => {
     requireTools();
+    postgres = await startPostgres();
     const started = Date.now();
     run('bash', [join(repoRoot, 'test', 'image', 'build-image.sh'), image], 9 * 60_000);
     console.log(`image built in ${Math.round((Date.now() - started) / 1000)} s`);
   });
 
-  after(() => {
+  after(async () => {
     for (const container of containers) spawnSync('buildah', ['rm', container]);
+    await postgres?.remove();
   });
 
   test('when the image is inspected, then it runs play as a numeric non-root user by default with an exec-form command', () => {
@@ -119,13 +124,17 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
     assert.equal(listing.express, true);
   });
 
+  const storeServices = new Set(['metadata', 'cdnurl', 'reporting']);
   for (const service of services) {
-    test(`when ${service} is started from the image, then /healthz answers 200 and SIGTERM ends it cleanly`, async () => {
+    const what = storeServices.has(service) ? '/healthz answers 200, it migrates a real database and is ready,' : '/healthz answers 200';
+    test(`when ${service} is started from the image, then ${what} and SIGTERM ends it cleanly`, async () => {
       const container = run('buildah', ['from', '--name', `video-mesh-test-${service}-${process.pid}`, image]);
       containers.push(container);
       const port = await freePort();
+      // The store services migrate from the SQL files the image must carry: readiness proves they are there.
+      const database = storeServices.has(service) ? ['--env', `DATABASE_URL=${postgres.url}`] : [];
       const child = spawn('buildah', ['run', '--isolation=chroot', '--env', `PORT=${port}`, '--env', 'HOST=127.0.0.1',
-        '--env', 'LOG_LEVEL=warn', container, '--', 'node', `dist/services/${service}/main.js`], { stdio: ['ignore', 'pipe', 'pipe'] });
+        '--env', 'LOG_LEVEL=warn', ...database, container, '--', 'node', `dist/services/${service}/main.js`], { stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
       child.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
@@ -134,6 +143,9 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
           throw new Error(`${error.message}\n${output}`);
         });
         assert.equal(status, 200, output);
+        if (storeServices.has(service)) {
+          await waitFor(async () => (await pollStatus(`http://127.0.0.1:${port}/readyz`, 5_000)) === 200, { what: `${service} ready\n${output}`, timeoutMs: 30_000 });
+        }
         const pid = servicePid(service, port);
         assert.ok(pid, `node process of ${service} not found`);
         const uid = /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];

@@ -1,12 +1,14 @@
+import { startPostgres, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
 import { waitFor } from './wait';
 
 export interface Mesh {
   nats: NatsServer;
+  postgres: TestPostgres;
   services: Record<ServiceName, RunningService>;
   urls: { play: string; metadata: string; cdnurl: string; reporting: string; queueListener: string };
-  /** Restarts one service on its port, keeping the others. */
-  restart(name: ServiceName): Promise<RunningService>;
+  /** Restarts one service on its port, keeping the others; SIGKILL stops it as a crash would. */
+  restart(name: ServiceName, signal?: NodeJS.Signals): Promise<RunningService>;
   stop(): Promise<void>;
 }
 
@@ -16,21 +18,23 @@ export interface MeshOptions {
   envFor?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
 }
 
-/** The whole mesh as processes: a real nats-server and the five compiled services on free ports. */
+/** The whole mesh as processes: a real nats-server, a real Postgres and the five compiled services on free ports. */
 export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
-  const nats = await startNats();
+  const [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
   const started: RunningService[] = [];
   try {
-    return await startServices(nats, options, started);
+    return await startServices(nats, postgres, options, started);
   } catch (err) {
     // A half-started mesh must not keep the test process alive.
     await Promise.all(started.map((s) => s.stop('SIGKILL')));
-    await nats.stop();
+    await Promise.all([nats.stop(), postgres.remove()]);
     throw err;
   }
 }
 
-async function startServices(nats: NatsServer, options: MeshOptions, started: RunningService[]): Promise<Mesh> {
+const STORE_SERVICES: ReadonlySet<ServiceName> = new Set(['metadata', 'cdnurl', 'reporting']);
+
+async function startServices(nats: NatsServer, postgres: TestPostgres, options: MeshOptions, started: RunningService[]): Promise<Mesh> {
   const track = async (service: Promise<RunningService>) => {
     const running = await service;
     started.push(running);
@@ -38,6 +42,7 @@ async function startServices(nats: NatsServer, options: MeshOptions, started: Ru
   };
   const envOf = (name: ServiceName, extra: NodeJS.ProcessEnv = {}) => ({
     NATS_URL: nats.url,
+    ...(STORE_SERVICES.has(name) ? { DATABASE_URL: postgres.url } : {}),
     ...options.env,
     ...options.envFor?.[name],
     ...extra,
@@ -58,6 +63,7 @@ async function startServices(nats: NatsServer, options: MeshOptions, started: Ru
   services['queue-listener'] = listener;
   const mesh: Mesh = {
     nats,
+    postgres,
     services,
     urls: {
       play: play.url,
@@ -66,20 +72,22 @@ async function startServices(nats: NatsServer, options: MeshOptions, started: Ru
       reporting: reporting.url,
       queueListener: listener.url,
     },
-    async restart(name) {
+    async restart(name, signal = 'SIGTERM') {
       const old = services[name];
-      await old.stop();
+      await old.stop(signal);
       const extra = name === 'play' ? peers : name === 'queue-listener' ? { REPORTING_URL: reporting.url } : {};
-      services[name] = await startService(name, envOf(name, { ...extra, PORT: String(old.port) }));
-      return services[name];
+      const restarted = await startService(name, envOf(name, { ...extra, PORT: String(old.port) }));
+      services[name] = restarted;
+      await waitFor(async () => (await fetch(`${restarted.url}/readyz`)).ok, { what: `${name} ready again` });
+      return restarted;
     },
     async stop() {
       await Promise.all(Object.values(services).map((s) => s.stop()));
-      await nats.stop();
+      await Promise.all([nats.stop(), postgres.remove()]);
     },
   };
-  await waitFor(async () => (await fetch(`${play.url}/readyz`)).ok && (await fetch(`${listener.url}/readyz`)).ok, {
-    what: 'play and queue-listener ready',
+  await waitFor(async () => (await Promise.all(Object.values(services).map(async (s) => (await fetch(`${s.url}/readyz`)).ok))).every(Boolean), {
+    what: 'all five services ready',
   });
   return mesh;
 }

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startService } from '../support/processes';
+import { startPostgres, type TestPostgres } from '../support/postgres';
 import { waitFor } from '../support/wait';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 
@@ -39,14 +40,18 @@ describe('tracing of background work', () => {
   let receiver: OtlpReceiver;
   let consul: Awaited<ReturnType<typeof startFakeConsul>>;
 
+  let postgres: TestPostgres;
+
   before(async () => {
     receiver = await startOtlpReceiver();
     consul = await startFakeConsul();
+    postgres = await startPostgres();
   });
 
   after(async () => {
     await consul.close();
     await receiver.close();
+    await postgres.remove();
   });
 
   it('when a service resyncs with Consul on its own, then no root client spans are exported', async () => {
@@ -55,8 +60,10 @@ describe('tracing of background work', () => {
       CONSUL_RESYNC_INTERVAL_MS: '100',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_BSP_SCHEDULE_DELAY: '100',
+      DATABASE_URL: postgres.url,
     });
     try {
+      await waitFor(async () => (await fetch(`${metadata.url}/readyz`)).ok, { what: 'metadata ready' });
       await waitFor(() => consul.calls.length >= 3, { what: 'registration and resyncs' });
       // A served request, so the test cannot pass by exporting nothing.
       assert.equal((await fetch(`${metadata.url}/content/asset/123`)).status, 200);

@@ -13,7 +13,7 @@ import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 import { TraceTree, type SpanQuery } from './trace-tree';
 
 const PLAY_ROUTE = '/play/asset/:assetId/user/:userId';
-const RECORD_ROUTE = '/events/asset/:assetId/user/:userId';
+const RECORD_ROUTE = '/events';
 const ZERO_TRACE_ID = '0'.repeat(32);
 
 /** One span per step of a play's causal chain, from each of the five services. */

@@ -10,12 +10,12 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import type { JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import type { PeerClient } from '../../services/platform/peer-client';
-import { recordEvent } from '../../services/queue-listener/record-event';
+import { recordBatch } from '../../services/queue-listener/record-batch';
 
 const PRODUCER_TRACE = '5fbab10d59baaebc3e3562706856da1f';
 const PRODUCER_SPAN = '5c828ebe0ec79275';
 
-/** Just the parts of a JetStream message recordEvent reads. */
+/** Just the parts of a JetStream message recordBatch reads. */
 function viewMessage(): JsMsg {
   const hdrs = headers();
   hdrs.set('traceparent', `00-${PRODUCER_TRACE}-${PRODUCER_SPAN}-01`);
@@ -44,7 +44,7 @@ describe('the listener consumer span', () => {
   });
 
   it('when recording throws something unexpected, then the span still ends, as an error, under the producer', async () => {
-    await assert.rejects(recordEvent(throwingReporting, viewMessage(), 1000), TypeError);
+    await assert.rejects(recordBatch(throwingReporting, [viewMessage()], 1000), TypeError);
     const [span, ...rest] = exporter.getFinishedSpans();
     assert.deepEqual(rest, []);
     assert.ok(span, 'the consumer span was ended and exported');

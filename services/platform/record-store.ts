@@ -1,0 +1,53 @@
+import type { PoolClient } from 'pg';
+import type { Database } from './database';
+
+/**
+ * The shape metadata and cdnurl share: one row per asset id holding a few
+ * text columns. Each service names its own table and columns; the SQL is
+ * built once from those constants, never from input.
+ */
+export interface RecordTable<T extends Record<string, string>> {
+  /** Schema-qualified, e.g. `metadata.assets`. */
+  table: string;
+  columns: ReadonlyArray<keyof T & string>;
+}
+
+export interface RecordStore<T> {
+  get(assetId: string): Promise<T | undefined>;
+  /** Creates or replaces the record. */
+  put(assetId: string, record: T): Promise<void>;
+}
+
+export function createRecordStore<T extends Record<string, string>>(db: Database, spec: RecordTable<T>): RecordStore<T> {
+  const { table, columns } = spec;
+  const select = `SELECT ${columns.join(', ')} FROM ${table} WHERE asset_id = $1`;
+  const upsert =
+    `INSERT INTO ${table} (asset_id, ${columns.join(', ')}) VALUES ($1, ${columns.map((_, i) => `$${i + 2}`).join(', ')}) ` +
+    `ON CONFLICT (asset_id) DO UPDATE SET ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`;
+  return {
+    async get(assetId) {
+      const result = await db.query<T>(select, [assetId]);
+      return result.rows[0];
+    },
+    async put(assetId, record) {
+      await db.query(upsert, [assetId, ...columns.map((c) => record[c])]);
+    },
+  };
+}
+
+/** Inserts `seed` only into an empty table: it never overwrites nor re-adds next to what users wrote. */
+export async function seedEmptyTable<T extends Record<string, string>>(
+  client: PoolClient,
+  spec: RecordTable<T>,
+  seed: Record<string, T>,
+): Promise<void> {
+  const { table, columns } = spec;
+  const empty = await client.query(`SELECT NOT EXISTS (SELECT 1 FROM ${table}) AS empty`);
+  if (!(empty.rows[0] as { empty: boolean }).empty) return;
+  for (const [assetId, record] of Object.entries(seed)) {
+    await client.query(
+      `INSERT INTO ${table} (asset_id, ${columns.join(', ')}) VALUES ($1, ${columns.map((_, i) => `$${i + 2}`).join(', ')}) ON CONFLICT DO NOTHING`,
+      [assetId, ...columns.map((c) => record[c])],
+    );
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The shared database kit against a real PostgreSQL: migrations (from empty,
+ * again, concurrently, edited), seeding, readiness and recovery when the
+ * server goes away and comes back.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import request from 'supertest';
+import { createApp as createMetadataApp } from '../../services/metadata/app';
+import { createMetadataStore } from '../../services/metadata/store';
+import { Readiness } from '../../services/platform/health';
+import { loadMigrations, migrate } from '../../services/platform/migrate';
+import { migrationsDir, openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
+import { startService } from '../support/processes';
+import { waitFor } from '../support/wait';
+import { appParts, assertErrorShape } from './support';
+
+let postgres: TestPostgres;
+let admin: pg.Pool;
+
+before(async () => {
+  postgres = await startPostgres();
+  admin = new pg.Pool({ connectionString: postgres.url });
+});
+after(async () => {
+  await admin.end();
+  await postgres.remove();
+});
+
+/** A database of its own for one test, so schemas start empty. */
+async function freshDatabase(): Promise<string> {
+  const name = `t_${Math.random().toString(36).slice(2, 10)}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(postgres.url);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+const versions = async (pool: pg.Pool, schema: string) =>
+  (await pool.query<{ version: number }>(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`)).rows.map((r) => r.version);
+
+describe('migrations', () => {
+  it('when a service starts on an empty database, then its schema is created, versioned and seeded', async () => {
+    const url = await freshDatabase();
+    const db = await openDatabase(url, 'metadata');
+    try {
+      assert.deepEqual(await versions(db.pool, 'metadata'), loadMigrations(migrationsDir('metadata')).map((m) => m.version));
+      const seeded = await db.pool.query('SELECT asset_id FROM metadata.assets ORDER BY asset_id');
+      assert.deepEqual(seeded.rows.map((r) => r.asset_id), ['123', '456']);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('when it starts again on a migrated database, then nothing is applied twice and written data stays', async () => {
+    const url = await freshDatabase();
+    const first = await openDatabase(url, 'cdnurl');
+    await first.pool.query(`UPDATE cdnurl.urls SET url = 'changed.mp4' WHERE asset_id = '123'`);
+    await first.pool.query(`INSERT INTO cdnurl.urls (asset_id, url) VALUES ('mine', 'mine.mp4')`);
+    await first.close();
+    const again = await openDatabase(url, 'cdnurl');
+    try {
+      assert.deepEqual(await versions(again.pool, 'cdnurl'), [1]);
+      const rows = await again.pool.query('SELECT asset_id, url FROM cdnurl.urls ORDER BY asset_id');
+      assert.deepEqual(rows.rows, [
+        { asset_id: '123', url: 'changed.mp4' },
+        { asset_id: 'mine', url: 'mine.mp4' },
+      ]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('when the catalog is not empty, then the seed is not inserted again; when it is empty, it is', async () => {
+    const url = await freshDatabase();
+    const first = await openDatabase(url, 'metadata');
+    await first.pool.query(`DELETE FROM metadata.assets WHERE asset_id = '123'`);
+    await first.close();
+    const second = await openDatabase(url, 'metadata');
+    assert.deepEqual((await second.pool.query('SELECT asset_id FROM metadata.assets')).rows, [{ asset_id: '456' }]);
+    await second.pool.query('DELETE FROM metadata.assets');
+    await second.close();
+    const third = await openDatabase(url, 'metadata');
+    try {
+      assert.equal((await third.pool.query('SELECT count(*)::int AS n FROM metadata.assets')).rows[0].n, 2);
+    } finally {
+      await third.close();
+    }
+  });
+
+  it('when many pools migrate the same schema at once, then each migration is applied exactly once', async () => {
+    const url = await freshDatabase();
+    const pools = Array.from({ length: 6 }, () => new pg.Pool({ connectionString: url }));
+    try {
+      const migrations = loadMigrations(migrationsDir('reporting'));
+      const applied = await Promise.all(pools.map((pool) => migrate(pool, 'reporting', migrations)));
+      assert.deepEqual(applied.flat(), migrations.map((m) => m.version), 'one pool applied them, the others found them done');
+      assert.deepEqual(await versions(pools[0]!, 'reporting'), [1]);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+
+  it('when two service processes start at once on an empty database, then both become ready and the schema is migrated once', async () => {
+    const url = await freshDatabase();
+    const env = { DATABASE_URL: url, LOG_LEVEL: 'warn' };
+    const [a, b] = await Promise.all([startService('reporting', env), startService('reporting', env)]);
+    const pool = new pg.Pool({ connectionString: url });
+    try {
+      await waitFor(async () => (await fetch(`${a.url}/readyz`)).ok && (await fetch(`${b.url}/readyz`)).ok, { what: 'both ready' });
+      assert.deepEqual(await versions(pool, 'reporting'), [1]);
+      const recorded = await fetch(`${a.url}/events/asset/x/user/y`, { method: 'POST' });
+      assert.equal(recorded.status, 200);
+      assert.deepEqual(await (await fetch(`${b.url}/events/asset/x/user/y`)).json(), { assetviews: 1, userviews: 1 });
+    } finally {
+      await pool.end();
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('when an applied migration was edited, then migrating refuses and names it', async () => {
+    const url = await freshDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'vm-migrations-'));
+    cpSync(migrationsDir('cdnurl'), dir, { recursive: true });
+    const pool = new pg.Pool({ connectionString: url });
+    try {
+      await migrate(pool, 'cdnurl', loadMigrations(dir));
+      writeFileSync(join(dir, '001_create_urls.sql'), '-- edited\nSELECT 1;');
+      await assert.rejects(migrate(pool, 'cdnurl', loadMigrations(dir)), /cdnurl 1_create_urls was edited after it was applied/);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('when migration files skip a number, then loading them fails before touching the database', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vm-migrations-'));
+    writeFileSync(join(dir, '001_a.sql'), 'SELECT 1;');
+    writeFileSync(join(dir, '003_c.sql'), 'SELECT 1;');
+    assert.throws(() => loadMigrations(dir), /numbered 1, 2, 3/);
+  });
+});
+
+describe('the database going away', () => {
+  it('when PostgreSQL stops, then reads answer 503 JSON and readiness fails; when it is back, the same pool serves again', async () => {
+    const local = await startPostgres();
+    const readiness = new Readiness();
+    const db = await openDatabase(local.url, 'metadata', readiness);
+    const app = createMetadataApp({ store: createMetadataStore(db), adminToken: undefined, ...appParts('metadata'), readiness });
+    try {
+      await request(app).get('/content/asset/123').expect(200);
+      await request(app).get('/readyz').expect(200);
+      await local.stop();
+      const down = await request(app).get('/content/asset/123').expect(503).expect('content-type', /json/);
+      assertErrorShape(down.body, 'database_unavailable');
+      await request(app).post('/content/asset/new').send({ title: 't', genre: 'g', summary: 's' }).expect(503);
+      await waitFor(async () => (await request(app).get('/readyz')).status === 503, { what: 'unready' });
+      await request(app).get('/healthz').expect(200);
+      await local.start();
+      await waitFor(async () => (await request(app).get('/readyz')).status === 200, { what: 'ready again' });
+      await request(app).get('/content/asset/123').expect(200);
+    } finally {
+      await db.close();
+      await local.remove();
+    }
+  });
+
+  it('when the database is unreachable at start, then the service answers 503 and becomes ready once it is there', async () => {
+    const local = await startPostgres();
+    await local.stop();
+    const readiness = new Readiness();
+    const opening = openDatabase(local.url, 'cdnurl', readiness);
+    try {
+      assert.equal(readiness.report().ready, false);
+      await local.start();
+      const db = await opening;
+      assert.equal(readiness.report().ready, true);
+      await db.close();
+    } finally {
+      await local.remove();
+    }
+  });
+});

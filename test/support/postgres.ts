@@ -1,0 +1,106 @@
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PoolClient } from 'pg';
+import { startLocalPostgres, type LocalPostgres } from '../../scripts/local-postgres';
+import { Database } from '../../services/platform/database';
+import { Readiness } from '../../services/platform/health';
+import { createLogger } from '../../services/platform/log';
+import { createMetrics } from '../../services/platform/metrics';
+import { seedUrlTable } from '../../services/cdnurl/store';
+import { seedMetadataTable } from '../../services/metadata/store';
+import { freePort, REPO_ROOT } from './processes';
+
+export interface TestPostgres {
+  url: string;
+  port: number;
+  /** Fast shutdown; the data stays for `start()`. */
+  stop(): Promise<void>;
+  /** SIGKILL, as a crash: committed data must survive it. */
+  kill(): Promise<void>;
+  /** Starts again on the same port and data, as after a restart. */
+  start(): Promise<void>;
+  /** Stops the server and removes its data. */
+  remove(): Promise<void>;
+}
+
+/** A real PostgreSQL server (Debian's) on a free port, its data in a temp dir; fsync off, the data is thrown away. */
+export async function startPostgres(): Promise<TestPostgres> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'vm-pg-'));
+  // As root the server runs as the postgres user, which must reach the data dir inside.
+  chmodSync(dir, 0o755);
+  const options = {
+    dataDir: join(dir, 'data'),
+    port,
+    user: 'video_mesh',
+    password: 'test-password',
+    database: 'video_mesh',
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+  };
+  let server: LocalPostgres | undefined = await startLocalPostgres(options);
+  const url = server.url;
+  return {
+    url,
+    port,
+    async stop() {
+      await server?.stop('SIGINT');
+      server = undefined;
+    },
+    async kill() {
+      await server?.stop('SIGKILL');
+      server = undefined;
+    },
+    async start() {
+      server ??= await startLocalPostgres(options);
+    },
+    async remove() {
+      await server?.stop('SIGINT');
+      server = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type StoreService = 'metadata' | 'cdnurl' | 'reporting';
+
+const afterMigrate: Record<StoreService, ((client: PoolClient) => Promise<void>) | undefined> = {
+  metadata: seedMetadataTable,
+  cdnurl: seedUrlTable,
+  reporting: undefined,
+};
+
+const tables: Record<StoreService, string[]> = {
+  metadata: ['metadata.assets'],
+  cdnurl: ['cdnurl.urls'],
+  reporting: ['reporting.view_events', 'reporting.asset_views', 'reporting.user_views'],
+};
+
+export const migrationsDir = (service: StoreService) => join(REPO_ROOT, 'services', service, 'migrations');
+
+/** A service's migrated (and seeded) database, as its main.ts opens it. */
+export async function openDatabase(url: string, service: StoreService, readiness = new Readiness()): Promise<Database> {
+  const db = new Database({
+    config: { DATABASE_URL: url, DATABASE_POOL_MAX: 10, DATABASE_CONNECT_TIMEOUT_MS: 2000, DATABASE_STATEMENT_TIMEOUT_MS: 5000 },
+    schema: service,
+    migrationsDir: migrationsDir(service),
+    afterMigrate: afterMigrate[service],
+    log: createLogger(service, 'silent'),
+    metrics: createMetrics(service),
+    readiness,
+    healthIntervalMs: 200,
+  });
+  await db.start();
+  return db;
+}
+
+/** Empties the service's tables and seeds them again, so each test starts from the seed. */
+export async function resetDatabase(db: Database, service: StoreService): Promise<void> {
+  const client = await db.pool.connect();
+  try {
+    await client.query(`TRUNCATE ${tables[service].join(', ')}`);
+    await afterMigrate[service]?.(client);
+  } finally {
+    client.release();
+  }
+}
