@@ -9,6 +9,12 @@ export interface LoadResult {
   p99Ms: number;
 }
 
+/** What a request carries besides its method and path. */
+export interface LoadRequest {
+  headers?: Record<string, string>;
+  body?: string;
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -26,6 +32,8 @@ export async function runLoad(options: {
   concurrency: number;
   seconds: number;
   expectStatus?: number;
+  /** Headers and body of request `i`, made before its clock starts; none when absent. */
+  request?: (i: number) => LoadRequest;
 }): Promise<LoadResult> {
   const pool = new Pool(options.origin, { connections: options.concurrency, pipelining: 1 });
   const latencies: number[] = [];
@@ -36,9 +44,11 @@ export async function runLoad(options: {
   const worker = async () => {
     while (Date.now() < deadline) {
       const i = sent++;
+      const path = options.path(i);
+      const { headers, body } = options.request?.(i) ?? {};
       const t0 = process.hrtime.bigint();
       try {
-        const res = await pool.request({ method: options.method, path: options.path(i) });
+        const res = await pool.request({ method: options.method, path, headers, body });
         await res.body.dump();
         if (res.statusCode !== (options.expectStatus ?? 200)) errors++;
       } catch {
