@@ -1,7 +1,10 @@
 /**
  * `npm run bench`: in one run on one machine, a direct metadata GET against a
  * play, at concurrency 1 and saturated, and how fast the listener drains a
- * backlog of view events; prints the figures and the ratios against targets.
+ * backlog of view events in batches; prints the figures and the ratios
+ * against targets. Then what keeping the data in Postgres costs: how long a
+ * record takes: the listener's batch calls during the drain, and one event
+ * and one batch posted directly.
  * Everything (load generator included) shares this machine's cores, so the
  * ratios matter more than the absolute numbers.
  */
@@ -11,14 +14,19 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startMesh } from '../test/support/mesh';
 import { sampleSum, scrape } from '../test/support/metrics';
-import { startService } from '../test/support/processes';
+import { startService, type RunningService } from '../test/support/processes';
 import { waitFor } from '../test/support/wait';
+import { bucketOf, histogramQuantile, readHistogram, type HistogramSample } from './histogram';
 import { runLoad, type LoadResult } from './load';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const SATURATED = Number(process.env['BENCH_CONCURRENCY'] ?? 64);
 const BACKLOG = Number(process.env['BENCH_BACKLOG'] ?? 20_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+/** Events per call to reporting: the drain listener's RECORD_BATCH_SIZE and the direct batch's size (1-500). */
+const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
+
+if (!Number.isInteger(BATCH) || BATCH < 1 || BATCH > 500) throw new Error(`BENCH_BATCH must be an integer from 1 to 500, got ${BATCH}`);
 
 /** The round with the median throughput: this VM's neighbours make single runs swing. */
 async function median(measure: () => Promise<LoadResult>, results: LoadResult[] = []): Promise<LoadResult> {
@@ -31,22 +39,54 @@ const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const row = (name: string, r: LoadResult) =>
   `${name.padEnd(28)} ${fmt(r.throughput, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms).padStart(7)} ms  p99 ${fmt(r.p99Ms).padStart(7)} ms  errors ${r.errors}`;
 
+const viewEvent = (userId: string) => ({ eventId: randomUUID(), assetId: 'benchrec', userId, occurredAt: new Date().toISOString() });
+
 async function main(): Promise<void> {
   const mesh = await startMesh({ env: { LOG_LEVEL: 'warn' } });
+  let drainListener: RunningService | undefined;
   try {
     const metadata = new URL(mesh.urls.metadata);
     const play = new URL(mesh.urls.play);
+    const reporting = new URL(mesh.urls.reporting);
     const get = (concurrency: number, seconds: number) =>
       runLoad({ origin: metadata.origin, method: 'GET', path: () => '/content/asset/123', concurrency, seconds });
     const plays = (concurrency: number, seconds: number) =>
       runLoad({ origin: play.origin, method: 'POST', path: (i) => `/play/asset/123/user/bench${i % 500}`, concurrency, seconds });
+    // One view per request, each under a fresh Idempotency-Key, so every one is a new row.
+    const recordOne = (seconds: number) =>
+      runLoad({
+        origin: reporting.origin,
+        method: 'POST',
+        path: (i) => `/events/asset/benchrec/user/one${i % 500}`,
+        request: () => ({ headers: { 'idempotency-key': randomUUID() } }),
+        concurrency: 1,
+        seconds,
+      });
+    const recordBatch = (seconds: number) =>
+      runLoad({
+        origin: reporting.origin,
+        method: 'POST',
+        path: () => '/events',
+        request: (i) => ({
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ events: Array.from({ length: BATCH }, (_, n) => viewEvent(`batch${(i * BATCH + n) % 500}`)) }),
+        }),
+        concurrency: 1,
+        seconds,
+      });
 
     await get(8, 1); // warm-up: JIT and connection pools
     await plays(8, 1);
+    await recordOne(1);
+    await recordBatch(1);
+    await expectAllRecorded(reporting.origin);
+
     const direct1 = await median(() => get(1, SECONDS));
     const play1 = await median(() => plays(1, SECONDS));
     const directN = await median(() => get(SATURATED, SECONDS));
     const playN = await median(() => plays(SATURATED, SECONDS));
+    const single1 = await median(() => recordOne(SECONDS));
+    const batch1 = await median(() => recordBatch(SECONDS));
 
     // The backlog: the listener stopped, events piled up in JetStream, then the listener started.
     await mesh.services['queue-listener'].stop();
@@ -63,15 +103,28 @@ async function main(): Promise<void> {
     }
     await nc.close();
     const drainStart = Date.now();
-    const listener = await startService('queue-listener', { NATS_URL: mesh.nats.url, REPORTING_URL: mesh.urls.reporting, LOG_LEVEL: 'warn' });
-    await waitFor(async () => sampleSum(await scrape(listener.url), 'view_events_processed_total', { outcome: 'recorded' }) >= BACKLOG, {
+    drainListener = await startService('queue-listener', {
+      NATS_URL: mesh.nats.url,
+      REPORTING_URL: mesh.urls.reporting,
+      RECORD_BATCH_SIZE: String(BATCH),
+      LOG_LEVEL: 'warn',
+    });
+    const listenerUrl = drainListener.url;
+    await waitFor(async () => sampleSum(await scrape(listenerUrl), 'view_events_processed_total', { outcome: 'recorded' }) >= BACKLOG, {
       timeoutMs: 300_000,
       everyMs: 100,
       what: `${BACKLOG} events drained`,
     });
     const drainSeconds = (Date.now() - drainStart) / 1000;
     const drainRate = BACKLOG / drainSeconds;
-    await listener.stop();
+    const listenerMetrics = await scrape(listenerUrl);
+    const batchCalls = readHistogram(listenerMetrics, 'http_client_request_duration_seconds', { peer: 'reporting', method: 'POST', outcome: 'success' });
+    const drained = ['recorded', 'duplicate'].reduce((n, outcome) => n + sampleSum(listenerMetrics, 'view_events_processed_total', { outcome }), 0);
+    const failedCalls = ['client_error', 'server_error', 'timeout', 'unreachable']
+      .map((outcome) => readHistogram(listenerMetrics, 'http_client_request_duration_seconds', { peer: 'reporting', method: 'POST', outcome })?.count ?? 0)
+      .reduce((a, b) => a + b, 0);
+    await drainListener.stop();
+    drainListener = undefined;
 
     const latencyRatio = play1.p50Ms / direct1.p50Ms;
     const throughputRatio = playN.throughput / directN.throughput;
@@ -82,14 +135,49 @@ async function main(): Promise<void> {
     console.log(row('play, concurrency 1', play1));
     console.log(row(`metadata GET, concurrency ${SATURATED}`, directN));
     console.log(row(`play, concurrency ${SATURATED}`, playN));
-    console.log(`${'listener drain'.padEnd(28)} ${fmt(drainRate, 0).padStart(8)} events/s (${BACKLOG} events in ${fmt(drainSeconds)} s, listener start-up included)`);
+    console.log(
+      `${`listener drain, batch ${BATCH}`.padEnd(28)} ${fmt(drainRate, 0).padStart(8)} events/s (${BACKLOG} events in ${fmt(drainSeconds)} s into Postgres, ` +
+        `batches of up to ${BATCH}, listener start-up included)`,
+    );
     console.log('\nratios');
     console.log(`  play p50 / GET p50 at concurrency 1     ${fmt(latencyRatio)}x  (target <= 2.3x: ${verdict(latencyRatio <= 2.3)})`);
     console.log(`  play / GET saturated throughput         ${fmt(throughputRatio)}x  (target >= 0.15x: ${verdict(throughputRatio >= 0.15)}; later 0.25x: ${verdict(throughputRatio >= 0.25)})`);
     console.log(`  listener drain / play saturated rate    ${fmt(drainRatio)}x  (target >= 2x: ${verdict(drainRatio >= 2)})`);
+
+    printRecordLatency(batchCalls, drained, failedCalls, single1, batch1);
   } finally {
+    await drainListener?.stop();
     await mesh.stop();
   }
+}
+
+/** A direct batch must record every event: a benchmark of refusals would look fast. */
+async function expectAllRecorded(origin: string): Promise<void> {
+  const events = Array.from({ length: BATCH }, (_, n) => viewEvent(`check${n}`));
+  const res = await fetch(`${origin}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+  const body = (await res.json()) as { results?: Array<{ outcome: string }> };
+  const recorded = body.results?.filter((r) => r.outcome === 'recorded').length ?? 0;
+  if (res.status !== 200 || recorded !== BATCH) throw new Error(`POST /events recorded ${recorded} of ${BATCH} (status ${res.status}): ${JSON.stringify(body).slice(0, 300)}`);
+}
+
+function printRecordLatency(calls: HistogramSample | undefined, drained: number, failedCalls: number, single: LoadResult, batch: LoadResult): void {
+  console.log('\nrecording a view in Postgres');
+  if (calls && calls.count > 0) {
+    const ms = (q: number) => fmt(histogramQuantile(calls, q) * 1000).padStart(7);
+    console.log(
+      `${'  listener batch call, drain'.padEnd(28)} ${fmt(calls.count, 0).padStart(8)} calls  p50 ${ms(0.5)} ms  p99 ${ms(0.99)} ms  ` +
+        `mean ${fmt((calls.sum / calls.count) * 1000)} ms, ${fmt(drained / calls.count, 1)} events/call, ${failedCalls} failed calls`,
+    );
+    const range = (q: number) => {
+      const b = bucketOf(calls, q);
+      return b ? `${+(b.lower * 1000).toPrecision(6)}-${+(b.upper * 1000).toPrecision(6)} ms` : '?';
+    };
+    console.log(`${''.padEnd(28)} (from the listener's histogram: p50 interpolated in its ${range(0.5)} bucket, p99 in ${range(0.99)}; the mean is exact)`);
+  } else {
+    console.log('  listener batch call, drain: the listener exported no successful calls to reporting');
+  }
+  console.log(row('  one event, concurrency 1', single));
+  console.log(`${row(`  batch of ${BATCH}, concurrency 1`, batch)}  = ${fmt(batch.throughput * BATCH, 0)} events/s`);
 }
 
 main().catch((err: unknown) => {
