@@ -3,21 +3,24 @@
  * play, at concurrency 1 and saturated, and how fast the listener drains a
  * backlog of view events in batches; prints the figures and the ratios
  * against targets. Then what keeping the data in Postgres costs: how long a
- * record takes: the listener's batch calls during the drain, and one event
- * and one batch posted directly.
+ * record takes (the listener's batch calls during the drain, and one event
+ * and one batch posted directly), and each service's and Postgres' memory
+ * when idle.
  * Everything (load generator included) shares this machine's cores, so the
  * ratios matter more than the absolute numbers.
  */
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startMesh } from '../test/support/mesh';
 import { sampleSum, scrape } from '../test/support/metrics';
-import { startService, type RunningService } from '../test/support/processes';
+import { startService, type RunningService, type ServiceName } from '../test/support/processes';
 import { waitFor } from '../test/support/wait';
 import { bucketOf, histogramQuantile, readHistogram, type HistogramSample } from './histogram';
 import { runLoad, type LoadResult } from './load';
+import { findPostmaster, processTreeMemory, rssBytes, type GroupMemory } from './proc-memory';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const SATURATED = Number(process.env['BENCH_CONCURRENCY'] ?? 64);
@@ -25,8 +28,11 @@ const BACKLOG = Number(process.env['BENCH_BACKLOG'] ?? 20_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 /** Events per call to reporting: the drain listener's RECORD_BATCH_SIZE and the direct batch's size (1-500). */
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
+const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 3);
 
 if (!Number.isInteger(BATCH) || BATCH < 1 || BATCH > 500) throw new Error(`BENCH_BATCH must be an integer from 1 to 500, got ${BATCH}`);
+
+const SERVICES: ServiceName[] = ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listener'];
 
 /** The round with the median throughput: this VM's neighbours make single runs swing. */
 async function median(measure: () => Promise<LoadResult>, results: LoadResult[] = []): Promise<LoadResult> {
@@ -38,8 +44,21 @@ async function median(measure: () => Promise<LoadResult>, results: LoadResult[] 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const row = (name: string, r: LoadResult) =>
   `${name.padEnd(28)} ${fmt(r.throughput, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms).padStart(7)} ms  p99 ${fmt(r.p99Ms).padStart(7)} ms  errors ${r.errors}`;
+const mib = (bytes: number | undefined) => (bytes === undefined ? 'gone' : `${fmt(bytes / 2 ** 20, 1)} MiB`);
 
 const viewEvent = (userId: string) => ({ eventId: randomUUID(), assetId: 'benchrec', userId, occurredAt: new Date().toISOString() });
+
+interface IdleMemory {
+  services: Partial<Record<ServiceName, number | undefined>>;
+  postgres: GroupMemory | undefined;
+}
+
+/** Each service's VmRSS and Postgres' summed PSS and RSS, after `IDLE_SECONDS` without load. */
+async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>, postmaster: number | undefined): Promise<IdleMemory> {
+  await sleep(IDLE_SECONDS * 1000);
+  const services = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? undefined : rssBytes(pid)]));
+  return { services, postgres: postmaster === undefined ? undefined : processTreeMemory(postmaster) };
+}
 
 async function main(): Promise<void> {
   const mesh = await startMesh({ env: { LOG_LEVEL: 'warn' } });
@@ -48,6 +67,7 @@ async function main(): Promise<void> {
     const metadata = new URL(mesh.urls.metadata);
     const play = new URL(mesh.urls.play);
     const reporting = new URL(mesh.urls.reporting);
+    const postmaster = findPostmaster(Number(new URL(mesh.postgres.url).port));
     const get = (concurrency: number, seconds: number) =>
       runLoad({ origin: metadata.origin, method: 'GET', path: () => '/content/asset/123', concurrency, seconds });
     const plays = (concurrency: number, seconds: number) =>
@@ -80,6 +100,10 @@ async function main(): Promise<void> {
     await recordOne(1);
     await recordBatch(1);
     await expectAllRecorded(reporting.origin);
+    const memoryWarm = await idleMemory(
+      Object.fromEntries(SERVICES.map((name) => [name, mesh.services[name].child.pid])),
+      postmaster,
+    );
 
     const direct1 = await median(() => get(1, SECONDS));
     const play1 = await median(() => plays(1, SECONDS));
@@ -123,6 +147,12 @@ async function main(): Promise<void> {
     const failedCalls = ['client_error', 'server_error', 'timeout', 'unreachable']
       .map((outcome) => readHistogram(listenerMetrics, 'http_client_request_duration_seconds', { peer: 'reporting', method: 'POST', outcome })?.count ?? 0)
       .reduce((a, b) => a + b, 0);
+
+    // The drain's listener stands in for the mesh's, which stopped for the backlog.
+    const memoryLoaded = await idleMemory(
+      Object.fromEntries(SERVICES.map((name) => [name, name === 'queue-listener' ? drainListener?.child.pid : mesh.services[name].child.pid])),
+      postmaster,
+    );
     await drainListener.stop();
     drainListener = undefined;
 
@@ -145,6 +175,7 @@ async function main(): Promise<void> {
     console.log(`  listener drain / play saturated rate    ${fmt(drainRatio)}x  (target >= 2x: ${verdict(drainRatio >= 2)})`);
 
     printRecordLatency(batchCalls, drained, failedCalls, single1, batch1);
+    printMemory(memoryWarm, memoryLoaded, postmaster);
   } finally {
     await drainListener?.stop();
     await mesh.stop();
@@ -178,6 +209,25 @@ function printRecordLatency(calls: HistogramSample | undefined, drained: number,
   }
   console.log(row('  one event, concurrency 1', single));
   console.log(`${row(`  batch of ${BATCH}, concurrency 1`, batch)}  = ${fmt(batch.throughput * BATCH, 0)} events/s`);
+}
+
+function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | undefined): void {
+  const label = (s: string) => `  ${s}`.padEnd(46);
+  const col = (s: string) => s.padStart(17);
+  console.log(`\n${`idle memory, ${IDLE_SECONDS} s after the load stopped`.padEnd(46)}${col('after warm-up')}${col('after the bench')}`);
+  for (const name of SERVICES) {
+    console.log(`${label(`${name}, VmRSS`)}${col(mib(warm.services[name]))}${col(mib(loaded.services[name]))}`);
+  }
+  if (postmaster === undefined || !warm.postgres || !loaded.postgres) {
+    console.log('  postgres: no postmaster found in /proc');
+    return;
+  }
+  const [w, l] = [warm.postgres, loaded.postgres];
+  console.log(`${label('postgres, sum of PSS')}${col(mib(w.pssBytes))}${col(mib(l.pssBytes))}`);
+  console.log(`${label('postgres, sum of VmRSS')}${col(mib(w.rssBytes))}${col(mib(l.rssBytes))}`);
+  console.log(`${label('postgres processes (postmaster and children)')}${col(String(w.processes))}${col(String(l.processes))}`);
+  console.log('  (PSS splits each shared page among the processes mapping it; the VmRSS sum counts');
+  console.log('  shared buffers once per process. The queue-listener after the bench is the drain\'s.)');
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,77 @@
+/**
+ * Memory of processes as Linux reports it in /proc. RSS counts every page a
+ * process maps, so summing it over Postgres' processes counts its shared
+ * buffers once per backend; PSS divides each shared page among the processes
+ * mapping it, so a sum of PSS is the memory the server really holds.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+/** A `kB` field of /proc/<pid>/status or smaps_rollup, in bytes; undefined if the process is gone. */
+function kbField(file: string, field: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
+  return match ? Number(match[1]) * 1024 : undefined;
+}
+
+export const rssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS');
+export const pssBytes = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, 'Pss');
+
+function pids(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number);
+}
+
+function cmdline(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name in parentheses may hold spaces; the parent pid is the second field after it.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The postmaster listening on `port`: a `postgres` process started with `-p <port>`. */
+export function findPostmaster(port: number): number | undefined {
+  return pids().find((pid) => {
+    const argv = cmdline(pid);
+    const p = argv.indexOf('-p');
+    return basename(argv[0] ?? '') === 'postgres' && p >= 0 && argv[p + 1] === String(port);
+  });
+}
+
+export interface GroupMemory {
+  processes: number;
+  pssBytes: number;
+  rssBytes: number;
+}
+
+/** PSS and RSS summed over a process and its children (a postmaster's backends and workers). */
+export function processTreeMemory(root: number): GroupMemory {
+  const members = [root, ...pids().filter((pid) => parentOf(pid) === root)];
+  const memory = { processes: 0, pssBytes: 0, rssBytes: 0 };
+  for (const pid of members) {
+    const pss = pssBytes(pid);
+    const rss = rssBytes(pid);
+    if (pss === undefined || rss === undefined) continue; // exited meanwhile
+    memory.processes++;
+    memory.pssBytes += pss;
+    memory.rssBytes += rss;
+  }
+  return memory;
+}
