@@ -4,8 +4,8 @@
  * backlog of view events in batches; prints the figures and the ratios
  * against targets. Then what keeping the data in Postgres costs: how long a
  * record takes (the listener's batch calls during the drain, and one event
- * and one batch posted directly), and each service's and Postgres' memory
- * when idle.
+ * and one batch posted directly), each service's and Postgres' memory when
+ * idle, and how long each service takes from spawn to ready.
  * Everything (load generator included) shares this machine's cores, so the
  * ratios matter more than the absolute numbers.
  */
@@ -14,13 +14,14 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { startMesh } from '../test/support/mesh';
+import { startMesh, type Mesh } from '../test/support/mesh';
 import { sampleSum, scrape } from '../test/support/metrics';
 import { startService, type RunningService, type ServiceName } from '../test/support/processes';
 import { waitFor } from '../test/support/wait';
 import { bucketOf, histogramQuantile, readHistogram, type HistogramSample } from './histogram';
 import { runLoad, type LoadResult } from './load';
 import { findPostmaster, processTreeMemory, rssBytes, type GroupMemory } from './proc-memory';
+import { timeStart, type StartTimes } from './ready-time';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const SATURATED = Number(process.env['BENCH_CONCURRENCY'] ?? 64);
@@ -29,6 +30,7 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 /** Events per call to reporting: the drain listener's RECORD_BATCH_SIZE and the direct batch's size (1-500). */
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
 const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 3);
+const START_ROUNDS = Number(process.env['BENCH_START_ROUNDS'] ?? 3);
 
 if (!Number.isInteger(BATCH) || BATCH < 1 || BATCH > 500) throw new Error(`BENCH_BATCH must be an integer from 1 to 500, got ${BATCH}`);
 
@@ -45,6 +47,7 @@ const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const row = (name: string, r: LoadResult) =>
   `${name.padEnd(28)} ${fmt(r.throughput, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms).padStart(7)} ms  p99 ${fmt(r.p99Ms).padStart(7)} ms  errors ${r.errors}`;
 const mib = (bytes: number | undefined) => (bytes === undefined ? 'gone' : `${fmt(bytes / 2 ** 20, 1)} MiB`);
+const middle = (ns: number[]) => [...ns].sort((a, b) => a - b)[Math.floor(ns.length / 2)]!;
 
 const viewEvent = (userId: string) => ({ eventId: randomUUID(), assetId: 'benchrec', userId, occurredAt: new Date().toISOString() });
 
@@ -58,6 +61,25 @@ async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>
   await sleep(IDLE_SECONDS * 1000);
   const services = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? undefined : rssBytes(pid)]));
   return { services, postgres: postmaster === undefined ? undefined : processTreeMemory(postmaster) };
+}
+
+/** A second instance of each service next to the running mesh, timed from spawn to ready, `START_ROUNDS` times. */
+async function startTimes(mesh: Mesh): Promise<Record<ServiceName, StartTimes[]>> {
+  const common = { NATS_URL: mesh.nats.url, LOG_LEVEL: 'warn' };
+  const store = { ...common, DATABASE_URL: mesh.postgres.url };
+  const envs: Record<ServiceName, NodeJS.ProcessEnv> = {
+    metadata: store,
+    cdnurl: store,
+    reporting: store,
+    play: { ...common, METADATA_URL: mesh.urls.metadata, CDNURL_URL: mesh.urls.cdnurl, REPORTING_URL: mesh.urls.reporting },
+    'queue-listener': { ...common, REPORTING_URL: mesh.urls.reporting },
+  };
+  const times = Object.fromEntries(SERVICES.map((name) => [name, [] as StartTimes[]])) as Record<ServiceName, StartTimes[]>;
+  // Round by round, so drift on a shared machine hits every service alike.
+  for (let round = 0; round < START_ROUNDS; round++) {
+    for (const name of SERVICES) times[name].push(await timeStart(name, envs[name]));
+  }
+  return times;
 }
 
 async function main(): Promise<void> {
@@ -155,6 +177,7 @@ async function main(): Promise<void> {
     );
     await drainListener.stop();
     drainListener = undefined;
+    const starts = await startTimes(mesh);
 
     const latencyRatio = play1.p50Ms / direct1.p50Ms;
     const throughputRatio = playN.throughput / directN.throughput;
@@ -176,6 +199,7 @@ async function main(): Promise<void> {
 
     printRecordLatency(batchCalls, drained, failedCalls, single1, batch1);
     printMemory(memoryWarm, memoryLoaded, postmaster);
+    printStartTimes(starts);
   } finally {
     await drainListener?.stop();
     await mesh.stop();
@@ -228,6 +252,17 @@ function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | 
   console.log(`${label('postgres processes (postmaster and children)')}${col(String(w.processes))}${col(String(l.processes))}`);
   console.log('  (PSS splits each shared page among the processes mapping it; the VmRSS sum counts');
   console.log('  shared buffers once per process. The queue-listener after the bench is the drain\'s.)');
+}
+
+function printStartTimes(times: Record<ServiceName, StartTimes[]>): void {
+  const col = (s: string) => s.padStart(22);
+  const cell = (ms: number[]) => `${fmt(middle(ms), 0)} ms (${fmt(Math.min(...ms), 0)}-${fmt(Math.max(...ms), 0)})`;
+  console.log(`\nspawn to ready, one more instance next to the mesh (Postgres and NATS up), median of ${START_ROUNDS} (min-max)`);
+  console.log(`${''.padEnd(20)}${col('first 200 /healthz')}${col('first 200 /readyz')}`);
+  for (const name of SERVICES) {
+    const runs = times[name];
+    console.log(`${`  ${name}`.padEnd(20)}${col(cell(runs.map((t) => t.healthzMs)))}${col(cell(runs.map((t) => t.readyzMs)))}`);
+  }
 }
 
 main().catch((err: unknown) => {
