@@ -247,11 +247,15 @@ function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | 
     return;
   }
   const [w, l] = [warm.postgres, loaded.postgres];
+  // A backend shows itself as "postgres: user database 127.0.0.1(port) state".
+  const connections = (m: GroupMemory) => m.commands.filter((c) => /\(\d+\)/.test(c)).length;
+  const processes = (m: GroupMemory) => `${m.processes} (${connections(m)} conn.)`;
   console.log(`${label('postgres, sum of PSS')}${col(mib(w.pssBytes))}${col(mib(l.pssBytes))}`);
   console.log(`${label('postgres, sum of VmRSS')}${col(mib(w.rssBytes))}${col(mib(l.rssBytes))}`);
-  console.log(`${label('postgres processes (postmaster and children)')}${col(String(w.processes))}${col(String(l.processes))}`);
-  console.log('  (PSS splits each shared page among the processes mapping it; the VmRSS sum counts');
-  console.log('  shared buffers once per process. The queue-listener after the bench is the drain\'s.)');
+  console.log(`${label('postgres processes (postmaster and children)')}${col(processes(w))}${col(processes(l))}`);
+  console.log('  (PSS splits each shared page among the processes mapping it; the VmRSS sum counts shared');
+  console.log('  buffers once per process. The services\' pools close connections idle for 30 s, so the');
+  console.log('  count after the bench depends on timing. The queue-listener after the bench is the drain\'s.)');
 }
 
 function printStartTimes(times: Record<ServiceName, StartTimes[]>): void {

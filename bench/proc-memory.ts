@@ -59,12 +59,14 @@ export interface GroupMemory {
   processes: number;
   pssBytes: number;
   rssBytes: number;
+  /** Each counted process's command line, as it shows itself (Postgres' say what they are). */
+  commands: string[];
 }
 
 /** PSS and RSS summed over a process and its children (a postmaster's backends and workers). */
 export function processTreeMemory(root: number): GroupMemory {
   const members = [root, ...pids().filter((pid) => parentOf(pid) === root)];
-  const memory = { processes: 0, pssBytes: 0, rssBytes: 0 };
+  const memory: GroupMemory = { processes: 0, pssBytes: 0, rssBytes: 0, commands: [] };
   for (const pid of members) {
     const pss = pssBytes(pid);
     const rss = rssBytes(pid);
@@ -72,6 +74,7 @@ export function processTreeMemory(root: number): GroupMemory {
     memory.processes++;
     memory.pssBytes += pss;
     memory.rssBytes += rss;
+    memory.commands.push(cmdline(pid).join(' '));
   }
   return memory;
 }
