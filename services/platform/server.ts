@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
 
 export interface RunningServer {
@@ -16,20 +16,47 @@ export async function startHttpServer(app: Express, port: number, host: string):
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
+  const busy = trackBusySockets(server);
   server.listen(port, host);
   await once(server, 'listening');
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    close: (deadlineMs) => closeGracefully(server, deadlineMs),
+    close: (deadlineMs) => closeGracefully(server, busy, deadlineMs),
   };
 }
 
-async function closeGracefully(server: Server, deadlineMs: number): Promise<void> {
+/**
+ * Requests in progress per socket. Node's closeIdleConnections keeps a socket
+ * whose parser has started a request that never reached a handler (part of
+ * the headers sent, seen under load as a 10 s wait for the deadline), so
+ * close() also ends every socket with no request in a handler.
+ */
+function trackBusySockets(server: Server): Map<Socket, number> {
+  const inFlight = new Map<Socket, number>();
+  server.on('connection', (socket: Socket) => {
+    inFlight.set(socket, 0);
+    socket.once('close', () => inFlight.delete(socket));
+  });
+  server.on('request', (req, res) => {
+    const socket = req.socket;
+    inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+    res.once('close', () => {
+      if (inFlight.has(socket)) inFlight.set(socket, Math.max(0, (inFlight.get(socket) ?? 1) - 1));
+    });
+  });
+  return inFlight;
+}
+
+async function closeGracefully(server: Server, inFlight: Map<Socket, number>, deadlineMs: number): Promise<void> {
   if (!server.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
-  const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+  const closeIdle = () => {
+    server.closeIdleConnections();
+    for (const [socket, requests] of inFlight) if (requests === 0) socket.destroy();
+  };
+  closeIdle();
+  const idleSweep = setInterval(closeIdle, 100);
   const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
   try {
     await closed;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request as httpRequest, Agent } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { Writable } from 'node:stream';
@@ -181,6 +182,21 @@ describe('startHttpServer close()', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('when a client has sent only part of a request, then close() does not wait for it', async () => {
+    const { app } = slowApp(0);
+    const running = await startHttpServer(app, 0, '127.0.0.1');
+    const socket = tcpConnect(running.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.on('error', () => {});
+    // Headers never finished: the parser counts the connection active, so closeIdleConnections alone keeps it.
+    socket.write('GET /fast HTTP/1.1\r\nHost: localhost\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    await running.close(10_000);
+    assert.ok(performance.now() - started < 1000, `close took ${Math.round(performance.now() - started)} ms`);
+    socket.destroy();
   });
 
   it('when a request outlives the deadline, then close() cuts it at the deadline', async () => {
