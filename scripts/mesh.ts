@@ -1,37 +1,213 @@
 /**
  * The local mesh: nats-server with JetStream (unless NATS_URL points at one),
  * PostgreSQL (unless DATABASE_URL points at one) and the five services on
- * their default ports, each log line prefixed with its service and made
- * readable. Ctrl-C (or SIGTERM) stops the services first, then NATS and
- * Postgres, and exits when all have. Both keep their data under .cache/, so a
- * new run finds the streams, the catalog and the counts of the last one.
+ * their default ports, bound to 127.0.0.1 unless HOST says otherwise, each log
+ * line prefixed with its name and made readable.
+ *
+ * It behaves like a small cluster: a process that dies (a service, NATS or
+ * Postgres) is started again after a capped exponential back-off while the
+ * others keep running, and the back-off starts over once a process has stayed
+ * up for a while. Catalog writes are closed: the runner takes ADMIN_TOKEN from
+ * the environment or makes one, and hands it to metadata and cdnurl.
+ *
+ * Ctrl-C (or SIGTERM) stops the services first, then NATS and Postgres, and
+ * exits 0 when all have. Both keep their data under .cache/, so a new run finds
+ * the streams, the catalog and the counts of the last one.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ExponentialBackoff, noJitterGenerator, type IBackoff } from 'cockatiel';
 import { DEFAULT_DATABASE_URL } from '../services/platform/database';
 import { startLocalPostgres } from './local-postgres';
 
 const root = resolve(__dirname, '..', '..');
 const services = [
-  { name: 'metadata', port: 8081 },
-  { name: 'cdnurl', port: 8083 },
-  { name: 'reporting', port: 8082 },
-  { name: 'play', port: 8080 },
-  { name: 'queue-listener', port: 8084 },
+  { name: 'metadata', port: 8081, catalog: true },
+  { name: 'cdnurl', port: 8083, catalog: true },
+  { name: 'reporting', port: 8082, catalog: false },
+  { name: 'play', port: 8080, catalog: false },
+  { name: 'queue-listener', port: 8084, catalog: false },
 ] as const;
 const colours = [36, 33, 35, 32, 34, 90];
-/** Stopped after the services; Postgres on SIGINT, its fast shutdown (SIGTERM would wait for clients). */
-const children: Array<{ name: string; child: ChildProcess; stopSignal: NodeJS.Signals }> = [];
-const infrastructure = new Set(['nats', 'postgres']);
+
+/** How restarts are spaced: 250 ms, 500 ms, 1 s, ... at most 15 s; back to 250 ms after 30 s up. */
+export const RESTART_BACKOFF = { initialDelayMs: 250, maxDelayMs: 15_000, stableAfterMs: 30_000 };
+/** A service has SHUTDOWN_TIMEOUT_MS (10 s by default) to stop; past this it is killed. */
+const STOP_TIMEOUT_MS = 20_000;
+const READY_TIMEOUT_MS = 60_000;
+
+/**
+ * The delay before each restart of one process. Cockatiel's exponential
+ * back-off without jitter: one process per name restarts, so there is no herd
+ * to spread, and a log that says "next attempt in 1000 ms" is easier to read.
+ */
+export class RestartBackoff {
+  private readonly factory: ExponentialBackoff<number>;
+  private current: IBackoff<unknown> | undefined;
+  /** Restarts in a row without a stable run, the one about to happen included. */
+  attempt = 0;
+
+  constructor(private readonly options = RESTART_BACKOFF) {
+    this.factory = new ExponentialBackoff({
+      generator: noJitterGenerator,
+      initialDelay: options.initialDelayMs,
+      maxDelay: options.maxDelayMs,
+    });
+  }
+
+  /** The wait before the next start of a process that ran for `uptimeMs` before it died. */
+  next(uptimeMs: number): number {
+    if (uptimeMs >= this.options.stableAfterMs) {
+      this.current = undefined;
+      this.attempt = 0;
+    }
+    this.current = this.current ? this.current.next(undefined) : this.factory.next();
+    this.attempt++;
+    return this.current.duration;
+  }
+}
+
+interface UnitSpec {
+  name: string;
+  colour: number;
+  /** Services stop first, then the infrastructure they need. */
+  tier: 'service' | 'infrastructure';
+  /** Postgres on SIGINT, its fast shutdown (SIGTERM would wait for clients to leave). */
+  stopSignal: NodeJS.Signals;
+  /** Starts the process; resolves once it is started (Postgres: accepting connections). */
+  launch(): Promise<ChildProcess>;
+}
+
+interface Unit {
+  spec: UnitSpec;
+  backoff: RestartBackoff;
+  child?: ChildProcess | undefined;
+  startedAt: number;
+  restarts: number;
+  starting?: Promise<ChildProcess> | undefined;
+  timer?: NodeJS.Timeout | undefined;
+}
+
+const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+
+/** Keeps each process running until stop(); knows nothing of what the processes are. */
+class Supervisor {
+  private readonly units: Unit[] = [];
+  private stopping = false;
+
+  constructor(private readonly say: (line: string) => void) {}
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** The first start: a failure here is the caller's, not a reason to retry. */
+  async start(spec: UnitSpec): Promise<void> {
+    if (this.stopping) throw new Error(`not starting ${spec.name}: the mesh is stopping`);
+    const unit: Unit = { spec, backoff: new RestartBackoff(), startedAt: Date.now(), restarts: 0 };
+    this.units.push(unit);
+    await this.launch(unit);
+  }
+
+  restartsOf(name: string): number {
+    return this.units.find((u) => u.spec.name === name)?.restarts ?? 0;
+  }
+
+  private async launch(unit: Unit): Promise<void> {
+    unit.starting = unit.spec.launch();
+    let child: ChildProcess;
+    try {
+      child = await unit.starting;
+    } finally {
+      unit.starting = undefined;
+    }
+    unit.child = child;
+    unit.startedAt = Date.now();
+    child.once('exit', (code, signal) => this.exited(unit, code, signal));
+    // A restart that finished while stop() began: stop() waited for it, so it is stopped there.
+  }
+
+  private exited(unit: Unit, code: number | null, signal: NodeJS.Signals | null): void {
+    unit.child = undefined;
+    if (this.stopping) return;
+    const uptimeMs = Date.now() - unit.startedAt;
+    const how = signal ? `signal ${signal}` : `exit code ${code}`;
+    this.scheduleRestart(unit, `exited (${how}) after ${seconds(uptimeMs)}`, uptimeMs);
+  }
+
+  private scheduleRestart(unit: Unit, what: string, uptimeMs: number): void {
+    const delay = unit.backoff.next(uptimeMs);
+    unit.restarts++;
+    this.say(`${unit.spec.name} ${what}; restarting it, next attempt in ${delay} ms (attempt ${unit.backoff.attempt})`);
+    unit.timer = setTimeout(() => void this.restart(unit), delay);
+  }
+
+  private async restart(unit: Unit): Promise<void> {
+    unit.timer = undefined;
+    if (this.stopping) return;
+    try {
+      await this.launch(unit);
+      this.say(`${unit.spec.name} started again (pid ${unit.child?.pid})`);
+    } catch (err) {
+      if (!this.stopping) this.scheduleRestart(unit, `did not start (${errorText(err)})`, 0);
+    }
+  }
+
+  /** Services first, then NATS and Postgres; a second call kills what is left at once. */
+  async stop(): Promise<void> {
+    if (this.stopping) {
+      for (const { child } of this.units) if (child && running(child)) child.kill('SIGKILL');
+      return;
+    }
+    this.stopping = true;
+    for (const unit of this.units) clearTimeout(unit.timer);
+    await this.stopTier('service');
+    await this.stopTier('infrastructure');
+  }
+
+  private async stopTier(tier: UnitSpec['tier']): Promise<void> {
+    const units = this.units.filter((u) => u.spec.tier === tier);
+    await Promise.all(
+      units.map(async (unit) => {
+        // A start under way is let finish, so its process is stopped too rather than left behind.
+        const child = unit.starting ? await unit.starting.catch(() => undefined) : unit.child;
+        if (!child || !running(child)) return;
+        const exited = once(child, 'exit');
+        child.kill(unit.spec.stopSignal);
+        const force = setTimeout(() => {
+          this.say(`${unit.spec.name} did not stop within ${seconds(STOP_TIMEOUT_MS)}; killing it`);
+          child.kill('SIGKILL');
+        }, STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(force);
+      }),
+    );
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function label(name: string, colour: number): string {
+  return `\x1b[${colour}m${name.padEnd(14)}\x1b[0m`;
+}
 
 function prefixLines(name: string, colour: number, child: ChildProcess): void {
-  const label = `\x1b[${colour}m${name.padEnd(14)}\x1b[0m`;
+  const prefix = label(name, colour);
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue;
-    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${label} ${readable(line)}\n`));
+    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix} ${readable(line)}\n`));
   }
 }
 
@@ -51,35 +227,46 @@ function readable(line: string): string {
   return `${clock} ${String(level ?? '').toUpperCase().padEnd(5)} ${String(msg ?? '')} ${fields}`.trimEnd();
 }
 
-function start(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, colour: number): ChildProcess {
-  // Own process groups: Ctrl-C reaches only this runner, which stops the services before NATS.
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  prefixLines(name, colour, child);
-  watch(name, child, 'SIGTERM');
-  return child;
+const sayMesh = (line: string) => process.stdout.write(`\x1b[1m${'mesh'.padEnd(14)}\x1b[0m ${line}\n`);
+
+function processSpec(name: string, colour: number, tier: UnitSpec['tier'], command: string, args: string[], env: NodeJS.ProcessEnv): UnitSpec {
+  return {
+    name,
+    colour,
+    tier,
+    stopSignal: 'SIGTERM',
+    async launch() {
+      // Own process groups: Ctrl-C reaches only this runner, which stops the services before NATS.
+      const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      prefixLines(name, colour, child);
+      await once(child, 'spawn');
+      child.on('error', (err) => sayMesh(`${name}: ${err.message}`));
+      return child;
+    },
+  };
 }
 
-function watch(name: string, child: ChildProcess, stopSignal: NodeJS.Signals): void {
-  child.on('exit', (code, signal) => {
-    if (!stopping) process.stdout.write(`${name} exited (${signal ?? code}); stopping the mesh\n`);
-    void stopAll();
-  });
-  children.push({ name, child, stopSignal });
-}
-
-/** Our own Postgres, its data under .cache/ so it survives Ctrl-C; the database the services' default DATABASE_URL names. */
-async function startPostgres(colour: number): Promise<void> {
+/** Our own Postgres, its data under .cache/ so it survives Ctrl-C and crashes; the database the services' default DATABASE_URL names. */
+function postgresSpec(colour: number): UnitSpec {
   const url = new URL(DEFAULT_DATABASE_URL);
-  const label = `\x1b[${colour}m${'postgres'.padEnd(14)}\x1b[0m`;
-  const server = await startLocalPostgres({
-    dataDir: join(root, '.cache', 'postgres-local'),
-    port: Number(url.port),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-    database: url.pathname.slice(1),
-    onOutput: (line) => process.stdout.write(`${label} ${line}\n`),
-  });
-  watch('postgres', server.process, 'SIGINT');
+  const prefix = label('postgres', colour);
+  return {
+    name: 'postgres',
+    colour,
+    tier: 'infrastructure',
+    stopSignal: 'SIGINT',
+    async launch() {
+      const server = await startLocalPostgres({
+        dataDir: join(root, '.cache', 'postgres-local'),
+        port: Number(url.port),
+        user: decodeURIComponent(url.username),
+        password: decodeURIComponent(url.password),
+        database: url.pathname.slice(1),
+        onOutput: (line) => process.stdout.write(`${prefix} ${line}\n`),
+      });
+      return server.process;
+    },
+  };
 }
 
 function natsServer(): string {
@@ -87,6 +274,47 @@ function natsServer(): string {
     if (spawnSync(candidate, ['--version']).status === 0) return candidate;
   }
   throw new Error('nats-server not found: scripts/install-deps.sh installs it (apt-get install nats-server)');
+}
+
+/** The catalog's write token: the user's, or a fresh random one for this run (32 URL-safe characters). */
+export function adminTokenFrom(env: NodeJS.ProcessEnv): { token: string | undefined; generated: boolean } {
+  if (env['ADMIN_TOKEN']) return { token: env['ADMIN_TOKEN'], generated: false };
+  if (env['ALLOW_OPEN_WRITES'] === 'true') return { token: undefined, generated: false };
+  return { token: randomBytes(24).toString('base64url'), generated: true };
+}
+
+/** What every service is given; PORT and ADMIN_TOKEN only where they belong. */
+export function serviceEnv(
+  base: NodeJS.ProcessEnv,
+  service: { port: number; catalog: boolean },
+  adminToken: string | undefined,
+): NodeJS.ProcessEnv {
+  const { ADMIN_TOKEN: _token, PORT: _port, ...env } = base;
+  return {
+    ...env,
+    HOST: base['HOST'] || '127.0.0.1',
+    PORT: String(service.port),
+    ...(service.catalog && adminToken ? { ADMIN_TOKEN: adminToken } : {}),
+  };
+}
+
+async function portFree(port: number, host: string): Promise<boolean> {
+  const server = createServer();
+  try {
+    server.listen(port, host);
+    await once(server, 'listening');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    server.close();
+  }
+}
+
+/** Where this machine reaches a service bound to `host`. */
+function reachable(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 async function ready(url: string): Promise<boolean> {
@@ -97,48 +325,101 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-let stopping = false;
-async function stopAll(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
-  const exited = (c: ChildProcess) => new Promise((r) => (running(c) ? c.once('exit', r) : r(null)));
-  const apps = children.filter((c) => !infrastructure.has(c.name));
-  for (const { child } of apps) if (running(child)) child.kill('SIGTERM');
-  await Promise.all(apps.map(({ child }) => exited(child)));
-  for (const { child, stopSignal } of children) if (running(child)) child.kill(stopSignal);
-  await Promise.all(children.map(({ child }) => exited(child)));
-  process.exit(0);
+function banner(startedAt: number, admin: { token: string | undefined; generated: boolean }): string {
+  const lines = [
+    '',
+    `\x1b[1mmesh ready in ${Date.now() - startedAt} ms\x1b[0m — try:`,
+    '  curl -X POST localhost:8080/play/asset/123/user/1',
+    '  curl localhost:8082/events/asset/123',
+  ];
+  const write = (bearer: string) =>
+    `  curl -X POST localhost:8081/content/asset/789 -H "Authorization: Bearer ${bearer}" ` +
+    `-H 'content-type: application/json' -d '{"title":"Alien","genre":"scifi","summary":"In space"}'`;
+  if (admin.generated && admin.token) {
+    lines.push(
+      `Catalog writes need the admin token, made for this run only (set ADMIN_TOKEN to keep one across runs):`,
+      `  ADMIN_TOKEN=${admin.token}`,
+      write(admin.token),
+    );
+  } else if (admin.token) {
+    // The user's own secret is theirs to know: the runner does not print it.
+    lines.push('Catalog writes need the ADMIN_TOKEN from your environment:', write('$ADMIN_TOKEN'));
+  } else {
+    lines.push('Catalog writes are open to anyone (ALLOW_OPEN_WRITES=true, no ADMIN_TOKEN).');
+  }
+  lines.push(
+    '  curl -X POST localhost:8080/play/asset/789/user/1',
+    `A process that dies is restarted (back-off ${RESTART_BACKOFF.initialDelayMs} ms doubling to ${seconds(RESTART_BACKOFF.maxDelayMs)}). Ctrl-C stops everything.`,
+    '',
+  );
+  return `${lines.join('\n')}\n`;
 }
 
-async function main(): Promise<void> {
-  process.on('SIGINT', () => void stopAll());
-  process.on('SIGTERM', () => void stopAll());
+async function main(): Promise<number> {
+  const supervisor = new Supervisor(sayMesh);
+  let stopped: Promise<void> | undefined;
+  const stopAll = () => (stopped ??= supervisor.stop());
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (supervisor.isStopping) {
+        sayMesh('stopping now: killing what is left');
+        void supervisor.stop();
+        return;
+      }
+      sayMesh(`${signal}: stopping the services, then NATS and Postgres (again to kill at once)`);
+      void stopAll().then(() => process.exit(0));
+    });
+  }
   const startedAt = Date.now();
-  if (!process.env['NATS_URL']) {
-    const storeDir = join(root, '.cache', 'nats-local');
-    mkdirSync(storeDir, { recursive: true });
-    start('nats', natsServer(), ['-js', '-a', '127.0.0.1', '-p', '4222', '-m', '8222', '-sd', storeDir], {}, colours[5]!);
+  const host = process.env['HOST'] || '127.0.0.1';
+  const busy = [];
+  for (const { name, port } of services) if (!(await portFree(port, host))) busy.push(`${port} (${name})`);
+  if (busy.length > 0) {
+    process.stderr.write(`mesh: port ${busy.join(', ')} on ${host} already in use: is another mesh running?\n`);
+    return 1;
   }
-  if (!process.env['DATABASE_URL']) await startPostgres(colours[5]!);
-  services.forEach(({ name }, i) => start(name, process.execPath, [join(root, 'dist', 'services', name, 'main.js')], {}, colours[i]!));
-  const deadline = Date.now() + 30_000;
-  for (const { name, port } of services) {
-    while (!(await ready(`http://127.0.0.1:${port}/readyz`))) {
-      if (stopping) return;
-      if (Date.now() > deadline) throw new Error(`${name} did not become ready on ${port}`);
-      await sleep(100);
+  const admin = adminTokenFrom(process.env);
+  try {
+    if (!process.env['NATS_URL']) {
+      const storeDir = join(root, '.cache', 'nats-local');
+      mkdirSync(storeDir, { recursive: true });
+      const args = ['-js', '-a', '127.0.0.1', '-p', '4222', '-m', '8222', '-sd', storeDir];
+      await supervisor.start(processSpec('nats', colours[5]!, 'infrastructure', natsServer(), args, process.env));
     }
+    if (!process.env['DATABASE_URL']) await supervisor.start(postgresSpec(colours[5]!));
+    for (const [i, service] of services.entries()) {
+      const main = join(root, 'dist', 'services', service.name, 'main.js');
+      const env = serviceEnv(process.env, service, admin.token);
+      await supervisor.start(processSpec(service.name, colours[i]!, 'service', process.execPath, [main], env));
+    }
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (const { name, port } of services) {
+      while (!(await ready(`http://${reachable(host)}:${port}/readyz`))) {
+        if (supervisor.isStopping) return stopAll().then(() => 0);
+        if (Date.now() > deadline) {
+          const restarts = supervisor.restartsOf(name);
+          throw new Error(`${name} did not become ready on ${port} within ${seconds(READY_TIMEOUT_MS)}${restarts ? ` (restarted ${restarts} times)` : ''}`);
+        }
+        await sleep(100);
+      }
+    }
+  } catch (err) {
+    if (supervisor.isStopping) return stopAll().then(() => 0);
+    process.stderr.write(`mesh: ${errorText(err)}\n`);
+    await stopAll();
+    return 1;
   }
-  process.stdout.write(
-    `\n\x1b[1mmesh ready in ${Date.now() - startedAt} ms\x1b[0m — try:\n` +
-      `  curl -X POST localhost:8080/play/asset/123/user/1\n` +
-      `  curl localhost:8082/events/asset/123\n` +
-      `Ctrl-C stops everything.\n\n`,
+  if (!supervisor.isStopping) process.stdout.write(banner(startedAt, admin));
+  // Runs until a signal: its handler exits once everything has stopped.
+  return new Promise<number>(() => undefined);
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`mesh: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
   );
 }
-
-main().catch((err: unknown) => {
-  process.stderr.write(`${String(err)}\n`);
-  void stopAll();
-});
