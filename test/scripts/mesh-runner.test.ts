@@ -1,0 +1,242 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { adminTokenFrom, RestartBackoff, serviceEnv } from '../../scripts/mesh';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
+import { waitFor } from '../support/wait';
+
+/** The runner's fixed ports; no other test uses them. */
+const PORTS = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 } as const;
+type Service = keyof typeof PORTS;
+const SERVICES = Object.keys(PORTS) as Service[];
+
+function parentOf(pid: number): number | undefined {
+  try {
+    // Field 4 of /proc/<pid>/stat, after the command name in parentheses (which may hold spaces).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid of each service the runner started, found by its command line `dist/services/<name>/main.js`. */
+function servicePids(runnerPid: number): Partial<Record<Service, number>> {
+  const pids: Partial<Record<Service, number>> = {};
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const name = SERVICES.find((s) => cmdline.includes(join('dist', 'services', s, 'main.js')));
+    // Other test files run services from the same files: only the runner's children count.
+    if (name && parentOf(Number(entry)) === runnerPid) pids[name] = Number(entry);
+  }
+  return pids;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function portFree(port: number): Promise<boolean> {
+  const server = createServer();
+  try {
+    server.listen(port, '127.0.0.1');
+    await once(server, 'listening');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    server.close();
+  }
+}
+
+async function status(url: string, init?: RequestInit): Promise<number> {
+  try {
+    return (await fetch(url, { ...init, signal: AbortSignal.timeout(2000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
+/** Listening TCP sockets of this machine as `address:port` (IPv4, hex from /proc/net/tcp decoded). */
+function listeningAddresses(port: number): string[] {
+  const lines = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1);
+  const found: string[] = [];
+  for (const line of lines) {
+    const [, local, , state] = line.trim().split(/\s+/);
+    if (state !== '0A' || !local) continue;
+    const [hexAddress, hexPort] = local.split(':');
+    if (parseInt(hexPort!, 16) !== port) continue;
+    const bytes = hexAddress!.match(/../g)!.map((b) => parseInt(b, 16)).reverse();
+    found.push(`${bytes.join('.')}:${port}`);
+  }
+  return found;
+}
+
+describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () => {
+  let nats: NatsServer;
+  let postgres: TestPostgres;
+  let runner: ChildProcess;
+  let output = '';
+  let exited: Promise<[number | null, NodeJS.Signals | null]>;
+  let token = '';
+  const seenPids = new Set<number>();
+  const remember = () => Object.values(servicePids(runner.pid!)).forEach((pid) => seenPids.add(pid));
+
+  before(async () => {
+    for (const port of Object.values(PORTS)) {
+      assert.ok(await portFree(port), `port ${port} must be free for the runner (is a local mesh running?)`);
+    }
+    [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
+    const { ADMIN_TOKEN: _token, ALLOW_OPEN_WRITES: _open, HOST: _host, ...env } = process.env;
+    runner = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'scripts', 'mesh.js')], {
+      env: { ...env, NATS_URL: nats.url, DATABASE_URL: postgres.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    runner.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    runner.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    exited = once(runner, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    await waitFor(() => output.includes('mesh ready in') || runner.exitCode !== null, { what: 'the ready banner', timeoutMs: 60_000 });
+    assert.equal(runner.exitCode, null, output);
+    remember();
+  });
+
+  after(async () => {
+    if (runner && runner.exitCode === null && runner.signalCode === null) {
+      runner.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000).unref())]);
+    }
+    // Whatever a failed test left behind: only the processes this runner started.
+    if (runner?.pid) remember();
+    for (const pid of seenPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (runner && runner.exitCode === null) runner.kill('SIGKILL');
+    await Promise.all([nats?.stop(), postgres?.remove()]);
+  });
+
+  it('when it is ready, then it prints a generated admin token that writes the catalog, and a write without it is refused', async () => {
+    const match = /Authorization: Bearer ([A-Za-z0-9_-]+)"/.exec(output);
+    assert.ok(match, `a curl with the token in the banner:\n${output}`);
+    token = match[1]!;
+    assert.ok(token.length >= 24, `token of ${token.length} characters`);
+    assert.match(output, /made for this run only/);
+    assert.match(output, new RegExp(`^\\s+ADMIN_TOKEN=${token}$`, 'm'));
+    const write = (authorization?: string) =>
+      fetch('http://127.0.0.1:8081/content/asset/789', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ title: 'Alien', genre: 'scifi', summary: 'In space' }),
+      });
+    const withToken = await write(`Bearer ${token}`);
+    assert.equal(withToken.status, 200, await withToken.text());
+    const read = (await (await fetch('http://127.0.0.1:8081/content/asset/789')).json()) as { title: string };
+    assert.equal(read.title, 'Alien');
+    assert.ok([401, 403].includes((await write()).status), 'no token');
+    assert.ok([401, 403].includes((await write('Bearer not-the-token-at-all-000000')).status), 'a wrong token');
+    const urlWrite = await fetch('http://127.0.0.1:8083/url/asset/789', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ url: 'path/to/alien.mp4' }),
+    });
+    assert.equal(urlWrite.status, 200, 'cdnurl has the token too');
+  });
+
+  it('when it runs, then every service listens on 127.0.0.1 only, on its own port', () => {
+    for (const [name, port] of Object.entries(PORTS)) {
+      assert.deepEqual(listeningAddresses(port), [`127.0.0.1:${port}`], name);
+    }
+  });
+
+  it('when a service is killed with SIGKILL, then the runner says so and restarts it with back-off, and the others keep running', async () => {
+    const before = servicePids(runner.pid!);
+    assert.deepEqual(Object.keys(before).sort(), [...SERVICES].sort(), 'five services found by command line');
+    const restartOnce = async (attempt: number) => {
+      const victim = servicePids(runner.pid!).play!;
+      const killedAt = Date.now();
+      process.kill(victim, 'SIGKILL');
+      await waitFor(
+        () => {
+          const now = servicePids(runner.pid!).play;
+          return now !== undefined && now !== victim;
+        },
+        { what: 'a new play process', timeoutMs: 20_000 },
+      );
+      await waitFor(async () => (await status('http://127.0.0.1:8080/healthz')) === 200, { what: 'play healthy again', timeoutMs: 20_000 });
+      const healthyMs = Date.now() - killedAt;
+      await waitFor(async () => (await status('http://127.0.0.1:8080/readyz')) === 200, { what: 'play ready again', timeoutMs: 20_000 });
+      const readyMs = Date.now() - killedAt;
+      remember();
+      const delay = 250 * 2 ** (attempt - 1);
+      assert.match(output, new RegExp(`play exited \\(signal SIGKILL\\) after \\d+\\.\\d s; restarting it, next attempt in ${delay} ms \\(attempt ${attempt}\\)`));
+      process.stdout.write(`# play restart ${attempt}: kill -9 -> healthy in ${healthyMs} ms, ready in ${readyMs} ms (back-off ${delay} ms)\n`);
+    };
+    await restartOnce(1);
+    // Killed again before it had been up for long: the back-off doubles.
+    await restartOnce(2);
+    assert.match(output, /play started again \(pid \d+\)/);
+    const after = servicePids(runner.pid!);
+    for (const name of SERVICES.filter((s) => s !== 'play')) assert.equal(after[name], before[name], `${name} kept its pid`);
+    for (const port of Object.values(PORTS)) assert.equal(await status(`http://127.0.0.1:${port}/readyz`), 200, `${port} ready`);
+    const played = await fetch('http://127.0.0.1:8080/play/asset/789/user/runner-test', { method: 'POST' });
+    assert.equal(played.status, 200);
+    assert.equal(((await played.json()) as { title: string }).title, 'Alien');
+  });
+
+  it('when it gets SIGINT, then every service exits, the ports are free and the runner exits 0', async () => {
+    const pids = Object.values(servicePids(runner.pid!));
+    assert.equal(pids.length, 5);
+    runner.kill('SIGINT');
+    const [code, signal] = await Promise.race([
+      exited,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`runner still running 30 s after SIGINT:\n${output.slice(-3000)}`)), 30_000).unref()),
+    ]);
+    assert.equal(signal, null);
+    assert.equal(code, 0, output.slice(-3000));
+    for (const pid of pids) assert.ok(!alive(pid), `service ${pid} exited`);
+    for (const port of Object.values(PORTS)) assert.ok(await portFree(port), `port ${port} free`);
+    const stopping = output.indexOf('SIGINT: stopping the services');
+    assert.ok(stopping >= 0, 'the runner says it is stopping');
+    assert.doesNotMatch(output.slice(stopping), /restarting it/, 'nothing restarted while stopping');
+  });
+});
+
+describe('the runner, in parts', () => {
+  it('when a process keeps dying, then restarts wait 250 ms doubling up to 15 s, and start over after 30 s up', () => {
+    const backoff = new RestartBackoff();
+    const delays = Array.from({ length: 8 }, () => backoff.next(100));
+    assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000]);
+    assert.equal(backoff.attempt, 8);
+    assert.equal(backoff.next(30_000), 250);
+    assert.equal(backoff.attempt, 1);
+    assert.equal(backoff.next(29_999), 500);
+  });
+
+  it('when ADMIN_TOKEN is set, then it is used; when not, a URL-safe one of 32 characters is made; open writes make none', () => {
+    assert.deepEqual(adminTokenFrom({ ADMIN_TOKEN: 'mine-0123456789' }), { token: 'mine-0123456789', generated: false });
+    const made = adminTokenFrom({});
+    assert.equal(made.generated, true);
+    assert.match(made.token!, /^[A-Za-z0-9_-]{32}$/);
+    assert.notEqual(adminTokenFrom({}).token, made.token);
+    assert.deepEqual(adminTokenFrom({ ALLOW_OPEN_WRITES: 'true' }), { token: undefined, generated: false });
+  });
+
+  it('when services get their environment, then HOST defaults to 127.0.0.1, PORT is their own, and only the catalog gets the token', () => {
+    const base = { PATH: '/bin', PORT: '9999', ADMIN_TOKEN: 'from-user-123' };
+    assert.deepEqual(serviceEnv(base, { port: 8081, catalog: true }, 'tok-0123456789'), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8081', ADMIN_TOKEN: 'tok-0123456789' });
+    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080, catalog: false }, 'tok-0123456789'), { PATH: '/bin', HOST: '0.0.0.0', PORT: '8080' });
+  });
+});
