@@ -35,7 +35,8 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 
 # ---- runtime: compiled JavaScript + production dependencies -----------------
 FROM ${RUNTIME_IMAGE} AS runtime
-ENV NODE_ENV=production
+# Services listen on loopback unless told otherwise; in a container they must be reachable.
+ENV NODE_ENV=production HOST=0.0.0.0
 WORKDIR /app
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules

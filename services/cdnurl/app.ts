@@ -9,11 +9,13 @@ import type { UrlStore } from './store';
 export interface CdnUrlDeps {
   store: UrlStore;
   adminToken: string | undefined;
+  /** Without an admin token, writes are refused unless this is true. */
+  allowOpenWrites?: boolean;
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
 }
 
-export function createApp({ store, adminToken, ...parts }: CdnUrlDeps): Express {
-  return createHttpApp({ ...parts, routes: urlRoutes(store, adminToken) });
+export function createApp({ store, adminToken, allowOpenWrites = false, ...parts }: CdnUrlDeps): Express {
+  return createHttpApp({ ...parts, routes: urlRoutes(store, adminToken, allowOpenWrites) });
 }

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { requireAdminToken } from '../platform/admin-auth';
+import { requireBearerToken } from '../platform/bearer-auth';
 import { assetNotFound } from '../platform/errors';
 import { idSchema, parseJsonBody, parseParams } from '../platform/validation';
 import type { UrlStore } from './store';
@@ -24,7 +24,7 @@ function isHttpUrl(candidate: string): boolean {
 }
 const urlBody = z.object({ url: playableUrl }).strict();
 
-export function urlRoutes(store: UrlStore, adminToken: string | undefined): Router {
+export function urlRoutes(store: UrlStore, adminToken: string | undefined, allowOpenWrites: boolean): Router {
   const router = Router();
   router.get('/url/asset/:assetId', async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
@@ -32,7 +32,7 @@ export function urlRoutes(store: UrlStore, adminToken: string | undefined): Rout
     if (url === undefined) throw assetNotFound(assetId);
     res.json({ id: assetId, url });
   });
-  router.post('/url/asset/:assetId', requireAdminToken(adminToken), async (req, res) => {
+  router.post('/url/asset/:assetId', requireBearerToken(adminToken, 'catalog writes', allowOpenWrites ? 'open' : 'closed'), async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
     await store.put(assetId, parseJsonBody(urlBody, req).url);
     res.json({ status: 'ok' });

@@ -9,11 +9,13 @@ import type { MetadataStore } from './store';
 export interface MetadataDeps {
   store: MetadataStore;
   adminToken: string | undefined;
+  /** Without an admin token, writes are refused unless this is true. */
+  allowOpenWrites?: boolean;
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
 }
 
-export function createApp({ store, adminToken, ...parts }: MetadataDeps): Express {
-  return createHttpApp({ ...parts, routes: metadataRoutes(store, adminToken) });
+export function createApp({ store, adminToken, allowOpenWrites = false, ...parts }: MetadataDeps): Express {
+  return createHttpApp({ ...parts, routes: metadataRoutes(store, adminToken, allowOpenWrites) });
 }

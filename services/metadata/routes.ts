@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { requireAdminToken } from '../platform/admin-auth';
+import { requireBearerToken } from '../platform/bearer-auth';
 import { assetNotFound } from '../platform/errors';
 import { idSchema, parseJsonBody, parseParams } from '../platform/validation';
 import type { MetadataStore } from './store';
@@ -14,7 +14,7 @@ const metadataBody = z
   })
   .strict();
 
-export function metadataRoutes(store: MetadataStore, adminToken: string | undefined): Router {
+export function metadataRoutes(store: MetadataStore, adminToken: string | undefined, allowOpenWrites: boolean): Router {
   const router = Router();
   router.get('/content/asset/:assetId', async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
@@ -22,7 +22,7 @@ export function metadataRoutes(store: MetadataStore, adminToken: string | undefi
     if (!metadata) throw assetNotFound(assetId);
     res.json({ id: assetId, ...metadata });
   });
-  router.post('/content/asset/:assetId', requireAdminToken(adminToken), async (req, res) => {
+  router.post('/content/asset/:assetId', requireBearerToken(adminToken, 'catalog writes', allowOpenWrites ? 'open' : 'closed'), async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
     await store.put(assetId, parseJsonBody(metadataBody, req));
     res.json({ status: 'ok' });

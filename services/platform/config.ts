@@ -10,7 +10,8 @@ const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).m
 
 /** Variables every service reads; each service extends this with its own. */
 export const commonConfigSchema = z.object({
-  HOST: z.string().min(1).default('0.0.0.0'),
+  // Loopback unless asked: a service started by hand is not reachable from the network (the image sets 0.0.0.0).
+  HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SERVICE_ADDRESS: z.string().min(1).default(defaultServiceAddress),
   CONSUL_HTTP_ADDR: z
@@ -29,10 +30,20 @@ export const commonConfigSchema = z.object({
 });
 export type CommonConfig = z.infer<typeof commonConfigSchema>;
 
+/** `true` or `false`, nothing looser: a typo must not open anything. */
+export const booleanSchema = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
+
 export const portSchema = (defaultPort: number) => intFrom(0, 65_535).default(defaultPort);
 export const durationMsSchema = (defaultMs: number) => intFrom(1, 600_000).default(defaultMs);
 export const httpUrlSchema = (defaultUrl: string) =>
   z.string().url().refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL').default(defaultUrl);
+/** How a service calls its peers: per-attempt bound, circuit breakers, answer size. */
+export const peerCallConfigSchema = z.object({
+  BREAKER_CONSECUTIVE_FAILURES: intFrom(1, 1000).default(3),
+  BREAKER_HALF_OPEN_AFTER_MS: intFrom(10, 600_000).default(2_000),
+  PEER_MAX_RESPONSE_BYTES: intFrom(1024, 64 * 1024 * 1024).default(1024 * 1024),
+});
+
 export const natsUrlSchema = z
   .string()
   .min(1)

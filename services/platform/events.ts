@@ -29,7 +29,7 @@ export type ViewEvent = z.infer<typeof viewEventSchema>;
  * Creates the stream if it does not exist yet. Whichever service connects
  * first creates it; adding an identical stream twice is a no-op for the server.
  */
-export async function ensureEventStream(jsm: JetStreamManager): Promise<void> {
+export async function ensureEventStream(jsm: JetStreamManager, replicas = 1): Promise<void> {
   try {
     await jsm.streams.info(STREAM);
   } catch {
@@ -40,9 +40,13 @@ export async function ensureEventStream(jsm: JetStreamManager): Promise<void> {
       retention: RetentionPolicy.Limits,
       duplicate_window: DUPLICATE_WINDOW_NS,
       max_age: STREAM_MAX_AGE_HOURS * 60 * 60 * 1_000_000_000,
+      num_replicas: replicas,
     });
   }
 }
+
+/** How many servers keep a copy of the stream (3 on a production NATS cluster). */
+export const streamReplicasSchema = z.coerce.number().int().min(1).max(5).default(1);
 
 /** W3C trace context of `ctx`, as NATS headers. */
 export function traceHeaders(ctx: Context = context.active()): MsgHdrs {

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export type ClientOutcome = 'success' | 'client_error' | 'server_error' | 'timeout' | 'unreachable';
+export type ClientOutcome = 'success' | 'client_error' | 'server_error' | 'timeout' | 'unreachable' | 'too_large' | 'circuit_open';
 
 /**
  * One registry per process. The platform's own series live here; a service

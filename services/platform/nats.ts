@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Gauge } from 'prom-client';
+import { Backoff } from './backoff';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 
@@ -8,6 +9,10 @@ import type { Metrics } from './metrics';
  * The one long-lived NATS connection of a process. The service starts (and
  * answers) while NATS is away: the link keeps trying in the background,
  * reconnects forever once up, and reports whether it is usable right now.
+ * The JetStream state a service needs (stream, consumer) is ensured on every
+ * connect and reconnect, and again when a caller finds it missing: a server
+ * that came back without its store, or a consumer someone deleted, heals by
+ * itself.
  */
 export class NatsLink {
   private connection: NatsConnection | undefined;
@@ -15,6 +20,8 @@ export class NatsLink {
   private stopped = false;
   private readonly onConnectCallbacks: Array<(nc: NatsConnection) => Promise<void>> = [];
   private readonly connectedGauge: Gauge;
+  private ensuring: Promise<void> | undefined;
+  private lastEnsuredAt = 0;
 
   constructor(
     private readonly options: { servers: string[]; name: string; log: Logger; metrics: Metrics; retryMs?: number },
@@ -36,9 +43,29 @@ export class NatsLink {
     return this.up ? this.connection : undefined;
   }
 
-  /** Runs on the first connect (stream and consumer set-up); retried until it succeeds. */
+  /** Runs on every connect and reconnect, and on reensure() (stream and consumer set-up); retried until it succeeds. */
   onConnect(callback: (nc: NatsConnection) => Promise<void>): void {
     this.onConnectCallbacks.push(callback);
+  }
+
+  /**
+   * Runs the set-up again because a caller found the stream or consumer
+   * missing. Callers may ask on every failure: one run at a time, at most one
+   * a second.
+   */
+  reensure(): Promise<void> {
+    const nc = this.current();
+    if (!nc) return Promise.resolve();
+    if (!this.ensuring && Date.now() - this.lastEnsuredAt >= 1000) {
+      this.options.log.warn('JetStream state missing: ensuring stream and consumer again');
+      this.ensuring = this.runSetUp(nc).finally(() => (this.ensuring = undefined));
+    }
+    return this.ensuring ?? Promise.resolve();
+  }
+
+  private async runSetUp(nc: NatsConnection): Promise<void> {
+    this.lastEnsuredAt = Date.now();
+    for (const callback of this.onConnectCallbacks) await this.untilDone(callback, nc);
   }
 
   start(): void {
@@ -62,7 +89,7 @@ export class NatsLink {
           return;
         }
         this.connection = nc;
-        for (const callback of this.onConnectCallbacks) await this.untilDone(callback, nc);
+        await this.runSetUp(nc);
         this.watchStatus(nc);
         this.setUp(true);
         log.info({ server: nc.getServer() }, 'nats connected');
@@ -76,12 +103,14 @@ export class NatsLink {
 
   private async untilDone(callback: (nc: NatsConnection) => Promise<void>, nc: NatsConnection): Promise<void> {
     const retryMs = this.options.retryMs ?? 1000;
-    while (!this.stopped) {
+    const backoff = new Backoff({ initialMs: retryMs, maxMs: Math.max(retryMs, 5_000) });
+    while (!this.stopped && !nc.isClosed()) {
       try {
         return await callback(nc);
       } catch (err) {
-        this.options.log.warn({ err: String(err) }, 'nats set-up failed, retrying');
-        await sleep(retryMs);
+        const delayMs = backoff.next();
+        this.options.log.warn({ err: String(err), retryInMs: delayMs }, 'nats set-up failed, retrying');
+        await sleep(delayMs);
       }
     }
   }
@@ -95,6 +124,8 @@ export class NatsLink {
         } else if (status.type === 'reconnect') {
           this.setUp(true);
           this.options.log.info({ server: status.server }, 'nats reconnected');
+          // The server may be a new one, or the old one without its store.
+          void this.runSetUp(nc);
         }
       }
     })();

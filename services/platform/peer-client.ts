@@ -1,3 +1,4 @@
+import { BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleType, type CircuitBreakerPolicy } from 'cockatiel';
 import { Agent, request } from 'undici';
 import type { PeerDirectory } from './discovery';
 import type { ClientOutcome, Metrics } from './metrics';
@@ -11,12 +12,13 @@ export interface PeerResponse {
 export interface PeerRequest {
   headers?: Record<string, string>;
   json?: unknown;
+  /** The budget of the whole call, retries included; the client's default otherwise. */
   timeoutMs?: number;
   /** Safe to send again to another instance (GET, or an idempotent record). */
   idempotent?: boolean;
 }
 
-/** The peer did not answer usefully: unreachable, too slow, or a 5xx. */
+/** The peer did not answer usefully: unreachable, too slow, a 5xx, too large, or every instance's breaker open. */
 export class PeerUnavailableError extends Error {
   override readonly name = 'PeerUnavailableError';
   constructor(
@@ -33,19 +35,55 @@ export interface PeerClient {
   close(): Promise<void>;
 }
 
-/**
- * One keep-alive pool per peer, a timeout on every call (retries included),
- * and a retry on the next instance only for calls that are safe to repeat.
- * 4xx answers are returned, not thrown: they are the peer's word.
- */
-export function createPeerClient(options: {
+export interface PeerClientOptions {
   peer: string;
   directory: PeerDirectory;
   metrics: Metrics;
+  /** Budget of one call, retries included. */
   timeoutMs: number;
-}): PeerClient {
+  /** Bound of one attempt on one instance of a safe call; below the budget so another instance can still be tried. */
+  attemptTimeoutMs?: number;
+  /** Failed attempts in a row that open an instance's breaker. */
+  breakerFailures?: number;
+  /** How long an open breaker waits before letting one trial call through. */
+  halfOpenAfterMs?: number;
+  /** A larger answer is a failure, never read into memory. */
+  maxResponseBytes?: number;
+  /** Sent on every call, e.g. the record token. */
+  headers?: Record<string, string>;
+}
+
+// Breakers of instances that left the directory are forgotten beyond this many.
+const MAX_TRACKED_INSTANCES = 256;
+
+/**
+ * One keep-alive pool per peer and a circuit breaker per peer instance. A safe
+ * call tries the instances in the directory's order, each attempt but the last
+ * bounded by `attemptTimeoutMs`, passing over instances whose breaker is open,
+ * all within the call's budget: a black-holed instance costs one attempt until
+ * its breaker opens, and none after. Other calls get one attempt with the
+ * whole budget.
+ * 4xx answers are returned, not thrown: they are the peer's word.
+ */
+export function createPeerClient(options: PeerClientOptions): PeerClient {
   const { peer, directory, metrics } = options;
+  const attemptTimeoutMs = Math.min(options.attemptTimeoutMs ?? options.timeoutMs, options.timeoutMs);
+  const maxBytes = options.maxResponseBytes ?? 1024 * 1024;
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, connections: 256 });
+  const breakers = new Map<string, CircuitBreakerPolicy>();
+
+  const breakerOf = (baseUrl: string): CircuitBreakerPolicy => {
+    let breaker = breakers.get(baseUrl);
+    if (!breaker) {
+      breaker = circuitBreaker(handleType(PeerUnavailableError), {
+        halfOpenAfter: options.halfOpenAfterMs ?? 2_000,
+        breaker: new ConsecutiveBreaker(options.breakerFailures ?? 3),
+      });
+      if (breakers.size >= MAX_TRACKED_INSTANCES) breakers.delete(breakers.keys().next().value as string);
+      breakers.set(baseUrl, breaker);
+    }
+    return breaker;
+  };
 
   async function attempt(method: string, url: string, req: PeerRequest, signal: AbortSignal): Promise<PeerResponse> {
     const end = metrics.httpClientDuration.startTimer({ peer, method });
@@ -57,11 +95,17 @@ export function createPeerClient(options: {
         headers: {
           accept: 'application/json',
           ...(req.json === undefined ? {} : { 'content-type': 'application/json' }),
+          ...options.headers,
           ...req.headers,
         },
         body: req.json === undefined ? undefined : JSON.stringify(req.json),
       });
-      const body = await readJson(res.body, res.headers['content-type']);
+      const text = await readBounded(res.body, maxBytes);
+      if (text === undefined) {
+        end({ outcome: 'too_large' });
+        throw new PeerUnavailableError(peer, 'too_large');
+      }
+      const body = parseJson(text, res.headers['content-type']);
       const outcome: ClientOutcome = res.statusCode >= 500 ? 'server_error' : res.statusCode >= 400 ? 'client_error' : 'success';
       end({ outcome });
       if (outcome === 'server_error') throw new PeerUnavailableError(peer, 'server_error');
@@ -76,17 +120,30 @@ export function createPeerClient(options: {
 
   return {
     async call(method, path, req = {}) {
-      const signal = AbortSignal.timeout(req.timeoutMs ?? options.timeoutMs);
+      const budget = AbortSignal.timeout(req.timeoutMs ?? options.timeoutMs);
+      const safe = req.idempotent === true || method === 'GET';
       const candidates = directory.candidates(peer);
-      const tries = req.idempotent || method === 'GET' ? candidates : candidates.slice(0, 1);
-      let lastError: unknown;
-      for (const baseUrl of tries) {
+      const tries = safe ? candidates : candidates.slice(0, 1);
+      let lastError: unknown = new PeerUnavailableError(peer, 'circuit_open');
+      for (const [i, baseUrl] of tries.entries()) {
+        // An open breaker refuses at once (BrokenCircuitError); once halfOpenAfter
+        // has passed it lets one trial through, so it must still be asked.
+        const breaker = breakerOf(baseUrl);
+        // The last instance gets what is left of the budget: a busy but healthy
+        // single instance must not be cut short for a retry that has nowhere to go.
+        const last = i === tries.length - 1;
+        const bound = last ? undefined : attemptBound(budget, attemptTimeoutMs);
         try {
-          return await attempt(method, baseUrl.replace(/\/+$/, '') + path, req, signal);
+          return await breaker.execute(() => attempt(method, baseUrl.replace(/\/+$/, '') + path, req, bound?.signal ?? budget));
         } catch (err) {
-          lastError = err;
-          if (signal.aborted) break;
+          lastError = err instanceof BrokenCircuitError ? new PeerUnavailableError(peer, 'circuit_open', { cause: err }) : err;
+          if (budget.aborted) break;
+        } finally {
+          bound?.release();
         }
+      }
+      if (lastError instanceof PeerUnavailableError && lastError.outcome === 'circuit_open') {
+        metrics.httpClientDuration.observe({ peer, method, outcome: 'circuit_open' }, 0);
       }
       throw lastError;
     },
@@ -94,8 +151,41 @@ export function createPeerClient(options: {
   };
 }
 
-async function readJson(body: { text(): Promise<string> }, contentType: string | string[] | undefined): Promise<unknown> {
-  const text = await body.text();
+/**
+ * A signal that aborts at `ms` or with the budget, whichever comes first.
+ * Not AbortSignal.any: on Node 20 a timeout signal held only by it can be
+ * collected before it fires, and the attempt then waits for the whole budget.
+ */
+function attemptBound(budget: AbortSignal, ms: number): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const abort = () => controller.abort(budget.reason);
+  const timer = setTimeout(() => controller.abort(new DOMException('attempt timed out', 'TimeoutError')), ms);
+  budget.addEventListener('abort', abort, { once: true });
+  return {
+    signal: controller.signal,
+    release() {
+      clearTimeout(timer);
+      budget.removeEventListener('abort', abort);
+    },
+  };
+}
+
+/** The body as text, or undefined once it passes `maxBytes` (the rest is not read). */
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(err?: Error): unknown }, maxBytes: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string, contentType: string | string[] | undefined): unknown {
   if (!String(contentType ?? '').includes('json') || text === '') return null;
   try {
     return JSON.parse(text) as unknown;

@@ -12,10 +12,11 @@ export interface RunningServer {
 
 export async function startHttpServer(app: Express, port: number, host: string): Promise<RunningServer> {
   const server = createServer(app);
-  // Longer than the idle timeout of common load balancers, so they close first.
+  // Idle keep-alive longer than common load balancers' (60 s), so they close first.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  // A whole request gets 30 s; its headers must arrive well within that (slowloris).
   server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
   const busy = trackBusySockets(server);
   server.listen(port, host);
   await once(server, 'listening');

@@ -1,6 +1,7 @@
-import type { Express } from 'express';
+import { Router, type Express } from 'express';
 import type { Readiness } from '../platform/health';
 import { createHttpApp } from '../platform/http';
+import { shedWhenOverloaded } from '../platform/load-shedding';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
 import type { PlayDeps } from './play-view';
@@ -10,8 +11,13 @@ export interface PlayAppDeps extends PlayDeps {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  /** Shed plays with 503 while the event loop lags more than `boundMs`. */
+  shedding?: { lagMs: () => number; boundMs: number };
 }
 
-export function createApp({ backends, publishView, clock, ...parts }: PlayAppDeps): Express {
-  return createHttpApp({ ...parts, routes: playRoutes({ backends, publishView, clock, metrics: parts.metrics }) });
+export function createApp({ backends, publishView, clock, shedding, ...parts }: PlayAppDeps): Express {
+  const routes = Router();
+  if (shedding) routes.use('/play', shedWhenOverloaded({ ...shedding, metrics: parts.metrics }));
+  routes.use(playRoutes({ backends, publishView, clock, metrics: parts.metrics }));
+  return createHttpApp({ ...parts, routes });
 }

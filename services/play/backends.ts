@@ -9,7 +9,7 @@ export interface Backends {
 
 const metadataAnswer = z.object({ title: z.string(), genre: z.string(), summary: z.string() });
 const urlAnswer = z.object({ url: z.string() });
-const viewsAnswer = z.object({ views: z.number().int().nonnegative() });
+const countsAnswer = z.object({ assetviews: z.number().int().nonnegative(), userviews: z.number().int().nonnegative() });
 /** The contract's 404 body: a 404 without it (a wrong route, a wrong service) is a failure, not an absence. */
 const notFoundAnswer = z.object({ id: z.string(), status: z.string() });
 
@@ -39,13 +39,9 @@ export async function lookupUrl(b: Backends, assetId: string): Promise<Lookup<st
   return result === 'failed' ? result : { found: result.found.url };
 }
 
-/** Counts before this view; a user or asset reporting has never seen has 0 views. */
+/** Counts before this view, in one call answered from one query; never-seen ids have 0 views. */
 export async function lookupViews(b: Backends, assetId: string, userId: string): Promise<Lookup<{ assetviews: number; userviews: number }>> {
-  const [asset, user] = await Promise.all([
-    lookup(b.reporting, `/events/asset/${assetId}`, viewsAnswer),
-    lookup(b.reporting, `/events/user/${userId}`, viewsAnswer),
-  ]);
-  if (asset === 'failed' || user === 'failed') return 'failed';
-  const views = (l: typeof asset) => (l === 'missing' ? 0 : l.found.views);
-  return { found: { assetviews: views(asset), userviews: views(user) } };
+  const result = await lookup(b.reporting, `/events/asset/${assetId}/user/${userId}`, countsAnswer);
+  // The route always answers 200; a 404 means something else answered (a wrong URL, an old reporting).
+  return result === 'missing' ? 'failed' : result;
 }

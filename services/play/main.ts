@@ -1,22 +1,26 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { jetstreamManager } from '@nats-io/jetstream';
-import { commonConfigSchema, durationMsSchema, httpUrlSchema, natsUrlSchema, portSchema } from '../platform/config';
-import { ensureEventStream } from '../platform/events';
+import { commonConfigSchema, durationMsSchema, httpUrlSchema, natsUrlSchema, peerCallConfigSchema, portSchema } from '../platform/config';
+import { ensureEventStream, streamReplicasSchema } from '../platform/events';
 import { NatsLink } from '../platform/nats';
 import { createPeerClient } from '../platform/peer-client';
+import { EventLoopLag } from '../platform/load-shedding';
 import { runService } from '../platform/run-service';
 import { createApp } from './app';
 import { ViewPublisher } from './view-publisher';
 
 void runService({
   name: 'play',
-  configSchema: commonConfigSchema.extend({
+  configSchema: commonConfigSchema.merge(peerCallConfigSchema).extend({
     PORT: portSchema(8080),
     NATS_URL: natsUrlSchema,
+    EVENTS_STREAM_REPLICAS: streamReplicasSchema,
     METADATA_URL: httpUrlSchema('http://127.0.0.1:8081'),
     CDNURL_URL: httpUrlSchema('http://127.0.0.1:8083'),
     REPORTING_URL: httpUrlSchema('http://127.0.0.1:8082'),
     BACKEND_TIMEOUT_MS: durationMsSchema(800),
+    BACKEND_ATTEMPT_TIMEOUT_MS: durationMsSchema(300),
+    SHED_EVENT_LOOP_DELAY_MS: durationMsSchema(200),
     PUBLISH_TIMEOUT_MS: durationMsSchema(1000),
   }),
   async start({ config, log, metrics, readiness, peerDirectory }) {
@@ -25,19 +29,39 @@ void runService({
       cdnurl: config.CDNURL_URL,
       reporting: config.REPORTING_URL,
     });
-    const client = (peer: string) => createPeerClient({ peer, directory, metrics, timeoutMs: config.BACKEND_TIMEOUT_MS });
+    const client = (peer: string) =>
+      createPeerClient({
+        peer,
+        directory,
+        metrics,
+        timeoutMs: config.BACKEND_TIMEOUT_MS,
+        attemptTimeoutMs: config.BACKEND_ATTEMPT_TIMEOUT_MS,
+        breakerFailures: config.BREAKER_CONSECUTIVE_FAILURES,
+        halfOpenAfterMs: config.BREAKER_HALF_OPEN_AFTER_MS,
+        maxResponseBytes: config.PEER_MAX_RESPONSE_BYTES,
+      });
     const backends = { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') };
 
     const link = new NatsLink({ servers: config.NATS_URL, name: 'play', log, metrics });
-    link.onConnect(async (nc) => ensureEventStream(await jetstreamManager(nc)));
-    readiness.addCheck('nats', () => link.connected);
+    link.onConnect(async (nc) => ensureEventStream(await jetstreamManager(nc), config.EVENTS_STREAM_REPLICAS));
+    // No readiness check on NATS: play still answers while NATS is away (recorded:false, the
+    // view waits in the outbox), and an unready play behind a Service could never do that.
     const publisher = new ViewPublisher({ link, log, metrics, budgetMs: config.PUBLISH_TIMEOUT_MS });
     link.start();
     publisher.start();
 
+    const lag = new EventLoopLag().start();
     return {
-      app: createApp({ backends, publishView: (event) => publisher.publish(event), log, metrics, readiness }),
+      app: createApp({
+        backends,
+        publishView: (event) => publisher.publish(event),
+        shedding: { lagMs: () => lag.currentMs, boundMs: config.SHED_EVENT_LOOP_DELAY_MS },
+        log,
+        metrics,
+        readiness,
+      }),
       stop: [
+        { name: 'event-loop-lag', run: async () => lag.stop() },
         { name: 'outbox', run: () => publisher.stop() },
         { name: 'nats', run: () => link.drain() },
         { name: 'backends', run: async () => void (await Promise.all(Object.values(backends).map((b) => b.close()))) },

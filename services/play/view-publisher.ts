@@ -3,6 +3,7 @@ import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge } from 'prom-client';
+import { Backoff } from '../platform/backoff';
 import { VIEW_SUBJECT, traceHeaders, type ViewEvent } from '../platform/events';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
@@ -13,7 +14,6 @@ interface PendingView {
   headers: MsgHdrs;
 }
 
-const RETRY_DELAYS_MS = [25, 100, 250];
 const tracer = trace.getTracer('video-mesh/play');
 
 /**
@@ -83,6 +83,7 @@ export class ViewPublisher {
 
   private async publishWithin(pending: PendingView, budgetMs: number): Promise<boolean> {
     const deadline = Date.now() + budgetMs;
+    const backoff = new Backoff({ initialMs: 50, maxMs: 250 });
     for (let attempt = 0; ; attempt++) {
       const remaining = deadline - Date.now();
       const js = this.jetstreamClient();
@@ -98,10 +99,12 @@ export class ViewPublisher {
         } catch (err) {
           this.published.inc({ outcome: 'error' });
           this.deps.log.warn({ err: String(err), eventId: pending.event.eventId, attempt }, 'view publish failed');
+          // "No responders" is the usual sign of a server that lost the stream: set it up again.
+          void this.deps.link.reensure();
         }
       }
-      const delay = RETRY_DELAYS_MS[attempt];
-      if (delay === undefined || Date.now() + delay >= deadline || !js) return false;
+      const delay = backoff.next();
+      if (Date.now() + delay >= deadline || !js) return false;
       await sleep(delay);
     }
   }

@@ -16,8 +16,11 @@ const tracer = trace.getTracer('video-mesh/queue-listener');
 const batchAnswer = z.object({
   results: z.array(z.object({ outcome: z.enum(['recorded', 'duplicate', 'conflict', 'invalid']) })),
 });
-// Reporting's own refusal; any other 4xx (a proxy, a wrong URL) says nothing about the events.
-const reportingError = z.object({ error: z.string(), message: z.string() });
+// Reporting's own refusal of what was sent, with a code it documents. Anything else
+// (a proxy's or a wrong URL's 404, a 401/403 of a wrong token, 408, 429) says
+// nothing about the events: they are retried, never dead-lettered.
+const POISON_CODES = ['invalid_body', 'invalid_json', 'invalid_id'] as const;
+const reportingRefusal = z.object({ error: z.enum(POISON_CODES), message: z.string() });
 
 /**
  * Records a batch of view events in reporting with one call, and gives each
@@ -80,11 +83,10 @@ async function askReporting(reporting: PeerClient, events: ViewEvent[], timeoutM
       }
     });
   }
-  // Timeout and rate limiting say "not now", not "never".
-  if (res.status === 408 || res.status === 429 || !reportingError.safeParse(res.body).success) {
-    return all({ kind: 'retry', reason: `reporting answered ${res.status}` });
+  if (res.status === 400 && reportingRefusal.safeParse(res.body).success) {
+    return all({ kind: 'poison', reason: `reporting refused the event with ${res.status}` });
   }
-  return all({ kind: 'poison', reason: `reporting refused the event with ${res.status}` });
+  return all({ kind: 'retry', reason: `reporting answered ${res.status}` });
 }
 
 function startConsumerSpan(msg: JsMsg, batchSize: number): Span {

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AckPolicy, DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT } from '../platform/events';
+import { Backoff } from '../platform/backoff';
+import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream } from '../platform/events';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
 import type { NatsLink } from '../platform/nats';
@@ -10,6 +11,14 @@ import type { PeerClient } from '../platform/peer-client';
 import { recordBatch, type Verdict } from './record-batch';
 
 export const DURABLE = 'view-recorder';
+
+async function ensureDefaults(jsm: JetStreamManager): Promise<void> {
+  await ensureEventStream(jsm);
+  await ensureViewConsumer(jsm);
+}
+
+const isMissing = (err: unknown) =>
+  err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
 
 /**
  * The durable pull consumer every listener replica shares: JetStream hands
@@ -42,6 +51,8 @@ export interface ViewConsumerOptions {
   lingerMs: number;
   recordTimeoutMs: number;
   retryMaxDelayMs: number;
+  /** Creates the stream and the consumer when missing; the defaults when not given. */
+  ensureState?: (jsm: JetStreamManager) => Promise<void>;
 }
 
 /**
@@ -61,6 +72,8 @@ export class ViewConsumer {
   private lingerTimer: NodeJS.Timeout | undefined;
   private readonly processed: Counter<'outcome'>;
   private readonly lag: Histogram;
+  private readonly exists: Gauge<'stream' | 'consumer'>;
+  private readonly labels = { stream: STREAM, consumer: DURABLE };
 
   constructor(private readonly options: ViewConsumerOptions) {
     const registers = [options.metrics.registry];
@@ -77,7 +90,13 @@ export class ViewConsumer {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers,
     });
-    const labels = { stream: STREAM, consumer: DURABLE };
+    const labels = this.labels;
+    this.exists = new Gauge({
+      name: 'jetstream_consumer_exists',
+      help: '1 while the durable consumer exists on the server; 0 when JetStream says it does not (the listener creates it again)',
+      labelNames: ['stream', 'consumer'] as const,
+      registers,
+    });
     const ackPending = new Gauge({
       name: 'jetstream_consumer_ack_pending_messages',
       help: 'Messages delivered but not yet acknowledged',
@@ -92,8 +111,13 @@ export class ViewConsumer {
       labelNames: ['stream', 'consumer'] as const,
       registers,
       collect: async () => {
-        const info = await Promise.race([this.consumer?.info().catch(() => undefined), sleep(500, undefined)]);
-        if (info) {
+        const info = await Promise.race([
+          this.consumer?.info().catch((err: unknown) => (isMissing(err) ? ('missing' as const) : undefined)),
+          sleep(500, undefined),
+        ]);
+        if (info === 'missing') this.exists.set(labels, 0);
+        else if (info) {
+          this.exists.set(labels, 1);
           pending.set(labels, info.num_pending);
           ackPending.set(labels, info.num_ack_pending);
         }
@@ -119,8 +143,15 @@ export class ViewConsumer {
         continue;
       }
       try {
+        // Ensured at every (re)bind: after a server lost its store or someone
+        // deleted the consumer, binding creates them again.
+        const jsm = await jetstreamManager(nc);
+        await (this.options.ensureState ?? ensureDefaults)(jsm);
         this.consumer = await jetstream(nc).consumers.get(STREAM, DURABLE);
-        this.messages = await this.consumer.consume({ max_messages: concurrency });
+        // Short pulls: a consumer that vanished is noticed within seconds.
+        this.messages = await this.consumer.consume({ max_messages: concurrency, expires: 5_000 });
+        this.exists.set(this.labels, 1);
+        void this.rebindWhenMissing(this.messages);
         log.info({ consumer: DURABLE }, 'consuming view events');
         for await (const msg of this.messages) {
           await this.freeSlot();
@@ -132,6 +163,18 @@ export class ViewConsumer {
         this.messages = undefined;
       }
       if (!this.stopped) await sleep(1000);
+    }
+  }
+
+  /** Ends the current pull loop when JetStream says the consumer or stream is gone, so it is bound (and ensured) again. */
+  private async rebindWhenMissing(messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      if (status.type === 'consumer_not_found' || status.type === 'consumer_deleted' || status.type === 'stream_not_found') {
+        this.exists.set(this.labels, 0);
+        this.options.log.warn({ consumer: DURABLE, status: status.type }, 'view consumer missing: binding it again');
+        messages.stop();
+        return;
+      }
     }
   }
 
@@ -190,10 +233,9 @@ export class ViewConsumer {
     }
   }
 
-  /** Capped exponential back-off with jitter, so replicas do not retry in step. */
+  /** Capped exponential back-off with jitter (cockatiel's), so replicas do not retry in step. */
   private backoffMs(deliveryCount: number): number {
-    const exponential = 250 * 2 ** Math.min(Math.max(deliveryCount - 1, 0), 16);
-    return Math.round(Math.min(this.options.retryMaxDelayMs, exponential) * (0.8 + Math.random() * 0.4));
+    return Backoff.delayFor(deliveryCount, { initialMs: 250, maxMs: this.options.retryMaxDelayMs });
   }
 
   private async deadLetter(msg: JsMsg, reason: string): Promise<boolean> {

@@ -9,11 +9,13 @@ import type { ViewStore } from './store';
 
 export interface ReportingDeps {
   store: ViewStore;
+  /** When set, the record routes require it as a bearer token. */
+  recordToken?: string;
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
 }
 
-export function createApp({ store, ...parts }: ReportingDeps): Express {
-  return createHttpApp({ ...parts, bodyLimit: RECORD_BATCH_BODY_LIMIT, routes: reportingRoutes({ store, metrics: parts.metrics }) });
+export function createApp({ store, recordToken, ...parts }: ReportingDeps): Express {
+  return createHttpApp({ ...parts, bodyLimit: RECORD_BATCH_BODY_LIMIT, routes: reportingRoutes({ store, metrics: parts.metrics, recordToken }) });
 }

@@ -21,6 +21,7 @@ void runService({
       .max(24 * 3650)
       .default(STREAM_MAX_AGE_HOURS + 24),
     PRUNE_INTERVAL_MS: durationMsSchema(600_000),
+    RECORD_TOKEN: z.string().min(16).optional(),
     PRUNE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
   }),
   async start({ config, log, metrics, readiness }) {
@@ -36,7 +37,7 @@ void runService({
     });
     void db.start().then(() => pruner.start());
     return {
-      app: createApp({ store, log, metrics, readiness }),
+      app: createApp({ store, recordToken: config.RECORD_TOKEN, log, metrics, readiness }),
       stop: [
         { name: 'pruner', run: () => pruner.stop() },
         { name: 'database', run: () => db.close() },

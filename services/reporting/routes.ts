@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Router, type Request } from 'express';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
+import { requireBearerToken } from '../platform/bearer-auth';
 import { assetNotFound, badRequest, HttpError, userNotFound } from '../platform/errors';
 import { MAX_RECORD_BATCH } from '../platform/events';
 import type { Metrics } from '../platform/metrics';
@@ -26,8 +27,10 @@ const batchBody = z.object({ events: z.array(z.unknown()).min(1).max(MAX_RECORD_
 
 type BatchOutcome = RecordOutcome | 'invalid';
 
-export function reportingRoutes(deps: { store: ViewStore; metrics: Metrics }): Router {
+export function reportingRoutes(deps: { store: ViewStore; metrics: Metrics; recordToken: string | undefined }): Router {
   const { store, metrics } = deps;
+  // Only the listener records views; in the cluster it alone holds the token.
+  const recorder = requireBearerToken(deps.recordToken, 'recording views', 'open');
   const views = new Counter({
     name: 'reporting_views_total',
     help: 'Views posted to reporting, by outcome: counted, a repeat of a recorded event, an id reused for another view, or invalid',
@@ -37,7 +40,7 @@ export function reportingRoutes(deps: { store: ViewStore; metrics: Metrics }): R
   for (const outcome of ['recorded', 'duplicate', 'conflict', 'invalid']) views.inc({ outcome }, 0);
   const router = Router();
 
-  router.post('/events/asset/:assetId/user/:userId', async (req, res) => {
+  router.post('/events/asset/:assetId/user/:userId', recorder, async (req, res) => {
     const { assetId, userId } = parseParams(viewParams, req);
     // Without a key the view is still recorded once, under an id of its own.
     const eventId = idempotencyKeyOf(req) ?? randomUUID();
@@ -50,7 +53,7 @@ export function reportingRoutes(deps: { store: ViewStore; metrics: Metrics }): R
     res.json(await store.counts(assetId, userId));
   });
 
-  router.post('/events', async (req, res) => {
+  router.post('/events', recorder, async (req, res) => {
     const { events } = parseJsonBody(batchBody, req);
     const valid: ViewToRecord[] = [];
     const parsed = events.map((event) => {

@@ -21,10 +21,10 @@ after(async () => {
 });
 
 /** The app on the real database, emptied and seeded again: each test starts from the seed. */
-async function build(adminToken?: string) {
+async function build(adminToken?: string, allowOpenWrites = adminToken === undefined) {
   await resetDatabase(db, 'cdnurl');
   const parts = appParts('cdnurl');
-  const app = createApp({ store: createUrlStore(db), adminToken, ...parts });
+  const app = createApp({ store: createUrlStore(db), adminToken, allowOpenWrites, ...parts });
   return { app, ...parts };
 }
 
@@ -164,8 +164,15 @@ describe('cdnurl routing and admin token', () => {
     assert.equal((await request(app).get('/url/asset/123')).body.url, 'a/b');
   });
 
-  it('when no ADMIN_TOKEN is configured, then writes are open', async () => {
-    await request((await build()).app).post('/url/asset/123').send({ url: 'a/b' }).expect(200);
+  it('when ALLOW_OPEN_WRITES is true and no ADMIN_TOKEN is configured, then writes are open', async () => {
+    await request((await build(undefined, true)).app).post('/url/asset/123').send({ url: 'a/b' }).expect(200);
+  });
+
+  it('when neither ADMIN_TOKEN nor ALLOW_OPEN_WRITES is configured, then writes are refused with 403 and nothing changes', async () => {
+    const { app } = await build(undefined, false);
+    const before = (await request(app).get('/url/asset/123')).body;
+    assertErrorShape((await request(app).post('/url/asset/123').send({ url: 'a/b' }).expect(403)).body, 'writes_closed');
+    assert.deepEqual((await request(app).get('/url/asset/123')).body, before);
   });
 });
 

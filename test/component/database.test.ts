@@ -149,7 +149,7 @@ describe('the database going away', () => {
     const local = await startPostgres();
     const readiness = new Readiness();
     const db = await openDatabase(local.url, 'metadata', readiness);
-    const app = createMetadataApp({ store: createMetadataStore(db), adminToken: undefined, ...appParts('metadata'), readiness });
+    const app = createMetadataApp({ store: createMetadataStore(db), adminToken: undefined, allowOpenWrites: true, ...appParts('metadata'), readiness });
     try {
       await request(app).get('/content/asset/123').expect(200);
       await request(app).get('/readyz').expect(200);

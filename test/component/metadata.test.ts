@@ -21,10 +21,10 @@ after(async () => {
 });
 
 /** The app on the real database, emptied and seeded again: each test starts from the seed. */
-async function build(adminToken?: string) {
+async function build(adminToken?: string, allowOpenWrites = adminToken === undefined) {
   await resetDatabase(db, 'metadata');
   const parts = appParts('metadata');
-  const app = createApp({ store: createMetadataStore(db), adminToken, ...parts });
+  const app = createApp({ store: createMetadataStore(db), adminToken, allowOpenWrites, ...parts });
   return { app, ...parts };
 }
 
@@ -219,8 +219,15 @@ describe('metadata admin token', () => {
     await request((await build(TOKEN)).app).get('/content/asset/123').expect(200);
   });
 
-  it('when no ADMIN_TOKEN is configured, then writes are open', async () => {
-    await request((await build(undefined)).app).post('/content/asset/123').send(asset).expect(200);
+  it('when ALLOW_OPEN_WRITES is true and no ADMIN_TOKEN is configured, then writes are open', async () => {
+    await request((await build(undefined, true)).app).post('/content/asset/123').send(asset).expect(200);
+  });
+
+  it('when neither ADMIN_TOKEN nor ALLOW_OPEN_WRITES is configured, then writes are refused with 403 and nothing changes', async () => {
+    const { app } = await build(undefined, false);
+    const before = (await request(app).get('/content/asset/123')).body;
+    assertErrorShape((await request(app).post('/content/asset/123').send(asset).expect(403)).body, 'writes_closed');
+    assert.deepEqual((await request(app).get('/content/asset/123')).body, before);
   });
 });
 

@@ -184,6 +184,17 @@ describe('startHttpServer close()', () => {
     }
   });
 
+  it('when started, then headers must arrive within the request timeout, and idle keep-alive outlives load balancers', async () => {
+    const { app } = slowApp(0);
+    const running = await startHttpServer(app, 0, '127.0.0.1');
+    try {
+      assert.ok(running.server.headersTimeout <= running.server.requestTimeout);
+      assert.ok(running.server.keepAliveTimeout > 60_000);
+    } finally {
+      await running.close(1000);
+    }
+  });
+
   it('when a client has sent only part of a request, then close() does not wait for it', async () => {
     const { app } = slowApp(0);
     const running = await startHttpServer(app, 0, '127.0.0.1');

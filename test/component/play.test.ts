@@ -84,8 +84,8 @@ before(async () => {
     openDatabase(postgres.url, 'reporting'),
   ]);
   databases.push(metadataDb, cdnurlDb, reportingDb);
-  metadata.state.app = createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: undefined, ...appParts('metadata') });
-  cdnurl.state.app = createCdnUrlApp({ store: createUrlStore(cdnurlDb), adminToken: undefined, ...appParts('cdnurl') });
+  metadata.state.app = createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: undefined, allowOpenWrites: true, ...appParts('metadata') });
+  cdnurl.state.app = createCdnUrlApp({ store: createUrlStore(cdnurlDb), adminToken: undefined, allowOpenWrites: true, ...appParts('cdnurl') });
   reporting.state.app = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
   urls = { metadata: await serve(metadata.handler), cdnurl: await serve(cdnurl.handler), reporting: await serve(reporting.handler) };
   closedUrl = `http://127.0.0.1:${await freePort()}`;
@@ -299,7 +299,7 @@ describe('play when other backends fail', () => {
 
   it('when reporting answers views that are not counts, then it is degraded', async () => {
     resetModes();
-    const liar = await serve(cannedJson(200, { id: 'x', views: -3 }));
+    const liar = await serve(cannedJson(200, { assetviews: -3, userviews: 1 }));
     const res = await request(buildPlay({ reporting: liar }).app).post(play('123', 'u')).expect(200);
     assert.deepEqual(res.body.degraded, ['reporting']);
   });
@@ -317,7 +317,7 @@ describe('play when other backends fail', () => {
   it('when cdnurl, reporting and the publish each take ~300 ms, then play answers in well under their sum', async () => {
     resetModes();
     const slowCdn = await serve(cannedJson(200, { id: '123', url: 'slow/asset.mp4' }, 300));
-    const slowReporting = await serve(cannedJson(200, { id: 'x', views: 7 }, 300));
+    const slowReporting = await serve(cannedJson(200, { assetviews: 7, userviews: 7 }, 300));
     const publishView = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 300));
     const { app } = buildPlay({ cdnurl: slowCdn, reporting: slowReporting }, { timeoutMs: 1000, publishView });
     // A first play warms the code paths and the keep-alive pools, so the timed one measures the fan-out only.

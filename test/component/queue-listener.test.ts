@@ -164,6 +164,15 @@ describe('recordEvent verdicts', () => {
     await request(app).get('/events/asset/456').expect(404);
   });
 
+  it("when reporting refuses the listener's token with its own 401 or 403, then the verdict is retry, not poison", async () => {
+    for (const [status, error] of [[401, 'unauthorized'], [403, 'forbidden']] as const) {
+      const refusing = await listen(cannedJson(status, { error, message: 'no' }));
+      servers.push(refusing);
+      const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), 1000);
+      assert.equal(verdict.kind, 'retry', `status ${status}`);
+    }
+  });
+
   it('when reporting is down, then the verdict is retry', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
     const verdict = await recordEvent(await reportingAt(closed), await deliver(newEvent()), 1000);

@@ -20,10 +20,10 @@ after(async () => {
 });
 
 /** The app on the real database, emptied first: each test starts with no views. */
-async function build(store?: ViewStore) {
+async function build(store?: ViewStore, recordToken?: string) {
   await resetDatabase(db, 'reporting');
   const parts = appParts('reporting');
-  const app = createApp({ store: store ?? createViewStore(db), ...parts });
+  const app = createApp({ store: store ?? createViewStore(db), ...(recordToken ? { recordToken } : {}), ...parts });
   return { app, ...parts };
 }
 
@@ -287,6 +287,21 @@ describe('reporting exactly-once on a real database', () => {
     const recorded = answers.flatMap((a) => a.body.results).filter((r: { outcome: string }) => r.outcome === 'recorded');
     assert.equal(recorded.length, ids.length);
     assert.deepEqual((await request(app).get('/events/asset/hot')).body, { id: 'hot', views: ids.length });
+  });
+});
+
+describe('reporting record token', () => {
+  const RECORD_TOKEN = 'record-token-0123456789';
+
+  it('when RECORD_TOKEN is set, then both record routes need it and reads do not', async () => {
+    const { app } = await build(undefined, RECORD_TOKEN);
+    assertErrorShape((await request(app).post(view()).expect(401)).body, 'unauthorized');
+    assertErrorShape((await request(app).post('/events').set('authorization', 'Bearer wrong').send({ events: [event('t1')] }).expect(403)).body, 'forbidden');
+    await request(app).get('/events/asset/123').expect(404);
+    await request(app).post(view()).set('authorization', `Bearer ${RECORD_TOKEN}`).expect(200);
+    const batch = await request(app).post('/events').set('authorization', `Bearer ${RECORD_TOKEN}`).send({ events: [event('t1')] }).expect(200);
+    assert.equal(batch.body.results[0].outcome, 'recorded');
+    assert.deepEqual((await request(app).get('/events/asset/123')).body, { id: '123', views: 2 });
   });
 });
 

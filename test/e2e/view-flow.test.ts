@@ -145,17 +145,53 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     }
   });
 
-  it('when NATS is down, then play still answers, says recorded false, and the view arrives once NATS is back', async () => {
+  it('when NATS is down, then play stays ready, still answers, says recorded false, and the view arrives once NATS is back', async () => {
     const user = `u${randomUUID().slice(0, 8)}`;
     await mesh.nats.stop({ keepStore: true });
-    await waitFor(async () => (await fetch(`${mesh.urls.play}/readyz`)).status === 503, { what: 'play not ready without NATS' });
+    await waitFor(async () => sampleSum(await scrape(mesh.urls.play), 'nats_connected') === 0, { what: 'play sees NATS gone' });
+    // Ready: behind a Service or an ingress, an unready play could never give this answer.
+    assert.equal((await fetch(`${mesh.urls.play}/readyz`)).status, 200);
+    assert.equal((await fetch(`${mesh.urls.queueListener}/readyz`)).status, 503, 'the listener cannot work without NATS');
     const answer = await play(mesh, '123', user);
     assert.equal(answer.status, 200);
     assert.equal(answer.body['recorded'], false);
     assert.equal(answer.body['title'], 'It');
     await mesh.nats.restart();
     await waitFor(async () => (await views(mesh, 'user', user)) === 1, { what: 'the kept view recorded', timeoutMs: 20_000 });
-    await waitFor(async () => (await fetch(`${mesh.urls.play}/readyz`)).ok, { what: 'play ready again' });
+  });
+
+  it('when NATS comes back without its store, then stream and consumer are created again and views flow within 10 s', async () => {
+    const user = `u${randomUUID().slice(0, 8)}`;
+    await mesh.nats.stop(); // the store goes: a new pod without its volume
+    await mesh.nats.restart();
+    const started = Date.now();
+    await waitFor(
+      async () => {
+        await play(mesh, '456', user);
+        return (await views(mesh, 'user', user)) > 0;
+      },
+      { what: 'views flowing after the state loss', timeoutMs: 10_000, everyMs: 250 },
+    );
+    const healedMs = Date.now() - started;
+    const jsm = await jetstreamManager(nc);
+    assert.equal((await jsm.consumers.info('EVENTS', 'view-recorder')).config.durable_name, 'view-recorder');
+    console.log(`flow healed ${healedMs} ms after NATS lost its state`);
+  });
+
+  it('when the durable consumer is deleted while running, then the listener creates it again and views flow within 10 s', async () => {
+    const user = `u${randomUUID().slice(0, 8)}`;
+    const jsm = await jetstreamManager(nc);
+    await jsm.consumers.delete('EVENTS', 'view-recorder');
+    const started = Date.now();
+    await waitFor(
+      async () => {
+        await play(mesh, '456', user);
+        return (await views(mesh, 'user', user)) > 0;
+      },
+      { what: 'views flowing after the consumer was deleted', timeoutMs: 10_000, everyMs: 250 },
+    );
+    console.log(`flow healed ${Date.now() - started} ms after the consumer was deleted`);
+    await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_exists') === 1, { what: 'consumer reported back' });
   });
 
   it('when SIGTERM reaches each service, then it drains and exits 0', async () => {

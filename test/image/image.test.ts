@@ -96,9 +96,11 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
   });
 
   test('when the image is inspected, then it runs play as a numeric non-root user by default with an exec-form command', () => {
-    const inspected = JSON.parse(run('buildah', ['inspect', '--type', 'image', image])) as { OCIv1: { config: { User?: string; Cmd?: string[]; Entrypoint?: string[] | null; WorkingDir?: string } } };
+    const inspected = JSON.parse(run('buildah', ['inspect', '--type', 'image', image])) as { OCIv1: { config: { User?: string; Cmd?: string[]; Entrypoint?: string[] | null; WorkingDir?: string; Env?: string[] } } };
     const config = inspected.OCIv1.config;
     assert.equal(config.User, '1000:1000');
+    // The services default to loopback; in a container they must listen on every interface.
+    assert.ok(config.Env?.includes('HOST=0.0.0.0'), `Env: ${config.Env?.join(' ')}`);
     assert.deepEqual(config.Cmd, ['node', 'dist/services/play/main.js']);
     assert.ok(!config.Entrypoint || config.Entrypoint.length === 0, 'no shell entrypoint');
     assert.equal(config.WorkingDir, '/app');

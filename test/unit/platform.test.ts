@@ -6,6 +6,7 @@ import {
   commonConfigSchema,
   durationMsSchema,
   httpUrlSchema,
+  booleanSchema,
   loadConfig,
   natsUrlSchema,
   portSchema,
@@ -34,10 +35,17 @@ function configError(env: NodeJS.ProcessEnv, s: z.ZodTypeAny = schema): ConfigEr
 }
 
 describe('loadConfig', () => {
+  it('when a boolean variable is anything but true or false, then start-up stops naming it', () => {
+    const flags = z.object({ ALLOW_OPEN_WRITES: booleanSchema });
+    assert.equal(loadConfig(flags, {}).ALLOW_OPEN_WRITES, false);
+    assert.equal(loadConfig(flags, { ALLOW_OPEN_WRITES: 'true' }).ALLOW_OPEN_WRITES, true);
+    assert.throws(() => loadConfig(flags, { ALLOW_OPEN_WRITES: 'yes' }), /ALLOW_OPEN_WRITES/);
+  });
+
   it('when the environment is empty, then every default applies', () => {
     const config = loadConfig(schema, {});
     assert.equal(config.PORT, 8081);
-    assert.equal(config.HOST, '0.0.0.0');
+    assert.equal(config.HOST, '127.0.0.1');
     assert.equal(config.LOG_LEVEL, 'info');
     assert.equal(config.SHUTDOWN_DRAIN_DELAY_MS, 0);
     assert.equal(config.SHUTDOWN_TIMEOUT_MS, 10_000);

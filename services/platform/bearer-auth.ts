@@ -1,0 +1,33 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { HttpError } from './errors';
+
+/** What a route guarded by a bearer token does when no token is configured. */
+export type WithoutToken = 'open' | 'closed';
+
+/**
+ * Guards a route with `Authorization: Bearer <token>`. Both sides are hashed
+ * before the constant-time compare, so neither the token's content nor its
+ * length shows in the timing. Without a configured token the route is open or
+ * closed as the caller decides: catalog writes are closed unless
+ * ALLOW_OPEN_WRITES says otherwise.
+ */
+export function requireBearerToken(token: string | undefined, what: string, withoutToken: WithoutToken): RequestHandler {
+  if (!token) {
+    if (withoutToken === 'open') return (_req, _res, next) => next();
+    return (_req, _res, next) =>
+      next(new HttpError(403, 'writes_closed', `${what} is closed: no token is configured (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)`));
+  }
+  const expected = digest(token);
+  return (req, _res, next) => {
+    const header = req.headers.authorization;
+    const match = header ? /^Bearer\s+(.+)$/i.exec(header) : null;
+    if (!match?.[1]) {
+      next(new HttpError(401, 'unauthorized', `send Authorization: Bearer <token> for ${what}`));
+      return;
+    }
+    next(timingSafeEqual(digest(match[1]), expected) ? undefined : new HttpError(403, 'forbidden', `the token for ${what} is not valid`));
+  };
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
