@@ -20,6 +20,7 @@ import { startService, type RunningService, type ServiceName } from '../test/sup
 import { waitFor } from '../test/support/wait';
 import { bucketOf, histogramQuantile, readHistogram, type HistogramSample } from './histogram';
 import { runLoad, type LoadResult } from './load';
+import { describeLatencies, runOpenLoop } from './open-loop';
 import { findPostmaster, processTreeMemory, rssBytes, type GroupMemory } from './proc-memory';
 import { timeStart, type StartTimes } from './ready-time';
 
@@ -31,6 +32,8 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
 const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 3);
 const START_ROUNDS = Number(process.env['BENCH_START_ROUNDS'] ?? 3);
+// play's default SHED_EVENT_LOOP_DELAY_MS: the mesh runs with the defaults.
+const SHED_BOUND_MS = 200;
 
 if (!Number.isInteger(BATCH) || BATCH < 1 || BATCH > 500) throw new Error(`BENCH_BATCH must be an integer from 1 to 500, got ${BATCH}`);
 
@@ -131,6 +134,8 @@ async function main(): Promise<void> {
     const play1 = await median(() => plays(1, SECONDS));
     const directN = await median(() => get(SATURATED, SECONDS));
     const playN = await median(() => plays(SATURATED, SECONDS));
+    // Four times what play can do, offered open-loop: it must shed, not queue without bound.
+    const overload = await runOpenLoop({ origin: play.origin, method: 'POST', path: (i) => `/play/asset/123/user/over${i % 500}`, rate: 4 * playN.throughput, seconds: SECONDS });
     const single1 = await median(() => recordOne(SECONDS));
     const batch1 = await median(() => recordBatch(SECONDS));
 
@@ -196,6 +201,12 @@ async function main(): Promise<void> {
     console.log(`  play p50 / GET p50 at concurrency 1     ${fmt(latencyRatio)}x  (target <= 2.3x: ${verdict(latencyRatio <= 2.3)})`);
     console.log(`  play / GET saturated throughput         ${fmt(throughputRatio)}x  (target >= 0.15x: ${verdict(throughputRatio >= 0.15)}; later 0.25x: ${verdict(throughputRatio >= 0.25)})`);
     console.log(`  listener drain / play saturated rate    ${fmt(drainRatio)}x  (target >= 2x: ${verdict(drainRatio >= 2)})`);
+
+    console.log(`\nplay offered ${fmt(overload.offered / SECONDS, 0)}/s open-loop (4x its saturated rate) for ${SECONDS} s; shed bound ${SHED_BOUND_MS} ms of event-loop lag`);
+    for (const [status, latencies] of [...overload.byStatus].sort(([a], [b]) => a - b)) {
+      const what = status === 200 ? 'answered' : status === 503 ? 'shed (503)' : status === 0 ? 'failed to connect' : `status ${status}`;
+      console.log(`  ${what.padEnd(18)} ${String(latencies.length).padStart(6)}  ${describeLatencies(latencies)}`);
+    }
 
     printRecordLatency(batchCalls, drained, failedCalls, single1, batch1);
     printMemory(memoryWarm, memoryLoaded, postmaster);

@@ -37,22 +37,33 @@ export class EventLoopLag {
 
 /**
  * Answers `503` with `Retry-After` at once while the event loop lags more than
- * `boundMs`: a fast refusal the caller (or a load balancer) can retry
- * elsewhere, instead of a queue that grows until every request times out.
- * Put it in front of the business routes only: probes and metrics must
- * still answer under load.
+ * `boundMs`, or while `maxInFlight` requests are already in progress: a fast
+ * refusal the caller (or a load balancer) can retry elsewhere, instead of a
+ * queue that grows until every request times out. The in-flight bound is what
+ * catches an overload whose queue is in the peers rather than in this
+ * process's event loop (on a shared machine, the usual case). Put it in front
+ * of the business routes only: probes and metrics must still answer.
  */
-export function shedWhenOverloaded(options: { lagMs: () => number; boundMs: number; metrics: Metrics }): RequestHandler {
+export function shedWhenOverloaded(options: { lagMs: () => number; boundMs: number; maxInFlight: number; metrics: Metrics }): RequestHandler {
   const shed = new Counter({
     name: 'http_server_shed_total',
-    help: 'Requests refused with 503 because the event loop lagged more than the shed bound',
+    help: 'Requests refused with 503 because the event loop lagged or too many were in progress',
+    labelNames: ['reason'] as const,
     registers: [options.metrics.registry],
   });
+  for (const reason of ['event_loop_lag', 'in_flight']) shed.inc({ reason }, 0);
+  let inFlight = 0;
   return (_req, res, next) => {
     const lag = options.lagMs();
-    if (lag <= options.boundMs) return next();
-    shed.inc();
+    const reason = lag > options.boundMs ? 'event_loop_lag' : inFlight >= options.maxInFlight ? 'in_flight' : undefined;
+    if (!reason) {
+      inFlight++;
+      res.once('close', () => inFlight--);
+      return next();
+    }
+    shed.inc({ reason });
     res.setHeader('Retry-After', '1');
-    next(new HttpError(503, 'overloaded', `the service is overloaded (event loop ${Math.round(lag)} ms behind); retry shortly`));
+    const why = reason === 'event_loop_lag' ? `event loop ${Math.round(lag)} ms behind` : `${inFlight} requests in progress`;
+    next(new HttpError(503, 'overloaded', `the service is overloaded (${why}); retry shortly`));
   };
 }

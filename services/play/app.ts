@@ -11,8 +11,8 @@ export interface PlayAppDeps extends PlayDeps {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
-  /** Shed plays with 503 while the event loop lags more than `boundMs`. */
-  shedding?: { lagMs: () => number; boundMs: number };
+  /** Shed plays with 503 while the event loop lags more than `boundMs` or `maxInFlight` plays are in progress. */
+  shedding?: { lagMs: () => number; boundMs: number; maxInFlight: number };
 }
 
 export function createApp({ backends, publishView, clock, shedding, ...parts }: PlayAppDeps): Express {

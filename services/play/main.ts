@@ -1,5 +1,6 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { jetstreamManager } from '@nats-io/jetstream';
+import { z } from 'zod';
 import { commonConfigSchema, durationMsSchema, httpUrlSchema, natsUrlSchema, peerCallConfigSchema, portSchema } from '../platform/config';
 import { ensureEventStream, streamReplicasSchema } from '../platform/events';
 import { NatsLink } from '../platform/nats';
@@ -21,6 +22,7 @@ void runService({
     BACKEND_TIMEOUT_MS: durationMsSchema(800),
     BACKEND_ATTEMPT_TIMEOUT_MS: durationMsSchema(300),
     SHED_EVENT_LOOP_DELAY_MS: durationMsSchema(200),
+    SHED_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(128),
     PUBLISH_TIMEOUT_MS: durationMsSchema(1000),
   }),
   async start({ config, log, metrics, readiness, peerDirectory }) {
@@ -55,7 +57,7 @@ void runService({
       app: createApp({
         backends,
         publishView: (event) => publisher.publish(event),
-        shedding: { lagMs: () => lag.currentMs, boundMs: config.SHED_EVENT_LOOP_DELAY_MS },
+        shedding: { lagMs: () => lag.currentMs, boundMs: config.SHED_EVENT_LOOP_DELAY_MS, maxInFlight: config.SHED_MAX_IN_FLIGHT },
         log,
         metrics,
         readiness,

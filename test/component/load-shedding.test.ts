@@ -15,10 +15,10 @@ const answering: PeerClient = {
   close: async () => {},
 };
 
-function playWith(lagMs: () => number) {
+function playWith(lagMs: () => number, maxInFlight = 100, backend: PeerClient = answering) {
   const parts = appParts('play');
-  const backends = { metadata: answering, cdnurl: answering, reporting: answering };
-  return { ...parts, app: createPlayApp({ backends, publishView: async () => true, shedding: { lagMs, boundMs: 50 }, ...parts }) };
+  const backends = { metadata: backend, cdnurl: answering, reporting: answering };
+  return { ...parts, app: createPlayApp({ backends, publishView: async () => true, shedding: { lagMs, boundMs: 50, maxInFlight }, ...parts }) };
 }
 
 describe('play sheds load when its event loop lags', () => {
@@ -32,9 +32,34 @@ describe('play sheds load when its event loop lags', () => {
     assert.equal(shed.headers['retry-after'], '1');
     await request(app).get('/healthz').expect(200);
     await request(app).get('/readyz').expect(200);
-    assert.equal(metricValue((await request(app).get('/metrics')).text, 'http_server_shed_total'), 1);
+    assert.equal(metricValue((await request(app).get('/metrics')).text, 'http_server_shed_total', { reason: 'event_loop_lag' }), 1);
     lag = 10;
     await request(app).post('/play/asset/123/user/u').expect(200);
+  });
+
+  it('when as many plays as the bound are in progress, then the next is shed at once and a later one is served', async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slowMetadata: PeerClient = { call: async (method, path, options) => (await held, answering.call(method, path, options)), close: async () => {} };
+    const { app } = playWith(() => 0, 2, slowMetadata);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/play/asset/123/user/u`;
+    try {
+      const first = [fetch(url, { method: 'POST' }), fetch(url, { method: 'POST' })];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = performance.now();
+      const third = await fetch(url, { method: 'POST' });
+      assert.equal(third.status, 503);
+      assert.equal(((await third.json()) as { error: string }).error, 'overloaded');
+      assert.ok(performance.now() - started < 100, 'shed at once');
+      release();
+      assert.deepEqual(await Promise.all(first.map(async (r) => (await r).status)), [200, 200]);
+      assert.equal((await fetch(url, { method: 'POST' })).status, 200);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it('when the event loop is really blocked, then the lag sampler sees it and the next play is shed', async () => {
