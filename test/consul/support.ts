@@ -147,7 +147,7 @@ export function slowPost(url: string, body: string): { finish(): Promise<number>
 /** The processes of a Consul-discovered mesh around one double, with two metadata instances. */
 export async function startConsulMesh(consul: ConsulDouble, options: { metadataEnv?: NodeJS.ProcessEnv; playEnv?: NodeJS.ProcessEnv } = {}) {
   const [nats, postgres]: [NatsServer, TestPostgres] = await Promise.all([startNats(), startPostgres()]);
-  const env = (extra: NodeJS.ProcessEnv = {}) => consulEnv(consul, { NATS_URL: nats.url, DATABASE_URL: postgres.url, ...extra });
+  const env = (extra: NodeJS.ProcessEnv = {}) => consulEnv(consul, { NATS_URL: nats.url, DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', ...extra });
   const [metadataA, metadataB, cdnurl, reporting] = await Promise.all([
     startService('metadata', env(options.metadataEnv)),
     startService('metadata', env(options.metadataEnv)),
