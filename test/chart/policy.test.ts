@@ -125,6 +125,20 @@ function byKind(manifests: readonly Manifest[], kind: string): Manifest[] {
   return manifests.filter((m) => m.kind === kind);
 }
 
+function natsStatefulSet(manifests: readonly Manifest[]): Manifest {
+  const nats = byKind(manifests, 'StatefulSet').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'nats');
+  assert.ok(nats, 'no self-contained NATS');
+  return nats;
+}
+
+/** nats.conf of the self-contained server, as rendered into its ConfigMap. */
+function natsConf(manifests: readonly Manifest[]): string {
+  const map = byKind(manifests, 'ConfigMap').find((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'nats');
+  const conf = (map?.['data'] as Record<string, string> | undefined)?.['nats.conf'];
+  assert.ok(conf, 'no nats.conf');
+  return conf;
+}
+
 describe('chart policies', () => {
   for (const scenario of scenarios) {
     const manifests = render(4, scenario.options);
@@ -244,16 +258,20 @@ describe('chart policies', () => {
     assert.deepEqual(statefulSets, ['consul', 'nats', 'postgres']);
   });
 
-  test('when NATS runs self-contained, then it has JetStream on a PersistentVolumeClaim', () => {
-    const nats = byKind(render(4), 'StatefulSet').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'nats');
-    assert.ok(nats);
-    const spec = nats['spec'] as { volumeClaimTemplates: Array<{ metadata: { name: string } }>; template: { spec: PodSpec & { containers: Array<Container & { args: string[] }> } } };
+  test('when NATS runs self-contained, then it reads a config file with JetStream on a PersistentVolumeClaim', () => {
+    const manifests = render(4);
+    const nats = natsStatefulSet(manifests);
+    const spec = nats['spec'] as { volumeClaimTemplates: Array<{ metadata: { name: string } }>; template: { spec: PodSpec } };
     const container = spec.template.spec.containers[0];
     assert.ok(container);
-    assert.ok(container.args.includes('--jetstream'));
-    assert.ok(container.args.some((a) => a.startsWith('--store_dir=')));
+    assert.deepEqual([...(container.command ?? []), ...(container.args ?? [])], ['nats-server', '--config', '/etc/nats-config/nats.conf']);
     assert.match(container.image, /^nats:/);
-    assert.equal(spec.volumeClaimTemplates[0]?.metadata.name, 'data');
+    const mounts = new Map((container.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
+    const configMapName = spec.template.spec.volumes?.find((v) => v.name === mounts.get('/etc/nats-config'))?.configMap?.name;
+    const conf = natsConf(manifests);
+    assert.equal(configMapName, byKind(manifests, 'ConfigMap').find((m) => (m['data'] as Record<string, string>)['nats.conf'] === conf)?.metadata.name);
+    assert.match(conf, /^jetstream \{\n {2}store_dir: \/data$/m);
+    assert.equal(mounts.get('/data'), spec.volumeClaimTemplates[0]?.metadata.name);
   });
 
   test('when Consul runs self-contained, then it is a bootstrapped server with UI, or -dev in dev mode', () => {
@@ -310,15 +328,15 @@ describe('chart policies', () => {
 
   test('when replicas > 1 or autoscaling is on, then a PodDisruptionBudget covers the Deployment, and only then', () => {
     const manifests = render(4, { values: { 'services.reporting.replicas': '2', 'services.play.autoscaling.enabled': 'true' } });
-    const pdbs = byKind(manifests, 'PodDisruptionBudget').map((p) => p.metadata.labels?.['app.kubernetes.io/component']).sort();
-    assert.deepEqual(pdbs, ['play', 'reporting']);
+    const servicePdbs = (m: readonly Manifest[]): string[] => byKind(m, 'PodDisruptionBudget').map((p) => p.metadata.labels?.['app.kubernetes.io/component'] ?? '').filter((c) => (serviceNames as readonly string[]).includes(c)).sort();
+    assert.deepEqual(servicePdbs(manifests), ['play', 'reporting']);
     const hpa = byKind(manifests, 'HorizontalPodAutoscaler');
     assert.equal(hpa.length, 1);
     const target = (hpa[0]?.['spec'] as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef;
     const play = serviceWorkload(manifests, 'play').manifest;
     assert.equal(target.name, play.metadata.name);
     assert.equal((play['spec'] as { replicas?: number }).replicas, undefined, 'HPA-managed Deployment must not set replicas');
-    assert.equal(byKind(render(4), 'PodDisruptionBudget').length, 0);
+    assert.deepEqual(servicePdbs(render(4)), []);
   });
 
   test('when the ingress is on, then /play is routed to the play Service through the configured class', () => {

@@ -216,3 +216,42 @@ podSelector:
   matchLabels:
     {{- include "video-mesh.selectorLabels" . | nindent 4 }}
 {{- end }}
+
+{{/*
+A Kubernetes quantity (256Mi, 1Gi, 500M, 1e9, 1048576) in bytes, as an
+integer. Only the suffixes the values schema allows for sizes.
+*/}}
+{{- define "video-mesh.quantityBytes" -}}
+{{- $q := toString . }}
+{{- $number := regexFind "^[0-9.]+([eE][0-9]+)?" $q }}
+{{- $suffix := trimPrefix $number $q }}
+{{- $units := dict "" 1 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 }}
+{{- if not (hasKey $units $suffix) }}
+{{- fail (printf "cannot read the quantity %q as bytes (use Ki, Mi, Gi, Ti, k, M, G or T)" $q) }}
+{{- end }}
+{{- mulf ($number | float64) (get $units $suffix) | floor | int64 }}
+{{- end }}
+
+{{/* A percentage of a memory quantity, in whole MiB: (dict "quantity" "256Mi" "percent" 75). */}}
+{{- define "video-mesh.percentOfMemoryMiB" -}}
+{{- $bytes := include "video-mesh.quantityBytes" .quantity | float64 }}
+{{- divf (mulf $bytes (float64 .percent)) (mulf 100 1048576) | floor | int64 }}
+{{- end }}
+
+{{/*
+consul.dev changes what the Consul StatefulSet's volumeClaimTemplates hold,
+a field Kubernetes never lets an update change: say so, and what to do,
+instead of letting the upgrade fail on an immutable field.
+(dict "root" $ "existing" <the StatefulSet in the cluster, or empty>)
+*/}}
+{{- define "video-mesh.validateConsulMode" -}}
+{{- $root := .root }}
+{{- with .existing }}
+{{- $wasDev := empty (dig "spec" "volumeClaimTemplates" list .) }}
+{{- if ne $wasDev $root.Values.consul.dev }}
+{{- $name := .metadata.name }}
+{{- $was := ternary "true (in memory, no volume)" (printf "false (a server on the PVC data-%s-0)" $name) $wasDev }}
+{{- fail (printf "consul.dev cannot change on an installed release: the StatefulSet %s was created with consul.dev=%s, and Kubernetes does not let an upgrade change its volumes. Keep consul.dev=%t, or delete the StatefulSet first (kubectl -n %s delete statefulset %s; the services register again within CONSUL_RESYNC_INTERVAL_MS) and upgrade again." $name $was $wasDev $root.Release.Namespace $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
