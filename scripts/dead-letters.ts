@@ -326,6 +326,9 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: 
       return 1;
     }
     const letters = await readDeadLetters(jsm, options);
+    for (const seq of options.sequences.filter((n) => !letters.some((l) => l.sequence === n))) {
+      out(`sequence ${seq} is not a dead letter on ${options.subjectFilters.join(', ')} (any more): nothing to do for it\n`);
+    }
     if (options.command === 'list') {
       out(formatList(letters, options.subjectFilters));
       return 0;

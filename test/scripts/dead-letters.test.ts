@@ -203,6 +203,7 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     const live = await js.publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
     const replay = await run('replay', '--sequence', String(live.seq));
     assert.equal(replay.code, 0, replay.stderr);
+    assert.match(replay.stdout, new RegExp(`^sequence ${live.seq} is not a dead letter on events\\.deadletter\\.view \\(any more\\): nothing to do for it$`, 'm'));
     assert.match(replay.stdout, /replayed 0, left in place 0/);
   });
 
