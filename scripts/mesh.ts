@@ -75,7 +75,6 @@ export class RestartBackoff {
 
 interface UnitSpec {
   name: string;
-  colour: number;
   /** Services stop first, then the infrastructure they need. */
   tier: 'service' | 'infrastructure';
   /** Postgres on SIGINT, its fast shutdown (SIGTERM would wait for clients to leave). */
@@ -130,7 +129,6 @@ class Supervisor {
     unit.child = child;
     unit.startedAt = Date.now();
     child.once('exit', (code, signal) => this.exited(unit, code, signal));
-    // A restart that finished while stop() began: stop() waited for it, so it is stopped there.
   }
 
   private exited(unit: Unit, code: number | null, signal: NodeJS.Signals | null): void {
@@ -232,7 +230,6 @@ const sayMesh = (line: string) => process.stdout.write(`\x1b[1m${'mesh'.padEnd(1
 function processSpec(name: string, colour: number, tier: UnitSpec['tier'], command: string, args: string[], env: NodeJS.ProcessEnv): UnitSpec {
   return {
     name,
-    colour,
     tier,
     stopSignal: 'SIGTERM',
     async launch() {
@@ -252,7 +249,6 @@ function postgresSpec(colour: number): UnitSpec {
   const prefix = label('postgres', colour);
   return {
     name: 'postgres',
-    colour,
     tier: 'infrastructure',
     stopSignal: 'SIGINT',
     async launch() {
