@@ -139,6 +139,14 @@ function natsConf(manifests: readonly Manifest[]): string {
   return conf;
 }
 
+/** The helper every generated Secret value comes from (lookup, else one random value per render). */
+function generatedSecretHelper(): string {
+  const helpers = readFileSync(join(chartDir, 'templates', '_helpers.tpl'), 'utf8');
+  const start = helpers.indexOf('{{- define "video-mesh.generatedSecretValue" -}}');
+  assert.ok(start >= 0, 'no video-mesh.generatedSecretValue helper');
+  return helpers.slice(start, helpers.indexOf('{{- end }}\n\n', start));
+}
+
 describe('chart policies', () => {
   for (const scenario of scenarios) {
     const manifests = render(4, scenario.options);
@@ -319,8 +327,8 @@ describe('chart policies', () => {
     for (const name of ['metadata', 'cdnurl'] as const) {
       assert.deepEqual(envOf(serviceWorkload(manifests, name)).get('ADMIN_TOKEN')?.valueFrom, { secretKeyRef: { name: secret.metadata.name, key: 'admin-token' } });
     }
-    const template = readFileSync(join(chartDir, 'templates', 'admin-token-secret.yaml'), 'utf8');
-    assert.match(template, /lookup "v1" "Secret" \.Release\.Namespace/, 'the token must be looked up to survive upgrades');
+    assert.match(generatedSecretHelper(), /lookup "v1" "Secret" \.root\.Release\.Namespace \.name/, 'the token must be looked up to survive upgrades');
+    assert.match(readFileSync(join(chartDir, 'templates', 'admin-token-secret.yaml'), 'utf8'), /include "video-mesh\.adminTokenValue"/);
     const existing = render(4, { values: { 'adminToken.existingSecret': 'mine' } });
     assert.equal(byKind(existing, 'Secret').filter((x) => x.metadata.labels?.['app.kubernetes.io/component'] === 'admin-token').length, 0);
     assert.equal(envOf(serviceWorkload(existing, 'metadata')).get('ADMIN_TOKEN')?.valueFrom?.['secretKeyRef'] !== undefined, true);
@@ -366,7 +374,7 @@ describe('chart policies', () => {
     assert.equal(byKind(render(4, { values: { 'monitoring.enabled': 'false' } }), 'ConfigMap').filter((c) => c.metadata.labels?.['grafana_dashboard'] !== undefined).length, 0);
   });
 
-  test('when helm test runs, then its pod POSTs a play to the play Service with the same image and expects title It', () => {
+  test('when helm test runs, then its pod POSTs a play of the seed asset for a test user to the play Service with the same image and expects title It', () => {
     const manifests = render(4);
     const pod = workloads(manifests).find((w) => w.hook);
     assert.ok(pod);
@@ -376,7 +384,8 @@ describe('chart policies', () => {
     assert.equal(c.image, serviceWorkload(manifests, 'play').spec.containers[0]?.image);
     const env = new Map((c.env ?? []).map((e) => [e.name, e.value]));
     const url = new URL(env.get('PLAY_URL') ?? '');
-    assert.equal(url.pathname, '/play/asset/123/user/1');
+    assert.equal(url.pathname, '/play/asset/123/user/helm-test');
+    assert.equal(env.get('EXPECTED_STATUS'), '200');
     assert.equal(url.hostname, serviceWorkload(manifests, 'play').manifest.metadata.name);
     assert.equal(env.get('EXPECTED_TITLE'), 'It');
     assert.match(env.get('DATA_LOCATION') ?? '', /the chart's own PostgreSQL/);
@@ -564,8 +573,8 @@ describe('PostgreSQL', () => {
     const service = byKind(manifests, 'Service').find((m) => m.metadata.name === data['host']);
     assert.equal(service?.metadata.labels?.['app.kubernetes.io/component'], 'postgres');
     assert.deepEqual((service?.['spec'] as { ports: unknown[] }).ports, [{ name: 'postgres', port: 5432, targetPort: 'postgres', protocol: 'TCP' }]);
-    const template = readFileSync(join(chartDir, 'templates', 'postgres-secret.yaml'), 'utf8');
-    assert.match(template, /lookup "v1" "Secret" \.Release\.Namespace/, 'the password must be looked up to survive upgrades');
+    assert.match(readFileSync(join(chartDir, 'templates', 'postgres-secret.yaml'), 'utf8'), /include "video-mesh\.postgresPasswordValue"/, 'the password must be looked up to survive upgrades');
+    assert.match(generatedSecretHelper(), /lookup "v1" "Secret"/);
   });
 
   test('when external, then nothing of the chart\'s own server is rendered and the services read existingSecret under uriKey', () => {

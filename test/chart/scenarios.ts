@@ -52,6 +52,8 @@ export const scenarios: readonly Scenario[] = [
   { name: 'external PostgreSQL', options: { values: externalPostgres } },
   { name: 'PostgreSQL storage and pool settings', options: { values: { 'postgres.storage.size': '10Gi', 'postgres.storage.storageClassName': 'fast', 'postgres.maxConnections': '200', 'postgres.poolMax': '20', 'postgres.image': 'postgres:17.9-trixie' } } },
   { name: 'store services autoscaled', options: { values: { ...storeAutoscaling, 'postgres.poolMax': '5' } } },
+  { name: 'pull secret, pod annotations, existing record token', options: { values: { 'imagePullSecrets[0].name': 'regcred', 'podAnnotations.team': 'video', 'recordToken.existingSecret': 'my-record' } } },
+  { name: 'read-only helm test, heap at 60%', options: { values: { 'tests.readOnly': 'true', heapLimitPercent: '60' } } },
 ];
 
 /** Oldest and newest Kubernetes versions the chart claims (Chart.yaml kubeVersion >=1.29). */

@@ -23,6 +23,10 @@ const rejected: ReadonlyArray<readonly [string, string]> = [
   ['a user name that would break the URI', 'postgres.username=a@b'],
   ['a Secret key Kubernetes does not allow', 'postgres.external.uriKey=a/b'],
   ['a Secret name Kubernetes does not allow', 'postgres.external.existingSecret=My_Secret'],
+  ['a misspelt record token key', 'recordToken.secret=record'],
+  ['a stream with no replica', 'nats.streamReplicas=0'],
+  ['a heap as large as the container', 'heapLimitPercent=100'],
+  ['a misspelt helm test key', 'tests.readonly=true'],
 ];
 
 for (const major of helmMajors) {

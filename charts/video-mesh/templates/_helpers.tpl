@@ -59,7 +59,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 The call graph of the services, fixed by the code (docs/configuration.md):
 which peers each one calls over HTTP (and so gets a *_URL for), whether it
 uses NATS, whether it keeps data in PostgreSQL, whether it guards writes
-with the admin token, whether the ingress reaches it. Env vars and
+with the admin token, whether it holds the record token (reporting checks it,
+queue-listener sends it), whether the ingress reaches it. Env vars and
 NetworkPolicies both derive from it.
 */}}
 {{- define "video-mesh.topology" -}}
@@ -68,30 +69,35 @@ play:
   nats: true
   database: false
   adminToken: false
+  recordToken: false
   public: true
 metadata:
   peers: []
   nats: false
   database: true
   adminToken: true
+  recordToken: false
   public: false
 reporting:
   peers: []
   nats: false
   database: true
   adminToken: false
+  recordToken: true
   public: false
 cdnurl:
   peers: []
   nats: false
   database: true
   adminToken: true
+  recordToken: false
   public: false
 queue-listener:
   peers: [reporting]
   nats: true
   database: false
   adminToken: false
+  recordToken: true
   public: false
 {{- end }}
 
@@ -185,6 +191,9 @@ seccompProfile:
 {{- fail "shutdown.drainDelayMs must be shorter than shutdown.timeoutMs" }}
 {{- end }}
 {{- include "video-mesh.validatePostgresConnections" . }}
+{{- if and .Values.nats.selfContained (gt (int .Values.nats.streamReplicas) 1) }}
+{{- fail (printf "nats.streamReplicas is %d, but the self-contained NATS is a single server, which holds one replica of a stream: set nats.streamReplicas=1, or run a NATS cluster (k8s/addons/nats-values.yaml) with nats.selfContained=false" (int .Values.nats.streamReplicas)) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -217,6 +226,74 @@ podSelector:
     {{- include "video-mesh.selectorLabels" . | nindent 4 }}
 {{- end }}
 
+{{- define "video-mesh.recordSecretName" -}}
+{{- default (include "video-mesh.componentName" (dict "root" . "component" "record-token")) .Values.recordToken.existingSecret }}
+{{- end }}
+
+{{/*
+The value of one key of a Secret this chart generates, in plain text: the
+value already in the cluster (lookup, so it survives upgrades; lookup is empty
+under helm template), else a random one. The random value is drawn once per
+render and remembered on the root context, which every template of the chart
+shares, so the Secret and the checksum annotation of the pods reading it
+agree: a pod rolls when the value really changes, not on the first upgrade.
+(dict "root" $ "name" <Secret> "key" <key> "length" <random length>)
+*/}}
+{{- define "video-mesh.generatedSecretValue" -}}
+{{- if not (hasKey .root "videoMeshGeneratedSecrets") }}
+{{- $_ := set .root "videoMeshGeneratedSecrets" dict }}
+{{- end }}
+{{- $memo := get .root "videoMeshGeneratedSecrets" }}
+{{- $id := printf "%s/%s" .name .key }}
+{{- if not (hasKey $memo $id) }}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name }}
+{{- if and $existing $existing.data (hasKey $existing.data .key) }}
+{{- $_ := set $memo $id (index $existing.data .key | b64dec) }}
+{{- else }}
+{{- $_ := set $memo $id (randAlphaNum (int .length)) }}
+{{- end }}
+{{- end }}
+{{- get $memo $id }}
+{{- end }}
+
+{{- define "video-mesh.adminTokenValue" -}}
+{{- include "video-mesh.generatedSecretValue" (dict "root" . "name" (include "video-mesh.adminSecretName" .) "key" .Values.adminToken.secretKey "length" 48) }}
+{{- end }}
+
+{{- define "video-mesh.recordTokenValue" -}}
+{{- include "video-mesh.generatedSecretValue" (dict "root" . "name" (include "video-mesh.recordSecretName" .) "key" .Values.recordToken.secretKey "length" 48) }}
+{{- end }}
+
+{{- define "video-mesh.postgresPasswordValue" -}}
+{{- include "video-mesh.generatedSecretValue" (dict "root" . "name" (include "video-mesh.postgresSecretName" .) "key" "password" "length" 32) }}
+{{- end }}
+
+{{/*
+checksum/secrets of one service's pods: a hash of every generated Secret
+value it reads (admin token, record token, the self-contained database's
+password), so that a new value rolls exactly the pods that read it; empty
+for a service that reads none. Secrets
+named by existingSecret are not the chart's to read: rotate those with a
+rollout restart (docs/kubernetes.md).
+(dict "root" $ "topo" <topology entry>)
+*/}}
+{{- define "video-mesh.secretsChecksum" -}}
+{{- $root := .root }}
+{{- $parts := list }}
+{{- if and .topo.adminToken (not $root.Values.adminToken.existingSecret) }}
+{{- $parts = append $parts (printf "admin-token=%s" (include "video-mesh.adminTokenValue" $root)) }}
+{{- end }}
+{{- if and .topo.recordToken (not $root.Values.recordToken.existingSecret) }}
+{{- $parts = append $parts (printf "record-token=%s" (include "video-mesh.recordTokenValue" $root)) }}
+{{- end }}
+{{- if and .topo.database $root.Values.postgres.selfContained }}
+{{- $parts = append $parts (printf "postgres-password=%s" (include "video-mesh.postgresPasswordValue" $root)) }}
+{{- end }}
+{{- if $parts }}
+{{- join "\n" $parts | sha256sum }}
+{{- end }}
+{{- end }}
+
 {{/*
 A Kubernetes quantity (256Mi, 1Gi, 500M, 1e9, 1048576) in bytes, as an
 integer. Only the suffixes the values schema allows for sizes.
@@ -236,6 +313,21 @@ integer. Only the suffixes the values schema allows for sizes.
 {{- define "video-mesh.percentOfMemoryMiB" -}}
 {{- $bytes := include "video-mesh.quantityBytes" .quantity | float64 }}
 {{- divf (mulf $bytes (float64 .percent)) (mulf 100 1048576) | floor | int64 }}
+{{- end }}
+
+{{/*
+NODE_OPTIONS of one service: V8's old-space limit at heapLimitPercent of the
+container's memory limit, so the heap stops growing (and the GC works harder)
+before the kernel kills the container; empty without a memory limit or when
+the service's env or extraEnv sets NODE_OPTIONS itself.
+(dict "root" $ "svc" <service values>)
+*/}}
+{{- define "video-mesh.nodeOptions" -}}
+{{- $limit := dig "limits" "memory" "" (.svc.resources | default dict) }}
+{{- $own := or (hasKey (.svc.env | default dict) "NODE_OPTIONS") (hasKey (.root.Values.extraEnv | default dict) "NODE_OPTIONS") }}
+{{- if and $limit (not $own) }}
+{{- printf "--max-old-space-size=%s" (include "video-mesh.percentOfMemoryMiB" (dict "quantity" $limit "percent" .root.Values.heapLimitPercent)) }}
+{{- end }}
 {{- end }}
 
 {{/*

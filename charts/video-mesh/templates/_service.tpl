@@ -63,9 +63,16 @@ spec:
     metadata:
       labels:
         {{- include "video-mesh.labels" $ctx | nindent 8 }}
-      {{- with $root.Values.podAnnotations }}
+      {{- $checksum := include "video-mesh.secretsChecksum" (dict "root" $root "topo" $topo) }}
+      {{- if or $checksum $root.Values.podAnnotations }}
       annotations:
+        {{- with $checksum }}
+        # A new value in a Secret the chart generates rolls the pods that read it.
+        checksum/secrets: {{ . }}
+        {{- end }}
+        {{- with $root.Values.podAnnotations }}
         {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- end }}
     spec:
       serviceAccountName: {{ $fullName }}
@@ -117,6 +124,10 @@ spec:
             {{- if $topo.nats }}
             - name: NATS_URL
               value: {{ include "video-mesh.natsUrl" $root | quote }}
+            # Replicas of the EVENTS stream when a service creates it: no more
+            # than the NATS servers that hold it.
+            - name: EVENTS_STREAM_REPLICAS
+              value: {{ $root.Values.nats.streamReplicas | quote }}
             {{- end }}
             {{- range $peer := $topo.peers }}
             # Static fallback when Consul is unreachable.
@@ -140,6 +151,19 @@ spec:
                 secretKeyRef:
                   name: {{ include "video-mesh.adminSecretName" $root }}
                   key: {{ $root.Values.adminToken.secretKey }}
+            {{- end }}
+            {{- if $topo.recordToken }}
+            # reporting requires it on its record routes; queue-listener sends it.
+            - name: RECORD_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "video-mesh.recordSecretName" $root }}
+                  key: {{ $root.Values.recordToken.secretKey }}
+            {{- end }}
+            {{- with include "video-mesh.nodeOptions" (dict "root" $root "svc" $svc) }}
+            # The heap follows the container's memory limit (heapLimitPercent).
+            - name: NODE_OPTIONS
+              value: {{ . | quote }}
             {{- end }}
             {{- with $root.Values.otel.endpoint }}
             - name: OTEL_EXPORTER_OTLP_ENDPOINT
