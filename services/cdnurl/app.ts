@@ -11,11 +11,13 @@ export interface CdnUrlDeps {
   adminToken: string | undefined;
   /** Without an admin token, writes are refused unless this is true. */
   allowOpenWrites?: boolean;
+  /** Called after a write committed: the change notice that keeps play's cache fresh. */
+  onChanged?: (assetId: string) => void;
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
 }
 
-export function createApp({ store, adminToken, allowOpenWrites = false, ...parts }: CdnUrlDeps): Express {
-  return createHttpApp({ ...parts, routes: urlRoutes(store, adminToken, allowOpenWrites) });
+export function createApp({ store, adminToken, allowOpenWrites = false, onChanged, ...parts }: CdnUrlDeps): Express {
+  return createHttpApp({ ...parts, routes: urlRoutes(store, adminToken, allowOpenWrites, onChanged) });
 }

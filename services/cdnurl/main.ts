@@ -1,7 +1,10 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { join } from 'node:path';
 import { z } from 'zod';
-import { booleanSchema, commonConfigSchema, portSchema } from '../platform/config';
+import { booleanSchema, commonConfigSchema, natsUrlSchema, portSchema } from '../platform/config';
+import { warnWithoutAdminToken } from '../platform/bearer-auth';
+import { publishCatalogChange } from '../platform/catalog-notices';
+import { NatsLink } from '../platform/nats';
 import { Database, databaseConfigSchema } from '../platform/database';
 import { runService } from '../platform/run-service';
 import { createApp } from './app';
@@ -9,18 +12,34 @@ import { CDNURL_SCHEMA, createUrlStore, seedUrlTable } from './store';
 
 void runService({
   name: 'cdnurl',
-  configSchema: commonConfigSchema.merge(databaseConfigSchema).extend({ PORT: portSchema(8083), ADMIN_TOKEN: z.string().min(8).optional(), ALLOW_OPEN_WRITES: booleanSchema }),
+  configSchema: commonConfigSchema.merge(databaseConfigSchema).extend({
+    PORT: portSchema(8083),
+    ADMIN_TOKEN: z.string().min(8).optional(),
+    ALLOW_OPEN_WRITES: booleanSchema,
+    NATS_URL: natsUrlSchema,
+  }),
   async start({ config, log, metrics, readiness }) {
-    if (!config.ADMIN_TOKEN) {
-      if (config.ALLOW_OPEN_WRITES) log.warn('ADMIN_TOKEN is not set and ALLOW_OPEN_WRITES=true: catalog writes are open to anyone');
-      else log.warn('ADMIN_TOKEN is not set: catalog writes are refused (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)');
-    }
+    warnWithoutAdminToken(config, log);
     const migrationsDir = join(__dirname, 'migrations');
     const db = new Database({ config, schema: CDNURL_SCHEMA, migrationsDir, afterMigrate: seedUrlTable, log, metrics, readiness });
     void db.start();
+    // Only for change notices: writes never wait for NATS, and readiness does not depend on it.
+    const link = new NatsLink({ servers: config.NATS_URL, name: 'cdnurl', log, metrics });
+    link.start();
     return {
-      app: createApp({ store: createUrlStore(db), adminToken: config.ADMIN_TOKEN, allowOpenWrites: config.ALLOW_OPEN_WRITES, log, metrics, readiness }),
-      stop: [{ name: 'database', run: () => db.close() }],
+      app: createApp({
+        store: createUrlStore(db),
+        adminToken: config.ADMIN_TOKEN,
+        allowOpenWrites: config.ALLOW_OPEN_WRITES,
+        onChanged: (assetId) => publishCatalogChange(link, log, 'cdnurl', assetId),
+        log,
+        metrics,
+        readiness,
+      }),
+      stop: [
+        { name: 'nats', run: () => link.drain() },
+        { name: 'database', run: () => db.close() },
+      ],
     };
   },
 });

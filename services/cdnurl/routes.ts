@@ -24,7 +24,7 @@ function isHttpUrl(candidate: string): boolean {
 }
 const urlBody = z.object({ url: playableUrl }).strict();
 
-export function urlRoutes(store: UrlStore, adminToken: string | undefined, allowOpenWrites: boolean): Router {
+export function urlRoutes(store: UrlStore, adminToken: string | undefined, allowOpenWrites: boolean, onChanged?: (assetId: string) => void): Router {
   const router = Router();
   router.get('/url/asset/:assetId', async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
@@ -35,6 +35,7 @@ export function urlRoutes(store: UrlStore, adminToken: string | undefined, allow
   router.post('/url/asset/:assetId', requireBearerToken(adminToken, 'catalog writes', allowOpenWrites ? 'open' : 'closed'), async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
     await store.put(assetId, parseJsonBody(urlBody, req).url);
+    onChanged?.(assetId);
     res.json({ status: 'ok' });
   });
   return router;

@@ -14,7 +14,7 @@ const metadataBody = z
   })
   .strict();
 
-export function metadataRoutes(store: MetadataStore, adminToken: string | undefined, allowOpenWrites: boolean): Router {
+export function metadataRoutes(store: MetadataStore, adminToken: string | undefined, allowOpenWrites: boolean, onChanged?: (assetId: string) => void): Router {
   const router = Router();
   router.get('/content/asset/:assetId', async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
@@ -25,6 +25,7 @@ export function metadataRoutes(store: MetadataStore, adminToken: string | undefi
   router.post('/content/asset/:assetId', requireBearerToken(adminToken, 'catalog writes', allowOpenWrites ? 'open' : 'closed'), async (req, res) => {
     const { assetId } = parseParams(assetParams, req);
     await store.put(assetId, parseJsonBody(metadataBody, req));
+    onChanged?.(assetId);
     res.json({ status: 'ok' });
   });
   return router;

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { HttpError } from './errors';
+import type { Logger } from './log';
 
 /** What a route guarded by a bearer token does when no token is configured. */
 export type WithoutToken = 'open' | 'closed';
@@ -31,3 +32,10 @@ export function requireBearerToken(token: string | undefined, what: string, with
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** Says at start what catalog writes will do without an admin token. */
+export function warnWithoutAdminToken(config: { ADMIN_TOKEN?: string | undefined; ALLOW_OPEN_WRITES: boolean }, log: Logger): void {
+  if (config.ADMIN_TOKEN) return;
+  if (config.ALLOW_OPEN_WRITES) log.warn('ADMIN_TOKEN is not set and ALLOW_OPEN_WRITES=true: catalog writes are open to anyone');
+  else log.warn('ADMIN_TOKEN is not set: catalog writes are refused (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)');
+}

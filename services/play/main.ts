@@ -8,6 +8,7 @@ import { createPeerClient } from '../platform/peer-client';
 import { EventLoopLag } from '../platform/load-shedding';
 import { runService } from '../platform/run-service';
 import { createApp } from './app';
+import { CatalogCache, followCatalogChanges } from './catalog-cache';
 import { ViewPublisher } from './view-publisher';
 
 void runService({
@@ -22,6 +23,9 @@ void runService({
     BACKEND_TIMEOUT_MS: durationMsSchema(800),
     BACKEND_ATTEMPT_TIMEOUT_MS: durationMsSchema(300),
     SHED_EVENT_LOOP_DELAY_MS: durationMsSchema(200),
+    CATALOG_CACHE_MAX: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+    CATALOG_CACHE_TTL_MS: durationMsSchema(30_000),
+    CATALOG_NEGATIVE_TTL_MS: durationMsSchema(2_000),
     SHED_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(128),
     PUBLISH_TIMEOUT_MS: durationMsSchema(1000),
   }),
@@ -44,8 +48,15 @@ void runService({
       });
     const backends = { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') };
 
+    const catalog = new CatalogCache({
+      max: config.CATALOG_CACHE_MAX,
+      ttlMs: config.CATALOG_CACHE_TTL_MS,
+      negativeTtlMs: config.CATALOG_NEGATIVE_TTL_MS,
+      metrics,
+    });
     const link = new NatsLink({ servers: config.NATS_URL, name: 'play', log, metrics });
     link.onConnect(async (nc) => ensureEventStream(await jetstreamManager(nc), config.EVENTS_STREAM_REPLICAS));
+    link.onConnect(followCatalogChanges(catalog));
     // No readiness check on NATS: play still answers while NATS is away (recorded:false, the
     // view waits in the outbox), and an unready play behind a Service could never do that.
     const publisher = new ViewPublisher({ link, log, metrics, budgetMs: config.PUBLISH_TIMEOUT_MS });
@@ -57,6 +68,7 @@ void runService({
       app: createApp({
         backends,
         publishView: (event) => publisher.publish(event),
+        catalog,
         shedding: { lagMs: () => lag.currentMs, boundMs: config.SHED_EVENT_LOOP_DELAY_MS, maxInFlight: config.SHED_MAX_IN_FLIGHT },
         log,
         metrics,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ViewEvent } from '../platform/events';
+import type { CatalogCache } from './catalog-cache';
 import { lookupMetadata, lookupUrl, lookupViews, type Backends, type Metadata } from './backends';
 
 export type DegradedPart = 'cdnurl' | 'reporting';
@@ -20,6 +21,8 @@ export interface PlayDeps {
   /** Resolves true once JetStream stored the event (or knew it already). */
   publishView(event: ViewEvent): Promise<boolean>;
   clock?: () => Date;
+  /** Catalog answers kept between plays; every lookup asks the peers without it. */
+  catalog?: CatalogCache;
 }
 
 /**
@@ -28,10 +31,10 @@ export interface PlayDeps {
  * what arrived and name what did not. An unknown asset emits nothing.
  */
 export async function playView(deps: PlayDeps, assetId: string, userId: string): Promise<PlayOutcome> {
-  const { backends } = deps;
-  const url = lookupUrl(backends, assetId);
+  const { backends, catalog } = deps;
+  const url = catalog ? catalog.lookup('cdnurl', assetId, () => lookupUrl(backends, assetId)) : lookupUrl(backends, assetId);
   const views = lookupViews(backends, assetId, userId);
-  const metadata = await lookupMetadata(backends, assetId);
+  const metadata = await (catalog ? catalog.lookup('metadata', assetId, () => lookupMetadata(backends, assetId)) : lookupMetadata(backends, assetId));
   if (metadata === 'missing' || metadata === 'failed') {
     // The other lookups have no use now, but must not end as unhandled rejections.
     void Promise.allSettled([url, views]);

@@ -1,0 +1,107 @@
+import { LRUCache } from 'lru-cache';
+import { Counter } from 'prom-client';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { subscribeCatalogChanges, type CatalogService } from '../platform/catalog-notices';
+import type { Metrics } from '../platform/metrics';
+import type { Lookup } from './backends';
+
+export interface CatalogCacheOptions {
+  /** At most this many entries (metadata and URLs together). */
+  max: number;
+  ttlMs: number;
+  /** How long "this asset does not exist" is believed. */
+  negativeTtlMs: number;
+  metrics: Metrics;
+}
+
+type Cached = { found: unknown } | 'missing';
+
+/**
+ * Catalog answers (metadata and URLs) kept in play, bounded and aging: they
+ * change rarely and are read on every play. A change notice drops one entry,
+ * a (re)connect to NATS drops them all (notices may have been missed), and the
+ * TTL bounds staleness when notices are lost. Failures are never cached.
+ */
+export class CatalogCache {
+  private readonly entries: LRUCache<string, { value: Cached }>;
+  private readonly loading = new Map<string, Promise<Lookup<unknown>>>();
+  // Bumped by every drop: a load that started before it must not store its older answer.
+  private generation = 0;
+  private readonly hits: Counter<'kind'>;
+  private readonly misses: Counter<'kind'>;
+  private readonly evictions: Counter;
+
+  constructor(private readonly options: CatalogCacheOptions) {
+    const registers = [options.metrics.registry];
+    this.hits = new Counter({ name: 'catalog_cache_hits_total', help: 'Catalog lookups play answered from its cache', labelNames: ['kind'] as const, registers });
+    this.misses = new Counter({ name: 'catalog_cache_misses_total', help: 'Catalog lookups play had to ask the peer for', labelNames: ['kind'] as const, registers });
+    this.evictions = new Counter({ name: 'catalog_cache_evictions_total', help: 'Catalog cache entries pushed out by the size bound', registers });
+    for (const kind of ['metadata', 'cdnurl']) {
+      this.hits.inc({ kind }, 0);
+      this.misses.inc({ kind }, 0);
+    }
+    this.entries = new LRUCache({
+      max: options.max,
+      ttl: options.ttlMs,
+      // An expired entry is a miss at once, without a timer per entry.
+      ttlAutopurge: false,
+      dispose: (_value, _key, reason) => {
+        if (reason === 'evict') this.evictions.inc();
+      },
+    });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async lookup<T>(kind: CatalogService, assetId: string, load: () => Promise<Lookup<T>>): Promise<Lookup<T>> {
+    const key = `${kind}:${assetId}`;
+    const cached = this.entries.get(key);
+    if (cached) {
+      this.hits.inc({ kind });
+      return cached.value as Lookup<T>;
+    }
+    this.misses.inc({ kind });
+    // Concurrent misses of one key share one call to the peer.
+    const inFlight = this.loading.get(key);
+    if (inFlight) return inFlight as Promise<Lookup<T>>;
+    const generation = this.generation;
+    const loaded: Promise<Lookup<T>> = load().finally(() => {
+      if (this.loading.get(key) === loaded) this.loading.delete(key);
+    });
+    this.loading.set(key, loaded);
+    const result = await loaded;
+    if (result !== 'failed' && generation === this.generation) {
+      this.entries.set(key, { value: result }, { ttl: result === 'missing' ? this.options.negativeTtlMs : this.options.ttlMs });
+    }
+    return result;
+  }
+
+  drop(kind: CatalogService, assetId: string): void {
+    this.generation++;
+    this.entries.delete(`${kind}:${assetId}`);
+    this.loading.delete(`${kind}:${assetId}`);
+  }
+
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.loading.clear();
+  }
+}
+
+/**
+ * For NatsLink.onConnect: on every (re)connect the notices sent meanwhile may
+ * be lost, so the whole cache goes; then each notice drops its entry. The
+ * subscription is made once per connection (NATS renews it on reconnect).
+ */
+export function followCatalogChanges(cache: CatalogCache): (nc: NatsConnection) => Promise<void> {
+  const following = new WeakSet<NatsConnection>();
+  return async (nc) => {
+    cache.clear();
+    if (following.has(nc)) return;
+    following.add(nc);
+    subscribeCatalogChanges(nc, (notice) => cache.drop(notice.service, notice.assetId));
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * play's catalog cache against the real flow: metadata and cdnurl publish a
+ * change notice on NATS after each committed write, and every play instance
+ * drops the entry; without notices, the TTL bounds staleness.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { startMesh, type Mesh } from '../support/mesh';
+import { startService, type RunningService } from '../support/processes';
+import { waitFor } from '../support/wait';
+
+const ADMIN_TOKEN = 'catalog-cache-admin-token';
+const TTL_MS = 3000;
+const NEGATIVE_TTL_MS = 1000;
+
+async function write(url: string, body: unknown): Promise<void> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+async function play(playUrl: string, assetId: string): Promise<{ status: number; title?: string; url?: string | null }> {
+  const res = await fetch(`${playUrl}/play/asset/${assetId}/user/cache-reader`, { method: 'POST' });
+  const body = (await res.json()) as { title?: string; url?: string | null };
+  return { ...body, status: res.status };
+}
+
+describe("play's catalog cache", () => {
+  let mesh: Mesh;
+  let secondPlay: RunningService;
+  const cacheEnv = { CATALOG_CACHE_TTL_MS: String(TTL_MS), CATALOG_NEGATIVE_TTL_MS: String(NEGATIVE_TTL_MS) };
+
+  before(async () => {
+    mesh = await startMesh({ env: { ADMIN_TOKEN }, envFor: { play: cacheEnv } });
+    secondPlay = await startService('play', {
+      NATS_URL: mesh.nats.url,
+      METADATA_URL: mesh.urls.metadata,
+      CDNURL_URL: mesh.urls.cdnurl,
+      REPORTING_URL: mesh.urls.reporting,
+      ...cacheEnv,
+    });
+    await waitFor(async () => (await fetch(`${secondPlay.url}/readyz`)).ok, { what: 'second play ready' });
+  });
+  after(async () => {
+    await secondPlay?.stop();
+    await mesh?.stop();
+  });
+
+  it('when metadata and cdnurl are written, then both play instances show the write within 1 s', async () => {
+    const asset = `c${randomUUID().slice(0, 8)}`;
+    await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'First', genre: 'g', summary: 's' });
+    await write(`${mesh.urls.cdnurl}/url/asset/${asset}`, { url: 'first.mp4' });
+    for (const playUrl of [mesh.urls.play, secondPlay.url]) {
+      assert.deepEqual(await play(playUrl, asset).then((p) => [p.title, p.url]), ['First', 'first.mp4']); // now cached
+    }
+    await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'Second', genre: 'g', summary: 's' });
+    await write(`${mesh.urls.cdnurl}/url/asset/${asset}`, { url: 'second.mp4' });
+    const written = Date.now();
+    for (const playUrl of [mesh.urls.play, secondPlay.url]) {
+      await waitFor(async () => {
+        const p = await play(playUrl, asset);
+        return p.title === 'Second' && p.url === 'second.mp4';
+      }, { what: `${playUrl} sees the write`, timeoutMs: 1000, everyMs: 20 });
+    }
+    assert.ok(Date.now() - written < 1000);
+  });
+
+  it('when an unknown asset is made known, then it is played once the negative TTL has passed', async () => {
+    const asset = `n${randomUUID().slice(0, 8)}`;
+    assert.equal((await play(mesh.urls.play, asset)).status, 404);
+    await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'Late', genre: 'g', summary: 's' });
+    await waitFor(async () => (await play(mesh.urls.play, asset)).status === 200, { what: 'the new asset played', timeoutMs: NEGATIVE_TTL_MS + 1500 });
+  });
+
+  it('when NATS is down during a write, then play shows it after the TTL at the latest', async () => {
+    const asset = `t${randomUUID().slice(0, 8)}`;
+    await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'Before', genre: 'g', summary: 's' });
+    await waitFor(async () => (await play(mesh.urls.play, asset)).title === 'Before', { what: 'cached before' });
+    await mesh.nats.stop({ keepStore: true });
+    try {
+      await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'During', genre: 'g', summary: 's' });
+      const written = Date.now();
+      await waitFor(async () => (await play(mesh.urls.play, asset)).title === 'During', { what: 'the write after the TTL', timeoutMs: TTL_MS + 2000, everyMs: 100 });
+      assert.ok(Date.now() - written <= TTL_MS + 500, `seen after ${Date.now() - written} ms`);
+    } finally {
+      await mesh.nats.restart();
+    }
+  });
+});
