@@ -13,7 +13,9 @@
  *   longer than `DeregisterCriticalServiceAfter` is removed. Re-registering an
  *   ID replaces the definition and keeps the check's status.
  * - PUT /v1/agent/service/deregister/:id (404 for an unknown id).
- * - GET /v1/agent/service/:id (404 "unknown service ID" when unknown).
+ * - GET /v1/agent/services: the agent's services by ID, with `filter`
+ *   understood only in the form `ID == "<id>"` or `Service == "<name>"` (400
+ *   for anything else); anonymous reads are filtered to nothing, as Consul does.
  * - GET /v1/health/service/:name with `passing`, `index` and `wait` (blocking
  *   queries: the answer comes when the service's index passes `index`, or when
  *   `wait` — default 5m, at most 10m, plus up to wait/16 of jitter — runs out),
@@ -76,6 +78,8 @@ export interface ConsulDoubleOptions {
   /** When set, ACLs are on and this is the only valid token. */
   aclToken?: string;
   port?: number;
+  /** Where to listen: 127.0.0.1 unless given (`::1` to test an IPv6 address). */
+  host?: string;
 }
 
 const NODE = { ID: '0c8d6f5e-5e8c-4b0a-9b5e-000000000001', Node: 'double-node', Address: '127.0.0.1', Datacenter: 'dc1', TaggedAddresses: null, Meta: {} };
@@ -118,7 +122,8 @@ export class ConsulDouble {
 
   /** `host:port`, the form CONSUL_HTTP_ADDR takes. */
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    const host = this.options.host ?? '127.0.0.1';
+    return `${host.includes(':') ? `[${host}]` : host}:${this.port}`;
   }
 
   get url(): string {
@@ -177,7 +182,7 @@ export class ConsulDouble {
   private async listen(port: number): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 65_000;
-    server.listen(port, '127.0.0.1');
+    server.listen(port, this.options.host ?? '127.0.0.1');
     await once(server, 'listening');
     this.port = (server.address() as AddressInfo).port;
     this.server = server;
@@ -223,13 +228,8 @@ export class ConsulDouble {
         this.remove(state);
         return reply(200, '');
       }
-      const agentService = /^\/v1\/agent\/service\/(.+)$/.exec(path);
-      if (agentService && req.method === 'GET') {
-        if (acl === 'anonymous') return reply(403, 'Permission denied: anonymous token lacks permission \'service:read\'');
-        const state = this.services.get(decodeURIComponent(agentService[1] ?? ''));
-        if (!state) return reply(404, `unknown service ID: ${decodeURIComponent(agentService[1] ?? '')}`);
-        const d = state.definition;
-        return reply(200, { ID: d.ID, Service: d.Name, Tags: d.Tags, Meta: d.Meta, Port: d.Port, Address: d.Address, Weights: { Passing: 1, Warning: 1 }, EnableTagOverride: false, Datacenter: 'dc1' });
+      if (path === '/v1/agent/services' && req.method === 'GET') {
+        return this.agentServices(url.searchParams.get('filter'), acl === 'anonymous', reply);
       }
       const health = /^\/v1\/health\/service\/(.+)$/.exec(path);
       if (health && req.method === 'GET') {
@@ -239,6 +239,22 @@ export class ConsulDouble {
     } catch (err) {
       return reply(400, `Request decode failed: ${String(err)}`);
     }
+  }
+
+  private agentServices(filter: string | null, anonymous: boolean, reply: (status: number, body: unknown, headers?: Record<string, string>) => void): void {
+    let keep = (_: RegisteredService) => true;
+    if (filter !== null) {
+      const m = /^\s*(ID|Service)\s*==\s*"([^"\\]*)"\s*$/.exec(filter);
+      if (!m) return reply(400, `Failed to create boolean expression evaluator: the double understands only ID or Service == "...": ${filter}`);
+      const [, field, value] = m;
+      keep = (d) => (field === 'ID' ? d.ID : d.Name) === value;
+    }
+    if (anonymous) return reply(200, {}, { 'X-Consul-Results-Filtered-By-ACLs': 'true' });
+    const entries = [...this.services.values()]
+      .map((s) => s.definition)
+      .filter(keep)
+      .map((d) => [d.ID, { ID: d.ID, Service: d.Name, Tags: d.Tags, Meta: d.Meta, Port: d.Port, Address: d.Address, Weights: { Passing: 1, Warning: 1 }, EnableTagOverride: false, Datacenter: 'dc1' }]);
+    return reply(200, Object.fromEntries(entries));
   }
 
   private aclFor(token: string | undefined): 'allowed' | 'anonymous' | 'unknown' {

@@ -7,7 +7,7 @@ import { createConsulClient, type ConsulClient } from './client';
 import { ConsulDirectory } from './directory';
 import { Registration } from './registration';
 
-export { ConsulError, consulBaseUrl, createConsulClient, type ConsulClient, type HealthEntry, type ServiceRegistration } from './client';
+export { ConsulError, consulEndpoint, createConsulClient, type ConsulClient, type HealthEntry, type ServiceRegistration } from './client';
 export { ConsulDirectory } from './directory';
 export { Registration, instanceId, serviceRegistration } from './registration';
 

@@ -1,0 +1,213 @@
+/**
+ * The Consul client on its own, against the double and against servers that
+ * misbehave on purpose: metrics, timeouts, cancellation, validation of what
+ * comes back, https and IPv6 addresses.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { ConsulDirectory, ConsulError, createConsulClient, serviceRegistration } from '../../services/platform/consul';
+import { createLogger } from '../../services/platform/log';
+import { createMetrics, type Metrics } from '../../services/platform/metrics';
+import { sampleSum } from '../support/metrics';
+import { waitFor } from '../support/wait';
+import { ConsulDouble } from './consul-double';
+
+const log = createLogger('consul-test', 'silent');
+
+const definition = (port: number) => {
+  const d = serviceRegistration({ name: 'svc-client', address: '127.0.0.1', port, version: 't' }, { intervalMs: 600_000, timeoutMs: 1_000, deregisterCriticalAfterMs: 600_000 });
+  return { ...d, Check: { ...d.Check, Status: 'passing' as const } };
+};
+
+async function consulCalls(metrics: Metrics, labels: Record<string, string>): Promise<number> {
+  return sampleSum(await metrics.registry.metrics(), 'http_client_request_duration_seconds_count', { peer: 'consul', ...labels });
+}
+
+/** A TCP server that accepts connections and never answers; records the first bytes of each. */
+async function silentServer(): Promise<{ address: string; firstBytes: Buffer[]; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const firstBytes: Buffer[] = [];
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.once('data', (chunk: Buffer) => firstBytes.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    firstBytes,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** An HTTP server answering every request with what `answer` says. */
+async function answeringServer(answer: (url: string) => { status: number; headers?: Record<string, string>; body: string }): Promise<{ address: string; close(): Promise<void> }> {
+  const server: Server = createHttpServer((req, res) => {
+    const { status, headers, body } = answer(req.url ?? '/');
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('consul client against the double', () => {
+  test('when calls succeed or are refused, then each is timed by outcome, and blocking queries are not', async () => {
+    const consul = await ConsulDouble.start({ aclToken: 'right' });
+    const metrics = createMetrics('consul-test');
+    const client = createConsulClient({ address: consul.address, token: 'right', metrics });
+    const wrong = createConsulClient({ address: consul.address, token: 'wrong', metrics });
+    try {
+      await client.register(definition(9));
+      assert.equal(await consulCalls(metrics, { method: 'PUT', outcome: 'success' }), 1);
+      await assert.rejects(wrong.register(definition(9)), (err: unknown) => err instanceof ConsulError && err.status === 403);
+      assert.equal(await consulCalls(metrics, { method: 'PUT', outcome: 'client_error' }), 1);
+      const { index } = await client.passingInstances('svc-client', { index: 0, waitMs: 1_000 });
+      assert.equal(await consulCalls(metrics, { method: 'GET' }), 1);
+      const blocked = client.passingInstances('svc-client', { index, waitMs: 1_000 });
+      await waitFor(() => consul.requests.some((r) => r.query['index'] === String(index)), { what: 'the blocking query at the double' });
+      await client.register(definition(9));
+      const answer = await blocked;
+      assert.ok(answer.index > index);
+      assert.equal(answer.entries.length, 1);
+      assert.equal(await consulCalls(metrics, { method: 'GET' }), 1, 'the blocking query is not a latency');
+      assert.ok(consul.requests.every((r) => r.token === 'right' || r.token === 'wrong'), 'the token goes with every call');
+    } finally {
+      await Promise.all([client.close(), wrong.close()]);
+      await consul.stop();
+    }
+  });
+
+  test('when the agent is asked whether it holds a service, then it answers for that id only, and deregistering an unknown id is no error', async () => {
+    const consul = await ConsulDouble.start();
+    const client = createConsulClient({ address: consul.address, metrics: createMetrics('consul-test') });
+    try {
+      const d = definition(10);
+      assert.equal(await client.hasService(d.ID), false);
+      await client.register(d);
+      await client.register(definition(11));
+      assert.equal(await client.hasService(d.ID), true);
+      assert.deepEqual(consul.requests.filter((r) => r.path === '/v1/agent/services').map((r) => r.query['filter']), [`ID == "${d.ID}"`, `ID == "${d.ID}"`]);
+      await client.deregister(d.ID);
+      assert.equal(await client.hasService(d.ID), false);
+      await client.deregister(d.ID);
+    } finally {
+      await client.close();
+      await consul.stop();
+    }
+  });
+
+  test('when Consul listens on an IPv6 address, then the client reaches it', async (t) => {
+    let consul: ConsulDouble;
+    try {
+      consul = await ConsulDouble.start({ host: '::1' });
+    } catch {
+      t.skip('no IPv6 loopback here');
+      return;
+    }
+    const client = createConsulClient({ address: consul.address, metrics: createMetrics('consul-test') });
+    try {
+      assert.match(consul.address, /^\[::1\]:\d+$/);
+      await client.register(definition(12));
+      assert.equal((await client.passingInstances('svc-client', { index: 0, waitMs: 1_000 })).entries.length, 1);
+    } finally {
+      await client.close();
+      await consul.stop();
+    }
+  });
+});
+
+describe('consul client when Consul misbehaves', () => {
+  test('when Consul never answers, then a call times out on its own deadline and is counted as a timeout', async () => {
+    const server = await silentServer();
+    const metrics = createMetrics('consul-test');
+    const client = createConsulClient({ address: server.address, metrics });
+    try {
+      const started = Date.now();
+      await assert.rejects(client.deregister('svc-x', 200), (err: unknown) => err instanceof ConsulError && /timed out/.test(err.message) && err.status === undefined);
+      assert.ok(Date.now() - started < 1_500, `timed out after ${Date.now() - started} ms`);
+      assert.equal(await consulCalls(metrics, { method: 'PUT', outcome: 'timeout' }), 1);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  test('when a blocking query is waiting, then aborting it or closing the directory ends it at once', async () => {
+    const consul = await ConsulDouble.start();
+    const client = createConsulClient({ address: consul.address, metrics: createMetrics('consul-test') });
+    try {
+      await client.register(definition(13));
+      const { index } = await client.passingInstances('svc-client', { index: 0, waitMs: 1_000 });
+      const controller = new AbortController();
+      const blocked = client.passingInstances('svc-client', { index, waitMs: 300_000, signal: controller.signal });
+      await waitFor(() => consul.requests.some((r) => r.query['wait'] === '300s'), { what: 'a five-minute blocking query' });
+      let started = Date.now();
+      controller.abort();
+      await assert.rejects(blocked, ConsulError);
+      assert.ok(Date.now() - started < 500, `aborted after ${Date.now() - started} ms`);
+
+      const directory = new ConsulDirectory({ client, staticUrls: { 'svc-client': 'http://static.invalid' }, metrics: createMetrics('consul-test'), log, waitMs: 300_000 });
+      await waitFor(() => consul.requests.filter((r) => r.query['wait'] === '300s').length >= 2, { what: "the directory's blocking query" });
+      started = Date.now();
+      await directory.close();
+      assert.ok(Date.now() - started < 500, `closed after ${Date.now() - started} ms`);
+    } finally {
+      await client.close();
+      await consul.stop();
+    }
+  });
+
+  test('when Consul answers nonsense, then the client refuses it rather than passing it on', async () => {
+    const answers: Record<string, { status: number; headers?: Record<string, string>; body: string }> = {
+      '/v1/health/service/no-index?passing=true': { status: 200, body: '[]' },
+      '/v1/health/service/bad-port?passing=true': {
+        status: 200,
+        headers: { 'x-consul-index': '5' },
+        body: JSON.stringify([{ Node: { Node: 'n', Address: '10.0.0.1' }, Service: { ID: 'a', Service: 'bad-port', Port: 0 }, Checks: [] }]),
+      },
+      '/v1/health/service/not-json?passing=true': { status: 200, headers: { 'x-consul-index': '5' }, body: '<html>' },
+      '/v1/health/service/down?passing=true': { status: 500, headers: { 'content-type': 'text/plain' }, body: 'rpc error: No cluster leader' },
+    };
+    const server = await answeringServer((url) => answers[url] ?? { status: 404, body: '' });
+    const metrics = createMetrics('consul-test');
+    const client = createConsulClient({ address: server.address, metrics });
+    try {
+      const lookUp = (name: string) => client.passingInstances(name, { index: 0, waitMs: 1_000 });
+      await assert.rejects(lookUp('no-index'), /missing or bad X-Consul-Index/);
+      await assert.rejects(lookUp('bad-port'), /unexpected answer/);
+      await assert.rejects(lookUp('not-json'), ConsulError);
+      await assert.rejects(lookUp('down'), (err: unknown) => err instanceof ConsulError && err.status === 500 && /No cluster leader/.test(err.message));
+      assert.equal(await consulCalls(metrics, { method: 'GET', outcome: 'server_error' }), 1);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  test('when CONSUL_HTTP_ADDR is https, then the client speaks TLS', async () => {
+    const server = await silentServer();
+    const client = createConsulClient({ address: `https://${server.address}`, metrics: createMetrics('consul-test') });
+    try {
+      await assert.rejects(client.deregister('svc-x', 300), ConsulError);
+      assert.equal(server.firstBytes[0]?.[0], 0x16, 'a TLS handshake record, not an HTTP request line');
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+});
