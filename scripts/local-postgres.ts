@@ -108,8 +108,14 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   }
   const exited = once(child, 'exit');
   const admin = { host: '127.0.0.1', port: options.port, user: options.user, password: options.password };
-  await waitUntilAccepting(admin, child);
-  await createDatabase(admin, options.database);
+  try {
+    await waitUntilAccepting(admin, child);
+    await createDatabase(admin, options.database);
+  } catch (err) {
+    // No handle would be left to stop a server that never became usable.
+    child.kill('SIGKILL');
+    throw err;
+  }
   return {
     url: `postgres://${encodeURIComponent(options.user)}:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}/${encodeURIComponent(options.database)}`,
     process: child,

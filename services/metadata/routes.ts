@@ -2,15 +2,15 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { requireBearerToken } from '../platform/bearer-auth';
 import { assetNotFound } from '../platform/errors';
-import { idSchema, parseJsonBody, parseParams } from '../platform/validation';
+import { idSchema, parseJsonBody, parseParams, storableText } from '../platform/validation';
 import type { MetadataStore } from './store';
 
 const assetParams = z.object({ assetId: idSchema });
 const metadataBody = z
   .object({
-    title: z.string().trim().min(1).max(200),
-    genre: z.string().trim().min(1).max(50),
-    summary: z.string().max(2000),
+    title: storableText.pipe(z.string().trim().min(1).max(200)),
+    genre: storableText.pipe(z.string().trim().min(1).max(50)),
+    summary: storableText.pipe(z.string().max(2000)),
   })
   .strict();
 

@@ -6,6 +6,9 @@ export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Ids travel into NATS subjects, Consul metadata and logs: keep them plain. */
 export const idSchema = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
 
+/** Text stored in Postgres: it cannot hold NUL, so NUL is a 400, not a 500 at the database. */
+export const storableText = z.string().refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
+
 /** Route params, validated; a bad one is a 400 naming the param. */
 export function parseParams<S extends z.ZodTypeAny>(schema: S, req: Request): z.output<S> {
   const parsed = schema.safeParse(req.params);

@@ -169,6 +169,17 @@ describe('metadata input validation', () => {
   });
 });
 
+describe('metadata text the database cannot hold', () => {
+  for (const field of ['title', 'genre', 'summary'] as const) {
+    it(`when the ${field} contains a NUL character, then 400 and nothing is written`, async () => {
+      const { app } = await build();
+      const res = await request(app).post('/content/asset/nul').send({ ...asset, [field]: 'a\u0000b' }).expect(400);
+      assertErrorShape(res.body, 'invalid_body');
+      await request(app).get('/content/asset/nul').expect(404);
+    });
+  }
+});
+
 describe('metadata routing', () => {
   it('when the route is unknown, then 404 JSON {error, message}', async () => {
     const res = await request((await build()).app).get('/nope').expect(404).expect('content-type', /json/);
