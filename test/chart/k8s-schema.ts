@@ -15,6 +15,7 @@
 //  - unknownFieldErrors: type-checks each object literal against the
 //    package's TypeScript interfaces, whose excess-property check rejects any
 //    field that API version does not have (a typo such as `livenesProbe`).
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -120,4 +121,24 @@ export function unknownFieldErrors(manifests: readonly Manifest[], set: SchemaSe
 export function schemaHasField(set: SchemaSet, schema: string, field: string): boolean {
   const file = join(repoRoot, 'node_modules', set.builtIns, '_schemas', `${schema}.js`);
   return new RegExp(`\\b${field}\\b`).test(readFileSync(file, 'utf8'));
+}
+
+/**
+ * An object as the API server reads it: a field set to null is a field not
+ * set (charts often render `env:` or `resources:` with nothing under them).
+ */
+export function withoutNulls<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(withoutNulls) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, withoutNulls(v)])) as T;
+}
+
+/** Other charts' objects (null fields dropped) against every schema set: types, required fields and unknown fields. */
+export async function assertValidObjects(manifests: readonly Manifest[]): Promise<void> {
+  const objects = manifests.map(withoutNulls);
+  for (const set of schemaSets) {
+    const errors = (await Promise.all(objects.map((m) => validateManifest(m, set)))).flat();
+    assert.deepEqual(errors, [], `Kubernetes ${set.kubernetes}`);
+    assert.deepEqual(unknownFieldErrors(objects, set), [], `Kubernetes ${set.kubernetes}`);
+  }
 }

@@ -170,3 +170,17 @@ export function chartActors(manifests: readonly Manifest[], namespace: string): 
 export function externalActor(name: string, namespace: string, labels: Record<string, string>, ports: Actor['ports']): Actor {
   return { name, namespace, namespaceLabels: { 'kubernetes.io/metadata.name': namespace }, labels, ports };
 }
+
+/** A workload of another chart (a Deployment, StatefulSet or DaemonSet) as an actor, in the namespace it is installed in. */
+export function workloadActor(name: string, workload: Manifest, namespace: string): Actor {
+  const template = (workload['spec'] as { template: PodTemplate }).template;
+  return {
+    name,
+    namespace,
+    namespaceLabels: { 'kubernetes.io/metadata.name': namespace },
+    labels: template.metadata?.labels ?? {},
+    ports: template.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => ({
+      port: p.containerPort, protocol: p.protocol ?? 'TCP', ...(p.name ? { name: p.name } : {}),
+    }))),
+  };
+}

@@ -1,7 +1,8 @@
-// The shell scripts of k8s/ and the image build pass shellcheck.
+// The shell scripts of k8s/, the image build and CI pass shellcheck.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from './helm';
@@ -9,6 +10,7 @@ import { repoRoot } from './helm';
 const scripts = [
   ...readdirSync(join(repoRoot, 'k8s')).filter((f) => f.endsWith('.sh')).map((f) => join('k8s', f)),
   join('test', 'image', 'build-image.sh'),
+  join('.ci', 'run'),
 ];
 
 function shellcheck(): string {
@@ -29,3 +31,26 @@ for (const script of scripts) {
     assert.ok((statSync(join(repoRoot, script)).mode & 0o111) !== 0, `${script} is not executable`);
   });
 }
+
+test('when .ci/run runs from a clone with shared/ beside it, then it runs ./scripts/test with ADDON_CHARTS_DIR made absolute, and stops without the charts', () => {
+  const root = mkdtempSync(join(tmpdir(), 'video-mesh-ci-'));
+  try {
+    const clone = join(root, 'clone');
+    mkdirSync(join(clone, '.ci'), { recursive: true });
+    mkdirSync(join(clone, 'scripts'));
+    copyFileSync(join(repoRoot, '.ci', 'run'), join(clone, '.ci', 'run'));
+    // A stand-in for the real test command: what it was given.
+    writeFileSync(join(clone, 'scripts', 'test'), '#!/usr/bin/env bash\necho "ADDON_CHARTS_DIR=$ADDON_CHARTS_DIR args=$*"\n', { mode: 0o755 });
+    const env = { ...process.env };
+    delete env['ADDON_CHARTS_DIR'];
+    const missing = spawnSync('bash', [join(clone, '.ci', 'run')], { cwd: root, env, encoding: 'utf8' });
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /no upstream charts at \.\.\/shared\/upstream-charts/);
+    mkdirSync(join(root, 'shared', 'upstream-charts'), { recursive: true });
+    const run = spawnSync('bash', [join(clone, '.ci', 'run')], { cwd: root, env, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), `ADDON_CHARTS_DIR=${realpathSync(join(root, 'shared', 'upstream-charts'))} args=`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
