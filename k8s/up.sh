@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Creates the kind cluster for video-mesh and installs its add-ons: Traefik
-# (ingress on localhost:80/443), kube-prometheus-stack (Prometheus + Grafana)
-# and Grafana Tempo (traces). Safe to run again: every step converges.
+# Creates the kind cluster for video-mesh and installs its add-ons: the
+# Gateway API CRDs and Traefik (ingress on localhost:80/443),
+# kube-prometheus-stack (Prometheus + Grafana) and Grafana Tempo (traces), each
+# at a pinned chart version. Safe to run again: every step converges.
 #
-# Needs: docker, kind, kubectl, helm. Then: skaffold dev  (see docs/kubernetes.md)
-# Pin chart versions with TRAEFIK_VERSION, KPS_VERSION, TEMPO_VERSION; pick the
-# node image with KIND_NODE_IMAGE (e.g. kindest/node:v1.34.0).
+# Needs: docker, kind >= 0.24.0, kubectl, helm >= 3.17.0 (or >= 4.1.0) and
+# skaffold >= 2.19.0 for the inner loop. Then: skaffold dev (docs/kubernetes.md)
+# Chart versions: TRAEFIK_VERSION, KPS_VERSION, TEMPO_VERSION; Gateway API CRDs:
+# GATEWAY_API_VERSION; node image: KIND_NODE_IMAGE (e.g. kindest/node:v1.34.0).
 set -euo pipefail
 
 readonly cluster=${KIND_CLUSTER_NAME:-video-mesh}
@@ -13,13 +15,70 @@ readonly context="kind-$cluster"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly here
 
+# The versions the tests render with our values (test/chart/addons.test.ts,
+# against ../shared/upstream-charts); README.md lists them. Another version
+# may need other values: render it first (docs/kubernetes.md).
+readonly traefik_version=${TRAEFIK_VERSION:-41.3.0}
+readonly kps_version=${KPS_VERSION:-88.5.3}
+readonly tempo_version=${TEMPO_VERSION:-2.2.4}
+# The Gateway API release the Traefik chart above asks for (its README).
+readonly gateway_api_version=${GATEWAY_API_VERSION:-v1.5.1}
+
+# Oldest versions the inner loop works with, and why:
+#   kind 0.24.0: its kindnet enforces NetworkPolicies (the chart's are real).
+#   helm 3.17.0 / 4.1.0: the oldest of each major the tests render with.
+#   skaffold 2.19.0: the first to read skaffold/v4beta14 (skaffold.yaml), and
+#     the first whose Helm 4 support works with Helm 4.1.4 and later.
+readonly min_kind=0.24.0
+readonly min_helm3=3.17.0
+readonly min_helm4=4.1.0
+readonly min_skaffold=2.19.0
+
 die() { echo "up.sh: $*" >&2; exit 1; }
+
+# The first x.y.z in a tool's version output ("kind v0.24.0 go1.22 ...").
+semver_of() {
+  local text=$1
+  [[ $text =~ ([0-9]+)\.([0-9]+)\.([0-9]+) ]] || return 1
+  echo "${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.${BASH_REMATCH[3]}"
+}
+
+# True when version $1 >= $2 (both x.y.z), compared number by number.
+version_at_least() {
+  local -a have want
+  IFS=. read -r -a have <<<"$1"
+  IFS=. read -r -a want <<<"$2"
+  local i
+  for i in 0 1 2; do
+    if ((10#${have[i]} > 10#${want[i]})); then return 0; fi
+    if ((10#${have[i]} < 10#${want[i]})); then return 1; fi
+  done
+  return 0
+}
+
+# require_version <tool> <its version output> <minimum> [hint]
+require_version() {
+  local tool=$1 output=$2 minimum=$3 hint=${4:-}
+  local found
+  found=$(semver_of "$output") || die "cannot read the version of $tool from: $output"
+  version_at_least "$found" "$minimum" ||
+    die "$tool $found is too old: the inner loop needs $tool $minimum or newer${hint:+ ($hint)} (see README.md, Kubernetes)"
+}
 
 require_tools() {
   local tool
-  for tool in docker kind kubectl helm; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (see docs/kubernetes.md)"
+  for tool in docker kind kubectl helm skaffold; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (see README.md, Kubernetes)"
   done
+  require_version kind "$(kind version)" "$min_kind" "kindnet enforces NetworkPolicies from 0.24.0"
+  local helm_version
+  helm_version=$(semver_of "$(helm version --short)") || die "cannot read the version of helm"
+  case $helm_version in
+    3.*) require_version helm "$helm_version" "$min_helm3" "or Helm $min_helm4" ;;
+    4.*) require_version helm "$helm_version" "$min_helm4" ;;
+    *) die "helm $helm_version is not supported: use Helm 3 ($min_helm3 or newer) or Helm 4 ($min_helm4 or newer)" ;;
+  esac
+  require_version skaffold "$(skaffold version)" "$min_skaffold" "skaffold.yaml is skaffold/v4beta14, and Helm 4 needs it"
   docker info >/dev/null 2>&1 || die "the docker engine is not running"
 }
 
@@ -40,21 +99,34 @@ create_cluster() {
   kind "${args[@]}"
 }
 
-# helm upgrade --install with an optional pinned version ($4, may be empty).
-install_chart() {
-  local release=$1 chart=$2 namespace=$3 version=$4 values=$5
-  local args=(upgrade --install "$release" "$chart" --kube-context "$context"
-    --namespace "$namespace" --create-namespace --values "$values" --wait --timeout 10m)
-  if [[ -n "$version" ]]; then args+=(--version "$version"); fi
-  echo "up.sh: installing $release ($chart) in $namespace"
-  helm "${args[@]}"
-}
-
 add_repos() {
   helm repo add traefik https://traefik.github.io/charts --force-update >/dev/null
   helm repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update >/dev/null
-  helm repo add grafana https://grafana.github.io/helm-charts --force-update >/dev/null
-  helm repo update traefik prometheus-community grafana >/dev/null
+  # Tempo's single-binary chart moved here from grafana/helm-charts (deprecated there at 1.24.4).
+  helm repo add grafana-community https://grafana-community.github.io/helm-charts --force-update >/dev/null
+  helm repo update traefik prometheus-community grafana-community >/dev/null
+}
+
+# helm upgrade does not touch the CRDs a chart ships in crds/: apply the pinned
+# version's CRDs first (server-side: some are too large for a client-side apply).
+apply_chart_crds() {
+  local chart=$1 version=$2
+  echo "up.sh: applying the CRDs of $chart $version"
+  helm show crds "$chart" --version "$version" |
+    kubectl --context "$context" apply --server-side --force-conflicts -f - >/dev/null
+}
+
+apply_gateway_api() {
+  echo "up.sh: applying the Gateway API $gateway_api_version CRDs (standard channel)"
+  kubectl --context "$context" apply --server-side --force-conflicts \
+    -f "https://github.com/kubernetes-sigs/gateway-api/releases/download/$gateway_api_version/standard-install.yaml" >/dev/null
+}
+
+install_chart() {
+  local release=$1 chart=$2 namespace=$3 version=$4 values=$5
+  echo "up.sh: installing $release ($chart $version) in $namespace"
+  helm upgrade --install "$release" "$chart" --version "$version" --kube-context "$context" \
+    --namespace "$namespace" --create-namespace --values "$values" --wait --timeout 10m
 }
 
 main() {
@@ -62,14 +134,18 @@ main() {
   create_cluster
   kubectl config use-context "$context" >/dev/null
   add_repos
-  install_chart traefik traefik/traefik traefik "${TRAEFIK_VERSION:-}" "$here/addons/traefik-values.yaml"
+  apply_gateway_api
+  apply_chart_crds traefik/traefik "$traefik_version"
+  install_chart traefik traefik/traefik traefik "$traefik_version" "$here/addons/traefik-values.yaml"
+  apply_chart_crds prometheus-community/kube-prometheus-stack "$kps_version"
   install_chart kube-prometheus-stack prometheus-community/kube-prometheus-stack monitoring \
-    "${KPS_VERSION:-}" "$here/addons/kube-prometheus-stack-values.yaml"
-  install_chart tempo grafana/tempo monitoring "${TEMPO_VERSION:-}" "$here/addons/tempo-values.yaml"
+    "$kps_version" "$here/addons/kube-prometheus-stack-values.yaml"
+  install_chart tempo grafana-community/tempo monitoring "$tempo_version" "$here/addons/tempo-values.yaml"
   kubectl --context "$context" create namespace video-mesh --dry-run=client -o yaml |
     kubectl --context "$context" apply -f - >/dev/null
   cat <<MSG
-up.sh: cluster $cluster is ready (context $context).
+up.sh: cluster $cluster is ready (context $context): Traefik $traefik_version,
+  kube-prometheus-stack $kps_version, Tempo $tempo_version, Gateway API $gateway_api_version.
   skaffold dev                    # build, deploy, watch; then:
   curl -X POST http://localhost/play/asset/123/user/1
   skaffold dev -p observability   # plus metrics, alerts, dashboards, traces

@@ -1,38 +1,29 @@
-// The kind cluster, its add-ons, skaffold and the chart must agree with each
-// other (ports, labels, names); and k8s/up.sh must converge when run twice.
-// The production database (CloudNativePG) is rendered from the upstream charts
-// kept in shared/upstream-charts, with the repository's values file, by the
-// real helm binaries, and checked against what values-production.yaml expects.
-// up.sh runs against stand-in docker/kind/kubectl/helm commands that record
-// their arguments: what they prove is the script's logic, not the cluster.
+// The kind cluster, its add-on values, skaffold and the chart must agree with
+// each other (ports, labels, names); k8s/up.sh must install each add-on at its
+// pinned version from its current repository, check the tools' versions, and
+// converge when run twice; the README must list those versions.
+// up.sh runs against stand-in docker/kind/kubectl/helm/skaffold commands that
+// record their arguments: what they prove is the script's logic, not the
+// cluster. What the add-on charts make of the values is addons.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import Ajv from 'ajv';
 import { parse } from 'yaml';
-import { chartDir, helmMajors, renderChart, repoRoot, type Manifest } from './helm';
-import { kubeVersions } from './scenarios';
+import { addonSkip, addonVersion, announceAddonSkip, at, type AddonChart } from './addons';
+import { chartDir, repoRoot } from './helm';
 
 type Tree = Record<string, unknown>;
+
+announceAddonSkip();
 
 function load(path: string): Tree {
   return parse(readFileSync(join(repoRoot, path), 'utf8')) as Tree;
 }
 
-/** Reads a nested value: at(tree, 'a', 'b', 0). */
-function at(tree: unknown, ...path: Array<string | number>): unknown {
-  let node: unknown = tree;
-  for (const key of path) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string | number, unknown>)[key];
-  }
-  return node;
-}
-
-describe('cluster add-ons', () => {
+describe('cluster add-ons agree with the chart', () => {
   test('when the kind cluster is created, then its node is ingress-ready and maps host ports 80 and 443', () => {
     const kind = load('k8s/kind-config.yaml');
     assert.equal(kind['apiVersion'], 'kind.x-k8s.io/v1alpha4');
@@ -43,170 +34,46 @@ describe('cluster add-ons', () => {
     assert.deepEqual(mappings.sort(), ['443:443', '80:80']);
   });
 
-  test('when Traefik is installed, then it serves the chart ingress class on hostPorts 80/443 of the ingress-ready node', () => {
+  test('when Traefik\'s values are read, then they use only keys of the 41.x chart (no globalArguments, logs or service.type)', () => {
     const traefik = load('k8s/addons/traefik-values.yaml');
+    // Rejected by the chart's schema since v39 and v41; service.type is ignored since v40.
+    assert.ok(!('globalArguments' in traefik) && !('logs' in traefik), 'keys the 41.x schema rejects');
+    assert.equal(at(traefik, 'service', 'type'), undefined, 'service.type is silently ignored since chart v40');
+    assert.equal(at(traefik, 'service', 'spec', 'type'), 'ClusterIP');
     const chartValues = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Tree;
     assert.equal(at(traefik, 'ingressClass', 'name'), at(chartValues, 'ingress', 'className'));
-    assert.equal(at(traefik, 'ports', 'web', 'hostPort'), 80);
-    assert.equal(at(traefik, 'ports', 'websecure', 'hostPort'), 443);
-    assert.equal(at(traefik, 'nodeSelector', 'ingress-ready'), 'true');
-    // The chart's default NetworkPolicy peer is Traefik's namespace and pod label.
-    const peer = at(chartValues, 'networkPolicy', 'ingressControllerPeers', 0);
-    assert.equal(at(peer, 'namespaceSelector', 'matchLabels', 'kubernetes.io/metadata.name'), 'traefik');
-    assert.equal(at(peer, 'podSelector', 'matchLabels', 'app.kubernetes.io/name'), 'traefik');
   });
 
-  test('when kube-prometheus-stack is installed, then it selects every ServiceMonitor and rule, and Grafana loads labelled dashboards from all namespaces', () => {
+  test('when kube-prometheus-stack\'s values are read, then Grafana\'s Tempo data source points at the Tempo release of up.sh', () => {
     const kps = load('k8s/addons/kube-prometheus-stack-values.yaml');
-    for (const key of ['serviceMonitorSelectorNilUsesHelmValues', 'ruleSelectorNilUsesHelmValues', 'podMonitorSelectorNilUsesHelmValues']) {
-      assert.equal(at(kps, 'prometheus', 'prometheusSpec', key), false, key);
-    }
-    const sidecar = at(kps, 'grafana', 'sidecar', 'dashboards') as Tree;
-    assert.equal(sidecar['label'], 'grafana_dashboard');
-    assert.equal(sidecar['labelValue'], '1');
-    assert.equal(sidecar['searchNamespace'], 'ALL');
-    assert.equal(sidecar['folderAnnotation'], 'grafana_folder');
     const tempo = (at(kps, 'grafana', 'additionalDataSources') as Tree[]).find((d) => d['type'] === 'tempo');
     assert.ok(tempo, 'no Tempo data source');
     assert.equal(tempo['url'], 'http://tempo.monitoring.svc:3200');
   });
 
-  test('when Tempo is installed, then it receives OTLP over HTTP on 4318, where the observability profile sends traces', () => {
-    const tempo = load('k8s/addons/tempo-values.yaml');
-    assert.equal(at(tempo, 'tempo', 'receivers', 'otlp', 'protocols', 'http', 'endpoint'), '0.0.0.0:4318');
+  test('when the observability profile is on, then the services send traces to Tempo\'s OTLP/HTTP port 4318', () => {
     const skaffold = load('skaffold.yaml');
     const profile = (skaffold['profiles'] as Array<{ name: string; patches: Array<{ path: string; value: unknown }> }>).find((p) => p.name === 'observability');
     const endpoint = profile?.patches.find((p) => p.path.endsWith('/otel.endpoint'))?.value;
     assert.equal(endpoint, 'http://tempo.monitoring.svc:4318');
-    const chartValues = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Tree;
-    assert.equal(at(chartValues, 'networkPolicy', 'otlpPeers', 0, 'podSelector', 'matchLabels', 'app.kubernetes.io/name'), 'tempo');
   });
 });
 
-// ---- CloudNativePG ---------------------------------------------------------
+// ---- k8s/up.sh and k8s/down.sh ---------------------------------------------
 
-const upstreamCharts = join(repoRoot, '..', 'shared', 'upstream-charts');
-const cnpgClusterValues = join(repoRoot, 'k8s', 'addons', 'cnpg-cluster-values.yaml');
+interface ToolVersions { kind?: string; helm?: string; skaffold?: string }
 
-/** Renders an archive of shared/upstream-charts (CloudNativePG's need Kubernetes 1.29 or newer). */
-function renderUpstream(major: 3 | 4, archive: string, release: string, namespace: string, kubeVersion: string, valuesFiles: string[] = []): Manifest[] {
-  const chart = join(upstreamCharts, archive);
-  assert.ok(existsSync(chart), `${chart} is missing: check out shared/ beside the repository`);
-  return renderChart(major, chart, { release, namespace, kubeVersion, valuesFiles });
-}
-
-/** The Cluster the documented values make, as the docs install it: release video-mesh-db in namespace video-mesh. */
-function renderCluster(major: 3 | 4, kubeVersion: string): Manifest[] {
-  return renderUpstream(major, 'cluster-0.8.1.tgz', 'video-mesh-db', 'video-mesh', kubeVersion, [cnpgClusterValues]);
-}
-
-function theCluster(manifests: readonly Manifest[]): Manifest {
-  const clusters = manifests.filter((m) => m.kind === 'Cluster');
-  assert.equal(clusters.length, 1);
-  const cluster = clusters[0];
-  assert.ok(cluster);
-  assert.equal(cluster.apiVersion, 'postgresql.cnpg.io/v1');
-  return cluster;
-}
-
-/**
- * A CRD's schema as the API server applies it to a create: unknown fields are
- * an error (kubectl's strict validation) rather than silently pruned.
- */
-function strictCrdSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(strictCrdSchema);
-  if (typeof node !== 'object' || node === null) return node;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(node)) out[k] = strictCrdSchema(v);
-  if (out['properties'] !== undefined && out['additionalProperties'] === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) {
-    out['additionalProperties'] = false;
-  }
-  return out;
-}
-
-function clusterValidator(operator: readonly Manifest[]): (cluster: unknown) => string[] {
-  const crd = operator.find((m) => m.kind === 'CustomResourceDefinition' && m.metadata.name === 'clusters.postgresql.cnpg.io');
-  assert.ok(crd, 'the operator chart renders no Cluster CRD');
-  const versions = (crd['spec'] as { versions: Array<{ name: string; served: boolean; schema: { openAPIV3Schema: unknown } }> }).versions;
-  const v1 = versions.find((v) => v.name === 'v1');
-  assert.ok(v1?.served, 'the Cluster CRD does not serve v1');
-  // The schema carries Kubernetes' x-kubernetes-* keywords, unknown to ajv's strict mode.
-  const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(strictCrdSchema(v1.schema.openAPIV3Schema) as object);
-  return (cluster) => (validate(cluster) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
-}
-
-describe('CloudNativePG, the production database', () => {
-  const chartValues = load('charts/video-mesh/values.yaml');
-  const production = load('charts/video-mesh/values-production.yaml');
-
-  for (const major of helmMajors) {
-    test(`when the cluster chart renders k8s/addons/cnpg-cluster-values.yaml (Helm ${major}), then its Cluster has the instances, database, owner and max_connections the chart's values assume`, () => {
-      for (const kubeVersion of kubeVersions) {
-        const cluster = theCluster(renderCluster(major, kubeVersion));
-        const spec = cluster['spec'] as Tree;
-        // A standby to fail over to: the store services scale out, the database must not stand alone.
-        assert.ok(Number(spec['instances']) >= 2, `instances ${String(spec['instances'])}`);
-        // The same database and owner as the chart's self-contained server, so both modes hold the same names.
-        assert.equal(at(spec, 'bootstrap', 'initdb', 'database'), at(chartValues, 'postgres', 'database'));
-        assert.equal(at(spec, 'bootstrap', 'initdb', 'owner'), at(chartValues, 'postgres', 'username'));
-        // The pools of values-production.yaml are sized against this.
-        assert.equal(at(spec, 'postgresql', 'parameters', 'max_connections'), String(at(production, 'postgres', 'maxConnections')));
-        // The same PostgreSQL major as the self-contained image (postgres:17.x-...).
-        const selfContainedMajor = /^postgres:(\d+)\./.exec(String(at(chartValues, 'postgres', 'image')))?.[1];
-        const clusterMajor = /:(\d+)(\.|$)/.exec(String(spec['imageName']))?.[1];
-        assert.ok(selfContainedMajor && selfContainedMajor === clusterMajor, `self-contained ${selfContainedMajor}, cluster ${String(spec['imageName'])}`);
-        assert.equal(spec['enableSuperuserAccess'], false);
-      }
-    });
-
-    test(`when the cluster chart renders (Helm ${major}), then values-production.yaml reads the Secret CloudNativePG generates, <cluster>-app, and its NetworkPolicy peer selects the Cluster's pods`, () => {
-      const manifests = renderCluster(major, kubeVersions[0]);
-      const name = theCluster(manifests).metadata.name;
-      // The operator names the owner's Secret <cluster>-app (and writes the key uri); the chart's own helm test reads it so too.
-      assert.equal(at(production, 'postgres', 'selfContained'), false);
-      assert.equal(at(production, 'postgres', 'external', 'existingSecret'), `${name}-app`);
-      assert.equal(at(production, 'postgres', 'external', 'uriKey'), 'uri');
-      const ping = manifests.find((m) => m.kind === 'Job' && m.metadata.annotations?.['helm.sh/hook'] === 'test');
-      const refs = JSON.stringify(ping).match(/"secretKeyRef":\{"name":"([^"]+)"/g) ?? [];
-      assert.ok(refs.length > 0 && refs.every((r) => r.endsWith(`"${name}-app"`)), refs.join(', '));
-      // Instances carry cnpg.io/cluster=<cluster>; no namespaceSelector: the Cluster is in the release's namespace.
-      const peers = at(production, 'networkPolicy', 'postgresPeers') as Tree[];
-      assert.equal(peers.length, 1);
-      assert.deepEqual(peers[0], { podSelector: { matchLabels: { 'cnpg.io/cluster': name } } });
-      assert.equal(at(production, 'networkPolicy', 'postgresPort'), 5432);
-      assert.equal(theCluster(manifests).metadata.namespace, 'video-mesh');
-    });
-
-    test(`when the operator chart renders with its defaults (Helm ${major}), then it has the operator and the Cluster CRD, and the documented Cluster is valid for that CRD`, () => {
-      for (const kubeVersion of kubeVersions) {
-        const operator = renderUpstream(major, 'cloudnative-pg-0.29.0.tgz', 'cnpg', 'cnpg-system', kubeVersion);
-        assert.ok(operator.some((m) => m.kind === 'Deployment'), 'no operator Deployment');
-        assert.deepEqual(clusterValidator(operator)(theCluster(renderCluster(major, kubeVersion))), []);
-      }
-    });
-  }
-
-  test('when a Cluster has a misspelt field, then the CRD check rejects it', () => {
-    const validate = clusterValidator(renderUpstream(4, 'cloudnative-pg-0.29.0.tgz', 'cnpg', 'cnpg-system', kubeVersions[0]));
-    const cluster = structuredClone(theCluster(renderCluster(4, kubeVersions[0]))) as Manifest & { spec: Tree };
-    cluster.spec['instance'] = cluster.spec['instances'];
-    assert.equal(validate(cluster).length, 1);
-  });
-
-  test('when the cluster chart is rendered for Kubernetes 1.28, then it fails as the README of shared/upstream-charts says', () => {
-    assert.throws(() => renderCluster(4, '1.28.0'), /kubeVersion|incompatible/i);
-  });
-});
-
-/** Writes stand-ins for docker, kind, kubectl and helm that log their arguments to $LOG. */
-function fakeTools(dir: string): void {
+/** Writes stand-ins for docker, kind, kubectl, helm and skaffold that log their arguments to $LOG. */
+function fakeTools(dir: string, versions: ToolVersions = {}): void {
   const log = 'printf "%s %s\\n" "$(basename "$0")" "$*" >> "$LOG"';
   const tools: Record<string, string> = {
     docker: log,
     // `kind get clusters` lists the cluster once `kind create cluster` has run.
-    kind: `${log}\nif [ "$1 $2" = "get clusters" ] && [ -f "$STATE/created" ]; then echo video-mesh; fi\nif [ "$1 $2" = "create cluster" ]; then touch "$STATE/created"; fi`,
-    kubectl: `${log}\nif [ "$1" = "--context" ] && [ "$3" = "create" ]; then echo "apiVersion: v1"; fi\nif [ "$3" = "apply" ]; then cat >/dev/null; fi`,
-    helm: log,
+    kind: `${log}\nif [ "$1" = "version" ]; then echo "kind v${versions.kind ?? '0.29.0'} go1.24.2 linux/amd64"; fi\nif [ "$1 $2" = "get clusters" ] && [ -f "$STATE/created" ]; then echo video-mesh; fi\nif [ "$1 $2" = "create cluster" ]; then touch "$STATE/created"; fi`,
+    // Every apply reads its stdin, as the real one does with -f -.
+    kubectl: `${log}\nif [ "$1" = "--context" ] && [ "$3" = "create" ]; then echo "apiVersion: v1"; fi\nfor a in "$@"; do if [ "$a" = "-" ]; then cat >/dev/null; fi; done`,
+    helm: `${log}\nif [ "$1" = "version" ]; then echo "v${versions.helm ?? '3.17.2'}+gcc0bbbd"; fi\nif [ "$1 $2" = "show crds" ]; then echo "kind: CustomResourceDefinition"; fi`,
+    skaffold: `${log}\nif [ "$1" = "version" ]; then echo "v${versions.skaffold ?? '2.24.0'}"; fi`,
   };
   for (const [name, body] of Object.entries(tools)) {
     const path = join(dir, name);
@@ -215,35 +82,125 @@ function fakeTools(dir: string): void {
   }
 }
 
-describe('k8s/up.sh and k8s/down.sh', () => {
-  test('when up.sh runs twice, then the cluster is created once and every add-on is upgraded-or-installed each time with its values', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'video-mesh-up-'));
+interface UpRun { status: number | null; stdout: string; stderr: string; calls: string[] }
+
+/** Runs up.sh `times` times against the stand-ins; the log of every call. */
+function runUp(options: { versions?: ToolVersions; env?: Record<string, string>; times?: number } = {}): UpRun {
+  const dir = mkdtempSync(join(tmpdir(), 'video-mesh-up-'));
+  try {
+    fakeTools(dir, options.versions);
+    const env = { ...process.env, ...options.env, PATH: `${dir}:${process.env['PATH'] ?? ''}`, LOG: join(dir, 'log'), STATE: dir };
+    let result = spawnSync('bash', [join(repoRoot, 'k8s', 'up.sh')], { env, encoding: 'utf8' });
+    for (let run = 1; run < (options.times ?? 1) && result.status === 0; run++) {
+      result = spawnSync('bash', [join(repoRoot, 'k8s', 'up.sh')], { env, encoding: 'utf8' });
+    }
+    let calls: string[] = [];
     try {
-      fakeTools(dir);
-      const env = { ...process.env, PATH: `${dir}:${process.env['PATH'] ?? ''}`, LOG: join(dir, 'log'), STATE: dir };
-      for (let run = 0; run < 2; run++) {
-        const result = spawnSync('bash', [join(repoRoot, 'k8s', 'up.sh')], { env, encoding: 'utf8' });
-        assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+      calls = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n');
+    } catch {
+      // nothing ran
+    }
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The add-ons up.sh installs: release, chart, values file, the archive its pin must equal. */
+const addons: ReadonlyArray<{ release: string; chart: string; values: string; archive: AddonChart; variable: string }> = [
+  { release: 'traefik', chart: 'traefik/traefik', values: 'traefik-values.yaml', archive: 'traefik', variable: 'TRAEFIK_VERSION' },
+  { release: 'kube-prometheus-stack', chart: 'prometheus-community/kube-prometheus-stack', values: 'kube-prometheus-stack-values.yaml', archive: 'kube-prometheus-stack', variable: 'KPS_VERSION' },
+  { release: 'tempo', chart: 'grafana-community/tempo', values: 'tempo-values.yaml', archive: 'tempo', variable: 'TEMPO_VERSION' },
+];
+
+/** The --version of each add-on's install in a run's log. */
+function pinnedVersions(calls: readonly string[]): Map<string, string> {
+  const pins = new Map<string, string>();
+  for (const { release, chart } of addons) {
+    const install = calls.find((c) => c.startsWith(`helm upgrade --install ${release} ${chart} `));
+    const version = install ? /--version (\S+)/.exec(install)?.[1] : undefined;
+    if (version) pins.set(release, version);
+  }
+  return pins;
+}
+
+describe('k8s/up.sh and k8s/down.sh', () => {
+  test('when up.sh runs twice, then the cluster is created once and every add-on is upgraded-or-installed each time at a pinned version with its values', () => {
+    const run = runUp({ times: 2 });
+    assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+    assert.equal(run.calls.filter((c) => c.startsWith('kind create cluster')).length, 1);
+    assert.ok(run.calls.some((c) => c.includes(`--config ${join(repoRoot, 'k8s', 'kind-config.yaml')}`)));
+    for (const { release, chart, values } of addons) {
+      const installs = run.calls.filter((c) => c.startsWith(`helm upgrade --install ${release} ${chart} `));
+      assert.equal(installs.length, 2, `${release}: ${installs.length} installs`);
+      for (const install of installs) {
+        assert.match(install, /--version \d+\.\d+\.\d+( |$)/, install);
+        assert.ok(install.includes('--kube-context kind-video-mesh'), install);
+        assert.ok(install.includes(`--values ${join(repoRoot, 'k8s', 'addons', values)}`), install);
+        assert.ok(install.includes('--wait'), install);
       }
-      const calls = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n');
-      assert.equal(calls.filter((c) => c.startsWith('kind create cluster')).length, 1);
-      assert.ok(calls.some((c) => c.includes(`--config ${join(repoRoot, 'k8s', 'kind-config.yaml')}`)));
-      const addons: Array<[release: string, chart: string, values: string]> = [
-        ['traefik', 'traefik/traefik', 'traefik-values.yaml'],
-        ['kube-prometheus-stack', 'prometheus-community/kube-prometheus-stack', 'kube-prometheus-stack-values.yaml'],
-        ['tempo', 'grafana/tempo', 'tempo-values.yaml'],
-      ];
-      for (const [release, chart, values] of addons) {
-        const installs = calls.filter((c) => c.startsWith(`helm upgrade --install ${release} ${chart} `));
-        assert.equal(installs.length, 2, `${release}: ${installs.length} installs`);
-        for (const install of installs) {
-          assert.ok(install.includes('--kube-context kind-video-mesh'), install);
-          assert.ok(install.includes(`--values ${join(repoRoot, 'k8s', 'addons', values)}`), install);
-          assert.ok(install.includes('--wait'), install);
-        }
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('when up.sh adds the chart repositories, then each is the chart\'s current home (Tempo from grafana-community)', () => {
+    const run = runUp();
+    assert.equal(run.status, 0, run.stderr);
+    const repos = run.calls.filter((c) => c.startsWith('helm repo add ')).map((c) => c.split(' ').slice(3, 5).join(' ')).sort();
+    assert.deepEqual(repos, [
+      'grafana-community https://grafana-community.github.io/helm-charts',
+      'prometheus-community https://prometheus-community.github.io/helm-charts',
+      'traefik https://traefik.github.io/charts',
+    ]);
+  });
+
+  test('when up.sh installs Traefik, then the Gateway API CRDs of the pinned release and the charts\' own CRDs are applied first', () => {
+    const run = runUp();
+    assert.equal(run.status, 0, run.stderr);
+    const index = (prefix: string): number => run.calls.findIndex((c) => c.startsWith(prefix));
+    const gateway = index('kubectl --context kind-video-mesh apply --server-side --force-conflicts -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml');
+    const traefikCrds = index('helm show crds traefik/traefik --version 41.3.0');
+    const traefik = index('helm upgrade --install traefik ');
+    const kpsCrds = index('helm show crds prometheus-community/kube-prometheus-stack --version 88.5.3');
+    const kps = index('helm upgrade --install kube-prometheus-stack ');
+    assert.ok(gateway >= 0 && traefikCrds >= 0 && kpsCrds >= 0, run.calls.join('\n'));
+    assert.ok(gateway < traefik && traefikCrds < traefik && kpsCrds < kps, run.calls.join('\n'));
+  });
+
+  test('when a version variable is set, then up.sh installs that version instead of its pin', () => {
+    const run = runUp({ env: { TRAEFIK_VERSION: '40.3.0', KPS_VERSION: '80.0.0', TEMPO_VERSION: '2.0.0', GATEWAY_API_VERSION: 'v1.4.0' } });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(Object.fromEntries(pinnedVersions(run.calls)), { traefik: '40.3.0', 'kube-prometheus-stack': '80.0.0', tempo: '2.0.0' });
+    assert.ok(run.calls.some((c) => c.includes('/download/v1.4.0/standard-install.yaml')));
+  });
+
+  test('when the upstream archives are at hand, then up.sh pins exactly their versions', { skip: addonSkip }, () => {
+    const run = runUp();
+    assert.equal(run.status, 0, run.stderr);
+    const pins = pinnedVersions(run.calls);
+    for (const { release, archive } of addons) assert.equal(pins.get(release), addonVersion(archive), release);
+  });
+
+  const tooOld: ReadonlyArray<[string, ToolVersions, RegExp]> = [
+    ['kind 0.23.0', { kind: '0.23.0' }, /kind 0\.23\.0 is too old: the inner loop needs kind 0\.24\.0 or newer/],
+    ['Helm 3.16.4', { helm: '3.16.4' }, /helm 3\.16\.4 is too old: the inner loop needs helm 3\.17\.0 or newer \(or Helm 4\.1\.0\)/],
+    ['Helm 4.0.5', { helm: '4.0.5' }, /helm 4\.0\.5 is too old: the inner loop needs helm 4\.1\.0 or newer/],
+    ['Helm 2.17.0', { helm: '2.17.0' }, /helm 2\.17\.0 is not supported: use Helm 3 \(3\.17\.0 or newer\) or Helm 4 \(4\.1\.0 or newer\)/],
+    ['skaffold 2.18.3', { skaffold: '2.18.3' }, /skaffold 2\.18\.3 is too old: the inner loop needs skaffold 2\.19\.0 or newer/],
+  ];
+  for (const [what, versions, message] of tooOld) {
+    test(`when ${what} is installed, then up.sh stops before touching anything and names the minimum`, () => {
+      const run = runUp({ versions });
+      assert.notEqual(run.status, 0);
+      assert.match(run.stderr, message);
+      assert.ok(!run.calls.some((c) => c.startsWith('kind create') || c.startsWith('helm upgrade')), run.calls.join('\n'));
+    });
+  }
+
+  test('when every tool is at its minimum (kind 0.24.0, Helm 3.17.0 or 4.1.0, skaffold 2.19.0) or a later minor, then up.sh runs', () => {
+    // 4.10.0 guards the comparison: numbers, not text ("10" < "9" as text).
+    for (const helm of ['3.17.0', '4.1.0', '4.10.0']) {
+      const run = runUp({ versions: { kind: '0.24.0', helm, skaffold: '2.19.0' } });
+      assert.equal(run.status, 0, `helm ${helm}: ${run.stderr}`);
     }
   });
 
@@ -276,5 +233,43 @@ describe('k8s/up.sh and k8s/down.sh', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// ---- README ---------------------------------------------------------------
+
+/** The "## Kubernetes" section of README.md. */
+function readmeKubernetesSection(): string {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Kubernetes\n');
+  assert.ok(start >= 0, 'README.md has no "## Kubernetes" section');
+  const end = readme.indexOf('\n## ', start + 1);
+  return readme.slice(start, end < 0 ? undefined : end);
+}
+
+describe('README, Kubernetes section', () => {
+  test('when the README is read, then it lists every version up.sh pins and the variable that overrides it', () => {
+    const run = runUp();
+    assert.equal(run.status, 0, run.stderr);
+    const section = readmeKubernetesSection();
+    for (const { release, variable } of addons) {
+      const version = pinnedVersions(run.calls).get(release) ?? '?';
+      assert.match(section, new RegExp(`\\| ${version.replaceAll('.', '\\.')} \\| \`${variable}\` \\|`), `${release} ${version} (${variable})`);
+    }
+    assert.match(section, /\| v1\.5\.1 \| `GATEWAY_API_VERSION` \|/);
+  });
+
+  test('when the README is read, then it states the minimum kind, Helm and skaffold versions up.sh checks', () => {
+    const section = readmeKubernetesSection();
+    const script = readFileSync(join(repoRoot, 'k8s', 'up.sh'), 'utf8');
+    for (const [variable, tool] of [['min_kind', 'kind'], ['min_helm3', 'Helm'], ['min_helm4', 'Helm'], ['min_skaffold', 'skaffold']] as const) {
+      const version = new RegExp(`^readonly ${variable}=(\\S+)$`, 'm').exec(script)?.[1];
+      assert.ok(version, `up.sh has no ${variable}`);
+      assert.match(section, new RegExp(`\\| ${tool} \\|[^\\n]*\\b${version.replaceAll('.', '\\.')}\\b`), `${tool} ${version}`);
+    }
+  });
+
+  test('when ADDON_CHARTS_DIR is unset, then the README says how to run the add-on renders', () => {
+    assert.match(readmeKubernetesSection(), /ADDON_CHARTS_DIR=\.\.\/shared\/upstream-charts/);
   });
 });
