@@ -252,6 +252,18 @@ describe('helm test', () => {
   });
 });
 
+describe('helm test, as NOTES describe it', () => {
+  test('when installed (Helm 4 dry run), then NOTES say what helm test writes: a recorded view by default, nothing in production', () => {
+    const notes = (options: string[]): string => {
+      const result = runHelm(4, ['install', 'video-mesh', chartDir, '--dry-run=client', '--namespace', 'video-mesh', ...options]);
+      assert.equal(result.status, 0, result.stderr);
+      return result.stdout;
+    };
+    assert.match(notes([]), /POSTs a play of asset 123 as user helm-test and expects the title\n\s+"It"; the view is recorded/);
+    assert.match(notes(['-f', join(chartDir, 'values-production.yaml')]), /read-only: plays the unknown asset helm-test-absent .*\n\s+metadata's 404; nothing is written/);
+  });
+});
+
 describe('monitoring in production', () => {
   test('when the production values are used, then the ServiceMonitor and PrometheusRule carry the label a default kube-prometheus-stack selects', () => {
     const manifests = render(4, { ...production, values: { 'monitoring.forceCRDs': 'true' } });
