@@ -201,6 +201,8 @@ describe('chart policies', () => {
         }
         const required = ['PORT', 'LOG_LEVEL', 'SERVICE_ADDRESS', 'SHUTDOWN_DRAIN_DELAY_MS', 'SHUTDOWN_TIMEOUT_MS'];
         if (name === 'play' || name === 'queue-listener') required.push('NATS_URL', 'REPORTING_URL');
+        // metadata and cdnurl publish catalog change notices, which play's cache listens to.
+        if (name === 'metadata' || name === 'cdnurl') required.push('NATS_URL');
         if (name === 'play') required.push('METADATA_URL', 'CDNURL_URL');
         if (name === 'metadata' || name === 'cdnurl') required.push('ADMIN_TOKEN');
         if ((storeServices as readonly string[]).includes(name)) required.push('DATABASE_URL');
@@ -664,6 +666,7 @@ function expected(opts: { consul: string; nats: string; postgres: string; otlp: 
     'play -> metadata:8081/TCP', 'play -> cdnurl:8083/TCP', 'play -> reporting:8082/TCP',
     'queue-listener -> reporting:8082/TCP',
     `play -> ${opts.nats}:4222/TCP`, `queue-listener -> ${opts.nats}:4222/TCP`,
+    `metadata -> ${opts.nats}:4222/TCP`, `cdnurl -> ${opts.nats}:4222/TCP`,
     ...storeServices.map((s) => `${s} -> ${opts.postgres}:5432/TCP`),
   ];
   for (const s of serviceNames) {

@@ -107,18 +107,18 @@ for (const major of helmMajors) {
       }
     });
 
-    test('when rendered, then values-production.yaml\'s NATS_URL is its client Service, and the NetworkPolicies let play and queue-listener (only) reach its servers', { skip: addonSkip }, () => {
+    test('when rendered, then values-production.yaml\'s NATS_URL is its client Service, and the NetworkPolicies let the services that use NATS, and only they, reach its servers', { skip: addonSkip }, () => {
       const manifests = natsRender(major, kubeVersions[0]);
       const statefulSet = one(manifests, 'StatefulSet', 'nats');
       const ours = productionRender(major);
       const url = new URL(String(at(production, 'nats', 'url')));
       assertServiceReaches(manifests, url, 'nats', statefulSet);
-      for (const service of ['play', 'queue-listener']) {
-        assert.equal(envOf(ours, service).get('NATS_URL'), String(at(production, 'nats', 'url')));
-        assert.equal(envOf(ours, service).get('EVENTS_STREAM_REPLICAS'), '3');
-      }
+      // play and queue-listener for view events, metadata and cdnurl for catalog change notices.
+      const users = ['cdnurl', 'metadata', 'play', 'queue-listener'];
+      for (const service of users) assert.equal(envOf(ours, service).get('NATS_URL'), String(at(production, 'nats', 'url')), service);
+      for (const service of ['play', 'queue-listener']) assert.equal(envOf(ours, service).get('EVENTS_STREAM_REPLICAS'), '3');
       const server = workloadActor('nats', statefulSet, 'nats');
-      assert.deepEqual(reachers(ours, server, Number(url.port)), ['play', 'queue-listener']);
+      assert.deepEqual(reachers(ours, server, Number(url.port)), users);
     });
 
     test('when the self-contained NATS is compared with the official chart\'s server, then it is as hardened: same image, probes, lame-duck shutdown, startup budget, a PDB', { skip: addonSkip }, () => {

@@ -58,7 +58,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/*
 The call graph of the services, fixed by the code (docs/configuration.md):
 which peers each one calls over HTTP (and so gets a *_URL for), whether it
-uses NATS, whether it keeps data in PostgreSQL, whether it guards writes
+uses NATS (play and queue-listener for view events, metadata and cdnurl for
+the catalog change notices they publish), whether it creates the EVENTS
+stream, whether it keeps data in PostgreSQL, whether it guards writes
 with the admin token, whether it holds the record token (reporting checks it,
 queue-listener sends it), whether the ingress reaches it. Env vars and
 NetworkPolicies both derive from it.
@@ -67,13 +69,15 @@ NetworkPolicies both derive from it.
 play:
   peers: [metadata, cdnurl, reporting]
   nats: true
+  eventStream: true
   database: false
   adminToken: false
   recordToken: false
   public: true
 metadata:
   peers: []
-  nats: false
+  nats: true
+  eventStream: false
   database: true
   adminToken: true
   recordToken: false
@@ -81,13 +85,15 @@ metadata:
 reporting:
   peers: []
   nats: false
+  eventStream: false
   database: true
   adminToken: false
   recordToken: true
   public: false
 cdnurl:
   peers: []
-  nats: false
+  nats: true
+  eventStream: false
   database: true
   adminToken: true
   recordToken: false
@@ -95,6 +101,7 @@ cdnurl:
 queue-listener:
   peers: [reporting]
   nats: true
+  eventStream: true
   database: false
   adminToken: false
   recordToken: true

@@ -124,6 +124,8 @@ spec:
             {{- if $topo.nats }}
             - name: NATS_URL
               value: {{ include "video-mesh.natsUrl" $root | quote }}
+            {{- end }}
+            {{- if $topo.eventStream }}
             # Replicas of the EVENTS stream when a service creates it: no more
             # than the NATS servers that hold it.
             - name: EVENTS_STREAM_REPLICAS
