@@ -8,7 +8,8 @@ const SAMPLE_EVERY_MS = 20;
 /**
  * How late the event loop runs, sampled by a timer that should fire every
  * 20 ms: when work queues up faster than it is done, the timer fires late by
- * about as long as a new request would wait.
+ * about as long as a new request would wait. Smoothed (EWMA): one garbage
+ * collection or one moment without a CPU on a busy machine is not overload.
  */
 export class EventLoopLag {
   private lagMs = 0;
@@ -19,7 +20,7 @@ export class EventLoopLag {
     this.expectedAt = performance.now() + SAMPLE_EVERY_MS;
     this.timer = setInterval(() => {
       const now = performance.now();
-      this.lagMs = Math.max(0, now - this.expectedAt);
+      this.lagMs = 0.7 * this.lagMs + 0.3 * Math.max(0, now - this.expectedAt);
       this.expectedAt = now + SAMPLE_EVERY_MS;
     }, SAMPLE_EVERY_MS);
     this.timer.unref();

@@ -44,6 +44,11 @@ export async function migrate(
 ): Promise<number[]> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no listener of the pool's: a server going away
+  // mid-migration would emit an unhandled 'error' and end the process. The
+  // query in flight rejects with the same error, which is what we act on.
+  const onConnectionError = (err: Error) => (broken = err);
+  client.on('error', onConnectionError);
   try {
     await client.query('BEGIN');
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('video-mesh:migrate'), hashtext($1))`, [schema]);
@@ -80,7 +85,8 @@ export async function migrate(
     await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
     throw err;
   } finally {
-    // A connection that could not even roll back is dropped, not reused.
+    // A connection that broke or could not even roll back is dropped, not reused.
+    client.off('error', onConnectionError);
     client.release(broken);
   }
 }

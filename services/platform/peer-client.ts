@@ -125,6 +125,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       const candidates = directory.candidates(peer);
       const tries = safe ? candidates : candidates.slice(0, 1);
       let lastError: unknown = new PeerUnavailableError(peer, 'circuit_open');
+      let attempted = false;
       for (const [i, baseUrl] of tries.entries()) {
         // An open breaker refuses at once (BrokenCircuitError); once halfOpenAfter
         // has passed it lets one trial through, so it must still be asked.
@@ -134,12 +135,27 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
         const last = i === tries.length - 1;
         const bound = last ? undefined : attemptBound(budget, attemptTimeoutMs);
         try {
-          return await breaker.execute(() => attempt(method, baseUrl.replace(/\/+$/, '') + path, req, bound?.signal ?? budget));
+          return await breaker.execute(() => {
+            attempted = true;
+            return attempt(method, baseUrl.replace(/\/+$/, '') + path, req, bound?.signal ?? budget);
+          });
         } catch (err) {
           lastError = err instanceof BrokenCircuitError ? new PeerUnavailableError(peer, 'circuit_open', { cause: err }) : err;
           if (budget.aborted) break;
         } finally {
           bound?.release();
+        }
+      }
+      // Every breaker of several instances open says the peer is slow as a
+      // whole (load), not that one instance died: try one anyway with what is
+      // left of the budget, as Envoy's panic mode does, rather than fail every
+      // call until the breakers half-open. A single dead instance still fails fast.
+      const first = tries[0];
+      if (!attempted && tries.length > 1 && first && !budget.aborted) {
+        try {
+          return await attempt(method, first.replace(/\/+$/, '') + path, req, budget);
+        } catch (err) {
+          lastError = err;
         }
       }
       if (lastError instanceof PeerUnavailableError && lastError.outcome === 'circuit_open') {

@@ -22,8 +22,8 @@ void runService({
     REPORTING_URL: httpUrlSchema('http://127.0.0.1:8082'),
     BACKEND_TIMEOUT_MS: durationMsSchema(800),
     BACKEND_ATTEMPT_TIMEOUT_MS: durationMsSchema(300),
-    SHED_EVENT_LOOP_DELAY_MS: durationMsSchema(200),
-    CATALOG_CACHE_MAX: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
+    SHED_EVENT_LOOP_DELAY_MS: durationMsSchema(500),
+    CATALOG_CACHE_MAX: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
     CATALOG_CACHE_TTL_MS: durationMsSchema(30_000),
     CATALOG_NEGATIVE_TTL_MS: durationMsSchema(2_000),
     SHED_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(128),
@@ -48,15 +48,14 @@ void runService({
       });
     const backends = { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') };
 
-    const catalog = new CatalogCache({
-      max: config.CATALOG_CACHE_MAX,
-      ttlMs: config.CATALOG_CACHE_TTL_MS,
-      negativeTtlMs: config.CATALOG_NEGATIVE_TTL_MS,
-      metrics,
-    });
+    // 0 turns the cache off: every play asks metadata and cdnurl.
+    const catalog =
+      config.CATALOG_CACHE_MAX > 0
+        ? new CatalogCache({ max: config.CATALOG_CACHE_MAX, ttlMs: config.CATALOG_CACHE_TTL_MS, negativeTtlMs: config.CATALOG_NEGATIVE_TTL_MS, metrics })
+        : undefined;
     const link = new NatsLink({ servers: config.NATS_URL, name: 'play', log, metrics });
     link.onConnect(async (nc) => ensureEventStream(await jetstreamManager(nc), config.EVENTS_STREAM_REPLICAS));
-    link.onConnect(followCatalogChanges(catalog));
+    if (catalog) link.onConnect(followCatalogChanges(catalog));
     // No readiness check on NATS: play still answers while NATS is away (recorded:false, the
     // view waits in the outbox), and an unready play behind a Service could never do that.
     const publisher = new ViewPublisher({ link, log, metrics, budgetMs: config.PUBLISH_TIMEOUT_MS });

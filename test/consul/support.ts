@@ -42,8 +42,12 @@ const pool = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
 export async function play(playUrl: string, assetId = '123', userId = 'u1'): Promise<PlayResult> {
   try {
     const res = await request(`${playUrl}/play/asset/${assetId}/user/${userId}`, { method: 'POST', dispatcher: pool, headersTimeout: 10_000 });
-    const body = (await res.body.json().catch(() => ({}))) as { degraded?: unknown };
-    return { status: res.statusCode, degraded: Array.isArray(body.degraded) ? body.degraded.map(String) : [] };
+    const body = (await res.body.json().catch(() => ({}))) as { degraded?: unknown; error?: unknown };
+    return {
+      status: res.statusCode,
+      degraded: Array.isArray(body.degraded) ? body.degraded.map(String) : [],
+      ...(typeof body.error === 'string' ? { error: body.error } : {}),
+    };
   } catch (err) {
     return { status: 0, degraded: [], error: String(err) };
   }
@@ -157,7 +161,8 @@ export async function startConsulMesh(consul: ConsulDouble, options: { metadataE
   const staticUrls = { METADATA_URL: metadataA.url, CDNURL_URL: cdnurl.url, REPORTING_URL: reporting.url };
   // A generous backend timeout: the machine running the tests may be busy with other work.
   const [playService, listener] = await Promise.all([
-    startService('play', env({ ...staticUrls, BACKEND_TIMEOUT_MS: '3000', ...options.playEnv })),
+    // No catalog cache: these tests watch how play spreads its calls over metadata instances.
+    startService('play', env({ ...staticUrls, BACKEND_TIMEOUT_MS: '3000', BACKEND_ATTEMPT_TIMEOUT_MS: '2000', CATALOG_CACHE_MAX: '0', ...options.playEnv })),
     // A static URL where nothing listens: every view it records went to an address from Consul.
     startService('queue-listener', env({ REPORTING_URL: 'http://127.0.0.1:9', RETRY_MAX_DELAY_MS: '1000' })),
   ]);

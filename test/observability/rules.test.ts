@@ -13,6 +13,11 @@ const expectedAlerts = [
   'VideoMeshViewEventLagHigh', // end-to-end lag high
   'VideoMeshDeadLetters', // increase of dead-lettered events
   'VideoMeshTargetDown', // up == 0 for a video-mesh target
+  'VideoMeshPlayOutboxNotEmpty', // play's outbox not empty for 5m
+  'VideoMeshViewPublishErrors', // view publish errors for 10m
+  'VideoMeshConsumerMissing', // jetstream_consumer_exists == 0 for 1m
+  'VideoMeshPlayNatsDisconnected', // play not connected to NATS for 5m
+  'VideoMeshDatabaseDown', // db_up == 0 for 2m
 ];
 
 interface AlertRule {

@@ -89,6 +89,8 @@ async function startServices(nats: NatsServer, postgres: TestPostgres, options: 
   await waitFor(async () => (await Promise.all(Object.values(services).map(async (s) => (await fetch(`${s.url}/readyz`)).ok))).every(Boolean), {
     what: 'all five services ready',
   });
+  // play is ready without NATS (it can still answer); the tests want its views published.
+  await waitFor(async () => /^nats_connected\{[^}]*\} 1$/m.test(await (await fetch(`${play.url}/metrics`)).text()), { what: 'play connected to NATS' });
   return mesh;
 }
 

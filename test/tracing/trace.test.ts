@@ -22,8 +22,7 @@ const EXPECTED_STEPS: SpanQuery[] = [
   { service: 'play', kind: 'PRODUCER' },
   { service: 'metadata', kind: 'SERVER' },
   { service: 'cdnurl', kind: 'SERVER' },
-  { service: 'reporting', kind: 'SERVER', route: '/events/asset/:assetId' },
-  { service: 'reporting', kind: 'SERVER', route: '/events/user/:userId' },
+  { service: 'reporting', kind: 'SERVER', route: '/events/asset/:assetId/user/:userId' },
   { service: 'queue-listener', kind: 'CONSUMER' },
   { service: 'reporting', kind: 'SERVER', route: RECORD_ROUTE },
 ];
@@ -116,8 +115,7 @@ describe('tracing across the mesh', () => {
     const backendCalls: Array<[string, string]> = [
       ['metadata', '/content/asset/:assetId'],
       ['cdnurl', '/url/asset/:assetId'],
-      ['reporting', '/events/asset/:assetId'],
-      ['reporting', '/events/user/:userId'],
+      ['reporting', '/events/asset/:assetId/user/:userId'],
     ];
     for (const [service, route] of backendCalls) {
       const server = trace.one({ service, kind: 'SERVER', route });
