@@ -29,7 +29,9 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
 
   before(async () => {
     // Short back-off so outage tests finish quickly; the behaviour is the same.
-    mesh = await startMesh({ envFor: { 'queue-listener': { RETRY_MAX_DELAY_MS: '500' } } });
+    // Play's catalog cache off: these tests stop backends and expect play to notice at once
+    // (the cache has its own tests in catalog-cache.test.ts).
+    mesh = await startMesh({ envFor: { 'queue-listener': { RETRY_MAX_DELAY_MS: '500' }, play: { CATALOG_CACHE_MAX: '0' } } });
     nc = await connect({ servers: mesh.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   });
   after(async () => {

@@ -65,8 +65,9 @@ describe('tracing across the mesh', () => {
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         OTEL_BSP_SCHEDULE_DELAY: '200',
       },
-      // play logs `view published` at debug, inside the producer span.
-      envFor: { play: { LOG_LEVEL: 'debug' } },
+      // play logs `view published` at debug, inside the producer span; with its
+      // catalog cache off, every play calls every backend, so each trace is whole.
+      envFor: { play: { LOG_LEVEL: 'debug', CATALOG_CACHE_MAX: '0' } },
     });
   });
 
@@ -177,6 +178,7 @@ describe('tracing across the mesh', () => {
         REPORTING_URL: running().urls.reporting,
         OTEL_EXPORTER_OTLP_ENDPOINT: '',
         LOG_LEVEL: 'debug',
+        CATALOG_CACHE_MAX: '0',
       });
       const callerTraceId = randomBytes(16).toString('hex');
       const callerSpanId = randomBytes(8).toString('hex');
