@@ -135,7 +135,12 @@ async function main(): Promise<void> {
     const directN = await median(() => get(SATURATED, SECONDS));
     const playN = await median(() => plays(SATURATED, SECONDS));
     // Four times what play can do, offered open-loop: it must shed, not queue without bound.
+    const playRoute = { route: '/play/asset/:assetId/user/:userId', status_code: '200' };
+    const servedBefore = readHistogram(await scrape(mesh.urls.play), 'http_server_request_duration_seconds', playRoute);
     const overload = await runOpenLoop({ origin: play.origin, method: 'POST', path: (i) => `/play/asset/123/user/over${i % 500}`, rate: 4 * playN.throughput, seconds: SECONDS });
+    // Inside play, from its own histogram: how long an accepted play took, apart from the generator's queue.
+    const servedAfter = readHistogram(await scrape(mesh.urls.play), 'http_server_request_duration_seconds', playRoute);
+    const servedDuring = servedBefore && servedAfter ? subtractHistogram(servedAfter, servedBefore) : undefined;
     const single1 = await median(() => recordOne(SECONDS));
     const batch1 = await median(() => recordBatch(SECONDS));
 
@@ -205,7 +210,11 @@ async function main(): Promise<void> {
     console.log(`\nplay offered ${fmt(overload.offered / SECONDS, 0)}/s open-loop (4x its saturated rate) for ${SECONDS} s; shed bound ${SHED_BOUND_MS} ms of event-loop lag`);
     for (const [status, latencies] of [...overload.byStatus].sort(([a], [b]) => a - b)) {
       const what = status === 200 ? 'answered' : status === 503 ? 'shed (503)' : status === 0 ? 'failed to connect' : `status ${status}`;
-      console.log(`  ${what.padEnd(18)} ${String(latencies.length).padStart(6)}  ${describeLatencies(latencies)}`);
+      console.log(`  ${what.padEnd(18)} ${String(latencies.length).padStart(6)}  ${describeLatencies(latencies)}  (from when due, at the generator)`);
+    }
+    if (servedDuring && servedDuring.count > 0) {
+      const q = (p: number) => (histogramQuantile(servedDuring, p) * 1000).toFixed(0).padStart(5);
+      console.log(`  ${'answered, in play'.padEnd(18)} ${String(servedDuring.count).padStart(6)}  p50 ${q(0.5)} ms  p99 ${q(0.99)} ms  (play's own histogram: arrival to answer)`);
     }
 
     printRecordLatency(batchCalls, drained, failedCalls, single1, batch1);
@@ -284,3 +293,13 @@ main().catch((err: unknown) => {
   console.error(err);
   process.exitCode = 1;
 });
+
+/** What a cumulative histogram counted between two scrapes. */
+function subtractHistogram(after: HistogramSample, before: HistogramSample): HistogramSample {
+  const earlier = new Map(before.buckets.map((b) => [b.le, b.count]));
+  return {
+    buckets: after.buckets.map((b) => ({ le: b.le, count: b.count - (earlier.get(b.le) ?? 0) })),
+    count: after.count - before.count,
+    sum: after.sum - before.sum,
+  };
+}

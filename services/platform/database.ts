@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg, { type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import { Gauge } from 'prom-client';
 import { z } from 'zod';
+import { Backoff } from './backoff';
 import { durationMsSchema } from './config';
 import { HttpError } from './errors';
 import type { Readiness } from './health';
@@ -139,7 +140,8 @@ export class Database {
   private async migrateUntilDone(): Promise<void> {
     const { schema, migrationsDir, afterMigrate, log } = this.options;
     const migrations = loadMigrations(migrationsDir);
-    for (let delayMs = 250; !this.closed; delayMs = Math.min(delayMs * 2, 5_000)) {
+    const backoff = new Backoff({ initialMs: 250, maxMs: 5_000 });
+    while (!this.closed) {
       try {
         const applied = await migrate(this.pool, schema, migrations, afterMigrate);
         await this.warmUp();
@@ -149,6 +151,7 @@ export class Database {
         return;
       } catch (err) {
         // A bad migration is a bug, not an outage: say so loudly, but keep the process up and retrying.
+        const delayMs = backoff.next();
         log[isUnavailable(err) ? 'warn' : 'error']({ err: String(err), schema, retryInMs: delayMs }, 'database not migrated yet');
         await this.pause(delayMs);
       }

@@ -75,6 +75,7 @@ export class NatsLink {
   private async connectUntilUp(): Promise<void> {
     const { servers, name, log } = this.options;
     const retryMs = this.options.retryMs ?? 1000;
+    const backoff = new Backoff({ initialMs: retryMs, maxMs: Math.max(retryMs, 5_000) });
     while (!this.stopped) {
       try {
         const nc = await connect({
@@ -96,7 +97,7 @@ export class NatsLink {
         return;
       } catch (err) {
         log.warn({ err: String(err) }, 'nats not reachable yet, retrying');
-        await sleep(retryMs);
+        await sleep(backoff.next());
       }
     }
   }

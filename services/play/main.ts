@@ -26,7 +26,7 @@ void runService({
     CATALOG_CACHE_MAX: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
     CATALOG_CACHE_TTL_MS: durationMsSchema(30_000),
     CATALOG_NEGATIVE_TTL_MS: durationMsSchema(2_000),
-    SHED_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(128),
+    SHED_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(64),
     PUBLISH_TIMEOUT_MS: durationMsSchema(1000),
   }),
   async start({ config, log, metrics, readiness, peerDirectory }) {
