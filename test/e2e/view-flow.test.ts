@@ -84,13 +84,18 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     try {
       const answer = await play(mesh, '123', 'u-degraded');
       assert.equal(answer.status, 200);
-      assert.deepEqual(answer.body['degraded'], ['cdnurl']);
+      // reporting may be named too while its breaker is still open from the burst of the first test.
+      assert.ok((answer.body['degraded'] as string[]).includes('cdnurl'), JSON.stringify(answer.body['degraded']));
       assert.equal(answer.body['url'], null);
       assert.equal(answer.body['title'], 'It');
     } finally {
       await mesh.restart('cdnurl');
     }
-    assert.deepEqual((await play(mesh, '123', 'u-degraded')).body['degraded'], []);
+    // Within the breakers' half-open delay (2 s) of cdnurl being back, nothing is degraded.
+    await waitFor(async () => ((await play(mesh, '123', 'u-degraded')).body['degraded'] as string[]).length === 0, {
+      what: 'plays whole again',
+      timeoutMs: 5_000,
+    });
   });
 
   it('when reporting is down while plays continue, then every view is counted once it is back', async () => {
