@@ -1,45 +1,16 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { join } from 'node:path';
-import { z } from 'zod';
-import { booleanSchema, commonConfigSchema, natsUrlSchema, portSchema } from '../platform/config';
-import { warnWithoutAdminToken } from '../platform/bearer-auth';
-import { publishCatalogChange } from '../platform/catalog-notices';
-import { NatsLink } from '../platform/nats';
-import { Database, databaseConfigSchema } from '../platform/database';
+import { catalogService } from '../platform/catalog-service';
 import { runService } from '../platform/run-service';
 import { createApp } from './app';
-import { CDNURL_SCHEMA, createUrlStore, seedUrlTable } from './store';
+import { createUrlStore, seedUrlTable } from './store';
 
-void runService({
-  name: 'cdnurl',
-  configSchema: commonConfigSchema.merge(databaseConfigSchema).extend({
-    PORT: portSchema(8083),
-    ADMIN_TOKEN: z.string().min(8).optional(),
-    ALLOW_OPEN_WRITES: booleanSchema,
-    NATS_URL: natsUrlSchema,
+void runService(
+  catalogService({
+    name: 'cdnurl',
+    port: 8083,
+    migrationsDir: join(__dirname, 'migrations'),
+    seed: seedUrlTable,
+    createApp: ({ db, ...parts }) => createApp({ store: createUrlStore(db), ...parts }),
   }),
-  async start({ config, log, metrics, readiness }) {
-    warnWithoutAdminToken(config, log);
-    const migrationsDir = join(__dirname, 'migrations');
-    const db = new Database({ config, schema: CDNURL_SCHEMA, migrationsDir, afterMigrate: seedUrlTable, log, metrics, readiness });
-    void db.start();
-    // Only for change notices: writes never wait for NATS, and readiness does not depend on it.
-    const link = new NatsLink({ servers: config.NATS_URL, name: 'cdnurl', log, metrics });
-    link.start();
-    return {
-      app: createApp({
-        store: createUrlStore(db),
-        adminToken: config.ADMIN_TOKEN,
-        allowOpenWrites: config.ALLOW_OPEN_WRITES,
-        onChanged: (assetId) => publishCatalogChange(link, log, 'cdnurl', assetId),
-        log,
-        metrics,
-        readiness,
-      }),
-      stop: [
-        { name: 'nats', run: () => link.drain() },
-        { name: 'database', run: () => db.close() },
-      ],
-    };
-  },
-});
+);

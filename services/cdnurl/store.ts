@@ -12,7 +12,6 @@ export const seedUrls: Record<string, string> = { '123': 'path/to/asset123.mp4' 
 
 const urls: RecordTable<{ url: string }> = { table: 'cdnurl.urls', columns: ['url'] };
 
-export const CDNURL_SCHEMA = 'cdnurl';
 export const seedUrlTable = (client: PoolClient) =>
   seedEmptyTable(client, urls, Object.fromEntries(Object.entries(seedUrls).map(([id, url]) => [id, { url }])));
 

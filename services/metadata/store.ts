@@ -17,6 +17,5 @@ export const seedMetadata: Record<string, AssetMetadata> = {
 
 const assets: RecordTable<AssetMetadata> = { table: 'metadata.assets', columns: ['title', 'genre', 'summary'] };
 
-export const METADATA_SCHEMA = 'metadata';
 export const seedMetadataTable = (client: PoolClient) => seedEmptyTable(client, assets, seedMetadata);
 export const createMetadataStore = (db: Database): MetadataStore => createRecordStore(db, assets);
