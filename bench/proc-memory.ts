@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { cmdlineOf, parentOf } from '../test/support/proc';
 
 /** A `kB` field of /proc/<pid>/status or smaps_rollup, in bytes; undefined if the process is gone. */
 function kbField(file: string, field: string): number | undefined {
@@ -28,28 +29,10 @@ function pids(): number[] {
     .map(Number);
 }
 
-function cmdline(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name in parentheses may hold spaces; the parent pid is the second field after it.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The postmaster listening on `port`: a `postgres` process started with `-p <port>`. */
 export function findPostmaster(port: number): number | undefined {
   return pids().find((pid) => {
-    const argv = cmdline(pid);
+    const argv = cmdlineOf(pid);
     const p = argv.indexOf('-p');
     return basename(argv[0] ?? '') === 'postgres' && p >= 0 && argv[p + 1] === String(port);
   });
@@ -74,7 +57,7 @@ export function processTreeMemory(root: number): GroupMemory {
     memory.processes++;
     memory.pssBytes += pss;
     memory.rssBytes += rss;
-    memory.commands.push(cmdline(pid).join(' '));
+    memory.commands.push(cmdlineOf(pid).join(' '));
   }
   return memory;
 }

@@ -20,11 +20,6 @@ export class Backoff {
     return Math.round(this.current.duration);
   }
 
-  /** After a success: the next failure starts from `initialMs` again. */
-  reset(): void {
-    this.current = undefined;
-  }
-
   /** The delay before retry number `attempt` (1 = the first retry), without keeping state. */
   static delayFor(attempt: number, options: BackoffOptions): number {
     const backoff = new Backoff(options);

@@ -18,12 +18,14 @@ export interface RecordStore<T> {
   put(assetId: string, record: T): Promise<void>;
 }
 
+/** `INSERT` of one record: the asset id as $1, then the columns in order. */
+const insertRow = ({ table, columns }: { table: string; columns: readonly string[] }) =>
+  `INSERT INTO ${table} (asset_id, ${columns.join(', ')}) VALUES ($1, ${columns.map((_, i) => `$${i + 2}`).join(', ')})`;
+
 export function createRecordStore<T extends Record<string, string>>(db: Database, spec: RecordTable<T>): RecordStore<T> {
   const { table, columns } = spec;
   const select = `SELECT ${columns.join(', ')} FROM ${table} WHERE asset_id = $1`;
-  const upsert =
-    `INSERT INTO ${table} (asset_id, ${columns.join(', ')}) VALUES ($1, ${columns.map((_, i) => `$${i + 2}`).join(', ')}) ` +
-    `ON CONFLICT (asset_id) DO UPDATE SET ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`;
+  const upsert = `${insertRow(spec)} ON CONFLICT (asset_id) DO UPDATE SET ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`;
   return {
     async get(assetId) {
       const result = await db.query<T>(select, [assetId]);
@@ -41,13 +43,9 @@ export async function seedEmptyTable<T extends Record<string, string>>(
   spec: RecordTable<T>,
   seed: Record<string, T>,
 ): Promise<void> {
-  const { table, columns } = spec;
-  const empty = await client.query(`SELECT NOT EXISTS (SELECT 1 FROM ${table}) AS empty`);
+  const empty = await client.query(`SELECT NOT EXISTS (SELECT 1 FROM ${spec.table}) AS empty`);
   if (!(empty.rows[0] as { empty: boolean }).empty) return;
   for (const [assetId, record] of Object.entries(seed)) {
-    await client.query(
-      `INSERT INTO ${table} (asset_id, ${columns.join(', ')}) VALUES ($1, ${columns.map((_, i) => `$${i + 2}`).join(', ')}) ON CONFLICT DO NOTHING`,
-      [assetId, ...columns.map((c) => record[c])],
-    );
+    await client.query(`${insertRow(spec)} ON CONFLICT DO NOTHING`, [assetId, ...spec.columns.map((c) => record[c])]);
   }
 }

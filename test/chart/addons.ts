@@ -123,6 +123,18 @@ export function container(workload: Manifest, name?: string): Container {
 }
 
 /** Seconds a startup probe allows before the kubelet gives up on the container. */
+/** The object of `kind` labelled `app.kubernetes.io/component: name`, which must exist. */
+export function component(manifests: readonly Manifest[], kind: string, name: string): Manifest {
+  const found = manifests.find((m) => m.kind === kind && m.metadata.labels?.['app.kubernetes.io/component'] === name);
+  assert.ok(found, `no ${kind} for ${name}`);
+  return found;
+}
+
+/** A container's environment by variable name. */
+export function containerEnv(c: Container): Map<string, { value?: string; valueFrom?: unknown }> {
+  return new Map((c.env ?? []).map((e) => [e.name, e]));
+}
+
 export function startupBudgetSeconds(probe: Probe | undefined): number {
   assert.ok(probe, 'no startup probe');
   return (probe.initialDelaySeconds ?? 0) + (probe.periodSeconds ?? 10) * (probe.failureThreshold ?? 3);

@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { at, container, podTemplate, type Container } from './addons';
+import { at, component, container, containerEnv, podTemplate, type Container } from './addons';
 import { chartDir, helmMajors, render, runHelm, type Manifest, type RenderOptions } from './helm';
 import { allowedConnections, chartActors, externalActor, policiesOf } from './netpol';
 
@@ -19,21 +19,8 @@ const serviceNames = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener
 const production: RenderOptions = { valuesFiles: [join(chartDir, 'values-production.yaml')] };
 const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Record<string, unknown>;
 
-function deployment(manifests: readonly Manifest[], service: string): Manifest {
-  const found = manifests.find((m) => m.kind === 'Deployment' && m.metadata.labels?.['app.kubernetes.io/component'] === service);
-  assert.ok(found, `no Deployment for ${service}`);
-  return found;
-}
+const deployment = (manifests: readonly Manifest[], service: string) => component(manifests, 'Deployment', service);
 
-function component(manifests: readonly Manifest[], kind: string, name: string): Manifest {
-  const found = manifests.find((m) => m.kind === kind && m.metadata.labels?.['app.kubernetes.io/component'] === name);
-  assert.ok(found, `no ${kind} for ${name}`);
-  return found;
-}
-
-function envOf(c: Container): Map<string, { value?: string; valueFrom?: unknown }> {
-  return new Map((c.env ?? []).map((e) => [e.name, e]));
-}
 
 function mib(quantity: string): number {
   const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
@@ -58,7 +45,7 @@ describe('Node in containers', () => {
       for (const service of serviceNames) {
         const c = container(deployment(manifests, service));
         const limit = mib(String(at(c, 'resources', 'limits', 'memory')));
-        assert.equal(envOf(c).get('NODE_OPTIONS')?.value, `--max-old-space-size=${Math.floor((limit * 75) / 100)}`, service);
+        assert.equal(containerEnv(c).get('NODE_OPTIONS')?.value, `--max-old-space-size=${Math.floor((limit * 75) / 100)}`, service);
       }
     });
   }
@@ -67,11 +54,11 @@ describe('Node in containers', () => {
     const manifests = render(4, {
       values: { heapLimitPercent: '50', 'services.metadata.env.NODE_OPTIONS': '--max-old-space-size=100', 'services.cdnurl.resources.limits.memory': 'null' },
     });
-    assert.equal(envOf(container(deployment(manifests, 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=128');
+    assert.equal(containerEnv(container(deployment(manifests, 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=128');
     const metadata = (container(deployment(manifests, 'metadata')).env ?? []).filter((e) => e.name === 'NODE_OPTIONS');
     assert.deepEqual(metadata.map((e) => e.value), ['--max-old-space-size=100']);
-    assert.equal(envOf(container(deployment(manifests, 'cdnurl'))).has('NODE_OPTIONS'), false);
-    assert.equal(envOf(container(deployment(render(4, { values: { 'services.play.resources.limits.memory': '1Gi' } }), 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=768');
+    assert.equal(containerEnv(container(deployment(manifests, 'cdnurl'))).has('NODE_OPTIONS'), false);
+    assert.equal(containerEnv(container(deployment(render(4, { values: { 'services.play.resources.limits.memory': '1Gi' } }), 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=768');
   });
 
   test('when a pull secret is given, then every pod the chart runs (services, NATS, Consul, PostgreSQL, the helm test) carries it', () => {
@@ -132,7 +119,7 @@ describe('the record token', () => {
     assert.equal(secret.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
     assert.match(secretValue(manifests, secret.metadata.name, 'record-token'), /^[A-Za-z0-9]{48}$/);
     for (const service of serviceNames) {
-      const token = envOf(container(deployment(manifests, service))).get('RECORD_TOKEN');
+      const token = containerEnv(container(deployment(manifests, service))).get('RECORD_TOKEN');
       if (service === 'reporting' || service === 'queue-listener') {
         assert.deepEqual(token?.valueFrom, { secretKeyRef: { name: secret.metadata.name, key: 'record-token' } }, service);
       } else {
@@ -146,7 +133,7 @@ describe('the record token', () => {
     const manifests = render(4, { values: { 'recordToken.existingSecret': 'my-record', 'recordToken.secretKey': 'token' } });
     assert.equal(manifests.filter((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'record-token').length, 0);
     for (const service of ['reporting', 'queue-listener']) {
-      assert.deepEqual(envOf(container(deployment(manifests, service))).get('RECORD_TOKEN')?.valueFrom, { secretKeyRef: { name: 'my-record', key: 'token' } });
+      assert.deepEqual(containerEnv(container(deployment(manifests, service))).get('RECORD_TOKEN')?.valueFrom, { secretKeyRef: { name: 'my-record', key: 'token' } });
     }
   });
 
@@ -174,7 +161,7 @@ describe('the EVENTS stream\'s replicas', () => {
     for (const [options, expected] of [[{}, '1'], [production, '3']] as const) {
       const manifests = render(4, options);
       for (const service of serviceNames) {
-        const replicas = envOf(container(deployment(manifests, service))).get('EVENTS_STREAM_REPLICAS')?.value;
+        const replicas = containerEnv(container(deployment(manifests, service))).get('EVENTS_STREAM_REPLICAS')?.value;
         assert.equal(replicas, service === 'play' || service === 'queue-listener' ? expected : undefined, service);
       }
     }

@@ -9,18 +9,9 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { at, container, podTemplate, startupBudgetSeconds, type Container } from './addons';
+import { at, component, container, containerEnv, podTemplate, startupBudgetSeconds, type Container } from './addons';
 import { chartDir, helmMajors, render, runHelm, type HelmMajor, type Manifest } from './helm';
 
-function component(manifests: readonly Manifest[], kind: string, name: string): Manifest {
-  const found = manifests.find((m) => m.kind === kind && m.metadata.labels?.['app.kubernetes.io/component'] === name);
-  assert.ok(found, `no ${kind} for ${name}`);
-  return found;
-}
-
-function envOf(c: Container): Map<string, { value?: string; valueFrom?: unknown }> {
-  return new Map((c.env ?? []).map((e) => [e.name, e]));
-}
 
 // ---- NATS ------------------------------------------------------------------
 
@@ -54,7 +45,7 @@ describe('the self-contained NATS', () => {
       const manifests = render(4, { values: { 'nats.storage.size': size, 'nats.resources.limits.memory': limit } });
       const conf = String(at(component(manifests, 'ConfigMap', 'nats'), 'data', 'nats.conf'));
       assert.equal(Number(/^ {2}max_file_store: (\d+)$/m.exec(conf)?.[1]), fileStore, size);
-      assert.equal(envOf(natsContainer(manifests)).get('GOMEMLIMIT')?.value, goMemLimit, limit);
+      assert.equal(containerEnv(natsContainer(manifests)).get('GOMEMLIMIT')?.value, goMemLimit, limit);
     }
   });
 

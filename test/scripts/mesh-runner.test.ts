@@ -8,22 +8,13 @@ import { after, before, describe, it } from 'node:test';
 import { adminTokenFrom, RestartBackoff, serviceEnv } from '../../scripts/mesh';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
+import { parentOf } from '../support/proc';
 import { waitFor } from '../support/wait';
 
 /** The runner's fixed ports; no other test uses them. */
 const PORTS = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 } as const;
 type Service = keyof typeof PORTS;
 const SERVICES = Object.keys(PORTS) as Service[];
-
-function parentOf(pid: number): number | undefined {
-  try {
-    // Field 4 of /proc/<pid>/stat, after the command name in parentheses (which may hold spaces).
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The pid of each service the runner started, found by its command line `dist/services/<name>/main.js`. */
 function servicePids(runnerPid: number): Partial<Record<Service, number>> {
