@@ -12,7 +12,7 @@ export interface PeerResponse {
 export interface PeerRequest {
   headers?: Record<string, string>;
   json?: unknown;
-  /** The budget of the whole call, retries included; the client's default otherwise. */
+  /** The budget of the whole call, retries included, at most the client's own (the caller's deadline may leave less). */
   timeoutMs?: number;
   /** Safe to send again to another instance (GET, or an idempotent record). */
   idempotent?: boolean;
@@ -120,7 +120,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
 
   return {
     async call(method, path, req = {}) {
-      const budget = AbortSignal.timeout(req.timeoutMs ?? options.timeoutMs);
+      const budget = AbortSignal.timeout(Math.min(req.timeoutMs ?? Infinity, options.timeoutMs));
       const safe = req.idempotent === true || method === 'GET';
       const candidates = directory.candidates(peer);
       const tries = safe ? candidates : candidates.slice(0, 1);

@@ -15,9 +15,9 @@ export interface PlayAppDeps extends PlayDeps {
   shedding?: { lagMs: () => number; boundMs: number; maxInFlight: number };
 }
 
-export function createApp({ backends, publishView, clock, catalog, shedding, ...parts }: PlayAppDeps): Express {
+export function createApp({ backends, publishView, clock, catalog, deadlineMs, shedding, ...parts }: PlayAppDeps): Express {
   const routes = Router();
   if (shedding) routes.use('/play', shedWhenOverloaded({ ...shedding, metrics: parts.metrics }));
-  routes.use(playRoutes({ backends, publishView, clock, catalog, metrics: parts.metrics }));
+  routes.use(playRoutes({ backends, publishView, clock, catalog, deadlineMs, metrics: parts.metrics }));
   return createHttpApp({ ...parts, routes });
 }

@@ -22,6 +22,7 @@ void runService({
     REPORTING_URL: httpUrlSchema('http://127.0.0.1:8082'),
     BACKEND_TIMEOUT_MS: durationMsSchema(800),
     BACKEND_ATTEMPT_TIMEOUT_MS: durationMsSchema(300),
+    PLAY_DEADLINE_MS: durationMsSchema(450),
     SHED_EVENT_LOOP_DELAY_MS: durationMsSchema(500),
     CATALOG_CACHE_MAX: z.coerce.number().int().min(0).max(10_000_000).default(10_000),
     CATALOG_CACHE_TTL_MS: durationMsSchema(30_000),
@@ -66,7 +67,8 @@ void runService({
     return {
       app: createApp({
         backends,
-        publishView: (event) => publisher.publish(event),
+        publishView: (event, budgetMs) => publisher.publish(event, budgetMs),
+        deadlineMs: config.PLAY_DEADLINE_MS,
         catalog,
         shedding: { lagMs: () => lag.currentMs, boundMs: config.SHED_EVENT_LOOP_DELAY_MS, maxInFlight: config.SHED_MAX_IN_FLIGHT },
         log,

@@ -18,8 +18,15 @@ export type PlayOutcome = { kind: 'played'; playback: Playback } | { kind: 'not_
 
 export interface PlayDeps {
   backends: Backends;
-  /** Resolves true once JetStream stored the event (or knew it already). */
-  publishView(event: ViewEvent): Promise<boolean>;
+  /** Resolves true once JetStream stored the event (or knew it already) within `budgetMs`. */
+  publishView(event: ViewEvent, budgetMs?: number): Promise<boolean>;
+  /**
+   * The most one play waits, its backend calls and its publish together: what
+   * has not arrived by then is left out of the answer, so an accepted play is
+   * never answered later than this (see the load shedding in app.ts).
+   * Without it each call has only its own budget.
+   */
+  deadlineMs?: number;
   clock?: () => Date;
   /** Catalog answers kept between plays; every lookup asks the peers without it. */
   catalog?: CatalogCache;
@@ -32,16 +39,18 @@ export interface PlayDeps {
  */
 export async function playView(deps: PlayDeps, assetId: string, userId: string): Promise<PlayOutcome> {
   const { backends, catalog } = deps;
-  const url = catalog ? catalog.lookup('cdnurl', assetId, () => lookupUrl(backends, assetId)) : lookupUrl(backends, assetId);
-  const views = lookupViews(backends, assetId, userId);
-  const metadata = await (catalog ? catalog.lookup('metadata', assetId, () => lookupMetadata(backends, assetId)) : lookupMetadata(backends, assetId));
+  const deadline = deps.deadlineMs === undefined ? undefined : performance.now() + deps.deadlineMs;
+  const left = () => (deadline === undefined ? undefined : Math.max(1, Math.ceil(deadline - performance.now())));
+  const url = catalog ? catalog.lookup('cdnurl', assetId, () => lookupUrl(backends, assetId, left())) : lookupUrl(backends, assetId, left());
+  const views = lookupViews(backends, assetId, userId, left());
+  const metadata = await (catalog ? catalog.lookup('metadata', assetId, () => lookupMetadata(backends, assetId, left())) : lookupMetadata(backends, assetId, left()));
   if (metadata === 'missing' || metadata === 'failed') {
     // The other lookups have no use now, but must not end as unhandled rejections.
     void Promise.allSettled([url, views]);
     return { kind: metadata === 'missing' ? 'not_found' : 'unavailable' };
   }
   const occurredAt = (deps.clock?.() ?? new Date()).toISOString();
-  const recorded = deps.publishView({ eventId: randomUUID(), assetId, userId, occurredAt });
+  const recorded = deps.publishView({ eventId: randomUUID(), assetId, userId, occurredAt }, left());
   const [urlResult, viewsResult, wasRecorded] = await Promise.all([url, views, recorded]);
 
   const degraded: DegradedPart[] = [];

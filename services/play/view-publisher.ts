@@ -52,8 +52,8 @@ export class ViewPublisher {
     this.retryLoop = this.retryOutbox();
   }
 
-  /** True when JetStream has the event; false means it waits in the outbox. */
-  async publish(event: ViewEvent): Promise<boolean> {
+  /** True when JetStream has the event within `budgetMs` (at most the publisher's own budget); false means it waits in the outbox. */
+  async publish(event: ViewEvent, budgetMs = this.deps.budgetMs): Promise<boolean> {
     return tracer.startActiveSpan(
       `${VIEW_SUBJECT} publish`,
       {
@@ -67,7 +67,7 @@ export class ViewPublisher {
       },
       async (span) => {
         const pending = { event, headers: traceHeaders(context.active()) };
-        const stored = await this.publishWithin(pending, this.deps.budgetMs);
+        const stored = await this.publishWithin(pending, Math.min(budgetMs, this.deps.budgetMs));
         // Inside the producer span, so the line carries the trace id that
         // also names the listener's work on this event (docs/tracing.md).
         if (stored) this.deps.log.debug({ eventId: event.eventId, assetId: event.assetId }, 'view published');

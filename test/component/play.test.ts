@@ -50,7 +50,7 @@ async function serve(handler: RequestListener): Promise<string> {
 
 function buildPlay(
   peerUrls: Partial<typeof urls> = {},
-  options: { timeoutMs?: number; publishView?: (e: ViewEvent) => Promise<boolean>; clock?: () => Date } = {},
+  options: { timeoutMs?: number; deadlineMs?: number; publishView?: (e: ViewEvent, budgetMs?: number) => Promise<boolean>; clock?: () => Date } = {},
 ) {
   const parts = appParts('play');
   const directory = new StaticDirectory({ ...urls, ...peerUrls }, parts.metrics);
@@ -64,7 +64,13 @@ function buildPlay(
       published.push(event);
       return true;
     });
-  const app = createPlayApp({ backends, publishView, ...(options.clock ? { clock: options.clock } : {}), ...parts });
+  const app = createPlayApp({
+    backends,
+    publishView,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+    ...parts,
+  });
   return { app, published, ...parts };
 }
 
@@ -338,6 +344,25 @@ describe('play when other backends fail', () => {
     assert.equal(res.status, 200);
     assert.deepEqual(res.body.degraded, ['cdnurl']);
     assert.ok(ms < 1000, `answered in ${Math.round(ms)} ms`);
+  });
+
+  it('when reporting and the publish outlast play\'s deadline, then play answers by the deadline: reporting degraded, recorded:false', async () => {
+    resetModes();
+    const slowReporting = await serve(cannedJson(200, { assetviews: 7, userviews: 7 }, 3000));
+    const budgets: number[] = [];
+    // A publisher that never gets an ack: it gives up when its budget is spent, as the real one does.
+    const publishView = (_event: ViewEvent, budgetMs?: number) => {
+      budgets.push(budgetMs ?? Infinity);
+      return new Promise<boolean>((resolve) => setTimeout(() => resolve(false), budgetMs ?? 3000));
+    };
+    const { app } = buildPlay({ reporting: slowReporting }, { timeoutMs: 2000, deadlineMs: 300, publishView });
+    const { value: res, ms } = await timed(() => request(app).post(play('123', 'u')));
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body.degraded, ['reporting']);
+    assert.equal(res.body.recorded, false);
+    assert.equal(res.body.url, 'path/to/asset123.mp4');
+    assert.ok(budgets.length === 1 && budgets[0]! <= 300, `the publish was given ${budgets[0]} ms, more than the deadline`);
+    assert.ok(ms >= 250 && ms < 700, `answered in ${Math.round(ms)} ms; the deadline is 300 ms and the peers' budget 2000 ms`);
   });
 });
 

@@ -169,7 +169,7 @@ describe('services discovered through Consul (double)', () => {
     );
     await waitFor(async () => sampleSum(await scrape(mesh.metadataA.url), 'discovery_registered') === 0, { what: 'registered gauge 0' });
 
-    const late = await mesh.startService('play', { ...mesh.staticUrls, BACKEND_TIMEOUT_MS: '3000', BACKEND_ATTEMPT_TIMEOUT_MS: '2000', CATALOG_CACHE_MAX: '0' });
+    const late = await mesh.startService('play', { ...mesh.staticUrls, BACKEND_TIMEOUT_MS: '3000', PLAY_DEADLINE_MS: '3000', BACKEND_ATTEMPT_TIMEOUT_MS: '2000', CATALOG_CACHE_MAX: '0' });
     const r = await play(late.url);
     assert.equal(failed(r), false, JSON.stringify(r));
     const lateMetrics = await scrape(late.url);

@@ -127,7 +127,7 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
   before(async () => {
     // A long backend timeout keeps a loaded CI machine from turning slow
     // answers into degraded ones or 503s: this test wants a healthy mesh.
-    mesh = await startMesh({ envFor: { play: { BACKEND_TIMEOUT_MS: '5000' } } });
+    mesh = await startMesh({ envFor: { play: { BACKEND_TIMEOUT_MS: '5000', PLAY_DEADLINE_MS: '5000' } } });
     const { urls } = mesh;
     prometheus = await startPrometheus({
       config: localConfigFor({
