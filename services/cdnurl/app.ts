@@ -1,5 +1,6 @@
 import type { Express } from 'express';
 import type { Readiness } from '../platform/health';
+import type { Faults } from '../platform/faults';
 import { createHttpApp } from '../platform/http';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
@@ -16,6 +17,8 @@ export interface CdnUrlDeps {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  /** Fault toggles (/admin/faults); none without. */
+  faults?: Faults;
 }
 
 export function createApp({ store, adminToken, allowOpenWrites = false, onChanged, ...parts }: CdnUrlDeps): Express {

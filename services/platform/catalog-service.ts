@@ -1,10 +1,10 @@
 import type { Express } from 'express';
 import type { PoolClient } from 'pg';
-import { z } from 'zod';
 import { warnWithoutAdminToken } from './bearer-auth';
 import { publishCatalogChange, type CatalogService } from './catalog-notices';
-import { booleanSchema, commonConfigSchema, natsUrlSchema, portSchema } from './config';
+import { commonConfigSchema, natsUrlSchema, portSchema } from './config';
 import { Database, databaseConfigSchema } from './database';
+import type { Faults } from './faults';
 import type { Readiness } from './health';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
@@ -19,13 +19,12 @@ export interface CatalogAppParts {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  faults: Faults;
 }
 
 const catalogConfigSchema = (port: number) =>
   commonConfigSchema.merge(databaseConfigSchema).extend({
     PORT: portSchema(port),
-    ADMIN_TOKEN: z.string().min(8).optional(),
-    ALLOW_OPEN_WRITES: booleanSchema,
     NATS_URL: natsUrlSchema,
   });
 
@@ -45,7 +44,7 @@ export function catalogService(options: {
   return {
     name,
     configSchema: catalogConfigSchema(options.port),
-    async start({ config, log, metrics, readiness }) {
+    async start({ config, log, metrics, readiness, faults }) {
       warnWithoutAdminToken(config, log);
       const db = new Database({ config, schema: name, migrationsDir: options.migrationsDir, afterMigrate: options.seed, log, metrics, readiness });
       void db.start();
@@ -61,6 +60,7 @@ export function catalogService(options: {
           log,
           metrics,
           readiness,
+          faults,
         }),
         stop: [
           { name: 'nats', run: () => link.drain() },

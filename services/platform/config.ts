@@ -8,6 +8,9 @@ export class ConfigError extends Error {
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** `true` or `false`, nothing looser: a typo must not open anything. */
+export const booleanSchema = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
+
 /** Variables every service reads; each service extends this with its own. */
 export const commonConfigSchema = z.object({
   // Loopback unless asked: a service started by hand is not reachable from the network (the image sets 0.0.0.0).
@@ -27,11 +30,11 @@ export const commonConfigSchema = z.object({
   CONSUL_RESYNC_INTERVAL_MS: intFrom(100, 600_000).default(10_000),
   SHUTDOWN_DRAIN_DELAY_MS: intFrom(0, 120_000).default(0),
   SHUTDOWN_TIMEOUT_MS: intFrom(100, 600_000).default(10_000),
+  // Guards catalog writes and every service's fault toggles (/admin/faults).
+  ADMIN_TOKEN: z.string().min(8).optional(),
+  ALLOW_OPEN_WRITES: booleanSchema,
 });
 export type CommonConfig = z.infer<typeof commonConfigSchema>;
-
-/** `true` or `false`, nothing looser: a typo must not open anything. */
-export const booleanSchema = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
 
 export const portSchema = (defaultPort: number) => intFrom(0, 65_535).default(defaultPort);
 export const durationMsSchema = (defaultMs: number) => intFrom(1, 600_000).default(defaultMs);

@@ -1,6 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import { HttpError } from './errors';
+import { faultRoutes, type Faults } from './faults';
 import type { Readiness } from './health';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
@@ -14,6 +15,8 @@ export interface HttpAppParts {
   routes: Router;
   /** Largest body accepted; BODY_LIMIT unless a route needs more (reporting's batches). */
   bodyLimit?: string;
+  /** Fault toggles: /admin/faults, and delay and errors on the service's routes (none when not given). */
+  faults?: Faults | undefined;
 }
 
 /**
@@ -21,7 +24,7 @@ export interface HttpAppParts {
  * health and metrics endpoints, the service's routes, then one 404 and one
  * error handler that always answer JSON and never leak internals.
  */
-export function createHttpApp({ log, metrics, readiness, routes, bodyLimit = BODY_LIMIT }: HttpAppParts): Express {
+export function createHttpApp({ log, metrics, readiness, routes, bodyLimit = BODY_LIMIT, faults }: HttpAppParts): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -42,6 +45,10 @@ export function createHttpApp({ log, metrics, readiness, routes, bodyLimit = BOD
   });
 
   app.use(express.json({ limit: bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
+  if (faults) {
+    app.use(faultRoutes(faults));
+    app.use(faults.middleware);
+  }
   app.use(routes);
   app.use((req, _res, next) => {
     next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));

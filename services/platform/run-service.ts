@@ -1,8 +1,10 @@
 import type { Express } from 'express';
 import type { z } from 'zod';
+import { requireBearerToken } from './bearer-auth';
 import { ConfigError, loadConfig, type CommonConfig } from './config';
 import { connectConsul } from './consul';
 import { StaticDirectory, type PeerDirectory } from './discovery';
+import { Faults, faultsConfigSchema, type FaultSettings, type ServiceFaultKind } from './faults';
 import { Readiness } from './health';
 import { flushTelemetry } from './instrumentation';
 import { createLogger, type Logger } from './log';
@@ -15,6 +17,8 @@ export interface ServiceContext<C> {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  /** Fault toggles (FAULTS, /admin/faults): give them to createHttpApp; the service's own kinds read them. */
+  faults: Faults;
   /** Where peers are; `staticUrls` are the fallbacks from configuration. */
   peerDirectory(staticUrls: Record<string, string>): PeerDirectory;
 }
@@ -28,6 +32,8 @@ export interface StartedService {
 export interface ServiceDefinition<S extends z.ZodTypeAny> {
   name: string;
   configSchema: S;
+  /** Fault kinds of this service besides delay and errors (play's publishFailRate, queue-listener's pause). */
+  faultKinds?: readonly ServiceFaultKind[];
   start(context: ServiceContext<z.output<S> & CommonConfig & { PORT: number }>): Promise<StartedService>;
 }
 
@@ -38,8 +44,11 @@ export interface ServiceDefinition<S extends z.ZodTypeAny> {
  */
 export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefinition<S>): Promise<void> {
   let config: z.output<S> & CommonConfig & { PORT: number };
+  let initialFaults: FaultSettings | undefined;
+  const faultKinds = definition.faultKinds ?? [];
   try {
     config = loadConfig(definition.configSchema);
+    initialFaults = loadConfig(faultsConfigSchema(faultKinds)).FAULTS;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${definition.name}: ${err.message}\n`);
@@ -50,6 +59,13 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
 
   const metrics = createMetrics(definition.name);
   const readiness = new Readiness();
+  const faults = new Faults({
+    metrics,
+    log,
+    kinds: faultKinds,
+    initial: initialFaults,
+    guard: requireBearerToken(config.ADMIN_TOKEN, 'the fault toggles', config.ALLOW_OPEN_WRITES ? 'open' : 'closed'),
+  });
   const directories: PeerDirectory[] = [];
   // Without CONSUL_HTTP_ADDR everything runs on static URLs, as locally by default.
   const consul = config.CONSUL_HTTP_ADDR ? connectConsul(config.CONSUL_HTTP_ADDR, config, definition.name, log, metrics) : undefined;
@@ -58,6 +74,7 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
     log,
     metrics,
     readiness,
+    faults,
     peerDirectory(staticUrls) {
       const directory = consul ? consul.directory(staticUrls) : new StaticDirectory(staticUrls, metrics);
       directories.push(directory);

@@ -1,5 +1,6 @@
 import { Router, type Express } from 'express';
 import type { Readiness } from '../platform/health';
+import type { Faults } from '../platform/faults';
 import { createHttpApp } from '../platform/http';
 import { shedWhenOverloaded } from '../platform/load-shedding';
 import type { Logger } from '../platform/log';
@@ -11,6 +12,8 @@ export interface PlayAppDeps extends PlayDeps {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  /** Fault toggles (/admin/faults); none without. */
+  faults?: Faults;
   /** Shed plays with 503 while the event loop lags more than `boundMs` or `maxInFlight` plays are in progress. */
   shedding?: { lagMs: () => number; boundMs: number; maxInFlight: number };
 }

@@ -13,6 +13,7 @@ import { ViewPublisher } from './view-publisher';
 
 void runService({
   name: 'play',
+  faultKinds: ['publishFailRate'],
   configSchema: commonConfigSchema.merge(peerCallConfigSchema).extend({
     PORT: portSchema(8080),
     NATS_URL: natsUrlSchema,
@@ -30,7 +31,7 @@ void runService({
     SHED_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(100_000).default(64),
     PUBLISH_TIMEOUT_MS: durationMsSchema(1000),
   }),
-  async start({ config, log, metrics, readiness, peerDirectory }) {
+  async start({ config, log, metrics, readiness, faults, peerDirectory }) {
     const directory = peerDirectory({
       metadata: config.METADATA_URL,
       cdnurl: config.CDNURL_URL,
@@ -59,7 +60,7 @@ void runService({
     if (catalog) link.onConnect(followCatalogChanges(catalog));
     // No readiness check on NATS: play still answers while NATS is away (recorded:false, the
     // view waits in the outbox), and an unready play behind a Service could never do that.
-    const publisher = new ViewPublisher({ link, log, metrics, budgetMs: config.PUBLISH_TIMEOUT_MS });
+    const publisher = new ViewPublisher({ link, log, metrics, budgetMs: config.PUBLISH_TIMEOUT_MS, failPublish: () => faults.failPublish() });
     link.start();
     publisher.start();
 
@@ -74,6 +75,7 @@ void runService({
         log,
         metrics,
         readiness,
+        faults,
       }),
       stop: [
         { name: 'event-loop-lag', run: async () => lag.stop() },

@@ -31,7 +31,15 @@ export class ViewPublisher {
   private stopped = false;
 
   constructor(
-    private readonly deps: { link: NatsLink; log: Logger; metrics: Metrics; budgetMs: number; outboxLimit?: number },
+    private readonly deps: {
+      link: NatsLink;
+      log: Logger;
+      metrics: Metrics;
+      budgetMs: number;
+      outboxLimit?: number;
+      /** A fault toggle (publishFailRate): true fails this view's first publish, so it goes through the outbox. */
+      failPublish?: () => boolean;
+    },
   ) {
     this.published = new Counter({
       name: 'view_events_published_total',
@@ -67,7 +75,7 @@ export class ViewPublisher {
       },
       async (span) => {
         const pending = { event, headers: traceHeaders(context.active()) };
-        const stored = await this.publishWithin(pending, Math.min(budgetMs, this.deps.budgetMs));
+        const stored = this.injectedFailure(pending) ? false : await this.publishWithin(pending, Math.min(budgetMs, this.deps.budgetMs));
         // Inside the producer span, so the line carries the trace id that
         // also names the listener's work on this event (docs/tracing.md).
         if (stored) this.deps.log.debug({ eventId: event.eventId, assetId: event.assetId }, 'view published');
@@ -107,6 +115,14 @@ export class ViewPublisher {
       if (Date.now() + delay >= deadline || !js) return false;
       await sleep(delay);
     }
+  }
+
+  /** Counted and logged as a real failure would be, so the panels and alerts that watch publishes see it. */
+  private injectedFailure(pending: PendingView): boolean {
+    if (!this.deps.failPublish?.()) return false;
+    this.published.inc({ outcome: 'error' });
+    this.deps.log.warn({ err: 'fault injected (publishFailRate)', eventId: pending.event.eventId }, 'view publish failed');
+    return true;
   }
 
   private jetstreamClient(): JetStreamClient | undefined {

@@ -12,6 +12,7 @@ import { ViewConsumer, ensureViewConsumer } from './view-consumer';
 
 void runService({
   name: 'queue-listener',
+  faultKinds: ['pause'],
   configSchema: commonConfigSchema.merge(peerCallConfigSchema).extend({
     PORT: portSchema(8084),
     NATS_URL: natsUrlSchema,
@@ -24,7 +25,7 @@ void runService({
     RETRY_MAX_DELAY_MS: durationMsSchema(30_000),
     RECORD_TOKEN: z.string().min(16).optional(),
   }),
-  async start({ config, log, metrics, readiness, peerDirectory }) {
+  async start({ config, log, metrics, readiness, faults, peerDirectory }) {
     const directory = peerDirectory({ reporting: config.REPORTING_URL });
     const reporting = createPeerClient({
       peer: 'reporting',
@@ -58,9 +59,10 @@ void runService({
     readiness.addCheck('consumer', () => consumer.bound);
     link.start();
     consumer.start();
+    faults.watch((settings) => consumer.setPaused(settings.pause === true));
     return {
       // No business routes: health and metrics only.
-      app: createHttpApp({ log, metrics, readiness, routes: Router() }),
+      app: createHttpApp({ log, metrics, readiness, faults, routes: Router() }),
       stop: [
         { name: 'consumer', run: () => consumer.stop() },
         { name: 'nats', run: () => link.drain() },

@@ -66,6 +66,8 @@ export class ViewConsumer {
   private messages: ConsumerMessages | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private paused = false;
+  private wakeUp: (() => void) | undefined;
   private inFlight = 0;
   private readonly slotFreed: Array<() => void> = [];
   private batch: JsMsg[] = [];
@@ -126,8 +128,25 @@ export class ViewConsumer {
     options.metrics.registry.registerMetric(ackPending);
   }
 
+  /**
+   * Paused counts as bound: the pause is a fault toggle, and an unready
+   * listener would drop out of the scrape, hiding the backlog it causes.
+   */
   get bound(): boolean {
-    return this.messages !== undefined;
+    return this.messages !== undefined || this.paused;
+  }
+
+  /** The `pause` fault toggle: stops pulling (what is in hand is still settled), and pulls again when lifted. */
+  setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    this.paused = paused;
+    if (paused) {
+      this.options.log.warn({ consumer: DURABLE }, 'view consumer paused by a fault toggle: not pulling');
+      void this.messages?.close();
+    } else {
+      this.options.log.info({ consumer: DURABLE }, 'view consumer resumed');
+      this.wakeUp?.();
+    }
   }
 
   start(): void {
@@ -137,6 +156,10 @@ export class ViewConsumer {
   private async consumeUntilStopped(): Promise<void> {
     const { link, log, concurrency } = this.options;
     while (!this.stopped) {
+      if (this.paused) {
+        await new Promise<void>((resolve) => (this.wakeUp = resolve));
+        continue;
+      }
       const nc = link.current();
       if (!nc) {
         await sleep(250);
@@ -154,6 +177,12 @@ export class ViewConsumer {
         void this.rebindWhenMissing(this.messages);
         log.info({ consumer: DURABLE }, 'consuming view events');
         for await (const msg of this.messages) {
+          // Pulled just before the pause: back to the stream at once, for whoever pulls next.
+          if (this.paused) {
+            msg.nak();
+            void this.messages?.close();
+            continue;
+          }
           await this.freeSlot();
           this.add(msg);
         }
@@ -162,7 +191,7 @@ export class ViewConsumer {
       } finally {
         this.messages = undefined;
       }
-      if (!this.stopped) await sleep(1000);
+      if (!this.stopped && !this.paused) await sleep(1000);
     }
   }
 
@@ -258,6 +287,7 @@ export class ViewConsumer {
   /** Stops pulling, then records what is in hand and waits for it to be settled. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wakeUp?.();
     await this.messages?.close();
     await this.running;
     this.flush();

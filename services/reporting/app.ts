@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import { RECORD_BATCH_BODY_LIMIT } from '../platform/events';
 import type { Readiness } from '../platform/health';
+import type { Faults } from '../platform/faults';
 import { createHttpApp } from '../platform/http';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
@@ -14,6 +15,8 @@ export interface ReportingDeps {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  /** Fault toggles (/admin/faults); none without. */
+  faults?: Faults;
 }
 
 export function createApp({ store, recordToken, ...parts }: ReportingDeps): Express {

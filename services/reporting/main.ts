@@ -24,7 +24,7 @@ void runService({
     RECORD_TOKEN: z.string().min(16).optional(),
     PRUNE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
   }),
-  async start({ config, log, metrics, readiness }) {
+  async start({ config, log, metrics, readiness, faults }) {
     const db = new Database({ config, schema: REPORTING_SCHEMA, migrationsDir: join(__dirname, 'migrations'), log, metrics, readiness });
     const store = createViewStore(db);
     const pruner = new EventPruner({
@@ -37,7 +37,7 @@ void runService({
     });
     void db.start().then(() => pruner.start());
     return {
-      app: createApp({ store, recordToken: config.RECORD_TOKEN, log, metrics, readiness }),
+      app: createApp({ store, recordToken: config.RECORD_TOKEN, log, metrics, readiness, faults }),
       stop: [
         { name: 'pruner', run: () => pruner.stop() },
         { name: 'database', run: () => db.close() },
