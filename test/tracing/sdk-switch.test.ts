@@ -1,7 +1,8 @@
 /**
- * OTEL_SDK_DISABLED must switch tracing off entirely, patches included: it is
- * the baseline the telemetry benchmark compares against, and the switch an
- * operator reaches for when tracing is suspected of a problem.
+ * Tracing is on only where something exports it, and OTEL_SDK_DISABLED
+ * switches it off entirely, patches included: spans nobody exports must not
+ * cost a request anything (the telemetry benchmark's "not exported" row), and
+ * the switch is what an operator reaches for when tracing is suspected.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,21 +21,43 @@ const wrapped = (fn) => typeof fn === 'function' && '__wrapped' in fn;
 process.stdout.write(JSON.stringify({
   httpPatched: wrapped(http.request) || wrapped(http.Server.prototype.emit),
   undiciObserved: channels.channel('undici:request:create').hasSubscribers,
+  sdkLoaded: Object.keys(require.cache).some((path) => path.includes('@opentelemetry/sdk-trace')),
 }));
 `;
 
-function probe(env: NodeJS.ProcessEnv): { httpPatched: boolean; undiciObserved: boolean } {
-  const run = spawnSync(process.execPath, ['-e', PROBE], { env: { ...process.env, ...env }, encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout) as { httpPatched: boolean; undiciObserved: boolean };
+interface Probe {
+  httpPatched: boolean;
+  undiciObserved: boolean;
+  sdkLoaded: boolean;
 }
 
-describe('switching the SDK off', () => {
-  it('when OTEL_SDK_DISABLED is unset, then http is patched and undici requests are observed', () => {
-    assert.deepEqual(probe({ OTEL_SDK_DISABLED: '' }), { httpPatched: true, undiciObserved: true });
+const ENDPOINT = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
+const NO_ENDPOINT = { OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '' };
+
+function probe(env: NodeJS.ProcessEnv): Probe {
+  const run = spawnSync(process.execPath, ['-e', PROBE], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  return JSON.parse(run.stdout) as Probe;
+}
+
+describe('switching tracing on and off', () => {
+  it('when an OTLP endpoint is set, then the SDK is loaded, http is patched and undici requests are observed', () => {
+    assert.deepEqual(probe({ ...ENDPOINT, OTEL_SDK_DISABLED: '' }), { httpPatched: true, undiciObserved: true, sdkLoaded: true });
   });
 
-  it('when OTEL_SDK_DISABLED=true, then nothing is patched or observed', () => {
-    assert.deepEqual(probe({ OTEL_SDK_DISABLED: 'true' }), { httpPatched: false, undiciObserved: false });
+  it('when only the traces endpoint is set, then tracing is on too', () => {
+    assert.deepEqual(probe({ ...NO_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces' }), {
+      httpPatched: true,
+      undiciObserved: true,
+      sdkLoaded: true,
+    });
+  });
+
+  it('when no endpoint is set, then the SDK is not even loaded and nothing is patched or observed', () => {
+    assert.deepEqual(probe({ ...NO_ENDPOINT, OTEL_SDK_DISABLED: '' }), { httpPatched: false, undiciObserved: false, sdkLoaded: false });
+  });
+
+  it('when OTEL_SDK_DISABLED=true, then nothing is loaded, patched or observed even with an endpoint', () => {
+    assert.deepEqual(probe({ ...ENDPOINT, OTEL_SDK_DISABLED: 'true' }), { httpPatched: false, undiciObserved: false, sdkLoaded: false });
   });
 });

@@ -14,7 +14,6 @@ import { TraceTree, type SpanQuery } from './trace-tree';
 
 const PLAY_ROUTE = '/play/asset/:assetId/user/:userId';
 const RECORD_ROUTE = '/events';
-const ZERO_TRACE_ID = '0'.repeat(32);
 
 /** One span per step of a play's causal chain, from each of the five services. */
 const EXPECTED_STEPS: SpanQuery[] = [
@@ -64,6 +63,9 @@ describe('tracing across the mesh', () => {
         // The trace exporter speaks JSON whatever this says; set so no other exporter would pick protobuf.
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
         OTEL_BSP_SCHEDULE_DELAY: '200',
+        // The chart's sampler, at the ratio that keeps every play.
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '1',
       },
       // play logs `view published` at debug, inside the producer span; with its
       // catalog cache off, every play calls every backend, so each trace is whole.
@@ -166,35 +168,55 @@ describe('tracing across the mesh', () => {
     assert.equal(line['level'], 'debug');
   });
 
-  it('when play runs without an exporter, then its logs still carry real ids and it continues the caller trace', async () => {
-    // A second play on the same NATS and backends, with export off: the
-    // default for a local run. Its spans are dropped but must still exist.
-    let quiet: RunningService | undefined;
+  it('when play samples at ratio 0, then nothing of its plays is exported anywhere and the listener still records the views', async () => {
+    // A second play on the same NATS and backends, exporting to the same
+    // receiver, with the chart's parent-based ratio sampler at 0: the
+    // decision travels in traceparent, so no service records these traces.
+    let unsampled: RunningService | undefined;
     try {
-      quiet = await startService('play', {
+      unsampled = await startService('play', {
         NATS_URL: running().nats.url,
         METADATA_URL: running().urls.metadata,
         CDNURL_URL: running().urls.cdnurl,
         REPORTING_URL: running().urls.reporting,
-        OTEL_EXPORTER_OTLP_ENDPOINT: '',
-        LOG_LEVEL: 'debug',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0',
         CATALOG_CACHE_MAX: '0',
       });
-      const callerTraceId = randomBytes(16).toString('hex');
-      const callerSpanId = randomBytes(8).toString('hex');
-      const playService = quiet;
+      const playService = unsampled;
       await waitFor(async () => (await fetch(`${playService.url}/readyz`)).ok, { what: 'second play ready' });
-      await play(playService.url, uniqueUser(), { traceparent: `00-${callerTraceId}-${callerSpanId}-01` });
-      const line = await waitFor(() => logLines(playService.output()).find((l) => l['msg'] === 'view published'), {
-        what: "the second play's 'view published' line",
-      });
-      assert.notEqual(line['trace_id'], ZERO_TRACE_ID);
-      assert.equal(line['trace_id'], callerTraceId, 'the caller trace is continued');
-      assert.match(String(line['span_id']), /^[0-9a-f]{16}$/);
-      assert.notEqual(line['span_id'], callerSpanId, 'play logs under its own span, not the caller one');
+      const consumersBefore = receiver.spans().filter((s) => s.kind === 'CONSUMER').length;
+      const userId = uniqueUser();
+      await play(playService.url, userId);
+      await play(playService.url, userId);
+      await waitFor(
+        async () => {
+          const res = await fetch(`${running().urls.reporting}/events/user/${userId}`);
+          return res.ok && ((await res.json()) as { views?: number }).views === 2;
+        },
+        { what: `both views of ${userId} recorded` },
+      );
+      // Longer than every exporter's batch delay: anything recorded would have arrived.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // This test's own reads of the count are root requests to reporting, sampled there: not play's.
+      const mentioning = receiver
+        .spans()
+        .filter((s) => JSON.stringify(s.attributes).includes(userId) && !(s.service === 'reporting' && s.name === 'GET /events/user/:userId'));
+      assert.deepEqual(mentioning.map((s) => `${s.service} ${s.kind} ${s.name}`), [], 'no span of the unsampled plays was exported');
+      assert.equal(receiver.spans().filter((s) => s.kind === 'CONSUMER').length, consumersBefore, 'the listener exported no span for their views');
     } finally {
-      await quiet?.stop();
+      await unsampled?.stop();
     }
+  });
+
+  it('when a play is traced, then express adds no middleware, router or request-handler spans', async () => {
+    const userId = uniqueUser();
+    await play(running().urls.play, userId);
+    const trace = await traceOfPlay(userId);
+    const internal = trace.spans.filter((s) => s.kind === 'INTERNAL').map((s) => `${s.service} ${s.name}`);
+    assert.deepEqual(internal, [], `only server, client, producer and consumer spans:\n${trace.describe()}`);
   });
 
   it('when the services shut down, then they flush their spans and export traces only', async () => {
