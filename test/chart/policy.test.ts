@@ -252,6 +252,19 @@ describe('chart policies', () => {
     });
   }
 
+  test('when traces are exported, then every service samples with a parent-based ratio (0.1 unless set); without an endpoint no OTEL variable is set', () => {
+    const otelOf = (options: RenderOptions) =>
+      serviceNames.map((name) => {
+        const env = envOf(serviceWorkload(render(4, options), name));
+        return [name, env.get('OTEL_TRACES_SAMPLER')?.value, env.get('OTEL_TRACES_SAMPLER_ARG')?.value, env.has('OTEL_EXPORTER_OTLP_ENDPOINT')];
+      });
+    const endpoint = { 'otel.endpoint': 'http://tempo.monitoring.svc:4318' };
+    assert.deepEqual(otelOf({ values: endpoint }), serviceNames.map((name) => [name, 'parentbased_traceidratio', '0.1', true]));
+    assert.deepEqual(otelOf({ values: { ...endpoint, 'otel.sampleRatio': '1' } }), serviceNames.map((name) => [name, 'parentbased_traceidratio', '1', true]));
+    assert.deepEqual(otelOf({}), serviceNames.map((name) => [name, undefined, undefined, false]));
+    assert.throws(() => render(4, { values: { ...endpoint, 'otel.sampleRatio': '1.5' } }), /sampleRatio/);
+  });
+
   test('when NATS and Consul are self-contained, then NATS_URL and CONSUL_HTTP_ADDR name their Services', () => {
     const manifests = render(4);
     const services = new Map(byKind(manifests, 'Service').map((s) => [s.metadata.name, s]));

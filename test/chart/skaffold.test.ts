@@ -66,6 +66,7 @@ describe('skaffold.yaml', () => {
     const values = (patched as { deploy: { helm: { releases: Array<{ setValues: Record<string, unknown> }> } } }).deploy.helm.releases[0]?.setValues;
     assert.equal(values?.['monitoring.enabled'], true);
     assert.match(String(values?.['otel.endpoint']), /^http:\/\/.+:4318$/);
+    assert.equal(values?.['otel.sampleRatio'], 1);
   });
 
   test('when skaffold deploys, then it installs this chart with the built image and forwards play on 8080', () => {

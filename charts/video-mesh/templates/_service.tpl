@@ -170,6 +170,10 @@ spec:
             {{- with $root.Values.otel.endpoint }}
             - name: OTEL_EXPORTER_OTLP_ENDPOINT
               value: {{ . | quote }}
+            - name: OTEL_TRACES_SAMPLER
+              value: parentbased_traceidratio
+            - name: OTEL_TRACES_SAMPLER_ARG
+              value: {{ $root.Values.otel.sampleRatio | toString | quote }}
             {{- end }}
             {{- range $k, $v := $root.Values.extraEnv }}
             - name: {{ $k }}
