@@ -7,8 +7,8 @@
  * It behaves like a small cluster: a process that dies (a service, NATS or
  * Postgres) is started again after a capped exponential back-off while the
  * others keep running, and the back-off starts over once a process has stayed
- * up for a while. Catalog writes are closed: the runner takes ADMIN_TOKEN from
- * the environment or makes one, and hands it to metadata and cdnurl.
+ * up for a while. Catalog writes and fault toggles are closed: the runner takes
+ * ADMIN_TOKEN from the environment or makes one, and hands it to every service.
  *
  * Ctrl-C (or SIGTERM) stops the services first, then NATS and Postgres, and
  * exits 0 when all have. Both keep their data under .cache/, so a new run finds
@@ -28,11 +28,11 @@ import { startLocalPostgres } from './local-postgres';
 
 const root = resolve(__dirname, '..', '..');
 const services = [
-  { name: 'metadata', port: 8081, catalog: true },
-  { name: 'cdnurl', port: 8083, catalog: true },
-  { name: 'reporting', port: 8082, catalog: false },
-  { name: 'play', port: 8080, catalog: false },
-  { name: 'queue-listener', port: 8084, catalog: false },
+  { name: 'metadata', port: 8081 },
+  { name: 'cdnurl', port: 8083 },
+  { name: 'reporting', port: 8082 },
+  { name: 'play', port: 8080 },
+  { name: 'queue-listener', port: 8084 },
 ] as const;
 const colours = [36, 33, 35, 32, 34, 90];
 
@@ -279,10 +279,10 @@ export function adminTokenFrom(env: NodeJS.ProcessEnv): { token: string | undefi
   return { token: randomBytes(24).toString('base64url'), generated: true };
 }
 
-/** What every service is given; PORT and ADMIN_TOKEN only where they belong. */
+/** What every service is given: its own PORT, and the admin token (catalog writes, fault toggles). */
 export function serviceEnv(
   base: NodeJS.ProcessEnv,
-  service: { port: number; catalog: boolean },
+  service: { port: number },
   adminToken: string | undefined,
 ): NodeJS.ProcessEnv {
   const { ADMIN_TOKEN: _token, PORT: _port, ...env } = base;
@@ -290,7 +290,7 @@ export function serviceEnv(
     ...env,
     HOST: base['HOST'] || '127.0.0.1',
     PORT: String(service.port),
-    ...(service.catalog && adminToken ? { ADMIN_TOKEN: adminToken } : {}),
+    ...(adminToken ? { ADMIN_TOKEN: adminToken } : {}),
   };
 }
 
@@ -345,6 +345,7 @@ function banner(startedAt: number, admin: { token: string | undefined; generated
   }
   lines.push(
     '  curl -X POST localhost:8080/play/asset/789/user/1',
+    `Fault toggles (README, "Break it yourself"), with ADMIN_TOKEN in the environment: npm run faults -- reporting delay=1000; npm run faults -- reset`,
     `A process that dies is restarted (back-off ${RESTART_BACKOFF.initialDelayMs} ms doubling to ${seconds(RESTART_BACKOFF.maxDelayMs)}). Ctrl-C stops everything.`,
     '',
   );

@@ -225,9 +225,10 @@ describe('the runner, in parts', () => {
     assert.deepEqual(adminTokenFrom({ ALLOW_OPEN_WRITES: 'true' }), { token: undefined, generated: false });
   });
 
-  it('when services get their environment, then HOST defaults to 127.0.0.1, PORT is their own, and only the catalog gets the token', () => {
+  it('when services get their environment, then HOST defaults to 127.0.0.1, PORT is their own, and every one gets the token (catalog writes, fault toggles)', () => {
     const base = { PATH: '/bin', PORT: '9999', ADMIN_TOKEN: 'from-user-123' };
-    assert.deepEqual(serviceEnv(base, { port: 8081, catalog: true }, 'tok-0123456789'), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8081', ADMIN_TOKEN: 'tok-0123456789' });
-    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080, catalog: false }, 'tok-0123456789'), { PATH: '/bin', HOST: '0.0.0.0', PORT: '8080' });
+    assert.deepEqual(serviceEnv(base, { port: 8081 }, 'tok-0123456789'), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8081', ADMIN_TOKEN: 'tok-0123456789' });
+    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080 }, 'tok-0123456789'), { PATH: '/bin', HOST: '0.0.0.0', PORT: '8080', ADMIN_TOKEN: 'tok-0123456789' });
+    assert.deepEqual(serviceEnv(base, { port: 8084 }, undefined), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8084' });
   });
 });
