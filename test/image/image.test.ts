@@ -104,26 +104,39 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
     assert.deepEqual(config.Cmd, ['node', 'dist/services/play/main.js']);
     assert.ok(!config.Entrypoint || config.Entrypoint.length === 0, 'no shell entrypoint');
     assert.equal(config.WorkingDir, '/app');
-    const size = run('podman', ['images', '--format', '{{.Size}}', image]);
-    console.log(`image size ${size}`);
+  });
+
+  test('when the image is measured, then it is at most 200 MB: node, its libraries, the services and their production dependencies', () => {
+    const bytes = Number(run('podman', ['image', 'inspect', '--format', '{{.Size}}', image]).trim());
+    console.log(`image size ${(bytes / 1e6).toFixed(1)} MB`);
+    assert.ok(bytes > 50e6, `${bytes} bytes cannot hold node and the services`);
+    assert.ok(bytes <= 200e6, `the image is ${(bytes / 1e6).toFixed(1)} MB`);
   });
 
   test('when the image content is listed, then it holds compiled services and production dependencies only', () => {
     const container = run('buildah', ['from', image]);
     containers.push(container);
-    // Dev-only packages (yaml is not among them: sdk-node depends on it at run time).
+    // Dev-only packages (yaml is not among them: the OpenAPI generator depends on it at run time).
     const script = [
       "const fs = require('node:fs');",
       "const out = { services: fs.readdirSync('dist/services').sort(), top: fs.readdirSync('.').sort() };",
       "for (const dev of ['typescript', 'ajv', '@types/node', 'supertest', 'kubernetes-models', '@aws-cdk/lambda-layer-kubectl-v33']) { try { require.resolve(dev); out.dev = (out.dev || []).concat(dev); } catch {} }",
       "try { require.resolve('express'); out.express = true; } catch {}",
+      "out.tools = ['/bin/sh', '/usr/bin/apt-get', '/usr/local/lib/node_modules/npm', '/usr/lib/node_modules/npm', '/usr/local/bin/npm', '/usr/bin/npm'].filter((p) => fs.existsSync(p));",
       'console.log(JSON.stringify(out));',
     ].join(' ');
-    const listing = JSON.parse(run('buildah', ['run', '--isolation=chroot', container, '--', 'node', '-e', script])) as { services: string[]; top: string[]; dev?: string[]; express?: boolean };
+    const listing = JSON.parse(run('buildah', ['run', '--isolation=chroot', container, '--', 'node', '-e', script])) as {
+      services: string[];
+      top: string[];
+      dev?: string[];
+      express?: boolean;
+      tools: string[];
+    };
     for (const service of services) assert.ok(listing.services.includes(service), `dist/services/${service} missing`);
     assert.deepEqual(listing.top, ['dist', 'node_modules', 'package.json']);
     assert.equal(listing.dev, undefined, `dev dependencies in the image: ${listing.dev?.join(', ')}`);
     assert.equal(listing.express, true);
+    assert.deepEqual(listing.tools, [], 'no shell, package manager or npm in the runtime image');
   });
 
   const storeServices = new Set(['metadata', 'cdnurl', 'reporting']);
