@@ -80,11 +80,12 @@ describe('pods roll when what they read changes', () => {
       const record = `record-token=${secretValue(manifests, 'video-mesh-record-token', 'record-token')}`;
       const postgres = `postgres-password=${secretValue(manifests, 'video-mesh-postgres-app', 'password')}`;
       const expected: Record<string, string | undefined> = {
-        play: undefined,
+        // Every service reads the admin token: it guards the fault toggles too.
+        play: sha256(admin),
         metadata: sha256([admin, postgres].join('\n')),
         cdnurl: sha256([admin, postgres].join('\n')),
-        reporting: sha256([record, postgres].join('\n')),
-        'queue-listener': sha256(record),
+        reporting: sha256([admin, record, postgres].join('\n')),
+        'queue-listener': sha256([admin, record].join('\n')),
       };
       for (const service of serviceNames) {
         assert.equal(podTemplate(deployment(manifests, service)).metadata.annotations?.['checksum/secrets'], expected[service], service);

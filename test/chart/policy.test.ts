@@ -204,7 +204,8 @@ describe('chart policies', () => {
         // metadata and cdnurl publish catalog change notices, which play's cache listens to.
         if (name === 'metadata' || name === 'cdnurl') required.push('NATS_URL');
         if (name === 'play') required.push('METADATA_URL', 'CDNURL_URL');
-        if (name === 'metadata' || name === 'cdnurl') required.push('ADMIN_TOKEN');
+        // Catalog writes, and every service's fault toggles.
+        required.push('ADMIN_TOKEN');
         if ((storeServices as readonly string[]).includes(name)) required.push('DATABASE_URL');
         for (const variable of required) assert.ok(env.has(variable), `${name} lacks ${variable}`);
         assert.deepEqual(env.get('SERVICE_ADDRESS')?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
@@ -333,13 +334,13 @@ describe('chart policies', () => {
     assert.match(result.stderr, /terminationGracePeriodSeconds/);
   });
 
-  test('when no admin secret is given, then one is generated and metadata and cdnurl read it', () => {
+  test('when no admin secret is given, then one is generated and every service reads it (catalog writes, fault toggles)', () => {
     const manifests = render(4);
     const secret = byKind(manifests, 'Secret').find((x) => x.metadata.labels?.['app.kubernetes.io/component'] === 'admin-token');
     assert.ok(secret);
     const token = Buffer.from(String((secret['data'] as Record<string, string>)['admin-token']), 'base64').toString();
     assert.match(token, /^[A-Za-z0-9]{48}$/);
-    for (const name of ['metadata', 'cdnurl'] as const) {
+    for (const name of serviceNames) {
       assert.deepEqual(envOf(serviceWorkload(manifests, name)).get('ADMIN_TOKEN')?.valueFrom, { secretKeyRef: { name: secret.metadata.name, key: 'admin-token' } });
     }
     assert.match(generatedSecretHelper(), /lookup "v1" "Secret" \.root\.Release\.Namespace \.name/, 'the token must be looked up to survive upgrades');

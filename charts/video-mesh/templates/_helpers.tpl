@@ -56,12 +56,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
+FAULTS of one service, as JSON: (dict "name" "play" "faults" $svc.faults).
+publishFailRate is play's and pause queue-listener's alone; the service would
+refuse them at start, so the chart refuses them first.
+*/}}
+{{- define "video-mesh.faults" -}}
+{{- $owners := dict "publishFailRate" "play" "pause" "queue-listener" }}
+{{- range $kind, $owner := $owners }}
+{{- if and (hasKey $.faults $kind) (ne $.name $owner) }}
+{{- fail (printf "services.%s.faults.%s: %s is a fault of %s only" $.name $kind $kind $owner) }}
+{{- end }}
+{{- end }}
+{{- toJson .faults }}
+{{- end }}
+
+{{/*
 The call graph of the services, fixed by the code (docs/configuration.md):
 which peers each one calls over HTTP (and so gets a *_URL for), whether it
 uses NATS (play and queue-listener for view events, metadata and cdnurl for
 the catalog change notices they publish), whether it creates the EVENTS
-stream, whether it keeps data in PostgreSQL, whether it guards writes
-with the admin token, whether it holds the record token (reporting checks it,
+stream, whether it keeps data in PostgreSQL, whether it reads the admin
+token (every service: it guards the fault toggles, and catalog writes on
+metadata and cdnurl), whether it holds the record token (reporting checks it,
 queue-listener sends it), whether the ingress reaches it. Env vars and
 NetworkPolicies both derive from it.
 */}}
@@ -71,7 +87,7 @@ play:
   nats: true
   eventStream: true
   database: false
-  adminToken: false
+  adminToken: true
   recordToken: false
   public: true
 metadata:
@@ -87,7 +103,7 @@ reporting:
   nats: false
   eventStream: false
   database: true
-  adminToken: false
+  adminToken: true
   recordToken: true
   public: false
 cdnurl:
@@ -103,7 +119,7 @@ queue-listener:
   nats: true
   eventStream: true
   database: false
-  adminToken: false
+  adminToken: true
   recordToken: true
   public: false
 {{- end }}

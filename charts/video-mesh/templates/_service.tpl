@@ -179,6 +179,11 @@ spec:
             - name: {{ $k }}
               value: {{ $v | toString | quote }}
             {{- end }}
+            {{- with $svc.faults }}
+            # Fault toggles this service starts with (README "Break it yourself").
+            - name: FAULTS
+              value: {{ include "video-mesh.faults" (dict "name" $name "faults" .) | quote }}
+            {{- end }}
             {{- range $k, $v := $svc.env }}
             - name: {{ $k }}
               value: {{ $v | toString | quote }}
