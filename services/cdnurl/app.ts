@@ -4,7 +4,7 @@ import type { Faults } from '../platform/faults';
 import { createHttpApp } from '../platform/http';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
-import { urlRoutes } from './routes';
+import { urlApi } from './routes';
 import type { UrlStore } from './store';
 
 export interface CdnUrlDeps {
@@ -22,5 +22,5 @@ export interface CdnUrlDeps {
 }
 
 export function createApp({ store, adminToken, allowOpenWrites = false, onChanged, ...parts }: CdnUrlDeps): Express {
-  return createHttpApp({ ...parts, routes: urlRoutes(store, adminToken, allowOpenWrites, onChanged) });
+  return createHttpApp({ ...parts, api: urlApi(store, adminToken, allowOpenWrites, onChanged) });
 }

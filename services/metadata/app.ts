@@ -4,7 +4,7 @@ import type { Faults } from '../platform/faults';
 import { createHttpApp } from '../platform/http';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
-import { metadataRoutes } from './routes';
+import { metadataApi } from './routes';
 import type { MetadataStore } from './store';
 
 export interface MetadataDeps {
@@ -22,5 +22,5 @@ export interface MetadataDeps {
 }
 
 export function createApp({ store, adminToken, allowOpenWrites = false, onChanged, ...parts }: MetadataDeps): Express {
-  return createHttpApp({ ...parts, routes: metadataRoutes(store, adminToken, allowOpenWrites, onChanged) });
+  return createHttpApp({ ...parts, api: metadataApi(store, adminToken, allowOpenWrites, onChanged) });
 }

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { HttpError } from './errors';
 import type { Logger } from './log';
+import type { BearerAuth } from './openapi';
 
 /** What a route guarded by a bearer token does when no token is configured. */
 export type WithoutToken = 'open' | 'closed';
@@ -39,3 +40,18 @@ export function warnWithoutAdminToken(config: { ADMIN_TOKEN?: string | undefined
   if (config.ALLOW_OPEN_WRITES) log.warn('ADMIN_TOKEN is not set and ALLOW_OPEN_WRITES=true: catalog writes are open to anyone');
   else log.warn('ADMIN_TOKEN is not set: catalog writes are refused (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)');
 }
+
+/** The token the examples in the OpenAPI document send for catalog writes and /admin routes. */
+export const EXAMPLE_ADMIN_TOKEN = 'example-admin-token';
+
+/** How the OpenAPI document names a route behind ADMIN_TOKEN: catalog writes, /admin routes. */
+export const adminTokenAuth = (guard: RequestHandler): BearerAuth => ({
+  scheme: 'adminToken',
+  description: `ADMIN_TOKEN. Without one, these routes are refused (403 writes_closed) unless ALLOW_OPEN_WRITES=true. The examples send \`Bearer ${EXAMPLE_ADMIN_TOKEN}\`.`,
+  optional: false,
+  guard,
+});
+
+/** Catalog writes (metadata and cdnurl): closed without an admin token unless ALLOW_OPEN_WRITES=true. */
+export const catalogWriteAuth = (adminToken: string | undefined, allowOpenWrites: boolean): BearerAuth =>
+  adminTokenAuth(requireBearerToken(adminToken, 'catalog writes', allowOpenWrites ? 'open' : 'closed'));

@@ -1,11 +1,12 @@
 import { trace } from '@opentelemetry/api';
-import { Router, type RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
+import { EXAMPLE_ADMIN_TOKEN, adminTokenAuth } from './bearer-auth';
 import { HttpError } from './errors';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
-import { parseJsonBody } from './validation';
+import { operation, type Operation } from './openapi';
 
 /** Faults only some services have: play's failed publishes, queue-listener's pause. */
 export type ServiceFaultKind = 'publishFailRate' | 'pause';
@@ -209,19 +210,58 @@ export class Faults {
   }
 }
 
-/** `GET`, `PUT` and `DELETE /admin/faults`, behind the admin token. */
-export function faultRoutes(faults: Faults): Router {
-  const router = Router();
-  router.get(FAULTS_PATH, faults.guard, (_req, res) => {
-    res.json(faults.settings);
-  });
-  router.put(FAULTS_PATH, faults.guard, (req, res) => {
-    faults.set(parseJsonBody(faults.schema, req));
-    res.json(faults.settings);
-  });
-  router.delete(FAULTS_PATH, faults.guard, (_req, res) => {
-    faults.reset();
-    res.json(faults.settings);
-  });
-  return router;
+const settingsAnswer = z
+  .object({ delayMs: delay, jitterMs: delay, errorRate: share, publishFailRate: share.optional(), pause: z.boolean().optional() })
+  .strict();
+
+/** `GET`, `PUT` and `DELETE /admin/faults`, behind the admin token, as the OpenAPI document shows them. */
+export function faultOperations(faults: Faults): Operation[] {
+  const auth = adminTokenAuth(faults.guard);
+  const admin = { Authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
+  const ok = { description: 'The fault toggles now in force', schema: settingsAnswer };
+  return [
+    operation({
+      method: 'get',
+      path: FAULTS_PATH,
+      summary: 'Read the fault toggles',
+      auth,
+      ok,
+      examples: [
+        { name: 'read', summary: 'the toggles', headers: admin, status: 200 },
+        { name: 'noToken', summary: 'without the admin token', status: 401 },
+      ],
+      async handle() {
+        return faults.settings;
+      },
+    }),
+    operation({
+      method: 'put',
+      path: FAULTS_PATH,
+      summary: 'Set the fault toggles: what is left out is off',
+      description: "Delay and errors apply to business routes only; publishFailRate is play's, pause is queue-listener's.",
+      body: faults.schema,
+      auth,
+      ok,
+      examples: [
+        { name: 'delay', summary: 'slow every business request down', headers: admin, body: { delayMs: 20, jitterMs: 10 }, status: 200 },
+        { name: 'outOfRange', summary: 'an error rate above 1', headers: admin, body: { errorRate: 2 }, status: 400 },
+      ],
+      async handle({ body }) {
+        faults.set(body);
+        return faults.settings;
+      },
+    }),
+    operation({
+      method: 'delete',
+      path: FAULTS_PATH,
+      summary: 'Turn every fault toggle off',
+      auth,
+      ok,
+      examples: [{ name: 'reset', summary: 'all off', headers: admin, status: 200 }],
+      async handle() {
+        faults.reset();
+        return faults.settings;
+      },
+    }),
+  ];
 }

@@ -1,10 +1,11 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import { HttpError } from './errors';
-import { faultRoutes, type Faults } from './faults';
+import { faultOperations, type Faults } from './faults';
 import type { Readiness } from './health';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
+import { openApiDocument, operationsRouter, type ServiceApi } from './openapi';
 
 export const BODY_LIMIT = '16kb';
 
@@ -12,7 +13,10 @@ export interface HttpAppParts {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
-  routes: Router;
+  /** The service's operations: mounted, and described with the platform's routes at GET /openapi.json. */
+  api?: ServiceApi;
+  /** Routes or middleware mounted before `api` (play's load shedding); routes here that `api` lacks fail the OpenAPI test. */
+  routes?: Router;
   /** Largest body accepted; BODY_LIMIT unless a route needs more (reporting's batches). */
   bodyLimit?: string;
   /** Fault toggles: /admin/faults, and delay and errors on the service's routes (none when not given). */
@@ -21,10 +25,10 @@ export interface HttpAppParts {
 
 /**
  * The Express app every service serves: security headers, request metrics,
- * health and metrics endpoints, the service's routes, then one 404 and one
+ * health, metrics and OpenAPI endpoints, the service's routes, then one 404 and one
  * error handler that always answer JSON and never leak internals.
  */
-export function createHttpApp({ log, metrics, readiness, routes, bodyLimit = BODY_LIMIT, faults }: HttpAppParts): Express {
+export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit = BODY_LIMIT, faults }: HttpAppParts): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -43,13 +47,19 @@ export function createHttpApp({ log, metrics, readiness, routes, bodyLimit = BOD
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  const adminOperations = faults ? faultOperations(faults) : [];
+  const document = openApiDocument(api?.service ?? 'service', [...adminOperations, ...(api?.operations ?? [])]);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
 
   app.use(express.json({ limit: bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }));
   if (faults) {
-    app.use(faultRoutes(faults));
+    app.use(operationsRouter(adminOperations));
     app.use(faults.middleware);
   }
-  app.use(routes);
+  if (routes) app.use(routes);
+  if (api) app.use(operationsRouter(api.operations));
   app.use((req, _res, next) => {
     next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
   });

@@ -6,7 +6,7 @@ import { shedWhenOverloaded } from '../platform/load-shedding';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
 import type { PlayDeps } from './play-view';
-import { playRoutes } from './routes';
+import { playApi } from './routes';
 
 export interface PlayAppDeps extends PlayDeps {
   log: Logger;
@@ -21,6 +21,5 @@ export interface PlayAppDeps extends PlayDeps {
 export function createApp({ backends, publishView, clock, catalog, deadlineMs, shedding, ...parts }: PlayAppDeps): Express {
   const routes = Router();
   if (shedding) routes.use('/play', shedWhenOverloaded({ ...shedding, metrics: parts.metrics }));
-  routes.use(playRoutes({ backends, publishView, clock, catalog, deadlineMs, metrics: parts.metrics }));
-  return createHttpApp({ ...parts, routes });
+  return createHttpApp({ ...parts, routes, api: playApi({ backends, publishView, clock, catalog, deadlineMs, metrics: parts.metrics }) });
 }

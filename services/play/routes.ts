@@ -1,14 +1,28 @@
-import { Router } from 'express';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
 import { HttpError, assetNotFound } from '../platform/errors';
 import type { Metrics } from '../platform/metrics';
-import { idSchema, parseParams } from '../platform/validation';
+import { notFoundAnswer, operation, type ServiceApi } from '../platform/openapi';
+import { idSchema } from '../platform/validation';
 import { playView, type PlayDeps } from './play-view';
 
 const playParams = z.object({ assetId: idSchema, userId: idSchema });
+const views = z.number().int().nonnegative().nullable();
+const playback = z
+  .object({
+    id: idSchema,
+    title: z.string(),
+    genre: z.string(),
+    summary: z.string(),
+    url: z.string().nullable().describe('null when cdnurl has no URL for the asset or did not answer'),
+    assetviews: views,
+    userviews: views,
+    degraded: z.array(z.enum(['cdnurl', 'reporting'])).describe('The backends that did not answer in time or failed'),
+    recorded: z.boolean().describe('false when NATS did not store the view in time: it waits in the outbox'),
+  })
+  .strict();
 
-export function playRoutes(deps: PlayDeps & { metrics: Metrics }): Router {
+export function playApi(deps: PlayDeps & { metrics: Metrics }): ServiceApi {
   const answers = new Counter({
     name: 'play_answers_total',
     help: 'Play answers, by outcome',
@@ -24,22 +38,40 @@ export function playRoutes(deps: PlayDeps & { metrics: Metrics }): Router {
   // Every series exists from the start, so dashboards show 0 and increase() sees the first event.
   for (const outcome of ['complete', 'degraded', 'not_found', 'unavailable']) answers.inc({ outcome }, 0);
   for (const part of ['cdnurl', 'reporting']) degradedParts.inc({ part }, 0);
-  const router = Router();
-  router.post('/play/asset/:assetId/user/:userId', async (req, res) => {
-    const { assetId, userId } = parseParams(playParams, req);
-    const outcome = await playView(deps, assetId, userId);
-    if (outcome.kind === 'not_found') {
-      answers.inc({ outcome: 'not_found' });
-      throw assetNotFound(assetId);
-    }
-    if (outcome.kind === 'unavailable') {
-      answers.inc({ outcome: 'unavailable' });
-      throw new HttpError(503, 'metadata_unavailable', 'the metadata service did not answer; try again');
-    }
-    const { playback } = outcome;
-    answers.inc({ outcome: playback.degraded.length > 0 ? 'degraded' : 'complete' });
-    for (const part of playback.degraded) degradedParts.inc({ part });
-    res.json(playback);
-  });
-  return router;
+  return {
+    service: 'play',
+    operations: [
+      operation({
+        method: 'post',
+        path: '/play/asset/:assetId/user/:userId',
+        summary: 'Play an asset: what the page needs from metadata, cdnurl and reporting, and a view event on NATS',
+        params: playParams,
+        ok: { description: 'What arrived, and which backends did not answer', schema: playback },
+        responses: { 404: notFoundAnswer('Asset not found') },
+        // overloaded: the load shedding app.ts puts in front of /play.
+        errors: { 503: ['metadata_unavailable', 'overloaded'] },
+        examples: [
+          { name: 'play', summary: 'a seeded asset', params: { assetId: '123', userId: 'alice' }, status: 200 },
+          { name: 'noUrl', summary: 'an asset without a URL: url is null', params: { assetId: '456', userId: 'alice' }, status: 200 },
+          { name: 'unknown', summary: 'an asset metadata does not know (no view is emitted)', params: { assetId: 'ghost', userId: 'alice' }, status: 404 },
+          { name: 'invalidId', summary: 'a user id with a dot', params: { assetId: '123', userId: 'a.b' }, status: 400 },
+        ],
+        async handle({ params: { assetId, userId } }) {
+          const outcome = await playView(deps, assetId, userId);
+          if (outcome.kind === 'not_found') {
+            answers.inc({ outcome: 'not_found' });
+            throw assetNotFound(assetId);
+          }
+          if (outcome.kind === 'unavailable') {
+            answers.inc({ outcome: 'unavailable' });
+            throw new HttpError(503, 'metadata_unavailable', 'the metadata service did not answer; try again');
+          }
+          const { playback } = outcome;
+          answers.inc({ outcome: playback.degraded.length > 0 ? 'degraded' : 'complete' });
+          for (const part of playback.degraded) degradedParts.inc({ part });
+          return playback;
+        },
+      }),
+    ],
+  };
 }

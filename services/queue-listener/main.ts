@@ -3,11 +3,10 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
 import { commonConfigSchema, durationMsSchema, httpUrlSchema, natsUrlSchema, peerCallConfigSchema, portSchema } from '../platform/config';
 import { MAX_RECORD_BATCH, ensureEventStream, streamReplicasSchema } from '../platform/events';
-import { createHttpApp } from '../platform/http';
 import { NatsLink } from '../platform/nats';
 import { createPeerClient } from '../platform/peer-client';
 import { runService } from '../platform/run-service';
-import { Router } from 'express';
+import { createApp } from './app';
 import { ViewConsumer, ensureViewConsumer } from './view-consumer';
 
 void runService({
@@ -61,8 +60,7 @@ void runService({
     consumer.start();
     faults.watch((settings) => consumer.setPaused(settings.pause === true));
     return {
-      // No business routes: health and metrics only.
-      app: createHttpApp({ log, metrics, readiness, faults, routes: Router() }),
+      app: createApp({ log, metrics, readiness, faults }),
       stop: [
         { name: 'consumer', run: () => consumer.stop() },
         { name: 'nats', run: () => link.drain() },

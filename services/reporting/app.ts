@@ -5,7 +5,7 @@ import type { Faults } from '../platform/faults';
 import { createHttpApp } from '../platform/http';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
-import { reportingRoutes } from './routes';
+import { reportingApi } from './routes';
 import type { ViewStore } from './store';
 
 export interface ReportingDeps {
@@ -20,5 +20,5 @@ export interface ReportingDeps {
 }
 
 export function createApp({ store, recordToken, ...parts }: ReportingDeps): Express {
-  return createHttpApp({ ...parts, bodyLimit: RECORD_BATCH_BODY_LIMIT, routes: reportingRoutes({ store, metrics: parts.metrics, recordToken }) });
+  return createHttpApp({ ...parts, bodyLimit: RECORD_BATCH_BODY_LIMIT, api: reportingApi({ store, metrics: parts.metrics, recordToken }) });
 }

@@ -1,18 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { Router, type Request } from 'express';
+import type { Request } from 'express';
 import { Counter } from 'prom-client';
 import { z } from 'zod';
 import { requireBearerToken } from '../platform/bearer-auth';
 import { assetNotFound, badRequest, HttpError, userNotFound } from '../platform/errors';
 import { MAX_RECORD_BATCH } from '../platform/events';
 import type { Metrics } from '../platform/metrics';
-import { idSchema, parseJsonBody, parseParams } from '../platform/validation';
+import { notFoundAnswer, operation, type BearerAuth, type ServiceApi } from '../platform/openapi';
+import { idSchema } from '../platform/validation';
 import type { RecordOutcome, ViewStore, ViewToRecord } from './store';
 
 const viewParams = z.object({ assetId: idSchema, userId: idSchema });
 const assetParams = z.object({ assetId: idSchema });
 const userParams = z.object({ userId: idSchema });
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+const idempotencyKey = z.string().regex(IDEMPOTENCY_KEY);
+const recordHeaders = z.object({
+  'Idempotency-Key': idempotencyKey.optional().describe('The event id: a repeated key changes nothing and answers as the first did'),
+});
 
 const batchEvent = z
   .object({
@@ -23,14 +28,40 @@ const batchEvent = z
   })
   .strict();
 // Each event is checked on its own below: one bad event is `invalid`, not a 400 for the batch.
-const batchBody = z.object({ events: z.array(z.unknown()).min(1).max(MAX_RECORD_BATCH) }).strict();
+const batchBody = z
+  .object({
+    events: z
+      .array(z.unknown().describe('{eventId, assetId, userId, occurredAt}; an event that does not match is answered `invalid`'))
+      .min(1)
+      .max(MAX_RECORD_BATCH),
+  })
+  .strict();
 
 type BatchOutcome = RecordOutcome | 'invalid';
+const countsAnswer = z.object({ userviews: z.number().int().nonnegative(), assetviews: z.number().int().nonnegative() }).strict();
+const viewsAnswer = z.object({ id: idSchema, views: z.number().int().nonnegative() }).strict();
+const batchAnswer = z
+  .object({
+    results: z.array(
+      z.object({ eventId: z.string().nullable(), outcome: z.enum(['recorded', 'duplicate', 'conflict', 'invalid']) }).strict(),
+    ),
+  })
+  .strict();
 
-export function reportingRoutes(deps: { store: ViewStore; metrics: Metrics; recordToken: string | undefined }): Router {
+/** The token the record examples in the OpenAPI document send. */
+export const EXAMPLE_RECORD_TOKEN = 'example-record-token';
+const recorder = { Authorization: `Bearer ${EXAMPLE_RECORD_TOKEN}` };
+const exampleEvent = (eventId: string) => ({ eventId, assetId: '123', userId: 'alice', occurredAt: '2025-01-01T12:00:00Z' });
+
+export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordToken: string | undefined }): ServiceApi {
   const { store, metrics } = deps;
   // Only the listener records views; in the cluster it alone holds the token.
-  const recorder = requireBearerToken(deps.recordToken, 'recording views', 'open');
+  const auth: BearerAuth = {
+    scheme: 'recordToken',
+    description: `RECORD_TOKEN, when set (the listener holds it); without one the record routes are open. The examples send \`Bearer ${EXAMPLE_RECORD_TOKEN}\`.`,
+    optional: true,
+    guard: requireBearerToken(deps.recordToken, 'recording views', 'open'),
+  };
   const views = new Counter({
     name: 'reporting_views_total',
     help: 'Views posted to reporting, by outcome: counted, a repeat of a recorded event, an id reused for another view, or invalid',
@@ -38,57 +69,129 @@ export function reportingRoutes(deps: { store: ViewStore; metrics: Metrics; reco
     registers: [metrics.registry],
   });
   for (const outcome of ['recorded', 'duplicate', 'conflict', 'invalid']) views.inc({ outcome }, 0);
-  const router = Router();
 
-  router.post('/events/asset/:assetId/user/:userId', recorder, async (req, res) => {
-    const { assetId, userId } = parseParams(viewParams, req);
-    // Without a key the view is still recorded once, under an id of its own.
-    const eventId = idempotencyKeyOf(req) ?? randomUUID();
-    const [outcome] = await store.record([{ eventId, assetId, userId, occurredAt: new Date().toISOString() }]);
-    views.inc({ outcome });
-    if (outcome === 'conflict') {
-      throw new HttpError(422, 'idempotency_key_conflict', 'this Idempotency-Key was already used for another asset or user');
-    }
-    if (outcome === 'duplicate') res.setHeader('Idempotent-Replayed', 'true');
-    res.json(await store.counts(assetId, userId));
-  });
-
-  router.post('/events', recorder, async (req, res) => {
-    const { events } = parseJsonBody(batchBody, req);
-    const valid: ViewToRecord[] = [];
-    const parsed = events.map((event) => {
-      const result = batchEvent.safeParse(event);
-      if (result.success) valid.push(result.data);
-      return result.success ? result.data : undefined;
-    });
-    const outcomes = valid.length > 0 ? await store.record(valid) : [];
-    let next = 0;
-    const results = parsed.map((event, i): { eventId: unknown; outcome: BatchOutcome } => {
-      const outcome: BatchOutcome = event ? outcomes[next++]! : 'invalid';
-      views.inc({ outcome });
-      return { eventId: event?.eventId ?? eventIdOf(events[i]), outcome };
-    });
-    res.json({ results });
-  });
-
-  router.get('/events/asset/:assetId/user/:userId', async (req, res) => {
-    const { assetId, userId } = parseParams(viewParams, req);
-    const { assetviews, userviews } = await store.counts(assetId, userId);
-    res.json({ assetviews, userviews });
-  });
-  router.get('/events/user/:userId', async (req, res) => {
-    const { userId } = parseParams(userParams, req);
-    const views = await store.userViews(userId);
-    if (views === undefined) throw userNotFound(userId);
-    res.json({ id: userId, views });
-  });
-  router.get('/events/asset/:assetId', async (req, res) => {
-    const { assetId } = parseParams(assetParams, req);
-    const views = await store.assetViews(assetId);
-    if (views === undefined) throw assetNotFound(assetId);
-    res.json({ id: assetId, views });
-  });
-  return router;
+  return {
+    service: 'reporting',
+    operations: [
+      operation({
+        method: 'post',
+        path: '/events/asset/:assetId/user/:userId',
+        summary: 'Record one view, once per Idempotency-Key, and answer both counts',
+        params: viewParams,
+        headers: recordHeaders,
+        auth,
+        ok: {
+          description: 'The counts after this view',
+          schema: countsAnswer,
+          headers: z.object({ 'Idempotent-Replayed': z.literal('true').optional().describe('Set when the key was recorded before') }),
+        },
+        errors: { 400: ['invalid_idempotency_key'], 422: ['idempotency_key_conflict'] },
+        examples: [
+          { name: 'first', summary: 'a view', params: { assetId: '123', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' }, status: 200 },
+          { name: 'replayed', summary: 'the same key again', params: { assetId: '123', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' }, status: 200 },
+          { name: 'conflict', summary: 'the same key for another asset', params: { assetId: '456', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' }, status: 422 },
+          { name: 'badKey', summary: 'a key with a space', params: { assetId: '123', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt 1' }, status: 400 },
+          { name: 'noToken', summary: 'without the token, where RECORD_TOKEN is set', params: { assetId: '123', userId: 'alice' }, status: 401 },
+          { name: 'invalidId', summary: 'a user id with a dot', params: { assetId: '123', userId: 'a.b' }, headers: recorder, status: 400 },
+        ],
+        async handle({ params: { assetId, userId } }, req, res) {
+          // Without a key the view is still recorded once, under an id of its own.
+          const eventId = idempotencyKeyOf(req) ?? randomUUID();
+          const [outcome] = await store.record([{ eventId, assetId, userId, occurredAt: new Date().toISOString() }]);
+          views.inc({ outcome });
+          if (outcome === 'conflict') {
+            throw new HttpError(422, 'idempotency_key_conflict', 'this Idempotency-Key was already used for another asset or user');
+          }
+          if (outcome === 'duplicate') res.setHeader('Idempotent-Replayed', 'true');
+          return store.counts(assetId, userId);
+        },
+      }),
+      operation({
+        method: 'post',
+        path: '/events',
+        summary: "Record a batch of views (the listener's), each once per eventId, in one transaction",
+        body: batchBody,
+        auth,
+        ok: { description: 'One outcome per event, in order', schema: batchAnswer },
+        examples: [
+          {
+            name: 'batch',
+            summary: 'a new event, one recorded before and an invalid one',
+            headers: recorder,
+            body: { events: [exampleEvent('evt-example-2'), exampleEvent('evt-example-1'), { eventId: 'evt-example-3', assetId: 'a.b' }] },
+            status: 200,
+          },
+          { name: 'empty', summary: 'no events', headers: recorder, body: { events: [] }, status: 400 },
+        ],
+        async handle({ body: { events } }) {
+          const valid: ViewToRecord[] = [];
+          const parsed = events.map((event) => {
+            const result = batchEvent.safeParse(event);
+            if (result.success) valid.push(result.data);
+            return result.success ? result.data : undefined;
+          });
+          const outcomes = valid.length > 0 ? await store.record(valid) : [];
+          let next = 0;
+          const results = parsed.map((event, i): { eventId: string | null; outcome: BatchOutcome } => {
+            const outcome: BatchOutcome = event ? outcomes[next++]! : 'invalid';
+            views.inc({ outcome });
+            return { eventId: event?.eventId ?? eventIdOf(events[i]), outcome };
+          });
+          return { results };
+        },
+      }),
+      operation({
+        method: 'get',
+        path: '/events/asset/:assetId/user/:userId',
+        summary: 'Both counts of one play in one query (0 for ids never seen)',
+        params: viewParams,
+        ok: { description: 'The counts', schema: countsAnswer },
+        examples: [
+          { name: 'counts', summary: 'a viewed asset and user', params: { assetId: '123', userId: 'alice' }, status: 200 },
+          { name: 'neverSeen', summary: 'ids never seen', params: { assetId: 'ghost', userId: 'nobody' }, status: 200 },
+          { name: 'invalidId', summary: 'an asset id with a dot', params: { assetId: 'a.b', userId: 'alice' }, status: 400 },
+        ],
+        async handle({ params: { assetId, userId } }) {
+          const { assetviews, userviews } = await store.counts(assetId, userId);
+          return { assetviews, userviews };
+        },
+      }),
+      operation({
+        method: 'get',
+        path: '/events/user/:userId',
+        summary: "A user's views",
+        params: userParams,
+        ok: { description: 'The views', schema: viewsAnswer },
+        responses: { 404: notFoundAnswer('User not found') },
+        examples: [
+          { name: 'viewer', summary: 'a user who viewed', params: { userId: 'alice' }, status: 200 },
+          { name: 'unknown', summary: 'a user never seen', params: { userId: 'nobody' }, status: 404 },
+        ],
+        async handle({ params: { userId } }) {
+          const count = await store.userViews(userId);
+          if (count === undefined) throw userNotFound(userId);
+          return { id: userId, views: count };
+        },
+      }),
+      operation({
+        method: 'get',
+        path: '/events/asset/:assetId',
+        summary: "An asset's views",
+        params: assetParams,
+        ok: { description: 'The views', schema: viewsAnswer },
+        responses: { 404: notFoundAnswer('Asset not found') },
+        examples: [
+          { name: 'viewed', summary: 'a viewed asset', params: { assetId: '123' }, status: 200 },
+          { name: 'unknown', summary: 'an asset never seen', params: { assetId: 'ghost' }, status: 404 },
+        ],
+        async handle({ params: { assetId } }) {
+          const count = await store.assetViews(assetId);
+          if (count === undefined) throw assetNotFound(assetId);
+          return { id: assetId, views: count };
+        },
+      }),
+    ],
+  };
 }
 
 /** The id of an invalid event, echoed only when it is a plain short string, so the caller can match it. */
@@ -100,8 +203,7 @@ function eventIdOf(event: unknown): string | null {
 function idempotencyKeyOf(req: Request): string | undefined {
   const key = req.headers['idempotency-key'];
   if (key === undefined) return undefined;
-  if (typeof key !== 'string' || !IDEMPOTENCY_KEY.test(key)) {
-    throw badRequest('invalid_idempotency_key', `Idempotency-Key must match ${IDEMPOTENCY_KEY.source}`);
-  }
-  return key;
+  const parsed = idempotencyKey.safeParse(key);
+  if (!parsed.success) throw badRequest('invalid_idempotency_key', `Idempotency-Key must match ${IDEMPOTENCY_KEY.source}`);
+  return parsed.data;
 }
