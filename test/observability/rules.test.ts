@@ -18,6 +18,7 @@ const expectedAlerts = [
   'VideoMeshConsumerMissing', // jetstream_consumer_exists == 0 for 1m
   'VideoMeshPlayNatsDisconnected', // play not connected to NATS for 5m
   'VideoMeshDatabaseDown', // db_up == 0 for 2m
+  'VideoMeshFaultsActive', // a fault toggle on for 1m
 ];
 
 interface AlertRule {
