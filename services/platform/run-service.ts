@@ -69,6 +69,13 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
   const directories: PeerDirectory[] = [];
   // Without CONSUL_HTTP_ADDR everything runs on static URLs, as locally by default.
   const consul = config.CONSUL_HTTP_ADDR ? connectConsul(config.CONSUL_HTTP_ADDR, config, definition.name, log, metrics) : undefined;
+  // A service that cannot start (its port taken, a broken migration) must exit,
+  // not linger unready with its connections open: the runner or Kubernetes
+  // restarts it, and the exit code and last log line say why.
+  const fail = (what: string) => (err: unknown): never => {
+    log.fatal({ err }, `${definition.name} ${what}; exiting`);
+    process.exit(1);
+  };
   const started = await definition.start({
     config,
     log,
@@ -80,9 +87,9 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
       directories.push(directory);
       return directory;
     },
-  });
+  }).catch(fail('could not start'));
 
-  const http = await startHttpServer(started.app, config.PORT, config.HOST);
+  const http = await startHttpServer(started.app, config.PORT, config.HOST).catch(fail(`could not listen on ${config.HOST}:${config.PORT}`));
   log.info({ port: http.port }, `${definition.name} listening`);
   // After listening: the check must find /healthz, and the registered port is the real one.
   const registration = consul?.register(http.port);

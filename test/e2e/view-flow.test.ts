@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startMesh, type Mesh } from '../support/mesh';
 import { sampleSum, scrape } from '../support/metrics';
-import { startService } from '../support/processes';
+import { REPO_ROOT, startProcess, startService } from '../support/processes';
 import { waitFor } from '../support/wait';
 
 async function play(mesh: Mesh, assetId: string, userId: string) {
@@ -199,6 +200,20 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     );
     console.log(`flow healed ${Date.now() - started} ms after the consumer was deleted`);
     await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_exists') === 1, { what: 'consumer reported back' });
+  });
+
+  it('when a service cannot listen because its port is taken, then it exits 1 and says why', async () => {
+    const taken = Number(new URL(mesh.urls.cdnurl).port);
+    const second = startProcess(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'cdnurl', 'main.js')], {
+      PORT: String(taken),
+      HOST: '127.0.0.1',
+      DATABASE_URL: mesh.postgres.url,
+      NATS_URL: mesh.nats.url,
+    });
+    const code = await waitFor(() => second.child.exitCode ?? undefined, { what: 'the second cdnurl to exit', timeoutMs: 20_000 }).finally(() => second.stop('SIGKILL'));
+    assert.equal(code, 1, second.output());
+    assert.match(second.output(), /"level":"fatal".*could not listen on 127\.0\.0\.1:\d+; exiting/);
+    assert.match(second.output(), /EADDRINUSE/);
   });
 
   it('when SIGTERM reaches each service, then it drains and exits 0', async () => {
