@@ -8,10 +8,9 @@
  * would cost every request for nothing. OTEL_SDK_DISABLED=true turns it off
  * even with an endpoint. See docs/tracing.md.
  */
-import { getBooleanFromEnv } from '@opentelemetry/core';
-
 const exporting = Boolean(process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] || process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
-const disabled = getBooleanFromEnv('OTEL_SDK_DISABLED');
+// Read as the SDK reads it (trimmed, case-insensitive), without loading the SDK's core to do so.
+const disabled = process.env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true';
 
 // A require, not an import: an import would load the SDK and its
 // instrumentations in every process, exporting or not.
