@@ -120,51 +120,65 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
 
   return {
     async call(method, path, req = {}) {
-      const budget = AbortSignal.timeout(Math.min(req.timeoutMs ?? Infinity, options.timeoutMs));
-      const safe = req.idempotent === true || method === 'GET';
-      const candidates = directory.candidates(peer);
-      const tries = safe ? candidates : candidates.slice(0, 1);
-      let lastError: unknown = new PeerUnavailableError(peer, 'circuit_open');
-      let attempted = false;
-      for (const [i, baseUrl] of tries.entries()) {
-        // An open breaker refuses at once (BrokenCircuitError); once halfOpenAfter
-        // has passed it lets one trial through, so it must still be asked.
-        const breaker = breakerOf(baseUrl);
-        // The last instance gets what is left of the budget: a busy but healthy
-        // single instance must not be cut short for a retry that has nowhere to go.
-        const last = i === tries.length - 1;
-        const bound = last ? undefined : attemptBound(budget, attemptTimeoutMs);
-        try {
-          return await breaker.execute(() => {
-            attempted = true;
-            return attempt(method, baseUrl.replace(/\/+$/, '') + path, req, bound?.signal ?? budget);
-          });
-        } catch (err) {
-          lastError = err instanceof BrokenCircuitError ? new PeerUnavailableError(peer, 'circuit_open', { cause: err }) : err;
-          if (budget.aborted) break;
-        } finally {
-          bound?.release();
-        }
+      // A timer cleared when the call ends, not AbortSignal.timeout: that one
+      // stays armed after the call and builds a DOMException when it fires,
+      // on every call, for nothing.
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(new DOMException('the call budget is spent', 'TimeoutError')), Math.min(req.timeoutMs ?? Infinity, options.timeoutMs));
+      try {
+        return await callWithin(method, path, req, deadline.signal);
+      } finally {
+        clearTimeout(timer);
       }
-      // Every breaker of several instances open says the peer is slow as a
-      // whole (load), not that one instance died: try one anyway with what is
-      // left of the budget, as Envoy's panic mode does, rather than fail every
-      // call until the breakers half-open. A single dead instance still fails fast.
-      const first = tries[0];
-      if (!attempted && tries.length > 1 && first && !budget.aborted) {
-        try {
-          return await attempt(method, first.replace(/\/+$/, '') + path, req, budget);
-        } catch (err) {
-          lastError = err;
-        }
-      }
-      if (lastError instanceof PeerUnavailableError && lastError.outcome === 'circuit_open') {
-        metrics.httpClientDuration.observe({ peer, method, outcome: 'circuit_open' }, 0);
-      }
-      throw lastError;
     },
     close: () => agent.close(),
   };
+
+  async function callWithin(method: 'GET' | 'POST', path: string, req: PeerRequest, budget: AbortSignal): Promise<PeerResponse> {
+    const safe = req.idempotent === true || method === 'GET';
+    const candidates = directory.candidates(peer);
+    const tries = safe ? candidates : candidates.slice(0, 1);
+    // Made when needed: an Error captures a stack trace, too dear for every call.
+    let lastError: unknown;
+    let attempted = false;
+    for (const [i, baseUrl] of tries.entries()) {
+      // An open breaker refuses at once (BrokenCircuitError); once halfOpenAfter
+      // has passed it lets one trial through, so it must still be asked.
+      const breaker = breakerOf(baseUrl);
+      // The last instance gets what is left of the budget: a busy but healthy
+      // single instance must not be cut short for a retry that has nowhere to go.
+      const last = i === tries.length - 1;
+      const bound = last ? undefined : attemptBound(budget, attemptTimeoutMs);
+      try {
+        return await breaker.execute(() => {
+          attempted = true;
+          return attempt(method, baseUrl.replace(/\/+$/, '') + path, req, bound?.signal ?? budget);
+        });
+      } catch (err) {
+        lastError = err instanceof BrokenCircuitError ? new PeerUnavailableError(peer, 'circuit_open', { cause: err }) : err;
+        if (budget.aborted) break;
+      } finally {
+        bound?.release();
+      }
+    }
+    // Every breaker of several instances open says the peer is slow as a
+    // whole (load), not that one instance died: try one anyway with what is
+    // left of the budget, as Envoy's panic mode does, rather than fail every
+    // call until the breakers half-open. A single dead instance still fails fast.
+    const first = tries[0];
+    if (!attempted && tries.length > 1 && first && !budget.aborted) {
+      try {
+        return await attempt(method, first.replace(/\/+$/, '') + path, req, budget);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    lastError ??= new PeerUnavailableError(peer, 'circuit_open');
+    if (lastError instanceof PeerUnavailableError && lastError.outcome === 'circuit_open') {
+      metrics.httpClientDuration.observe({ peer, method, outcome: 'circuit_open' }, 0);
+    }
+    throw lastError;
+  }
 }
 
 /**
