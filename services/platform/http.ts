@@ -4,7 +4,7 @@ import { HttpError } from './errors';
 import { faultOperations, type Faults } from './faults';
 import type { Readiness } from './health';
 import type { Logger } from './log';
-import type { Metrics } from './metrics';
+import { activeExemplar, metricsFormatFor, type Metrics } from './metrics';
 import { openApiDocument, operationsRouter, type ServiceApi } from './openapi';
 
 export const BODY_LIMIT = '16kb';
@@ -44,8 +44,10 @@ export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit 
     const { ready, checks } = readiness.report();
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  app.get('/metrics', async (req, res) => {
+    // OpenMetrics (with exemplars) for a scraper that asks for it, the classic text otherwise: docs/metrics.md.
+    const { contentType, body } = await metrics.expose(metricsFormatFor(req.get('accept')));
+    res.vary('Accept').type(contentType).send(body);
   });
   const adminOperations = faults ? faultOperations(faults) : [];
   const document = openApiDocument(api?.service ?? 'service', [...adminOperations, ...(api?.operations ?? [])]);
@@ -69,11 +71,13 @@ export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit 
 
 function recordRequestDuration(metrics: Metrics): RequestHandler {
   return (req, res, next) => {
+    // The request's span, taken now: where 'finish' fires, the active span may be another's, or none.
+    const exemplar = activeExemplar();
     const end = metrics.httpServerDuration.startTimer();
     res.on('finish', () => {
       // The template, never the raw path: ids in paths would explode label cardinality.
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-      end({ method: knownMethod(req.method), route, status_code: String(res.statusCode) });
+      end({ method: knownMethod(req.method), route, status_code: String(res.statusCode) }, exemplar);
     });
     next();
   };

@@ -1,33 +1,123 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isSpanContextValid, trace, TraceFlags, type SpanContext } from '@opentelemetry/api';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
 
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export type ClientOutcome = 'success' | 'client_error' | 'server_error' | 'timeout' | 'unreachable' | 'too_large' | 'circuit_open';
+
+/** The labels of an exemplar: the trace, and the span, an observation was made in. */
+export interface TraceExemplar {
+  trace_id: string;
+  span_id: string;
+}
+
+/**
+ * The exemplar for an observation made in `span`: its ids when the span is
+ * sampled (its trace is exported, so the id leads somewhere), else none.
+ * Without tracing there is never a span, and this is a property read.
+ */
+export function exemplarOf(span: SpanContext | undefined): TraceExemplar | undefined {
+  if (span === undefined || (span.traceFlags & TraceFlags.SAMPLED) === 0 || !isSpanContextValid(span)) return undefined;
+  return { trace_id: span.traceId, span_id: span.spanId };
+}
+
+/** The exemplar of the active span (see exemplarOf). */
+export const activeExemplar = (): TraceExemplar | undefined => exemplarOf(trace.getActiveSpan()?.spanContext());
+
+type Labels<T extends string> = Partial<Record<T, string>>;
+
+/**
+ * A latency histogram whose buckets keep, as exemplar, the trace of the last
+ * sampled request they counted. prom-client then takes observe({ labels,
+ * value, exemplarLabels }) only: its (labels, value) form would record an
+ * undefined value, so this type does not offer it.
+ */
+export interface LatencyHistogram<T extends string> extends Omit<Histogram<T>, 'observe' | 'startTimer'> {
+  observe(data: { labels: Labels<T>; value: number; exemplarLabels?: TraceExemplar | undefined }): void;
+  startTimer(labels?: Labels<T>): (labels?: Labels<T>, exemplarLabels?: TraceExemplar) => number;
+}
+
+function latencyHistogram<T extends string>(registry: Registry<RegistryContentType>, name: string, help: string, labelNames: readonly T[]): LatencyHistogram<T> {
+  const histogram = new Histogram<T>({ name, help, labelNames, buckets: latencyBuckets, enableExemplars: true, registers: [registry] });
+  // prom-client types exemplar labels as the histogram's own label names; a trace id is deliberately not one.
+  return histogram as unknown as LatencyHistogram<T>;
+}
+
+/** The two exposition formats of GET /metrics (docs/metrics.md, "Formats"). */
+export type MetricsFormat = 'openmetrics' | 'text';
+
+/**
+ * OpenMetrics when the Accept header names it at least as high as the
+ * classic text format (Prometheus does, exemplars need it); the classic
+ * text for everyone else: curl, browsers, parsers of the 0.0.4 format.
+ * Media type parameters (version, escaping) are not matched: every
+ * version a scraper lists is one prom-client's output parses as.
+ */
+export function metricsFormatFor(accept: string | undefined): MetricsFormat {
+  let openMetrics = 0;
+  let text = 0;
+  for (const range of (accept ?? '').split(',')) {
+    const [type = '', ...params] = range.split(';').map((part) => part.trim().toLowerCase());
+    const q = params.find((param) => param.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (!(weight > 0)) continue;
+    if (type === 'application/openmetrics-text') openMetrics = Math.max(openMetrics, weight);
+    else if (type === 'text/plain') text = Math.max(text, weight);
+  }
+  return openMetrics > 0 && openMetrics >= text ? 'openmetrics' : 'text';
+}
 
 /**
  * One registry per process. The platform's own series live here; a service
  * adds its domain series to `registry`. See docs/metrics.md.
  */
 export function createMetrics(service: string) {
-  const registry = new Registry();
+  const registry = new Registry<RegistryContentType>();
+  // prom-client refuses a histogram with exemplars on a registry set to the
+  // classic format, though it renders either: build them under OpenMetrics,
+  // then make the classic text the default (what registry.metrics() returns).
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  const httpServerDuration = latencyHistogram(registry, 'http_server_request_duration_seconds', 'Duration of HTTP requests served, by route template', [
+    'method',
+    'route',
+    'status_code',
+  ] as const);
+  const httpClientDuration = latencyHistogram(registry, 'http_client_request_duration_seconds', 'Duration of HTTP calls to peers, by outcome', [
+    'peer',
+    'method',
+    'outcome',
+  ] as const);
+  registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
   registry.setDefaultLabels({ service_name: service });
   collectDefaultMetrics({ register: registry });
+
+  // Renders one at a time: an OpenMetrics render switches the registry's
+  // format and renames its counters while it runs (below).
+  let rendering: Promise<unknown> = Promise.resolve();
+  async function render(format: MetricsFormat): Promise<{ contentType: string; body: string }> {
+    if (format === 'text') return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await registry.metrics() };
+    // prom-client renders OpenMetrics by dropping `_total` from each counter's
+    // name for good, after which the classic text would lose it too: put the names back.
+    const names = registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const);
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    try {
+      return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: await registry.metrics() };
+    } finally {
+      registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+      for (const [metric, name] of names) metric.name = name;
+    }
+  }
+
   return {
     registry,
-    httpServerDuration: new Histogram({
-      name: 'http_server_request_duration_seconds',
-      help: 'Duration of HTTP requests served, by route template',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      buckets: latencyBuckets,
-      registers: [registry],
-    }),
-    httpClientDuration: new Histogram({
-      name: 'http_client_request_duration_seconds',
-      help: 'Duration of HTTP calls to peers, by outcome',
-      labelNames: ['peer', 'method', 'outcome'] as const,
-      buckets: latencyBuckets,
-      registers: [registry],
-    }),
+    /** The body of GET /metrics in `format`, with its content type. */
+    expose(format: MetricsFormat): Promise<{ contentType: string; body: string }> {
+      const result = rendering.then(() => render(format));
+      rendering = result.catch(() => undefined);
+      return result;
+    },
+    httpServerDuration,
+    httpClientDuration,
     discoveryResolutions: new Counter({
       name: 'discovery_resolutions_total',
       help: 'Peer address resolutions, by where the address came from',

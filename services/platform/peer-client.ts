@@ -1,7 +1,7 @@
 import { BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleType, type CircuitBreakerPolicy } from 'cockatiel';
 import { Agent, request } from 'undici';
 import type { PeerDirectory } from './discovery';
-import type { ClientOutcome, Metrics } from './metrics';
+import { activeExemplar, type ClientOutcome, type Metrics } from './metrics';
 
 export interface PeerResponse {
   status: number;
@@ -86,6 +86,8 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
   };
 
   async function attempt(method: string, url: string, req: PeerRequest, signal: AbortSignal): Promise<PeerResponse> {
+    // The caller's span (play's request, the listener's event): the client span is undici's own, opened later.
+    const exemplar = activeExemplar();
     const end = metrics.httpClientDuration.startTimer({ peer, method });
     try {
       const res = await request(url, {
@@ -102,18 +104,18 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       });
       const text = await readBounded(res.body, maxBytes);
       if (text === undefined) {
-        end({ outcome: 'too_large' });
+        end({ outcome: 'too_large' }, exemplar);
         throw new PeerUnavailableError(peer, 'too_large');
       }
       const body = parseJson(text, res.headers['content-type']);
       const outcome: ClientOutcome = res.statusCode >= 500 ? 'server_error' : res.statusCode >= 400 ? 'client_error' : 'success';
-      end({ outcome });
+      end({ outcome }, exemplar);
       if (outcome === 'server_error') throw new PeerUnavailableError(peer, 'server_error');
       return { status: res.statusCode, headers: res.headers, body };
     } catch (err) {
       if (err instanceof PeerUnavailableError) throw err;
       const outcome = signal.aborted ? 'timeout' : 'unreachable';
-      end({ outcome });
+      end({ outcome }, exemplar);
       throw new PeerUnavailableError(peer, outcome, { cause: err });
     }
   }
@@ -175,7 +177,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     }
     lastError ??= new PeerUnavailableError(peer, 'circuit_open');
     if (lastError instanceof PeerUnavailableError && lastError.outcome === 'circuit_open') {
-      metrics.httpClientDuration.observe({ peer, method, outcome: 'circuit_open' }, 0);
+      metrics.httpClientDuration.observe({ labels: { peer, method, outcome: 'circuit_open' }, value: 0, exemplarLabels: activeExemplar() });
     }
     throw lastError;
   }
