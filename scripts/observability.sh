@@ -89,6 +89,7 @@ main() {
     --storage.tsdb.path="$data/prometheus" \
     --web.listen-address="127.0.0.1:$prometheus_port" \
     --web.enable-lifecycle \
+    --enable-feature=exemplar-storage \
     --log.level=warn &
   pids+=("$!")
   say "Prometheus on http://127.0.0.1:$prometheus_port (targets: /targets, alerts: /alerts)"

@@ -3,8 +3,9 @@
  * test scrapes with the very file a developer runs, only faster.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { localPrometheusConfig, rulesFile } from './paths';
+import { localPrometheusConfig, repoRoot, rulesFile } from './paths';
 
 interface ScrapeConfig {
   job_name: string;
@@ -38,4 +39,10 @@ export function localConfigFor(urls: ServiceUrls, interval = '1s'): string {
     rule_files: [rulesFile()],
     scrape_configs: jobs,
   });
+}
+
+/** The feature flags scripts/observability.sh starts Prometheus with (exemplar-storage): tests run it the same way. */
+export function localPrometheusFeatures(): string[] {
+  const script = readFileSync(join(repoRoot(), 'scripts/observability.sh'), 'utf8');
+  return [...script.matchAll(/--enable-feature=([\w,-]+)/g)].flatMap((match) => (match[1] ?? '').split(','));
 }

@@ -48,9 +48,17 @@ interface ApiAnswer<T> {
   error?: string;
 }
 
+/** One series' exemplars, as /api/v1/query_exemplars returns them. */
+export interface ExemplarSeries {
+  seriesLabels: Record<string, string>;
+  exemplars: { labels: Record<string, string>; value: string; timestamp: number }[];
+}
+
 export interface RunningPrometheus {
   url: string;
   query(expr: string): Promise<QueryResult>;
+  /** The exemplars of the series `expr` selects, stored between two unix times in seconds (needs `exemplar-storage`). */
+  exemplars(expr: string, startSeconds: number, endSeconds: number): Promise<ExemplarSeries[]>;
   rules(): Promise<RuleState[]>;
   targets(): Promise<TargetState[]>;
   /** Prometheus's own log, for failure messages. */
@@ -61,9 +69,11 @@ export interface RunningPrometheus {
 export interface PrometheusOptions {
   /** The whole prometheus.yml, as text; rule_files should be absolute paths. */
   config: string;
+  /** Feature flags, each passed as --enable-feature (scripts/observability.sh: exemplar-storage). */
+  features?: readonly string[];
 }
 
-export async function startPrometheus({ config }: PrometheusOptions): Promise<RunningPrometheus> {
+export async function startPrometheus({ config, features = [] }: PrometheusOptions): Promise<RunningPrometheus> {
   const binary = requireBinary('prometheus');
   const dir = mkdtempSync(join(tmpdir(), 'vm-prometheus-'));
   const configFile = join(dir, 'prometheus.yml');
@@ -75,6 +85,7 @@ export async function startPrometheus({ config }: PrometheusOptions): Promise<Ru
     `--storage.tsdb.path=${join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
     '--log.level=warn',
+    ...features.map((feature) => `--enable-feature=${feature}`),
   ]);
   const stop = async (): Promise<void> => {
     await proc.stop('SIGTERM', 10_000);
@@ -105,6 +116,8 @@ export async function startPrometheus({ config }: PrometheusOptions): Promise<Ru
   return {
     url,
     query: (expr) => api<QueryResult>(`/api/v1/query?${new URLSearchParams({ query: expr })}`),
+    exemplars: (expr, startSeconds, endSeconds) =>
+      api<ExemplarSeries[]>(`/api/v1/query_exemplars?${new URLSearchParams({ query: expr, start: String(startSeconds), end: String(endSeconds) })}`),
     rules: async () => (await api<{ groups: { rules: RuleState[] }[] }>('/api/v1/rules')).groups.flatMap((group) => group.rules),
     targets: async () => (await api<{ activeTargets: TargetState[] }>('/api/v1/targets?state=active')).activeTargets,
     output: () => proc.output(),
