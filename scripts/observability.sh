@@ -7,6 +7,7 @@
 #   scripts/observability.sh --check   only validate the configuration, rules and rule tests
 #
 # Environment: PROMETHEUS_PORT (9090), GRAFANA_PORT (3000),
+# TEMPO_URL (http://127.0.0.1:3200, the Tempo Grafana opens exemplars' traces in),
 # OBSERVABILITY_DATA (.cache/observability, where both keep their data).
 set -euo pipefail
 
@@ -15,6 +16,7 @@ config="$root/observability/local/prometheus.yml"
 rules_tests="$root/charts/video-mesh/rules/video-mesh.rules.test.yml"
 prometheus_port="${PROMETHEUS_PORT:-9090}"
 grafana_port="${GRAFANA_PORT:-3000}"
+tempo_url="${TEMPO_URL:-http://127.0.0.1:3200}"
 data="${OBSERVABILITY_DATA:-$root/.cache/observability}"
 
 say() { printf 'observability: %s\n' "$*" >&2; }
@@ -60,6 +62,7 @@ observability: Grafana is not installed, so only Prometheus runs.
     docker run --rm --network host \\
       -e GF_SERVER_HTTP_PORT=$grafana_port -e GF_AUTH_ANONYMOUS_ENABLED=true \\
       -e VIDEO_MESH_PROMETHEUS_URL=http://127.0.0.1:$prometheus_port \\
+      -e VIDEO_MESH_TEMPO_URL=$tempo_url \\
       -e VIDEO_MESH_DASHBOARDS=/var/lib/video-mesh/dashboards \\
       -v "$root/observability/local/grafana/provisioning:/etc/grafana/provisioning:ro" \\
       -v "$root/charts/video-mesh/dashboards:/var/lib/video-mesh/dashboards:ro" \\
@@ -101,6 +104,7 @@ main() {
     # Anonymous viewers only, on loopback: the dashboards are provisioned
     # read-only anyway; sign in as admin/admin to explore.
     VIDEO_MESH_PROMETHEUS_URL="http://127.0.0.1:$prometheus_port" \
+    VIDEO_MESH_TEMPO_URL="$tempo_url" \
     VIDEO_MESH_DASHBOARDS="$root/charts/video-mesh/dashboards" \
     GF_PATHS_PROVISIONING="$root/observability/local/grafana/provisioning" \
     GF_PATHS_DATA="$data/grafana" \

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { localConfigFor, readLocalConfig } from './local-config';
+import { localConfigFor, localPrometheusFeatures, readLocalConfig } from './local-config';
 import { localPrometheusConfig, repoRoot, rulesFile } from './paths';
 import { promtool } from './promtool';
 
@@ -55,10 +55,29 @@ describe('local observability setup', () => {
     const datasources = parseYaml(readFileSync(join(provisioning, 'datasources/prometheus.yml'), 'utf8')) as {
       datasources: { type: string; url: string }[];
     };
-    assert.deepEqual(datasources.datasources.map((source) => [source.type, source.url]), [['prometheus', '${VIDEO_MESH_PROMETHEUS_URL}']]);
+    assert.deepEqual(datasources.datasources.map((source) => [source.type, source.url]), [
+      ['prometheus', '${VIDEO_MESH_PROMETHEUS_URL}'],
+      ['tempo', '${VIDEO_MESH_TEMPO_URL}'],
+    ]);
     const script = readFileSync(join(repoRoot(), 'scripts/observability.sh'), 'utf8');
     assert.match(script, /VIDEO_MESH_DASHBOARDS="\$root\/charts\/video-mesh\/dashboards"/);
     assert.match(script, /VIDEO_MESH_PROMETHEUS_URL="http:\/\/127\.0\.0\.1:\$prometheus_port"/);
+    assert.match(script, /VIDEO_MESH_TEMPO_URL="\$tempo_url"/);
+  });
+
+  it('when an exemplar is clicked in Grafana, then its trace_id opens the trace in the provisioned Tempo, and Prometheus stores exemplars', () => {
+    const provisioning = join(repoRoot(), 'observability/local/grafana/provisioning');
+    const { datasources } = parseYaml(readFileSync(join(provisioning, 'datasources/prometheus.yml'), 'utf8')) as {
+      datasources: { type: string; uid: string; jsonData?: { exemplarTraceIdDestinations?: { name: string; datasourceUid: string }[] } }[];
+    };
+    const prometheus = datasources.find((source) => source.type === 'prometheus');
+    const tempo = datasources.find((source) => source.type === 'tempo');
+    assert.ok(prometheus && tempo);
+    assert.deepEqual(
+      prometheus.jsonData?.exemplarTraceIdDestinations?.map((destination) => [destination.name, destination.datasourceUid]),
+      [['trace_id', tempo.uid]],
+    );
+    assert.ok(localPrometheusFeatures().includes('exemplar-storage'), 'scripts/observability.sh runs Prometheus with --enable-feature=exemplar-storage');
   });
 
   it('when scripts/observability.sh --check runs, then the config and the rule tests pass', () => {
