@@ -6,7 +6,7 @@ import { EXAMPLE_ADMIN_TOKEN, adminTokenAuth } from './bearer-auth';
 import { HttpError } from './errors';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
-import { operation, type Operation } from './openapi';
+import { operation, type Operation, type OperationDoc } from './openapi';
 
 /** Faults only some services have: play's failed publishes, queue-listener's pause. */
 export type ServiceFaultKind = 'publishFailRate' | 'pause';
@@ -264,4 +264,9 @@ export function faultOperations(faults: Faults): Operation[] {
       },
     }),
   ];
+}
+
+/** The same operation, documented with the `503 fault_injected` a fault toggle can answer it with. */
+export function withInjectedFaults<O extends OperationDoc>(op: O): O {
+  return { ...op, errors: { ...op.errors, 503: [...(op.errors?.[503] ?? []), FAULT_INJECTED] } };
 }

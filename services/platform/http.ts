@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import { HttpError } from './errors';
-import { faultOperations, type Faults } from './faults';
+import { faultOperations, withInjectedFaults, type Faults } from './faults';
 import type { Readiness } from './health';
 import type { Logger } from './log';
 import { activeExemplar, metricsFormatFor, type Metrics } from './metrics';
@@ -50,7 +50,9 @@ export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit 
     res.vary('Accept').type(contentType).send(body);
   });
   const adminOperations = faults ? faultOperations(faults) : [];
-  const document = openApiDocument(api?.service ?? 'service', [...adminOperations, ...(api?.operations ?? [])]);
+  // Fault toggles can answer any business route 503 fault_injected: the document says so.
+  const business = (api?.operations ?? []).map((op) => (faults ? withInjectedFaults(op) : op));
+  const document = openApiDocument(api?.service ?? 'service', [...adminOperations, ...business]);
   app.get('/openapi.json', (_req, res) => {
     res.json(document);
   });
