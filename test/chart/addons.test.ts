@@ -171,6 +171,25 @@ for (const major of helmMajors) {
       assert.ok(sources.datasources.some((d) => d['type'] === 'prometheus' && d['uid'] === prometheusUid), `no Prometheus data source with uid ${String(prometheusUid)}`);
     });
 
+    test('when kube-prometheus-stack renders, then its Prometheus stores exemplars, the chart\'s ServiceMonitor asks for OpenMetrics first, and Grafana opens an exemplar\'s trace_id in Tempo', { skip: addonSkip }, () => {
+      const monitor = one(skaffoldRender(major, kubeVersions[0]), 'ServiceMonitor');
+      // OpenMetrics is the only format that carries exemplars; the services answer the classic text to anything else.
+      assert.equal(at(monitor, 'spec', 'scrapeProtocols', 0), 'OpenMetricsText1.0.0');
+      for (const kubeVersion of kubeVersions) {
+        const manifests = kpsRender(major, kubeVersion);
+        const features = at(one(manifests, 'Prometheus'), 'spec', 'enableFeatures') as unknown[] | undefined;
+        assert.ok(features?.includes('exemplar-storage'), `enableFeatures: ${JSON.stringify(features)}`);
+        const sources = parse(String(at(one(manifests, 'ConfigMap', 'kube-prometheus-stack-grafana-datasource'), 'data', 'datasource.yaml'))) as { datasources: Array<Tree> };
+        const tempo = sources.datasources.find((d) => d['type'] === 'tempo');
+        assert.ok(tempo, 'no Tempo data source');
+        const prometheus = sources.datasources.find((d) => d['type'] === 'prometheus' && d['isDefault'] === true) ?? sources.datasources.find((d) => d['type'] === 'prometheus');
+        assert.deepEqual(
+          ((at(prometheus, 'jsonData', 'exemplarTraceIdDestinations') ?? []) as Tree[]).map((d) => [d['name'], d['datasourceUid']]),
+          [['trace_id', tempo['uid']]],
+        );
+      }
+    });
+
     test('when Tempo renders, then it receives OTLP over HTTP on the Service and port the observability profile sends traces to, through the chart\'s NetworkPolicies', { skip: addonSkip }, () => {
       const endpoint = new URL('http://tempo.monitoring.svc:4318');
       for (const kubeVersion of kubeVersions) {
