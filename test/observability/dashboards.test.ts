@@ -114,6 +114,16 @@ describe('Grafana dashboards', () => {
           }
         }
       });
+
+      it('when a panel shows request or call latency from the histogram buckets, then its targets show exemplars (a click opens the trace)', () => {
+        const latency = allPanels(dashboard).flatMap((panel) =>
+          (panel.targets ?? [])
+            .filter((target) => /http_(server|client)_request_duration_seconds_bucket/.test(String(target.expr)))
+            .map((target) => `${String(panel.title)} ${String(target.refId)}: ${String(target.exemplar)}`),
+        );
+        assert.ok(latency.length > 0, `${dashboard.file} has no latency panel`);
+        assert.deepEqual(latency.filter((line) => !line.endsWith(': true')), []);
+      });
     });
   }
 

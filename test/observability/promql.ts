@@ -12,6 +12,7 @@ export interface Target {
   refId?: unknown;
   expr?: unknown;
   datasource?: unknown;
+  exemplar?: unknown;
 }
 export interface Panel {
   id?: unknown;
