@@ -20,7 +20,7 @@ void runService({
     RECORD_TIMEOUT_MS: durationMsSchema(2000),
     LISTENER_CONCURRENCY: z.coerce.number().int().min(1).max(4096).default(256),
     RECORD_BATCH_SIZE: z.coerce.number().int().min(1).max(MAX_RECORD_BATCH).default(100),
-    RECORD_BATCH_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(5),
+    RECORD_BATCH_LINGER_MS: z.coerce.number().int().min(0).max(10_000).default(100),
     RETRY_MAX_DELAY_MS: durationMsSchema(30_000),
     RECORD_TOKEN: z.string().min(16).optional(),
   }),

@@ -57,9 +57,11 @@ export interface ViewConsumerOptions {
 
 /**
  * Pulls view events and records them in batches: a batch leaves when it is
- * full or has waited `lingerMs`, so a trickle is recorded at once and a
- * backlog in few calls and transactions. Each message is still settled by
- * its own verdict.
+ * full or has waited `lingerMs`, so a backlog goes in few calls and
+ * transactions and a trickle waits a little to share one (the default 100 ms
+ * is a tenth of the view-lag budget, and at one play at a time it keeps the
+ * recording from competing with every next play). Each message is still
+ * settled by its own verdict.
  */
 export class ViewConsumer {
   private consumer: Consumer | undefined;
