@@ -19,6 +19,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import type { Request, Response } from 'express';
+import { Faults } from '../services/platform/faults';
+import { createLogger } from '../services/platform/log';
 import { createMetrics } from '../services/platform/metrics';
 import { startMesh, type Mesh } from '../test/support/mesh';
 import type { ServiceName } from '../test/support/processes';
@@ -259,6 +262,31 @@ function metricsCostPerPlay(): { nsPerHistogram: number; nsPerCounter: number; p
   return { nsPerHistogram, nsPerCounter, perPlayUs: (histograms * nsPerHistogram + counters * nsPerCounter) / 1000 };
 }
 
+/**
+ * What the fault toggles cost while all are off: the middleware every
+ * business request passes, and the checks play's publisher and the
+ * listener's pulls make, timed here against a bare call of `next`.
+ */
+function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs: number } {
+  const faults = new Faults({ metrics: createMetrics('bench'), log: createLogger('bench', 'silent'), kinds: ['publishFailRate'], guard: (_req, _res, next) => next() });
+  const req = { path: '/play/asset/123/user/u1' } as Request;
+  const res = {} as Response;
+  let calls = 0;
+  const next = () => void calls++;
+  const n = 2_000_000;
+  const time = (fn: () => unknown) => {
+    for (let i = 0; i < 100_000; i++) fn(); // warm-up
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) fn();
+    return Number(process.hrtime.bigint() - t0) / n;
+  };
+  const bareNs = time(() => next());
+  const middlewareNs = time(() => faults.middleware(req, res, next));
+  const publishCheckNs = time(() => faults.failPublish());
+  if (calls !== 2 * (n + 100_000)) throw new Error(`the middleware held back requests with every fault off (${calls} calls)`);
+  return { middlewareNs, bareNs, publishCheckNs };
+}
+
 const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
@@ -335,6 +363,11 @@ async function main(): Promise<void> {
   console.log(
     `CPU per /metrics scrape (idle mesh, 200 scrapes each): ` +
       SERVICES.map((name) => `${name} ${fixed(perScrape[name].cpuMs, 2)} ms (${fixed(perScrape[name].kib, 1)} KiB)`).join(', '),
+  );
+  const off = faultsOffCost();
+  console.log(
+    `fault toggles, all off (timed in-process): the middleware ${fixed(off.middlewareNs, 1)} ns per request against ${fixed(off.bareNs, 1)} ns for a bare next(), ` +
+      `play's publish check ${fixed(off.publishCheckNs, 1)} ns; a play costs the mesh ${fixed(median([...runs.values()][0]!.map((r) => r.meshCpuUs)), 0)} µs of CPU`,
   );
   const cost = metricsCostPerPlay();
   console.log(
