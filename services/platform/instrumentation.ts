@@ -16,6 +16,15 @@ const disabled = process.env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'tru
 // instrumentations in every process, exporting or not.
 const tracing = exporting && !disabled ? (require('./tracing') as typeof import('./tracing')).startTracing() : undefined;
 
+/**
+ * Names the server span of the request being served after its route template
+ * (`POST /play/asset/:assetId/user/:userId`, and `http.route`); nothing when
+ * not tracing. Called once a route has matched.
+ */
+export function nameServerSpan(route: string): void {
+  tracing?.nameServerSpan(route);
+}
+
 /** Exports what is batched; the last step of shutdown. */
 export async function flushTelemetry(): Promise<void> {
   await tracing?.shutdown();

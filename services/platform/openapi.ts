@@ -1,6 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z, type AnyZodObject, type ZodTypeAny } from 'zod';
+import { nameServerSpan } from './instrumentation';
 import { idSchema, parseJsonBody, parseParams } from './validation';
 import { SERVICE_VERSION } from './version';
 
@@ -245,7 +246,11 @@ export function operationsRouter(operations: readonly Operation[]): Router {
       const body = op.body ? parseJsonBody(op.body, req) : undefined;
       res.json(await op.handle({ params, body }, req, res));
     };
-    router[op.method](op.path, ...(op.auth ? [op.auth.guard] : []), handler);
+    const named: RequestHandler = (req, _res, next) => {
+      nameServerSpan(`${req.baseUrl}${op.path}`);
+      next();
+    };
+    router[op.method](op.path, named, ...(op.auth ? [op.auth.guard] : []), handler);
   }
   return router;
 }
