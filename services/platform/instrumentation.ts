@@ -1,6 +1,6 @@
 /**
  * Tracing, loaded by each main.ts as its very first import: instrumentation
- * patches `http`, `express` and `undici` only if it is in place before they
+ * patches `http` and `undici` only if it is in place before they
  * load. It is switched on by an exporter: with OTEL_EXPORTER_OTLP_ENDPOINT
  * (or ..._TRACES_ENDPOINT) set, `tracing.ts` starts the SDK and spans are
  * exported over OTLP/HTTP, sampled as OTEL_TRACES_SAMPLER says. Without one,
