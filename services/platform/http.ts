@@ -3,6 +3,7 @@ import helmet from 'helmet';
 import { HttpError } from './errors';
 import { faultOperations, withInjectedFaults, type Faults } from './faults';
 import type { Readiness } from './health';
+import { continueTrace } from './instrumentation';
 import type { Logger } from './log';
 import { activeExemplar, metricsFormatFor, type Metrics } from './metrics';
 import { openApiDocument, operationsRouter, type ServiceApi } from './openapi';
@@ -34,6 +35,7 @@ export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit 
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
+  app.use((req, _res, next) => continueTrace(req, next));
   app.use(recordRequestDuration(metrics));
   app.use(closeConnectionsWhileDraining(readiness));
 

@@ -8,6 +8,9 @@
  * would cost every request for nothing. OTEL_SDK_DISABLED=true turns it off
  * even with an endpoint. See docs/tracing.md.
  */
+import type { IncomingMessage } from 'node:http';
+import { context } from '@opentelemetry/api';
+
 const exporting = Boolean(process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] || process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
 // Read as the SDK reads it (trimmed, case-insensitive), without loading the SDK's core to do so.
 const disabled = process.env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'true';
@@ -23,6 +26,19 @@ const tracing = exporting && !disabled ? (require('./tracing') as typeof import(
  */
 export function nameServerSpan(route: string): void {
   tracing?.nameServerSpan(route);
+}
+
+/**
+ * Runs the rest of a request the tracing left uninstrumented (not sampled,
+ * or a probe) in a context that says "not sampled" to the services it calls;
+ * without tracing, or for an instrumented request, it just goes on.
+ */
+export function continueTrace(req: IncomingMessage, next: () => void): void {
+  const unsampled = tracing?.unsampledContext(req);
+  if (!unsampled) return next();
+  // Bound, so the body parser's callbacks (req's 'data'/'end') run in it too.
+  context.bind(unsampled, req);
+  context.with(unsampled, next);
 }
 
 /** Exports what is batched; the last step of shutdown. */

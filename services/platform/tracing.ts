@@ -1,12 +1,14 @@
 import { basename, dirname } from 'node:path';
-import { context } from '@opentelemetry/api';
+import type { IncomingMessage } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { ROOT_CONTEXT, TraceFlags, context, propagation, trace, type Context } from '@opentelemetry/api';
 import { RPCType, getRPCMetadata } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { SERVICE_VERSION } from './version';
 
@@ -16,6 +18,38 @@ export interface Tracing {
   shutdown(): Promise<void>;
   /** Names the server span of the request being served after its route template. */
   nameServerSpan(route: string): void;
+  /** For a request left uninstrumented because it is not sampled: the context its calls and logs carry on. */
+  unsampledContext(req: IncomingMessage): Context | undefined;
+}
+
+const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-([\da-f]{2})$/;
+
+/** Whether a request's `traceparent` says sampled; undefined without a valid one. */
+function parentSampled(req: IncomingMessage): boolean | undefined {
+  const header = req.headers['traceparent'];
+  const flags = typeof header === 'string' ? TRACEPARENT.exec(header.trim())?.[1] : undefined;
+  return flags === undefined ? undefined : (parseInt(flags, 16) & TraceFlags.SAMPLED) !== 0;
+}
+
+/**
+ * The share of new traces to start, for the samplers that say one; undefined
+ * for any other (it is then left to the SDK, request by request).
+ */
+function rootRatio(sampler = 'parentbased_always_on', arg = ''): number | undefined {
+  const ratio = arg.trim() === '' ? 1 : Number(arg);
+  switch (sampler.trim().toLowerCase()) {
+    case 'always_on':
+    case 'parentbased_always_on':
+      return 1;
+    case 'always_off':
+    case 'parentbased_always_off':
+      return 0;
+    case 'traceidratio':
+    case 'parentbased_traceidratio':
+      return Number.isFinite(ratio) && ratio >= 0 && ratio <= 1 ? ratio : 1;
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -28,9 +62,21 @@ export interface Tracing {
  */
 export function startTracing(): Tracing {
   const serviceName = process.env['OTEL_SERVICE_NAME'] || basename(dirname(process.argv[1] ?? 'service'));
+  // Sampling is decided when a request arrives, before any instrumentation
+  // runs: an unsampled request is not instrumented at all (instrumenting it
+  // cost almost as much as tracing it). A request with a traceparent follows
+  // its flag; one without starts a trace with the sampler's ratio. The SDK's
+  // sampler then only follows that decision.
+  const ratio = rootRatio(process.env['OTEL_TRACES_SAMPLER'], process.env['OTEL_TRACES_SAMPLER_ARG']);
+  const unsampled = (req: IncomingMessage): boolean => {
+    const sampled = parentSampled(req);
+    if (sampled !== undefined) return !sampled;
+    return ratio !== undefined && Math.random() >= ratio;
+  };
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_VERSION]: SERVICE_VERSION }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    ...(ratio === undefined ? {} : { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) }),
   });
   // W3C trace context and baggage, and async-hooks context, as NodeSDK sets them.
   provider.register();
@@ -39,7 +85,7 @@ export function startTracing(): Tracing {
     instrumentations: [
       new HttpInstrumentation({
         // Probes and scrapes every few seconds would bury the real traffic.
-        ignoreIncomingRequestHook: (req) => PROBE_PATHS.has((req.url ?? '').split('?')[0] ?? ''),
+        ignoreIncomingRequestHook: (req) => PROBE_PATHS.has((req.url ?? '').split('?')[0] ?? '') || unsampled(req),
         // The consul client's calls on timers (registration, health lookups)
         // would each start a one-span trace every few seconds.
         requireParentforOutgoingSpans: true,
@@ -60,6 +106,15 @@ export function startTracing(): Tracing {
     nameServerSpan(route) {
       const metadata = getRPCMetadata(context.active());
       if (metadata?.type === RPCType.HTTP) metadata.route = route;
+    },
+    // The caller's context, or a new trace marked unsampled: the calls and
+    // the view event of this request then say "not sampled" downstream, so
+    // no other service starts a trace of its own for them.
+    unsampledContext(req) {
+      if (trace.getActiveSpan()) return undefined;
+      const extracted = propagation.extract(ROOT_CONTEXT, req.headers);
+      if (trace.getSpanContext(extracted)) return extracted;
+      return trace.setSpanContext(ROOT_CONTEXT, { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE });
     },
   };
 }

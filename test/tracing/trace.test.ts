@@ -206,6 +206,17 @@ describe('tracing across the mesh', () => {
         .filter((s) => JSON.stringify(s.attributes).includes(userId) && !(s.service === 'reporting' && s.name === 'GET /events/user/:userId'));
       assert.deepEqual(mentioning.map((s) => `${s.service} ${s.kind} ${s.name}`), [], 'no span of the unsampled plays was exported');
       assert.equal(receiver.spans().filter((s) => s.kind === 'CONSUMER').length, consumersBefore, 'the listener exported no span for their views');
+
+      // A caller that sampled its trace is followed even at ratio 0: the decision is the parent's.
+      const callerTraceId = randomBytes(16).toString('hex');
+      await play(playService.url, uniqueUser(), { traceparent: `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01` });
+      await waitFor(
+        () => {
+          const services = new Set(receiver.spans().filter((s) => s.traceId === callerTraceId).map((s) => s.service));
+          return ['play', 'reporting', 'queue-listener'].every((service) => services.has(service)) || undefined;
+        },
+        { what: `play, reporting and the listener exporting the caller's sampled trace ${callerTraceId}` },
+      );
     } finally {
       await unsampled?.stop();
     }
