@@ -41,6 +41,11 @@ export function continueTrace(req: IncomingMessage, next: () => void): void {
   context.with(unsampled, next);
 }
 
+/** Headers that tell a peer its call belongs to an unsampled trace; none when not tracing or when sampled (undici's instrumentation sends those). */
+export function unsampledCallHeaders(): Record<string, string> | undefined {
+  return tracing?.unsampledCallHeaders();
+}
+
 /** Exports what is batched; the last step of shutdown. */
 export async function flushTelemetry(): Promise<void> {
   await tracing?.shutdown();

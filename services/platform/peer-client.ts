@@ -1,6 +1,7 @@
 import { BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleType, type CircuitBreakerPolicy } from 'cockatiel';
 import { Agent, request } from 'undici';
 import type { PeerDirectory } from './discovery';
+import { unsampledCallHeaders } from './instrumentation';
 import { activeExemplar, type ClientOutcome, type Metrics } from './metrics';
 
 export interface PeerResponse {
@@ -99,6 +100,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
           ...(req.json === undefined ? {} : { 'content-type': 'application/json' }),
           ...options.headers,
           ...req.headers,
+          ...unsampledCallHeaders(),
         },
         body: req.json === undefined ? undefined : JSON.stringify(req.json),
       });

@@ -20,7 +20,11 @@ export interface Tracing {
   nameServerSpan(route: string): void;
   /** For a request left uninstrumented because it is not sampled: the context its calls and logs carry on. */
   unsampledContext(req: IncomingMessage): Context | undefined;
+  /** `traceparent` for a peer call made in an unsampled trace (undici's instrumentation skips those calls); none otherwise. */
+  unsampledCallHeaders(): Record<string, string> | undefined;
 }
+
+const sampledNow = (): boolean => ((trace.getActiveSpan()?.spanContext().traceFlags ?? TraceFlags.NONE) & TraceFlags.SAMPLED) !== 0;
 
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-([\da-f]{2})$/;
 
@@ -93,6 +97,9 @@ export function startTracing(): Tracing {
       new UndiciInstrumentation({
         // Calls made outside any request or event would each start a trace.
         requireParentforSpans: true,
+        // A call in an unsampled trace would make a span nobody records:
+        // the peer client sends its traceparent itself (unsampledCallHeaders).
+        ignoreRequestHook: () => !sampledNow(),
       }),
     ],
   });
@@ -115,6 +122,12 @@ export function startTracing(): Tracing {
       const extracted = propagation.extract(ROOT_CONTEXT, req.headers);
       if (trace.getSpanContext(extracted)) return extracted;
       return trace.setSpanContext(ROOT_CONTEXT, { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE });
+    },
+    unsampledCallHeaders() {
+      if (!trace.getActiveSpan() || sampledNow()) return undefined;
+      const headers: Record<string, string> = {};
+      propagation.inject(context.active(), headers);
+      return headers;
     },
   };
 }
