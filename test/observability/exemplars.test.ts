@@ -12,7 +12,7 @@ import { startMesh, type Mesh } from '../support/mesh';
 import { waitFor } from '../support/wait';
 import { startOtlpReceiver, type OtlpReceiver } from '../tracing/otlp-receiver';
 import type { ReceivedSpan } from '../tracing/otlp-json';
-import { localConfigFor, localPrometheusFeatures } from './local-config';
+import { localConfigFor, localPrometheusFeatures, meshJobs } from './local-config';
 import { startPrometheus, type ExemplarSeries, type RunningPrometheus } from './prometheus';
 
 const PLAY_ROUTE = '/play/asset/:assetId/user/:userId';
@@ -55,13 +55,7 @@ describe('exemplars from sampled plays, stored by Prometheus', { timeout: 180_00
     });
     const { urls } = mesh;
     prometheus = await startPrometheus({
-      config: localConfigFor({
-        play: urls.play,
-        metadata: urls.metadata,
-        cdnurl: urls.cdnurl,
-        reporting: urls.reporting,
-        'queue-listener': urls.queueListener,
-      }),
+      config: localConfigFor(meshJobs(urls)),
       features: localPrometheusFeatures(),
     });
     const users = Array.from({ length: PLAYS }, () => `exemplar-${randomBytes(6).toString('hex')}`);

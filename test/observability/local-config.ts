@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { Mesh } from '../support/mesh';
 import { localPrometheusConfig, repoRoot, rulesFile } from './paths';
 
 interface ScrapeConfig {
@@ -20,6 +21,11 @@ interface PrometheusConfig {
 
 /** Base URL of each service by job name, which is the service name. */
 export type ServiceUrls = Record<string, string>;
+
+/** A test mesh's services by scrape job name. */
+export function meshJobs(urls: Mesh['urls']): ServiceUrls {
+  return { play: urls.play, metadata: urls.metadata, cdnurl: urls.cdnurl, reporting: urls.reporting, 'queue-listener': urls.queueListener };
+}
 
 export function readLocalConfig(): PrometheusConfig {
   return parseYaml(readFileSync(localPrometheusConfig(), 'utf8')) as PrometheusConfig;

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseAssets, runTraffic, type Summary } from '../../scripts/traffic';
 import { startMesh, type Mesh } from '../support/mesh';
 import { waitFor } from '../support/wait';
-import { localConfigFor } from './local-config';
+import { localConfigFor, meshJobs } from './local-config';
 import { hasFiniteSample, QueryError, startPrometheus, type RunningPrometheus } from './prometheus';
 import { promtool } from './promtool';
 import { allServices, dashboardExpressions, ruleExpressions, type PromqlExpression } from './promql';
@@ -130,13 +130,7 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
     mesh = await startMesh({ envFor: { play: { BACKEND_TIMEOUT_MS: '5000', PLAY_DEADLINE_MS: '5000' } } });
     const { urls } = mesh;
     prometheus = await startPrometheus({
-      config: localConfigFor({
-        play: urls.play,
-        metadata: urls.metadata,
-        cdnurl: urls.cdnurl,
-        reporting: urls.reporting,
-        'queue-listener': urls.queueListener,
-      }),
+      config: localConfigFor(meshJobs(urls)),
     });
     // Runs until the tests end, so rates and quantiles stay defined while
     // they are queried: 123 complete, 456 without URL, ghost unknown (404).
