@@ -7,9 +7,8 @@
  * and one batch posted directly), each service's and Postgres' memory when
  * idle, and how long each service takes from spawn to ready.
  * Everything (load generator included) shares this machine's cores, so the
- * ratios matter more than the absolute numbers. `npm run bench` runs it twice:
- * on this machine's Node and on the Node LTS the image runs
- * (scripts/node-lts.sh); the services run on the Node that runs this file.
+ * ratios matter more than the absolute numbers. `npm run bench` runs it on the
+ * project's Node (scripts/node-lts.sh), and the services on the same.
  */
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -36,7 +35,7 @@ const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 3);
 const START_ROUNDS = Number(process.env['BENCH_START_ROUNDS'] ?? 3);
 // play's default SHED_EVENT_LOOP_DELAY_MS: the mesh runs with the defaults.
 const SHED_BOUND_MS = 500;
-const HEADER = `Node ${process.version}${process.env['BENCH_NODE_LABEL'] ? ` (${process.env['BENCH_NODE_LABEL']})` : ''}`;
+const HEADER = `Node ${process.version}`;
 
 if (!Number.isInteger(BATCH) || BATCH < 1 || BATCH > 500) throw new Error(`BENCH_BATCH must be an integer from 1 to 500, got ${BATCH}`);
 

@@ -333,7 +333,7 @@ function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
 
 async function main(): Promise<void> {
   const options = readOptions();
-  console.log(`telemetry cost — ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}${process.env['BENCH_NODE_LABEL'] ? ` (${process.env['BENCH_NODE_LABEL']})` : ''}; load generator, NATS and the five services share them`);
+  console.log(`telemetry cost — ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; load generator, NATS and the five services share them`);
   // Anything else running on the machine skews every figure; the load average says how much.
   console.log(`load average before the run: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const runs = new Map<Configuration, Run[]>(CONFIGURATIONS.map((c) => [c, []]));

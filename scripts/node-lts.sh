@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Prints the path of a Node.js binary of the release the image runs (the
-# Dockerfile's RUNTIME_IMAGE), fetched once from the npm registry's
-# node-linux-<arch> package into .cache/, so the tests can run on it too.
+# Prints the path of the Node.js binary the project runs on: the machine's own
+# when it is Node 22 or later (the oldest line our dependencies support),
+# otherwise the release the image runs (the Dockerfile's RUNTIME_IMAGE),
+# fetched once from the npm registry's node-linux-<arch> package into .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+own=$(command -v node || true)
+if [[ -n "$own" ]] && (($("$own" -p 'process.versions.node.split(".")[0]') >= 22)); then
+  echo "$own"
+  exit 0
+fi
 version=$(sed -n 's/^ARG RUNTIME_IMAGE=node:\([0-9][0-9.]*\)-.*/\1/p' Dockerfile)
 [[ -n "$version" ]] || { echo "node-lts: no node version in the Dockerfile's RUNTIME_IMAGE" >&2; exit 1; }
 case "$(uname -m)" in
@@ -13,6 +19,7 @@ case "$(uname -m)" in
 esac
 dir=".cache/node-$version-$arch"
 if [[ ! -x "$dir/bin/node" ]]; then
+  echo "node-lts: fetching Node.js $version ($arch) from the npm registry (the machine's is ${own:+$("$own" --version)}${own:-missing})" >&2
   # The exact release where the registry has it for this architecture, else the newest of its major line.
   spec="node-linux-$arch@$version"
   npm view "$spec" version >/dev/null 2>&1 || spec="node-linux-$arch@${version%%.*}"
@@ -22,4 +29,4 @@ if [[ ! -x "$dir/bin/node" ]]; then
   mkdir -p "$dir"
   tar -xzf "$tmp"/*.tgz -C "$dir" --strip-components=1
 fi
-echo "$dir/bin/node"
+echo "$PWD/$dir/bin/node"

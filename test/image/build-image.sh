@@ -2,9 +2,10 @@
 # Builds the real Dockerfile with buildah on local stand-ins for the node base
 # images, because CI has no Docker engine and no access to Docker Hub.
 #
-# The stand-in is Debian bookworm (minbase, like node:*-bookworm-slim) plus this
-# machine's node and npm, its global npm config and CA bundle, and a "node" user
-# with uid 1000 as in the official image. It is cached under .cache/image keyed
+# The stand-in is Debian bookworm (minbase, like node:*-bookworm-slim) plus the
+# project's Node (scripts/node-lts.sh: the image's release on a machine older
+# than Node 22), this machine's npm, its global npm config and CA bundle, and a
+# "node" user with uid 1000 as in the official image. It is cached under .cache/image keyed
 # by a hash of everything that goes into it; a fresh checkout builds it (~1 min).
 #
 # Usage: test/image/build-image.sh [IMAGE_NAME]   (default localhost/video-mesh:test)
@@ -42,14 +43,15 @@ debian_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
-node_bin() { readlink -f "$(command -v node)"; }
+# The Node the project runs on (scripts/node-lts.sh): the image's release unless the machine has 22 or later.
+node_bin() { readlink -f "$("$repo_root/scripts/node-lts.sh")"; }
 npm_dir() { (cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd); }
 npm_globalconfig() { npm config get globalconfig 2>/dev/null; }
 
 standin_key() {
   {
     echo "recipe=$RECIPE_VERSION suite=$SUITE mirror=$(debian_mirror)"
-    node --version
+    "$(node_bin)" --version
     npm --version
     sha256sum "$(node_bin)"
     local rc; rc=$(npm_globalconfig)
