@@ -20,7 +20,8 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Request, Response } from 'express';
-import { Faults } from '../services/platform/faults';
+import { Faults, faultsAuth } from '../services/platform/faults';
+import { publishFailure } from '../services/play/faults';
 import { createLogger } from '../services/platform/log';
 import { createMetrics } from '../services/platform/metrics';
 import { startMesh, type Mesh } from '../test/support/mesh';
@@ -268,7 +269,7 @@ function metricsCostPerPlay(): { nsPerHistogram: number; nsPerCounter: number; p
  * listener's pulls make, timed here against a bare call of `next`.
  */
 function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs: number } {
-  const faults = new Faults({ metrics: createMetrics('bench'), log: createLogger('bench', 'silent'), kinds: ['publishFailRate'], guard: (_req, _res, next) => next() });
+  const faults = new Faults({ metrics: createMetrics('bench'), log: createLogger('bench', 'silent'), kinds: [publishFailure], auth: faultsAuth('bench-faults-token') });
   const req = { path: '/play/asset/123/user/u1' } as Request;
   const res = {} as Response;
   let calls = 0;
@@ -282,7 +283,7 @@ function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs
   };
   const bareNs = time(() => next());
   const middlewareNs = time(() => faults.middleware(req, res, next));
-  const publishCheckNs = time(() => faults.failPublish());
+  const publishCheckNs = time(() => faults.roll(publishFailure));
   if (calls !== 2 * (n + 100_000)) throw new Error(`the middleware held back requests with every fault off (${calls} calls)`);
   return { middlewareNs, bareNs, publishCheckNs };
 }

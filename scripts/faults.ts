@@ -8,7 +8,8 @@
  *   npm run faults -- status                          show every service's faults
  *   npm run faults -- reset                           every fault of every service off
  *
- * The admin token comes from ADMIN_TOKEN. The services are reached on the
+ * The token is FAULTS_TOKEN, or else ADMIN_TOKEN (the local runner gives the
+ * toggles the admin token unless FAULTS_TOKEN is set). The services are reached on the
  * local mesh's ports (8080-8084) unless --url names one base URL, such as a
  * port-forward: `npm run faults -- --url http://127.0.0.1:18083 cdnurl delay=2000`.
  *
@@ -60,7 +61,7 @@ options:
   --url BASE       send to BASE (e.g. a port-forward, http://127.0.0.1:18080) instead of the local port
   -h, --help       this text
 
-environment: ADMIN_TOKEN (the services' admin token; the local runner prints the one it made)
+environment: FAULTS_TOKEN, or else ADMIN_TOKEN (./scripts/mesh uses the admin token it prints unless FAULTS_TOKEN is set)
 exit codes: 0 done, 1 a service refused or did not answer, 2 usage error`;
 
 const SETTINGS: Record<string, string> = {
@@ -129,7 +130,7 @@ export interface Io {
 
 /** Runs the command; resolves with the exit code. */
 export async function run(options: Options, env: NodeJS.ProcessEnv, io: Io): Promise<number> {
-  const token = env['ADMIN_TOKEN'];
+  const token = env['FAULTS_TOKEN'] || env['ADMIN_TOKEN'];
   const { command } = options;
   const services = command.kind === 'set' ? [command.service] : command.services;
   // Behind --url there is one service, whatever the command names.
@@ -153,7 +154,12 @@ export async function run(options: Options, env: NodeJS.ProcessEnv, io: Io): Pro
         continue;
       }
       failed++;
-      const hint = (res.status === 401 || res.status === 403) && !token ? ' (set ADMIN_TOKEN: ./scripts/mesh prints the one it made)' : '';
+      const hint =
+        res.status === 404
+          ? ' (the fault toggles are off there: start the service with FAULTS_ENABLED=true)'
+          : (res.status === 401 || res.status === 403) && !token
+            ? ' (set FAULTS_TOKEN, or ADMIN_TOKEN: ./scripts/mesh prints the one it made)'
+            : '';
       io.err(`${service}: ${method} ${base}/admin/faults answered ${res.status} ${text}${hint}`);
     } catch (err) {
       failed++;

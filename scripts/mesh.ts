@@ -7,8 +7,9 @@
  * It behaves like a small cluster: a process that dies (a service, NATS or
  * Postgres) is started again after a capped exponential back-off while the
  * others keep running, and the back-off starts over once a process has stayed
- * up for a while. Catalog writes and fault toggles are closed: the runner takes
- * ADMIN_TOKEN from the environment or makes one, and hands it to every service.
+ * up for a while. Catalog writes are closed: the runner takes ADMIN_TOKEN from
+ * the environment or makes one. The fault toggles are on (FAULTS_ENABLED), behind
+ * FAULTS_TOKEN, or else the same admin token, so `npm run faults` needs one token.
  *
  * Ctrl-C (or SIGTERM) stops the services first, then NATS and Postgres, and
  * exits 0 when all have. Both keep their data under .cache/, so a new run finds
@@ -279,18 +280,25 @@ export function adminTokenFrom(env: NodeJS.ProcessEnv): { token: string | undefi
   return { token: randomBytes(24).toString('base64url'), generated: true };
 }
 
-/** What every service is given: its own PORT, and the admin token (catalog writes, fault toggles). */
+/** The fault toggles' token: the user's FAULTS_TOKEN, else the admin token, else a fresh one for this run. */
+export function faultsTokenFrom(env: NodeJS.ProcessEnv, adminToken: string | undefined): string {
+  return env['FAULTS_TOKEN'] || adminToken || randomBytes(24).toString('base64url');
+}
+
+/** What every service is given: its own PORT, the admin token (catalog writes), and the fault toggles, on. */
 export function serviceEnv(
   base: NodeJS.ProcessEnv,
   service: { port: number },
-  adminToken: string | undefined,
+  tokens: { admin: string | undefined; faults: string },
 ): NodeJS.ProcessEnv {
-  const { ADMIN_TOKEN: _token, PORT: _port, ...env } = base;
+  const { ADMIN_TOKEN: _admin, FAULTS_TOKEN: _faults, PORT: _port, ...env } = base;
   return {
     ...env,
     HOST: base['HOST'] || '127.0.0.1',
     PORT: String(service.port),
-    ...(adminToken ? { ADMIN_TOKEN: adminToken } : {}),
+    ...(tokens.admin ? { ADMIN_TOKEN: tokens.admin } : {}),
+    FAULTS_ENABLED: 'true',
+    FAULTS_TOKEN: tokens.faults,
   };
 }
 
@@ -321,7 +329,7 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-function banner(startedAt: number, admin: { token: string | undefined; generated: boolean }): string {
+function banner(startedAt: number, admin: { token: string | undefined; generated: boolean }, faultsToken: string): string {
   const lines = [
     '',
     `\x1b[1mmesh ready in ${Date.now() - startedAt} ms\x1b[0m — try:`,
@@ -345,7 +353,11 @@ function banner(startedAt: number, admin: { token: string | undefined; generated
   }
   lines.push(
     '  curl -X POST localhost:8080/play/asset/789/user/1',
-    `Fault toggles (README, "Break it yourself"), with ADMIN_TOKEN in the environment: npm run faults -- reporting delay=1000; npm run faults -- reset`,
+    faultsToken === admin.token
+      ? `Fault toggles (README, "Break it yourself"), with ADMIN_TOKEN in the environment: npm run faults -- reporting delay=1000; npm run faults -- reset`
+      : process.env['FAULTS_TOKEN']
+        ? `Fault toggles (README, "Break it yourself"), with FAULTS_TOKEN in the environment: npm run faults -- reporting delay=1000`
+        : `Fault toggles (README, "Break it yourself"): FAULTS_TOKEN=${faultsToken} npm run faults -- reporting delay=1000`,
     `A process that dies is restarted (back-off ${RESTART_BACKOFF.initialDelayMs} ms doubling to ${seconds(RESTART_BACKOFF.maxDelayMs)}). Ctrl-C stops everything.`,
     '',
   );
@@ -376,6 +388,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const admin = adminTokenFrom(process.env);
+  const faultsToken = faultsTokenFrom(process.env, admin.token);
   try {
     if (!process.env['NATS_URL']) {
       const storeDir = join(root, '.cache', 'nats-local');
@@ -386,7 +399,7 @@ async function main(): Promise<number> {
     if (!process.env['DATABASE_URL']) await supervisor.start(postgresSpec(colours[5]!));
     for (const [i, service] of services.entries()) {
       const main = join(root, 'dist', 'services', service.name, 'main.js');
-      const env = serviceEnv(process.env, service, admin.token);
+      const env = serviceEnv(process.env, service, { admin: admin.token, faults: faultsToken });
       await supervisor.start(processSpec(service.name, colours[i]!, 'service', process.execPath, [main], env));
     }
     const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -406,7 +419,7 @@ async function main(): Promise<number> {
     await stopAll();
     return 1;
   }
-  if (!supervisor.isStopping) process.stdout.write(banner(startedAt, admin));
+  if (!supervisor.isStopping) process.stdout.write(banner(startedAt, admin, faultsToken));
   // Runs until a signal: its handler exits once everything has stopped.
   return new Promise<number>(() => undefined);
 }

@@ -1,11 +1,8 @@
 import { z } from 'zod';
-import { EXAMPLE_ADMIN_TOKEN, catalogWriteAuth } from '../platform/bearer-auth';
-import { assetNotFound } from '../platform/errors';
-import { notFoundAnswer, operation, type ServiceApi } from '../platform/openapi';
-import { idSchema } from '../platform/validation';
-import type { UrlStore } from './store';
+import { EXAMPLE_ADMIN_TOKEN } from '../platform/bearer-auth';
+import type { Catalog } from '../platform/catalog-service';
+import { seedUrls, urls, type PlayableUrl } from './store';
 
-const assetParams = z.object({ assetId: idSchema });
 /** Absolute http(s) URLs with a host, or CDN-relative paths as in the seed; nothing that could run script. */
 const playableUrl = z
   .string()
@@ -23,56 +20,31 @@ function isHttpUrl(candidate: string): boolean {
     return false;
   }
 }
-const urlBody = z.object({ url: playableUrl }).strict();
-
-const urlAnswer = z.object({ id: idSchema, url: z.string() }).strict();
 
 const admin = { Authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
 const cdnUrl = { url: 'https://cdn.example.com/alien.mp4' };
 
-export function urlApi(store: UrlStore, adminToken: string | undefined, allowOpenWrites: boolean, onChanged?: (assetId: string) => void): ServiceApi {
-  return {
-    service: 'cdnurl',
-    operations: [
-      operation({
-        method: 'get',
-        path: '/url/asset/:assetId',
-        summary: "Read an asset's playable URL",
-        params: assetParams,
-        ok: { description: 'The URL', schema: urlAnswer },
-        responses: { 404: notFoundAnswer('Asset not found') },
-        examples: [
-          { name: 'seeded', summary: 'a seeded asset', params: { assetId: '123' }, status: 200 },
-          { name: 'noUrl', summary: 'an asset without a URL (456 in the seed)', params: { assetId: '456' }, status: 404 },
-          { name: 'invalidId', summary: 'an id with a dot', params: { assetId: 'a.b' }, status: 400 },
-        ],
-        async handle({ params: { assetId } }) {
-          const url = await store.get(assetId);
-          if (url === undefined) throw assetNotFound(assetId);
-          return { id: assetId, url };
-        },
-      }),
-      operation({
-        method: 'post',
-        path: '/url/asset/:assetId',
-        summary: "Set an asset's playable URL: an absolute http(s) URL or a CDN-relative path",
-        params: assetParams,
-        body: urlBody,
-        auth: catalogWriteAuth(adminToken, allowOpenWrites),
-        ok: { description: 'Stored', schema: z.object({ status: z.literal('ok') }).strict() },
-        examples: [
-          { name: 'absolute', summary: 'an absolute URL', params: { assetId: 'alien' }, headers: admin, body: cdnUrl, status: 200 },
-          { name: 'relative', summary: 'a CDN-relative path', params: { assetId: 'trailer' }, headers: admin, body: { url: 'path/to/trailer.mp4' }, status: 200 },
-          { name: 'script', summary: 'a URL that could run script', params: { assetId: 'alien' }, headers: admin, body: { url: 'javascript:alert(1)' }, status: 400 },
-          { name: 'noToken', summary: 'without a token', params: { assetId: 'alien' }, body: cdnUrl, status: 401 },
-          { name: 'notJson', summary: 'a body in another content type', params: { assetId: 'alien' }, headers: admin, raw: { contentType: 'text/plain', text: cdnUrl.url }, status: 415 },
-        ],
-        async handle({ params: { assetId }, body }) {
-          await store.put(assetId, body.url);
-          onChanged?.(assetId);
-          return { status: 'ok' as const };
-        },
-      }),
+/** The playable URL per asset. */
+export const urlCatalog: Catalog<PlayableUrl> = {
+  name: 'cdnurl',
+  port: 8083,
+  path: '/url/asset',
+  table: urls,
+  body: z.object({ url: playableUrl }).strict(),
+  seed: seedUrls,
+  summaries: { read: "Read an asset's playable URL", write: "Set an asset's playable URL: an absolute http(s) URL or a CDN-relative path" },
+  examples: {
+    read: [
+      { name: 'seeded', summary: 'a seeded asset', params: { assetId: '123' }, status: 200 },
+      { name: 'noUrl', summary: 'an asset without a URL (456 in the seed)', params: { assetId: '456' }, status: 404 },
+      { name: 'invalidId', summary: 'an id with a dot', params: { assetId: 'a.b' }, status: 400 },
     ],
-  };
-}
+    write: [
+      { name: 'absolute', summary: 'an absolute URL', params: { assetId: 'alien' }, headers: admin, body: cdnUrl, status: 200 },
+      { name: 'relative', summary: 'a CDN-relative path', params: { assetId: 'trailer' }, headers: admin, body: { url: 'path/to/trailer.mp4' }, status: 200 },
+      { name: 'script', summary: 'a URL that could run script', params: { assetId: 'alien' }, headers: admin, body: { url: 'javascript:alert(1)' }, status: 400 },
+      { name: 'noToken', summary: 'without a token', params: { assetId: 'alien' }, body: cdnUrl, status: 401 },
+      { name: 'notJson', summary: 'a body in another content type', params: { assetId: 'alien' }, headers: admin, raw: { contentType: 'text/plain', text: cdnUrl.url }, status: 415 },
+    ],
+  },
+};

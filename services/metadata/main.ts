@@ -1,16 +1,6 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
-import { join } from 'node:path';
 import { catalogService } from '../platform/catalog-service';
 import { runService } from '../platform/run-service';
-import { createApp } from './app';
-import { createMetadataStore, seedMetadataTable } from './store';
+import { metadataCatalog } from './routes';
 
-void runService(
-  catalogService({
-    name: 'metadata',
-    port: 8081,
-    migrationsDir: join(__dirname, 'migrations'),
-    seed: seedMetadataTable,
-    createApp: ({ db, ...parts }) => createApp({ store: createMetadataStore(db), ...parts }),
-  }),
-);
+void runService(catalogService(metadataCatalog, __dirname));

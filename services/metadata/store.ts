@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
-import type { Database } from '../platform/database';
 import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from '../platform/record-store';
+import type { Database } from '../platform/database';
 
 export type AssetMetadata = {
   title: string;
@@ -15,7 +15,7 @@ export const seedMetadata: Record<string, AssetMetadata> = {
   '456': { title: 'Terminator', genre: 'action', summary: 'Summary for terminator' },
 };
 
-const assets: RecordTable<AssetMetadata> = { table: 'metadata.assets', columns: ['title', 'genre', 'summary'] };
+export const assets: RecordTable<AssetMetadata> = { table: 'metadata.assets', columns: ['title', 'genre', 'summary'] };
 
 export const seedMetadataTable = (client: PoolClient) => seedEmptyTable(client, assets, seedMetadata);
 export const createMetadataStore = (db: Database): MetadataStore => createRecordStore(db, assets);

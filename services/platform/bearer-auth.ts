@@ -18,17 +18,17 @@ export function requireBearerToken(token: string | undefined, what: string, with
   if (!token) {
     if (withoutToken === 'open') return (_req, _res, next) => next();
     return (_req, _res, next) =>
-      next(new HttpError(403, 'writes_closed', `${what} is closed: no token is configured (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)`));
+      next(new HttpError('writes_closed', `${what} is closed: no token is configured (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)`));
   }
   const expected = digest(token);
   return (req, _res, next) => {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(.+)$/i.exec(header) : null;
     if (!match?.[1]) {
-      next(new HttpError(401, 'unauthorized', `send Authorization: Bearer <token> for ${what}`));
+      next(new HttpError('unauthorized', `send Authorization: Bearer <token> for ${what}`));
       return;
     }
-    next(timingSafeEqual(digest(match[1]), expected) ? undefined : new HttpError(403, 'forbidden', `the token for ${what} is not valid`));
+    next(timingSafeEqual(digest(match[1]), expected) ? undefined : new HttpError('forbidden', `the token for ${what} is not valid`));
   };
 }
 
@@ -41,17 +41,13 @@ export function warnWithoutAdminToken(config: { ADMIN_TOKEN?: string | undefined
   else log.warn('ADMIN_TOKEN is not set: catalog writes are refused (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)');
 }
 
-/** The token the examples in the OpenAPI document send for catalog writes and /admin routes. */
+/** The token the examples in the OpenAPI document send for catalog writes. */
 export const EXAMPLE_ADMIN_TOKEN = 'example-admin-token';
 
-/** How the OpenAPI document names a route behind ADMIN_TOKEN: catalog writes, /admin routes. */
-export const adminTokenAuth = (guard: RequestHandler): BearerAuth => ({
+/** Catalog writes (metadata and cdnurl): closed without an admin token unless ALLOW_OPEN_WRITES=true. */
+export const catalogWriteAuth = (adminToken: string | undefined, allowOpenWrites: boolean): BearerAuth => ({
   scheme: 'adminToken',
   description: `ADMIN_TOKEN. Without one, these routes are refused (403 writes_closed) unless ALLOW_OPEN_WRITES=true. The examples send \`Bearer ${EXAMPLE_ADMIN_TOKEN}\`.`,
   optional: false,
-  guard,
+  guard: requireBearerToken(adminToken, 'catalog writes', allowOpenWrites ? 'open' : 'closed'),
 });
-
-/** Catalog writes (metadata and cdnurl): closed without an admin token unless ALLOW_OPEN_WRITES=true. */
-export const catalogWriteAuth = (adminToken: string | undefined, allowOpenWrites: boolean): BearerAuth =>
-  adminTokenAuth(requireBearerToken(adminToken, 'catalog writes', allowOpenWrites ? 'open' : 'closed'));

@@ -4,13 +4,12 @@ import type { Logger } from './log';
 import type { NatsLink } from './nats';
 import { idSchema } from './validation';
 
-export type CatalogService = 'metadata' | 'cdnurl';
-
 const SUBJECT_PREFIX = 'catalog.changed';
 
 export const catalogNoticeSchema = z.object({
   assetId: idSchema,
-  service: z.enum(['metadata', 'cdnurl']),
+  /** The catalog service that changed. */
+  service: idSchema,
   changedAt: z.string().datetime(),
 });
 export type CatalogNotice = z.infer<typeof catalogNoticeSchema>;
@@ -20,7 +19,7 @@ export type CatalogNotice = z.infer<typeof catalogNoticeSchema>;
  * `catalog.changed.<service>.<assetId>`. A hint, never the data: when NATS is
  * away it is skipped (and logged), and caches fall back on their TTL.
  */
-export function publishCatalogChange(link: NatsLink, log: Logger, service: CatalogService, assetId: string): void {
+export function publishCatalogChange(link: NatsLink, log: Logger, service: string, assetId: string): void {
   const nc = link.current();
   const notice: CatalogNotice = { assetId, service, changedAt: new Date().toISOString() };
   if (!nc) {

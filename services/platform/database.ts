@@ -1,12 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg, { type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
 import { Gauge } from 'prom-client';
 import { z } from 'zod';
-import { Backoff } from './backoff';
-import { durationMsSchema } from './config';
-import { HttpError } from './errors';
+import { countSchema } from './config';
+import { DatabaseUnavailableError } from './errors';
 import type { Readiness } from './health';
 import type { Logger } from './log';
+import { DONE, repeatUntilStopped } from './loop';
 import type { Metrics } from './metrics';
 import { loadMigrations, migrate } from './migrate';
 
@@ -16,19 +15,20 @@ export const databaseConfigSchema = z.object({
   DATABASE_URL: z
     .string()
     .default(DEFAULT_DATABASE_URL)
-    .refine((u) => /^postgres(ql)?:\/\/[^/\s]+/.test(u) && URL.canParse(u), 'must be a postgres://user:password@host:port/database URL'),
-  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10),
-  DATABASE_CONNECT_TIMEOUT_MS: durationMsSchema(2000),
-  DATABASE_STATEMENT_TIMEOUT_MS: durationMsSchema(5000),
+    .refine((u) => /^postgres(ql)?:\/\/[^/\s]+/.test(u) && URL.canParse(u), 'must be a postgres://user:password@host:port/database URL')
+    .describe(
+      'PostgreSQL to keep the data in, a standard `postgres://user:password@host:port/database` URL (`?sslmode=require` and the other parameters node-postgres knows are honoured); each service migrates its own schema in it at start. The default is the server `./scripts/mesh` starts.',
+    ),
+  DATABASE_POOL_MAX: countSchema(1, 1000, 10).describe("At most this many connections per process; keep `replicas x DATABASE_POOL_MAX` below the server's `max_connections`."),
 });
 export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
 
-/** The database cannot answer now (down, restarting, overloaded, too slow): a 503, worth a retry. */
-export class DatabaseUnavailableError extends HttpError {
-  constructor(cause: unknown) {
-    super(503, 'database_unavailable', 'the database is not available right now; try again', undefined, { cause });
-  }
-}
+/** A connection attempt that takes longer fails (the request answers 503). */
+const CONNECT_TIMEOUT_MS = 2_000;
+/** Server-side bound on one statement (statement_timeout), so a stuck query frees its connection. */
+const STATEMENT_TIMEOUT_MS = 5_000;
+/** How often readiness pings the database while it answers; while it does not, at most every 500 ms. */
+const HEALTH_INTERVAL_MS = 2_000;
 
 // SQLSTATEs that say "not now" rather than "never": connection exceptions (class 08),
 // server shutting down or starting (57P0x), too many connections, statement timeout.
@@ -52,8 +52,6 @@ export interface DatabaseOptions {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
-  /** How often the database is pinged for readiness. */
-  healthIntervalMs?: number;
 }
 
 /**
@@ -67,24 +65,23 @@ export class Database {
   readonly pool: pg.Pool;
   private migrated = false;
   private reachable = false;
-  private closed = false;
+  private readonly closing = new AbortController();
   private readonly loops: Array<Promise<void>> = [];
-  private readonly wake = new AbortController();
 
   constructor(private readonly options: DatabaseOptions) {
     const { config, log, metrics, readiness, schema } = options;
     this.pool = new pg.Pool({
       connectionString: config.DATABASE_URL,
       max: config.DATABASE_POOL_MAX,
-      connectionTimeoutMillis: config.DATABASE_CONNECT_TIMEOUT_MS,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
-      statement_timeout: config.DATABASE_STATEMENT_TIMEOUT_MS,
+      statement_timeout: STATEMENT_TIMEOUT_MS,
       application_name: schema,
     });
     // An idle connection the server closed emits here; without a listener it would crash the process.
     this.pool.on('error', (err) => {
       this.reachable = false;
-      log.warn({ err: String(err) }, 'database connection lost');
+      log.warn({ err }, 'database connection lost');
     });
     readiness.addCheck('database', () => this.ready);
     const up = new Gauge({ name: 'db_up', help: '1 while the database answers and the schema is migrated', registers: [metrics.registry] });
@@ -125,14 +122,13 @@ export class Database {
         if (!isUnavailable(err)) throw err;
         this.reachable = false;
         // A connection the server dropped a moment ago is only found out by using it.
-        if (attempt >= 2 || this.closed) throw new DatabaseUnavailableError(err);
+        if (attempt >= 2 || this.closing.signal.aborted) throw new DatabaseUnavailableError(err);
       }
     }
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.wake.abort();
+    this.closing.abort();
     await Promise.allSettled(this.loops);
     await this.pool.end();
   }
@@ -140,22 +136,22 @@ export class Database {
   private async migrateUntilDone(): Promise<void> {
     const { schema, migrationsDir, afterMigrate, log } = this.options;
     const migrations = loadMigrations(migrationsDir);
-    const backoff = new Backoff({ initialMs: 250, maxMs: 5_000 });
-    while (!this.closed) {
-      try {
+    await repeatUntilStopped(
+      async () => {
         const applied = await migrate(this.pool, schema, migrations, afterMigrate);
         await this.warmUp();
         this.migrated = true;
         this.reachable = true;
         log.info({ schema, applied, version: migrations.at(-1)?.version ?? 0 }, 'database schema migrated');
-        return;
-      } catch (err) {
+        return DONE;
+      },
+      {
+        signal: this.closing.signal,
+        backoff: { initialMs: 250, maxMs: 5_000 },
         // A bad migration is a bug, not an outage: say so loudly, but keep the process up and retrying.
-        const delayMs = backoff.next();
-        log[isUnavailable(err) ? 'warn' : 'error']({ err: String(err), schema, retryInMs: delayMs }, 'database not migrated yet');
-        await this.pause(delayMs);
-      }
-    }
+        onError: (err, retryInMs) => log[isUnavailable(err) ? 'warn' : 'error']({ err, schema, retryInMs }, 'database not migrated yet'),
+      },
+    );
   }
 
   /**
@@ -169,23 +165,18 @@ export class Database {
   }
 
   private async checkHealthUntilClosed(): Promise<void> {
-    const intervalMs = this.options.healthIntervalMs ?? 2_000;
-    while (!this.closed) {
-      const wasReachable = this.reachable;
-      try {
-        await this.pool.query('SELECT 1');
-        this.reachable = true;
-      } catch {
-        this.reachable = false;
-      }
-      if (wasReachable !== this.reachable) {
-        this.options.log[this.reachable ? 'info' : 'warn'](this.reachable ? 'database reachable again' : 'database unreachable');
-      }
-      await this.pause(this.reachable ? intervalMs : Math.min(intervalMs, 500));
-    }
-  }
-
-  private async pause(ms: number): Promise<void> {
-    await sleep(ms, undefined, { signal: this.wake.signal }).catch(() => undefined);
+    const { log } = this.options;
+    await repeatUntilStopped(
+      async () => {
+        const wasReachable = this.reachable;
+        this.reachable = await this.pool.query('SELECT 1').then(
+          () => true,
+          () => false,
+        );
+        if (wasReachable !== this.reachable) log[this.reachable ? 'info' : 'warn'](this.reachable ? 'database reachable again' : 'database unreachable');
+        return this.reachable ? HEALTH_INTERVAL_MS : Math.min(HEALTH_INTERVAL_MS, 500);
+      },
+      { signal: this.closing.signal, backoff: { initialMs: 500, maxMs: HEALTH_INTERVAL_MS }, onError: (err) => log.warn({ err }, 'database health check failed') },
+    );
   }
 }

@@ -1,5 +1,5 @@
 import { context, propagation, type Context } from '@opentelemetry/api';
-import { headers, type MsgHdrs } from '@nats-io/transport-node';
+import { headers, nanos, type MsgHdrs } from '@nats-io/transport-node';
 import { RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
 import { idSchema } from './validation';
@@ -8,7 +8,7 @@ export const STREAM = 'EVENTS';
 export const VIEW_SUBJECT = 'events.view';
 /** Kept in the same stream so dead letters are durable and can be replayed. */
 export const DEAD_LETTER_SUBJECT = 'events.deadletter.view';
-const DUPLICATE_WINDOW_NS = 2 * 60 * 1_000_000_000;
+const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** How long the stream keeps a message, so how long a redelivery is possible. */
 export const STREAM_MAX_AGE_HOURS = 7 * 24;
 
@@ -38,15 +38,20 @@ export async function ensureEventStream(jsm: JetStreamManager, replicas = 1): Pr
       subjects: ['events.>'],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
-      duplicate_window: DUPLICATE_WINDOW_NS,
-      max_age: STREAM_MAX_AGE_HOURS * 60 * 60 * 1_000_000_000,
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      max_age: nanos(STREAM_MAX_AGE_HOURS * 3_600_000),
       num_replicas: replicas,
     });
   }
 }
 
-/** How many servers keep a copy of the stream (3 on a production NATS cluster). */
-export const streamReplicasSchema = z.coerce.number().int().min(1).max(5).default(1);
+export const streamReplicasSchema = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(5)
+  .default(1)
+  .describe('Copies of the `EVENTS` stream when this service creates it: 1 to 5, at most the NATS servers of the cluster (the chart sets `nats.streamReplicas`, 3 in `values-production.yaml`).');
 
 /** W3C trace context of `ctx`, as NATS headers. */
 export function traceHeaders(ctx: Context = context.active()): MsgHdrs {

@@ -2,18 +2,28 @@ import { trace } from '@opentelemetry/api';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
-import { EXAMPLE_ADMIN_TOKEN, adminTokenAuth } from './bearer-auth';
+import { requireBearerToken } from './bearer-auth';
 import { HttpError } from './errors';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
-import { operation, type Operation, type OperationDoc } from './openapi';
+import { operation, type BearerAuth, type Operation, type OperationDoc } from './openapi';
 
-/** Faults only some services have: play's failed publishes, queue-listener's pause. */
-export type ServiceFaultKind = 'publishFailRate' | 'pause';
+/**
+ * A fault some services have besides delay and errors, declared in that
+ * service's folder (play's failed publishes, queue-listener's pause): a share
+ * of something that fails, or a switch.
+ */
+export interface FaultKind {
+  /** Its key in `PUT /admin/faults` and `FAULTS`. */
+  key: string;
+  /** Its `kind` label on faults_active and faults_injected_total. */
+  label: string;
+  type: 'share' | 'switch';
+  /** What it does, for the OpenAPI document. */
+  description: string;
+}
 
-/** The `kind` label of faults_active and faults_injected_total. */
-export type FaultMetricKind = 'delay' | 'error' | 'publish_fail' | 'pause';
-
+/** Delay and errors, which every service has, and the values of its own kinds by key. */
 export interface FaultSettings {
   /** Added before every business request is handled. */
   delayMs: number;
@@ -21,53 +31,46 @@ export interface FaultSettings {
   jitterMs: number;
   /** Share of business requests answered 503 `fault_injected`. */
   errorRate: number;
-  /** play: share of view publishes that fail, so the view goes through the outbox. */
-  publishFailRate?: number;
-  /** queue-listener: stop pulling view events. */
-  pause?: boolean;
+  [kind: string]: number | boolean;
 }
 
-/** The 503 code of an injected error (docs/configuration.md). */
-export const FAULT_INJECTED = 'fault_injected';
 export const MAX_FAULT_DELAY_MS = 60_000;
 export const FAULTS_PATH = '/admin/faults';
+/** The token the examples of the OpenAPI document send to /admin/faults. */
+export const EXAMPLE_FAULTS_TOKEN = 'example-faults-token';
+
+/** How the OpenAPI document names the routes behind FAULTS_TOKEN. */
+export const faultsAuth = (token: string): BearerAuth => ({
+  scheme: 'faultsToken',
+  description: `FAULTS_TOKEN, which FAULTS_ENABLED=true requires. The examples send \`Bearer ${EXAMPLE_FAULTS_TOKEN}\`.`,
+  optional: false,
+  guard: requireBearerToken(token, 'the fault toggles', 'closed'),
+});
 
 const delay = z.number().int().min(0).max(MAX_FAULT_DELAY_MS);
 const share = z.number().min(0).max(1);
-const OWNER: Record<ServiceFaultKind, string> = { publishFailRate: 'play', pause: 'queue-listener' };
+const valueOf = (kind: FaultKind) => (kind.type === 'share' ? share : z.boolean());
+const offValue = (kind: FaultKind) => (kind.type === 'share' ? 0 : false);
 
 /**
- * What `PUT /admin/faults` and `FAULTS` accept: unknown keys, values out of
- * range and the kinds of another service are refused; what is left out is off.
+ * What `PUT /admin/faults` and `FAULTS` accept: unknown keys (another
+ * service's kinds among them) and values out of range are refused; what is
+ * left out is off.
  */
-export function faultSettingsSchema(kinds: readonly ServiceFaultKind[]): z.ZodType<FaultSettings, z.ZodTypeDef, unknown> {
+export function faultSettingsSchema(kinds: readonly FaultKind[]): z.ZodType<FaultSettings, z.ZodTypeDef, unknown> {
+  const own = Object.fromEntries(kinds.map((kind) => [kind.key, valueOf(kind).optional()]));
   return z
-    .object({
-      delayMs: delay.default(0),
-      jitterMs: delay.default(0),
-      errorRate: share.default(0),
-      publishFailRate: share.optional(),
-      pause: z.boolean().optional(),
-    })
+    .object({ delayMs: delay.default(0), jitterMs: delay.default(0), errorRate: share.default(0), ...own })
     .strict()
-    .superRefine((value, ctx) => {
-      for (const kind of Object.keys(OWNER) as ServiceFaultKind[]) {
-        if (value[kind] !== undefined && !kinds.includes(kind)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, path: [kind], message: `is a fault of ${OWNER[kind]} only` });
-        }
-      }
-    })
     .transform((value): FaultSettings => {
       const settings: FaultSettings = { delayMs: value.delayMs, jitterMs: value.jitterMs, errorRate: value.errorRate };
-      if (kinds.includes('publishFailRate')) settings.publishFailRate = value.publishFailRate ?? 0;
-      if (kinds.includes('pause')) settings.pause = value.pause ?? false;
+      for (const kind of kinds) settings[kind.key] = ((value as Record<string, unknown>)[kind.key] as number | boolean | undefined) ?? offValue(kind);
       return settings;
     });
 }
 
 /** `FAULTS`: the same JSON as the PUT body, validated with the rest of the configuration. */
-export function faultsConfigSchema(kinds: readonly ServiceFaultKind[]) {
-  const settings = faultSettingsSchema(kinds);
+export function faultsConfigSchema(kinds: readonly FaultKind[]) {
   return z.object({
     FAULTS: z
       .string()
@@ -79,8 +82,11 @@ export function faultsConfigSchema(kinds: readonly ServiceFaultKind[]) {
           return z.NEVER;
         }
       })
-      .pipe(settings)
-      .optional(),
+      .pipe(faultSettingsSchema(kinds))
+      .optional()
+      .describe(
+        'With `FAULTS_ENABLED=true`, the fault toggles the service starts with: the JSON of a `PUT /admin/faults`, e.g. `{"delayMs":200,"errorRate":0.1}`; the chart sets it from `services.<name>.faults`.',
+      ),
   });
 }
 
@@ -91,22 +97,22 @@ export interface FaultsOptions {
   metrics: Metrics;
   log: Logger;
   /** The service's own kinds besides delay and errors. */
-  kinds?: readonly ServiceFaultKind[];
+  kinds?: readonly FaultKind[];
   /** Where they start (FAULTS); all off when not given. */
   initial?: FaultSettings | undefined;
-  /** Guards the admin routes (the admin token). */
-  guard: RequestHandler;
+  /** Guards the admin routes (FAULTS_TOKEN). */
+  auth: BearerAuth;
 }
 
 /**
- * Fault toggles of one process: the settings, the middleware that applies
- * delay and errors to business routes, the admin routes that change them, and
- * the hooks services read for their own kinds. All off, the middleware is one
- * property check.
+ * Fault toggles of one process, present only when FAULTS_ENABLED=true: the
+ * settings, the middleware that applies delay and errors to business routes,
+ * the admin routes that change them, and the hooks services read for their
+ * own kinds. All off, the middleware is one property check.
  */
 export class Faults {
-  readonly kinds: readonly ServiceFaultKind[];
-  readonly guard: RequestHandler;
+  readonly kinds: readonly FaultKind[];
+  readonly auth: BearerAuth;
   private current: FaultSettings;
   /** Delay or errors set: the only thing the middleware reads when all is off. */
   private onRequests = false;
@@ -120,16 +126,14 @@ export class Faults {
   constructor(options: FaultsOptions) {
     this.log = options.log;
     this.kinds = options.kinds ?? [];
-    this.guard = options.guard;
+    this.auth = options.auth;
     this.schema = faultSettingsSchema(this.kinds);
     const registers = [options.metrics.registry];
     this.active = new Gauge({ name: 'faults_active', help: '1 while a fault toggle of this kind is on (PUT /admin/faults)', labelNames: ['kind'] as const, registers });
     this.injected = new Counter({ name: 'faults_injected_total', help: 'Faults injected, by kind', labelNames: ['kind'] as const, registers });
     // Every series exists from the start: dashboards show 0, increase() sees the first one.
-    for (const kind of this.metricKinds()) {
-      this.active.set({ kind }, 0);
-      if (kind !== 'pause') this.injected.inc({ kind }, 0);
-    }
+    for (const label of ['delay', 'error', ...this.kinds.map((kind) => kind.label)]) this.active.set({ kind: label }, 0);
+    for (const label of ['delay', 'error', ...this.kinds.filter((kind) => kind.type === 'share').map((kind) => kind.label)]) this.injected.inc({ kind: label }, 0);
     this.current = this.schema.parse({});
     if (options.initial) this.set(options.initial);
   }
@@ -145,8 +149,7 @@ export class Faults {
     this.onRequests = settings.delayMs > 0 || settings.jitterMs > 0 || settings.errorRate > 0;
     this.active.set({ kind: 'delay' }, settings.delayMs > 0 || settings.jitterMs > 0 ? 1 : 0);
     this.active.set({ kind: 'error' }, settings.errorRate > 0 ? 1 : 0);
-    if (settings.publishFailRate !== undefined) this.active.set({ kind: 'publish_fail' }, settings.publishFailRate > 0 ? 1 : 0);
-    if (settings.pause !== undefined) this.active.set({ kind: 'pause' }, settings.pause ? 1 : 0);
+    for (const kind of this.kinds) this.active.set({ kind: kind.label }, settings[kind.key] ? 1 : 0);
     for (const listener of this.listeners) listener(this.settings);
   }
 
@@ -161,11 +164,11 @@ export class Faults {
     return () => this.listeners.delete(listener);
   }
 
-  /** play: whether this publish is to fail (counted when it does). */
-  failPublish(): boolean {
-    const rate = this.current.publishFailRate;
-    if (!rate || Math.random() >= rate) return false;
-    this.injected.inc({ kind: 'publish_fail' });
+  /** For a share kind: whether this one fails (counted when it does). */
+  roll(kind: FaultKind): boolean {
+    const rate = this.current[kind.key];
+    if (typeof rate !== 'number' || rate === 0 || Math.random() >= rate) return false;
+    this.injected.inc({ kind: kind.label });
     return true;
   }
 
@@ -188,7 +191,7 @@ export class Faults {
       this.injected.inc({ kind: 'error' });
       span?.addEvent('fault injected', { 'fault.kind': 'error' });
       span?.setAttribute('fault.injected', true);
-      next(new HttpError(503, FAULT_INJECTED, 'a fault toggle answered this request with 503 (see /admin/faults)'));
+      next(new HttpError('fault_injected', 'a fault toggle answered this request with 503 (see /admin/faults)'));
     };
     if (waitMs === 0) {
       answer();
@@ -200,73 +203,53 @@ export class Faults {
     setTimeout(answer, waitMs);
   };
 
-  private metricKinds(): FaultMetricKind[] {
+  /** `GET`, `PUT` and `DELETE /admin/faults`, behind FAULTS_TOKEN, as the OpenAPI document shows them. */
+  operations(): Operation[] {
+    const token = { Authorization: `Bearer ${EXAMPLE_FAULTS_TOKEN}` };
+    const own = Object.fromEntries(this.kinds.map((kind) => [kind.key, valueOf(kind).describe(kind.description)]));
+    const ok = { description: 'The fault toggles now in force', schema: z.object({ delayMs: delay, jitterMs: delay, errorRate: share, ...own }).strict() };
+    const common = { path: FAULTS_PATH, auth: this.auth, ok };
     return [
-      'delay',
-      'error',
-      ...(this.kinds.includes('publishFailRate') ? (['publish_fail'] as const) : []),
-      ...(this.kinds.includes('pause') ? (['pause'] as const) : []),
+      operation({
+        ...common,
+        method: 'get',
+        summary: 'Read the fault toggles',
+        examples: [
+          { name: 'read', summary: 'the toggles', headers: token, status: 200 },
+          { name: 'noToken', summary: 'without the faults token', status: 401 },
+        ],
+        handle: async () => this.settings,
+      }),
+      operation({
+        ...common,
+        method: 'put',
+        summary: 'Set the fault toggles: what is left out is off',
+        description: 'Delay and errors apply to business routes only.',
+        body: this.schema,
+        examples: [
+          { name: 'delay', summary: 'slow every business request down', headers: token, body: { delayMs: 20, jitterMs: 10 }, status: 200 },
+          { name: 'outOfRange', summary: 'an error rate above 1', headers: token, body: { errorRate: 2 }, status: 400 },
+        ],
+        handle: async ({ body }) => {
+          this.set(body);
+          return this.settings;
+        },
+      }),
+      operation({
+        ...common,
+        method: 'delete',
+        summary: 'Turn every fault toggle off',
+        examples: [{ name: 'reset', summary: 'all off', headers: token, status: 200 }],
+        handle: async () => {
+          this.reset();
+          return this.settings;
+        },
+      }),
     ];
   }
 }
 
-const settingsAnswer = z
-  .object({ delayMs: delay, jitterMs: delay, errorRate: share, publishFailRate: share.optional(), pause: z.boolean().optional() })
-  .strict();
-
-/** `GET`, `PUT` and `DELETE /admin/faults`, behind the admin token, as the OpenAPI document shows them. */
-export function faultOperations(faults: Faults): Operation[] {
-  const auth = adminTokenAuth(faults.guard);
-  const admin = { Authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
-  const ok = { description: 'The fault toggles now in force', schema: settingsAnswer };
-  return [
-    operation({
-      method: 'get',
-      path: FAULTS_PATH,
-      summary: 'Read the fault toggles',
-      auth,
-      ok,
-      examples: [
-        { name: 'read', summary: 'the toggles', headers: admin, status: 200 },
-        { name: 'noToken', summary: 'without the admin token', status: 401 },
-      ],
-      async handle() {
-        return faults.settings;
-      },
-    }),
-    operation({
-      method: 'put',
-      path: FAULTS_PATH,
-      summary: 'Set the fault toggles: what is left out is off',
-      description: "Delay and errors apply to business routes only; publishFailRate is play's, pause is queue-listener's.",
-      body: faults.schema,
-      auth,
-      ok,
-      examples: [
-        { name: 'delay', summary: 'slow every business request down', headers: admin, body: { delayMs: 20, jitterMs: 10 }, status: 200 },
-        { name: 'outOfRange', summary: 'an error rate above 1', headers: admin, body: { errorRate: 2 }, status: 400 },
-      ],
-      async handle({ body }) {
-        faults.set(body);
-        return faults.settings;
-      },
-    }),
-    operation({
-      method: 'delete',
-      path: FAULTS_PATH,
-      summary: 'Turn every fault toggle off',
-      auth,
-      ok,
-      examples: [{ name: 'reset', summary: 'all off', headers: admin, status: 200 }],
-      async handle() {
-        faults.reset();
-        return faults.settings;
-      },
-    }),
-  ];
-}
-
 /** The same operation, documented with the `503 fault_injected` a fault toggle can answer it with. */
 export function withInjectedFaults<O extends OperationDoc>(op: O): O {
-  return { ...op, errors: { ...op.errors, 503: [...(op.errors?.[503] ?? []), FAULT_INJECTED] } };
+  return { ...op, errors: { ...op.errors, 503: [...(op.errors?.[503] ?? []), 'fault_injected'] } };
 }

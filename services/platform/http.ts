@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
-import { HttpError } from './errors';
-import { faultOperations, withInjectedFaults, type Faults } from './faults';
+import { DatabaseUnavailableError, HttpError, type ErrorCode } from './errors';
+import { withInjectedFaults, type Faults } from './faults';
 import type { Readiness } from './health';
 import { continueTrace } from './instrumentation';
 import type { Logger } from './log';
@@ -20,7 +20,7 @@ export interface HttpAppParts {
   routes?: Router;
   /** Largest body accepted; BODY_LIMIT unless a route needs more (reporting's batches). */
   bodyLimit?: string;
-  /** Fault toggles: /admin/faults, and delay and errors on the service's routes (none when not given). */
+  /** Fault toggles (FAULTS_ENABLED): /admin/faults, and delay and errors on the service's routes; none when not given. */
   faults?: Faults | undefined;
 }
 
@@ -51,7 +51,7 @@ export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit 
     const { contentType, body } = await metrics.expose(metricsFormatFor(req.get('accept')));
     res.vary('Accept').type(contentType).send(body);
   });
-  const adminOperations = faults ? faultOperations(faults) : [];
+  const adminOperations = faults ? faults.operations() : [];
   // Fault toggles can answer any business route 503 fault_injected: the document says so.
   const business = (api?.operations ?? []).map((op) => (faults ? withInjectedFaults(op) : op));
   const document = openApiDocument(api?.service ?? 'service', [...adminOperations, ...business]);
@@ -67,7 +67,7 @@ export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit 
   if (routes) app.use(routes);
   if (api) app.use(operationsRouter(api.operations));
   app.use((req, _res, next) => {
-    next(new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`));
+    next(new HttpError('not_found', `no route for ${req.method} ${req.path}`));
   });
   app.use(errorHandler(log, bodyLimit));
   return app;
@@ -103,31 +103,33 @@ interface ParserError {
   statusCode?: number;
 }
 
-const parserErrors = (bodyLimit: string): Record<string, [number, string, string]> => ({
-  'entity.parse.failed': [400, 'invalid_json', 'the body is not valid JSON'],
-  'entity.too.large': [413, 'payload_too_large', `the body is larger than ${bodyLimit}`],
-  'encoding.unsupported': [415, 'unsupported_encoding', 'the content encoding is not supported'],
-  'charset.unsupported': [415, 'unsupported_charset', 'the charset is not supported'],
-  'request.aborted': [400, 'request_aborted', 'the request was aborted'],
+const parserErrors = (bodyLimit: string): Record<string, HttpError> => ({
+  'entity.parse.failed': new HttpError('invalid_json', 'the body is not valid JSON'),
+  'entity.too.large': new HttpError('payload_too_large', `the body is larger than ${bodyLimit}`),
+  'encoding.unsupported': new HttpError('unsupported_encoding', 'the content encoding is not supported'),
+  'charset.unsupported': new HttpError('unsupported_charset', 'the charset is not supported'),
+  'request.aborted': new HttpError('request_aborted', 'the request was aborted'),
 });
+
+/** Errors of the layers below HTTP, as the answer they get. */
+function answerFor(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DatabaseUnavailableError) return new HttpError('database_unavailable', err.message, undefined, { cause: err });
+  return undefined;
+}
 
 function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandler {
   const knownParserErrors = parserErrors(bodyLimit);
   return (err: unknown, req, res, _next) => {
-    if (err instanceof HttpError) {
-      res.status(err.status).json(err.body ?? { error: err.code, message: err.message });
-      return;
-    }
     const parserError = err as ParserError;
-    const known = parserError.type ? knownParserErrors[parserError.type] : undefined;
+    const known = answerFor(err) ?? (parserError.type ? knownParserErrors[parserError.type] : undefined);
     if (known) {
-      const [status, error, message] = known;
-      res.status(status).json({ error, message });
+      res.status(known.status).json(known.body ?? { error: known.code, message: known.message });
       return;
     }
     const status = parserError.status ?? parserError.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: 'bad_request', message: 'the request could not be understood' });
+      res.status(status).json({ error: 'bad_request' satisfies ErrorCode, message: 'the request could not be understood' });
       return;
     }
     log.error({ err, method: req.method, route: req.route?.path }, 'unhandled error');

@@ -65,6 +65,6 @@ export function shedWhenOverloaded(options: { lagMs: () => number; boundMs: numb
     shed.inc({ reason });
     res.setHeader('Retry-After', '1');
     const why = reason === 'event_loop_lag' ? `event loop ${Math.round(lag)} ms behind` : `${inFlight} requests in progress`;
-    next(new HttpError(503, 'overloaded', `the service is overloaded (${why}); retry shortly`));
+    next(new HttpError('overloaded', `the service is overloaded (${why}); retry shortly`));
   };
 }

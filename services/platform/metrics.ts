@@ -67,15 +67,41 @@ export function metricsFormatFor(accept: string | undefined): MetricsFormat {
   return openMetrics > 0 && openMetrics >= text ? 'openmetrics' : 'text';
 }
 
+/** A sample value as the text formats write it. */
+const sampleValue = (value: number) => (Number.isNaN(value) ? 'NaN' : value === Infinity ? '+Inf' : value === -Infinity ? '-Inf' : String(value));
+const escapeHelp = (text: string) => text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+const escapeLabel = (value: string) => escapeHelp(value).replace(/"/g, '\\"');
+
+/**
+ * The classic text format (0.0.4) of what the registry holds, from its public
+ * JSON. prom-client renders only the format its registry is set to, and a
+ * registry holding histograms with exemplars must be set to OpenMetrics.
+ * Counters are named `<base>_total` in this format, whatever the registry
+ * calls them (it drops the suffix while rendering OpenMetrics).
+ */
+function classicText(metrics: Awaited<ReturnType<Registry['getMetricsAsJSON']>>): string {
+  const blocks = metrics.map((metric) => {
+    // Typed as a numeric enum, `type` is at run time the word the text formats write.
+    const type = String(metric.type);
+    const name = type === 'counter' ? `${metric.name.replace(/_total$/, '')}_total` : metric.name;
+    const lines = [`# HELP ${name} ${escapeHelp(metric.help)}`, `# TYPE ${name} ${type}`];
+    for (const value of metric.values) {
+      const sample = type === 'counter' ? name : ((value as { metricName?: string }).metricName ?? name);
+      const labels = Object.entries(value.labels).map(([key, label]) => `${key}="${escapeLabel(String(label))}"`);
+      lines.push(`${sample}${labels.length > 0 ? `{${labels.join(',')}}` : ''} ${sampleValue(value.value)}`);
+    }
+    return lines.join('\n');
+  });
+  return `${blocks.join('\n\n')}\n`;
+}
+
 /**
  * One registry per process. The platform's own series live here; a service
  * adds its domain series to `registry`. See docs/metrics.md.
  */
 export function createMetrics(service: string) {
   const registry = new Registry<RegistryContentType>();
-  // prom-client refuses a histogram with exemplars on a registry set to the
-  // classic format, though it renders either: build them under OpenMetrics,
-  // then make the classic text the default (what registry.metrics() returns).
+  // OpenMetrics: prom-client takes histograms with exemplars only on such a registry.
   registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   const httpServerDuration = latencyHistogram(registry, 'http_server_request_duration_seconds', 'Duration of HTTP requests served, by route template', [
     'method',
@@ -87,34 +113,15 @@ export function createMetrics(service: string) {
     'method',
     'outcome',
   ] as const);
-  registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
   registry.setDefaultLabels({ service_name: service });
   collectDefaultMetrics({ register: registry });
-
-  // Renders one at a time: an OpenMetrics render switches the registry's
-  // format and renames its counters while it runs (below).
-  let rendering: Promise<unknown> = Promise.resolve();
-  async function render(format: MetricsFormat): Promise<{ contentType: string; body: string }> {
-    if (format === 'text') return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await registry.metrics() };
-    // prom-client renders OpenMetrics by dropping `_total` from each counter's
-    // name for good, after which the classic text would lose it too: put the names back.
-    const names = registry.getMetricsAsArray().map((metric) => [metric, metric.name] as const);
-    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
-    try {
-      return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: await registry.metrics() };
-    } finally {
-      registry.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
-      for (const [metric, name] of names) metric.name = name;
-    }
-  }
 
   return {
     registry,
     /** The body of GET /metrics in `format`, with its content type. */
-    expose(format: MetricsFormat): Promise<{ contentType: string; body: string }> {
-      const result = rendering.then(() => render(format));
-      rendering = result.catch(() => undefined);
-      return result;
+    async expose(format: MetricsFormat): Promise<{ contentType: string; body: string }> {
+      if (format === 'openmetrics') return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: await registry.metrics() };
+      return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: classicText(await registry.getMetricsAsJSON()) };
     },
     httpServerDuration,
     httpClientDuration,

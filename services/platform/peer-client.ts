@@ -56,6 +56,12 @@ export interface PeerClientOptions {
 
 // Breakers of instances that left the directory are forgotten beyond this many.
 const MAX_TRACKED_INSTANCES = 256;
+/** Failed attempts in a row that open an instance's breaker: one is noise, three is a pattern. */
+const BREAKER_FAILURES = 3;
+/** How long an open breaker waits before one trial call: a restarted instance is back within seconds. */
+const HALF_OPEN_AFTER_MS = 2_000;
+/** A larger answer is a failed call, never read into memory: every answer of the mesh is a few hundred bytes. */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 /**
  * One keep-alive pool per peer and a circuit breaker per peer instance. A safe
@@ -69,7 +75,7 @@ const MAX_TRACKED_INSTANCES = 256;
 export function createPeerClient(options: PeerClientOptions): PeerClient {
   const { peer, directory, metrics } = options;
   const attemptTimeoutMs = Math.min(options.attemptTimeoutMs ?? options.timeoutMs, options.timeoutMs);
-  const maxBytes = options.maxResponseBytes ?? 1024 * 1024;
+  const maxBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   const agent = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, connections: 256 });
   const breakers = new Map<string, CircuitBreakerPolicy>();
 
@@ -77,8 +83,8 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     let breaker = breakers.get(baseUrl);
     if (!breaker) {
       breaker = circuitBreaker(handleType(PeerUnavailableError), {
-        halfOpenAfter: options.halfOpenAfterMs ?? 2_000,
-        breaker: new ConsecutiveBreaker(options.breakerFailures ?? 3),
+        halfOpenAfter: options.halfOpenAfterMs ?? HALF_OPEN_AFTER_MS,
+        breaker: new ConsecutiveBreaker(options.breakerFailures ?? BREAKER_FAILURES),
       });
       if (breakers.size >= MAX_TRACKED_INSTANCES) breakers.delete(breakers.keys().next().value as string);
       breakers.set(baseUrl, breaker);

@@ -1,10 +1,9 @@
 import type { Express } from 'express';
-import type { z } from 'zod';
-import { requireBearerToken } from './bearer-auth';
-import { ConfigError, loadConfig, type CommonConfig } from './config';
+import { z } from 'zod';
+import { commonConfigRules, commonConfigSchema, ConfigError, loadConfig, portSchema, type CommonConfig, type ConfigRule } from './config';
 import { connectConsul } from './consul';
 import { StaticDirectory, type PeerDirectory } from './discovery';
-import { Faults, faultsConfigSchema, type FaultSettings, type ServiceFaultKind } from './faults';
+import { Faults, faultsAuth, faultsConfigSchema, type FaultKind, type FaultSettings } from './faults';
 import { Readiness } from './health';
 import { flushTelemetry } from './instrumentation';
 import { createLogger, type Logger } from './log';
@@ -12,13 +11,34 @@ import { createMetrics, type Metrics } from './metrics';
 import { startHttpServer } from './server';
 import { shutDown, type ShutdownStep } from './shutdown';
 
+/**
+ * A service's whole configuration: its PORT, the variables every service
+ * reads, FAULTS with the service's own fault kinds, then its own. Each
+ * service's config.ts builds its schema with this, so docs/configuration.md
+ * can be generated from the same schemas that validate the environment.
+ */
+export function serviceConfigSchema<S extends z.ZodRawShape>(port: number, faultKinds: readonly FaultKind[], own: S) {
+  return z.object({ PORT: portSchema(port) }).merge(commonConfigSchema).merge(faultsConfigSchema(faultKinds)).extend(own);
+}
+type ServiceConfigSchema = ReturnType<typeof serviceConfigSchema>;
+
+/** The rules every service checks at start, then the service's own. */
+export function serviceConfigRules<C extends CommonConfig & { FAULTS?: FaultSettings | undefined }>(own: ReadonlyArray<ConfigRule<C>> = []): ReadonlyArray<ConfigRule<C>> {
+  const faultsNeedEnabling: ConfigRule<C> = {
+    variables: ['FAULTS', 'FAULTS_ENABLED'],
+    says: 'FAULTS needs FAULTS_ENABLED=true: without it there are no fault toggles to set',
+    holds: (c) => c.FAULTS === undefined || c.FAULTS_ENABLED,
+  };
+  return [...commonConfigRules, faultsNeedEnabling, ...own];
+}
+
 export interface ServiceContext<C> {
   config: C;
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
-  /** Fault toggles (FAULTS, /admin/faults): give them to createHttpApp; the service's own kinds read them. */
-  faults: Faults;
+  /** Fault toggles, only with FAULTS_ENABLED=true: give them to createHttpApp; the service's own kinds read them. */
+  faults: Faults | undefined;
   /** Where peers are; `staticUrls` are the fallbacks from configuration. */
   peerDirectory(staticUrls: Record<string, string>): PeerDirectory;
 }
@@ -29,11 +49,14 @@ export interface StartedService {
   stop?: ShutdownStep[];
 }
 
-export interface ServiceDefinition<S extends z.ZodTypeAny> {
+export interface ServiceDefinition<S extends ServiceConfigSchema> {
   name: string;
+  /** From serviceConfigSchema, with the same fault kinds as `faultKinds`. */
   configSchema: S;
-  /** Fault kinds of this service besides delay and errors (play's publishFailRate, queue-listener's pause). */
-  faultKinds?: readonly ServiceFaultKind[];
+  /** From serviceConfigRules: checked at start, after each variable is valid on its own. */
+  configRules: ReadonlyArray<ConfigRule<z.output<S>>>;
+  /** Fault kinds of this service besides delay and errors. */
+  faultKinds?: readonly FaultKind[];
   start(context: ServiceContext<z.output<S> & CommonConfig & { PORT: number }>): Promise<StartedService>;
 }
 
@@ -42,13 +65,11 @@ export interface ServiceDefinition<S extends z.ZodTypeAny> {
  * HTTP server, then SIGTERM handling in the order Kubernetes expects.
  * The only place that calls process.exit.
  */
-export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefinition<S>): Promise<void> {
+export async function runService<S extends ServiceConfigSchema>(definition: ServiceDefinition<S>): Promise<void> {
   let config: z.output<S> & CommonConfig & { PORT: number };
-  let initialFaults: FaultSettings | undefined;
-  const faultKinds = definition.faultKinds ?? [];
   try {
-    config = loadConfig(definition.configSchema);
-    initialFaults = loadConfig(faultsConfigSchema(faultKinds)).FAULTS;
+    // The schema holds the common variables and PORT (serviceConfigSchema), which the compiler cannot see through S.
+    config = loadConfig(definition.configSchema, process.env, definition.configRules) as typeof config;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${definition.name}: ${err.message}\n`);
@@ -59,35 +80,37 @@ export async function runService<S extends z.ZodTypeAny>(definition: ServiceDefi
 
   const metrics = createMetrics(definition.name);
   const readiness = new Readiness();
-  const faults = new Faults({
-    metrics,
-    log,
-    kinds: faultKinds,
-    initial: initialFaults,
-    guard: requireBearerToken(config.ADMIN_TOKEN, 'the fault toggles', config.ALLOW_OPEN_WRITES ? 'open' : 'closed'),
-  });
+  // Development machinery: absent from a process that did not ask for it (the rules require FAULTS_TOKEN with it).
+  const faults =
+    config.FAULTS_ENABLED && config.FAULTS_TOKEN
+      ? new Faults({ metrics, log, kinds: definition.faultKinds ?? [], initial: config.FAULTS, auth: faultsAuth(config.FAULTS_TOKEN) })
+      : undefined;
   const directories: PeerDirectory[] = [];
   // Without CONSUL_HTTP_ADDR everything runs on static URLs, as locally by default.
   const consul = config.CONSUL_HTTP_ADDR ? connectConsul(config.CONSUL_HTTP_ADDR, config, definition.name, log, metrics) : undefined;
   // A service that cannot start (its port taken, a broken migration) must exit,
   // not linger unready with its connections open: the runner or Kubernetes
   // restarts it, and the exit code and last log line say why.
-  const fail = (what: string) => (err: unknown): never => {
-    log.fatal({ err }, `${definition.name} ${what}; exiting`);
-    process.exit(1);
-  };
-  const started = await definition.start({
-    config,
-    log,
-    metrics,
-    readiness,
-    faults,
-    peerDirectory(staticUrls) {
-      const directory = consul ? consul.directory(staticUrls) : new StaticDirectory(staticUrls, metrics);
-      directories.push(directory);
-      return directory;
-    },
-  }).catch(fail('could not start'));
+  const fail =
+    (what: string) =>
+    (err: unknown): never => {
+      log.fatal({ err }, `${definition.name} ${what}; exiting`);
+      process.exit(1);
+    };
+  const started = await definition
+    .start({
+      config,
+      log,
+      metrics,
+      readiness,
+      faults,
+      peerDirectory(staticUrls) {
+        const directory = consul ? consul.directory(staticUrls) : new StaticDirectory(staticUrls, metrics);
+        directories.push(directory);
+        return directory;
+      },
+    })
+    .catch(fail('could not start'));
 
   const http = await startHttpServer(started.app, config.PORT, config.HOST).catch(fail(`could not listen on ${config.HOST}:${config.PORT}`));
   log.info({ port: http.port }, `${definition.name} listening`);

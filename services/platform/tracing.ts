@@ -65,7 +65,8 @@ function rootRatio(sampler = 'parentbased_always_on', arg = ''): number | undefi
  * (default parentbased_always_on; the chart sets a parent-based ratio).
  */
 export function startTracing(): Tracing {
-  const serviceName = process.env['OTEL_SERVICE_NAME'] || basename(dirname(process.argv[1] ?? 'service'));
+  // dist/services/<name>/main.js: the service's own name.
+  const serviceName = basename(dirname(process.argv[1] ?? 'service'));
   // Sampling is decided when a request arrives, before any instrumentation
   // runs: an unsampled request is not instrumented at all (instrumenting it
   // cost almost as much as tracing it). A request with a traceparent follows

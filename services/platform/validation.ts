@@ -25,7 +25,7 @@ export function parseParams<S extends z.ZodTypeAny>(schema: S, req: Request): z.
 export function parseJsonBody<S extends z.ZodTypeAny>(schema: S, req: Request): z.output<S> {
   if (req.body === undefined) {
     if (hasBody(req)) {
-      throw new HttpError(415, 'unsupported_media_type', 'send the body as Content-Type: application/json');
+      throw new HttpError('unsupported_media_type', 'send the body as Content-Type: application/json');
     }
     throw badRequest('body_required', 'a JSON body is required');
   }

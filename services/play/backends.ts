@@ -17,9 +17,9 @@ export type Metadata = z.infer<typeof metadataAnswer>;
 /** `missing`: the peer said 404. `failed`: it could not say (down, slow, 5xx, nonsense). */
 export type Lookup<T> = { found: T } | 'missing' | 'failed';
 
-async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>, timeoutMs?: number): Promise<Lookup<T>> {
+async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>, timeoutMs: number): Promise<Lookup<T>> {
   try {
-    const res = await client.call('GET', path, timeoutMs === undefined ? {} : { timeoutMs });
+    const res = await client.call('GET', path, { timeoutMs });
     if (res.status === 404) return notFoundAnswer.safeParse(res.body).success ? 'missing' : 'failed';
     const parsed = schema.safeParse(res.body);
     return res.status === 200 && parsed.success ? { found: parsed.data } : 'failed';
@@ -29,10 +29,10 @@ async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>,
   }
 }
 
-export const lookupMetadata = (b: Backends, assetId: string, timeoutMs?: number) =>
+export const lookupMetadata = (b: Backends, assetId: string, timeoutMs: number) =>
   lookup(b.metadata, `/content/asset/${assetId}`, metadataAnswer, timeoutMs);
 
-export async function lookupUrl(b: Backends, assetId: string, timeoutMs?: number): Promise<Lookup<string | null>> {
+export async function lookupUrl(b: Backends, assetId: string, timeoutMs: number): Promise<Lookup<string | null>> {
   const result = await lookup(b.cdnurl, `/url/asset/${assetId}`, urlAnswer, timeoutMs);
   // An asset without a URL is a normal answer (url: null), not a failure.
   if (result === 'missing') return { found: null };
@@ -40,7 +40,7 @@ export async function lookupUrl(b: Backends, assetId: string, timeoutMs?: number
 }
 
 /** Counts before this view, in one call answered from one query; never-seen ids have 0 views. */
-export async function lookupViews(b: Backends, assetId: string, userId: string, timeoutMs?: number): Promise<Lookup<{ assetviews: number; userviews: number }>> {
+export async function lookupViews(b: Backends, assetId: string, userId: string, timeoutMs: number): Promise<Lookup<{ assetviews: number; userviews: number }>> {
   const result = await lookup(b.reporting, `/events/asset/${assetId}/user/${userId}`, countsAnswer, timeoutMs);
   // The route always answers 200; a 404 means something else answered (a wrong URL, an old reporting).
   return result === 'missing' ? 'failed' : result;

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { Counter } from 'prom-client';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { subscribeCatalogChanges, type CatalogService } from '../platform/catalog-notices';
+import { subscribeCatalogChanges } from '../platform/catalog-notices';
 import type { Metrics } from '../platform/metrics';
 import type { Lookup } from './backends';
 
@@ -9,12 +9,19 @@ export interface CatalogCacheOptions {
   /** At most this many entries (metadata and URLs together). */
   max: number;
   ttlMs: number;
-  /** How long "this asset does not exist" is believed. */
-  negativeTtlMs: number;
+  /** How long "this asset does not exist" is believed; NEGATIVE_TTL_MS unless a test needs it shorter. */
+  negativeTtlMs?: number;
   metrics: Metrics;
 }
 
+/** Short, so a new asset plays within seconds of its write even when its change notice is lost. */
+export const NEGATIVE_TTL_MS = 2_000;
+
 type Cached = { found: unknown } | 'missing';
+
+/** The catalog services play caches answers of, by the name their change notices carry. */
+export type CatalogKind = 'metadata' | 'cdnurl';
+const isCatalogKind = (service: string): service is CatalogKind => service === 'metadata' || service === 'cdnurl';
 
 /**
  * Catalog answers (metadata and URLs) kept in play, bounded and aging: they
@@ -55,7 +62,7 @@ export class CatalogCache {
     return this.entries.size;
   }
 
-  async lookup<T>(kind: CatalogService, assetId: string, load: () => Promise<Lookup<T>>): Promise<Lookup<T>> {
+  async lookup<T>(kind: CatalogKind, assetId: string, load: () => Promise<Lookup<T>>): Promise<Lookup<T>> {
     const key = `${kind}:${assetId}`;
     const cached = this.entries.get(key);
     if (cached) {
@@ -73,12 +80,12 @@ export class CatalogCache {
     this.loading.set(key, loaded);
     const result = await loaded;
     if (result !== 'failed' && generation === this.generation) {
-      this.entries.set(key, { value: result }, { ttl: result === 'missing' ? this.options.negativeTtlMs : this.options.ttlMs });
+      this.entries.set(key, { value: result }, { ttl: result === 'missing' ? (this.options.negativeTtlMs ?? NEGATIVE_TTL_MS) : this.options.ttlMs });
     }
     return result;
   }
 
-  drop(kind: CatalogService, assetId: string): void {
+  drop(kind: CatalogKind, assetId: string): void {
     this.generation++;
     this.entries.delete(`${kind}:${assetId}`);
     this.loading.delete(`${kind}:${assetId}`);
@@ -92,9 +99,10 @@ export class CatalogCache {
 }
 
 /**
- * For NatsLink.onConnect: on every (re)connect the notices sent meanwhile may
+ * A NatsLink connect hook: on every (re)connect the notices sent meanwhile may
  * be lost, so the whole cache goes; then each notice drops its entry. The
  * subscription is made once per connection (NATS renews it on reconnect).
+ * Never run for anything but a connect: a failed publish keeps the cache.
  */
 export function followCatalogChanges(cache: CatalogCache): (nc: NatsConnection) => Promise<void> {
   const following = new WeakSet<NatsConnection>();
@@ -102,6 +110,8 @@ export function followCatalogChanges(cache: CatalogCache): (nc: NatsConnection) 
     cache.clear();
     if (following.has(nc)) return;
     following.add(nc);
-    subscribeCatalogChanges(nc, (notice) => cache.drop(notice.service, notice.assetId));
+    subscribeCatalogChanges(nc, (notice) => {
+      if (isCatalogKind(notice.service)) cache.drop(notice.service, notice.assetId);
+    });
   };
 }

@@ -19,14 +19,13 @@ export type PlayOutcome = { kind: 'played'; playback: Playback } | { kind: 'not_
 export interface PlayDeps {
   backends: Backends;
   /** Resolves true once JetStream stored the event (or knew it already) within `budgetMs`. */
-  publishView(event: ViewEvent, budgetMs?: number): Promise<boolean>;
+  publishView(event: ViewEvent, budgetMs: number): Promise<boolean>;
   /**
    * The most one play waits, its backend calls and its publish together: what
    * has not arrived by then is left out of the answer, so an accepted play is
    * never answered later than this (see the load shedding in app.ts).
-   * Without it each call has only its own budget.
    */
-  deadlineMs?: number;
+  deadlineMs: number;
   clock?: () => Date;
   /** Catalog answers kept between plays; every lookup asks the peers without it. */
   catalog?: CatalogCache;
@@ -39,8 +38,8 @@ export interface PlayDeps {
  */
 export async function playView(deps: PlayDeps, assetId: string, userId: string): Promise<PlayOutcome> {
   const { backends, catalog } = deps;
-  const deadline = deps.deadlineMs === undefined ? undefined : performance.now() + deps.deadlineMs;
-  const left = () => (deadline === undefined ? undefined : Math.max(1, Math.ceil(deadline - performance.now())));
+  const deadline = performance.now() + deps.deadlineMs;
+  const left = () => Math.max(1, Math.ceil(deadline - performance.now()));
   const url = catalog ? catalog.lookup('cdnurl', assetId, () => lookupUrl(backends, assetId, left())) : lookupUrl(backends, assetId, left());
   const views = lookupViews(backends, assetId, userId, left());
   const metadata = await (catalog ? catalog.lookup('metadata', assetId, () => lookupMetadata(backends, assetId, left())) : lookupMetadata(backends, assetId, left()));

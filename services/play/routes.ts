@@ -64,7 +64,7 @@ export function playApi(deps: PlayDeps & { metrics: Metrics }): ServiceApi {
           }
           if (outcome.kind === 'unavailable') {
             answers.inc({ outcome: 'unavailable' });
-            throw new HttpError(503, 'metadata_unavailable', 'the metadata service did not answer; try again');
+            throw new HttpError('metadata_unavailable', 'the metadata service did not answer; try again');
           }
           const { playback } = outcome;
           answers.inc({ outcome: playback.degraded.length > 0 ? 'degraded' : 'complete' });

@@ -3,11 +3,11 @@ import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge } from 'prom-client';
-import { Backoff } from '../platform/backoff';
 import { VIEW_SUBJECT, traceHeaders, type ViewEvent } from '../platform/events';
 import type { Logger } from '../platform/log';
+import { repeatUntilStopped } from '../platform/loop';
 import type { Metrics } from '../platform/metrics';
-import type { NatsLink } from '../platform/nats';
+import { isStateMissing, type NatsLink } from '../platform/nats';
 
 interface PendingView {
   event: ViewEvent;
@@ -15,6 +15,13 @@ interface PendingView {
 }
 
 const tracer = trace.getTracer('video-mesh/play');
+
+/** How often the outbox is retried while views wait in it. */
+const OUTBOX_RETRY_EVERY_MS = 500;
+/** One retried publish from the outbox: no request waits on it, so it may take longer than a play could. */
+const OUTBOX_PUBLISH_TIMEOUT_MS = 2_000;
+/** Views kept while NATS is away; beyond it the oldest goes (and is logged). */
+const OUTBOX_LIMIT = 10_000;
 
 /**
  * Publishes view events on the process's one NATS connection, with
@@ -25,19 +32,17 @@ const tracer = trace.getTracer('video-mesh/play');
 export class ViewPublisher {
   private readonly outbox: PendingView[] = [];
   private readonly published: Counter<'outcome'>;
-  private readonly outboxSize: Gauge;
   private clients = new WeakMap<NatsConnection, JetStreamClient>();
   private retryLoop: Promise<void> | undefined;
-  private stopped = false;
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly deps: {
       link: NatsLink;
       log: Logger;
       metrics: Metrics;
-      budgetMs: number;
       outboxLimit?: number;
-      /** A fault toggle (publishFailRate): true fails this view's first publish, so it goes through the outbox. */
+      /** A fault toggle: true fails this view's first publish, so it goes through the outbox. */
       failPublish?: () => boolean;
     },
   ) {
@@ -48,20 +53,27 @@ export class ViewPublisher {
       registers: [deps.metrics.registry],
     });
     for (const outcome of ['ok', 'duplicate', 'error']) this.published.inc({ outcome }, 0);
-    this.outboxSize = new Gauge({
+    const outboxSize: Gauge = new Gauge({
       name: 'view_events_outbox_size',
       help: 'Accepted views whose publish is still being retried',
       registers: [deps.metrics.registry],
-      collect: () => this.outboxSize.set(this.outbox.length),
+      collect: () => outboxSize.set(this.outbox.length),
     });
   }
 
   start(): void {
-    this.retryLoop = this.retryOutbox();
+    this.retryLoop = repeatUntilStopped(
+      async () => {
+        await this.flushOutbox();
+        return OUTBOX_RETRY_EVERY_MS;
+      },
+      // flushOutbox never throws: every failure is a view kept for the next round.
+      { signal: this.stopping.signal, backoff: { initialMs: OUTBOX_RETRY_EVERY_MS, maxMs: OUTBOX_RETRY_EVERY_MS }, onError: () => undefined },
+    );
   }
 
-  /** True when JetStream has the event within `budgetMs` (at most the publisher's own budget); false means it waits in the outbox. */
-  async publish(event: ViewEvent, budgetMs = this.deps.budgetMs): Promise<boolean> {
+  /** True when JetStream has the event within `budgetMs`; false means it waits in the outbox. */
+  async publish(event: ViewEvent, budgetMs: number): Promise<boolean> {
     return tracer.startActiveSpan(
       `${VIEW_SUBJECT} publish`,
       {
@@ -75,7 +87,7 @@ export class ViewPublisher {
       },
       async (span) => {
         const pending = { event, headers: traceHeaders(context.active()) };
-        const stored = this.injectedFailure(pending) ? false : await this.publishWithin(pending, Math.min(budgetMs, this.deps.budgetMs));
+        const stored = this.injectedFailure(pending) ? false : await this.publishWithin(pending, budgetMs);
         // Inside the producer span, so the line carries the trace id that
         // also names the listener's work on this event (docs/tracing.md).
         if (stored) this.deps.log.debug({ eventId: event.eventId, assetId: event.assetId }, 'view published');
@@ -89,39 +101,38 @@ export class ViewPublisher {
     );
   }
 
+  /**
+   * One publish within the budget. When the server says the stream is missing
+   * (it came back without its store), the stream is set up again and the
+   * publish tried once more with what is left; any other failure (a timeout,
+   * a lost connection) is left to the outbox.
+   */
   private async publishWithin(pending: PendingView, budgetMs: number): Promise<boolean> {
-    const deadline = Date.now() + budgetMs;
-    const backoff = new Backoff({ initialMs: 50, maxMs: 250 });
-    for (let attempt = 0; ; attempt++) {
-      const remaining = deadline - Date.now();
+    const deadline = performance.now() + budgetMs;
+    for (let attempt = 1; attempt <= 2; attempt++) {
       const js = this.jetstreamClient();
-      if (js && remaining > 0) {
-        try {
-          const ack = await js.publish(VIEW_SUBJECT, JSON.stringify(pending.event), {
-            msgID: pending.event.eventId,
-            headers: pending.headers,
-            timeout: remaining,
-          });
-          this.published.inc({ outcome: ack.duplicate ? 'duplicate' : 'ok' });
-          return true;
-        } catch (err) {
-          this.published.inc({ outcome: 'error' });
-          this.deps.log.warn({ err: String(err), eventId: pending.event.eventId, attempt }, 'view publish failed');
-          // "No responders" is the usual sign of a server that lost the stream: set it up again.
-          void this.deps.link.reensure();
-        }
+      const remaining = Math.floor(deadline - performance.now());
+      if (!js || remaining <= 0) return false;
+      try {
+        const ack = await js.publish(VIEW_SUBJECT, JSON.stringify(pending.event), { msgID: pending.event.eventId, headers: pending.headers, timeout: remaining });
+        this.published.inc({ outcome: ack.duplicate ? 'duplicate' : 'ok' });
+        return true;
+      } catch (err) {
+        this.published.inc({ outcome: 'error' });
+        this.deps.log.warn({ err, eventId: pending.event.eventId, attempt }, 'view publish failed');
+        if (!isStateMissing(err)) return false;
+        // Never past the budget: a set-up that keeps failing is retried in the background.
+        await Promise.race([this.deps.link.reensure(), sleep(deadline - performance.now())]);
       }
-      const delay = backoff.next();
-      if (Date.now() + delay >= deadline || !js) return false;
-      await sleep(delay);
     }
+    return false;
   }
 
   /** Counted and logged as a real failure would be, so the panels and alerts that watch publishes see it. */
   private injectedFailure(pending: PendingView): boolean {
     if (!this.deps.failPublish?.()) return false;
     this.published.inc({ outcome: 'error' });
-    this.deps.log.warn({ err: 'fault injected (publishFailRate)', eventId: pending.event.eventId }, 'view publish failed');
+    this.deps.log.warn({ eventId: pending.event.eventId, fault: 'publish failure injected' }, 'view publish failed');
     return true;
   }
 
@@ -137,7 +148,7 @@ export class ViewPublisher {
   }
 
   private keepForLater(pending: PendingView): void {
-    const limit = this.deps.outboxLimit ?? 10_000;
+    const limit = this.deps.outboxLimit ?? OUTBOX_LIMIT;
     if (this.outbox.length >= limit) {
       const dropped = this.outbox.shift();
       this.deps.log.error({ eventId: dropped?.event.eventId, limit }, 'outbox full: oldest view dropped');
@@ -145,24 +156,17 @@ export class ViewPublisher {
     this.outbox.push(pending);
   }
 
-  private async retryOutbox(): Promise<void> {
-    while (!this.stopped) {
-      await this.flushOutbox();
-      await sleep(500, undefined, { ref: false });
-    }
-  }
-
   private async flushOutbox(): Promise<void> {
     while (this.outbox.length > 0 && this.deps.link.connected) {
       const next = this.outbox[0];
-      if (!next || !(await this.publishWithin(next, 2000))) return;
+      if (!next || !(await this.publishWithin(next, OUTBOX_PUBLISH_TIMEOUT_MS))) return;
       this.outbox.shift();
     }
   }
 
   /** At shutdown: one last try for what waits, within the remaining time. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort();
     await this.retryLoop;
     await this.flushOutbox();
     if (this.outbox.length > 0) {

@@ -1,6 +1,7 @@
 import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { JsMsg } from '@nats-io/jetstream';
 import { z } from 'zod';
+import { CONTENT_REFUSED, ERROR_STATUS, type ErrorCode } from '../platform/errors';
 import { contextFromHeaders, viewEventSchema, type ViewEvent } from '../platform/events';
 import { PeerUnavailableError, type PeerClient } from '../platform/peer-client';
 
@@ -16,11 +17,17 @@ const tracer = trace.getTracer('video-mesh/queue-listener');
 const batchAnswer = z.object({
   results: z.array(z.object({ outcome: z.enum(['recorded', 'duplicate', 'conflict', 'invalid']) })),
 });
-// Reporting's own refusal of what was sent, with a code it documents. Anything else
-// (a proxy's or a wrong URL's 404, a 401/403 of a wrong token, 408, 429) says
-// nothing about the events: they are retried, never dead-lettered.
-const POISON_CODES = ['invalid_body', 'invalid_json', 'invalid_id'] as const;
-const reportingRefusal = z.object({ error: z.enum(POISON_CODES), message: z.string() });
+// Reporting's own refusal of what was sent, with a code of the catalog that says
+// the content can never succeed. Anything else (a proxy's or a wrong URL's 404,
+// a 401/403 of a wrong token, 408, 429) says nothing about the events: they are
+// retried, never dead-lettered.
+const reportingRefusal = z.object({ error: z.string(), message: z.string() });
+const refusesContent = (status: number, body: unknown): boolean => {
+  const refusal = reportingRefusal.safeParse(body);
+  if (!refusal.success) return false;
+  const code = refusal.data.error as ErrorCode;
+  return CONTENT_REFUSED.includes(code) && ERROR_STATUS[code] === status;
+};
 
 /**
  * Records a batch of view events in reporting with one call, and gives each
@@ -83,7 +90,7 @@ async function askReporting(reporting: PeerClient, events: ViewEvent[], timeoutM
       }
     });
   }
-  if (res.status === 400 && reportingRefusal.safeParse(res.body).success) {
+  if (refusesContent(res.status, res.body)) {
     return all({ kind: 'poison', reason: `reporting refused the event with ${res.status}` });
   }
   return all({ kind: 'retry', reason: `reporting answered ${res.status}` });

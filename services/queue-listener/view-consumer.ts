@@ -1,24 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { headers } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { headers, nanos } from '@nats-io/transport-node';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { Backoff } from '../platform/backoff';
-import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream } from '../platform/events';
+import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT } from '../platform/events';
 import type { Logger } from '../platform/log';
+import { repeatUntilStopped, retryDelayMs } from '../platform/loop';
 import type { Metrics } from '../platform/metrics';
-import type { NatsLink } from '../platform/nats';
+import { isStateMissing, type NatsLink } from '../platform/nats';
 import type { PeerClient } from '../platform/peer-client';
 import { recordBatch, type Verdict } from './record-batch';
 
 export const DURABLE = 'view-recorder';
-
-async function ensureDefaults(jsm: JetStreamManager): Promise<void> {
-  await ensureEventStream(jsm);
-  await ensureViewConsumer(jsm);
-}
-
-const isMissing = (err: unknown) =>
-  err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
 
 /**
  * The durable pull consumer every listener replica shares: JetStream hands
@@ -32,7 +24,7 @@ export async function ensureViewConsumer(jsm: JetStreamManager): Promise<void> {
     filter_subject: VIEW_SUBJECT,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: 30 * 1_000_000_000,
+    ack_wait: nanos(30_000),
     max_deliver: -1,
     max_ack_pending: 2000,
   });
@@ -51,8 +43,6 @@ export interface ViewConsumerOptions {
   lingerMs: number;
   recordTimeoutMs: number;
   retryMaxDelayMs: number;
-  /** Creates the stream and the consumer when missing; the defaults when not given. */
-  ensureState?: (jsm: JetStreamManager) => Promise<void>;
 }
 
 /**
@@ -67,7 +57,7 @@ export class ViewConsumer {
   private consumer: Consumer | undefined;
   private messages: ConsumerMessages | undefined;
   private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly stopping = new AbortController();
   private paused = false;
   private wakeUp: (() => void) | undefined;
   private inFlight = 0;
@@ -116,7 +106,7 @@ export class ViewConsumer {
       registers,
       collect: async () => {
         const info = await Promise.race([
-          this.consumer?.info().catch((err: unknown) => (isMissing(err) ? ('missing' as const) : undefined)),
+          this.consumer?.info().catch((err: unknown) => (isStateMissing(err) ? ('missing' as const) : undefined)),
           sleep(500, undefined),
         ]);
         if (info === 'missing') this.exists.set(labels, 0);
@@ -152,58 +142,59 @@ export class ViewConsumer {
   }
 
   start(): void {
-    this.running = this.consumeUntilStopped();
+    this.running = repeatUntilStopped(() => this.consumeUntilInterrupted(), {
+      signal: this.stopping.signal,
+      backoff: { initialMs: 1_000, maxMs: 5_000 },
+      onError: (err, retryInMs) => this.options.log.warn({ err, retryInMs }, 'view consumer interrupted, binding again'),
+    });
   }
 
-  private async consumeUntilStopped(): Promise<void> {
+  /** One binding of the consumer, until it is interrupted; resolves with the wait before the next. */
+  private async consumeUntilInterrupted(): Promise<number> {
     const { link, log, concurrency } = this.options;
-    while (!this.stopped) {
-      if (this.paused) {
-        await new Promise<void>((resolve) => (this.wakeUp = resolve));
-        continue;
-      }
-      const nc = link.current();
-      if (!nc) {
-        await sleep(250);
-        continue;
-      }
-      try {
-        // Ensured at every (re)bind: after a server lost its store or someone
-        // deleted the consumer, binding creates them again.
-        const jsm = await jetstreamManager(nc);
-        await (this.options.ensureState ?? ensureDefaults)(jsm);
-        this.consumer = await jetstream(nc).consumers.get(STREAM, DURABLE);
-        // Short pulls: a consumer that vanished is noticed within seconds.
-        this.messages = await this.consumer.consume({ max_messages: concurrency, expires: 5_000 });
-        this.exists.set(this.labels, 1);
-        void this.rebindWhenMissing(this.messages);
-        log.info({ consumer: DURABLE }, 'consuming view events');
-        for await (const msg of this.messages) {
-          // Pulled just before the pause: back to the stream at once, for whoever pulls next.
-          if (this.paused) {
-            msg.nak();
-            void this.messages?.close();
-            continue;
-          }
-          await this.freeSlot();
-          this.add(msg);
-        }
-      } catch (err) {
-        if (!this.stopped) log.warn({ err: String(err) }, 'view consumer interrupted, rebinding');
-      } finally {
-        this.messages = undefined;
-      }
-      if (!this.stopped && !this.paused) await sleep(1000);
+    if (this.paused) {
+      await new Promise<void>((resolve) => (this.wakeUp = resolve));
+      return 0;
     }
+    const nc = link.current();
+    if (!nc) return 250;
+    try {
+      this.consumer = await jetstream(nc).consumers.get(STREAM, DURABLE);
+      // Short pulls: a consumer that vanished is noticed within seconds.
+      this.messages = await this.consumer.consume({ max_messages: concurrency, expires: 5_000 });
+    } catch (err) {
+      // A server that lost its store, or a consumer someone deleted: set them up again first.
+      if (isStateMissing(err)) await link.reensure();
+      throw err;
+    }
+    try {
+      this.exists.set(this.labels, 1);
+      void this.rebindWhenMissing(this.messages);
+      log.info({ consumer: DURABLE }, 'consuming view events');
+      for await (const msg of this.messages) {
+        // Pulled just before the pause: back to the stream at once, for whoever pulls next.
+        if (this.paused) {
+          msg.nak();
+          void this.messages?.close();
+          continue;
+        }
+        await this.freeSlot();
+        this.add(msg);
+      }
+    } finally {
+      this.messages = undefined;
+    }
+    return this.paused ? 0 : 1_000;
   }
 
-  /** Ends the current pull loop when JetStream says the consumer or stream is gone, so it is bound (and ensured) again. */
+  /** Ends the current pull loop when JetStream says the consumer or stream is gone, so it is set up and bound again. */
   private async rebindWhenMissing(messages: ConsumerMessages): Promise<void> {
     for await (const status of messages.status()) {
       if (status.type === 'consumer_not_found' || status.type === 'consumer_deleted' || status.type === 'stream_not_found') {
         this.exists.set(this.labels, 0);
-        this.options.log.warn({ consumer: DURABLE, status: status.type }, 'view consumer missing: binding it again');
+        this.options.log.warn({ consumer: DURABLE, status: status.type }, 'view consumer missing: setting it up and binding it again');
         messages.stop();
+        await this.options.link.reensure();
         return;
       }
     }
@@ -232,9 +223,10 @@ export class ViewConsumer {
 
   private async handle(batch: JsMsg[]): Promise<void> {
     try {
-      const verdicts = await recordBatch(this.options.reporting, batch, this.options.recordTimeoutMs).catch((err: unknown) =>
-        batch.map((): Verdict => ({ kind: 'retry', reason: String(err) })),
-      );
+      const verdicts = await recordBatch(this.options.reporting, batch, this.options.recordTimeoutMs).catch((err: unknown) => {
+        this.options.log.warn({ err, events: batch.length }, 'recording a batch failed');
+        return batch.map((): Verdict => ({ kind: 'retry', reason: 'recording failed' }));
+      });
       await Promise.all(batch.map((msg, i) => this.settle(msg, verdicts[i]!)));
     } finally {
       this.inFlight -= batch.length;
@@ -264,9 +256,9 @@ export class ViewConsumer {
     }
   }
 
-  /** Capped exponential back-off with jitter (cockatiel's), so replicas do not retry in step. */
+  /** The loops' back-off, so replicas do not retry in step. */
   private backoffMs(deliveryCount: number): number {
-    return Backoff.delayFor(deliveryCount, { initialMs: 250, maxMs: this.options.retryMaxDelayMs });
+    return retryDelayMs(deliveryCount, { initialMs: 250, maxMs: this.options.retryMaxDelayMs });
   }
 
   private async deadLetter(msg: JsMsg, reason: string): Promise<boolean> {
@@ -281,14 +273,14 @@ export class ViewConsumer {
       this.options.log.error({ reason, sequence: msg.info.streamSequence }, 'view event dead-lettered');
       return true;
     } catch (err) {
-      this.options.log.warn({ err: String(err) }, 'dead-letter publish failed; will retry');
+      this.options.log.warn({ err }, 'dead-letter publish failed; will retry');
       return false;
     }
   }
 
   /** Stops pulling, then records what is in hand and waits for it to be settled. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort();
     this.wakeUp?.();
     await this.messages?.close();
     await this.running;

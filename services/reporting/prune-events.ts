@@ -1,16 +1,28 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter } from 'prom-client';
+import { STREAM_MAX_AGE_HOURS } from '../platform/events';
 import type { Logger } from '../platform/log';
+import { repeatUntilStopped } from '../platform/loop';
 import type { Metrics } from '../platform/metrics';
 import type { ViewStore } from './store';
 
+/**
+ * How long a recorded event's row (its id, which makes a redelivery a
+ * duplicate) is kept: a day longer than the stream keeps the message, so no
+ * redelivery can outlive its row and count twice. Counts are kept forever.
+ */
+export const EVENT_RETENTION_HOURS = STREAM_MAX_AGE_HOURS + 24;
+const PRUNE_EVERY_MS = 10 * 60_000;
+/** Rows deleted per statement: short locks and WAL bursts. */
+const PRUNE_BATCH = 1_000;
+
 export interface PruneOptions {
   store: ViewStore;
-  retentionHours: number;
-  intervalMs: number;
-  batchSize: number;
   log: Logger;
   metrics: Metrics;
+  /** EVENT_RETENTION_HOURS unless a test needs another. */
+  retentionHours?: number;
+  /** PRUNE_BATCH unless a test needs another. */
+  batchSize?: number;
 }
 
 /**
@@ -32,31 +44,30 @@ export class EventPruner {
   }
 
   start(): void {
-    this.running = this.loop();
+    const { log } = this.options;
+    this.running = repeatUntilStopped(
+      async () => {
+        const deleted = await this.pruneExpired();
+        if (deleted > 0) log.info({ deleted }, 'pruned expired event rows');
+        return PRUNE_EVERY_MS;
+      },
+      {
+        signal: this.stopping.signal,
+        backoff: { initialMs: 5_000, maxMs: PRUNE_EVERY_MS },
+        onError: (err, retryInMs) => log.warn({ err, retryInMs }, 'pruning event rows failed; will try again'),
+      },
+    );
   }
 
   /** Prunes until no expired row is left; returns how many went. */
   async pruneExpired(): Promise<number> {
-    const { store, retentionHours, batchSize } = this.options;
+    const { store, retentionHours = EVENT_RETENTION_HOURS, batchSize = PRUNE_BATCH } = this.options;
     let total = 0;
     for (;;) {
       const deleted = await store.pruneEvents(retentionHours, batchSize);
       total += deleted;
       this.pruned.inc(deleted);
       if (deleted < batchSize || this.stopping.signal.aborted) return total;
-    }
-  }
-
-  private async loop(): Promise<void> {
-    const { intervalMs, log } = this.options;
-    while (!this.stopping.signal.aborted) {
-      try {
-        const deleted = await this.pruneExpired();
-        if (deleted > 0) log.info({ deleted }, 'pruned expired event rows');
-      } catch (err) {
-        log.warn({ err: String(err) }, 'pruning event rows failed; will try again');
-      }
-      await sleep(intervalMs, undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
   }
 

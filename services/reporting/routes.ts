@@ -100,7 +100,7 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
           const [outcome] = await store.record([{ eventId, assetId, userId, occurredAt: new Date().toISOString() }]);
           views.inc({ outcome });
           if (outcome === 'conflict') {
-            throw new HttpError(422, 'idempotency_key_conflict', 'this Idempotency-Key was already used for another asset or user');
+            throw new HttpError('idempotency_key_conflict', 'this Idempotency-Key was already used for another asset or user');
           }
           if (outcome === 'duplicate') res.setHeader('Idempotent-Replayed', 'true');
           return store.counts(assetId, userId);

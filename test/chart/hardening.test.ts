@@ -80,16 +80,21 @@ describe('pods roll when what they read changes', () => {
       const record = `record-token=${secretValue(manifests, 'video-mesh-record-token', 'record-token')}`;
       const postgres = `postgres-password=${secretValue(manifests, 'video-mesh-postgres-app', 'password')}`;
       const expected: Record<string, string | undefined> = {
-        // Every service reads the admin token: it guards the fault toggles too.
-        play: sha256(admin),
+        // play reads no generated Secret: no checksum to roll it by.
+        play: undefined,
         metadata: sha256([admin, postgres].join('\n')),
         cdnurl: sha256([admin, postgres].join('\n')),
-        reporting: sha256([admin, record, postgres].join('\n')),
-        'queue-listener': sha256([admin, record].join('\n')),
+        reporting: sha256([record, postgres].join('\n')),
+        'queue-listener': sha256(record),
       };
       for (const service of serviceNames) {
         assert.equal(podTemplate(deployment(manifests, service)).metadata.annotations?.['checksum/secrets'], expected[service], service);
       }
+      // With the fault toggles on, every pod reads the faults token too.
+      const withFaults = render(major, { values: { 'faults.enabled': 'true' } });
+      const faults = `faults-token=${secretValue(withFaults, 'video-mesh-faults-token', 'faults-token')}`;
+      const playChecksum = podTemplate(deployment(withFaults, 'play')).metadata.annotations?.['checksum/secrets'];
+      assert.equal(playChecksum, sha256(faults));
     });
   }
 

@@ -2,30 +2,26 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Router, type Request, type Response } from 'express';
 import request from 'supertest';
-import { requireBearerToken } from '../../services/platform/bearer-auth';
-import { ConfigError, loadConfig } from '../../services/platform/config';
-import { Faults, faultsConfigSchema, type ServiceFaultKind } from '../../services/platform/faults';
+import { ConfigError, commonConfigRules, commonConfigSchema, loadConfig } from '../../services/platform/config';
+import { Faults, faultsAuth, faultsConfigSchema, type FaultKind } from '../../services/platform/faults';
 import { createHttpApp } from '../../services/platform/http';
+import { publishFailure } from '../../services/play/faults';
+import { pauseConsumer } from '../../services/queue-listener/faults';
 import { sampleSum } from '../support/metrics';
 import { appParts, assertErrorShape } from './support';
 
 const TOKEN = 'faults-admin-token-0123456789';
 const bearer = `Bearer ${TOKEN}`;
 
-function build(options: { kinds?: ServiceFaultKind[]; token?: string | undefined; open?: boolean } = {}) {
+function build(options: { kinds?: FaultKind[]; enabled?: boolean } = {}) {
   const parts = appParts('metadata');
-  const token = 'token' in options ? options.token : TOKEN;
-  const faults = new Faults({
-    metrics: parts.metrics,
-    log: parts.log,
-    kinds: options.kinds ?? [],
-    guard: requireBearerToken(token, 'the fault toggles', options.open ? 'open' : 'closed'),
-  });
+  const faults = new Faults({ metrics: parts.metrics, log: parts.log, kinds: options.kinds ?? [], auth: faultsAuth(TOKEN) });
   const routes = Router();
   routes.get('/content/asset/:assetId', (req, res) => {
     res.json({ id: req.params['assetId'], title: 'It' });
   });
-  const app = createHttpApp({ ...parts, routes, faults });
+  // As runService builds it: without FAULTS_ENABLED=true there are no Faults at all.
+  const app = createHttpApp({ ...parts, routes, faults: options.enabled === false ? undefined : faults });
   const metrics = async () => (await request(app).get('/metrics')).text;
   return { app, faults, metrics };
 }
@@ -50,13 +46,24 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
     assertErrorShape(res.body, 'forbidden');
   });
 
-  it('when no ADMIN_TOKEN is configured, then the toggles are closed (403) unless ALLOW_OPEN_WRITES opens them', async () => {
-    const closed = build({ token: undefined });
-    const refused = await request(closed.app).put('/admin/faults').send({ errorRate: 1 });
-    assert.equal(refused.status, 403);
-    assertErrorShape(refused.body, 'writes_closed');
-    const open = build({ token: undefined, open: true });
-    assert.equal((await request(open.app).put('/admin/faults').send({ errorRate: 1 })).status, 200);
+  it('when the toggles are not enabled, then /admin/faults is not there (404), and neither is the fault middleware', async () => {
+    const { app, faults } = build({ enabled: false });
+    for (const res of [await request(app).get('/admin/faults').set('authorization', bearer), await request(app).put('/admin/faults').set('authorization', bearer).send({ errorRate: 1 })]) {
+      assert.equal(res.status, 404);
+      assertErrorShape(res.body, 'not_found');
+    }
+    faults.set({ delayMs: 0, jitterMs: 0, errorRate: 1 });
+    assert.equal((await request(app).get('/content/asset/123')).status, 200, 'no middleware reads the toggles');
+  });
+
+  it('when FAULTS_ENABLED=true has no FAULTS_TOKEN, then start-up fails with one line naming both; the admin token is not one', () => {
+    const load = (env: NodeJS.ProcessEnv) => loadConfig(commonConfigSchema, env, commonConfigRules);
+    assert.throws(
+      () => load({ FAULTS_ENABLED: 'true', ADMIN_TOKEN: 'an-admin-token' }),
+      (err: unknown) => err instanceof ConfigError && /FAULTS_ENABLED=true, FAULTS_TOKEN=unset: FAULTS_ENABLED=true needs FAULTS_TOKEN/.test(err.message) && !err.message.includes('\n'),
+    );
+    assert.equal(load({ FAULTS_ENABLED: 'true', FAULTS_TOKEN: TOKEN }).FAULTS_TOKEN, TOKEN);
+    assert.equal(load({}).FAULTS_ENABLED, false, 'off unless asked');
   });
 
   it('when the toggles are read with no fault set, then every fault is off', async () => {
@@ -173,19 +180,19 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
   });
 
   it("when the service is play, then publishFailRate is one of its faults; when it is queue-listener, pause", async () => {
-    const play = build({ kinds: ['publishFailRate'] });
+    const play = build({ kinds: [publishFailure] });
     assert.deepEqual((await request(play.app).get('/admin/faults').set('authorization', bearer)).body, { delayMs: 0, jitterMs: 0, errorRate: 0, publishFailRate: 0 });
     assert.deepEqual((await put(play.app, { publishFailRate: 1 })).body, { delayMs: 0, jitterMs: 0, errorRate: 0, publishFailRate: 1 });
-    assert.equal(play.faults.failPublish(), true);
+    assert.equal(play.faults.roll(publishFailure), true);
     assert.equal((await put(play.app, { pause: true })).status, 400);
     assert.equal(sampleSum(await play.metrics(), 'faults_active', { kind: 'publish_fail' }), 1, 'the refused PUT replaced nothing');
     const text = await play.metrics();
     assert.equal(sampleSum(text, 'faults_active', { kind: 'publish_fail' }), 1);
     assert.equal(sampleSum(text, 'faults_injected_total', { kind: 'publish_fail' }), 1);
     await put(play.app, {});
-    assert.equal(play.faults.failPublish(), false);
+    assert.equal(play.faults.roll(publishFailure), false);
 
-    const listener = build({ kinds: ['pause'] });
+    const listener = build({ kinds: [pauseConsumer] });
     const seen: boolean[] = [];
     listener.faults.watch((settings) => seen.push(settings.pause === true));
     assert.deepEqual((await put(listener.app, { pause: true })).body, { delayMs: 0, jitterMs: 0, errorRate: 0, pause: true });
@@ -210,7 +217,7 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
 });
 
 describe('FAULTS, the faults a service starts with', () => {
-  const load = (value: string, kinds: ServiceFaultKind[] = []) => loadConfig(faultsConfigSchema(kinds), { FAULTS: value }).FAULTS;
+  const load = (value: string, kinds: FaultKind[] = []) => loadConfig(faultsConfigSchema(kinds), { FAULTS: value }).FAULTS;
 
   it('when FAULTS is unset, then no fault is set', () => {
     assert.equal(loadConfig(faultsConfigSchema([]), {}).FAULTS, undefined);
@@ -218,10 +225,10 @@ describe('FAULTS, the faults a service starts with', () => {
 
   it('when FAULTS is the JSON of a PUT, then the service starts with those faults', () => {
     assert.deepEqual(load('{"delayMs":200,"errorRate":0.1}'), { delayMs: 200, jitterMs: 0, errorRate: 0.1 });
-    assert.deepEqual(load('{"pause":true}', ['pause']), { delayMs: 0, jitterMs: 0, errorRate: 0, pause: true });
+    assert.deepEqual(load('{"pause":true}', [pauseConsumer]), { delayMs: 0, jitterMs: 0, errorRate: 0, pause: true });
     const { faults } = ((): { faults: Faults } => {
       const parts = appParts('play');
-      return { faults: new Faults({ ...parts, kinds: ['publishFailRate'], initial: load('{"publishFailRate":0.5}', ['publishFailRate']), guard: (_req, _res, next) => next() }) };
+      return { faults: new Faults({ ...parts, kinds: [publishFailure], initial: load('{"publishFailRate":0.5}', [publishFailure]), auth: faultsAuth(TOKEN) }) };
     })();
     assert.deepEqual(faults.settings, { delayMs: 0, jitterMs: 0, errorRate: 0, publishFailRate: 0.5 });
   });
@@ -230,7 +237,7 @@ describe('FAULTS, the faults a service starts with', () => {
     ['not JSON', 'delay=200', /FAULTS=.*must be JSON/],
     ['out of range', '{"errorRate":2}', /FAULTS\.errorRate/],
     ['an unknown key', '{"delay":200}', /FAULTS.*Unrecognized key/],
-    ["another service's kind", '{"pause":true}', /FAULTS\.pause.*queue-listener only/],
+    ["another service's kind", '{"pause":true}', /FAULTS.*Unrecognized key.*pause/],
   ] as const) {
     it(`when FAULTS is ${what}, then start-up fails with one line naming FAULTS`, () => {
       assert.throws(() => load(value), (err: unknown) => err instanceof ConfigError && pattern.test(err.message) && !err.message.includes('\n'));

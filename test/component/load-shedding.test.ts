@@ -18,7 +18,7 @@ const answering: PeerClient = {
 function playWith(lagMs: () => number, maxInFlight = 100, backend: PeerClient = answering) {
   const parts = appParts('play');
   const backends = { metadata: backend, cdnurl: answering, reporting: answering };
-  return { ...parts, app: createPlayApp({ backends, publishView: async () => true, shedding: { lagMs, boundMs: 50, maxInFlight }, ...parts }) };
+  return { ...parts, app: createPlayApp({ backends, publishView: async () => true, deadlineMs: 450, shedding: { lagMs, boundMs: 50, maxInFlight }, ...parts }) };
 }
 
 describe('play sheds load when its event loop lags', () => {

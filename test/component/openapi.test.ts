@@ -10,18 +10,20 @@ import { createUrlStore } from '../../services/cdnurl/store';
 import { createApp as createMetadataApp } from '../../services/metadata/app';
 import { createMetadataStore } from '../../services/metadata/store';
 import { createApp as createPlayApp } from '../../services/play/app';
+import { publishFailure } from '../../services/play/faults';
 import { ViewPublisher } from '../../services/play/view-publisher';
-import { EXAMPLE_ADMIN_TOKEN, requireBearerToken } from '../../services/platform/bearer-auth';
+import { EXAMPLE_ADMIN_TOKEN } from '../../services/platform/bearer-auth';
 import type { Database } from '../../services/platform/database';
 import { StaticDirectory } from '../../services/platform/discovery';
 import { ensureEventStream } from '../../services/platform/events';
-import { Faults, type ServiceFaultKind } from '../../services/platform/faults';
+import { EXAMPLE_FAULTS_TOKEN, Faults, faultsAuth, type FaultKind } from '../../services/platform/faults';
 import { createHttpApp } from '../../services/platform/http';
 import { EventLoopLag } from '../../services/platform/load-shedding';
 import { NatsLink } from '../../services/platform/nats';
 import { openApiPath } from '../../services/platform/openapi';
 import { createPeerClient, type PeerClient } from '../../services/platform/peer-client';
 import { createApp as createQueueListenerApp } from '../../services/queue-listener/app';
+import { pauseConsumer } from '../../services/queue-listener/faults';
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import { EXAMPLE_RECORD_TOKEN, reportingApi } from '../../services/reporting/routes';
 import { createViewStore } from '../../services/reporting/store';
@@ -265,8 +267,8 @@ const servers: Listening[] = [];
 const clients: PeerClient[] = [];
 const stops: Array<() => Promise<void>> = [];
 
-function faultsFor(parts: ReturnType<typeof appParts>, kinds: ServiceFaultKind[] = []) {
-  return new Faults({ ...parts, kinds, guard: requireBearerToken(EXAMPLE_ADMIN_TOKEN, 'the fault toggles', 'closed') });
+function faultsFor(parts: ReturnType<typeof appParts>, kinds: FaultKind[] = []) {
+  return new Faults({ ...parts, kinds, auth: faultsAuth(EXAMPLE_FAULTS_TOKEN) });
 }
 
 interface Running {
@@ -305,10 +307,10 @@ before(async () => {
     clients.push(c);
     return c;
   };
-  const link = new NatsLink({ servers: [nats.url], name: 'play', log: playParts.log, metrics: playParts.metrics, retryMs: 100 });
-  link.onConnect(async (nc) => ensureEventStream(await jetstreamManager(nc)));
-  const faults = faultsFor(playParts, ['publishFailRate']);
-  const publisher = new ViewPublisher({ link, log: playParts.log, metrics: playParts.metrics, budgetMs: 1000, failPublish: () => faults.failPublish() });
+  const link = new NatsLink({ servers: [nats.url], name: 'play', log: playParts.log, metrics: playParts.metrics });
+  link.ensureState(async (nc) => ensureEventStream(await jetstreamManager(nc)));
+  const faults = faultsFor(playParts, [publishFailure]);
+  const publisher = new ViewPublisher({ link, log: playParts.log, metrics: playParts.metrics, failPublish: () => faults.roll(publishFailure) });
   link.start();
   publisher.start();
   const lag = new EventLoopLag().start();
@@ -322,6 +324,7 @@ before(async () => {
     createPlayApp({
       backends: { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') },
       publishView: (event, budgetMs) => publisher.publish(event, budgetMs),
+      deadlineMs: 450,
       shedding: { lagMs: () => lag.currentMs, boundMs: 500, maxInFlight: 64 },
       faults,
       ...playParts,
@@ -329,7 +332,7 @@ before(async () => {
   );
 
   const listenerParts = appParts('queue-listener');
-  await run('queue-listener', createQueueListenerApp({ faults: faultsFor(listenerParts, ['pause']), ...listenerParts }));
+  await run('queue-listener', createQueueListenerApp({ faults: faultsFor(listenerParts, [pauseConsumer]), ...listenerParts }));
 });
 
 after(async () => {
@@ -381,7 +384,7 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       const { url } = running.get(service)!;
       const doc = await fetchDocument(url);
       const business = operationsOf(doc).filter(({ path }) => !['/healthz', '/readyz', '/metrics', '/openapi.json'].includes(path) && !path.startsWith('/admin/'));
-      const admin = { Authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
+      const admin = { Authorization: `Bearer ${EXAMPLE_FAULTS_TOKEN}` };
       await request(url).put('/admin/faults').set(admin).send({ errorRate: 1 }).expect(200);
       try {
         for (const { path, method, op } of business) {

@@ -116,13 +116,13 @@ describe('peer calls fail fast', () => {
       createPeerClient({ peer, directory: fixed({ [peer]: [url] }), metrics: parts.metrics, timeoutMs: 800, attemptTimeoutMs: 300, halfOpenAfterMs: 2000 });
     const backends = { metadata: client('metadata', metadata.url), cdnurl: client('cdnurl', hole.url), reporting: client('reporting', reporting.url) };
     closers.push(async () => void (await Promise.all(Object.values(backends).map((b) => b.close()))));
-    const app = createPlayApp({ backends, publishView: async () => true, ...parts });
+    const app = createPlayApp({ backends, publishView: async () => true, deadlineMs: 800, ...parts });
     const playOnce = () => timed(() => request(app).post('/play/asset/a1/user/u1'));
 
     // What a play costs with every backend answering: the reference for "fast again".
     const normal = await listen(cannedJson(200, { id: 'a1', url: 'path/a1.mp4' }));
     closers.push(() => normal.close());
-    const reference = createPlayApp({ backends: { ...backends, cdnurl: client('cdnurl-ref', normal.url) }, publishView: async () => true, ...appParts('play') });
+    const reference = createPlayApp({ backends: { ...backends, cdnurl: client('cdnurl-ref', normal.url) }, publishView: async () => true, deadlineMs: 800, ...appParts('play') });
     const normalMs: number[] = [];
     for (let i = 0; i < 10; i++) normalMs.push((await timed(() => request(reference).post('/play/asset/a1/user/u1'))).ms);
     const normalP50 = normalMs.sort((a, b) => a - b)[5]!;

@@ -39,10 +39,10 @@ describe('the HTTP error handler', () => {
     throw new TypeError('Cannot read properties of undefined (reading "secretField")');
   });
   routes.get('/conflict', () => {
-    throw new HttpError(409, 'conflict', 'the asset is being replaced');
+    throw new HttpError('idempotency_key_conflict', 'the key was used for another view');
   });
   routes.get('/shaped', () => {
-    throw new HttpError(404, 'asset_not_found', 'asset 9 not found', { id: '9', status: 'Asset not found' });
+    throw new HttpError('asset_not_found', 'asset 9 not found', { id: '9', status: 'Asset not found' });
   });
   routes.get('/teapot', () => {
     throw Object.assign(new Error('internal detail'), { status: 418 });
@@ -66,8 +66,8 @@ describe('the HTTP error handler', () => {
   });
 
   it('when a route throws an HttpError, then its status and {error, message} are sent', async () => {
-    const res = await request(app).get('/conflict').expect(409);
-    assert.deepEqual(res.body, { error: 'conflict', message: 'the asset is being replaced' });
+    const res = await request(app).get('/conflict').expect(422);
+    assert.deepEqual(res.body, { error: 'idempotency_key_conflict', message: 'the key was used for another view' });
   });
 
   it('when an HttpError carries a body, then that body is sent as is', async () => {

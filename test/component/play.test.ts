@@ -68,7 +68,8 @@ function buildPlay(
     backends,
     publishView,
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
+    // Without a deadline of its own the play may wait what one call may.
+    deadlineMs: options.deadlineMs ?? options.timeoutMs ?? 800,
     ...parts,
   });
   return { app, published, ...parts };

@@ -85,8 +85,8 @@ function listenerOn(
   parts: ReturnType<typeof appParts>,
   timing: { recordTimeoutMs: number; retryMaxDelayMs: number; batchSize?: number; lingerMs?: number },
 ) {
-  const link = new NatsLink({ servers: [natsUrl], name: 'ql-test', log: parts.log, metrics: parts.metrics, retryMs: 100 });
-  link.onConnect(async (c) => {
+  const link = new NatsLink({ servers: [natsUrl], name: 'ql-test', log: parts.log, metrics: parts.metrics });
+  link.ensureState(async (c) => {
     const m = await jetstreamManager(c);
     await ensureEventStream(m);
     await ensureViewConsumer(m);

@@ -311,7 +311,7 @@ describe('reporting prunes old event rows', () => {
     await request(app).post('/events').send({ events: Array.from({ length: 25 }, (_, i) => event(`old-${i}`)) }).expect(200);
     await request(app).post('/events').send({ events: [event('fresh')] }).expect(200);
     await db.pool.query(`UPDATE reporting.view_events SET recorded_at = now() - interval '200 hours' WHERE event_id LIKE 'old-%'`);
-    const pruner = new EventPruner({ store: createViewStore(db), retentionHours: 192, intervalMs: 60_000, batchSize: 10, log, metrics });
+    const pruner = new EventPruner({ store: createViewStore(db), retentionHours: 192, batchSize: 10, log, metrics });
     assert.equal(await pruner.pruneExpired(), 25);
     const left = await db.pool.query<{ event_id: string }>('SELECT event_id FROM reporting.view_events');
     assert.deepEqual(left.rows.map((r) => r.event_id), ['fresh']);

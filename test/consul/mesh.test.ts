@@ -57,7 +57,7 @@ describe('services discovered through Consul (double)', () => {
         HTTP: `http://127.0.0.1:${metadataA.port}/healthz`,
         Method: 'GET',
         Interval: '1000ms',
-        Timeout: '500ms',
+        Timeout: '400ms',
         DeregisterCriticalServiceAfter: '60000ms',
       },
     });
@@ -171,7 +171,7 @@ describe('services discovered through Consul (double)', () => {
     );
     await waitFor(async () => sampleSum(await scrape(mesh.metadataA.url), 'discovery_registered') === 0, { what: 'registered gauge 0' });
 
-    const late = await mesh.startService('play', { ...mesh.staticUrls, BACKEND_TIMEOUT_MS: '3000', PLAY_DEADLINE_MS: '3000', BACKEND_ATTEMPT_TIMEOUT_MS: '2000', CATALOG_CACHE_MAX: '0' });
+    const late = await mesh.startService('play', { ...mesh.staticUrls, PLAY_DEADLINE_MS: '3000', SHED_EVENT_LOOP_DELAY_MS: '4000', CATALOG_CACHE_MAX: '0' });
     const r = await play(late.url);
     assert.equal(failed(r), false, JSON.stringify(r));
     const lateMetrics = await scrape(late.url);

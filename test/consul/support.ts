@@ -17,8 +17,6 @@ export function consulEnv(consul: ConsulDouble, extra: NodeJS.ProcessEnv = {}): 
     CONSUL_HTTP_TOKEN: ACL_TOKEN,
     SERVICE_ADDRESS: '127.0.0.1',
     CONSUL_CHECK_INTERVAL_MS: '1000',
-    CONSUL_CHECK_TIMEOUT_MS: '500',
-    CONSUL_RESYNC_INTERVAL_MS: '300',
     LOG_LEVEL: 'warn',
     ...extra,
   };
@@ -162,7 +160,7 @@ export async function startConsulMesh(consul: ConsulDouble, options: { metadataE
   // A generous backend timeout: the machine running the tests may be busy with other work.
   const [playService, listener] = await Promise.all([
     // No catalog cache: these tests watch how play spreads its calls over metadata instances.
-    startService('play', env({ ...staticUrls, BACKEND_TIMEOUT_MS: '3000', PLAY_DEADLINE_MS: '3000', BACKEND_ATTEMPT_TIMEOUT_MS: '2000', CATALOG_CACHE_MAX: '0', ...options.playEnv })),
+    startService('play', env({ ...staticUrls, PLAY_DEADLINE_MS: '3000', SHED_EVENT_LOOP_DELAY_MS: '4000', CATALOG_CACHE_MAX: '0', ...options.playEnv })),
     // A static URL where nothing listens: every view it records went to an address from Consul.
     startService('queue-listener', env({ REPORTING_URL: 'http://127.0.0.1:9', RETRY_MAX_DELAY_MS: '1000' })),
   ]);

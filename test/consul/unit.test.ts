@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, commonConfigSchema, loadConfig } from '../../services/platform/config';
-import { consulEndpoint, instanceId, serviceRegistration } from '../../services/platform/consul';
+import { checkTiming, consulEndpoint, instanceId, serviceRegistration } from '../../services/platform/consul';
 import { parseGoDuration } from './consul-double';
 
 test('when CONSUL_HTTP_ADDR is host:port or a URL, then host, port and scheme come from it', () => {
@@ -17,10 +17,12 @@ test('when CONSUL_HTTP_ADDR is not an address, then configuration fails naming t
   assert.throws(() => loadConfig(commonConfigSchema, { CONSUL_CHECK_INTERVAL_MS: '200' }), (err: unknown) => err instanceof ConfigError && /CONSUL_CHECK_INTERVAL_MS/.test(err.message));
   const defaults = loadConfig(commonConfigSchema, {});
   assert.equal(defaults.CONSUL_HTTP_ADDR, undefined, 'no Consul unless asked');
-  assert.deepEqual(
-    [defaults.CONSUL_CHECK_INTERVAL_MS, defaults.CONSUL_CHECK_TIMEOUT_MS, defaults.CONSUL_DEREGISTER_CRITICAL_AFTER_MS, defaults.CONSUL_RESYNC_INTERVAL_MS],
-    [5_000, 2_000, 60_000, 10_000],
-  );
+  assert.equal(defaults.CONSUL_CHECK_INTERVAL_MS, 5_000);
+});
+
+test('when the check interval is set, then the check timeout follows it and the reaping stays at Consul\'s minute', () => {
+  assert.deepEqual(checkTiming(5_000), { intervalMs: 5_000, timeoutMs: 2_000, deregisterCriticalAfterMs: 60_000 });
+  assert.deepEqual(checkTiming(1_000), { intervalMs: 1_000, timeoutMs: 400, deregisterCriticalAfterMs: 60_000 });
 });
 
 test('when the address is IPv6, then the instance id stays path-safe and the check URL brackets the address', () => {

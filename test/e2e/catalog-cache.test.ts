@@ -6,13 +6,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { NEGATIVE_TTL_MS } from '../../services/play/catalog-cache';
 import { startMesh, type Mesh } from '../support/mesh';
+import { sampleSum, scrape } from '../support/metrics';
 import { startService, type RunningService } from '../support/processes';
 import { waitFor } from '../support/wait';
 
 const ADMIN_TOKEN = 'catalog-cache-admin-token';
 const TTL_MS = 3000;
-const NEGATIVE_TTL_MS = 1000;
 
 async function write(url: string, body: unknown): Promise<void> {
   const res = await fetch(url, {
@@ -32,7 +33,7 @@ async function play(playUrl: string, assetId: string): Promise<{ status: number;
 describe("play's catalog cache", () => {
   let mesh: Mesh;
   let secondPlay: RunningService;
-  const cacheEnv = { CATALOG_CACHE_TTL_MS: String(TTL_MS), CATALOG_NEGATIVE_TTL_MS: String(NEGATIVE_TTL_MS) };
+  const cacheEnv = { CATALOG_CACHE_TTL_MS: String(TTL_MS) };
 
   before(async () => {
     mesh = await startMesh({ env: { ADMIN_TOKEN }, envFor: { play: cacheEnv } });
@@ -74,6 +75,22 @@ describe("play's catalog cache", () => {
     assert.equal((await play(mesh.urls.play, asset)).status, 404);
     await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'Late', genre: 'g', summary: 's' });
     await waitFor(async () => (await play(mesh.urls.play, asset)).status === 200, { what: 'the new asset played', timeoutMs: NEGATIVE_TTL_MS + 1500 });
+  });
+
+  it('when NATS stalls for 1.5 s while a cached asset is played, then the failed publish leaves the cache alone: no extra metadata read', async () => {
+    const metadataReads = async () => sampleSum(await scrape(mesh.urls.metadata), 'http_server_request_duration_seconds_count', { method: 'GET', route: '/content/asset/:assetId' });
+    assert.equal((await play(mesh.urls.play, '123')).status, 200);
+    const before = await metadataReads();
+    mesh.nats.signal('SIGSTOP');
+    try {
+      const stalled = play(mesh.urls.play, '123');
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal((await stalled).status, 200, 'answered within its deadline, the view in the outbox');
+    } finally {
+      mesh.nats.signal('SIGCONT');
+    }
+    assert.equal((await play(mesh.urls.play, '123')).status, 200);
+    assert.equal(await metadataReads(), before, 'the asset was still cached');
   });
 
   it('when NATS is down during a write, then play shows it after the TTL at the latest', async () => {

@@ -36,6 +36,7 @@ async function userViews(mesh: Mesh, userId: string): Promise<number> {
 /** `npm run faults -- --url <url> <args>`, as a user would run it against a port-forward. */
 async function faults(url: string, ...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'dist', 'scripts', 'faults.js'), '--url', url, ...args], {
+    // As with ./scripts/mesh: the toggles take the admin token unless FAULTS_TOKEN is set.
     env: { ...process.env, ADMIN_TOKEN },
   });
   return stdout;
@@ -48,7 +49,7 @@ describe('Break it yourself: the README scenarios, end to end', () => {
   let mesh: Mesh;
 
   before(async () => {
-    mesh = await startMesh({ env: { ADMIN_TOKEN } });
+    mesh = await startMesh({ env: { ADMIN_TOKEN, FAULTS_TOKEN: ADMIN_TOKEN } });
   });
   after(async () => {
     await mesh?.stop();

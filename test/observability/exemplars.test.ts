@@ -51,7 +51,7 @@ describe('exemplars from sampled plays, stored by Prometheus', { timeout: 180_00
         OTEL_TRACES_SAMPLER_ARG: '1',
       },
       // Every play calls every backend, so each peer's client histogram gets exemplars.
-      envFor: { play: { CATALOG_CACHE_MAX: '0', BACKEND_TIMEOUT_MS: '5000', PLAY_DEADLINE_MS: '5000' } },
+      envFor: { play: { CATALOG_CACHE_MAX: '0', PLAY_DEADLINE_MS: '5000', SHED_EVENT_LOOP_DELAY_MS: '6000' } },
     });
     const { urls } = mesh;
     prometheus = await startPrometheus({

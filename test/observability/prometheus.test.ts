@@ -24,7 +24,7 @@ import { allServices, dashboardExpressions, ruleExpressions, type PromqlExpressi
 const mayBeEmpty: { match: RegExp; why: string }[] = [
   {
     match: /play_degraded_parts_total/,
-    why: 'no backend fails in a healthy mesh (play gets a long BACKEND_TIMEOUT_MS below), so no answer misses a part and the counter has no child yet',
+    why: 'no backend fails in a healthy mesh (play gets a long PLAY_DEADLINE_MS below), so no answer misses a part and the counter has no child yet',
   },
   {
     match: /outcome="dead_lettered"/,
@@ -127,7 +127,7 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
   before(async () => {
     // A long backend timeout keeps a loaded CI machine from turning slow
     // answers into degraded ones or 503s: this test wants a healthy mesh.
-    mesh = await startMesh({ envFor: { play: { BACKEND_TIMEOUT_MS: '5000', PLAY_DEADLINE_MS: '5000' } } });
+    mesh = await startMesh({ envFor: { play: { PLAY_DEADLINE_MS: '5000', SHED_EVENT_LOOP_DELAY_MS: '6000' } } });
     const { urls } = mesh;
     prometheus = await startPrometheus({
       config: localConfigFor(meshJobs(urls)),

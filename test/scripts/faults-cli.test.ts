@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Router } from 'express';
-import { requireBearerToken } from '../../services/platform/bearer-auth';
-import { Faults } from '../../services/platform/faults';
+import { Faults, faultsAuth } from '../../services/platform/faults';
 import { createHttpApp } from '../../services/platform/http';
 import { UsageError, parseArgs, run, type Options } from '../../scripts/faults';
 import { appParts, listen, type Listening } from '../component/support';
@@ -57,7 +56,7 @@ describe('npm run faults against a service', () => {
 
   before(async () => {
     const parts = appParts('cdnurl');
-    faults = new Faults({ ...parts, guard: requireBearerToken(TOKEN, 'the fault toggles', 'closed') });
+    faults = new Faults({ ...parts, auth: faultsAuth(TOKEN) });
     service = await listen(createHttpApp({ ...parts, routes: Router(), faults }));
   });
   after(async () => {
@@ -81,11 +80,29 @@ describe('npm run faults against a service', () => {
     assert.deepEqual(faults.settings, { delayMs: 0, jitterMs: 0, errorRate: 0 });
   });
 
-  it('when ADMIN_TOKEN is missing, then it exits 1 saying where the token comes from, and nothing changes', async () => {
+  it('when FAULTS_TOKEN is set, then it is the one sent, before ADMIN_TOKEN', async () => {
+    const set = await capture(parseArgs(['--url', service.url, 'cdnurl', 'errors=0.5'])!, { FAULTS_TOKEN: TOKEN, ADMIN_TOKEN: 'not-the-faults-token' });
+    assert.equal(set.code, 0, set.err);
+    assert.equal(faults.settings.errorRate, 0.5);
+    await capture(parseArgs(['--url', service.url, 'reset'])!, { FAULTS_TOKEN: TOKEN });
+  });
+
+  it('when no token is set, then it exits 1 saying where the token comes from, and nothing changes', async () => {
     const refused = await capture(parseArgs(['--url', service.url, 'cdnurl', 'errors=1'])!, {});
     assert.equal(refused.code, 1);
-    assert.match(refused.err, /answered 401 .*set ADMIN_TOKEN/);
+    assert.match(refused.err, /answered 401 .*set FAULTS_TOKEN, or ADMIN_TOKEN/);
     assert.equal(faults.settings.errorRate, 0);
+  });
+
+  it('when the service has no fault toggles (FAULTS_ENABLED unset), then it exits 1 saying how to turn them on', async () => {
+    const plain = await listen(createHttpApp({ ...appParts('cdnurl'), routes: Router() }));
+    try {
+      const missing = await capture(parseArgs(['--url', plain.url, 'cdnurl'])!, { FAULTS_TOKEN: TOKEN });
+      assert.equal(missing.code, 1);
+      assert.match(missing.err, /answered 404 .*FAULTS_ENABLED=true/);
+    } finally {
+      await plain.close();
+    }
   });
 
   it('when the service refuses a value, then it exits 1 with the service\'s reason', async () => {

@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminTokenFrom, RestartBackoff, serviceEnv } from '../../scripts/mesh';
+import { adminTokenFrom, faultsTokenFrom, RestartBackoff, serviceEnv } from '../../scripts/mesh';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
 import { parentOf } from '../support/proc';
@@ -225,10 +225,18 @@ describe('the runner, in parts', () => {
     assert.deepEqual(adminTokenFrom({ ALLOW_OPEN_WRITES: 'true' }), { token: undefined, generated: false });
   });
 
-  it('when services get their environment, then HOST defaults to 127.0.0.1, PORT is their own, and every one gets the token (catalog writes, fault toggles)', () => {
-    const base = { PATH: '/bin', PORT: '9999', ADMIN_TOKEN: 'from-user-123' };
-    assert.deepEqual(serviceEnv(base, { port: 8081 }, 'tok-0123456789'), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8081', ADMIN_TOKEN: 'tok-0123456789' });
-    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080 }, 'tok-0123456789'), { PATH: '/bin', HOST: '0.0.0.0', PORT: '8080', ADMIN_TOKEN: 'tok-0123456789' });
-    assert.deepEqual(serviceEnv(base, { port: 8084 }, undefined), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8084' });
+  it('when services get their environment, then HOST defaults to 127.0.0.1, PORT is their own, the admin token goes along and the fault toggles are on behind their token', () => {
+    const base = { PATH: '/bin', PORT: '9999', ADMIN_TOKEN: 'from-user-123', FAULTS_TOKEN: 'from-user-456' };
+    const faults = { FAULTS_ENABLED: 'true', FAULTS_TOKEN: 'faults-0123456789' };
+    const tokens = { admin: 'tok-0123456789', faults: 'faults-0123456789' };
+    assert.deepEqual(serviceEnv(base, { port: 8081 }, tokens), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8081', ADMIN_TOKEN: 'tok-0123456789', ...faults });
+    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080 }, tokens), { PATH: '/bin', HOST: '0.0.0.0', PORT: '8080', ADMIN_TOKEN: 'tok-0123456789', ...faults });
+    assert.deepEqual(serviceEnv(base, { port: 8084 }, { ...tokens, admin: undefined }), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8084', ...faults });
+  });
+
+  it('when FAULTS_TOKEN is set, then the toggles use it; otherwise the admin token, and without either a fresh one', () => {
+    assert.equal(faultsTokenFrom({ FAULTS_TOKEN: 'own-faults-token' }, 'admin-token-123'), 'own-faults-token');
+    assert.equal(faultsTokenFrom({}, 'admin-token-123'), 'admin-token-123');
+    assert.match(faultsTokenFrom({}, undefined), /^[A-Za-z0-9_-]{32}$/);
   });
 });

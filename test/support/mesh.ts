@@ -18,7 +18,14 @@ export interface MeshOptions {
   envFor?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
 }
 
-/** The whole mesh as processes: a real nats-server, a real Postgres and the five compiled services on free ports. */
+/** The token of the fault toggles, which the test mesh turns on as ./scripts/mesh does. */
+export const MESH_FAULTS_TOKEN = 'test-mesh-faults-token';
+
+/**
+ * The whole mesh as processes: a real nats-server, a real Postgres and the
+ * five compiled services on free ports, with the fault toggles on as the
+ * local runner has them (FAULTS_TOKEN is MESH_FAULTS_TOKEN).
+ */
 export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
   const [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
   const started: RunningService[] = [];
@@ -42,6 +49,8 @@ async function startServices(nats: NatsServer, postgres: TestPostgres, options: 
   };
   const envOf = (name: ServiceName, extra: NodeJS.ProcessEnv = {}) => ({
     NATS_URL: nats.url,
+    FAULTS_ENABLED: 'true',
+    FAULTS_TOKEN: MESH_FAULTS_TOKEN,
     ...(STORE_SERVICES.has(name) ? { DATABASE_URL: postgres.url } : {}),
     ...options.env,
     ...options.envFor?.[name],

@@ -81,14 +81,13 @@ export const migrationsDir = (service: StoreService) => join(REPO_ROOT, 'service
 /** A service's migrated (and seeded) database, as its main.ts opens it. */
 export async function openDatabase(url: string, service: StoreService, readiness = new Readiness()): Promise<Database> {
   const db = new Database({
-    config: { DATABASE_URL: url, DATABASE_POOL_MAX: 10, DATABASE_CONNECT_TIMEOUT_MS: 2000, DATABASE_STATEMENT_TIMEOUT_MS: 5000 },
+    config: { DATABASE_URL: url, DATABASE_POOL_MAX: 10 },
     schema: service,
     migrationsDir: migrationsDir(service),
     afterMigrate: afterMigrate[service],
     log: createLogger(service, 'silent'),
     metrics: createMetrics(service),
     readiness,
-    healthIntervalMs: 200,
   });
   await db.start();
   return db;

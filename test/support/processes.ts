@@ -64,6 +64,8 @@ export interface NatsServer {
   stop(options?: { keepStore?: boolean }): Promise<void>;
   /** Starts again on the same port and store, as after a crash. */
   restart(): Promise<void>;
+  /** Sends a signal to the server process: SIGSTOP stalls it, SIGCONT lets it go on. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 async function portAccepts(port: number): Promise<boolean> {
@@ -96,6 +98,7 @@ export async function startNats(options: { port?: number } = {}): Promise<NatsSe
       if (!keepStore) rmSync(storeDir, { recursive: true, force: true });
     },
     restart: launch,
+    signal: (signal) => void proc.child.kill(signal),
   };
 }
 

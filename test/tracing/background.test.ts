@@ -57,7 +57,8 @@ describe('tracing of background work', () => {
   it('when a service resyncs with Consul on its own, then no root client spans are exported', async () => {
     const metadata = await startService('metadata', {
       CONSUL_HTTP_ADDR: consul.address,
-      CONSUL_RESYNC_INTERVAL_MS: '100',
+      // The fastest check Consul allows; the service resyncs every two of them.
+      CONSUL_CHECK_INTERVAL_MS: '1000',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_BSP_SCHEDULE_DELAY: '100',
       DATABASE_URL: postgres.url,

@@ -8,9 +8,10 @@ import {
   httpUrlSchema,
   booleanSchema,
   loadConfig,
-  natsUrlSchema,
   portSchema,
 } from '../../services/platform/config';
+import { natsUrlSchema } from '../../services/platform/nats';
+import { configRules as playConfigRules, configSchema as playConfigSchema } from '../../services/play/config';
 import { StaticDirectory } from '../../services/platform/discovery';
 import { Readiness } from '../../services/platform/health';
 import { createLogger } from '../../services/platform/log';
@@ -21,10 +22,10 @@ const schema = commonConfigSchema.extend({
   PORT: portSchema(8081),
   NATS_URL: natsUrlSchema,
   METADATA_URL: httpUrlSchema('http://127.0.0.1:8081'),
-  BACKEND_TIMEOUT_MS: durationMsSchema(800),
+  CALL_TIMEOUT_MS: durationMsSchema(800),
 });
 
-function configError(env: NodeJS.ProcessEnv, s: z.ZodTypeAny = schema): ConfigError {
+function configError(env: NodeJS.ProcessEnv, s: z.AnyZodObject = schema): ConfigError {
   try {
     loadConfig(s, env);
   } catch (err) {
@@ -53,15 +54,15 @@ describe('loadConfig', () => {
     assert.equal(config.CONSUL_HTTP_TOKEN, undefined);
     assert.deepEqual(config.NATS_URL, ['nats://127.0.0.1:4222']);
     assert.equal(config.METADATA_URL, 'http://127.0.0.1:8081');
-    assert.equal(config.BACKEND_TIMEOUT_MS, 800);
-    assert.match(config.SERVICE_ADDRESS, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.equal(config.CALL_TIMEOUT_MS, 800);
+    assert.equal(config.SERVICE_ADDRESS, undefined, 'Consul registration takes the host\'s address then');
   });
 
   it('when values are given, then they are parsed to their types', () => {
-    const config = loadConfig(schema, { PORT: '9000', LOG_LEVEL: 'debug', BACKEND_TIMEOUT_MS: '250', SERVICE_ADDRESS: '10.0.0.7' });
+    const config = loadConfig(schema, { PORT: '9000', LOG_LEVEL: 'debug', CALL_TIMEOUT_MS: '250', SERVICE_ADDRESS: '10.0.0.7' });
     assert.equal(config.PORT, 9000);
     assert.equal(config.LOG_LEVEL, 'debug');
-    assert.equal(config.BACKEND_TIMEOUT_MS, 250);
+    assert.equal(config.CALL_TIMEOUT_MS, 250);
     assert.equal(config.SERVICE_ADDRESS, '10.0.0.7');
   });
 
@@ -84,7 +85,7 @@ describe('loadConfig', () => {
   });
 
   it('when a duration is 0, then the ConfigError names it', () => {
-    assert.match(configError({ BACKEND_TIMEOUT_MS: '0' }).message, /BACKEND_TIMEOUT_MS/);
+    assert.match(configError({ CALL_TIMEOUT_MS: '0' }).message, /CALL_TIMEOUT_MS/);
   });
 
   it('when variables are empty strings, then they count as unset and take their defaults', () => {
@@ -107,6 +108,17 @@ describe('loadConfig', () => {
 
   it('when NATS_URL lists no server (only commas), then a ConfigError names NATS_URL', () => {
     assert.match(configError({ NATS_URL: ' , ' }).message, /NATS_URL/);
+  });
+
+  it('when two variables break a rule between them, then start-up stops with one line naming both and their values', () => {
+    const load = (env: NodeJS.ProcessEnv) => loadConfig(playConfigSchema, env, playConfigRules);
+    assert.throws(
+      () => load({ PLAY_DEADLINE_MS: '600' }),
+      (err: unknown) => err instanceof ConfigError && /^invalid configuration: PLAY_DEADLINE_MS=600, SHED_EVENT_LOOP_DELAY_MS=500: PLAY_DEADLINE_MS must be below SHED_EVENT_LOOP_DELAY_MS/.test(err.message),
+    );
+    assert.throws(() => load({ SHUTDOWN_DRAIN_DELAY_MS: '10000' }), /SHUTDOWN_DRAIN_DELAY_MS=10000, SHUTDOWN_TIMEOUT_MS=10000: SHUTDOWN_DRAIN_DELAY_MS must be below/);
+    assert.throws(() => load({ FAULTS: '{"errorRate":1}' }), /FAULTS=.*, FAULTS_ENABLED=false: FAULTS needs FAULTS_ENABLED=true/);
+    assert.equal(load({ PLAY_DEADLINE_MS: '600', SHED_EVENT_LOOP_DELAY_MS: '700' }).PLAY_DEADLINE_MS, 600);
   });
 
   it('when a secret variable is invalid, then the ConfigError names it without echoing the secret', () => {

@@ -56,11 +56,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-FAULTS of one service, as JSON: (dict "name" "play" "faults" $svc.faults).
-publishFailRate is play's and pause queue-listener's alone; the service would
-refuse them at start, so the chart refuses them first.
+FAULTS of one service, as JSON: (dict "root" $ "name" "play" "faults" $svc.faults).
+They need faults.enabled; publishFailRate is play's and pause queue-listener's
+alone. The service would refuse either at start, so the chart refuses first.
 */}}
 {{- define "video-mesh.faults" -}}
+{{- if not .root.Values.faults.enabled }}
+{{- fail (printf "services.%s.faults needs faults.enabled=true: without it the services have no fault toggles" .name) }}
+{{- end }}
 {{- $owners := dict "publishFailRate" "play" "pause" "queue-listener" }}
 {{- range $kind, $owner := $owners }}
 {{- if and (hasKey $.faults $kind) (ne $.name $owner) }}
@@ -76,8 +79,7 @@ which peers each one calls over HTTP (and so gets a *_URL for), whether it
 uses NATS (play and queue-listener for view events, metadata and cdnurl for
 the catalog change notices they publish), whether it creates the EVENTS
 stream, whether it keeps data in PostgreSQL, whether it reads the admin
-token (every service: it guards the fault toggles, and catalog writes on
-metadata and cdnurl), whether it holds the record token (reporting checks it,
+token (metadata and cdnurl: it guards catalog writes), whether it holds the record token (reporting checks it,
 queue-listener sends it), whether the ingress reaches it. Env vars and
 NetworkPolicies both derive from it.
 */}}
@@ -87,7 +89,7 @@ play:
   nats: true
   eventStream: true
   database: false
-  adminToken: true
+  adminToken: false
   recordToken: false
   public: true
 metadata:
@@ -103,7 +105,7 @@ reporting:
   nats: false
   eventStream: false
   database: true
-  adminToken: true
+  adminToken: false
   recordToken: true
   public: false
 cdnurl:
@@ -119,7 +121,7 @@ queue-listener:
   nats: true
   eventStream: true
   database: false
-  adminToken: true
+  adminToken: false
   recordToken: true
   public: false
 {{- end }}
@@ -167,6 +169,10 @@ queue-listener:
 {{- else }}
 {{- printf "Data of metadata, cdnurl and reporting: the existing PostgreSQL named by the Secret %s, key %s (one schema per service)." (include "video-mesh.postgresSecretName" .) .Values.postgres.external.uriKey }}
 {{- end }}
+{{- end }}
+
+{{- define "video-mesh.faultsSecretName" -}}
+{{- default (include "video-mesh.componentName" (dict "root" . "component" "faults-token")) .Values.faults.token.existingSecret }}
 {{- end }}
 
 {{- define "video-mesh.adminSecretName" -}}
@@ -283,6 +289,10 @@ agree: a pod rolls when the value really changes, not on the first upgrade.
 {{- include "video-mesh.generatedSecretValue" (dict "root" . "name" (include "video-mesh.adminSecretName" .) "key" .Values.adminToken.secretKey "length" 48) }}
 {{- end }}
 
+{{- define "video-mesh.faultsTokenValue" -}}
+{{- include "video-mesh.generatedSecretValue" (dict "root" . "name" (include "video-mesh.faultsSecretName" .) "key" .Values.faults.token.secretKey "length" 48) }}
+{{- end }}
+
 {{- define "video-mesh.recordTokenValue" -}}
 {{- include "video-mesh.generatedSecretValue" (dict "root" . "name" (include "video-mesh.recordSecretName" .) "key" .Values.recordToken.secretKey "length" 48) }}
 {{- end }}
@@ -293,7 +303,7 @@ agree: a pod rolls when the value really changes, not on the first upgrade.
 
 {{/*
 checksum/secrets of one service's pods: a hash of every generated Secret
-value it reads (admin token, record token, the self-contained database's
+value it reads (admin token, faults token, record token, the self-contained database's
 password), so that a new value rolls exactly the pods that read it; empty
 for a service that reads none. Secrets
 named by existingSecret are not the chart's to read: rotate those with a
@@ -305,6 +315,9 @@ rollout restart (docs/kubernetes.md).
 {{- $parts := list }}
 {{- if and .topo.adminToken (not $root.Values.adminToken.existingSecret) }}
 {{- $parts = append $parts (printf "admin-token=%s" (include "video-mesh.adminTokenValue" $root)) }}
+{{- end }}
+{{- if and $root.Values.faults.enabled (not $root.Values.faults.token.existingSecret) }}
+{{- $parts = append $parts (printf "faults-token=%s" (include "video-mesh.faultsTokenValue" $root)) }}
 {{- end }}
 {{- if and .topo.recordToken (not $root.Values.recordToken.existingSecret) }}
 {{- $parts = append $parts (printf "record-token=%s" (include "video-mesh.recordTokenValue" $root)) }}
@@ -366,7 +379,7 @@ instead of letting the upgrade fail on an immutable field.
 {{- if ne $wasDev $root.Values.consul.dev }}
 {{- $name := .metadata.name }}
 {{- $was := ternary "true (in memory, no volume)" (printf "false (a server on the PVC data-%s-0)" $name) $wasDev }}
-{{- fail (printf "consul.dev cannot change on an installed release: the StatefulSet %s was created with consul.dev=%s, and Kubernetes does not let an upgrade change its volumes. Keep consul.dev=%t, or delete the StatefulSet first (kubectl -n %s delete statefulset %s; the services register again within CONSUL_RESYNC_INTERVAL_MS) and upgrade again." $name $was $wasDev $root.Release.Namespace $name) }}
+{{- fail (printf "consul.dev cannot change on an installed release: the StatefulSet %s was created with consul.dev=%s, and Kubernetes does not let an upgrade change its volumes. Keep consul.dev=%t, or delete the StatefulSet first (kubectl -n %s delete statefulset %s; the services register again within two Consul check intervals) and upgrade again." $name $was $wasDev $root.Release.Namespace $name) }}
 {{- end }}
 {{- end }}
 {{- end }}

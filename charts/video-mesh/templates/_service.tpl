@@ -179,10 +179,20 @@ spec:
             - name: {{ $k }}
               value: {{ $v | toString | quote }}
             {{- end }}
+            {{- if $root.Values.faults.enabled }}
+            # Development machinery, off unless faults.enabled: /admin/faults behind its own token.
+            - name: FAULTS_ENABLED
+              value: "true"
+            - name: FAULTS_TOKEN
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "video-mesh.faultsSecretName" $root }}
+                  key: {{ $root.Values.faults.token.secretKey }}
+            {{- end }}
             {{- with $svc.faults }}
             # Fault toggles this service starts with (README "Break it yourself").
             - name: FAULTS
-              value: {{ include "video-mesh.faults" (dict "name" $name "faults" .) | quote }}
+              value: {{ include "video-mesh.faults" (dict "root" $root "name" $name "faults" .) | quote }}
             {{- end }}
             {{- range $k, $v := $svc.env }}
             - name: {{ $k }}

@@ -2,7 +2,7 @@ import type { PeerDirectory } from '../discovery';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { ConsulClient, HealthEntry } from './client';
-import { backoff, pause } from './retry';
+import { repeatUntilStopped } from '../loop';
 
 export interface ConsulDirectoryOptions {
   client: ConsulClient;
@@ -78,44 +78,47 @@ export class ConsulDirectory implements PeerDirectory {
   private async watch(peer: string): Promise<void> {
     const { client, log } = this.options;
     const waitMs = this.options.waitMs ?? 30_000;
-    const maxBackoffMs = this.options.maxBackoffMs ?? 5_000;
     const closing = this.closing.signal;
     const view = this.views.get(peer);
     if (!view) return;
     let index = 0;
-    let failures = 0;
-    while (!closing.aborted) {
-      const asked = Date.now();
-      const restart = view.restart;
-      try {
-        // close() aborts this too: one signal per query, nothing left listening on a long-lived one.
-        const answer = await client.passingInstances(peer, { index, waitMs, signal: restart.signal });
-        // Documented blocking-query rules: an index that goes backwards (a restarted
-        // agent, a restored snapshot) restarts the loop; one below 1 would never block.
-        index = answer.index < index ? 0 : Math.max(answer.index, 1);
-        const urls = instanceUrls(answer.entries);
-        if (failures > 0 || !view.fresh || !sameList(urls, view.urls)) {
-          log.info({ peer, instances: urls }, 'consul peers updated');
-        }
-        view.urls = urls;
-        view.fresh = true;
-        failures = 0;
-        // A query that returned at once without blocking must not become a busy loop.
-        if (Date.now() - asked < 20) await pause(20, closing);
-      } catch (err) {
-        if (closing.aborted) break;
-        if (restart.signal.aborted) {
+    let failing = false;
+    await repeatUntilStopped(
+      async () => {
+        const asked = Date.now();
+        const restart = view.restart;
+        try {
+          // close() aborts this too: one signal per query, nothing left listening on a long-lived one.
+          const answer = await client.passingInstances(peer, { index, waitMs, signal: restart.signal });
+          // Documented blocking-query rules: an index that goes backwards (a restarted
+          // agent, a restored snapshot) restarts the loop; one below 1 would never block.
+          index = answer.index < index ? 0 : Math.max(answer.index, 1);
+          const urls = instanceUrls(answer.entries);
+          if (failing || !view.fresh || !sameList(urls, view.urls)) log.info({ peer, instances: urls }, 'consul peers updated');
+          view.urls = urls;
+          view.fresh = true;
+          failing = false;
+          // A query that returned at once without blocking must not become a busy loop.
+          return Date.now() - asked < 20 ? 20 : 0;
+        } catch (err) {
+          if (closing.aborted || !restart.signal.aborted) throw err;
+          // restartWatches(): start over from index 0 at once.
           view.restart = new AbortController();
           index = 0;
-          continue;
+          return 0;
         }
-        if (failures === 0) log.warn({ err, peer, cached: view.urls?.length ?? 0 }, 'consul lookup failed: keeping the last good list');
-        view.fresh = false;
-        failures += 1;
-        index = 0;
-        await pause(backoff(failures, maxBackoffMs, 100), closing);
-      }
-    }
+      },
+      {
+        signal: closing,
+        backoff: { initialMs: 100, maxMs: this.options.maxBackoffMs ?? 5_000 },
+        onError: (err) => {
+          if (!failing) log.warn({ err, peer, cached: view.urls?.length ?? 0 }, 'consul lookup failed: keeping the last good list');
+          failing = true;
+          view.fresh = false;
+          index = 0;
+        },
+      },
+    );
   }
 }
 

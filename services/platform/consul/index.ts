@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import type { CommonConfig } from '../config';
 import type { PeerDirectory } from '../discovery';
 import type { Logger } from '../log';
@@ -5,7 +6,7 @@ import type { Metrics } from '../metrics';
 import { SERVICE_VERSION } from '../version';
 import { createConsulClient, type ConsulClient } from './client';
 import { ConsulDirectory } from './directory';
-import { Registration } from './registration';
+import { Registration, type CheckTiming } from './registration';
 
 export { ConsulError, consulEndpoint, createConsulClient, type ConsulClient, type HealthEntry, type ServiceRegistration } from './client';
 export { ConsulDirectory } from './directory';
@@ -40,13 +41,10 @@ export function connectConsul(
         client,
         log: consulLog,
         metrics,
-        instance: { name: service, address: config.SERVICE_ADDRESS, port, version: SERVICE_VERSION },
-        check: {
-          intervalMs: config.CONSUL_CHECK_INTERVAL_MS,
-          timeoutMs: config.CONSUL_CHECK_TIMEOUT_MS,
-          deregisterCriticalAfterMs: config.CONSUL_DEREGISTER_CRITICAL_AFTER_MS,
-        },
-        resyncIntervalMs: config.CONSUL_RESYNC_INTERVAL_MS,
+        instance: { name: service, address: config.SERVICE_ADDRESS ?? firstIPv4(), port, version: SERVICE_VERSION },
+        check: checkTiming(config.CONSUL_CHECK_INTERVAL_MS),
+        // Every two check intervals: an agent restarted without state has forgotten us about as long as its check would take to notice.
+        resyncIntervalMs: 2 * config.CONSUL_CHECK_INTERVAL_MS,
         onRegistrationLost: () => directories.forEach((d) => d.restartWatches()),
       });
       registration.start();
@@ -54,4 +52,23 @@ export function connectConsul(
     },
     close: () => client.close(),
   };
+}
+
+/** Consul reaps a critical service no sooner than a minute after it turned critical. */
+const DEREGISTER_CRITICAL_AFTER_MS = 60_000;
+
+/** The check's timing, all from its interval: one run may take two fifths of it. */
+export const checkTiming = (intervalMs: number): CheckTiming => ({
+  intervalMs,
+  timeoutMs: Math.round((intervalMs * 2) / 5),
+  deregisterCriticalAfterMs: DEREGISTER_CRITICAL_AFTER_MS,
+});
+
+/** What others call this instance at without SERVICE_ADDRESS: the host's first non-internal IPv4. */
+function firstIPv4(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const ipv4 = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (ipv4) return ipv4.address;
+  }
+  return '127.0.0.1';
 }

@@ -1,7 +1,7 @@
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import type { ConsulClient, ServiceRegistration } from './client';
-import { backoff, pause } from './retry';
+import { repeatUntilStopped } from '../loop';
 
 export interface InstanceDescription {
   name: string;
@@ -101,32 +101,36 @@ export class Registration {
   private async keepRegistered(): Promise<void> {
     const { client, log, metrics, resyncIntervalMs } = this.options;
     const signal = this.stopping.signal;
+    const serviceId = this.definition.ID;
     let registered = false;
     let everRegistered = false;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        if (!registered || !(await client.hasService(this.definition.ID, signal))) {
-          if (registered) log.warn({ serviceId: this.definition.ID }, 'consul lost the registration: registering again');
+    let failing = false;
+    await repeatUntilStopped(
+      async () => {
+        if (!registered || !(await client.hasService(serviceId, signal))) {
+          if (registered) log.warn({ serviceId }, 'consul lost the registration: registering again');
           // Lost, or Consul was unreachable a while: the agent may have restarted, index and all.
           if (everRegistered) this.options.onRegistrationLost?.();
           await client.register(this.definition, signal);
           everRegistered = true;
-          log.info({ serviceId: this.definition.ID, check: this.definition.Check.HTTP }, 'registered in consul');
+          log.info({ serviceId, check: this.definition.Check.HTTP }, 'registered in consul');
         }
         registered = true;
-        failures = 0;
+        failing = false;
         metrics.discoveryRegistered.set(1);
-        await pause(resyncIntervalMs, signal);
-      } catch (err) {
-        if (signal.aborted) break;
-        // Unknown state: the next success registers again (a PUT of the same definition is harmless).
-        registered = false;
-        metrics.discoveryRegistered.set(0);
-        if (failures === 0) log.warn({ err, serviceId: this.definition.ID }, 'consul registration failed: retrying in the background');
-        failures += 1;
-        await pause(backoff(failures, resyncIntervalMs), signal);
-      }
-    }
+        return resyncIntervalMs;
+      },
+      {
+        signal,
+        backoff: { initialMs: 250, maxMs: resyncIntervalMs },
+        onError: (err, retryInMs) => {
+          // Unknown state: the next success registers again (a PUT of the same definition is harmless).
+          registered = false;
+          metrics.discoveryRegistered.set(0);
+          if (!failing) log.warn({ err, serviceId, retryInMs }, 'consul registration failed: retrying in the background');
+          failing = true;
+        },
+      },
+    );
   }
 }

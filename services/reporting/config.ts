@@ -1,0 +1,14 @@
+import { recordTokenSchema } from '../platform/config';
+import { databaseConfigSchema } from '../platform/database';
+import type { FaultKind } from '../platform/faults';
+import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';
+
+export const faultKinds: FaultKind[] = [];
+
+export const configSchema = serviceConfigSchema(8082, faultKinds, {
+  ...databaseConfigSchema.shape,
+  RECORD_TOKEN: recordTokenSchema,
+});
+export type Config = typeof configSchema._output;
+
+export const configRules = serviceConfigRules<Config>();
