@@ -127,10 +127,7 @@ async function main(): Promise<void> {
     await recordOne(1);
     await recordBatch(1);
     await expectAllRecorded(reporting.origin);
-    const memoryWarm = await idleMemory(
-      Object.fromEntries(SERVICES.map((name) => [name, mesh.services[name].child.pid])),
-      postmaster,
-    );
+    const memoryWarm = await idleMemory(Object.fromEntries(SERVICES.map((name) => [name, mesh.services[name].child.pid])), postmaster);
 
     const direct1 = await median(() => get(1, SECONDS));
     const play1 = await median(() => plays(1, SECONDS));
@@ -144,7 +141,13 @@ async function main(): Promise<void> {
     // Four times what play can do, offered open-loop: it must shed, not queue without bound.
     const playRoute = { route: '/play/asset/:assetId/user/:userId', status_code: '200' };
     const servedBefore = readHistogram(await scrape(mesh.urls.play), 'http_server_request_duration_seconds', playRoute);
-    const overload = await runOpenLoop({ origin: play.origin, method: 'POST', path: (i) => `/play/asset/123/user/over${i % 500}`, rate: 4 * playN.throughput, seconds: SECONDS });
+    const overload = await runOpenLoop({
+      origin: play.origin,
+      method: 'POST',
+      path: (i) => `/play/asset/123/user/over${i % 500}`,
+      rate: 4 * playN.throughput,
+      seconds: SECONDS,
+    });
     // Inside play, from its own histogram: how long an accepted play took, apart from the generator's queue.
     const servedAfter = readHistogram(await scrape(mesh.urls.play), 'http_server_request_duration_seconds', playRoute);
     const servedDuring = servedBefore && servedAfter ? subtractHistogram(servedAfter, servedBefore) : undefined;
@@ -201,7 +204,9 @@ async function main(): Promise<void> {
     const throughputRatio = playN.throughput / directN.throughput;
     const drainRatio = drainRate / playN.throughput;
     const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-    console.log(`\nvideo-mesh benchmark — ${availableParallelism()} cores, median of ${ROUNDS} rounds of ${SECONDS} s, saturated = ${SATURATED} connections, ${HEADER}`);
+    console.log(
+      `\nvideo-mesh benchmark — ${availableParallelism()} cores, median of ${ROUNDS} rounds of ${SECONDS} s, saturated = ${SATURATED} connections, ${HEADER}`,
+    );
     console.log(row('metadata GET, concurrency 1', direct1));
     console.log(row('play, concurrency 1', play1));
     console.log(row(`metadata GET, concurrency ${SATURATED}`, directN));
@@ -225,7 +230,9 @@ async function main(): Promise<void> {
       console.log('  P3 view lag: the listener recorded no views during the saturated runs (MISSED)');
     }
 
-    console.log(`\nplay offered ${fmt(overload.offered / SECONDS, 0)}/s open-loop (4x its saturated rate) for ${SECONDS} s; shed bound ${SHED_BOUND_MS} ms of event-loop lag`);
+    console.log(
+      `\nplay offered ${fmt(overload.offered / SECONDS, 0)}/s open-loop (4x its saturated rate) for ${SECONDS} s; shed bound ${SHED_BOUND_MS} ms of event-loop lag`,
+    );
     for (const [status, latencies] of [...overload.byStatus].sort(([a], [b]) => a - b)) {
       const what = status === 200 ? 'answered' : status === 503 ? 'shed (503)' : status === 0 ? 'failed to connect' : `status ${status}`;
       console.log(`  ${what.padEnd(18)} ${String(latencies.length).padStart(6)}  ${describeLatencies(latencies)}  (from when due, at the generator)`);
@@ -234,7 +241,9 @@ async function main(): Promise<void> {
       const q = (p: number) => (histogramQuantile(servedDuring, p) * 1000).toFixed(0).padStart(5);
       const withinBound = servedDuring.buckets.find((b) => b.le === SHED_BOUND_MS / 1000)?.count ?? 0;
       const over = servedDuring.count - withinBound;
-      console.log(`  ${'answered, in play'.padEnd(18)} ${String(servedDuring.count).padStart(6)}  p50 ${q(0.5)} ms  p99 ${q(0.99)} ms  (play's own histogram: arrival to answer)`);
+      console.log(
+        `  ${'answered, in play'.padEnd(18)} ${String(servedDuring.count).padStart(6)}  p50 ${q(0.5)} ms  p99 ${q(0.99)} ms  (play's own histogram: arrival to answer)`,
+      );
       console.log(`  answered later than the shed bound, in play: ${over} of ${servedDuring.count} (target 0: ${verdict(over === 0)})`);
     }
 
@@ -260,7 +269,8 @@ async function expectAllRecorded(origin: string): Promise<void> {
   const res = await fetch(`${origin}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
   const body = (await res.json()) as { results?: Array<{ outcome: string }> };
   const recorded = body.results?.filter((r) => r.outcome === 'recorded').length ?? 0;
-  if (res.status !== 200 || recorded !== BATCH) throw new Error(`POST /events recorded ${recorded} of ${BATCH} (status ${res.status}): ${JSON.stringify(body).slice(0, 300)}`);
+  if (res.status !== 200 || recorded !== BATCH)
+    throw new Error(`POST /events recorded ${recorded} of ${BATCH} (status ${res.status}): ${JSON.stringify(body).slice(0, 300)}`);
 }
 
 function printRecordLatency(calls: HistogramSample | undefined, drained: number, failedCalls: number, single: LoadResult, batch: LoadResult): void {
@@ -302,8 +312,8 @@ function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | 
   console.log(`${label('postgres, sum of VmRSS')}${col(mib(w.rssBytes))}${col(mib(l.rssBytes))}`);
   console.log(`${label('postgres processes (postmaster and children)')}${col(processes(w))}${col(processes(l))}`);
   console.log('  (PSS splits each shared page among the processes mapping it; the VmRSS sum counts shared');
-  console.log('  buffers once per process. The services\' pools close connections idle for 30 s, so the');
-  console.log('  count after the bench depends on timing. The queue-listener after the bench is the drain\'s.)');
+  console.log("  buffers once per process. The services' pools close connections idle for 30 s, so the");
+  console.log("  count after the bench depends on timing. The queue-listener after the bench is the drain's.)");
 }
 
 function printStartTimes(times: Record<ServiceName, StartTimes[]>): void {

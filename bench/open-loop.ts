@@ -12,7 +12,13 @@ export interface OpenLoopResult {
  * load down. Latency is measured from when a request was due, not sent, so
  * a queue in the generator counts too.
  */
-export async function runOpenLoop(options: { origin: string; method: 'GET' | 'POST'; path: (i: number) => string; rate: number; seconds: number }): Promise<OpenLoopResult> {
+export async function runOpenLoop(options: {
+  origin: string;
+  method: 'GET' | 'POST';
+  path: (i: number) => string;
+  rate: number;
+  seconds: number;
+}): Promise<OpenLoopResult> {
   const pool = new Pool(options.origin, { connections: 1024, pipelining: 1 });
   const byStatus = new Map<number, number[]>();
   const total = Math.round(options.rate * options.seconds);

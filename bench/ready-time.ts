@@ -30,8 +30,8 @@ export async function timeStart(name: ServiceName, env: NodeJS.ProcessEnv, { eve
   const t0 = performance.now();
   // With PORT given, startService spawns before its first await, so t0 is the spawn.
   const starting = startService(name, { ...env, PORT: String(port) });
-  let failure: unknown;
-  starting.catch((err: unknown) => (failure = err));
+  let failure: Error | undefined;
+  starting.catch((err: unknown) => (failure = err instanceof Error ? err : new Error(String(err))));
   let healthzMs: number | undefined;
   let readyzMs: number | undefined;
   try {

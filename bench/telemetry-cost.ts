@@ -269,7 +269,12 @@ function metricsCostPerPlay(): { nsPerHistogram: number; nsPerCounter: number; p
  * listener's pulls make, timed here against a bare call of `next`.
  */
 function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs: number } {
-  const faults = new Faults({ metrics: createMetrics('bench'), log: createLogger('bench', 'silent'), kinds: [publishFailure], auth: faultsAuth('bench-faults-token') });
+  const faults = new Faults({
+    metrics: createMetrics('bench'),
+    log: createLogger('bench', 'silent'),
+    kinds: [publishFailure],
+    auth: faultsAuth('bench-faults-token'),
+  });
   const req = { path: '/play/asset/123/user/u1' } as Request;
   const res = {} as Response;
   let calls = 0;
@@ -288,14 +293,30 @@ function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs
   return { middlewareNs, bareNs, publishCheckNs };
 }
 
-const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 50);
+const median = (values: number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
   const baselineRuns = runs.get(CONFIGURATIONS[0] as Configuration) ?? [];
   const baseline = median(baselineRuns.map((r) => r.load.throughput));
   const baselineCpu = median(baselineRuns.map((r) => r.meshCpuUs));
-  const header = ['configuration', 'plays/s', 'each round', 'p50 ms', 'p99 ms', 'errors', 'vs off', 'play CPU µs/play', 'mesh CPU µs/play', 'CPU vs off', 'OTLP KiB/s'];
+  const header = [
+    'configuration',
+    'plays/s',
+    'each round',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'vs off',
+    'play CPU µs/play',
+    'mesh CPU µs/play',
+    'CPU vs off',
+    'OTLP KiB/s',
+  ];
   const rows = CONFIGURATIONS.map((config) => {
     const rs = runs.get(config) ?? [];
     const throughput = median(rs.map((r) => r.load.throughput));
@@ -317,7 +338,9 @@ function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  console.log(`\nplay at saturation: ${options.concurrency} keep-alive clients, ${options.seconds} s after ${options.warmup} s warm-up, median of ${options.rounds} rounds`);
+  console.log(
+    `\nplay at saturation: ${options.concurrency} keep-alive clients, ${options.seconds} s after ${options.warmup} s warm-up, median of ${options.rounds} rounds`,
+  );
   console.log(line(header));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rows) console.log(line(r));
@@ -329,14 +352,22 @@ function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
   const notExported = versus('not exported (no endpoint)');
   const atDefault = versus('exported, ratio 0.1 (chart), scraped');
   console.log(`\nP4 not exported: ${fixed((1 - notExported) * 100, 1)} % of play throughput (target <= 3 %: ${verdict(notExported >= 0.97)})`);
-  console.log(`P4 exported at the chart's ratio (0.1): ${fixed((1 - atDefault) * 100, 1)} % of play throughput (target <= 15 %: ${verdict(atDefault >= 0.85)})`);
+  console.log(
+    `P4 exported at the chart's ratio (0.1): ${fixed((1 - atDefault) * 100, 1)} % of play throughput (target <= 15 %: ${verdict(atDefault >= 0.85)})`,
+  );
 }
 
 async function main(): Promise<void> {
   const options = readOptions();
-  console.log(`telemetry cost — ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; load generator, NATS and the five services share them`);
+  console.log(
+    `telemetry cost — ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; load generator, NATS and the five services share them`,
+  );
   // Anything else running on the machine skews every figure; the load average says how much.
-  console.log(`load average before the run: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `load average before the run: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   const runs = new Map<Configuration, Run[]>(CONFIGURATIONS.map((c) => [c, []]));
   for (let round = 1; round <= options.rounds; round++) {
     for (const config of CONFIGURATIONS) {
@@ -357,7 +388,13 @@ async function main(): Promise<void> {
   const scrapeBytes = scrapes.flatMap((r) => r.scrapeBytes);
   console.log(
     `\n/metrics under load (all five services, every ${options.scrapeEveryMs} ms): ${scrapeMs.length} scrapes, ` +
-      `median ${fixed(median(scrapeMs), 1)} ms, p99 ${fixed(percentile([...scrapeMs].sort((a, b) => a - b), 99), 1)} ms, ` +
+      `median ${fixed(median(scrapeMs), 1)} ms, p99 ${fixed(
+        percentile(
+          [...scrapeMs].sort((a, b) => a - b),
+          99,
+        ),
+        1,
+      )} ms, ` +
       `median body ${fixed(median(scrapeBytes) / 1024, 1)} KiB`,
   );
   const perScrape = await cpuPerScrape(200);

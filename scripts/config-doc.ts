@@ -45,7 +45,7 @@ function settingOf(variable: string, schema: ZodTypeAny): Setting {
   if (!description) throw new Error(`${variable} has no description: add .describe() where it is declared`);
   let defaultValue: unknown;
   let range: string | undefined;
-  for (let inner: ZodTypeAny | undefined = schema; inner; ) {
+  for (let inner: ZodTypeAny | undefined = schema; inner;) {
     if (inner instanceof z.ZodDefault) defaultValue ??= (inner._def as { defaultValue: () => unknown }).defaultValue();
     if (inner instanceof z.ZodEnum) range = (inner.options as string[]).map((v) => `\`${v}\``).join(', ');
     if (inner instanceof z.ZodNumber && inner.minValue !== null && inner.maxValue !== null) range = `${inner.minValue}-${inner.maxValue}`;
@@ -63,7 +63,7 @@ function settingOf(variable: string, schema: ZodTypeAny): Setting {
 
 const listOf = (names: readonly string[]) => (names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} and ${names.at(-1)!}`);
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const shownDefault = (value: unknown) => (value === undefined ? 'unset' : `\`${String(value)}\``);
+const shownDefault = (value: unknown) => (value === undefined ? 'unset' : `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``);
 
 interface Row {
   variable: string;
@@ -131,7 +131,8 @@ export function configurationDoc(configs: readonly ServiceConfig[] = SERVICE_CON
   for (const [says, services] of rules) out.push(`- ${says} (${services.length === names.length ? 'every service' : listOf(services)}).`);
   out.push('', ...FAULTS_SECTION);
   for (const config of configs) {
-    for (const kind of config.faultKinds) out.push(`| \`${kind.key}\` | ${config.name} | ${kind.type === 'share' ? '0-1' : '`true`/`false`'} | ${cell(kind.description)} |`);
+    for (const kind of config.faultKinds)
+      out.push(`| \`${kind.key}\` | ${config.name} | ${kind.type === 'share' ? '0-1' : '`true`/`false`'} | ${cell(kind.description)} |`);
   }
   out.push('', ...FAULTS_AFTER);
   return `${out.join('\n')}\n`;
@@ -146,7 +147,7 @@ const FAULTS_SECTION = [
   'routes and the middleware do not exist. `./scripts/mesh` turns them on with',
   '`FAULTS_TOKEN`, or else the admin token it uses, and so does skaffold',
   '(`faults.enabled` of the chart); the chart leaves them off by default and in',
-  '`values-production.yaml`. A `PUT` replaces the service\'s faults (what it leaves',
+  "`values-production.yaml`. A `PUT` replaces the service's faults (what it leaves",
   'out is off) and answers the new state; `DELETE` turns every one off; `FAULTS`',
   'sets where they start.',
   '',
@@ -161,7 +162,7 @@ const FAULTS_AFTER = [
   'Business routes are everything but `/healthz`, `/readyz`, `/metrics` and',
   '`/admin/*`, which are never slowed down or failed. A value out of range, an',
   "unknown key or another service's fault is a `400` (`invalid_body`) and changes",
-  'nothing. An injected delay or error is counted and logged as the service\'s',
+  "nothing. An injected delay or error is counted and logged as the service's",
   "own (its request metrics show it), and the request's server span carries a",
   '`fault injected` event and `fault.injected=true`, so a trace never passes a',
   'fault off as a real one. `faults_active{kind}` and',

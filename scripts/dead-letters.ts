@@ -150,7 +150,8 @@ function parsePayload(data: Uint8Array): Pick<DeadLetter, 'event' | 'problem' | 
 
 /** The listener's header; without it, events.deadletter.X came from events.X. Never a dead-letter subject, never a wildcard. */
 function originalSubjectOf(fromHeader: string | undefined, deadLetterSubject: string): string | undefined {
-  const candidate = fromHeader ?? (deadLetterSubject.startsWith(`${DEAD_LETTER_ROOT}.`) ? `events.${deadLetterSubject.slice(DEAD_LETTER_ROOT.length + 1)}` : undefined);
+  const candidate =
+    fromHeader ?? (deadLetterSubject.startsWith(`${DEAD_LETTER_ROOT}.`) ? `events.${deadLetterSubject.slice(DEAD_LETTER_ROOT.length + 1)}` : undefined);
   if (!candidate || !/^events(\.[A-Za-z0-9_-]+)+$/.test(candidate) || subjectMatches(`${DEAD_LETTER_ROOT}.>`, candidate)) return undefined;
   return candidate;
 }
@@ -309,7 +310,10 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: 
     out(`${USAGE}\n`);
     return 0;
   }
-  const servers = (env['NATS_URL'] || 'nats://127.0.0.1:4222').split(',').map((s) => s.trim()).filter(Boolean);
+  const servers = (env['NATS_URL'] || 'nats://127.0.0.1:4222')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let nc: NatsConnection;
   try {
     nc = await connect({ servers, name: 'dead-letters', timeout: 5000, maxReconnectAttempts: 0 });

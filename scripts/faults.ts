@@ -87,7 +87,8 @@ export function parseArgs(argv: readonly string[]): Options | undefined {
     if (arg === '-h' || arg === '--help') return undefined;
     if (arg === '--url' || arg.startsWith('--url=')) {
       url = arg === '--url' ? argv[++i] : arg.slice('--url='.length);
-      if (!url || !/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new UsageError(`--url wants a base URL such as http://127.0.0.1:18080, not ${JSON.stringify(url ?? '')}`);
+      if (!url || !/^https?:\/\/[^/\s]+\/?$/.test(url))
+        throw new UsageError(`--url wants a base URL such as http://127.0.0.1:18080, not ${JSON.stringify(url ?? '')}`);
       url = url.replace(/\/$/, '');
       continue;
     }
@@ -115,7 +116,8 @@ function settingsFrom(words: readonly string[]): Record<string, number | boolean
     }
     const [name, value, ...extra] = word.split('=');
     const field = name === undefined ? undefined : SETTINGS[name];
-    if (!field || value === undefined || extra.length > 0) throw new UsageError(`unknown setting ${JSON.stringify(word)}: delay=MS, jitter=MS, errors=RATE, publish=RATE or pause`);
+    if (!field || value === undefined || extra.length > 0)
+      throw new UsageError(`unknown setting ${JSON.stringify(word)}: delay=MS, jitter=MS, errors=RATE, publish=RATE or pause`);
     const number = Number(value);
     if (value.trim() === '' || !Number.isFinite(number)) throw new UsageError(`${name} wants a number, not ${JSON.stringify(value)}`);
     body[field] = number;
@@ -134,7 +136,9 @@ export async function run(options: Options, env: NodeJS.ProcessEnv, io: Io): Pro
   const { command } = options;
   const services = command.kind === 'set' ? [command.service] : command.services;
   // Behind --url there is one service, whatever the command names.
-  const targets = options.url ? [{ service: services.length === 1 ? services[0]! : options.url, base: options.url }] : services.map((service) => ({ service, base: SERVICES[service] }));
+  const targets = options.url
+    ? [{ service: services.length === 1 ? services[0]! : options.url, base: options.url }]
+    : services.map((service) => ({ service, base: SERVICES[service] }));
   let failed = 0;
   for (const { service, base } of targets) {
     const method = command.kind === 'set' ? 'PUT' : command.kind === 'reset' ? 'DELETE' : 'GET';
@@ -163,7 +167,9 @@ export async function run(options: Options, env: NodeJS.ProcessEnv, io: Io): Pro
       io.err(`${service}: ${method} ${base}/admin/faults answered ${res.status} ${text}${hint}`);
     } catch (err) {
       failed++;
-      io.err(`${service}: ${method} ${base}/admin/faults failed: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`);
+      io.err(
+        `${service}: ${method} ${base}/admin/faults failed: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`,
+      );
     }
   }
   return failed > 0 ? 1 : 0;

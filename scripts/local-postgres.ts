@@ -35,7 +35,11 @@ export function postgresBinDir(): string {
   const fromEnv = process.env['PG_BIN_DIR'];
   if (fromEnv) return fromEnv;
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   for (const version of versions) {
     if (existsSync(join(root, version, 'bin', 'postgres'))) return join(root, version, 'bin');
   }
@@ -147,7 +151,7 @@ async function waitUntilAccepting(admin: Admin, child: ChildProcess): Promise<vo
       return;
     } catch (err) {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections on ${admin.port}: ${String(err)}`);
+      if (Date.now() > deadline) throw new Error(`postgres did not accept connections on ${admin.port}`, { cause: err });
       await sleep(50);
     }
   }

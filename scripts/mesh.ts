@@ -223,7 +223,8 @@ function readable(line: string): string {
   const fields = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  return `${clock} ${String(level ?? '').toUpperCase().padEnd(5)} ${String(msg ?? '')} ${fields}`.trimEnd();
+  const text = (value: unknown) => (typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value));
+  return `${clock} ${text(level).toUpperCase().padEnd(5)} ${text(msg)} ${fields}`.trimEnd();
 }
 
 const sayMesh = (line: string) => process.stdout.write(`\x1b[1m${'mesh'.padEnd(14)}\x1b[0m ${line}\n`);
@@ -286,11 +287,7 @@ export function faultsTokenFrom(env: NodeJS.ProcessEnv, adminToken: string | und
 }
 
 /** What every service is given: its own PORT, the admin token (catalog writes), and the fault toggles, on. */
-export function serviceEnv(
-  base: NodeJS.ProcessEnv,
-  service: { port: number },
-  tokens: { admin: string | undefined; faults: string },
-): NodeJS.ProcessEnv {
+export function serviceEnv(base: NodeJS.ProcessEnv, service: { port: number }, tokens: { admin: string | undefined; faults: string }): NodeJS.ProcessEnv {
   const { ADMIN_TOKEN: _admin, FAULTS_TOKEN: _faults, PORT: _port, ...env } = base;
   return {
     ...env,

@@ -139,10 +139,7 @@ function parseUrl({ value, source }: { value: string; source: string }): string 
   return url.href.replace(/\/+$/, '');
 }
 
-function parseNumber(
-  { value, source }: { value: string; source: string },
-  { min, max, integer }: { min: number; max: number; integer: boolean },
-): number {
+function parseNumber({ value, source }: { value: string; source: string }, { min, max, integer }: { min: number; max: number; integer: boolean }): number {
   const n = /^\s*[+]?(\d+(\.\d*)?|\.\d+)\s*$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
     const kind = integer ? 'a whole number' : 'a number';
@@ -153,7 +150,10 @@ function parseNumber(
 
 /** `123:5,456:3,ghost` → weights 5, 3 and 1 (an id without weight weighs 1). */
 export function parseAssets(spec: string, source = '--assets'): WeightedAsset[] {
-  const entries = spec.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = spec
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0) throw new UsageError(`${source} lists no asset`);
   return entries.map((entry) => {
     const [id = '', weightText, extra] = entry.split(':');
@@ -195,7 +195,10 @@ export class Reservoir {
   readonly values: number[] = [];
   private seen = 0;
 
-  constructor(private readonly capacity: number, private readonly random: () => number = Math.random) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly random: () => number = Math.random,
+  ) {}
 
   add(value: number): void {
     this.seen++;
@@ -213,10 +216,7 @@ export function playPath(assetId: string, userId: string): string {
 }
 
 /** One request's outcome as the counters see it. */
-export type Outcome =
-  | { kind: 'ok'; degraded: boolean }
-  | { kind: 'not_found' }
-  | { kind: 'other'; label: string };
+export type Outcome = { kind: 'ok'; degraded: boolean } | { kind: 'not_found' } | { kind: 'other'; label: string };
 
 /** Reads play's answer: a non-empty `degraded` list marks a degraded answer. */
 export function classifyAnswer(status: number, body: unknown): Outcome {
@@ -368,7 +368,9 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 const ms = (value: number | undefined): string => (value === undefined ? '-' : `${value.toFixed(1)}ms`);
 
 export function formatProgress(p: Progress): string {
-  const others = Object.entries(p.otherOutcomes).map(([label, count]) => `${label}:${count}`).join(' ');
+  const others = Object.entries(p.otherOutcomes)
+    .map(([label, count]) => `${label}:${count}`)
+    .join(' ');
   return [
     `t=${p.elapsedSeconds.toFixed(0)}s`,
     `sent=${p.sent}`,
@@ -426,7 +428,7 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`traffic: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+      process.stderr.write(`traffic: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
       process.exitCode = 1;
     },
   );

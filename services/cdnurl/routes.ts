@@ -42,9 +42,23 @@ export const urlCatalog: Catalog<PlayableUrl> = {
     write: [
       { name: 'absolute', summary: 'an absolute URL', params: { assetId: 'alien' }, headers: admin, body: cdnUrl, status: 200 },
       { name: 'relative', summary: 'a CDN-relative path', params: { assetId: 'trailer' }, headers: admin, body: { url: 'path/to/trailer.mp4' }, status: 200 },
-      { name: 'script', summary: 'a URL that could run script', params: { assetId: 'alien' }, headers: admin, body: { url: 'javascript:alert(1)' }, status: 400 },
+      {
+        name: 'script',
+        summary: 'a URL that could run script',
+        params: { assetId: 'alien' },
+        headers: admin,
+        body: { url: 'javascript:alert(1)' },
+        status: 400,
+      },
       { name: 'noToken', summary: 'without a token', params: { assetId: 'alien' }, body: cdnUrl, status: 401 },
-      { name: 'notJson', summary: 'a body in another content type', params: { assetId: 'alien' }, headers: admin, raw: { contentType: 'text/plain', text: cdnUrl.url }, status: 415 },
+      {
+        name: 'notJson',
+        summary: 'a body in another content type',
+        params: { assetId: 'alien' },
+        headers: admin,
+        raw: { contentType: 'text/plain', text: cdnUrl.url },
+        status: 415,
+      },
     ],
   },
 };

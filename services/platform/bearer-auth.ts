@@ -17,8 +17,7 @@ export type WithoutToken = 'open' | 'closed';
 export function requireBearerToken(token: string | undefined, what: string, withoutToken: WithoutToken): RequestHandler {
   if (!token) {
     if (withoutToken === 'open') return (_req, _res, next) => next();
-    return (_req, _res, next) =>
-      next(new HttpError('writes_closed', `${what} is closed: no token is configured (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)`));
+    return (_req, _res, next) => next(new HttpError('writes_closed', `${what} is closed: no token is configured (set ADMIN_TOKEN, or ALLOW_OPEN_WRITES=true)`));
   }
   const expected = digest(token);
   return (req, _res, next) => {

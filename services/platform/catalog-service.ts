@@ -97,11 +97,15 @@ function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps:
 }
 
 /** The catalog's Express app (createApp of metadata and cdnurl). */
-export function createCatalogApp<T extends Record<string, string>>(catalog: Catalog<T>, { store, adminToken, allowOpenWrites, onChanged, ...parts }: CatalogAppDeps<T>): Express {
+export function createCatalogApp<T extends Record<string, string>>(
+  catalog: Catalog<T>,
+  { store, adminToken, allowOpenWrites, onChanged, ...parts }: CatalogAppDeps<T>,
+): Express {
   return createHttpApp({ ...parts, api: catalogApi(catalog, { store, adminToken, allowOpenWrites, onChanged, ...parts }) });
 }
 
-export const createCatalogStore = <T extends Record<string, string>>(catalog: Catalog<T>, db: Database): CatalogStore<T> => createRecordStore(db, catalog.table);
+export const createCatalogStore = <T extends Record<string, string>>(catalog: Catalog<T>, db: Database): CatalogStore<T> =>
+  createRecordStore(db, catalog.table);
 
 /** The configuration of a catalog service, for its config.ts. */
 export function catalogConfigSchema(port: number) {
@@ -111,7 +115,9 @@ export function catalogConfigSchema(port: number) {
     ADMIN_TOKEN: tokenSchema(8).describe(
       '`Authorization: Bearer <ADMIN_TOKEN>` is required on the catalog writes (401 without, 403 wrong); at least 8 characters. Unset, writes are refused (403) unless `ALLOW_OPEN_WRITES=true`. `./scripts/mesh` generates one and prints it.',
     ),
-    ALLOW_OPEN_WRITES: booleanSchema.describe('`true` opens the catalog writes to anyone while no `ADMIN_TOKEN` is set (a warning is logged at start); never in production.'),
+    ALLOW_OPEN_WRITES: booleanSchema.describe(
+      '`true` opens the catalog writes to anyone while no `ADMIN_TOKEN` is set (a warning is logged at start); never in production.',
+    ),
   });
 }
 export const catalogConfigRules = serviceConfigRules<z.output<ReturnType<typeof catalogConfigSchema>>>();
@@ -127,7 +133,7 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
     name,
     configSchema: catalogConfigSchema(catalog.port),
     configRules: catalogConfigRules,
-    async start({ config, log, metrics, readiness, faults }) {
+    start({ config, log, metrics, readiness, faults }) {
       warnWithoutAdminToken(config, log);
       const seed = (client: Parameters<typeof seedEmptyTable>[0]) => seedEmptyTable(client, catalog.table, catalog.seed);
       const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seed, log, metrics, readiness });

@@ -8,20 +8,25 @@ export class ConfigError extends Error {
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** `true` or `false`, nothing looser: a typo must not open anything. */
-export const booleanSchema = z.enum(['true', 'false']).default('false').transform((v) => v === 'true');
+export const booleanSchema = z
+  .enum(['true', 'false'])
+  .default('false')
+  .transform((v) => v === 'true');
 
 export const portSchema = (defaultPort: number) =>
   intFrom(0, 65_535).default(defaultPort).describe("HTTP port: the service's routes, `/healthz`, `/readyz`, `/metrics`.");
 /** A peer's base URL: where it is called without Consul, and while Consul knows no instance of it. */
 export const peerUrlSchema = (peer: string, defaultPort: number) =>
-  httpUrlSchema(`http://127.0.0.1:${defaultPort}`).describe(`The ${peer} service's URL: the only one without Consul, and the fallback while Consul knows no instance.`);
+  httpUrlSchema(`http://127.0.0.1:${defaultPort}`).describe(
+    `The ${peer} service's URL: the only one without Consul, and the fallback while Consul knows no instance.`,
+  );
 /** The token of reporting's record routes, which reporting requires and queue-listener sends. */
 export const recordTokenSchema = z
   .string()
   .min(16)
   .optional()
   .describe(
-    "When set, reporting requires `Authorization: Bearer <RECORD_TOKEN>` on `POST /events` and `POST /events/asset/:assetId/user/:userId`, and queue-listener sends it; unset, those routes are open. The chart generates one and gives it to these two only.",
+    'When set, reporting requires `Authorization: Bearer <RECORD_TOKEN>` on `POST /events` and `POST /events/asset/:assetId/user/:userId`, and queue-listener sends it; unset, those routes are open. The chart generates one and gives it to these two only.',
   );
 export const durationMsSchema = (defaultMs: number) => intFrom(1, 600_000).default(defaultMs);
 export const countSchema = (min: number, max: number, defaultCount: number) => intFrom(min, max).default(defaultCount);
@@ -55,7 +60,11 @@ export const commonConfigSchema = z.object({
     .describe(
       'Consul agent, `host:port` or `http(s)://host:port`: the service registers there and resolves its peers there ([consul.md](consul.md)); unset, no Consul and static URLs only.',
     ),
-  CONSUL_HTTP_TOKEN: z.string().min(1).optional().describe('ACL token sent as `X-Consul-Token` (`service:write` on its own name, `service:read` on its peers, `node:read`).'),
+  CONSUL_HTTP_TOKEN: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('ACL token sent as `X-Consul-Token` (`service:write` on its own name, `service:read` on its peers, `node:read`).'),
   // Consul raises intervals below 1 s to 1 s.
   CONSUL_CHECK_INTERVAL_MS: intFrom(1_000, 600_000)
     .default(5_000)
@@ -79,7 +88,9 @@ export const commonConfigSchema = z.object({
     .url()
     .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL')
     .optional()
-    .describe('OTLP/HTTP endpoint traces are batched to, e.g. `http://tempo:4318`. Unset, the tracing SDK is not loaded at all: no patches, no spans, no trace ids in logs.'),
+    .describe(
+      'OTLP/HTTP endpoint traces are batched to, e.g. `http://tempo:4318`. Unset, the tracing SDK is not loaded at all: no patches, no spans, no trace ids in logs.',
+    ),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z
     .string()
     .url()

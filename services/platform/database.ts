@@ -19,7 +19,9 @@ export const databaseConfigSchema = z.object({
     .describe(
       'PostgreSQL to keep the data in, a standard `postgres://user:password@host:port/database` URL (`?sslmode=require` and the other parameters node-postgres knows are honoured); each service migrates its own schema in it at start. The default is the server `./scripts/mesh` starts.',
     ),
-  DATABASE_POOL_MAX: countSchema(1, 1000, 10).describe("At most this many connections per process; keep `replicas x DATABASE_POOL_MAX` below the server's `max_connections`."),
+  DATABASE_POOL_MAX: countSchema(1, 1000, 10).describe(
+    "At most this many connections per process; keep `replicas x DATABASE_POOL_MAX` below the server's `max_connections`.",
+  ),
 });
 export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
 
@@ -176,7 +178,11 @@ export class Database {
         if (wasReachable !== this.reachable) log[this.reachable ? 'info' : 'warn'](this.reachable ? 'database reachable again' : 'database unreachable');
         return this.reachable ? HEALTH_INTERVAL_MS : Math.min(HEALTH_INTERVAL_MS, 500);
       },
-      { signal: this.closing.signal, backoff: { initialMs: 500, maxMs: HEALTH_INTERVAL_MS }, onError: (err) => log.warn({ err }, 'database health check failed') },
+      {
+        signal: this.closing.signal,
+        backoff: { initialMs: 500, maxMs: HEALTH_INTERVAL_MS },
+        onError: (err) => log.warn({ err }, 'database health check failed'),
+      },
     );
   }
 }

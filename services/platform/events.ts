@@ -51,7 +51,9 @@ export const streamReplicasSchema = z.coerce
   .min(1)
   .max(5)
   .default(1)
-  .describe('Copies of the `EVENTS` stream when this service creates it: 1 to 5, at most the NATS servers of the cluster (the chart sets `nats.streamReplicas`, 3 in `values-production.yaml`).');
+  .describe(
+    'Copies of the `EVENTS` stream when this service creates it: 1 to 5, at most the NATS servers of the cluster (the chart sets `nats.streamReplicas`, 3 in `values-production.yaml`).',
+  );
 
 /** W3C trace context of `ctx`, as NATS headers. */
 export function traceHeaders(ctx: Context = context.active()): MsgHdrs {

@@ -129,11 +129,17 @@ export class Faults {
     this.auth = options.auth;
     this.schema = faultSettingsSchema(this.kinds);
     const registers = [options.metrics.registry];
-    this.active = new Gauge({ name: 'faults_active', help: '1 while a fault toggle of this kind is on (PUT /admin/faults)', labelNames: ['kind'] as const, registers });
+    this.active = new Gauge({
+      name: 'faults_active',
+      help: '1 while a fault toggle of this kind is on (PUT /admin/faults)',
+      labelNames: ['kind'] as const,
+      registers,
+    });
     this.injected = new Counter({ name: 'faults_injected_total', help: 'Faults injected, by kind', labelNames: ['kind'] as const, registers });
     // Every series exists from the start: dashboards show 0, increase() sees the first one.
     for (const label of ['delay', 'error', ...this.kinds.map((kind) => kind.label)]) this.active.set({ kind: label }, 0);
-    for (const label of ['delay', 'error', ...this.kinds.filter((kind) => kind.type === 'share').map((kind) => kind.label)]) this.injected.inc({ kind: label }, 0);
+    for (const label of ['delay', 'error', ...this.kinds.filter((kind) => kind.type === 'share').map((kind) => kind.label)])
+      this.injected.inc({ kind: label }, 0);
     this.current = this.schema.parse({});
     if (options.initial) this.set(options.initial);
   }
@@ -218,7 +224,7 @@ export class Faults {
           { name: 'read', summary: 'the toggles', headers: token, status: 200 },
           { name: 'noToken', summary: 'without the faults token', status: 401 },
         ],
-        handle: async () => this.settings,
+        handle: () => this.settings,
       }),
       operation({
         ...common,
@@ -230,7 +236,7 @@ export class Faults {
           { name: 'delay', summary: 'slow every business request down', headers: token, body: { delayMs: 20, jitterMs: 10 }, status: 200 },
           { name: 'outOfRange', summary: 'an error rate above 1', headers: token, body: { errorRate: 2 }, status: 400 },
         ],
-        handle: async ({ body }) => {
+        handle: ({ body }) => {
           this.set(body);
           return this.settings;
         },
@@ -240,7 +246,7 @@ export class Faults {
         method: 'delete',
         summary: 'Turn every fault toggle off',
         examples: [{ name: 'reset', summary: 'all off', headers: token, status: 200 }],
-        handle: async () => {
+        handle: () => {
           this.reset();
           return this.settings;
         },

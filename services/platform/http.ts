@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type Express, type RequestHandler, type Router } from 'express';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Router } from 'express';
 import helmet from 'helmet';
 import { DatabaseUnavailableError, HttpError, type ErrorCode } from './errors';
 import { withInjectedFaults, type Faults } from './faults';
@@ -80,12 +80,19 @@ function recordRequestDuration(metrics: Metrics): RequestHandler {
     const end = metrics.httpServerDuration.startTimer();
     res.on('finish', () => {
       // The template, never the raw path: ids in paths would explode label cardinality.
-      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      const template = routeTemplate(req);
+      const route = template ? `${req.baseUrl}${template}` : 'unmatched';
       end({ method: knownMethod(req.method), route, status_code: String(res.statusCode) }, exemplar);
     });
     next();
   };
 }
+
+/** The path template of the route that matched (`/content/asset/:assetId`); express types it loosely. */
+const routeTemplate = (req: Request): string | undefined => {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  return typeof path === 'string' ? path : undefined;
+};
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 const knownMethod = (method: string) => (METHODS.has(method) ? method : 'OTHER');
@@ -132,7 +139,7 @@ function errorHandler(log: Logger, bodyLimit: string): ErrorRequestHandler {
       res.status(status).json({ error: 'bad_request' satisfies ErrorCode, message: 'the request could not be understood' });
       return;
     }
-    log.error({ err, method: req.method, route: req.route?.path }, 'unhandled error');
+    log.error({ err, method: req.method, route: routeTemplate(req) }, 'unhandled error');
     if (res.headersSent) return;
     res.status(500).json({ error: 'internal', message: 'internal error' });
   };

@@ -17,6 +17,7 @@ const disabled = process.env['OTEL_SDK_DISABLED']?.trim().toLowerCase() === 'tru
 
 // A require, not an import: an import would load the SDK and its
 // instrumentations in every process, exporting or not.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when exporting, see above
 const tracing = exporting && !disabled ? (require('./tracing') as typeof import('./tracing')).startTracing() : undefined;
 
 /**

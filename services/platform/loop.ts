@@ -28,7 +28,8 @@ export interface RepeatOptions {
  * failing together do not retry in step), growing until a round succeeds
  * again. Never rejects.
  */
-export async function repeatUntilStopped(round: () => Promise<number | typeof DONE>, { signal, backoff, onError }: RepeatOptions): Promise<void> {
+export async function repeatUntilStopped(round: () => Promise<number | typeof DONE>, options: RepeatOptions): Promise<void> {
+  const { signal, backoff } = options;
   const start = new ExponentialBackoff({ initialDelay: backoff.initialMs, maxDelay: backoff.maxMs });
   let failing: IBackoff<unknown> | undefined;
   while (!signal.aborted) {
@@ -42,7 +43,7 @@ export async function repeatUntilStopped(round: () => Promise<number | typeof DO
       if (signal.aborted) return;
       failing = failing ? failing.next(undefined) : start.next();
       waitMs = Math.round(failing.duration);
-      onError(err, waitMs);
+      options.onError(err, waitMs);
     }
     await pause(waitMs, signal);
   }

@@ -37,7 +37,12 @@ export interface LatencyHistogram<T extends string> extends Omit<Histogram<T>, '
   startTimer(labels?: Labels<T>): (labels?: Labels<T>, exemplarLabels?: TraceExemplar) => number;
 }
 
-function latencyHistogram<T extends string>(registry: Registry<RegistryContentType>, name: string, help: string, labelNames: readonly T[]): LatencyHistogram<T> {
+function latencyHistogram<T extends string>(
+  registry: Registry<RegistryContentType>,
+  name: string,
+  help: string,
+  labelNames: readonly T[],
+): LatencyHistogram<T> {
   const histogram = new Histogram<T>({ name, help, labelNames, buckets: latencyBuckets, enableExemplars: true, registers: [registry] });
   // prom-client types exemplar labels as the histogram's own label names; a trace id is deliberately not one.
   return histogram as unknown as LatencyHistogram<T>;

@@ -152,7 +152,11 @@ export class NatsLink {
           await setUp(nc);
           return DONE;
         },
-        { signal: this.stopping.signal, backoff: RETRY, onError: (err, retryInMs) => this.options.log.warn({ err, retryInMs }, 'nats set-up failed, retrying') },
+        {
+          signal: this.stopping.signal,
+          backoff: RETRY,
+          onError: (err, retryInMs) => this.options.log.warn({ err, retryInMs }, 'nats set-up failed, retrying'),
+        },
       );
     }
   }

@@ -72,13 +72,11 @@ export interface OperationDoc<P extends Params = Params, B extends Body = Body, 
  * params and body and returns the 200 body; it throws HttpError otherwise.
  */
 export interface Operation<P extends Params = Params, B extends Body = Body, R extends ZodTypeAny = ZodTypeAny> extends OperationDoc<P, B, R> {
-  handle(input: { params: Output<P>; body: Output<B> }, req: Request, res: Response): Promise<z.input<R>>;
+  handle(input: { params: Output<P>; body: Output<B> }, req: Request, res: Response): z.input<R> | Promise<z.input<R>>;
 }
 
 /** Declares an operation with its types inferred from its schemas. */
-export const operation = <P extends Params = undefined, B extends Body = undefined, R extends ZodTypeAny = ZodTypeAny>(
-  op: Operation<P, B, R>,
-): Operation => op;
+export const operation = <P extends Params = undefined, B extends Body = undefined, R extends ZodTypeAny = ZodTypeAny>(op: Operation<P, B, R>): Operation => op;
 
 /** The seed's 404 body, `{id, status}`, which play and older clients read. */
 export const notFoundAnswer = (status: 'Asset not found' | 'User not found'): Answer => ({
@@ -242,9 +240,11 @@ export function operationsRouter(operations: readonly Operation[]): Router {
   const router = Router();
   for (const op of operations) {
     const handler: RequestHandler = async (req, res) => {
-      const params = op.params ? parseParams(op.params, req) : undefined;
-      const body = op.body ? parseJsonBody(op.body, req) : undefined;
-      res.json(await op.handle({ params, body }, req, res));
+      const input: Parameters<Operation['handle']>[0] = {
+        params: op.params ? parseParams(op.params, req) : undefined,
+        body: op.body ? (parseJsonBody(op.body, req) as unknown) : undefined,
+      };
+      res.json(await op.handle(input, req, res));
     };
     const named: RequestHandler = (req, _res, next) => {
       nameServerSpan(`${req.baseUrl}${op.path}`);

@@ -134,7 +134,10 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       // stays armed after the call and builds a DOMException when it fires,
       // on every call, for nothing.
       const deadline = new AbortController();
-      const timer = setTimeout(() => deadline.abort(new DOMException('the call budget is spent', 'TimeoutError')), Math.min(req.timeoutMs ?? Infinity, options.timeoutMs));
+      const timer = setTimeout(
+        () => deadline.abort(new DOMException('the call budget is spent', 'TimeoutError')),
+        Math.min(req.timeoutMs ?? Infinity, options.timeoutMs),
+      );
       try {
         return await callWithin(method, path, req, deadline.signal);
       } finally {

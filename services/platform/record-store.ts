@@ -38,11 +38,7 @@ export function createRecordStore<T extends Record<string, string>>(db: Database
 }
 
 /** Inserts `seed` only into an empty table: it never overwrites nor re-adds next to what users wrote. */
-export async function seedEmptyTable<T extends Record<string, string>>(
-  client: PoolClient,
-  spec: RecordTable<T>,
-  seed: Record<string, T>,
-): Promise<void> {
+export async function seedEmptyTable<T extends Record<string, string>>(client: PoolClient, spec: RecordTable<T>, seed: Record<string, T>): Promise<void> {
   const empty = await client.query(`SELECT NOT EXISTS (SELECT 1 FROM ${spec.table}) AS empty`);
   if (!(empty.rows[0] as { empty: boolean }).empty) return;
   for (const [assetId, record] of Object.entries(seed)) {

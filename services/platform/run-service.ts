@@ -18,12 +18,18 @@ import { shutDown, type ShutdownStep } from './shutdown';
  * can be generated from the same schemas that validate the environment.
  */
 export function serviceConfigSchema<S extends z.ZodRawShape>(port: number, faultKinds: readonly FaultKind[], own: S) {
-  return z.object({ PORT: portSchema(port) }).merge(commonConfigSchema).merge(faultsConfigSchema(faultKinds)).extend(own);
+  return z
+    .object({ PORT: portSchema(port) })
+    .merge(commonConfigSchema)
+    .merge(faultsConfigSchema(faultKinds))
+    .extend(own);
 }
 type ServiceConfigSchema = ReturnType<typeof serviceConfigSchema>;
 
 /** The rules every service checks at start, then the service's own. */
-export function serviceConfigRules<C extends CommonConfig & { FAULTS?: FaultSettings | undefined }>(own: ReadonlyArray<ConfigRule<C>> = []): ReadonlyArray<ConfigRule<C>> {
+export function serviceConfigRules<C extends CommonConfig & { FAULTS?: FaultSettings | undefined }>(
+  own: ReadonlyArray<ConfigRule<C>> = [],
+): ReadonlyArray<ConfigRule<C>> {
   const faultsNeedEnabling: ConfigRule<C> = {
     variables: ['FAULTS', 'FAULTS_ENABLED'],
     says: 'FAULTS needs FAULTS_ENABLED=true: without it there are no fault toggles to set',
@@ -40,7 +46,7 @@ export interface ServiceContext<C> {
   /** Fault toggles, only with FAULTS_ENABLED=true: give them to createHttpApp; the service's own kinds read them. */
   faults: Faults | undefined;
   /** Where peers are; `staticUrls` are the fallbacks from configuration. */
-  peerDirectory(staticUrls: Record<string, string>): PeerDirectory;
+  peerDirectory: (staticUrls: Record<string, string>) => PeerDirectory;
 }
 
 export interface StartedService {
@@ -57,7 +63,7 @@ export interface ServiceDefinition<S extends ServiceConfigSchema> {
   configRules: ReadonlyArray<ConfigRule<z.output<S>>>;
   /** Fault kinds of this service besides delay and errors. */
   faultKinds?: readonly FaultKind[];
-  start(context: ServiceContext<z.output<S> & CommonConfig & { PORT: number }>): Promise<StartedService>;
+  start(context: ServiceContext<z.output<S> & CommonConfig & { PORT: number; FAULTS?: FaultSettings | undefined }>): StartedService | Promise<StartedService>;
 }
 
 /**
@@ -66,7 +72,7 @@ export interface ServiceDefinition<S extends ServiceConfigSchema> {
  * The only place that calls process.exit.
  */
 export async function runService<S extends ServiceConfigSchema>(definition: ServiceDefinition<S>): Promise<void> {
-  let config: z.output<S> & CommonConfig & { PORT: number };
+  let config: z.output<S> & CommonConfig & { PORT: number; FAULTS?: FaultSettings | undefined };
   try {
     // The schema holds the common variables and PORT (serviceConfigSchema), which the compiler cannot see through S.
     config = loadConfig(definition.configSchema, process.env, definition.configRules) as typeof config;
@@ -97,19 +103,21 @@ export async function runService<S extends ServiceConfigSchema>(definition: Serv
       log.fatal({ err }, `${definition.name} ${what}; exiting`);
       process.exit(1);
     };
-  const started = await definition
-    .start({
-      config,
-      log,
-      metrics,
-      readiness,
-      faults,
-      peerDirectory(staticUrls) {
-        const directory = consul ? consul.directory(staticUrls) : new StaticDirectory(staticUrls, metrics);
-        directories.push(directory);
-        return directory;
-      },
-    })
+  const started = await Promise.resolve()
+    .then(() =>
+      definition.start({
+        config,
+        log,
+        metrics,
+        readiness,
+        faults,
+        peerDirectory(staticUrls) {
+          const directory = consul ? consul.directory(staticUrls) : new StaticDirectory(staticUrls, metrics);
+          directories.push(directory);
+          return directory;
+        },
+      }),
+    )
     .catch(fail('could not start'));
 
   const http = await startHttpServer(started.app, config.PORT, config.HOST).catch(fail(`could not listen on ${config.HOST}:${config.PORT}`));

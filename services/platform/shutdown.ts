@@ -4,7 +4,7 @@ import type { Logger } from './log';
 
 export interface ShutdownStep {
   name: string;
-  run(): Promise<void>;
+  run(): Promise<void> | void;
 }
 
 export interface ShutdownPlan {

@@ -122,7 +122,11 @@ export function startTracing(): Tracing {
       if (trace.getActiveSpan()) return undefined;
       const extracted = propagation.extract(ROOT_CONTEXT, req.headers);
       if (trace.getSpanContext(extracted)) return extracted;
-      return trace.setSpanContext(ROOT_CONTEXT, { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE });
+      return trace.setSpanContext(ROOT_CONTEXT, {
+        traceId: randomBytes(16).toString('hex'),
+        spanId: randomBytes(8).toString('hex'),
+        traceFlags: TraceFlags.NONE,
+      });
     },
     unsampledCallHeaders() {
       if (!trace.getActiveSpan() || sampledNow()) return undefined;

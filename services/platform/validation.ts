@@ -12,7 +12,7 @@ export const storableText = z.string().refine((text) => !text.includes('\u0000')
 /** Route params, validated; a bad one is a 400 naming the param. */
 export function parseParams<S extends z.ZodTypeAny>(schema: S, req: Request): z.output<S> {
   const parsed = schema.safeParse(req.params);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return parsed.data as z.output<S>;
   const issue = parsed.error.issues[0];
   const name = issue?.path.join('.') || 'parameter';
   throw badRequest('invalid_id', `${name} ${issue?.message ?? 'is invalid'}`);
@@ -30,7 +30,7 @@ export function parseJsonBody<S extends z.ZodTypeAny>(schema: S, req: Request): 
     throw badRequest('body_required', 'a JSON body is required');
   }
   const parsed = schema.safeParse(req.body);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return parsed.data as z.output<S>;
   const issue = parsed.error.issues[0];
   const where = issue?.path.length ? issue.path.join('.') : 'body';
   throw badRequest('invalid_body', `${where}: ${issue?.message ?? 'invalid'}`);

@@ -29,8 +29,7 @@ async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>,
   }
 }
 
-export const lookupMetadata = (b: Backends, assetId: string, timeoutMs: number) =>
-  lookup(b.metadata, `/content/asset/${assetId}`, metadataAnswer, timeoutMs);
+export const lookupMetadata = (b: Backends, assetId: string, timeoutMs: number) => lookup(b.metadata, `/content/asset/${assetId}`, metadataAnswer, timeoutMs);
 
 export async function lookupUrl(b: Backends, assetId: string, timeoutMs: number): Promise<Lookup<string | null>> {
   const result = await lookup(b.cdnurl, `/url/asset/${assetId}`, urlAnswer, timeoutMs);

@@ -40,8 +40,18 @@ export class CatalogCache {
 
   constructor(private readonly options: CatalogCacheOptions) {
     const registers = [options.metrics.registry];
-    this.hits = new Counter({ name: 'catalog_cache_hits_total', help: 'Catalog lookups play answered from its cache', labelNames: ['kind'] as const, registers });
-    this.misses = new Counter({ name: 'catalog_cache_misses_total', help: 'Catalog lookups play had to ask the peer for', labelNames: ['kind'] as const, registers });
+    this.hits = new Counter({
+      name: 'catalog_cache_hits_total',
+      help: 'Catalog lookups play answered from its cache',
+      labelNames: ['kind'] as const,
+      registers,
+    });
+    this.misses = new Counter({
+      name: 'catalog_cache_misses_total',
+      help: 'Catalog lookups play had to ask the peer for',
+      labelNames: ['kind'] as const,
+      registers,
+    });
     this.evictions = new Counter({ name: 'catalog_cache_evictions_total', help: 'Catalog cache entries pushed out by the size bound', registers });
     for (const kind of ['metadata', 'cdnurl']) {
       this.hits.inc({ kind }, 0);
@@ -104,9 +114,9 @@ export class CatalogCache {
  * subscription is made once per connection (NATS renews it on reconnect).
  * Never run for anything but a connect: a failed publish keeps the cache.
  */
-export function followCatalogChanges(cache: CatalogCache): (nc: NatsConnection) => Promise<void> {
+export function followCatalogChanges(cache: CatalogCache): (nc: NatsConnection) => void {
   const following = new WeakSet<NatsConnection>();
-  return async (nc) => {
+  return (nc) => {
     cache.clear();
     if (following.has(nc)) return;
     following.add(nc);

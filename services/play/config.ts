@@ -21,7 +21,9 @@ export const configSchema = serviceConfigSchema(8080, faultKinds, {
   SHED_MAX_IN_FLIGHT: countSchema(1, 100_000, 64).describe(
     'While this many plays are in progress in this process, the next is answered `503` with `Retry-After` at once: bounds how long an accepted play queues behind others.',
   ),
-  CATALOG_CACHE_MAX: countSchema(0, 10_000_000, 10_000).describe('At most this many catalog answers (metadata and URLs) kept in play, least recently used first out; `0` turns the cache off.'),
+  CATALOG_CACHE_MAX: countSchema(0, 10_000_000, 10_000).describe(
+    'At most this many catalog answers (metadata and URLs) kept in play, least recently used first out; `0` turns the cache off.',
+  ),
   CATALOG_CACHE_TTL_MS: durationMsSchema(30_000).describe(
     'How long a cached catalog answer is used: bounds staleness when change notices were missed (NATS away). "Not found" is believed for 2 s.',
   ),

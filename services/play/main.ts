@@ -16,7 +16,7 @@ void runService({
   configSchema,
   configRules,
   faultKinds,
-  async start({ config, log, metrics, readiness, faults, peerDirectory }) {
+  start({ config, log, metrics, readiness, faults, peerDirectory }) {
     const directory = peerDirectory({ metadata: config.METADATA_URL, cdnurl: config.CDNURL_URL, reporting: config.REPORTING_URL });
     const client = (peer: string) =>
       createPeerClient({
@@ -54,7 +54,7 @@ void runService({
         faults,
       }),
       stop: [
-        { name: 'event-loop-lag', run: async () => lag.stop() },
+        { name: 'event-loop-lag', run: () => lag.stop() },
         { name: 'outbox', run: () => publisher.stop() },
         { name: 'nats', run: () => link.drain() },
         { name: 'backends', run: async () => void (await Promise.all(Object.values(backends).map((b) => b.close()))) },

@@ -19,7 +19,7 @@ export type PlayOutcome = { kind: 'played'; playback: Playback } | { kind: 'not_
 export interface PlayDeps {
   backends: Backends;
   /** Resolves true once JetStream stored the event (or knew it already) within `budgetMs`. */
-  publishView(event: ViewEvent, budgetMs: number): Promise<boolean>;
+  publishView: (event: ViewEvent, budgetMs: number) => Promise<boolean>;
   /**
    * The most one play waits, its backend calls and its publish together: what
    * has not arrived by then is left out of the answer, so an accepted play is
@@ -42,7 +42,9 @@ export async function playView(deps: PlayDeps, assetId: string, userId: string):
   const left = () => Math.max(1, Math.ceil(deadline - performance.now()));
   const url = catalog ? catalog.lookup('cdnurl', assetId, () => lookupUrl(backends, assetId, left())) : lookupUrl(backends, assetId, left());
   const views = lookupViews(backends, assetId, userId, left());
-  const metadata = await (catalog ? catalog.lookup('metadata', assetId, () => lookupMetadata(backends, assetId, left())) : lookupMetadata(backends, assetId, left()));
+  const metadata = await (catalog
+    ? catalog.lookup('metadata', assetId, () => lookupMetadata(backends, assetId, left()))
+    : lookupMetadata(backends, assetId, left()));
   if (metadata === 'missing' || metadata === 'failed') {
     // The other lookups have no use now, but must not end as unhandled rejections.
     void Promise.allSettled([url, views]);

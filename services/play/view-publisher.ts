@@ -114,7 +114,11 @@ export class ViewPublisher {
       const remaining = Math.floor(deadline - performance.now());
       if (!js || remaining <= 0) return false;
       try {
-        const ack = await js.publish(VIEW_SUBJECT, JSON.stringify(pending.event), { msgID: pending.event.eventId, headers: pending.headers, timeout: remaining });
+        const ack = await js.publish(VIEW_SUBJECT, JSON.stringify(pending.event), {
+          msgID: pending.event.eventId,
+          headers: pending.headers,
+          timeout: remaining,
+        });
         this.published.inc({ outcome: ack.duplicate ? 'duplicate' : 'ok' });
         return true;
       } catch (err) {

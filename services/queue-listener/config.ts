@@ -11,7 +11,9 @@ export const configSchema = serviceConfigSchema(8084, faultKinds, {
   EVENTS_STREAM_REPLICAS: streamReplicasSchema,
   REPORTING_URL: peerUrlSchema('reporting', 8082),
   RECORD_TOKEN: recordTokenSchema,
-  RETRY_MAX_DELAY_MS: durationMsSchema(30_000).describe('Cap of the back-off between redeliveries of a view reporting could not take: an outage delays views, it never drops them.'),
+  RETRY_MAX_DELAY_MS: durationMsSchema(30_000).describe(
+    'Cap of the back-off between redeliveries of a view reporting could not take: an outage delays views, it never drops them.',
+  ),
 });
 export type Config = typeof configSchema._output;
 

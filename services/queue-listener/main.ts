@@ -23,7 +23,7 @@ void runService({
   configSchema,
   configRules,
   faultKinds,
-  async start({ config, log, metrics, readiness, faults, peerDirectory }) {
+  start({ config, log, metrics, readiness, faults, peerDirectory }) {
     const directory = peerDirectory({ reporting: config.REPORTING_URL });
     const reporting = createPeerClient({
       peer: 'reporting',

@@ -6,10 +6,7 @@ import { contextFromHeaders, viewEventSchema, type ViewEvent } from '../platform
 import { PeerUnavailableError, type PeerClient } from '../platform/peer-client';
 
 /** What to do with a message once reporting has been asked. */
-export type Verdict =
-  | { kind: 'recorded'; event: ViewEvent; duplicate: boolean }
-  | { kind: 'retry'; reason: string }
-  | { kind: 'poison'; reason: string };
+export type Verdict = { kind: 'recorded'; event: ViewEvent; duplicate: boolean } | { kind: 'retry'; reason: string } | { kind: 'poison'; reason: string };
 
 const tracer = trace.getTracer('video-mesh/queue-listener');
 
@@ -47,7 +44,11 @@ export async function recordBatch(reporting: PeerClient, msgs: readonly JsMsg[],
     if (valid.length > 0) {
       const callSpan = spans[valid[0]!.i]!;
       const answers = await context.with(trace.setSpan(context.active(), callSpan), () =>
-        askReporting(reporting, valid.map((v) => v.event), timeoutMs),
+        askReporting(
+          reporting,
+          valid.map((v) => v.event),
+          timeoutMs,
+        ),
       );
       valid.forEach(({ i }, n) => (verdicts[i] = answers[n]!));
     }

@@ -12,7 +12,7 @@ void runService({
   configSchema,
   configRules,
   faultKinds,
-  async start({ config, log, metrics, readiness, faults }) {
+  start({ config, log, metrics, readiness, faults }) {
     const db = new Database({ config, schema: REPORTING_SCHEMA, migrationsDir: join(__dirname, 'migrations'), log, metrics, readiness });
     const store = createViewStore(db);
     const pruner = new EventPruner({ store, log, metrics });

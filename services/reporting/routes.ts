@@ -42,9 +42,7 @@ const countsAnswer = z.object({ userviews: z.number().int().nonnegative(), asset
 const viewsAnswer = z.object({ id: idSchema, views: z.number().int().nonnegative() }).strict();
 const batchAnswer = z
   .object({
-    results: z.array(
-      z.object({ eventId: z.string().nullable(), outcome: z.enum(['recorded', 'duplicate', 'conflict', 'invalid']) }).strict(),
-    ),
+    results: z.array(z.object({ eventId: z.string().nullable(), outcome: z.enum(['recorded', 'duplicate', 'conflict', 'invalid']) }).strict()),
   })
   .strict();
 
@@ -87,10 +85,34 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
         },
         errors: { 400: ['invalid_idempotency_key'], 422: ['idempotency_key_conflict'] },
         examples: [
-          { name: 'first', summary: 'a view', params: { assetId: '123', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' }, status: 200 },
-          { name: 'replayed', summary: 'the same key again', params: { assetId: '123', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' }, status: 200 },
-          { name: 'conflict', summary: 'the same key for another asset', params: { assetId: '456', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' }, status: 422 },
-          { name: 'badKey', summary: 'a key with a space', params: { assetId: '123', userId: 'alice' }, headers: { ...recorder, 'Idempotency-Key': 'evt 1' }, status: 400 },
+          {
+            name: 'first',
+            summary: 'a view',
+            params: { assetId: '123', userId: 'alice' },
+            headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' },
+            status: 200,
+          },
+          {
+            name: 'replayed',
+            summary: 'the same key again',
+            params: { assetId: '123', userId: 'alice' },
+            headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' },
+            status: 200,
+          },
+          {
+            name: 'conflict',
+            summary: 'the same key for another asset',
+            params: { assetId: '456', userId: 'alice' },
+            headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' },
+            status: 422,
+          },
+          {
+            name: 'badKey',
+            summary: 'a key with a space',
+            params: { assetId: '123', userId: 'alice' },
+            headers: { ...recorder, 'Idempotency-Key': 'evt 1' },
+            status: 400,
+          },
           { name: 'noToken', summary: 'without the token, where RECORD_TOKEN is set', params: { assetId: '123', userId: 'alice' }, status: 401 },
           { name: 'invalidId', summary: 'a user id with a dot', params: { assetId: '123', userId: 'a.b' }, headers: recorder, status: 400 },
         ],

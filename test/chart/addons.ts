@@ -11,13 +11,14 @@ const fromEnvironment = process.env['ADDON_CHARTS_DIR'];
 
 /** The folder of packaged upstream charts, absolute, or undefined when ADDON_CHARTS_DIR is unset. */
 export const addonChartsDir: string | undefined = fromEnvironment
-  ? (isAbsolute(fromEnvironment) ? fromEnvironment : resolve(repoRoot, fromEnvironment))
+  ? isAbsolute(fromEnvironment)
+    ? fromEnvironment
+    : resolve(repoRoot, fromEnvironment)
   : undefined;
 
 /** `{ skip }` for node:test: a reason when the archives are not available, else false. */
-export const addonSkip: string | false = addonChartsDir === undefined
-  ? 'ADDON_CHARTS_DIR is not set: the upstream add-on charts were NOT rendered (see README, Kubernetes)'
-  : false;
+export const addonSkip: string | false =
+  addonChartsDir === undefined ? 'ADDON_CHARTS_DIR is not set: the upstream add-on charts were NOT rendered (see README, Kubernetes)' : false;
 
 let announced = false;
 /** Prints, once per test file, a line nobody can miss when the add-on renders are skipped. */
@@ -25,7 +26,9 @@ export function announceAddonSkip(): void {
   if (addonChartsDir !== undefined || announced) return;
   announced = true;
   const line = '#'.repeat(78);
-  console.log(`${line}\n# ADDON_CHARTS_DIR is not set: the tests that render the upstream add-on charts\n# (Traefik, kube-prometheus-stack, Tempo, NATS, Consul, CloudNativePG) did NOT run.\n# Set it to the folder of packaged charts, e.g.\n#   ADDON_CHARTS_DIR=../shared/upstream-charts node --test dist/test/chart/*.test.js\n${line}`);
+  console.log(
+    `${line}\n# ADDON_CHARTS_DIR is not set: the tests that render the upstream add-on charts\n# (Traefik, kube-prometheus-stack, Tempo, NATS, Consul, CloudNativePG) did NOT run.\n# Set it to the folder of packaged charts, e.g.\n#   ADDON_CHARTS_DIR=../shared/upstream-charts node --test dist/test/chart/*.test.js\n${line}`,
+  );
 }
 
 /** The add-ons, by the chart name their archive starts with. */

@@ -67,7 +67,11 @@ describe('fault toggles in the chart', () => {
         },
       });
       const manifests = render(major, { valuesFiles: [file] });
-      const expected: Record<string, unknown> = { cdnurl: { delayMs: 2000, errorRate: 0.2 }, play: { publishFailRate: 0.5 }, 'queue-listener': { pause: true } };
+      const expected: Record<string, unknown> = {
+        cdnurl: { delayMs: 2000, errorRate: 0.2 },
+        play: { publishFailRate: 0.5 },
+        'queue-listener': { pause: true },
+      };
       for (const [service, kinds] of Object.entries(kindsOf)) {
         const value = envOf(manifests, service).get('FAULTS')?.value;
         if (!(service in expected)) {
@@ -85,8 +89,16 @@ describe('fault toggles in the chart', () => {
   for (const [what, values, message] of [
     ['an error rate above 1', { faults: enabled, services: { metadata: { faults: { errorRate: 2 } } } }, /errorRate/],
     ['an unknown fault', { faults: enabled, services: { metadata: { faults: { latency: 5 } } } }, /latency|Additional property/],
-    ["queue-listener's pause on metadata", { faults: enabled, services: { metadata: { faults: { pause: true } } } }, /services\.metadata\.faults\.pause: pause is a fault of queue-listener only/],
-    ["play's publishFailRate on reporting", { faults: enabled, services: { reporting: { faults: { publishFailRate: 0.1 } } } }, /publishFailRate is a fault of play only/],
+    [
+      "queue-listener's pause on metadata",
+      { faults: enabled, services: { metadata: { faults: { pause: true } } } },
+      /services\.metadata\.faults\.pause: pause is a fault of queue-listener only/,
+    ],
+    [
+      "play's publishFailRate on reporting",
+      { faults: enabled, services: { reporting: { faults: { publishFailRate: 0.1 } } } },
+      /publishFailRate is a fault of play only/,
+    ],
     ['faults without faults.enabled', { services: { cdnurl: { faults: { delayMs: 100 } } } }, /services\.cdnurl\.faults needs faults\.enabled=true/],
   ] as const) {
     test(`when a service's faults hold ${what}, then the chart refuses to render`, () => {

@@ -21,7 +21,6 @@ const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Rec
 
 const deployment = (manifests: readonly Manifest[], service: string) => component(manifests, 'Deployment', service);
 
-
 function mib(quantity: string): number {
   const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
   assert.ok(match, `unexpected quantity ${quantity}`);
@@ -39,7 +38,10 @@ function secretValue(manifests: readonly Manifest[], name: string, key: string):
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 describe('Node in containers', () => {
-  for (const [label, options] of [['default values', {}], ['production values', production]] as const) {
+  for (const [label, options] of [
+    ['default values', {}],
+    ['production values', production],
+  ] as const) {
     test(`when rendered with ${label}, then each service's heap limit is heapLimitPercent (75%) of its memory limit`, () => {
       const manifests = render(4, options);
       for (const service of serviceNames) {
@@ -56,9 +58,15 @@ describe('Node in containers', () => {
     });
     assert.equal(containerEnv(container(deployment(manifests, 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=128');
     const metadata = (container(deployment(manifests, 'metadata')).env ?? []).filter((e) => e.name === 'NODE_OPTIONS');
-    assert.deepEqual(metadata.map((e) => e.value), ['--max-old-space-size=100']);
+    assert.deepEqual(
+      metadata.map((e) => e.value),
+      ['--max-old-space-size=100'],
+    );
     assert.equal(containerEnv(container(deployment(manifests, 'cdnurl'))).has('NODE_OPTIONS'), false);
-    assert.equal(containerEnv(container(deployment(render(4, { values: { 'services.play.resources.limits.memory': '1Gi' } }), 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=768');
+    assert.equal(
+      containerEnv(container(deployment(render(4, { values: { 'services.play.resources.limits.memory': '1Gi' } }), 'play'))).get('NODE_OPTIONS')?.value,
+      '--max-old-space-size=768',
+    );
   });
 
   test('when a pull secret is given, then every pod the chart runs (services, NATS, Consul, PostgreSQL, the helm test) carries it', () => {
@@ -105,7 +113,7 @@ describe('pods roll when what they read changes', () => {
     }
   });
 
-  test('when NATS\'s configuration changes, then its pod\'s checksum/config changes with it', () => {
+  test("when NATS's configuration changes, then its pod's checksum/config changes with it", () => {
     const checksum = (manifests: readonly Manifest[]): { annotation?: string; conf: string } => ({
       annotation: podTemplate(component(manifests, 'StatefulSet', 'nats')).metadata.annotations?.['checksum/config'],
       conf: String(at(component(manifests, 'ConfigMap', 'nats'), 'data', 'nats.conf')),
@@ -139,11 +147,16 @@ describe('the record token', () => {
     const manifests = render(4, { values: { 'recordToken.existingSecret': 'my-record', 'recordToken.secretKey': 'token' } });
     assert.equal(manifests.filter((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'record-token').length, 0);
     for (const service of ['reporting', 'queue-listener']) {
-      assert.deepEqual(containerEnv(container(deployment(manifests, service))).get('RECORD_TOKEN')?.valueFrom, { secretKeyRef: { name: 'my-record', key: 'token' } });
+      assert.deepEqual(containerEnv(container(deployment(manifests, service))).get('RECORD_TOKEN')?.valueFrom, {
+        secretKeyRef: { name: 'my-record', key: 'token' },
+      });
     }
   });
 
-  for (const [label, options, consul] of [['self-contained', {}, 'consul'], ['production', production, 'ext-consul']] as const) {
+  for (const [label, options, consul] of [
+    ['self-contained', {}, 'consul'],
+    ['production', production, 'ext-consul'],
+  ] as const) {
     test(`when reporting's NetworkPolicy is evaluated (${label}), then only play, queue-listener, Prometheus and Consul's health checks reach it`, () => {
       const manifests = render(4, options);
       const ours = chartActors(manifests, 'video-mesh');
@@ -156,15 +169,20 @@ describe('the record token', () => {
         externalActor('neighbour', 'video-mesh', { app: 'neighbour' }, []),
       ];
       const callers = allowedConnections(policiesOf(manifests, 'video-mesh'), [...ours, ...outsiders], (a) => ours.includes(a))
-        .filter((c) => c.endsWith(' -> reporting:8082/TCP')).map((c) => c.split(' -> ')[0]).sort();
+        .filter((c) => c.endsWith(' -> reporting:8082/TCP'))
+        .map((c) => c.split(' -> ')[0])
+        .sort();
       assert.deepEqual(callers, [consul, 'play', 'prometheus', 'queue-listener'].sort());
     });
   }
 });
 
-describe('the EVENTS stream\'s replicas', () => {
+describe("the EVENTS stream's replicas", () => {
   test('when rendered, then play and queue-listener, and only they, get EVENTS_STREAM_REPLICAS: 1 by default, 3 in production', () => {
-    for (const [options, expected] of [[{}, '1'], [production, '3']] as const) {
+    for (const [options, expected] of [
+      [{}, '1'],
+      [production, '3'],
+    ] as const) {
       const manifests = render(4, options);
       for (const service of serviceNames) {
         const replicas = containerEnv(container(deployment(manifests, service))).get('EVENTS_STREAM_REPLICAS')?.value;
@@ -177,8 +195,21 @@ describe('the EVENTS stream\'s replicas', () => {
     test(`when more replicas than the self-contained single server are asked for (Helm ${major}), then rendering fails and says what to do`, () => {
       const result = runHelm(major, ['template', 'vm', chartDir, '--set', 'nats.streamReplicas=3']);
       assert.notEqual(result.status, 0);
-      assert.match(result.stderr, /nats\.streamReplicas is 3, but the self-contained NATS is a single server.*set nats\.streamReplicas=1, or run a NATS cluster/);
-      const schema = runHelm(major, ['template', 'vm', chartDir, '--set', 'nats.selfContained=false', '--set', 'nats.url=nats://n:4222', '--set', 'nats.streamReplicas=6']);
+      assert.match(
+        result.stderr,
+        /nats\.streamReplicas is 3, but the self-contained NATS is a single server.*set nats\.streamReplicas=1, or run a NATS cluster/,
+      );
+      const schema = runHelm(major, [
+        'template',
+        'vm',
+        chartDir,
+        '--set',
+        'nats.selfContained=false',
+        '--set',
+        'nats.url=nats://n:4222',
+        '--set',
+        'nats.streamReplicas=6',
+      ]);
       assert.notEqual(schema.status, 0, 'JetStream allows at most 5 replicas');
     });
   }
@@ -186,7 +217,10 @@ describe('the EVENTS stream\'s replicas', () => {
 
 // ---- helm test --------------------------------------------------------------
 
-interface TestPod { env: Map<string, string | undefined>; script: string }
+interface TestPod {
+  env: Map<string, string | undefined>;
+  script: string;
+}
 
 function testPod(options: RenderOptions): TestPod {
   const pod = render(4, options).find((m) => m.kind === 'Pod' && m.metadata.annotations?.['helm.sh/hook'] === 'test');
@@ -213,8 +247,12 @@ async function runTestScript(pod: TestPod, status: number, body: unknown): Promi
     for (const [k, v] of pod.env) if (k !== 'PLAY_URL' && v !== undefined) env[k] = v;
     const child = spawn(process.execPath, ['-e', pod.script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     return { code, output, requests };
   } finally {
@@ -223,7 +261,7 @@ async function runTestScript(pod: TestPod, status: number, body: unknown): Promi
 }
 
 describe('helm test', () => {
-  test('when the production values are used, then the test plays an asset metadata does not know and expects play\'s 404, writing nothing', async () => {
+  test("when the production values are used, then the test plays an asset metadata does not know and expects play's 404, writing nothing", async () => {
     const pod = testPod(production);
     const url = new URL(pod.env.get('PLAY_URL') ?? '');
     assert.equal(url.pathname, `/play/asset/${String(at(values, 'tests', 'absentAssetId'))}/user/helm-test`);
@@ -237,7 +275,7 @@ describe('helm test', () => {
     assert.notEqual((await runTestScript(pod, 200, { id: 'helm-test-absent', title: 'x' })).code, 0);
   });
 
-  test('when the default values are used, then the test\'s round trip passes on a 200 with the expected title and fails otherwise', async () => {
+  test("when the default values are used, then the test's round trip passes on a 200 with the expected title and fails otherwise", async () => {
     const pod = testPod({});
     assert.equal((await runTestScript(pod, 200, { id: '123', title: 'It' })).code, 0);
     assert.notEqual((await runTestScript(pod, 200, { id: '123', title: 'Terminator' })).code, 0);
@@ -253,7 +291,10 @@ describe('helm test, as NOTES describe it', () => {
       return result.stdout;
     };
     assert.match(notes([]), /POSTs a play of asset 123 as user helm-test and expects the title\n\s+"It"; the view is recorded/);
-    assert.match(notes(['-f', join(chartDir, 'values-production.yaml')]), /read-only: plays the unknown asset helm-test-absent .*\n\s+metadata's 404; nothing is written/);
+    assert.match(
+      notes(['-f', join(chartDir, 'values-production.yaml')]),
+      /read-only: plays the unknown asset helm-test-absent .*\n\s+metadata's 404; nothing is written/,
+    );
   });
 });
 

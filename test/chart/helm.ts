@@ -23,7 +23,10 @@ export function readZipEntry(zip: Buffer, entryName: string): Buffer {
   const eocdSignature = 0x06054b50;
   let eocd = -1;
   for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
-    if (zip.readUInt32LE(i) === eocdSignature) { eocd = i; break; }
+    if (zip.readUInt32LE(i) === eocdSignature) {
+      eocd = i;
+      break;
+    }
   }
   if (eocd < 0) throw new Error('not a zip file: no end of central directory');
   const entries = zip.readUInt16LE(eocd + 10);

@@ -34,7 +34,7 @@ describe('cluster add-ons agree with the chart', () => {
     assert.deepEqual(mappings.sort(), ['443:443', '80:80']);
   });
 
-  test('when Traefik\'s values are read, then they use only keys of the 41.x chart (no globalArguments, logs or service.type)', () => {
+  test("when Traefik's values are read, then they use only keys of the 41.x chart (no globalArguments, logs or service.type)", () => {
     const traefik = load('k8s/addons/traefik-values.yaml');
     // Rejected by the chart's schema since v39 and v41; service.type is ignored since v40.
     assert.ok(!('globalArguments' in traefik) && !('logs' in traefik), 'keys the 41.x schema rejects');
@@ -44,14 +44,14 @@ describe('cluster add-ons agree with the chart', () => {
     assert.equal(at(traefik, 'ingressClass', 'name'), at(chartValues, 'ingress', 'className'));
   });
 
-  test('when kube-prometheus-stack\'s values are read, then Grafana\'s Tempo data source points at the Tempo release of up.sh', () => {
+  test("when kube-prometheus-stack's values are read, then Grafana's Tempo data source points at the Tempo release of up.sh", () => {
     const kps = load('k8s/addons/kube-prometheus-stack-values.yaml');
     const tempo = (at(kps, 'grafana', 'additionalDataSources') as Tree[]).find((d) => d['type'] === 'tempo');
     assert.ok(tempo, 'no Tempo data source');
     assert.equal(tempo['url'], 'http://tempo.monitoring.svc:3200');
   });
 
-  test('when the observability profile is on, then the services send traces to Tempo\'s OTLP/HTTP port 4318', () => {
+  test("when the observability profile is on, then the services send traces to Tempo's OTLP/HTTP port 4318", () => {
     const skaffold = load('skaffold.yaml');
     const profile = (skaffold['profiles'] as Array<{ name: string; patches: Array<{ path: string; value: unknown }> }>).find((p) => p.name === 'observability');
     const endpoint = profile?.patches.find((p) => p.path.endsWith('/otel.endpoint'))?.value;
@@ -61,7 +61,11 @@ describe('cluster add-ons agree with the chart', () => {
 
 // ---- k8s/up.sh and k8s/down.sh ---------------------------------------------
 
-interface ToolVersions { kind?: string; helm?: string; skaffold?: string }
+interface ToolVersions {
+  kind?: string;
+  helm?: string;
+  skaffold?: string;
+}
 
 /** Writes stand-ins for docker, kind, kubectl, helm and skaffold that log their arguments to $LOG. */
 function fakeTools(dir: string, versions: ToolVersions = {}): void {
@@ -82,7 +86,12 @@ function fakeTools(dir: string, versions: ToolVersions = {}): void {
   }
 }
 
-interface UpRun { status: number | null; stdout: string; stderr: string; calls: string[] }
+interface UpRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  calls: string[];
+}
 
 /** Runs up.sh `times` times against the stand-ins; the log of every call. */
 function runUp(options: { versions?: ToolVersions; env?: Record<string, string>; times?: number } = {}): UpRun {
@@ -109,7 +118,13 @@ function runUp(options: { versions?: ToolVersions; env?: Record<string, string>;
 /** The add-ons up.sh installs: release, chart, values file, the archive its pin must equal. */
 const addons: ReadonlyArray<{ release: string; chart: string; values: string; archive: AddonChart; variable: string }> = [
   { release: 'traefik', chart: 'traefik/traefik', values: 'traefik-values.yaml', archive: 'traefik', variable: 'TRAEFIK_VERSION' },
-  { release: 'kube-prometheus-stack', chart: 'prometheus-community/kube-prometheus-stack', values: 'kube-prometheus-stack-values.yaml', archive: 'kube-prometheus-stack', variable: 'KPS_VERSION' },
+  {
+    release: 'kube-prometheus-stack',
+    chart: 'prometheus-community/kube-prometheus-stack',
+    values: 'kube-prometheus-stack-values.yaml',
+    archive: 'kube-prometheus-stack',
+    variable: 'KPS_VERSION',
+  },
   { release: 'tempo', chart: 'grafana-community/tempo', values: 'tempo-values.yaml', archive: 'tempo', variable: 'TEMPO_VERSION' },
 ];
 
@@ -142,10 +157,13 @@ describe('k8s/up.sh and k8s/down.sh', () => {
     }
   });
 
-  test('when up.sh adds the chart repositories, then each is the chart\'s current home (Tempo from grafana-community)', () => {
+  test("when up.sh adds the chart repositories, then each is the chart's current home (Tempo from grafana-community)", () => {
     const run = runUp();
     assert.equal(run.status, 0, run.stderr);
-    const repos = run.calls.filter((c) => c.startsWith('helm repo add ')).map((c) => c.split(' ').slice(3, 5).join(' ')).sort();
+    const repos = run.calls
+      .filter((c) => c.startsWith('helm repo add '))
+      .map((c) => c.split(' ').slice(3, 5).join(' '))
+      .sort();
     assert.deepEqual(repos, [
       'grafana-community https://grafana-community.github.io/helm-charts',
       'prometheus-community https://prometheus-community.github.io/helm-charts',
@@ -153,11 +171,13 @@ describe('k8s/up.sh and k8s/down.sh', () => {
     ]);
   });
 
-  test('when up.sh installs Traefik, then the Gateway API CRDs of the pinned release and the charts\' own CRDs are applied first', () => {
+  test("when up.sh installs Traefik, then the Gateway API CRDs of the pinned release and the charts' own CRDs are applied first", () => {
     const run = runUp();
     assert.equal(run.status, 0, run.stderr);
     const index = (prefix: string): number => run.calls.findIndex((c) => c.startsWith(prefix));
-    const gateway = index('kubectl --context kind-video-mesh apply --server-side --force-conflicts -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml');
+    const gateway = index(
+      'kubectl --context kind-video-mesh apply --server-side --force-conflicts -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.5.1/standard-install.yaml',
+    );
     const traefikCrds = index('helm show crds traefik/traefik --version 41.3.0');
     const traefik = index('helm upgrade --install traefik ');
     const kpsCrds = index('helm show crds prometheus-community/kube-prometheus-stack --version 88.5.3');
@@ -262,7 +282,12 @@ describe('README, Kubernetes section', () => {
   test('when the README is read, then it states the minimum kind, Helm and skaffold versions up.sh checks', () => {
     const section = readmeKubernetesSection();
     const script = readFileSync(join(repoRoot, 'k8s', 'up.sh'), 'utf8');
-    for (const [variable, tool] of [['min_kind', 'kind'], ['min_helm3', 'Helm'], ['min_helm4', 'Helm'], ['min_skaffold', 'skaffold']] as const) {
+    for (const [variable, tool] of [
+      ['min_kind', 'kind'],
+      ['min_helm3', 'Helm'],
+      ['min_helm4', 'Helm'],
+      ['min_skaffold', 'skaffold'],
+    ] as const) {
       const version = new RegExp(`^readonly ${variable}=(\\S+)$`, 'm').exec(script)?.[1];
       assert.ok(version, `up.sh has no ${variable}`);
       assert.match(section, new RegExp(`\\| ${tool} \\|[^\\n]*\\b${version.replaceAll('.', '\\.')}\\b`), `${tool} ${version}`);

@@ -110,9 +110,7 @@ export function unknownFieldErrors(manifests: readonly Manifest[], set: SchemaSe
   const program = ts.createProgram([fileName], options, host);
   return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
-    const line = diagnostic.file && diagnostic.start !== undefined
-      ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line
-      : -1;
+    const line = diagnostic.file && diagnostic.start !== undefined ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line : -1;
     return `${names[line - manifests.length] ?? names[line] ?? 'rendered objects'} (Kubernetes ${set.kubernetes}): ${message}`;
   });
 }
@@ -130,7 +128,11 @@ export function schemaHasField(set: SchemaSet, schema: string, field: string): b
 export function withoutNulls<T>(value: T): T {
   if (Array.isArray(value)) return value.map(withoutNulls) as T;
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, withoutNulls(v)])) as T;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  ) as T;
 }
 
 /** Other charts' objects (null fields dropped) against every schema set: types, required fields and unknown fields. */

@@ -58,11 +58,20 @@ export function selectorMatches(selector: LabelSelector, labels: Readonly<Record
     const value = labels[expression.key];
     const values = expression.values ?? [];
     switch (expression.operator) {
-      case 'In': if (!has || value === undefined || !values.includes(value)) return false; break;
-      case 'NotIn': if (has && value !== undefined && values.includes(value)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: throw new Error(`unknown selector operator ${expression.operator}`);
+      case 'In':
+        if (!has || value === undefined || !values.includes(value)) return false;
+        break;
+      case 'NotIn':
+        if (has && value !== undefined && values.includes(value)) return false;
+        break;
+      case 'Exists':
+        if (!has) return false;
+        break;
+      case 'DoesNotExist':
+        if (has) return false;
+        break;
+      default:
+        throw new Error(`unknown selector operator ${expression.operator}`);
     }
   }
   return true;
@@ -97,18 +106,22 @@ function policyTypes(spec: PolicySpec): string[] {
 }
 
 export function policiesOf(manifests: readonly Manifest[], namespace: string): Policy[] {
-  return manifests
-    .filter((m) => m.kind === 'NetworkPolicy')
-    .map((m) => ({ namespace: m.metadata.namespace ?? namespace, spec: m['spec'] as PolicySpec }));
+  return manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => ({ namespace: m.metadata.namespace ?? namespace, spec: m['spec'] as PolicySpec }));
 }
 
 /** One direction: does `subject`'s side let the connection through? */
 function directionAllows(
-  policies: readonly Policy[], direction: 'Ingress' | 'Egress', subject: Actor, other: Actor,
-  destination: Actor, port: number, protocol: string,
+  policies: readonly Policy[],
+  direction: 'Ingress' | 'Egress',
+  subject: Actor,
+  other: Actor,
+  destination: Actor,
+  port: number,
+  protocol: string,
 ): boolean {
-  const selecting = policies.filter((p) => p.namespace === subject.namespace
-    && policyTypes(p.spec).includes(direction) && selectorMatches(p.spec.podSelector, subject.labels));
+  const selecting = policies.filter(
+    (p) => p.namespace === subject.namespace && policyTypes(p.spec).includes(direction) && selectorMatches(p.spec.podSelector, subject.labels),
+  );
   if (selecting.length === 0) return true;
   return selecting.some((p) => {
     const rules = (direction === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
@@ -121,8 +134,7 @@ function directionAllows(
 }
 
 export function isAllowed(policies: readonly Policy[], from: Actor, to: Actor, port: number, protocol: string): boolean {
-  return directionAllows(policies, 'Egress', from, to, to, port, protocol)
-    && directionAllows(policies, 'Ingress', to, from, to, port, protocol);
+  return directionAllows(policies, 'Egress', from, to, to, port, protocol) && directionAllows(policies, 'Ingress', to, from, to, port, protocol);
 }
 
 /** Every allowed connection between the actors where at least one side is `ours`, as "from -> to:port/proto". */
@@ -158,9 +170,13 @@ export function chartActors(manifests: readonly Manifest[], namespace: string): 
       namespace,
       namespaceLabels: { 'kubernetes.io/metadata.name': namespace },
       labels,
-      ports: template.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => ({
-        port: p.containerPort, protocol: p.protocol ?? 'TCP', ...(p.name ? { name: p.name } : {}),
-      }))),
+      ports: template.spec.containers.flatMap((c) =>
+        (c.ports ?? []).map((p) => ({
+          port: p.containerPort,
+          protocol: p.protocol ?? 'TCP',
+          ...(p.name ? { name: p.name } : {}),
+        })),
+      ),
     });
   }
   return actors;
@@ -179,8 +195,12 @@ export function workloadActor(name: string, workload: Manifest, namespace: strin
     namespace,
     namespaceLabels: { 'kubernetes.io/metadata.name': namespace },
     labels: template.metadata?.labels ?? {},
-    ports: template.spec.containers.flatMap((c) => (c.ports ?? []).map((p) => ({
-      port: p.containerPort, protocol: p.protocol ?? 'TCP', ...(p.name ? { name: p.name } : {}),
-    }))),
+    ports: template.spec.containers.flatMap((c) =>
+      (c.ports ?? []).map((p) => ({
+        port: p.containerPort,
+        protocol: p.protocol ?? 'TCP',
+        ...(p.name ? { name: p.name } : {}),
+      })),
+    ),
   };
 }

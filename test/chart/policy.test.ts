@@ -17,8 +17,16 @@ type ServiceName = (typeof serviceNames)[number];
 const storeServices = ['metadata', 'cdnurl', 'reporting'] as const;
 const databaseVariables = ['DATABASE_URL', 'DATABASE_POOL_MAX'];
 
-interface EnvVar { name: string; value?: string; valueFrom?: Record<string, unknown> }
-interface Probe { httpGet?: { path: string; port: string | number }; tcpSocket?: { port: string | number }; exec?: { command: string[] } }
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: Record<string, unknown>;
+}
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+  tcpSocket?: { port: string | number };
+  exec?: { command: string[] };
+}
 interface Container {
   name: string;
   image: string;
@@ -41,7 +49,12 @@ interface PodSpec {
   automountServiceAccountToken?: boolean;
   terminationGracePeriodSeconds?: number;
 }
-interface Workload { manifest: Manifest; labels: Record<string, string>; spec: PodSpec; hook: boolean }
+interface Workload {
+  manifest: Manifest;
+  labels: Record<string, string>;
+  spec: PodSpec;
+  hook: boolean;
+}
 
 function workloads(manifests: readonly Manifest[]): Workload[] {
   const out: Workload[] = [];
@@ -176,7 +189,10 @@ describe('chart policies', () => {
         for (const port of spec.ports) {
           for (const w of selected) {
             const ports = w.spec.containers.flatMap((c) => c.ports ?? []);
-            assert.ok(ports.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort), `Service ${svc.metadata.name} targets missing port ${port.targetPort}`);
+            assert.ok(
+              ports.some((p) => p.name === port.targetPort || p.containerPort === port.targetPort),
+              `Service ${svc.metadata.name} targets missing port ${port.targetPort}`,
+            );
           }
         }
       }
@@ -261,9 +277,18 @@ describe('chart policies', () => {
         return [name, env.get('OTEL_TRACES_SAMPLER')?.value, env.get('OTEL_TRACES_SAMPLER_ARG')?.value, env.has('OTEL_EXPORTER_OTLP_ENDPOINT')];
       });
     const endpoint = { 'otel.endpoint': 'http://tempo.monitoring.svc:4318' };
-    assert.deepEqual(otelOf({ values: endpoint }), serviceNames.map((name) => [name, 'parentbased_traceidratio', '0.1', true]));
-    assert.deepEqual(otelOf({ values: { ...endpoint, 'otel.sampleRatio': '1' } }), serviceNames.map((name) => [name, 'parentbased_traceidratio', '1', true]));
-    assert.deepEqual(otelOf({}), serviceNames.map((name) => [name, undefined, undefined, false]));
+    assert.deepEqual(
+      otelOf({ values: endpoint }),
+      serviceNames.map((name) => [name, 'parentbased_traceidratio', '0.1', true]),
+    );
+    assert.deepEqual(
+      otelOf({ values: { ...endpoint, 'otel.sampleRatio': '1' } }),
+      serviceNames.map((name) => [name, 'parentbased_traceidratio', '1', true]),
+    );
+    assert.deepEqual(
+      otelOf({}),
+      serviceNames.map((name) => [name, undefined, undefined, false]),
+    );
     assert.throws(() => render(4, { values: { ...endpoint, 'otel.sampleRatio': '1.5' } }), /sampleRatio/);
   });
 
@@ -279,7 +304,9 @@ describe('chart policies', () => {
     const nats = new URL(envOf(serviceWorkload(manifests, 'play')).get('NATS_URL')?.value ?? '');
     assert.equal(nats.protocol, 'nats:');
     assert.equal(services.get(nats.hostname)?.metadata.labels?.['app.kubernetes.io/component'], 'nats');
-    const statefulSets = byKind(manifests, 'StatefulSet').map((s) => s.metadata.labels?.['app.kubernetes.io/component']).sort();
+    const statefulSets = byKind(manifests, 'StatefulSet')
+      .map((s) => s.metadata.labels?.['app.kubernetes.io/component'])
+      .sort();
     assert.deepEqual(statefulSets, ['consul', 'nats', 'postgres']);
   });
 
@@ -314,9 +341,18 @@ describe('chart policies', () => {
   });
 
   test('when NATS and Consul are external, then the services use the given addresses and no NATS or Consul StatefulSet is rendered', () => {
-    const values = { 'nats.selfContained': 'false', 'nats.url': 'nats://n1:4222,nats://n2:4222', 'consul.selfContained': 'false', 'consul.address': 'http://consul.consul:8500', 'consul.token.existingSecret': 'ct' };
+    const values = {
+      'nats.selfContained': 'false',
+      'nats.url': 'nats://n1:4222,nats://n2:4222',
+      'consul.selfContained': 'false',
+      'consul.address': 'http://consul.consul:8500',
+      'consul.token.existingSecret': 'ct',
+    };
     const manifests = render(4, { values });
-    assert.deepEqual(byKind(manifests, 'StatefulSet').map((x) => x.metadata.labels?.['app.kubernetes.io/component']), ['postgres']);
+    assert.deepEqual(
+      byKind(manifests, 'StatefulSet').map((x) => x.metadata.labels?.['app.kubernetes.io/component']),
+      ['postgres'],
+    );
     const env = envOf(serviceWorkload(manifests, 'queue-listener'));
     assert.equal(env.get('NATS_URL')?.value, 'nats://n1:4222,nats://n2:4222');
     assert.equal(env.get('CONSUL_HTTP_ADDR')?.value, 'http://consul.consul:8500');
@@ -342,7 +378,9 @@ describe('chart policies', () => {
     const token = Buffer.from(String((secret['data'] as Record<string, string>)['admin-token']), 'base64').toString();
     assert.match(token, /^[A-Za-z0-9]{48}$/);
     for (const name of ['metadata', 'cdnurl'] as const) {
-      assert.deepEqual(envOf(serviceWorkload(manifests, name)).get('ADMIN_TOKEN')?.valueFrom, { secretKeyRef: { name: secret.metadata.name, key: 'admin-token' } });
+      assert.deepEqual(envOf(serviceWorkload(manifests, name)).get('ADMIN_TOKEN')?.valueFrom, {
+        secretKeyRef: { name: secret.metadata.name, key: 'admin-token' },
+      });
     }
     assert.match(generatedSecretHelper(), /lookup "v1" "Secret" \.root\.Release\.Namespace \.name/, 'the token must be looked up to survive upgrades');
     assert.match(readFileSync(join(chartDir, 'templates', 'admin-token-secret.yaml'), 'utf8'), /include "video-mesh\.adminTokenValue"/);
@@ -353,7 +391,11 @@ describe('chart policies', () => {
 
   test('when replicas > 1 or autoscaling is on, then a PodDisruptionBudget covers the Deployment, and only then', () => {
     const manifests = render(4, { values: { 'services.reporting.replicas': '2', 'services.play.autoscaling.enabled': 'true' } });
-    const servicePdbs = (m: readonly Manifest[]): string[] => byKind(m, 'PodDisruptionBudget').map((p) => p.metadata.labels?.['app.kubernetes.io/component'] ?? '').filter((c) => (serviceNames as readonly string[]).includes(c)).sort();
+    const servicePdbs = (m: readonly Manifest[]): string[] =>
+      byKind(m, 'PodDisruptionBudget')
+        .map((p) => p.metadata.labels?.['app.kubernetes.io/component'] ?? '')
+        .filter((c) => (serviceNames as readonly string[]).includes(c))
+        .sort();
     assert.deepEqual(servicePdbs(manifests), ['play', 'reporting']);
     const hpa = byKind(manifests, 'HorizontalPodAutoscaler');
     assert.equal(hpa.length, 1);
@@ -368,7 +410,13 @@ describe('chart policies', () => {
     const manifests = render(4, { values: { 'ingress.host': 'play.example.com' } });
     const ingress = byKind(manifests, 'Ingress')[0];
     assert.ok(ingress);
-    const spec = ingress['spec'] as { ingressClassName: string; rules: Array<{ host: string; http: { paths: Array<{ path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }> } }> };
+    const spec = ingress['spec'] as {
+      ingressClassName: string;
+      rules: Array<{
+        host: string;
+        http: { paths: Array<{ path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }> };
+      }>;
+    };
     assert.equal(spec.ingressClassName, 'traefik');
     assert.equal(spec.rules[0]?.host, 'play.example.com');
     const path = spec.rules[0]?.http.paths[0];
@@ -388,7 +436,11 @@ describe('chart policies', () => {
       const content = (map['data'] as Record<string, string>)[file] ?? '';
       assert.deepEqual(JSON.parse(content), JSON.parse(readFileSync(join(chartDir, 'dashboards', file), 'utf8')));
     }
-    assert.equal(byKind(render(4, { values: { 'monitoring.enabled': 'false' } }), 'ConfigMap').filter((c) => c.metadata.labels?.['grafana_dashboard'] !== undefined).length, 0);
+    assert.equal(
+      byKind(render(4, { values: { 'monitoring.enabled': 'false' } }), 'ConfigMap').filter((c) => c.metadata.labels?.['grafana_dashboard'] !== undefined)
+        .length,
+      0,
+    );
   });
 
   test('when helm test runs, then its pod POSTs a play of the seed asset for a test user to the play Service with the same image and expects title It', () => {
@@ -416,7 +468,18 @@ describe('chart policies', () => {
     assert.match(result.stdout, /curl -X POST http:\/\/localhost\/play\/asset\/123\/user\/1/);
     assert.match(result.stdout, /the chart's own PostgreSQL \(StatefulSet video-mesh-postgres, database video_mesh/);
     assert.match(result.stdout, /PVC data-video-mesh-postgres-0/);
-    const external = runHelm(4, ['install', 'video-mesh', chartDir, '--dry-run=client', '--namespace', namespace, '--set', 'postgres.selfContained=false', '--set', 'postgres.external.existingSecret=video-mesh-db-app']);
+    const external = runHelm(4, [
+      'install',
+      'video-mesh',
+      chartDir,
+      '--dry-run=client',
+      '--namespace',
+      namespace,
+      '--set',
+      'postgres.selfContained=false',
+      '--set',
+      'postgres.external.existingSecret=video-mesh-db-app',
+    ]);
     assert.equal(external.status, 0, external.stderr);
     assert.match(external.stdout, /the existing PostgreSQL named by the Secret video-mesh-db-app, key uri/);
     assert.doesNotMatch(external.stdout, /PVC data-/);
@@ -429,7 +492,10 @@ describe('chart policies', () => {
     try {
       cpSync(chartDir, copy, { recursive: true });
       const notes = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
-      writeFileSync(join(copy, 'templates', 'notes-as-yaml.yaml'), `{{- define "notes.under.test" -}}\n${notes}\n{{- end }}\nnotes: {{ include "notes.under.test" . | toJson }}\n`);
+      writeFileSync(
+        join(copy, 'templates', 'notes-as-yaml.yaml'),
+        `{{- define "notes.under.test" -}}\n${notes}\n{{- end }}\nnotes: {{ include "notes.under.test" . | toJson }}\n`,
+      );
       const result = runHelm(3, ['template', 'vm', copy, '--show-only', 'templates/notes-as-yaml.yaml', '--set', 'ingress.host=play.example.com']);
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stdout, /curl -X POST http:\/\/play\.example\.com\/play\/asset\/123\/user\/1/);
@@ -450,8 +516,14 @@ interface PostgresValues {
   username: string;
   storage: { size: string; storageClassName: string };
 }
-interface ServiceValues { replicas: number; autoscaling: { enabled: boolean; minReplicas: number; maxReplicas: number } }
-interface ChartValues { postgres: PostgresValues; services: Record<ServiceName, ServiceValues> }
+interface ServiceValues {
+  replicas: number;
+  autoscaling: { enabled: boolean; minReplicas: number; maxReplicas: number };
+}
+interface ChartValues {
+  postgres: PostgresValues;
+  services: Record<ServiceName, ServiceValues>;
+}
 
 function loadValues(file: string): ChartValues {
   return parse(readFileSync(join(chartDir, file), 'utf8')) as ChartValues;
@@ -477,7 +549,10 @@ interface StatefulSetSpec {
   serviceName: string;
   replicas: number;
   template: { spec: PodSpec & { securityContext: Record<string, unknown> } };
-  volumeClaimTemplates: Array<{ metadata: { name: string }; spec: { accessModes: string[]; storageClassName?: string; resources: { requests: { storage: string } } } }>;
+  volumeClaimTemplates: Array<{
+    metadata: { name: string };
+    spec: { accessModes: string[]; storageClassName?: string; resources: { requests: { storage: string } } };
+  }>;
 }
 
 describe('PostgreSQL', () => {
@@ -539,7 +614,7 @@ describe('PostgreSQL', () => {
     assert.equal(tunedClaim?.spec.storageClassName, 'fast');
   });
 
-  test('when self-contained, then the init script makes the services\' role the owner of their database, not a superuser', () => {
+  test("when self-contained, then the init script makes the services' role the owner of their database, not a superuser", () => {
     const manifests = render(4);
     const sts = postgresStatefulSet(manifests);
     assert.ok(sts);
@@ -569,7 +644,7 @@ describe('PostgreSQL', () => {
     assert.ok(!env.has('POSTGRES_DB') && !env.has('POSTGRES_USER'), 'the image would create the database or the role itself, owned by the superuser');
   });
 
-  test('when self-contained, then the Secret is shaped like CloudNativePG\'s <cluster>-app and its uri names the Service', () => {
+  test("when self-contained, then the Secret is shaped like CloudNativePG's <cluster>-app and its uri names the Service", () => {
     const manifests = render(4);
     const secret = byKind(manifests, 'Secret').find((m) => m.metadata.labels?.['app.kubernetes.io/component'] === 'postgres');
     assert.ok(secret);
@@ -590,18 +665,24 @@ describe('PostgreSQL', () => {
     const service = byKind(manifests, 'Service').find((m) => m.metadata.name === data['host']);
     assert.equal(service?.metadata.labels?.['app.kubernetes.io/component'], 'postgres');
     assert.deepEqual((service?.['spec'] as { ports: unknown[] }).ports, [{ name: 'postgres', port: 5432, targetPort: 'postgres', protocol: 'TCP' }]);
-    assert.match(readFileSync(join(chartDir, 'templates', 'postgres-secret.yaml'), 'utf8'), /include "video-mesh\.postgresPasswordValue"/, 'the password must be looked up to survive upgrades');
+    assert.match(
+      readFileSync(join(chartDir, 'templates', 'postgres-secret.yaml'), 'utf8'),
+      /include "video-mesh\.postgresPasswordValue"/,
+      'the password must be looked up to survive upgrades',
+    );
     assert.match(generatedSecretHelper(), /lookup "v1" "Secret"/);
   });
 
-  test('when external, then nothing of the chart\'s own server is rendered and the services read existingSecret under uriKey', () => {
+  test("when external, then nothing of the chart's own server is rendered and the services read existingSecret under uriKey", () => {
     const manifests = render(4, { values: externalPostgres });
     assert.deepEqual(postgresObjects(manifests), []);
     for (const name of storeServices) {
       assert.deepEqual(envOf(serviceWorkload(manifests, name)).get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: 'orders-db-app', key: 'fqdn-uri' } });
     }
     const byDefault = render(4, { values: { 'postgres.selfContained': 'false', 'postgres.external.existingSecret': 'video-mesh-db-app' } });
-    assert.deepEqual(envOf(serviceWorkload(byDefault, 'reporting')).get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: 'video-mesh-db-app', key: 'uri' } });
+    assert.deepEqual(envOf(serviceWorkload(byDefault, 'reporting')).get('DATABASE_URL')?.valueFrom, {
+      secretKeyRef: { name: 'video-mesh-db-app', key: 'uri' },
+    });
   });
 
   for (const major of helmMajors) {
@@ -620,10 +701,15 @@ describe('PostgreSQL', () => {
     for (const name of storeServices) {
       const deployment = serviceWorkload(manifests, name).manifest;
       assert.equal((deployment['spec'] as { replicas?: number }).replicas, undefined, `${name}: the HPA owns replicas`);
-      const hpa = byKind(manifests, 'HorizontalPodAutoscaler').find((h) => (h['spec'] as { scaleTargetRef: { name: string } }).scaleTargetRef.name === deployment.metadata.name);
+      const hpa = byKind(manifests, 'HorizontalPodAutoscaler').find(
+        (h) => (h['spec'] as { scaleTargetRef: { name: string } }).scaleTargetRef.name === deployment.metadata.name,
+      );
       assert.ok(hpa, `${name} has no HPA`);
       assert.ok((hpa['spec'] as { minReplicas: number }).minReplicas >= 2, `${name} may scale below two`);
-      assert.ok(byKind(manifests, 'PodDisruptionBudget').some((p) => p.metadata.labels?.['app.kubernetes.io/component'] === name), `${name} has no PodDisruptionBudget`);
+      assert.ok(
+        byKind(manifests, 'PodDisruptionBudget').some((p) => p.metadata.labels?.['app.kubernetes.io/component'] === name),
+        `${name} has no PodDisruptionBudget`,
+      );
       const env = envOf(serviceWorkload(manifests, name));
       assert.deepEqual(env.get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: production.postgres.external.existingSecret, key: 'uri' } });
       assert.equal(env.get('DATABASE_POOL_MAX')?.value, String(production.postgres.poolMax));
@@ -642,8 +728,17 @@ describe('PostgreSQL', () => {
 
   test('when the pools could exceed max_connections, then rendering fails with the arithmetic; at the limit it renders', () => {
     // Three HPAs at maxReplicas 4, plus a surge pod each: 15 pods; 100 - 10 leaves room for 6 connections a pod.
-    assert.equal(runHelm(4, ['template', 'vm', chartDir, ...Object.entries({ ...storeAutoscaling, 'postgres.poolMax': '6' }).flatMap(([k, v]) => ['--set', `${k}=${v}`])]).status, 0);
-    const result = runHelm(4, ['template', 'vm', chartDir, ...Object.entries({ ...storeAutoscaling, 'postgres.poolMax': '7' }).flatMap(([k, v]) => ['--set', `${k}=${v}`])]);
+    assert.equal(
+      runHelm(4, ['template', 'vm', chartDir, ...Object.entries({ ...storeAutoscaling, 'postgres.poolMax': '6' }).flatMap(([k, v]) => ['--set', `${k}=${v}`])])
+        .status,
+      0,
+    );
+    const result = runHelm(4, [
+      'template',
+      'vm',
+      chartDir,
+      ...Object.entries({ ...storeAutoscaling, 'postgres.poolMax': '7' }).flatMap(([k, v]) => ['--set', `${k}=${v}`]),
+    ]);
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /may open 105 PostgreSQL connections \(15 pods at most.*postgres\.poolMax 7\), more than postgres\.maxConnections 100 less 10/);
   });
@@ -651,7 +746,10 @@ describe('PostgreSQL', () => {
 
 // ---- NetworkPolicies -------------------------------------------------------
 
-const dns = externalActor('kube-dns', 'kube-system', { 'k8s-app': 'kube-dns' }, [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]);
+const dns = externalActor('kube-dns', 'kube-system', { 'k8s-app': 'kube-dns' }, [
+  { port: 53, protocol: 'UDP' },
+  { port: 53, protocol: 'TCP' },
+]);
 const outsiders: readonly Actor[] = [
   externalActor('traefik', 'traefik', { 'app.kubernetes.io/name': 'traefik' }, [{ port: 8000, protocol: 'TCP' }]),
   externalActor('prometheus', 'monitoring', { 'app.kubernetes.io/name': 'prometheus' }, [{ port: 9090, protocol: 'TCP' }]),
@@ -678,10 +776,14 @@ function expected(opts: { consul: string; nats: string; postgres: string; otlp: 
   const paths = [
     'traefik -> play:8080/TCP',
     'test -> play:8080/TCP',
-    'play -> metadata:8081/TCP', 'play -> cdnurl:8083/TCP', 'play -> reporting:8082/TCP',
+    'play -> metadata:8081/TCP',
+    'play -> cdnurl:8083/TCP',
+    'play -> reporting:8082/TCP',
     'queue-listener -> reporting:8082/TCP',
-    `play -> ${opts.nats}:4222/TCP`, `queue-listener -> ${opts.nats}:4222/TCP`,
-    `metadata -> ${opts.nats}:4222/TCP`, `cdnurl -> ${opts.nats}:4222/TCP`,
+    `play -> ${opts.nats}:4222/TCP`,
+    `queue-listener -> ${opts.nats}:4222/TCP`,
+    `metadata -> ${opts.nats}:4222/TCP`,
+    `cdnurl -> ${opts.nats}:4222/TCP`,
     ...storeServices.map((s) => `${s} -> ${opts.postgres}:5432/TCP`),
   ];
   for (const s of serviceNames) {
@@ -694,7 +796,10 @@ function expected(opts: { consul: string; nats: string; postgres: string; otlp: 
 
 describe('NetworkPolicies', () => {
   test('when self-contained, then exactly the real call paths are allowed', () => {
-    assert.deepEqual(connections({}), expected({ consul: 'consul', nats: 'nats', postgres: 'postgres', otlp: false, chartPods: [...serviceNames, 'nats', 'consul', 'postgres', 'test'] }));
+    assert.deepEqual(
+      connections({}),
+      expected({ consul: 'consul', nats: 'nats', postgres: 'postgres', otlp: false, chartPods: [...serviceNames, 'nats', 'consul', 'postgres', 'test'] }),
+    );
   });
 
   test('when NATS and Consul are external and traces are exported, then exactly the real call paths to them are allowed', () => {
@@ -713,7 +818,10 @@ describe('NetworkPolicies', () => {
 
   test('when PostgreSQL runs in either mode, then only metadata, cdnurl and reporting reach it: not play, queue-listener, the test pod or a neighbour', () => {
     const reach = (options: RenderOptions, target: string): string[] =>
-      connections(options).filter((c) => c.endsWith(` -> ${target}:5432/TCP`)).map((c) => c.split(' -> ')[0] ?? '').sort();
+      connections(options)
+        .filter((c) => c.endsWith(` -> ${target}:5432/TCP`))
+        .map((c) => c.split(' -> ')[0] ?? '')
+        .sort();
     assert.deepEqual(reach({}, 'postgres'), [...storeServices].sort());
     assert.deepEqual(reach({ values: externalPostgres }, 'ext-postgres'), [...storeServices].sort());
   });

@@ -12,9 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import Ajv from 'ajv';
 import { parse } from 'yaml';
-import {
-  addonSkip, addonValues, addonVersion, announceAddonSkip, at, container, one, podTemplate, renderAddon, startupBudgetSeconds,
-} from './addons';
+import { addonSkip, addonValues, addonVersion, announceAddonSkip, at, container, one, podTemplate, renderAddon, startupBudgetSeconds } from './addons';
 import { chartDir, helmMajors, render, repoRoot, type HelmMajor, type Manifest } from './helm';
 import { assertValidObjects } from './k8s-schema';
 import { chartActors, isAllowed, policiesOf, selectorMatches, workloadActor, type Actor } from './netpol';
@@ -47,15 +45,24 @@ function assertServiceReaches(manifests: readonly Manifest[], url: URL, namespac
   const port = (at(service, 'spec', 'ports') as Array<{ port: number; targetPort: number | string }>).find((p) => String(p.port) === url.port);
   assert.ok(port, `Service ${name} has no port ${url.port}`);
   const pod = podTemplate(workload);
-  assert.ok(selectorMatches({ matchLabels: at(service, 'spec', 'selector') as Record<string, string> }, pod.metadata.labels), `Service ${name} does not select ${workload.metadata.name}`);
+  assert.ok(
+    selectorMatches({ matchLabels: at(service, 'spec', 'selector') as Record<string, string> }, pod.metadata.labels),
+    `Service ${name} does not select ${workload.metadata.name}`,
+  );
   const listening = pod.spec.containers.flatMap((c) => c.ports ?? []);
-  assert.ok(listening.some((p) => p.containerPort === Number(port.targetPort) || p.name === port.targetPort), `no container of ${workload.metadata.name} listens behind ${name}:${url.port}`);
+  assert.ok(
+    listening.some((p) => p.containerPort === Number(port.targetPort) || p.name === port.targetPort),
+    `no container of ${workload.metadata.name} listens behind ${name}:${url.port}`,
+  );
 }
 
 /** Which of the chart's services the NetworkPolicies let reach `to` on `port` (and `to` reach them, when asked). */
 function reachers(manifests: readonly Manifest[], to: Actor, port: number): string[] {
   const policies = policiesOf(manifests, 'video-mesh');
-  return chartActors(manifests, 'video-mesh').filter((from) => isAllowed(policies, from, to, port, 'TCP')).map((a) => a.name).sort();
+  return chartActors(manifests, 'video-mesh')
+    .filter((from) => isAllowed(policies, from, to, port, 'TCP'))
+    .map((a) => a.name)
+    .sort();
 }
 
 /** A value of the NATS chart's nats.conf (JSON with bare sizes and $VARIABLES). */
@@ -82,72 +89,96 @@ function selfContainedNats(manifests: readonly Manifest[]): Manifest {
 
 for (const major of helmMajors) {
   describe(`NATS, the official chart with k8s/addons/nats-values.yaml, Helm ${major}`, () => {
-    test('when rendered, then it is a three-server JetStream cluster on file storage, and the production stream has three replicas', { skip: addonSkip }, () => {
-      for (const kubeVersion of kubeVersions) {
-        const manifests = natsRender(major, kubeVersion);
+    test(
+      'when rendered, then it is a three-server JetStream cluster on file storage, and the production stream has three replicas',
+      { skip: addonSkip },
+      () => {
+        for (const kubeVersion of kubeVersions) {
+          const manifests = natsRender(major, kubeVersion);
+          const statefulSet = one(manifests, 'StatefulSet', 'nats');
+          const servers = Number(at(statefulSet, 'spec', 'replicas'));
+          assert.equal(servers, 3);
+          assert.equal(at(production, 'nats', 'streamReplicas'), 3);
+          assert.ok(Number(at(production, 'nats', 'streamReplicas')) <= servers, 'more stream replicas than servers');
+          const conf = String(at(one(manifests, 'ConfigMap', 'nats-config'), 'data', 'nats.conf'));
+          const routes = /"routes": \[([^\]]*)\]/.exec(conf)?.[1]?.match(/nats:\/\/[^"]+/g) ?? [];
+          assert.equal(routes.length, servers, 'every server routes to every other');
+          assert.equal(natsConfValue(conf, 'store_dir'), '/data');
+          // The file store fits on its volume, with room to spare.
+          const claim = (at(statefulSet, 'spec', 'volumeClaimTemplates') as Array<{ spec: { resources: { requests: { storage: string } } } }>)[0];
+          const volume = bytes(claim?.spec.resources.requests.storage ?? '');
+          const maxFileStore = bytes(natsConfValue(conf, 'max_file_store') ?? '');
+          assert.ok(maxFileStore < volume, `max_file_store ${maxFileStore} is not below the volume's ${volume}`);
+          // GOMEMLIMIT under the memory limit, in the Go runtime's units.
+          const nats = container(statefulSet, 'nats');
+          const goMemLimit = (nats.env ?? []).find((e) => e.name === 'GOMEMLIMIT')?.value ?? '';
+          const limit = bytes(String(at(nats, 'resources', 'limits', 'memory')));
+          assert.ok(/^\d+MiB$/.test(goMemLimit) && bytes(goMemLimit.replace('MiB', 'Mi')) < limit, `GOMEMLIMIT ${goMemLimit} vs limit ${limit}`);
+        }
+      },
+    );
+
+    test(
+      "when rendered, then values-production.yaml's NATS_URL is its client Service, and the NetworkPolicies let the services that use NATS, and only they, reach its servers",
+      { skip: addonSkip },
+      () => {
+        const manifests = natsRender(major, kubeVersions[0]);
         const statefulSet = one(manifests, 'StatefulSet', 'nats');
-        const servers = Number(at(statefulSet, 'spec', 'replicas'));
-        assert.equal(servers, 3);
-        assert.equal(at(production, 'nats', 'streamReplicas'), 3);
-        assert.ok(Number(at(production, 'nats', 'streamReplicas')) <= servers, 'more stream replicas than servers');
-        const conf = String(at(one(manifests, 'ConfigMap', 'nats-config'), 'data', 'nats.conf'));
-        const routes = /"routes": \[([^\]]*)\]/.exec(conf)?.[1]?.match(/nats:\/\/[^"]+/g) ?? [];
-        assert.equal(routes.length, servers, 'every server routes to every other');
-        assert.equal(natsConfValue(conf, 'store_dir'), '/data');
-        // The file store fits on its volume, with room to spare.
-        const claim = (at(statefulSet, 'spec', 'volumeClaimTemplates') as Array<{ spec: { resources: { requests: { storage: string } } } }>)[0];
-        const volume = bytes(claim?.spec.resources.requests.storage ?? '');
-        const maxFileStore = bytes(natsConfValue(conf, 'max_file_store') ?? '');
-        assert.ok(maxFileStore < volume, `max_file_store ${maxFileStore} is not below the volume's ${volume}`);
-        // GOMEMLIMIT under the memory limit, in the Go runtime's units.
-        const nats = container(statefulSet, 'nats');
-        const goMemLimit = (nats.env ?? []).find((e) => e.name === 'GOMEMLIMIT')?.value ?? '';
-        const limit = bytes(String(at(nats, 'resources', 'limits', 'memory')));
-        assert.ok(/^\d+MiB$/.test(goMemLimit) && bytes(goMemLimit.replace('MiB', 'Mi')) < limit, `GOMEMLIMIT ${goMemLimit} vs limit ${limit}`);
-      }
-    });
+        const ours = productionRender(major);
+        const url = new URL(String(at(production, 'nats', 'url')));
+        assertServiceReaches(manifests, url, 'nats', statefulSet);
+        // play and queue-listener for view events, metadata and cdnurl for catalog change notices.
+        const users = ['cdnurl', 'metadata', 'play', 'queue-listener'];
+        for (const service of users) assert.equal(envOf(ours, service).get('NATS_URL'), String(at(production, 'nats', 'url')), service);
+        for (const service of ['play', 'queue-listener']) assert.equal(envOf(ours, service).get('EVENTS_STREAM_REPLICAS'), '3');
+        const server = workloadActor('nats', statefulSet, 'nats');
+        assert.deepEqual(reachers(ours, server, Number(url.port)), users);
+      },
+    );
 
-    test('when rendered, then values-production.yaml\'s NATS_URL is its client Service, and the NetworkPolicies let the services that use NATS, and only they, reach its servers', { skip: addonSkip }, () => {
-      const manifests = natsRender(major, kubeVersions[0]);
-      const statefulSet = one(manifests, 'StatefulSet', 'nats');
-      const ours = productionRender(major);
-      const url = new URL(String(at(production, 'nats', 'url')));
-      assertServiceReaches(manifests, url, 'nats', statefulSet);
-      // play and queue-listener for view events, metadata and cdnurl for catalog change notices.
-      const users = ['cdnurl', 'metadata', 'play', 'queue-listener'];
-      for (const service of users) assert.equal(envOf(ours, service).get('NATS_URL'), String(at(production, 'nats', 'url')), service);
-      for (const service of ['play', 'queue-listener']) assert.equal(envOf(ours, service).get('EVENTS_STREAM_REPLICAS'), '3');
-      const server = workloadActor('nats', statefulSet, 'nats');
-      assert.deepEqual(reachers(ours, server, Number(url.port)), users);
-    });
-
-    test('when the self-contained NATS is compared with the official chart\'s server, then it is as hardened: same image, probes, lame-duck shutdown, startup budget, a PDB', { skip: addonSkip }, () => {
-      // The official chart with JetStream on, as it ships (nats-values.yaml changes none of this).
-      const official = natsRender(major, kubeVersions[1]);
-      const theirs = one(official, 'StatefulSet', 'nats');
-      const theirContainer = container(theirs, 'nats');
-      const ours = render(major);
-      const sts = selfContainedNats(ours);
-      const our = container(sts, 'nats');
-      const defaults = natsRender(major, kubeVersions[1], []);
-      assert.equal(our.image, container(one(defaults, 'StatefulSet', 'nats'), 'nats').image, 'not the image the official chart ships');
-      assert.equal(our.image, at(chartValues, 'nats', 'image'));
-      assert.equal(our.readinessProbe?.httpGet?.path, theirContainer.readinessProbe?.httpGet?.path);
-      assert.equal(our.livenessProbe?.httpGet?.path, theirContainer.livenessProbe?.httpGet?.path);
-      assert.equal(our.startupProbe?.httpGet?.path, theirContainer.startupProbe?.httpGet?.path);
-      assert.ok(startupBudgetSeconds(our.startupProbe) >= startupBudgetSeconds(theirContainer.startupProbe), 'less time than the official chart gives JetStream to recover');
-      assert.deepEqual(our.lifecycle?.preStop?.exec?.command, theirContainer.lifecycle?.preStop?.exec?.command);
-      const theirConf = String(at(one(official, 'ConfigMap', 'nats-config'), 'data', 'nats.conf'));
-      const ourConf = String(at(ours.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'video-mesh-nats-config'), 'data', 'nats.conf'));
-      for (const key of ['lame_duck_duration', 'lame_duck_grace_period', 'pid_file']) {
-        assert.equal(new RegExp(`^${key}: (\\S+)$`, 'm').exec(ourConf)?.[1], natsConfValue(theirConf, key), key);
-      }
-      assert.ok(Number(podTemplate(sts).spec.terminationGracePeriodSeconds) >= Number(podTemplate(theirs).spec.terminationGracePeriodSeconds), 'a shorter grace period than the lame-duck shutdown needs');
-      assert.ok(official.some((m) => m.kind === 'PodDisruptionBudget'));
-      const pdb = ours.find((m) => m.kind === 'PodDisruptionBudget' && m.metadata.labels?.['app.kubernetes.io/component'] === 'nats');
-      assert.ok(pdb, 'no PodDisruptionBudget for the self-contained NATS');
-      assert.ok(selectorMatches(at(pdb, 'spec', 'selector') as { matchLabels: Record<string, string> }, podTemplate(sts).metadata.labels));
-    });
+    test(
+      "when the self-contained NATS is compared with the official chart's server, then it is as hardened: same image, probes, lame-duck shutdown, startup budget, a PDB",
+      { skip: addonSkip },
+      () => {
+        // The official chart with JetStream on, as it ships (nats-values.yaml changes none of this).
+        const official = natsRender(major, kubeVersions[1]);
+        const theirs = one(official, 'StatefulSet', 'nats');
+        const theirContainer = container(theirs, 'nats');
+        const ours = render(major);
+        const sts = selfContainedNats(ours);
+        const our = container(sts, 'nats');
+        const defaults = natsRender(major, kubeVersions[1], []);
+        assert.equal(our.image, container(one(defaults, 'StatefulSet', 'nats'), 'nats').image, 'not the image the official chart ships');
+        assert.equal(our.image, at(chartValues, 'nats', 'image'));
+        assert.equal(our.readinessProbe?.httpGet?.path, theirContainer.readinessProbe?.httpGet?.path);
+        assert.equal(our.livenessProbe?.httpGet?.path, theirContainer.livenessProbe?.httpGet?.path);
+        assert.equal(our.startupProbe?.httpGet?.path, theirContainer.startupProbe?.httpGet?.path);
+        assert.ok(
+          startupBudgetSeconds(our.startupProbe) >= startupBudgetSeconds(theirContainer.startupProbe),
+          'less time than the official chart gives JetStream to recover',
+        );
+        assert.deepEqual(our.lifecycle?.preStop?.exec?.command, theirContainer.lifecycle?.preStop?.exec?.command);
+        const theirConf = String(at(one(official, 'ConfigMap', 'nats-config'), 'data', 'nats.conf'));
+        const ourConf = String(
+          at(
+            ours.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'video-mesh-nats-config'),
+            'data',
+            'nats.conf',
+          ),
+        );
+        for (const key of ['lame_duck_duration', 'lame_duck_grace_period', 'pid_file']) {
+          assert.equal(new RegExp(`^${key}: (\\S+)$`, 'm').exec(ourConf)?.[1], natsConfValue(theirConf, key), key);
+        }
+        assert.ok(
+          Number(podTemplate(sts).spec.terminationGracePeriodSeconds) >= Number(podTemplate(theirs).spec.terminationGracePeriodSeconds),
+          'a shorter grace period than the lame-duck shutdown needs',
+        );
+        assert.ok(official.some((m) => m.kind === 'PodDisruptionBudget'));
+        const pdb = ours.find((m) => m.kind === 'PodDisruptionBudget' && m.metadata.labels?.['app.kubernetes.io/component'] === 'nats');
+        assert.ok(pdb, 'no PodDisruptionBudget for the self-contained NATS');
+        assert.ok(selectorMatches(at(pdb, 'spec', 'selector') as { matchLabels: Record<string, string> }, podTemplate(sts).metadata.labels));
+      },
+    );
   });
 }
 
@@ -155,31 +186,38 @@ for (const major of helmMajors) {
 
 const consulRender = (major: HelmMajor, kubeVersion: string): Manifest[] =>
   renderAddon(major, 'consul', {
-    release: 'consul', namespace: 'consul', kubeVersion, valuesFiles: [addonValues('consul-values.yaml')],
+    release: 'consul',
+    namespace: 'consul',
+    kubeVersion,
+    valuesFiles: [addonValues('consul-values.yaml')],
     // Offline, helm knows no cluster APIs and would fall back to policy/v1beta1 (README of the archives).
     apiVersions: ['policy/v1/PodDisruptionBudget'],
   });
 
 for (const major of helmMajors) {
   describe(`Consul, the official chart with k8s/addons/consul-values.yaml, Helm ${major}`, () => {
-    test('when rendered, then three servers answer values-production.yaml\'s CONSUL_HTTP_ADDR, with ACLs on and the services given a token', { skip: addonSkip }, () => {
-      const ours = productionRender(major);
-      for (const kubeVersion of kubeVersions) {
-        const manifests = consulRender(major, kubeVersion);
-        const server = one(manifests, 'StatefulSet', 'consul-server');
-        assert.equal(at(server, 'spec', 'replicas'), 3);
-        for (const service of serviceNames) {
-          const address = envOf(ours, service).get('CONSUL_HTTP_ADDR');
-          assert.equal(address, at(production, 'consul', 'address'));
-          assertServiceReaches(manifests, new URL(address ?? ''), 'consul', server);
+    test(
+      "when rendered, then three servers answer values-production.yaml's CONSUL_HTTP_ADDR, with ACLs on and the services given a token",
+      { skip: addonSkip },
+      () => {
+        const ours = productionRender(major);
+        for (const kubeVersion of kubeVersions) {
+          const manifests = consulRender(major, kubeVersion);
+          const server = one(manifests, 'StatefulSet', 'consul-server');
+          assert.equal(at(server, 'spec', 'replicas'), 3);
+          for (const service of serviceNames) {
+            const address = envOf(ours, service).get('CONSUL_HTTP_ADDR');
+            assert.equal(address, at(production, 'consul', 'address'));
+            assertServiceReaches(manifests, new URL(address ?? ''), 'consul', server);
+          }
+          const acl = JSON.parse(String(at(one(manifests, 'ConfigMap', 'consul-server-config'), 'data', 'acl-config.json'))) as Tree;
+          assert.equal(at(acl, 'acl', 'enabled'), true);
+          assert.equal(at(acl, 'acl', 'default_policy'), 'deny');
+          // Default deny: without a token no service could register.
+          assert.ok(at(production, 'consul', 'token', 'existingSecret'), 'ACLs are on but the services get no token');
         }
-        const acl = JSON.parse(String(at(one(manifests, 'ConfigMap', 'consul-server-config'), 'data', 'acl-config.json'))) as Tree;
-        assert.equal(at(acl, 'acl', 'enabled'), true);
-        assert.equal(at(acl, 'acl', 'default_policy'), 'deny');
-        // Default deny: without a token no service could register.
-        assert.ok(at(production, 'consul', 'token', 'existingSecret'), 'ACLs are on but the services get no token');
-      }
-    });
+      },
+    );
 
     test('when rendered, then the NetworkPolicies let every service reach the servers and the servers health-check every service', { skip: addonSkip }, () => {
       const ours = productionRender(major);
@@ -192,16 +230,21 @@ for (const major of helmMajors) {
       }
     });
 
-    test('when the self-contained Consul is compared with the official chart\'s servers, then its readiness also waits for a leader', { skip: addonSkip }, () => {
-      const theirs = container(one(consulRender(major, kubeVersions[1]), 'StatefulSet', 'consul-server'), 'consul').readinessProbe?.exec?.command.join(' ') ?? '';
-      const consul = render(major).find((m) => m.kind === 'StatefulSet' && m.metadata.labels?.['app.kubernetes.io/component'] === 'consul');
-      assert.ok(consul);
-      const ours = container(consul).readinessProbe?.exec?.command.join(' ') ?? '';
-      for (const probe of [theirs, ours]) {
-        assert.match(probe, /curl[^|]*http:\/\/127\.0\.0\.1:8500\/v1\/status\/leader/);
-        assert.match(probe, /\| grep -E '"\.\+"'/);
-      }
-    });
+    test(
+      "when the self-contained Consul is compared with the official chart's servers, then its readiness also waits for a leader",
+      { skip: addonSkip },
+      () => {
+        const theirs =
+          container(one(consulRender(major, kubeVersions[1]), 'StatefulSet', 'consul-server'), 'consul').readinessProbe?.exec?.command.join(' ') ?? '';
+        const consul = render(major).find((m) => m.kind === 'StatefulSet' && m.metadata.labels?.['app.kubernetes.io/component'] === 'consul');
+        assert.ok(consul);
+        const ours = container(consul).readinessProbe?.exec?.command.join(' ') ?? '';
+        for (const probe of [theirs, ours]) {
+          assert.match(probe, /curl[^|]*http:\/\/127\.0\.0\.1:8500\/v1\/status\/leader/);
+          assert.match(probe, /\| grep -E '"\.\+"'/);
+        }
+      },
+    );
   });
 }
 
@@ -251,51 +294,69 @@ function clusterValidator(operator: readonly Manifest[]): (cluster: unknown) => 
 
 describe('CloudNativePG, the production database', () => {
   for (const major of helmMajors) {
-    test(`when the cluster chart renders k8s/addons/cnpg-cluster-values.yaml (Helm ${major}), then its Cluster has the instances, database, owner and max_connections the chart's values assume`, { skip: addonSkip }, () => {
-      for (const kubeVersion of kubeVersions) {
-        const spec = theCluster(renderCluster(major, kubeVersion))['spec'] as Tree;
-        // A standby to fail over to: the store services scale out, the database must not stand alone.
-        assert.ok(Number(spec['instances']) >= 2, `instances ${String(spec['instances'])}`);
-        // The same database and owner as the chart's self-contained server, so both modes hold the same names.
-        assert.equal(at(spec, 'bootstrap', 'initdb', 'database'), at(chartValues, 'postgres', 'database'));
-        assert.equal(at(spec, 'bootstrap', 'initdb', 'owner'), at(chartValues, 'postgres', 'username'));
-        // The pools of values-production.yaml are sized against this.
-        assert.equal(at(spec, 'postgresql', 'parameters', 'max_connections'), String(at(production, 'postgres', 'maxConnections')));
-        // The same PostgreSQL major as the self-contained image (postgres:17.x-...).
-        const selfContainedMajor = /^postgres:(\d+)\./.exec(String(at(chartValues, 'postgres', 'image')))?.[1];
-        const clusterMajor = /:(\d+)(\.|$)/.exec(String(spec['imageName']))?.[1];
-        assert.ok(selfContainedMajor && selfContainedMajor === clusterMajor, `self-contained ${selfContainedMajor}, cluster ${String(spec['imageName'])}`);
-        assert.equal(spec['enableSuperuserAccess'], false);
-      }
-    });
+    test(
+      `when the cluster chart renders k8s/addons/cnpg-cluster-values.yaml (Helm ${major}), then its Cluster has the instances, database, owner and max_connections the chart's values assume`,
+      { skip: addonSkip },
+      () => {
+        for (const kubeVersion of kubeVersions) {
+          const spec = theCluster(renderCluster(major, kubeVersion))['spec'] as Tree;
+          // A standby to fail over to: the store services scale out, the database must not stand alone.
+          assert.ok(Number(spec['instances']) >= 2, `instances ${String(spec['instances'])}`);
+          // The same database and owner as the chart's self-contained server, so both modes hold the same names.
+          assert.equal(at(spec, 'bootstrap', 'initdb', 'database'), at(chartValues, 'postgres', 'database'));
+          assert.equal(at(spec, 'bootstrap', 'initdb', 'owner'), at(chartValues, 'postgres', 'username'));
+          // The pools of values-production.yaml are sized against this.
+          assert.equal(at(spec, 'postgresql', 'parameters', 'max_connections'), String(at(production, 'postgres', 'maxConnections')));
+          // The same PostgreSQL major as the self-contained image (postgres:17.x-...).
+          const selfContainedMajor = /^postgres:(\d+)\./.exec(String(at(chartValues, 'postgres', 'image')))?.[1];
+          const clusterMajor = /:(\d+)(\.|$)/.exec(String(spec['imageName']))?.[1];
+          assert.ok(selfContainedMajor && selfContainedMajor === clusterMajor, `self-contained ${selfContainedMajor}, cluster ${String(spec['imageName'])}`);
+          assert.equal(spec['enableSuperuserAccess'], false);
+        }
+      },
+    );
 
-    test(`when the cluster chart renders (Helm ${major}), then values-production.yaml reads the Secret CloudNativePG generates, <cluster>-app, and its NetworkPolicy peer selects the Cluster's pods`, { skip: addonSkip }, () => {
-      const manifests = renderCluster(major, kubeVersions[0]);
-      const cluster = theCluster(manifests);
-      const name = cluster.metadata.name;
-      // The operator names the owner's Secret <cluster>-app (and writes the key uri); the chart's own helm test reads it so too.
-      assert.equal(at(production, 'postgres', 'selfContained'), false);
-      assert.equal(at(production, 'postgres', 'external', 'existingSecret'), `${name}-app`);
-      assert.equal(at(production, 'postgres', 'external', 'uriKey'), 'uri');
-      const ping = manifests.find((m) => m.kind === 'Job' && m.metadata.annotations?.['helm.sh/hook'] === 'test');
-      const refs = JSON.stringify(ping).match(/"secretKeyRef":\{"name":"([^"]+)"/g) ?? [];
-      assert.ok(refs.length > 0 && refs.every((r) => r.endsWith(`"${name}-app"`)), refs.join(', '));
-      assert.equal(cluster.metadata.namespace, 'video-mesh');
-      // The operator labels every instance cnpg.io/cluster=<cluster> (its documented behaviour; the pods are not in the render).
-      const instance: Actor = {
-        name: 'postgres-instance', namespace: 'video-mesh', namespaceLabels: { 'kubernetes.io/metadata.name': 'video-mesh' },
-        labels: { 'cnpg.io/cluster': name, 'cnpg.io/instanceRole': 'primary' }, ports: [{ port: 5432, protocol: 'TCP', name: 'postgresql' }],
-      };
-      assert.deepEqual(reachers(productionRender(major), instance, 5432), ['cdnurl', 'metadata', 'reporting']);
-    });
+    test(
+      `when the cluster chart renders (Helm ${major}), then values-production.yaml reads the Secret CloudNativePG generates, <cluster>-app, and its NetworkPolicy peer selects the Cluster's pods`,
+      { skip: addonSkip },
+      () => {
+        const manifests = renderCluster(major, kubeVersions[0]);
+        const cluster = theCluster(manifests);
+        const name = cluster.metadata.name;
+        // The operator names the owner's Secret <cluster>-app (and writes the key uri); the chart's own helm test reads it so too.
+        assert.equal(at(production, 'postgres', 'selfContained'), false);
+        assert.equal(at(production, 'postgres', 'external', 'existingSecret'), `${name}-app`);
+        assert.equal(at(production, 'postgres', 'external', 'uriKey'), 'uri');
+        const ping = manifests.find((m) => m.kind === 'Job' && m.metadata.annotations?.['helm.sh/hook'] === 'test');
+        const refs = JSON.stringify(ping).match(/"secretKeyRef":\{"name":"([^"]+)"/g) ?? [];
+        assert.ok(refs.length > 0 && refs.every((r) => r.endsWith(`"${name}-app"`)), refs.join(', '));
+        assert.equal(cluster.metadata.namespace, 'video-mesh');
+        // The operator labels every instance cnpg.io/cluster=<cluster> (its documented behaviour; the pods are not in the render).
+        const instance: Actor = {
+          name: 'postgres-instance',
+          namespace: 'video-mesh',
+          namespaceLabels: { 'kubernetes.io/metadata.name': 'video-mesh' },
+          labels: { 'cnpg.io/cluster': name, 'cnpg.io/instanceRole': 'primary' },
+          ports: [{ port: 5432, protocol: 'TCP', name: 'postgresql' }],
+        };
+        assert.deepEqual(reachers(productionRender(major), instance, 5432), ['cdnurl', 'metadata', 'reporting']);
+      },
+    );
 
-    test(`when the operator chart renders with its defaults (Helm ${major}), then it has the operator and the Cluster CRD, and the documented Cluster is valid for that CRD`, { skip: addonSkip }, () => {
-      for (const kubeVersion of kubeVersions) {
-        const operator = renderOperator(major, kubeVersion);
-        assert.ok(operator.some((m) => m.kind === 'Deployment'), 'no operator Deployment');
-        assert.deepEqual(clusterValidator(operator)(theCluster(renderCluster(major, kubeVersion))), []);
-      }
-    });
+    test(
+      `when the operator chart renders with its defaults (Helm ${major}), then it has the operator and the Cluster CRD, and the documented Cluster is valid for that CRD`,
+      { skip: addonSkip },
+      () => {
+        for (const kubeVersion of kubeVersions) {
+          const operator = renderOperator(major, kubeVersion);
+          assert.ok(
+            operator.some((m) => m.kind === 'Deployment'),
+            'no operator Deployment',
+          );
+          assert.deepEqual(clusterValidator(operator)(theCluster(renderCluster(major, kubeVersion))), []);
+        }
+      },
+    );
   }
 
   test('when a Cluster has a misspelt field, then the CRD check rejects it', { skip: addonSkip }, () => {
@@ -314,35 +375,52 @@ describe('CloudNativePG, the production database', () => {
 
 describe('production charts, schemas and install commands', () => {
   for (const major of helmMajors) {
-    test(`when NATS and Consul render (Helm ${major}), then every object we depend on validates against the Kubernetes schemas, unknown fields included`, { skip: addonSkip }, async () => {
-      const nats = natsRender(major, kubeVersions[1]);
-      const consul = consulRender(major, kubeVersions[1]);
-      await assertValidObjects([
-        one(nats, 'StatefulSet', 'nats'), one(nats, 'Service', 'nats'), one(nats, 'Service', 'nats-headless'), one(nats, 'ConfigMap', 'nats-config'), one(nats, 'PodDisruptionBudget', 'nats'),
-        one(consul, 'StatefulSet', 'consul-server'), one(consul, 'Service', 'consul-server'), one(consul, 'ConfigMap', 'consul-server-config'), one(consul, 'PodDisruptionBudget', 'consul-server'),
-      ]);
-    });
+    test(
+      `when NATS and Consul render (Helm ${major}), then every object we depend on validates against the Kubernetes schemas, unknown fields included`,
+      { skip: addonSkip },
+      async () => {
+        const nats = natsRender(major, kubeVersions[1]);
+        const consul = consulRender(major, kubeVersions[1]);
+        await assertValidObjects([
+          one(nats, 'StatefulSet', 'nats'),
+          one(nats, 'Service', 'nats'),
+          one(nats, 'Service', 'nats-headless'),
+          one(nats, 'ConfigMap', 'nats-config'),
+          one(nats, 'PodDisruptionBudget', 'nats'),
+          one(consul, 'StatefulSet', 'consul-server'),
+          one(consul, 'Service', 'consul-server'),
+          one(consul, 'ConfigMap', 'consul-server-config'),
+          one(consul, 'PodDisruptionBudget', 'consul-server'),
+        ]);
+      },
+    );
   }
 
-  test('when docs/kubernetes.md installs the production dependencies, then it pins the versions tested here (Consul: the release line) with the values files', { skip: addonSkip }, () => {
-    const doc = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
-    const commands: Array<[string, string, string | undefined]> = [
-      ['nats nats/nats', addonVersion('nats'), 'k8s/addons/nats-values.yaml'],
-      ['cnpg cnpg/cloudnative-pg', addonVersion('cloudnative-pg'), undefined],
-      ['video-mesh-db cnpg/cluster', addonVersion('cluster'), 'k8s/addons/cnpg-cluster-values.yaml'],
-    ];
-    // The archive is consul-k8s main (2.1.0-dev); users install the latest release of the line before it.
-    const consulLine = /^(\d+)\.(\d+)\.\d+-dev$/.exec(addonVersion('consul'));
-    assert.ok(consulLine, `consul archive ${addonVersion('consul')} is no longer a -dev build: pin it as is`);
-    const consulRelease = new RegExp(`helm upgrade --install consul hashicorp/consul --version (${consulLine[1]}\\.${Number(consulLine[2]) - 1}\\.\\d+) `).exec(doc)?.[1];
-    assert.ok(consulRelease, 'docs/kubernetes.md installs no Consul of the release line before the tested main');
-    commands.push(['consul hashicorp/consul', consulRelease, 'k8s/addons/consul-values.yaml']);
-    for (const [release, version, values] of commands) {
-      const line = doc.split('\n').find((l) => l.includes(`helm upgrade --install ${release} `));
-      assert.ok(line, `no install of ${release}`);
-      const command = doc.slice(doc.indexOf(line)).split(/\n(?!\s)/)[0] ?? '';
-      assert.match(command, new RegExp(`--version ${version.replaceAll('.', '\\.')}\\b`), command);
-      if (values) assert.ok(command.includes(`-f ${values}`), command);
-    }
-  });
+  test(
+    'when docs/kubernetes.md installs the production dependencies, then it pins the versions tested here (Consul: the release line) with the values files',
+    { skip: addonSkip },
+    () => {
+      const doc = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
+      const commands: Array<[string, string, string | undefined]> = [
+        ['nats nats/nats', addonVersion('nats'), 'k8s/addons/nats-values.yaml'],
+        ['cnpg cnpg/cloudnative-pg', addonVersion('cloudnative-pg'), undefined],
+        ['video-mesh-db cnpg/cluster', addonVersion('cluster'), 'k8s/addons/cnpg-cluster-values.yaml'],
+      ];
+      // The archive is consul-k8s main (2.1.0-dev); users install the latest release of the line before it.
+      const consulLine = /^(\d+)\.(\d+)\.\d+-dev$/.exec(addonVersion('consul'));
+      assert.ok(consulLine, `consul archive ${addonVersion('consul')} is no longer a -dev build: pin it as is`);
+      const consulRelease = new RegExp(
+        `helm upgrade --install consul hashicorp/consul --version (${consulLine[1]}\\.${Number(consulLine[2]) - 1}\\.\\d+) `,
+      ).exec(doc)?.[1];
+      assert.ok(consulRelease, 'docs/kubernetes.md installs no Consul of the release line before the tested main');
+      commands.push(['consul hashicorp/consul', consulRelease, 'k8s/addons/consul-values.yaml']);
+      for (const [release, version, values] of commands) {
+        const line = doc.split('\n').find((l) => l.includes(`helm upgrade --install ${release} `));
+        assert.ok(line, `no install of ${release}`);
+        const command = doc.slice(doc.indexOf(line)).split(/\n(?!\s)/)[0] ?? '';
+        assert.match(command, new RegExp(`--version ${version.replaceAll('.', '\\.')}\\b`), command);
+        if (values) assert.ok(command.includes(`-f ${values}`), command);
+      }
+    },
+  );
 });

@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import { repoRoot } from './helm';
 
 const scripts = [
-  ...readdirSync(join(repoRoot, 'k8s')).filter((f) => f.endsWith('.sh')).map((f) => join('k8s', f)),
+  ...readdirSync(join(repoRoot, 'k8s'))
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => join('k8s', f)),
   join('test', 'image', 'build-image.sh'),
   join('.ci', 'run'),
 ];

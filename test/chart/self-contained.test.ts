@@ -12,7 +12,6 @@ import { describe, test } from 'node:test';
 import { at, component, container, containerEnv, podTemplate, startupBudgetSeconds, type Container } from './addons';
 import { chartDir, helmMajors, render, runHelm, type HelmMajor, type Manifest } from './helm';
 
-
 // ---- NATS ------------------------------------------------------------------
 
 function natsContainer(manifests: readonly Manifest[]): Container {
@@ -20,7 +19,7 @@ function natsContainer(manifests: readonly Manifest[]): Container {
 }
 
 describe('the self-contained NATS', () => {
-  test('when rendered, then it is hardened as the official chart runs its servers: the chart\'s image, a 15-minute startup budget, lame duck before SIGTERM, a PDB', () => {
+  test("when rendered, then it is hardened as the official chart runs its servers: the chart's image, a 15-minute startup budget, lame duck before SIGTERM, a PDB", () => {
     const manifests = render(4);
     const sts = component(manifests, 'StatefulSet', 'nats');
     const c = natsContainer(manifests);
@@ -41,7 +40,10 @@ describe('the self-contained NATS', () => {
   });
 
   test('when the volume and the memory limit change, then max_file_store (90% of the volume) and GOMEMLIMIT (80% of the limit) follow', () => {
-    for (const [size, limit, fileStore, goMemLimit] of [['1Gi', '512Mi', 966367641, '409MiB'], ['10Gi', '2Gi', 9663676416, '1638MiB']] as const) {
+    for (const [size, limit, fileStore, goMemLimit] of [
+      ['1Gi', '512Mi', 966367641, '409MiB'],
+      ['10Gi', '2Gi', 9663676416, '1638MiB'],
+    ] as const) {
       const manifests = render(4, { values: { 'nats.storage.size': size, 'nats.resources.limits.memory': limit } });
       const conf = String(at(component(manifests, 'ConfigMap', 'nats'), 'data', 'nats.conf'));
       assert.equal(Number(/^ {2}max_file_store: (\d+)$/m.exec(conf)?.[1]), fileStore, size);
@@ -57,17 +59,26 @@ describe('the self-contained NATS', () => {
     const [client, monitor] = [await freePort(), await freePort()];
     // Only ports and paths move into the sandbox; every other line is the chart's.
     const local = conf
-      .replace(/^port: 4222$/m, `port: ${client}`).replace(/^http_port: 8222$/m, `http_port: ${monitor}`)
-      .replace('/var/run/nats/nats.pid', join(dir, 'nats.pid')).replace('store_dir: /data', `store_dir: ${join(dir, 'data')}`);
+      .replace(/^port: 4222$/m, `port: ${client}`)
+      .replace(/^http_port: 8222$/m, `http_port: ${monitor}`)
+      .replace('/var/run/nats/nats.pid', join(dir, 'nats.pid'))
+      .replace('store_dir: /data', `store_dir: ${join(dir, 'data')}`);
     assert.notEqual(local, conf);
     writeFileSync(join(dir, 'nats.conf'), local);
     const binary = natsServer();
     const check = spawnSync(binary, ['-c', join(dir, 'nats.conf'), '-t'], { env: { ...process.env, SERVER_NAME: 'video-mesh-nats-0' }, encoding: 'utf8' });
     assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
-    const server = spawn(binary, ['-c', join(dir, 'nats.conf')], { env: { ...process.env, SERVER_NAME: 'video-mesh-nats-0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(binary, ['-c', join(dir, 'nats.conf')], {
+      env: { ...process.env, SERVER_NAME: 'video-mesh-nats-0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let log = '';
-    server.stdout.on('data', (chunk: Buffer) => { log += chunk.toString(); });
-    server.stderr.on('data', (chunk: Buffer) => { log += chunk.toString(); });
+    server.stdout.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+    });
+    server.stderr.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+    });
     const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
     try {
       const base = `http://127.0.0.1:${monitor}`;
@@ -76,7 +87,10 @@ describe('the self-contained NATS', () => {
         const status = await poll(async () => (await fetch(`${base}${path}`)).status, 200);
         assert.equal(status, 200, `${path}\n${log}`);
       }
-      const varz = (await (await fetch(`${base}/varz`)).json()) as { server_name: string; jetstream?: { config?: { max_storage?: number; max_memory?: number } } };
+      const varz = (await (await fetch(`${base}/varz`)).json()) as {
+        server_name: string;
+        jetstream?: { config?: { max_storage?: number; max_memory?: number } };
+      };
       assert.equal(varz.server_name, 'video-mesh-nats-0');
       assert.equal(varz.jetstream?.config?.max_storage, Number(/^ {2}max_file_store: (\d+)$/m.exec(conf)?.[1]));
       assert.equal(varz.jetstream?.config?.max_memory, 0);
@@ -137,8 +151,10 @@ function renderConsulGuard(major: HelmMajor, dev: boolean, existing: unknown): {
   const copy = mkdtempSync(join(tmpdir(), 'video-mesh-chart-'));
   try {
     cpSync(chartDir, copy, { recursive: true });
-    writeFileSync(join(copy, 'templates', 'guard-under-test.yaml'),
-      `{{- include "video-mesh.validateConsulMode" (dict "root" . "existing" (fromJson ${JSON.stringify(JSON.stringify(existing))})) }}\n`);
+    writeFileSync(
+      join(copy, 'templates', 'guard-under-test.yaml'),
+      `{{- include "video-mesh.validateConsulMode" (dict "root" . "existing" (fromJson ${JSON.stringify(JSON.stringify(existing))})) }}\n`,
+    );
     const result = runHelm(major, ['template', 'vm', copy, '--namespace', 'video-mesh', '--set', `consul.dev=${dev}`, '--show-only', 'templates/consul.yaml']);
     return { status: result.status, stderr: result.stderr };
   } finally {
@@ -153,7 +169,10 @@ describe('the self-contained Consul', () => {
     assert.deepEqual(command.slice(0, 2), ['/bin/sh', '-ec']);
     // /v1/status/leader answers 200 and "" without a leader: only a quoted address passes.
     assert.match(command[2] ?? '', /^curl -sS --max-time 2 http:\/\/127\.0\.0\.1:8500\/v1\/status\/leader \| grep -E '"\.\+"'$/);
-    for (const [body, ready] of [['""', false], ['"10.244.0.7:8300"', true]] as const) {
+    for (const [body, ready] of [
+      ['""', false],
+      ['"10.244.0.7:8300"', true],
+    ] as const) {
       const grep = spawnSync('sh', ['-c', `printf '%s' '${body}' | grep -E '".+"'`]);
       assert.equal(grep.status === 0, ready, body);
     }
@@ -165,7 +184,10 @@ describe('the self-contained Consul', () => {
       const dev = { metadata: { name: 'vm-video-mesh-consul' }, spec: {} };
       const toDev = renderConsulGuard(major, true, server);
       assert.notEqual(toDev.status, 0);
-      assert.match(toDev.stderr, /consul\.dev cannot change on an installed release: the StatefulSet vm-video-mesh-consul was created with consul\.dev=false \(a server on the PVC data-vm-video-mesh-consul-0\).*Keep consul\.dev=false, or delete the StatefulSet first \(kubectl -n video-mesh delete statefulset vm-video-mesh-consul/);
+      assert.match(
+        toDev.stderr,
+        /consul\.dev cannot change on an installed release: the StatefulSet vm-video-mesh-consul was created with consul\.dev=false \(a server on the PVC data-vm-video-mesh-consul-0\).*Keep consul\.dev=false, or delete the StatefulSet first \(kubectl -n video-mesh delete statefulset vm-video-mesh-consul/,
+      );
       const toServer = renderConsulGuard(major, false, dev);
       assert.notEqual(toServer.status, 0);
       assert.match(toServer.stderr, /was created with consul\.dev=true \(in memory, no volume\).*Keep consul\.dev=true/);
@@ -178,6 +200,9 @@ describe('the self-contained Consul', () => {
 
   test('when consul.yaml renders, then it asks the cluster for the existing StatefulSet before anything else', () => {
     const template = readFileSync(join(chartDir, 'templates', 'consul.yaml'), 'utf8');
-    assert.match(template, /include "video-mesh\.validateConsulMode" \(dict "root" \. "existing" \(lookup "apps\/v1" "StatefulSet" \.Release\.Namespace \$name\)\)/);
+    assert.match(
+      template,
+      /include "video-mesh\.validateConsulMode" \(dict "root" \. "existing" \(lookup "apps\/v1" "StatefulSet" \.Release\.Namespace \$name\)\)/,
+    );
   });
 });

@@ -42,7 +42,10 @@ describe('skaffold.yaml', () => {
   });
 
   test('when the observability profile is applied, then its JSON patches target existing paths and the result is valid', () => {
-    const config = loadSkaffold() as { profiles: Array<{ name: string; patches: Array<{ op: string; path: string; value: unknown }> }> } & Record<string, unknown>;
+    const config = loadSkaffold() as { profiles: Array<{ name: string; patches: Array<{ op: string; path: string; value: unknown }> }> } & Record<
+      string,
+      unknown
+    >;
     const profile = config.profiles.find((p) => p.name === 'observability');
     assert.ok(profile);
     const patched = structuredClone(config) as Record<string, unknown>;

@@ -17,15 +17,23 @@ import { kubeVersions, scenarios } from './scenarios';
 // autoscaling/v2 and policy/v1 are GA since 1.23 and 1.21; networking.k8s.io/v1
 // Ingress and NetworkPolicy since 1.19 and 1.7.
 const servedFrom129To135 = new Set([
-  'v1/ServiceAccount', 'v1/Service', 'v1/Secret', 'v1/ConfigMap', 'v1/Pod',
-  'apps/v1/Deployment', 'apps/v1/StatefulSet',
-  'policy/v1/PodDisruptionBudget', 'autoscaling/v2/HorizontalPodAutoscaler',
-  'networking.k8s.io/v1/Ingress', 'networking.k8s.io/v1/NetworkPolicy',
+  'v1/ServiceAccount',
+  'v1/Service',
+  'v1/Secret',
+  'v1/ConfigMap',
+  'v1/Pod',
+  'apps/v1/Deployment',
+  'apps/v1/StatefulSet',
+  'policy/v1/PodDisruptionBudget',
+  'autoscaling/v2/HorizontalPodAutoscaler',
+  'networking.k8s.io/v1/Ingress',
+  'networking.k8s.io/v1/NetworkPolicy',
 ]);
 // CRD versions the chart renders: prometheus-operator's v1 and Gateway API's
 // v1 (GA in Gateway API 1.0).
 const customResources = new Set([
-  'monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PrometheusRule',
+  'monitoring.coreos.com/v1/ServiceMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
   'gateway.networking.k8s.io/v1/HTTPRoute',
 ]);
 

@@ -69,19 +69,26 @@ describe('values documentation', () => {
     const start = lines.findIndex((l) => l.startsWith('postgres:'));
     assert.ok(start >= 0, 'values.yaml has no postgres block');
     const end = lines.findIndex((l, i) => i > start && /^\S/.test(l));
-    const keys = lines.map((line, i) => ({ line, i })).filter(({ line, i }) =>
-      (i > start && i < end && /^\s+[A-Za-z]+:/.test(line) && !/^\s+(requests|limits):/.test(line))
-      || /^\s+postgres(Peers|Port):/.test(line));
+    const keys = lines
+      .map((line, i) => ({ line, i }))
+      .filter(
+        ({ line, i }) =>
+          (i > start && i < end && /^\s+[A-Za-z]+:/.test(line) && !/^\s+(requests|limits):/.test(line)) || /^\s+postgres(Peers|Port):/.test(line),
+      );
     assert.ok(keys.length >= 12, `found only ${keys.length} postgres keys`);
     const undocumented = keys.filter(({ i, line }) => {
       // The comment block right above the key, at the key's indentation, must start with "# --".
       const indent = line.length - line.trimStart().length;
       let j = i - 1;
       const block: string[] = [];
-      while (j >= 0 && lines[j]?.trimStart().startsWith('#') && (lines[j]?.length ?? 0) - (lines[j]?.trimStart().length ?? 0) === indent) block.unshift(lines[j--]?.trim() ?? '');
+      while (j >= 0 && lines[j]?.trimStart().startsWith('#') && (lines[j]?.length ?? 0) - (lines[j]?.trimStart().length ?? 0) === indent)
+        block.unshift(lines[j--]?.trim() ?? '');
       return !block[0]?.startsWith('# --');
     });
-    assert.deepEqual(undocumented.map(({ line }) => line.trim()), []);
+    assert.deepEqual(
+      undocumented.map(({ line }) => line.trim()),
+      [],
+    );
   });
 
   test('when values.schema.json is read, then every object in it forbids additional properties', () => {

@@ -50,9 +50,15 @@ describe('migrations', () => {
     const url = await freshDatabase();
     const db = await openDatabase(url, 'metadata');
     try {
-      assert.deepEqual(await versions(db.pool, 'metadata'), loadMigrations(migrationsDir('metadata')).map((m) => m.version));
+      assert.deepEqual(
+        await versions(db.pool, 'metadata'),
+        loadMigrations(migrationsDir('metadata')).map((m) => m.version),
+      );
       const seeded = await db.pool.query('SELECT asset_id FROM metadata.assets ORDER BY asset_id');
-      assert.deepEqual(seeded.rows.map((r) => r.asset_id), ['123', '456']);
+      assert.deepEqual(
+        seeded.rows.map((r) => r.asset_id),
+        ['123', '456'],
+      );
     } finally {
       await db.close();
     }
@@ -100,7 +106,11 @@ describe('migrations', () => {
     try {
       const migrations = loadMigrations(migrationsDir('reporting'));
       const applied = await Promise.all(pools.map((pool) => migrate(pool, 'reporting', migrations)));
-      assert.deepEqual(applied.flat(), migrations.map((m) => m.version), 'one pool applied them, the others found them done');
+      assert.deepEqual(
+        applied.flat(),
+        migrations.map((m) => m.version),
+        'one pool applied them, the others found them done',
+      );
       assert.deepEqual(await versions(pools[0]!, 'reporting'), [1]);
     } finally {
       await Promise.all(pools.map((p) => p.end()));

@@ -27,12 +27,19 @@ function build(options: { kinds?: FaultKind[]; enabled?: boolean } = {}) {
 }
 
 const put = (app: ReturnType<typeof build>['app'], body: unknown, authorization = bearer) =>
-  request(app).put('/admin/faults').set('authorization', authorization).send(body as object);
+  request(app)
+    .put('/admin/faults')
+    .set('authorization', authorization)
+    .send(body as object);
 
 describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
   it('when no token is sent, then GET, PUT and DELETE are 401 and nothing changes', async () => {
     const { app, faults } = build();
-    for (const res of [await request(app).get('/admin/faults'), await request(app).put('/admin/faults').send({ errorRate: 1 }), await request(app).delete('/admin/faults')]) {
+    for (const res of [
+      await request(app).get('/admin/faults'),
+      await request(app).put('/admin/faults').send({ errorRate: 1 }),
+      await request(app).delete('/admin/faults'),
+    ]) {
       assert.equal(res.status, 401);
       assertErrorShape(res.body, 'unauthorized');
     }
@@ -48,7 +55,10 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
 
   it('when the toggles are not enabled, then /admin/faults is not there (404), and neither is the fault middleware', async () => {
     const { app, faults } = build({ enabled: false });
-    for (const res of [await request(app).get('/admin/faults').set('authorization', bearer), await request(app).put('/admin/faults').set('authorization', bearer).send({ errorRate: 1 })]) {
+    for (const res of [
+      await request(app).get('/admin/faults').set('authorization', bearer),
+      await request(app).put('/admin/faults').set('authorization', bearer).send({ errorRate: 1 }),
+    ]) {
       assert.equal(res.status, 404);
       assertErrorShape(res.body, 'not_found');
     }
@@ -60,7 +70,10 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
     const load = (env: NodeJS.ProcessEnv) => loadConfig(commonConfigSchema, env, commonConfigRules);
     assert.throws(
       () => load({ FAULTS_ENABLED: 'true', ADMIN_TOKEN: 'an-admin-token' }),
-      (err: unknown) => err instanceof ConfigError && /FAULTS_ENABLED=true, FAULTS_TOKEN=unset: FAULTS_ENABLED=true needs FAULTS_TOKEN/.test(err.message) && !err.message.includes('\n'),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /FAULTS_ENABLED=true, FAULTS_TOKEN=unset: FAULTS_ENABLED=true needs FAULTS_TOKEN/.test(err.message) &&
+        !err.message.includes('\n'),
     );
     assert.equal(load({ FAULTS_ENABLED: 'true', FAULTS_TOKEN: TOKEN }).FAULTS_TOKEN, TOKEN);
     assert.equal(load({}).FAULTS_ENABLED, false, 'off unless asked');
@@ -179,9 +192,14 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
     assert.equal(sampleSum(text, 'faults_active'), 0);
   });
 
-  it("when the service is play, then publishFailRate is one of its faults; when it is queue-listener, pause", async () => {
+  it('when the service is play, then publishFailRate is one of its faults; when it is queue-listener, pause', async () => {
     const play = build({ kinds: [publishFailure] });
-    assert.deepEqual((await request(play.app).get('/admin/faults').set('authorization', bearer)).body, { delayMs: 0, jitterMs: 0, errorRate: 0, publishFailRate: 0 });
+    assert.deepEqual((await request(play.app).get('/admin/faults').set('authorization', bearer)).body, {
+      delayMs: 0,
+      jitterMs: 0,
+      errorRate: 0,
+      publishFailRate: 0,
+    });
     assert.deepEqual((await put(play.app, { publishFailRate: 1 })).body, { delayMs: 0, jitterMs: 0, errorRate: 0, publishFailRate: 1 });
     assert.equal(play.faults.roll(publishFailure), true);
     assert.equal((await put(play.app, { pause: true })).status, 400);
@@ -240,7 +258,10 @@ describe('FAULTS, the faults a service starts with', () => {
     ["another service's kind", '{"pause":true}', /FAULTS.*Unrecognized key.*pause/],
   ] as const) {
     it(`when FAULTS is ${what}, then start-up fails with one line naming FAULTS`, () => {
-      assert.throws(() => load(value), (err: unknown) => err instanceof ConfigError && pattern.test(err.message) && !err.message.includes('\n'));
+      assert.throws(
+        () => load(value),
+        (err: unknown) => err instanceof ConfigError && pattern.test(err.message) && !err.message.includes('\n'),
+      );
     });
   }
 });

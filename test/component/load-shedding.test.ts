@@ -10,7 +10,11 @@ const answering: PeerClient = {
   call: async (_method, path) => ({
     status: 200,
     headers: {},
-    body: path.startsWith('/content') ? { title: 'It', genre: 'horror', summary: 's' } : path.startsWith('/url') ? { url: 'u.mp4' } : { assetviews: 0, userviews: 0 },
+    body: path.startsWith('/content')
+      ? { title: 'It', genre: 'horror', summary: 's' }
+      : path.startsWith('/url')
+        ? { url: 'u.mp4' }
+        : { assetviews: 0, userviews: 0 },
   }),
   close: async () => {},
 };
@@ -18,7 +22,10 @@ const answering: PeerClient = {
 function playWith(lagMs: () => number, maxInFlight = 100, backend: PeerClient = answering) {
   const parts = appParts('play');
   const backends = { metadata: backend, cdnurl: answering, reporting: answering };
-  return { ...parts, app: createPlayApp({ backends, publishView: async () => true, deadlineMs: 450, shedding: { lagMs, boundMs: 50, maxInFlight }, ...parts }) };
+  return {
+    ...parts,
+    app: createPlayApp({ backends, publishView: async () => true, deadlineMs: 450, shedding: { lagMs, boundMs: 50, maxInFlight }, ...parts }),
+  };
 }
 
 describe('play sheds load when its event loop lags', () => {

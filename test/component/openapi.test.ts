@@ -158,13 +158,15 @@ function assertValid(schema: JsonSchema, value: unknown, what: string): void {
 }
 
 async function fetchDocument(url: string): Promise<Document> {
-  const res = await request(url).get('/openapi.json').expect(200).expect('content-type', /^application\/json/);
+  const res = await request(url)
+    .get('/openapi.json')
+    .expect(200)
+    .expect('content-type', /^application\/json/);
   assertValid(documentShape, res.body, 'the document');
   return res.body as Document;
 }
 
-const operationsOf = (doc: Document) =>
-  Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
+const operationsOf = (doc: Document) => Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ path, method, op })));
 
 function assertPathParameters(path: string, op: OperationDoc): void {
   for (const [, name] of path.matchAll(/\{(\w+)\}/g)) {
@@ -256,8 +258,16 @@ function expressRoutes(app: Express): string[] {
 function assertRoutesMatchDocument(app: Express, doc: Document): void {
   const routes = new Set(expressRoutes(app));
   const documented = new Set(operationsOf(doc).map(({ path, method }) => `${method.toUpperCase()} ${path}`));
-  assert.deepEqual([...routes].filter((r) => !documented.has(r)), [], 'routes the document lacks');
-  assert.deepEqual([...documented].filter((d) => !routes.has(d)), [], 'documented operations that are no route');
+  assert.deepEqual(
+    [...routes].filter((r) => !documented.has(r)),
+    [],
+    'routes the document lacks',
+  );
+  assert.deepEqual(
+    [...documented].filter((d) => !routes.has(d)),
+    [],
+    'documented operations that are no route',
+  );
 }
 
 let postgres: TestPostgres;
@@ -294,14 +304,23 @@ before(async () => {
 
   // As main.ts builds them, with the tokens the examples send.
   const metadataParts = appParts('metadata');
-  await run('metadata', createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(metadataParts), ...metadataParts }));
+  await run(
+    'metadata',
+    createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(metadataParts), ...metadataParts }),
+  );
   const cdnurlParts = appParts('cdnurl');
   await run('cdnurl', createCdnUrlApp({ store: createUrlStore(cdnurlDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(cdnurlParts), ...cdnurlParts }));
   const reportingParts = appParts('reporting');
-  await run('reporting', createReportingApp({ store: createViewStore(reportingDb), recordToken: EXAMPLE_RECORD_TOKEN, faults: faultsFor(reportingParts), ...reportingParts }));
+  await run(
+    'reporting',
+    createReportingApp({ store: createViewStore(reportingDb), recordToken: EXAMPLE_RECORD_TOKEN, faults: faultsFor(reportingParts), ...reportingParts }),
+  );
 
   const playParts = appParts('play');
-  const directory = new StaticDirectory({ metadata: running.get('metadata')!.url, cdnurl: running.get('cdnurl')!.url, reporting: running.get('reporting')!.url }, playParts.metrics);
+  const directory = new StaticDirectory(
+    { metadata: running.get('metadata')!.url, cdnurl: running.get('cdnurl')!.url, reporting: running.get('reporting')!.url },
+    playParts.metrics,
+  );
   const client = (peer: string) => {
     const c = createPeerClient({ peer, directory, metrics: playParts.metrics, timeoutMs: 2000 });
     clients.push(c);
@@ -354,7 +373,10 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
         const schemas = [
           ...(op.parameters ?? []).map((p) => p.schema),
           ...Object.values(op.requestBody?.content ?? {}).map((c) => c.schema),
-          ...Object.values(op.responses).flatMap((r) => [...Object.values(r.content ?? {}).map((c) => c.schema), ...Object.values(r.headers ?? {}).map((h) => h.schema)]),
+          ...Object.values(op.responses).flatMap((r) => [
+            ...Object.values(r.content ?? {}).map((c) => c.schema),
+            ...Object.values(r.headers ?? {}).map((h) => h.schema),
+          ]),
         ];
         for (const schema of schemas) assert.doesNotThrow(() => ajv.compile(schema), `${path}: ${JSON.stringify(schema)}`);
       }
@@ -366,7 +388,10 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       const doc = await fetchDocument(url);
       let sent = 0;
       for (const { path, method, op } of operationsOf(doc)) {
-        assert.ok(op['x-request-examples'].some((e) => e.status < 300), `${method} ${path} has no example that succeeds`);
+        assert.ok(
+          op['x-request-examples'].some((e) => e.status < 300),
+          `${method} ${path} has no example that succeeds`,
+        );
         for (const example of op['x-request-examples']) {
           await t.test(`${method.toUpperCase()} ${path} ${example.name} → ${example.status}`, () => sendExample(url, path, method, op, example));
           sent++;
@@ -383,7 +408,9 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
     it('when a fault toggle fails every business request, then each 503 fault_injected answer is one the document describes', async () => {
       const { url } = running.get(service)!;
       const doc = await fetchDocument(url);
-      const business = operationsOf(doc).filter(({ path }) => !['/healthz', '/readyz', '/metrics', '/openapi.json'].includes(path) && !path.startsWith('/admin/'));
+      const business = operationsOf(doc).filter(
+        ({ path }) => !['/healthz', '/readyz', '/metrics', '/openapi.json'].includes(path) && !path.startsWith('/admin/'),
+      );
       const admin = { Authorization: `Bearer ${EXAMPLE_FAULTS_TOKEN}` };
       await request(url).put('/admin/faults').set(admin).send({ errorRate: 1 }).expect(200);
       try {
@@ -406,13 +433,20 @@ describe('the route check', () => {
     extra.get('/events/secret/:userId', (_req, res) => {
       res.json({});
     });
-    const app = createHttpApp({ ...parts, routes: extra, api: reportingApi({ store: createViewStore(databases[2]!), metrics: parts.metrics, recordToken: undefined }) });
+    const app = createHttpApp({
+      ...parts,
+      routes: extra,
+      api: reportingApi({ store: createViewStore(databases[2]!), metrics: parts.metrics, recordToken: undefined }),
+    });
     const server = await listen(app);
     servers.push(server);
     const doc = await fetchDocument(server.url);
     assert.throws(
       () => assertRoutesMatchDocument(app, doc),
-      (err: unknown) => err instanceof assert.AssertionError && err.message.startsWith('routes the document lacks') && JSON.stringify(err.actual) === '["GET /events/secret/{userId}"]',
+      (err: unknown) =>
+        err instanceof assert.AssertionError &&
+        err.message.startsWith('routes the document lacks') &&
+        JSON.stringify(err.actual) === '["GET /events/secret/{userId}"]',
     );
   });
 

@@ -4,7 +4,7 @@
  * again once the breaker lets a trial through. Real sockets, real timers.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
@@ -20,7 +20,7 @@ async function blackHole(): Promise<{ url: string; recover(): void; close(): Pro
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    if (healthy) socket.pipe(require('node:net').connect(healthy.port, '127.0.0.1')).pipe(socket);
+    if (healthy) socket.pipe(connect(healthy.port, '127.0.0.1')).pipe(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
@@ -57,7 +57,10 @@ describe('peer calls fail fast', () => {
   it('when one of two instances is black-holed, then a GET gets its answer from the other after one short attempt, and none once the breaker is open', async () => {
     const hole = await blackHole();
     const good = await listen(cannedJson(200, { ok: true }));
-    closers.push(() => hole.close(), () => good.close());
+    closers.push(
+      () => hole.close(),
+      () => good.close(),
+    );
     const { metrics } = appParts('play');
     const client = createPeerClient({
       peer: 'cdnurl',
@@ -86,8 +89,17 @@ describe('peer calls fail fast', () => {
       hits++;
       cannedJson(200, { ok: true })(req, res);
     });
-    closers.push(() => hole.close(), () => good.close());
-    const client = createPeerClient({ peer: 'p', directory: fixed({ p: [hole.url, good.url] }), metrics: appParts('x').metrics, timeoutMs: 200, attemptTimeoutMs: 50 });
+    closers.push(
+      () => hole.close(),
+      () => good.close(),
+    );
+    const client = createPeerClient({
+      peer: 'p',
+      directory: fixed({ p: [hole.url, good.url] }),
+      metrics: appParts('x').metrics,
+      timeoutMs: 200,
+      attemptTimeoutMs: 50,
+    });
     closers.push(() => client.close());
     await assert.rejects(client.call('POST', '/write', { json: {} }), (err: unknown) => err instanceof PeerUnavailableError && err.outcome === 'timeout');
     assert.equal(hits, 0);
@@ -110,7 +122,11 @@ describe('peer calls fail fast', () => {
     const hole = await blackHole();
     const metadata = await listen(cannedJson(200, { title: 'It', genre: 'horror', summary: 's' }));
     const reporting = await listen(cannedJson(200, { assetviews: 1, userviews: 1 }));
-    closers.push(() => hole.close(), () => metadata.close(), () => reporting.close());
+    closers.push(
+      () => hole.close(),
+      () => metadata.close(),
+      () => reporting.close(),
+    );
     const parts = appParts('play');
     const client = (peer: string, url: string): PeerClient =>
       createPeerClient({ peer, directory: fixed({ [peer]: [url] }), metrics: parts.metrics, timeoutMs: 800, attemptTimeoutMs: 300, halfOpenAfterMs: 2000 });
@@ -122,7 +138,12 @@ describe('peer calls fail fast', () => {
     // What a play costs with every backend answering: the reference for "fast again".
     const normal = await listen(cannedJson(200, { id: 'a1', url: 'path/a1.mp4' }));
     closers.push(() => normal.close());
-    const reference = createPlayApp({ backends: { ...backends, cdnurl: client('cdnurl-ref', normal.url) }, publishView: async () => true, deadlineMs: 800, ...appParts('play') });
+    const reference = createPlayApp({
+      backends: { ...backends, cdnurl: client('cdnurl-ref', normal.url) },
+      publishView: async () => true,
+      deadlineMs: 800,
+      ...appParts('play'),
+    });
     const normalMs: number[] = [];
     for (let i = 0; i < 10; i++) normalMs.push((await timed(() => request(reference).post('/play/asset/a1/user/u1'))).ms);
     const normalP50 = normalMs.sort((a, b) => a - b)[5]!;
@@ -141,7 +162,7 @@ describe('peer calls fail fast', () => {
         break;
       }
     }
-    assert.ok(fastAgainAt !== undefined, `p50 of the last plays ${recent.slice(-5).map(Math.round)} ms vs normal ${normalP50.toFixed(1)} ms`);
+    assert.ok(fastAgainAt !== undefined, `p50 of the last plays ${recent.slice(-5).map(Math.round).join(',')} ms vs normal ${normalP50.toFixed(1)} ms`);
 
     hole.recover();
     const recovered = performance.now();
@@ -155,6 +176,8 @@ describe('peer calls fail fast', () => {
       await sleep(100);
     }
     assert.ok(healthyAt !== undefined, 'plays were still degraded 10 s after cdnurl recovered');
-    console.log(`black-holed cdnurl: p50 back to <= 2x normal (${normalP50.toFixed(1)} ms) after ${Math.round(fastAgainAt)} ms; not degraded ${Math.round(healthyAt)} ms after recovery`);
+    console.log(
+      `black-holed cdnurl: p50 back to <= 2x normal (${normalP50.toFixed(1)} ms) after ${Math.round(fastAgainAt)} ms; not degraded ${Math.round(healthyAt)} ms after recovery`,
+    );
   });
 });

@@ -265,7 +265,9 @@ describe('play when other backends fail', () => {
 
   it('when reporting is down, then 200 with counts null and degraded ["reporting"]', async () => {
     resetModes();
-    const res = await request(buildPlay({ reporting: closedUrl }).app).post(play('123', 'u')).expect(200);
+    const res = await request(buildPlay({ reporting: closedUrl }).app)
+      .post(play('123', 'u'))
+      .expect(200);
     assert.equal(res.body.assetviews, null);
     assert.equal(res.body.userviews, null);
     assert.deepEqual(res.body.degraded, ['reporting']);
@@ -274,7 +276,9 @@ describe('play when other backends fail', () => {
 
   it('when cdnurl and reporting are both down, then both are named in degraded', async () => {
     resetModes();
-    const res = await request(buildPlay({ cdnurl: closedUrl, reporting: closedUrl }).app).post(play('123', 'u')).expect(200);
+    const res = await request(buildPlay({ cdnurl: closedUrl, reporting: closedUrl }).app)
+      .post(play('123', 'u'))
+      .expect(200);
     assert.deepEqual(res.body.degraded, ['cdnurl', 'reporting']);
   });
 
@@ -307,7 +311,9 @@ describe('play when other backends fail', () => {
   it('when reporting answers views that are not counts, then it is degraded', async () => {
     resetModes();
     const liar = await serve(cannedJson(200, { assetviews: -3, userviews: 1 }));
-    const res = await request(buildPlay({ reporting: liar }).app).post(play('123', 'u')).expect(200);
+    const res = await request(buildPlay({ reporting: liar }).app)
+      .post(play('123', 'u'))
+      .expect(200);
     assert.deepEqual(res.body.degraded, ['reporting']);
   });
 
@@ -317,7 +323,9 @@ describe('play when other backends fail', () => {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html>gateway</html>');
     });
-    const res = await request(buildPlay({ cdnurl: html }).app).post(play('123', 'u')).expect(200);
+    const res = await request(buildPlay({ cdnurl: html }).app)
+      .post(play('123', 'u'))
+      .expect(200);
     assert.deepEqual(res.body.degraded, ['cdnurl']);
   });
 
@@ -347,7 +355,7 @@ describe('play when other backends fail', () => {
     assert.ok(ms < 1000, `answered in ${Math.round(ms)} ms`);
   });
 
-  it('when reporting and the publish outlast play\'s deadline, then play answers by the deadline: reporting degraded, recorded:false', async () => {
+  it("when reporting and the publish outlast play's deadline, then play answers by the deadline: reporting degraded, recorded:false", async () => {
     resetModes();
     const slowReporting = await serve(cannedJson(200, { assetviews: 7, userviews: 7 }, 3000));
     const budgets: number[] = [];
@@ -393,10 +401,7 @@ describe('play health and metrics', () => {
     assert.equal(metricValue(text, 'play_answers_total', { outcome: 'not_found' }), 1);
     assert.equal(metricValue(text, 'play_answers_total', { outcome: 'unavailable' }), 1);
     assert.equal(metricValue(text, 'play_degraded_parts_total', { part: 'cdnurl' }), 1);
-    assert.equal(
-      metricValue(text, 'http_server_request_duration_seconds_count', { route: '/play/asset/:assetId/user/:userId', status_code: '200' }),
-      2,
-    );
+    assert.equal(metricValue(text, 'http_server_request_duration_seconds_count', { route: '/play/asset/:assetId/user/:userId', status_code: '200' }), 2);
     assert.ok((metricValue(text, 'http_client_request_duration_seconds_count', { peer: 'metadata', outcome: 'success' }) ?? 0) >= 2);
     assert.doesNotMatch(text, /metrics-user-raw/);
   });

@@ -165,7 +165,10 @@ describe('recordEvent verdicts', () => {
   });
 
   it("when reporting refuses the listener's token with its own 401 or 403, then the verdict is retry, not poison", async () => {
-    for (const [status, error] of [[401, 'unauthorized'], [403, 'forbidden']] as const) {
+    for (const [status, error] of [
+      [401, 'unauthorized'],
+      [403, 'forbidden'],
+    ] as const) {
       const refusing = await listen(cannedJson(status, { error, message: 'no' }));
       servers.push(refusing);
       const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), 1000);

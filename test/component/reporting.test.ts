@@ -33,13 +33,16 @@ const view = (assetId = '123', userId = 'alice') => `/events/asset/${assetId}/us
 
 describe('reporting records views', () => {
   it('when the first view is posted, then both counts are 1', async () => {
-    const res = await request((await build()).app).post(view()).expect(200).expect('content-type', /json/);
+    const res = await request((await build()).app)
+      .post(view())
+      .expect(200)
+      .expect('content-type', /json/);
     assert.deepEqual(res.body, { userviews: 1, assetviews: 1 });
     assert.equal(res.headers['idempotent-replayed'], undefined);
   });
 
   it('when a user views two assets and another user one, then user and asset counts are kept apart', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     await request(app).post(view('123', 'alice')).expect(200);
     await request(app).post(view('456', 'alice')).expect(200);
     const res = await request(app).post(view('456', 'bob')).expect(200);
@@ -49,7 +52,7 @@ describe('reporting records views', () => {
   });
 
   it('when the same Idempotency-Key is posted twice, then the second changes nothing and says Idempotent-Replayed', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     const first = await request(app).post(view()).set('Idempotency-Key', 'evt-1').expect(200);
     const second = await request(app).post(view()).set('Idempotency-Key', 'evt-1').expect(200);
     assert.deepEqual(first.body, { userviews: 1, assetviews: 1 });
@@ -59,7 +62,7 @@ describe('reporting records views', () => {
   });
 
   it('when the same key arrives many times at once, then it is counted once', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     const answers = await Promise.all(Array.from({ length: 20 }, () => request(app).post(view()).set('Idempotency-Key', 'burst')));
     assert.ok(answers.every((a) => a.status === 200));
     assert.equal(answers.filter((a) => a.headers['idempotent-replayed'] === 'true').length, 19);
@@ -67,14 +70,14 @@ describe('reporting records views', () => {
   });
 
   it('when two different keys are posted, then both count', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     await request(app).post(view()).set('Idempotency-Key', 'evt-a').expect(200);
     const res = await request(app).post(view()).set('Idempotency-Key', 'evt-b').expect(200);
     assert.deepEqual(res.body, { userviews: 2, assetviews: 2 });
   });
 
   it('when no key is sent, then every post counts', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     for (let i = 1; i <= 3; i++) {
       const res = await request(app).post(view()).expect(200);
       assert.deepEqual(res.body, { userviews: i, assetviews: i });
@@ -82,7 +85,10 @@ describe('reporting records views', () => {
   });
 
   it('when a key of 128 allowed characters is sent, then it is accepted', async () => {
-    await request((await build()).app).post(view()).set('Idempotency-Key', `${'k'.repeat(120)}.:_-AZ09`).expect(200);
+    await request((await build()).app)
+      .post(view())
+      .set('Idempotency-Key', `${'k'.repeat(120)}.:_-AZ09`)
+      .expect(200);
   });
 
   for (const [what, key] of [
@@ -93,7 +99,7 @@ describe('reporting records views', () => {
     ['a comma', 'a,b'],
   ] as const) {
     it(`when the Idempotency-Key has ${what}, then 400 and nothing is counted`, async () => {
-      const { app } = (await build());
+      const { app } = await build();
       const res = await request(app).post(view()).set('Idempotency-Key', key).expect(400);
       assertErrorShape(res.body, 'invalid_idempotency_key');
       await request(app).get('/events/user/alice').expect(404);
@@ -124,7 +130,7 @@ describe('reporting records views', () => {
 
 describe('reporting reads', () => {
   it('when views were recorded, then GET user and GET asset give the counts', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     await request(app).post(view('123', 'alice'));
     await request(app).post(view('123', 'bob'));
     await request(app).post(view('456', 'alice'));
@@ -135,12 +141,17 @@ describe('reporting reads', () => {
   });
 
   it('when a user has no views, then 404 {id, status:"User not found"}', async () => {
-    const res = await request((await build()).app).get('/events/user/nobody').expect(404).expect('content-type', /json/);
+    const res = await request((await build()).app)
+      .get('/events/user/nobody')
+      .expect(404)
+      .expect('content-type', /json/);
     assert.deepEqual(res.body, { id: 'nobody', status: 'User not found' });
   });
 
   it('when an asset has no views, then 404 {id, status:"Asset not found"}', async () => {
-    const res = await request((await build()).app).get('/events/asset/999').expect(404);
+    const res = await request((await build()).app)
+      .get('/events/asset/999')
+      .expect(404);
     assert.deepEqual(res.body, { id: '999', status: 'Asset not found' });
   });
 });
@@ -149,7 +160,7 @@ describe('reporting input validation and routing', () => {
   const badIds = ['a.b', 'c'.repeat(65), '%20', '%C3%BC', '%2e%2e', 'a%3Eb'];
   for (const id of badIds) {
     it(`when an id is ${JSON.stringify(id)}, then every route is 400 {error, message}`, async () => {
-      const { app } = (await build());
+      const { app } = await build();
       assertErrorShape((await request(app).post(view(id, 'alice')).expect(400)).body, 'invalid_id');
       assertErrorShape((await request(app).post(view('123', id)).expect(400)).body, 'invalid_id');
       assertErrorShape((await request(app).get(`/events/user/${id}`).expect(400)).body, 'invalid_id');
@@ -159,21 +170,25 @@ describe('reporting input validation and routing', () => {
   }
 
   it('when the route is unknown or the method is wrong, then 404 JSON', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     assertErrorShape((await request(app).put(view()).expect(404)).body, 'not_found');
     assertErrorShape((await request(app).delete('/events/user/alice').expect(404)).body, 'not_found');
     assertErrorShape((await request(app).get('/events').expect(404)).body, 'not_found');
   });
 
   it('when a bad JSON body is sent with a view, then 400 invalid_json, never 5xx', async () => {
-    const res = await request((await build()).app).post(view()).set('content-type', 'application/json').send('{').expect(400);
+    const res = await request((await build()).app)
+      .post(view())
+      .set('content-type', 'application/json')
+      .send('{')
+      .expect(400);
     assertErrorShape(res.body, 'invalid_json');
   });
 });
 
 describe('reporting health, headers and metrics', () => {
   it('when alive and ready, then /healthz and /readyz are 200; draining makes /readyz 503', async () => {
-    const { app, readiness } = (await build());
+    const { app, readiness } = await build();
     await request(app).get('/healthz').expect(200);
     await request(app).get('/readyz').expect(200);
     readiness.startDraining();
@@ -187,7 +202,7 @@ describe('reporting health, headers and metrics', () => {
   });
 
   it('when views and repeats were posted, then /metrics counts them by outcome and routes by template', async () => {
-    const { app } = (await build());
+    const { app } = await build();
     await request(app).post(view('123', 'user-raw-42')).set('Idempotency-Key', 'k1');
     await request(app).post(view('123', 'user-raw-42')).set('Idempotency-Key', 'k1');
     const text = (await request(app).get('/metrics').expect(200)).text;
@@ -274,7 +289,15 @@ describe('reporting exactly-once on a real database', () => {
     const big = await request(app).post('/events').send({ events: tooMany });
     assert.ok(big.status === 400 || big.status === 413, `got ${big.status}`);
     assertErrorShape((await request(app).post('/events').send({ events: 'e1' }).expect(400)).body, 'invalid_body');
-    assertErrorShape((await request(app).post('/events').send([event('e1')]).expect(400)).body, 'invalid_body');
+    assertErrorShape(
+      (
+        await request(app)
+          .post('/events')
+          .send([event('e1')])
+          .expect(400)
+      ).body,
+      'invalid_body',
+    );
     await request(app).get('/events/asset/123').expect(404);
   });
 
@@ -283,7 +306,10 @@ describe('reporting exactly-once on a real database', () => {
     const ids = Array.from({ length: 60 }, (_, i) => `c-${i}`);
     const batches = Array.from({ length: 8 }, (_, b) => ids.filter((_, i) => (i + b) % 3 !== 0).map((id) => event(id, 'hot', `u${Number(id.slice(2)) % 5}`)));
     const answers = await Promise.all(batches.map((events) => request(app).post('/events').send({ events })));
-    assert.ok(answers.every((a) => a.status === 200), answers.map((a) => a.status).join());
+    assert.ok(
+      answers.every((a) => a.status === 200),
+      answers.map((a) => a.status).join(),
+    );
     const recorded = answers.flatMap((a) => a.body.results).filter((r: { outcome: string }) => r.outcome === 'recorded');
     assert.equal(recorded.length, ids.length);
     assert.deepEqual((await request(app).get('/events/asset/hot')).body, { id: 'hot', views: ids.length });
@@ -296,10 +322,23 @@ describe('reporting record token', () => {
   it('when RECORD_TOKEN is set, then both record routes need it and reads do not', async () => {
     const { app } = await build(undefined, RECORD_TOKEN);
     assertErrorShape((await request(app).post(view()).expect(401)).body, 'unauthorized');
-    assertErrorShape((await request(app).post('/events').set('authorization', 'Bearer wrong').send({ events: [event('t1')] }).expect(403)).body, 'forbidden');
+    assertErrorShape(
+      (
+        await request(app)
+          .post('/events')
+          .set('authorization', 'Bearer wrong')
+          .send({ events: [event('t1')] })
+          .expect(403)
+      ).body,
+      'forbidden',
+    );
     await request(app).get('/events/asset/123').expect(404);
     await request(app).post(view()).set('authorization', `Bearer ${RECORD_TOKEN}`).expect(200);
-    const batch = await request(app).post('/events').set('authorization', `Bearer ${RECORD_TOKEN}`).send({ events: [event('t1')] }).expect(200);
+    const batch = await request(app)
+      .post('/events')
+      .set('authorization', `Bearer ${RECORD_TOKEN}`)
+      .send({ events: [event('t1')] })
+      .expect(200);
     assert.equal(batch.body.results[0].outcome, 'recorded');
     assert.deepEqual((await request(app).get('/events/asset/123')).body, { id: '123', views: 2 });
   });
@@ -308,13 +347,22 @@ describe('reporting record token', () => {
 describe('reporting prunes old event rows', () => {
   it('when rows are past the retention, then they are deleted in batches, newer ones stay and counts are kept', async () => {
     const { app, log, metrics } = await build();
-    await request(app).post('/events').send({ events: Array.from({ length: 25 }, (_, i) => event(`old-${i}`)) }).expect(200);
-    await request(app).post('/events').send({ events: [event('fresh')] }).expect(200);
+    await request(app)
+      .post('/events')
+      .send({ events: Array.from({ length: 25 }, (_, i) => event(`old-${i}`)) })
+      .expect(200);
+    await request(app)
+      .post('/events')
+      .send({ events: [event('fresh')] })
+      .expect(200);
     await db.pool.query(`UPDATE reporting.view_events SET recorded_at = now() - interval '200 hours' WHERE event_id LIKE 'old-%'`);
     const pruner = new EventPruner({ store: createViewStore(db), retentionHours: 192, batchSize: 10, log, metrics });
     assert.equal(await pruner.pruneExpired(), 25);
     const left = await db.pool.query<{ event_id: string }>('SELECT event_id FROM reporting.view_events');
-    assert.deepEqual(left.rows.map((r) => r.event_id), ['fresh']);
+    assert.deepEqual(
+      left.rows.map((r) => r.event_id),
+      ['fresh'],
+    );
     assert.deepEqual((await request(app).get('/events/asset/123')).body, { id: '123', views: 26 });
     assert.equal(metricValue((await request(app).get('/metrics')).text, 'reporting_events_pruned_total'), 25);
   });

@@ -44,7 +44,8 @@ function publisherOn(servers: string[]) {
 }
 
 /** Puts an asset into the cache as a play would. */
-const warm = (cache: CatalogCache, assetId: string) => cache.lookup('metadata', assetId, async () => ({ found: { title: 'It', genre: 'horror', summary: 's' } }));
+const warm = (cache: CatalogCache, assetId: string) =>
+  cache.lookup('metadata', assetId, async () => ({ found: { title: 'It', genre: 'horror', summary: 's' } }));
 
 /** The stored messages of the stream whose Nats-Msg-Id is `eventId`. */
 async function storedWithId(jsm: JetStreamManager, eventId: string) {

@@ -18,7 +18,10 @@ import { ConsulDouble } from './consul-double';
 const log = createLogger('consul-test', 'silent');
 
 const definition = (port: number) => {
-  const d = serviceRegistration({ name: 'svc-client', address: '127.0.0.1', port, version: 't' }, { intervalMs: 600_000, timeoutMs: 1_000, deregisterCriticalAfterMs: 600_000 });
+  const d = serviceRegistration(
+    { name: 'svc-client', address: '127.0.0.1', port, version: 't' },
+    { intervalMs: 600_000, timeoutMs: 1_000, deregisterCriticalAfterMs: 600_000 },
+  );
   return { ...d, Check: { ...d.Check, Status: 'passing' as const } };
 };
 
@@ -49,7 +52,9 @@ async function silentServer(): Promise<{ address: string; firstBytes: Buffer[]; 
 }
 
 /** An HTTP server answering every request with what `answer` says. */
-async function answeringServer(answer: (url: string) => { status: number; headers?: Record<string, string>; body: string }): Promise<{ address: string; close(): Promise<void> }> {
+async function answeringServer(
+  answer: (url: string) => { status: number; headers?: Record<string, string>; body: string },
+): Promise<{ address: string; close(): Promise<void> }> {
   const server: Server = createHttpServer((req, res) => {
     const { status, headers, body } = answer(req.url ?? '/');
     res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body);
@@ -85,7 +90,10 @@ describe('consul client against the double', () => {
       assert.ok(answer.index > index);
       assert.equal(answer.entries.length, 1);
       assert.equal(await consulCalls(metrics, { method: 'GET' }), 1, 'the blocking query is not a latency');
-      assert.ok(consul.requests.every((r) => r.token === 'right' || r.token === 'wrong'), 'the token goes with every call');
+      assert.ok(
+        consul.requests.every((r) => r.token === 'right' || r.token === 'wrong'),
+        'the token goes with every call',
+      );
     } finally {
       await Promise.all([client.close(), wrong.close()]);
       await consul.stop();
@@ -101,7 +109,10 @@ describe('consul client against the double', () => {
       await client.register(d);
       await client.register(definition(11));
       assert.equal(await client.hasService(d.ID), true);
-      assert.deepEqual(consul.requests.filter((r) => r.path === '/v1/agent/services').map((r) => r.query['filter']), [`ID == "${d.ID}"`, `ID == "${d.ID}"`]);
+      assert.deepEqual(
+        consul.requests.filter((r) => r.path === '/v1/agent/services').map((r) => r.query['filter']),
+        [`ID == "${d.ID}"`, `ID == "${d.ID}"`],
+      );
       await client.deregister(d.ID);
       assert.equal(await client.hasService(d.ID), false);
       await client.deregister(d.ID);
@@ -138,7 +149,10 @@ describe('consul client when Consul misbehaves', () => {
     const client = createConsulClient({ address: server.address, metrics });
     try {
       const started = Date.now();
-      await assert.rejects(client.deregister('svc-x', 200), (err: unknown) => err instanceof ConsulError && /timed out/.test(err.message) && err.status === undefined);
+      await assert.rejects(
+        client.deregister('svc-x', 200),
+        (err: unknown) => err instanceof ConsulError && /timed out/.test(err.message) && err.status === undefined,
+      );
       assert.ok(Date.now() - started < 1_500, `timed out after ${Date.now() - started} ms`);
       assert.equal(await consulCalls(metrics, { method: 'PUT', outcome: 'timeout' }), 1);
     } finally {
@@ -161,7 +175,13 @@ describe('consul client when Consul misbehaves', () => {
       await assert.rejects(blocked, ConsulError);
       assert.ok(Date.now() - started < 500, `aborted after ${Date.now() - started} ms`);
 
-      const directory = new ConsulDirectory({ client, staticUrls: { 'svc-client': 'http://static.invalid' }, metrics: createMetrics('consul-test'), log, waitMs: 300_000 });
+      const directory = new ConsulDirectory({
+        client,
+        staticUrls: { 'svc-client': 'http://static.invalid' },
+        metrics: createMetrics('consul-test'),
+        log,
+        waitMs: 300_000,
+      });
       await waitFor(() => consul.requests.filter((r) => r.query['wait'] === '300s').length >= 2, { what: "the directory's blocking query" });
       started = Date.now();
       await directory.close();

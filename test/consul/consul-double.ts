@@ -88,7 +88,7 @@ const DEFAULT_WAIT_MS = 5 * 60_000;
 
 /** Go duration syntax, as Consul parses it ("10s", "1m30s", "1500ms"). */
 export function parseGoDuration(text: string): number | undefined {
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   if (text === '0') return 0;
   const part = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
   let total = 0;
@@ -197,7 +197,15 @@ export class ConsulDouble {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://double');
     const query = Object.fromEntries(url.searchParams);
-    const record: RecordedRequest = { at: Date.now(), method: req.method ?? '', path: url.pathname, query, token: tokenOf(req, url), status: 0, body: undefined };
+    const record: RecordedRequest = {
+      at: Date.now(),
+      method: req.method ?? '',
+      path: url.pathname,
+      query,
+      token: tokenOf(req, url),
+      status: 0,
+      body: undefined,
+    };
     this.requests.push(record);
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
@@ -215,13 +223,13 @@ export class ConsulDouble {
       const path = url.pathname;
       if (path === '/v1/agent/service/register') {
         if (req.method !== 'PUT') return reply(405, `method ${req.method} not allowed`);
-        if (acl === 'anonymous') return reply(403, 'Permission denied: anonymous token lacks permission \'service:write\'');
+        if (acl === 'anonymous') return reply(403, "Permission denied: anonymous token lacks permission 'service:write'");
         return this.register(record.body, reply);
       }
       const deregister = /^\/v1\/agent\/service\/deregister\/(.+)$/.exec(path);
       if (deregister) {
         if (req.method !== 'PUT') return reply(405, `method ${req.method} not allowed`);
-        if (acl === 'anonymous') return reply(403, 'Permission denied: anonymous token lacks permission \'service:write\'');
+        if (acl === 'anonymous') return reply(403, "Permission denied: anonymous token lacks permission 'service:write'");
         const id = decodeURIComponent(deregister[1] ?? '');
         const state = this.services.get(id);
         if (!state) return reply(404, `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`);
@@ -253,7 +261,20 @@ export class ConsulDouble {
     const entries = [...this.services.values()]
       .map((s) => s.definition)
       .filter(keep)
-      .map((d) => [d.ID, { ID: d.ID, Service: d.Name, Tags: d.Tags, Meta: d.Meta, Port: d.Port, Address: d.Address, Weights: { Passing: 1, Warning: 1 }, EnableTagOverride: false, Datacenter: 'dc1' }]);
+      .map((d) => [
+        d.ID,
+        {
+          ID: d.ID,
+          Service: d.Name,
+          Tags: d.Tags,
+          Meta: d.Meta,
+          Port: d.Port,
+          Address: d.Address,
+          Weights: { Passing: 1, Warning: 1 },
+          EnableTagOverride: false,
+          Datacenter: 'dc1',
+        },
+      ]);
     return reply(200, Object.fromEntries(entries));
   }
 
@@ -273,7 +294,7 @@ export class ConsulDouble {
     let check: RegisteredCheck | undefined;
     let initialStatus: CheckStatus = 'critical';
     if (rawCheck) {
-      const interval = parseGoDuration(String(rawCheck['Interval'] ?? ''));
+      const interval = typeof rawCheck['Interval'] === 'string' ? parseGoDuration(rawCheck['Interval']) : undefined;
       if (typeof rawCheck['HTTP'] !== 'string' || !interval) return reply(400, 'Invalid check: HTTP and Interval are required');
       check = {
         CheckID: typeof rawCheck['CheckID'] === 'string' ? rawCheck['CheckID'] : `service:${id}`,
@@ -357,7 +378,7 @@ export class ConsulDouble {
   ): Promise<void> {
     const requested = Number(params.get('index') ?? '0');
     const waitParam = params.get('wait');
-    const wait = Math.min(waitParam ? parseGoDuration(waitParam) ?? DEFAULT_WAIT_MS : DEFAULT_WAIT_MS, MAX_WAIT_MS);
+    const wait = Math.min(waitParam ? (parseGoDuration(waitParam) ?? DEFAULT_WAIT_MS) : DEFAULT_WAIT_MS, MAX_WAIT_MS);
     const current = () => this.serviceIndex.get(name) ?? 1;
     if (requested > 0 && current() <= requested) {
       await new Promise<void>((resolve) => {
@@ -396,9 +417,29 @@ export class ConsulDouble {
           EnableTagOverride: false,
         },
         Checks: [
-          { Node: NODE.Node, CheckID: 'serfHealth', Name: 'Serf Health Status', Status: 'passing', Notes: '', Output: 'Agent alive and reachable', ServiceID: '', ServiceName: '' },
+          {
+            Node: NODE.Node,
+            CheckID: 'serfHealth',
+            Name: 'Serf Health Status',
+            Status: 'passing',
+            Notes: '',
+            Output: 'Agent alive and reachable',
+            ServiceID: '',
+            ServiceName: '',
+          },
           ...(s.definition.Check
-            ? [{ Node: NODE.Node, CheckID: s.definition.Check.CheckID, Name: s.definition.Check.Name, Status: s.status, Notes: '', Output: s.output, ServiceID: s.definition.ID, ServiceName: s.definition.Name }]
+            ? [
+                {
+                  Node: NODE.Node,
+                  CheckID: s.definition.Check.CheckID,
+                  Name: s.definition.Check.Name,
+                  Status: s.status,
+                  Notes: '',
+                  Output: s.output,
+                  ServiceID: s.definition.ID,
+                  ServiceName: s.definition.Name,
+                },
+              ]
             : []),
         ],
       }));

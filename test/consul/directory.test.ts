@@ -78,7 +78,7 @@ describe('consul directory against the double', () => {
   });
 
   test('when two instances pass their checks, then candidates rotate round-robin over both', async () => {
-    const [a, b] = instances as [typeof instances[0], typeof instances[0]];
+    const [a, b] = instances as [(typeof instances)[0], (typeof instances)[0]];
     await client.register(registrationBody('svc-rr', a.port, 'passing'));
     await client.register(registrationBody('svc-rr', b.port, 'passing'));
     const directory = new ConsulDirectory({ client, staticUrls: { 'svc-rr': 'http://static.invalid' }, metrics, log });
@@ -94,8 +94,8 @@ describe('consul directory against the double', () => {
   });
 
   test('when an instance turns critical, then it leaves the list through the blocking query, not a lookup per call', async () => {
-    const [, , c] = instances as [unknown, unknown, typeof instances[0]];
-    const [a] = instances as [typeof instances[0]];
+    const [, , c] = instances as [unknown, unknown, (typeof instances)[0]];
+    const [a] = instances as [(typeof instances)[0]];
     await client.register(registrationBody('svc-crit', a.port, 'passing'));
     await client.register(registrationBody('svc-crit', c.port, 'passing'));
     const directory = new ConsulDirectory({ client, staticUrls: { 'svc-crit': 'http://static.invalid' }, metrics, log });
@@ -107,7 +107,10 @@ describe('consul directory against the double', () => {
       assert.ok(lookups() - before <= 1, 'calls are answered from memory');
       const blockingQueries = () => consul.requests.filter((r) => r.path === '/v1/health/service/svc-crit' && r.query['index']);
       const blocking = await waitFor(() => blockingQueries().length > 0 && blockingQueries(), { what: 'a blocking query' });
-      assert.ok(blocking.every((r) => r.query['wait'] && r.query['passing'] === 'true'), 'blocking queries with index, wait and passing');
+      assert.ok(
+        blocking.every((r) => r.query['wait'] && r.query['passing'] === 'true'),
+        'blocking queries with index, wait and passing',
+      );
 
       c.healthStatus = 500;
       const started = Date.now();
@@ -228,7 +231,10 @@ describe('consul ACLs against the double', () => {
     try {
       const body = registrationBody('svc-acl', instance.port, 'passing');
       await assert.rejects(wrong.register(body), (err: unknown) => err instanceof ConsulError && err.status === 403 && /ACL not found/.test(err.message));
-      await assert.rejects(anonymous.register(body), (err: unknown) => err instanceof ConsulError && err.status === 403 && /Permission denied/.test(err.message));
+      await assert.rejects(
+        anonymous.register(body),
+        (err: unknown) => err instanceof ConsulError && err.status === 403 && /Permission denied/.test(err.message),
+      );
       await right.register(body);
       assert.equal(consul.requests.at(-1)?.token, 'secret-token');
       assert.equal((await anonymous.passingInstances('svc-acl', { index: 0, waitMs: 1_000 })).entries.length, 0, 'anonymous reads are filtered');

@@ -53,7 +53,10 @@ async function main(): Promise<void> {
     const attemptsBefore = await unreachableAttempts(mesh.play.url);
     const killedAt = Date.now();
     mesh.metadataB.child.kill('SIGKILL');
-    const droppedAt = await waitFor(() => listChangeWithout(mesh.play.output(), mesh.metadataB.url, killedAt), { what: 'play dropping the killed instance', timeoutMs: 60_000 });
+    const droppedAt = await waitFor(() => listChangeWithout(mesh.play.output(), mesh.metadataB.url, killedAt), {
+      what: 'play dropping the killed instance',
+      timeoutMs: 60_000,
+    });
     const criticalAt = consul.service(killedId)?.criticalSince ?? NaN;
     await new Promise((r) => setTimeout(r, 500));
     const killResults = await load.stop();

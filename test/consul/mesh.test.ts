@@ -10,19 +10,7 @@ import { SERVICE_VERSION } from '../../services/platform/version';
 import { sampleSum, scrape } from '../support/metrics';
 import { waitFor } from '../support/wait';
 import { ConsulDouble } from './consul-double';
-import {
-  ACL_TOKEN,
-  METADATA_ROUTE,
-  criticalInstance,
-  drivePlays,
-  failed,
-  instanceIdOf,
-  play,
-  served,
-  slowPost,
-  startConsulMesh,
-  summary,
-} from './support';
+import { ACL_TOKEN, METADATA_ROUTE, criticalInstance, drivePlays, failed, instanceIdOf, play, served, slowPost, startConsulMesh, summary } from './support';
 
 describe('services discovered through Consul (double)', () => {
   let consul: ConsulDouble;
@@ -63,7 +51,10 @@ describe('services discovered through Consul (double)', () => {
     });
     assert.equal(consul.service(id)?.status, 'passing', 'the double ran the check against the registered address');
     assert.equal(sampleSum(await scrape(metadataA.url), 'discovery_registered'), 1);
-    assert.deepEqual(consul.serviceIds().sort(), [mesh.cdnurl, mesh.metadataA, mesh.metadataB, mesh.play, mesh.reporting, mesh.listener].map(instanceIdOf).sort());
+    assert.deepEqual(
+      consul.serviceIds().sort(),
+      [mesh.cdnurl, mesh.metadataA, mesh.metadataB, mesh.play, mesh.reporting, mesh.listener].map(instanceIdOf).sort(),
+    );
   });
 
   test('when play emits views, then queue-listener records them in reporting found through Consul, not its static URL', async () => {
@@ -92,7 +83,11 @@ describe('services discovered through Consul (double)', () => {
     assert.ok(a >= 20 && b >= 20, `round-robin share: A ${a}, B ${b}`);
     const playMetrics = await scrape(mesh.play.url);
     assert.ok(sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'consul' }) >= 60);
-    assert.equal(sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'static' }) < 5, true, 'static only before the first answer');
+    assert.equal(
+      sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'static' }) < 5,
+      true,
+      'static only before the first answer',
+    );
   });
 
   test('when an instance is registered but its check is critical, then it receives no traffic', async () => {
@@ -102,7 +97,13 @@ describe('services discovered through Consul (double)', () => {
       const res = await fetch(`${consul.url}/v1/agent/service/register`, {
         method: 'PUT',
         headers: { 'x-consul-token': ACL_TOKEN },
-        body: JSON.stringify({ ID: id, Name: 'metadata', Address: '127.0.0.1', Port: broken.port, Check: { HTTP: `http://127.0.0.1:${broken.port}/healthz`, Interval: '1s', Timeout: '500ms' } }),
+        body: JSON.stringify({
+          ID: id,
+          Name: 'metadata',
+          Address: '127.0.0.1',
+          Port: broken.port,
+          Check: { HTTP: `http://127.0.0.1:${broken.port}/healthz`, Interval: '1s', Timeout: '500ms' },
+        }),
       });
       assert.equal(res.status, 200);
       await waitFor(() => (consul.service(id)?.checkRuns ?? 0) >= 1, { what: 'check of the broken instance ran' });
@@ -118,7 +119,10 @@ describe('services discovered through Consul (double)', () => {
   test('when metadata gets SIGTERM under load with a request in flight, then it deregisters first, finishes the request, exits 0, and no play fails', async (t) => {
     const { metadataB } = mesh;
     const id = instanceIdOf(metadataB);
-    const inFlight = slowPost(`${metadataB.url}/content/asset/inflight`, JSON.stringify({ title: 'In flight', genre: 'test', summary: 'sent across a SIGTERM' }));
+    const inFlight = slowPost(
+      `${metadataB.url}/content/asset/inflight`,
+      JSON.stringify({ title: 'In flight', genre: 'test', summary: 'sent across a SIGTERM' }),
+    );
     const load = drivePlays(mesh.play.url, 50);
     await new Promise((r) => setTimeout(r, 300));
     const sigterm = Date.now();

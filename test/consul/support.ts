@@ -166,7 +166,9 @@ export async function startConsulMesh(consul: ConsulDouble, options: { metadataE
   ]);
   const all: RunningService[] = [metadataA, metadataB, cdnurl, reporting, playService, listener];
   await Promise.all([metadataA, metadataB, cdnurl, reporting].map((s) => passing(consul, s, 15_000)));
-  await Promise.all([metadataA, metadataB, cdnurl, reporting].map((s) => waitFor(async () => (await fetch(`${s.url}/readyz`)).ok, { what: `${s.name} ready` })));
+  await Promise.all(
+    [metadataA, metadataB, cdnurl, reporting].map((s) => waitFor(async () => (await fetch(`${s.url}/readyz`)).ok, { what: `${s.name} ready` })),
+  );
   // Play has seen both metadata instances once each has served one of its calls.
   await waitFor(
     async () => {

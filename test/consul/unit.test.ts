@@ -13,14 +13,20 @@ test('when CONSUL_HTTP_ADDR is host:port or a URL, then host, port and scheme co
 });
 
 test('when CONSUL_HTTP_ADDR is not an address, then configuration fails naming the variable', () => {
-  assert.throws(() => loadConfig(commonConfigSchema, { CONSUL_HTTP_ADDR: 'consul:8500/v1/agent' }), (err: unknown) => err instanceof ConfigError && /CONSUL_HTTP_ADDR/.test(err.message));
-  assert.throws(() => loadConfig(commonConfigSchema, { CONSUL_CHECK_INTERVAL_MS: '200' }), (err: unknown) => err instanceof ConfigError && /CONSUL_CHECK_INTERVAL_MS/.test(err.message));
+  assert.throws(
+    () => loadConfig(commonConfigSchema, { CONSUL_HTTP_ADDR: 'consul:8500/v1/agent' }),
+    (err: unknown) => err instanceof ConfigError && /CONSUL_HTTP_ADDR/.test(err.message),
+  );
+  assert.throws(
+    () => loadConfig(commonConfigSchema, { CONSUL_CHECK_INTERVAL_MS: '200' }),
+    (err: unknown) => err instanceof ConfigError && /CONSUL_CHECK_INTERVAL_MS/.test(err.message),
+  );
   const defaults = loadConfig(commonConfigSchema, {});
   assert.equal(defaults.CONSUL_HTTP_ADDR, undefined, 'no Consul unless asked');
   assert.equal(defaults.CONSUL_CHECK_INTERVAL_MS, 5_000);
 });
 
-test('when the check interval is set, then the check timeout follows it and the reaping stays at Consul\'s minute', () => {
+test("when the check interval is set, then the check timeout follows it and the reaping stays at Consul's minute", () => {
   assert.deepEqual(checkTiming(5_000), { intervalMs: 5_000, timeoutMs: 2_000, deregisterCriticalAfterMs: 60_000 });
   assert.deepEqual(checkTiming(1_000), { intervalMs: 1_000, timeoutMs: 400, deregisterCriticalAfterMs: 60_000 });
 });
@@ -33,6 +39,9 @@ test('when the address is IPv6, then the instance id stays path-safe and the che
     { intervalMs: 5_000, timeoutMs: 2_000, deregisterCriticalAfterMs: 60_000 },
   );
   assert.equal(registration.Check.HTTP, 'http://[fd00::7]:8080/healthz');
-  assert.deepEqual([registration.Check.Interval, registration.Check.Timeout, registration.Check.DeregisterCriticalServiceAfter], ['5000ms', '2000ms', '60000ms']);
+  assert.deepEqual(
+    [registration.Check.Interval, registration.Check.Timeout, registration.Check.DeregisterCriticalServiceAfter],
+    ['5000ms', '2000ms', '60000ms'],
+  );
   assert.deepEqual([parseGoDuration('5000ms'), parseGoDuration('1m30s'), parseGoDuration('5x')], [5_000, 90_000, undefined]);
 });

@@ -62,10 +62,13 @@ describe("play's catalog cache", () => {
     await write(`${mesh.urls.cdnurl}/url/asset/${asset}`, { url: 'second.mp4' });
     const written = Date.now();
     for (const playUrl of [mesh.urls.play, secondPlay.url]) {
-      await waitFor(async () => {
-        const p = await play(playUrl, asset);
-        return p.title === 'Second' && p.url === 'second.mp4';
-      }, { what: `${playUrl} sees the write`, timeoutMs: 1000, everyMs: 20 });
+      await waitFor(
+        async () => {
+          const p = await play(playUrl, asset);
+          return p.title === 'Second' && p.url === 'second.mp4';
+        },
+        { what: `${playUrl} sees the write`, timeoutMs: 1000, everyMs: 20 },
+      );
     }
     assert.ok(Date.now() - written < 1000);
   });
@@ -78,7 +81,8 @@ describe("play's catalog cache", () => {
   });
 
   it('when NATS stalls for 1.5 s while a cached asset is played, then the failed publish leaves the cache alone: no extra metadata read', async () => {
-    const metadataReads = async () => sampleSum(await scrape(mesh.urls.metadata), 'http_server_request_duration_seconds_count', { method: 'GET', route: '/content/asset/:assetId' });
+    const metadataReads = async () =>
+      sampleSum(await scrape(mesh.urls.metadata), 'http_server_request_duration_seconds_count', { method: 'GET', route: '/content/asset/:assetId' });
     assert.equal((await play(mesh.urls.play, '123')).status, 200);
     const before = await metadataReads();
     mesh.nats.signal('SIGSTOP');
@@ -101,7 +105,11 @@ describe("play's catalog cache", () => {
     try {
       await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'During', genre: 'g', summary: 's' });
       const written = Date.now();
-      await waitFor(async () => (await play(mesh.urls.play, asset)).title === 'During', { what: 'the write after the TTL', timeoutMs: TTL_MS + 2000, everyMs: 100 });
+      await waitFor(async () => (await play(mesh.urls.play, asset)).title === 'During', {
+        what: 'the write after the TTL',
+        timeoutMs: TTL_MS + 2000,
+        everyMs: 100,
+      });
       assert.ok(Date.now() - written <= TTL_MS + 500, `seen after ${Date.now() - written} ms`);
     } finally {
       await mesh.nats.restart();

@@ -98,16 +98,14 @@ describe('durable data, as processes on a real PostgreSQL', () => {
       const user = `r${randomUUID().slice(0, 8)}`;
       const events = Array.from({ length: 200 }, () => ({ eventId: randomUUID(), assetId: 'twin', userId: user, occurredAt: new Date().toISOString() }));
       const batches = [events.slice(0, 120), events.slice(80, 200), events.slice(40, 160), events];
-      const answers = await Promise.all(
-        batches.flatMap((batch) => [mesh.urls.reporting, second.url].map((url) => post(`${url}/events`, { events: batch }))),
-      );
+      const answers = await Promise.all(batches.flatMap((batch) => [mesh.urls.reporting, second.url].map((url) => post(`${url}/events`, { events: batch }))));
       assert.ok(answers.every((a) => a.status === 200));
       const recorded = answers.flatMap((a) => a.body['results'] as Array<{ outcome: string }>).filter((r) => r.outcome === 'recorded');
       assert.equal(recorded.length, events.length);
 
       const key = { 'idempotency-key': randomUUID() };
       const singles = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => post(`${(i % 2 ? second.url : mesh.urls.reporting)}/events/asset/twin/user/${user}`, undefined, key)),
+        Array.from({ length: 10 }, (_, i) => post(`${i % 2 ? second.url : mesh.urls.reporting}/events/asset/twin/user/${user}`, undefined, key)),
       );
       assert.ok(singles.every((a) => a.status === 200));
       assert.equal(singles.filter((a) => a.headers.get('idempotent-replayed') === 'true').length, 9);
@@ -151,7 +149,11 @@ describe('durable data, as processes on a real PostgreSQL', () => {
     });
     await settled(mesh);
     assert.equal(await views(mesh, 'user', user), during.ok);
-    assert.deepEqual(Object.values(mesh.services).map((s) => s.child.pid), pids, 'no service was restarted');
+    assert.deepEqual(
+      Object.values(mesh.services).map((s) => s.child.pid),
+      pids,
+      'no service was restarted',
+    );
   });
 
   it('when the database is down, then metadata and cdnurl answer 503 JSON and play answers 503 for an asset it has not cached', async () => {
@@ -167,10 +169,14 @@ describe('durable data, as processes on a real PostgreSQL', () => {
       assert.equal((await post(`${mesh.urls.play}/play/asset/uncached${randomUUID().slice(0, 8)}/user/down`)).status, 503);
     } finally {
       await mesh.postgres.start();
-      await waitFor(async () => (await Promise.all([mesh.urls.metadata, mesh.urls.cdnurl, mesh.urls.reporting].map(async (u) => (await fetch(`${u}/readyz`)).ok))).every(Boolean), {
-        what: 'store services ready again',
-        timeoutMs: 20_000,
-      });
+      await waitFor(
+        async () =>
+          (await Promise.all([mesh.urls.metadata, mesh.urls.cdnurl, mesh.urls.reporting].map(async (u) => (await fetch(`${u}/readyz`)).ok))).every(Boolean),
+        {
+          what: 'store services ready again',
+          timeoutMs: 20_000,
+        },
+      );
     }
   });
 

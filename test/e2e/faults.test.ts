@@ -78,7 +78,7 @@ describe('Break it yourself: the README scenarios, end to end', () => {
     assert.ok((await metric(mesh.urls.play, 'play_degraded_parts_total', { part: 'reporting' })) >= n);
     const reporting = await scrape(mesh.urls.reporting);
     assert.equal(sampleSum(reporting, 'faults_active', { kind: 'delay' }), 1);
-    assert.ok(sampleSum(reporting, 'faults_injected_total', { kind: 'delay' }) >= n, 'the listener\'s records are slowed down too');
+    assert.ok(sampleSum(reporting, 'faults_injected_total', { kind: 'delay' }) >= n, "the listener's records are slowed down too");
     // The listener waits the second out (RECORD_TIMEOUT_MS is 2 s): no view is lost.
     await waitFor(async () => (await userViews(mesh, user)) === n, { what: `${n} views recorded while reporting is slow` });
 
@@ -112,7 +112,7 @@ describe('Break it yourself: the README scenarios, end to end', () => {
       assert.equal(answer.body['error'], 'metadata_unavailable');
     }
     const cached = await play(mesh, '123', user);
-    assert.equal(cached.status, 200, 'an asset in play\'s cache still plays');
+    assert.equal(cached.status, 200, "an asset in play's cache still plays");
 
     const playMetrics = await scrape(mesh.urls.play);
     assert.ok(sampleSum(playMetrics, 'play_answers_total', { outcome: 'unavailable' }) >= n);

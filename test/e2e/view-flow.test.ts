@@ -119,19 +119,23 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     const js = jetstream(nc);
     await js.publish('events.view', 'not json at all', { msgID: randomUUID() });
     const jsm = await jetstreamManager(nc);
-    const dead = await waitFor(async () => {
-      try {
-        return await jsm.streams.getMessage('EVENTS', { last_by_subj: 'events.deadletter.view' });
-      } catch {
-        return undefined;
-      }
-    }, { what: 'a dead letter' });
+    const dead = await waitFor(
+      async () => {
+        try {
+          return await jsm.streams.getMessage('EVENTS', { last_by_subj: 'events.deadletter.view' });
+        } catch {
+          return undefined;
+        }
+      },
+      { what: 'a dead letter' },
+    );
     assert.equal(dead?.string(), 'not json at all');
     assert.equal(dead?.header.get('Dead-Letter-Reason'), 'unparseable view event');
   });
 
   it('when two listeners run, then they share the work and count each view once', async () => {
-    const second = await startService('queue-listener', { NATS_URL: mesh.nats.url, REPORTING_URL: mesh.urls.reporting });
+    // A replica like the first, with its short redelivery cap.
+    const second = await startService('queue-listener', { NATS_URL: mesh.nats.url, REPORTING_URL: mesh.urls.reporting, RETRY_MAX_DELAY_MS: '500' });
     try {
       await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second listener ready' });
       const recordedBy = async (url: string) => sampleSum(await scrape(url), 'view_events_processed_total', { outcome: 'recorded' });
@@ -210,7 +214,9 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
       DATABASE_URL: mesh.postgres.url,
       NATS_URL: mesh.nats.url,
     });
-    const code = await waitFor(() => second.child.exitCode ?? undefined, { what: 'the second cdnurl to exit', timeoutMs: 20_000 }).finally(() => second.stop('SIGKILL'));
+    const code = await waitFor(() => second.child.exitCode ?? undefined, { what: 'the second cdnurl to exit', timeoutMs: 20_000 }).finally(() =>
+      second.stop('SIGKILL'),
+    );
     assert.equal(code, 1, second.output());
     assert.match(second.output(), /"level":"fatal".*could not listen on 127\.0\.0\.1:\d+; exiting/);
     assert.match(second.output(), /EADDRINUSE/);

@@ -133,14 +133,22 @@ describe('malformed requests at scale, against a real mesh', () => {
     const seconds = (Date.now() - startedAt) / 1000;
 
     process.stdout.write(`${REQUESTS} requests in ${seconds.toFixed(1)} s (${Math.round(REQUESTS / seconds)}/s)\n${table(counts)}\n`);
-    process.stdout.write(`by kind: ${[...kinds].sort().map(([k, n]) => `${k} ${n}`).join(', ')}\n`);
+    process.stdout.write(
+      `by kind: ${[...kinds]
+        .sort()
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}\n`,
+    );
     for (const service of SERVICES) assert.ok((counts.get(service)?.size ?? 0) > 0, `${service} got requests`);
 
     const crashed = SERVICES.filter((s) => mesh.services[s].child.exitCode !== null || mesh.services[s].child.signalCode !== null);
     const unhealthy: string[] = [];
     for (const service of SERVICES) {
       for (const probe of ['/healthz', '/readyz']) {
-        const status = await fetch(`${mesh.services[service].url}${probe}`).then((r) => r.status, () => 0);
+        const status = await fetch(`${mesh.services[service].url}${probe}`).then(
+          (r) => r.status,
+          () => 0,
+        );
         if (status !== 200) unhealthy.push(`${service}${probe} ${status}`);
       }
     }

@@ -117,7 +117,26 @@ export function badId(r: Rng): string {
     case 4:
       return '';
     case 5:
-      return encodeURIComponent(r.pick([' ', 'a b', "1' OR '1'='1", '<script>alert(1)</script>', '$(reboot)', '${jndi:ldap://x/a}', '\\', '|', '`', '{}', '[]', '"', "'", '\t', 'a\nb', '\u0000']));
+      return encodeURIComponent(
+        r.pick([
+          ' ',
+          'a b',
+          "1' OR '1'='1",
+          '<script>alert(1)</script>',
+          '$(reboot)',
+          '${jndi:ldap://x/a}',
+          '\\',
+          '|',
+          '`',
+          '{}',
+          '[]',
+          '"',
+          "'",
+          '\t',
+          'a\nb',
+          '\u0000',
+        ]),
+      );
     case 6:
       return r.pick([';a', 'a;b', '+', 'a+b', '~', '*', ':', '@', '!', '$', '&', '=', ',', "a'b", '(x)']);
     case 7:
@@ -164,13 +183,26 @@ function anyValue(r: Rng, depth = 0): unknown {
     case 4:
       return r.pick(['', ' ', '\u0000', 'a\u0000b', '\ud800', '\udfff', '\ufeff', 'é', '\u202e', '\r\n', 'x'.repeat(r.between(100, 3000))]);
     case 5:
-      return r.pick(['2024-01-01T00:00:00Z', 'now', '9999-12-31T23:59:59Z', '+275760-09-13T00:00:00.000Z', '2024-13-45T25:61:61Z', '2024-01-01T00:00:00+05:00', '1970-01-01T00:00:00.000000001Z']);
+      return r.pick([
+        '2024-01-01T00:00:00Z',
+        'now',
+        '9999-12-31T23:59:59Z',
+        '+275760-09-13T00:00:00.000Z',
+        '2024-13-45T25:61:61Z',
+        '2024-01-01T00:00:00+05:00',
+        '1970-01-01T00:00:00.000000001Z',
+      ]);
     case 6:
       return {};
     case 7:
       return Array.from({ length: r.between(0, 4) }, () => anyValue(r, depth + 1));
     default:
-      return Object.fromEntries(Array.from({ length: r.between(1, 4) }, () => [r.pick(['a', '__proto__', 'constructor', 'title', 'events', 'eventId', 'url', '']), anyValue(r, depth + 1)]));
+      return Object.fromEntries(
+        Array.from({ length: r.between(1, 4) }, () => [
+          r.pick(['a', '__proto__', 'constructor', 'title', 'events', 'eventId', 'url', '']),
+          anyValue(r, depth + 1),
+        ]),
+      );
   }
 }
 
@@ -204,7 +236,27 @@ export function badBody(shape: BodyShape | undefined, r: Rng): { kind: string; t
       return { kind: 'body: truncated JSON', text: text.slice(0, r.int(text.length)) };
     }
     case 5:
-      return { kind: 'body: not JSON', text: r.pick(['garbage', '{', '}', '{"a":}', "{'a':1}", '{"a":1,}', '[1,2', 'NaN', 'undefined', '{"a":1}xyz', '{}{}', '\ufeff{}', '{"a":"\\x41"}', '{"a":"\\u12"}', '<xml/>', 'a=1&b=2']) };
+      return {
+        kind: 'body: not JSON',
+        text: r.pick([
+          'garbage',
+          '{',
+          '}',
+          '{"a":}',
+          "{'a':1}",
+          '{"a":1,}',
+          '[1,2',
+          'NaN',
+          'undefined',
+          '{"a":1}xyz',
+          '{}{}',
+          '\ufeff{}',
+          '{"a":"\\x41"}',
+          '{"a":"\\u12"}',
+          '<xml/>',
+          'a=1&b=2',
+        ]),
+      };
     case 6:
       return { kind: 'body: random bytes', text: Buffer.from(Array.from({ length: r.between(1, 300) }, () => r.int(256))) };
     case 7:
@@ -218,12 +270,36 @@ export function badBody(shape: BodyShape | undefined, r: Rng): { kind: string; t
     case 10:
       return { kind: 'body: duplicate keys and odd numbers', text: `{"a":1,"a":2,"n":1e999,"m":-1e999,${JSON.stringify(valid).slice(1)}` };
     default:
-      return { kind: 'body: invalid UTF-8 in strings', text: Buffer.concat([Buffer.from('{"title":"'), Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]), Buffer.from('","genre":"x","summary":"y","url":"z"}')]) };
+      return {
+        kind: 'body: invalid UTF-8 in strings',
+        text: Buffer.concat([
+          Buffer.from('{"title":"'),
+          Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]),
+          Buffer.from('","genre":"x","summary":"y","url":"z"}'),
+        ]),
+      };
   }
 }
 
 function badStrings(shape: BodyShape | undefined, r: Rng): Record<string, unknown> {
-  const weird = () => r.pick(['', '   ', 'a\u0000b', '\u0000', '\ud800', 'x'.repeat(r.between(201, 3000)), '\u202e\u200b', 'é'.repeat(300), 'javascript:alert(1)', 'https://', 'http://a b/', 'ftp://x/y', '//evil.example/x', '../../etc/passwd', 'data:text/html,<b>']);
+  const weird = () =>
+    r.pick([
+      '',
+      '   ',
+      'a\u0000b',
+      '\u0000',
+      '\ud800',
+      'x'.repeat(r.between(201, 3000)),
+      '\u202e\u200b',
+      'é'.repeat(300),
+      'javascript:alert(1)',
+      'https://',
+      'http://a b/',
+      'ftp://x/y',
+      '//evil.example/x',
+      '../../etc/passwd',
+      'data:text/html,<b>',
+    ]);
   if (shape === 'url') return { url: weird() };
   return { title: r.chance(0.5) ? weird() : 'ok', genre: r.chance(0.5) ? weird() : 'ok', summary: r.chance(0.5) ? weird() : 'ok' };
 }
@@ -303,7 +379,16 @@ const GARBAGE_AUTH = (r: Rng, token: string) =>
   ]);
 
 const GARBAGE_HEADERS: Array<(r: Rng) => [string, string | string[]]> = [
-  (r) => ['traceparent', r.pick(['00-zzzz', `00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`, `ff-${'a'.repeat(32)}-${'b'.repeat(16)}-01`, 'x'.repeat(600), '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz'])],
+  (r) => [
+    'traceparent',
+    r.pick([
+      '00-zzzz',
+      `00-${'0'.repeat(32)}-${'0'.repeat(16)}-01`,
+      `ff-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
+      'x'.repeat(600),
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-zz',
+    ]),
+  ],
   (r) => ['tracestate', r.pick(['garbage', `a=${'x'.repeat(600)}`, Array.from({ length: 40 }, (_, i) => `k${i}=v`).join(','), '=,=,='])],
   (r) => ['baggage', r.pick(['garbage', '%ZZ=1', `k=${'v'.repeat(9000)}`, ';;;'])],
   (r) => ['accept', r.pick(['text/html', '*/*;q=0', 'application/json;q=abc', 'garbage/'])],
@@ -320,7 +405,24 @@ const GARBAGE_HEADERS: Array<(r: Rng) => [string, string | string[]]> = [
 const IDEMPOTENCY_KEYS = (r: Rng): string | string[] =>
   r.pick<string | string[]>(['', ' ', 'a b', 'k'.repeat(129), 'é', 'a/b', 'a,b', ['a', 'b'], '../../etc', '\t', 'key;1', 'key"1', 'ü', 'fuzz-reused-key']);
 
-const WRONG_METHODS = ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'GET', 'POST', 'PURGE', 'PROPFIND', 'SEARCH', 'LOCK', 'MKCOL', 'COPY', 'MOVE', 'REPORT', 'TRACE'];
+const WRONG_METHODS = [
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'HEAD',
+  'GET',
+  'POST',
+  'PURGE',
+  'PROPFIND',
+  'SEARCH',
+  'LOCK',
+  'MKCOL',
+  'COPY',
+  'MOVE',
+  'REPORT',
+  'TRACE',
+];
 
 const UNKNOWN_PATHS = [
   '/',
@@ -389,7 +491,7 @@ export function malformedRequest(seed: number, index: number, adminToken: string
   }
   if (category < 50) {
     // Bad bodies, on routes with a body mostly, on the others too (the JSON parser runs before every route).
-    const target = r.chance(0.8) ? (r.pick(ROUTES.filter((x) => x.body)) as Route) : route;
+    const target = r.chance(0.8) ? r.pick<Route>(ROUTES.filter((x) => x.body)) : route;
     if (target.auth) headers['authorization'] = `Bearer ${adminToken}`;
     const { kind, text } = badBody(target.body, r);
     headers['content-type'] = r.chance(0.9) ? 'application/json' : 'application/json; charset=utf-8';
@@ -397,7 +499,7 @@ export function malformedRequest(seed: number, index: number, adminToken: string
   }
   if (category < 60) {
     // Content types and charsets.
-    const target = r.chance(0.8) ? (r.pick(ROUTES.filter((x) => x.body)) as Route) : route;
+    const target = r.chance(0.8) ? r.pick<Route>(ROUTES.filter((x) => x.body)) : route;
     if (target.auth) headers['authorization'] = `Bearer ${adminToken}`;
     const contentType = r.pick(CONTENT_TYPES);
     if (contentType !== '') headers['content-type'] = contentType;
@@ -408,7 +510,7 @@ export function malformedRequest(seed: number, index: number, adminToken: string
   }
   if (category < 67) {
     // Content encodings: valid and broken gzip, deflate, br; unknown ones; a small body that inflates past the limit.
-    const target = r.pick(ROUTES.filter((x) => x.body)) as Route;
+    const target = r.pick<Route>(ROUTES.filter((x) => x.body));
     if (target.auth) headers['authorization'] = `Bearer ${adminToken}`;
     headers['content-type'] = 'application/json';
     const plain = jsonBodyOf(validBody(target.body!, r));
@@ -419,7 +521,13 @@ export function malformedRequest(seed: number, index: number, adminToken: string
     if (mode === 0) body = Buffer.from(r.string(r.between(1, 200), PRINTABLE));
     else if (mode === 1) body = gzipSync(Buffer.alloc(r.between(300_000, 2_000_000), 0x20));
     else {
-      const compress = encoding.toLowerCase().includes('gzip') ? gzipSync : encoding === 'deflate' ? deflateSync : encoding === 'br' ? brotliCompressSync : (b: Buffer) => b;
+      const compress = encoding.toLowerCase().includes('gzip')
+        ? gzipSync
+        : encoding === 'deflate'
+          ? deflateSync
+          : encoding === 'br'
+            ? brotliCompressSync
+            : (b: Buffer) => b;
       body = compress(plain);
       if (mode === 3) body = body.subarray(0, Math.max(1, r.int(body.length)));
     }
@@ -427,7 +535,7 @@ export function malformedRequest(seed: number, index: number, adminToken: string
   }
   if (category < 79) {
     // Headers: Idempotency-Key, Authorization, trace context and others.
-    const target = r.chance(0.5) ? (r.pick(ROUTES.filter((x) => x.auth || x.idempotencyKey)) as Route) : route;
+    const target = r.chance(0.5) ? r.pick<Route>(ROUTES.filter((x) => x.auth || x.idempotencyKey)) : route;
     let kind = 'header';
     if (target.idempotencyKey && r.chance(0.7)) {
       headers['idempotency-key'] = IDEMPOTENCY_KEYS(r);

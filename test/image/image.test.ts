@@ -72,9 +72,15 @@ function servicePid(service: string, port: number): number | undefined {
 
 function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) { resolve(child.exitCode); return; }
+    if (child.exitCode !== null) {
+      resolve(child.exitCode);
+      return;
+    }
     const timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms`)), timeoutMs);
-    child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
   });
 }
 
@@ -96,7 +102,9 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
   });
 
   test('when the image is inspected, then it runs play as a numeric non-root user by default with an exec-form command', () => {
-    const inspected = JSON.parse(run('buildah', ['inspect', '--type', 'image', image])) as { OCIv1: { config: { User?: string; Cmd?: string[]; Entrypoint?: string[] | null; WorkingDir?: string; Env?: string[] } } };
+    const inspected = JSON.parse(run('buildah', ['inspect', '--type', 'image', image])) as {
+      OCIv1: { config: { User?: string; Cmd?: string[]; Entrypoint?: string[] | null; WorkingDir?: string; Env?: string[] } };
+    };
     const config = inspected.OCIv1.config;
     assert.equal(config.User, '1000:1000');
     // The services default to loopback; in a container they must listen on every interface.
@@ -148,18 +156,42 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
       const port = await freePort();
       // The store services migrate from the SQL files the image must carry: readiness proves they are there.
       const database = storeServices.has(service) ? ['--env', `DATABASE_URL=${postgres.url}`] : [];
-      const child = spawn('buildah', ['run', '--isolation=chroot', '--env', `PORT=${port}`, '--env', 'HOST=127.0.0.1',
-        '--env', 'LOG_LEVEL=warn', ...database, container, '--', 'node', `dist/services/${service}/main.js`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        'buildah',
+        [
+          'run',
+          '--isolation=chroot',
+          '--env',
+          `PORT=${port}`,
+          '--env',
+          'HOST=127.0.0.1',
+          '--env',
+          'LOG_LEVEL=warn',
+          ...database,
+          container,
+          '--',
+          'node',
+          `dist/services/${service}/main.js`,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let output = '';
-      child.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
-      child.stderr?.on('data', (d: Buffer) => { output += d.toString(); });
+      child.stdout?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      child.stderr?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
       try {
         const status = await pollStatus(`http://127.0.0.1:${port}/healthz`, 30_000).catch((error: Error) => {
           throw new Error(`${error.message}\n${output}`);
         });
         assert.equal(status, 200, output);
         if (storeServices.has(service)) {
-          await waitFor(async () => (await pollStatus(`http://127.0.0.1:${port}/readyz`, 5_000)) === 200, { what: `${service} ready\n${output}`, timeoutMs: 30_000 });
+          await waitFor(async () => (await pollStatus(`http://127.0.0.1:${port}/readyz`, 5_000)) === 200, {
+            what: `${service} ready\n${output}`,
+            timeoutMs: 30_000,
+          });
         }
         const pid = servicePid(service, port);
         assert.ok(pid, `node process of ${service} not found`);

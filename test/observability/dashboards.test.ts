@@ -23,8 +23,14 @@ function variable(dashboard: Dashboard, name: string): Variable {
 
 describe('Grafana dashboards', () => {
   it('when the chart is read, then it ships the overview and the per-service dashboards', () => {
-    assert.deepEqual(dashboards.map((dashboard) => dashboard.file), ['video-mesh-overview.json', 'video-mesh-service.json']);
-    assert.deepEqual(dashboards.map((dashboard) => dashboard.uid), ['video-mesh-overview', 'video-mesh-service']);
+    assert.deepEqual(
+      dashboards.map((dashboard) => dashboard.file),
+      ['video-mesh-overview.json', 'video-mesh-service.json'],
+    );
+    assert.deepEqual(
+      dashboards.map((dashboard) => dashboard.uid),
+      ['video-mesh-overview', 'video-mesh-service'],
+    );
   });
 
   for (const dashboard of dashboards) {
@@ -50,10 +56,7 @@ describe('Grafana dashboards', () => {
 
         const service = variable(dashboard, 'service');
         assert.equal(service.type, 'query');
-        assert.equal(
-          variableQueryText(service),
-          'label_values(http_server_request_duration_seconds_count{namespace=~"$namespace"}, service_name)',
-        );
+        assert.equal(variableQueryText(service), 'label_values(http_server_request_duration_seconds_count{namespace=~"$namespace"}, service_name)');
         assert.equal(service.includeAll, true);
         assert.equal(service.multi, true);
         assert.deepEqual(service.datasource, expectedDatasource);
@@ -71,7 +74,10 @@ describe('Grafana dashboards', () => {
       it('when panels are listed, then ids are unique and every query panel and target uses ${datasource}', () => {
         const panels = allPanels(dashboard);
         const ids = panels.map((panel) => panel.id);
-        assert.ok(ids.every((id) => typeof id === 'number'), 'every panel has a numeric id');
+        assert.ok(
+          ids.every((id) => typeof id === 'number'),
+          'every panel has a numeric id',
+        );
         assert.equal(new Set(ids).size, ids.length, `duplicate panel ids in ${dashboard.file}`);
         const queryPanels = panels.filter((panel) => panel.type !== 'row');
         assert.ok(queryPanels.length > 0);
@@ -122,7 +128,10 @@ describe('Grafana dashboards', () => {
             .map((target) => `${String(panel.title)} ${String(target.refId)}: ${String(target.exemplar)}`),
         );
         assert.ok(latency.length > 0, `${dashboard.file} has no latency panel`);
-        assert.deepEqual(latency.filter((line) => !line.endsWith(': true')), []);
+        assert.deepEqual(
+          latency.filter((line) => !line.endsWith(': true')),
+          [],
+        );
       });
     });
   }
@@ -162,7 +171,10 @@ describe('Grafana dashboards', () => {
       assert.ok(mentions(needle), `no overview panel queries ${needle}`);
     }
     for (const quantile of ['0.5', '0.95', '0.99']) {
-      assert.ok(exprs.some((expr) => expr.startsWith(`histogram_quantile(${quantile},`) && expr.includes('/play/asset/')), `no play p${quantile}`);
+      assert.ok(
+        exprs.some((expr) => expr.startsWith(`histogram_quantile(${quantile},`) && expr.includes('/play/asset/')),
+        `no play p${quantile}`,
+      );
     }
   });
 
@@ -191,10 +203,7 @@ describe('PromQL helpers', () => {
 
   it('when a variable query is label_values, then it becomes a count by the label', () => {
     assert.equal(variableQueryAsPromql('label_values(up, namespace)'), 'count by (namespace) (up)');
-    assert.equal(
-      variableQueryAsPromql('label_values(m{a=~"$x", b="1,2"}, service_name)'),
-      'count by (service_name) (m{a=~"$x", b="1,2"})',
-    );
+    assert.equal(variableQueryAsPromql('label_values(m{a=~"$x", b="1,2"}, service_name)'), 'count by (service_name) (m{a=~"$x", b="1,2"})');
   });
 
   it('when an alert compares against a threshold, then only the measured expression is kept', () => {
@@ -205,10 +214,10 @@ describe('PromQL helpers', () => {
   });
 
   it('when comparisons are joined by set operators and modifiers, then each measured operand is kept', () => {
-    assert.deepEqual(
-      comparisonOperands('(\n  max by (s) (p) > 1000\n)\nand on (s)\n(\n  max by (s) (deriv(p[10m])) > 0\n)'),
-      ['max by (s) (p)', 'max by (s) (deriv(p[10m]))'],
-    );
+    assert.deepEqual(comparisonOperands('(\n  max by (s) (p) > 1000\n)\nand on (s)\n(\n  max by (s) (deriv(p[10m])) > 0\n)'), [
+      'max by (s) (p)',
+      'max by (s) (deriv(p[10m]))',
+    ]);
     assert.deepEqual(comparisonOperands('a == bool 1 or vector(0) unless b'), ['a', 'vector(0)', 'b']);
     assert.deepEqual(comparisonOperands('up * on (job) group_left (service_name) group by (job, service_name) (x) == 0'), [
       'up * on (job) group_left (service_name) group by (job, service_name) (x)',

@@ -65,7 +65,9 @@ describe('exemplars from sampled plays, stored by Prometheus', { timeout: 180_00
     }
     const servers = await waitFor(
       () => {
-        const found = receiver.spans().filter((s) => s.service === 'play' && s.kind === 'SERVER' && users.some((u) => s.attributes['url.path'] === `/play/asset/123/user/${u}`));
+        const found = receiver
+          .spans()
+          .filter((s) => s.service === 'play' && s.kind === 'SERVER' && users.some((u) => s.attributes['url.path'] === `/play/asset/123/user/${u}`));
         return found.length === PLAYS ? found : undefined;
       },
       { what: `the server spans of ${PLAYS} plays` },
@@ -105,19 +107,19 @@ describe('exemplars from sampled plays, stored by Prometheus', { timeout: 180_00
     return spans.filter((s): s is ReceivedSpan => s !== undefined);
   }
 
-  it('when plays are sampled, then play\'s server latency exemplars are those plays\' traces and server spans', async () => {
+  it("when plays are sampled, then play's server latency exemplars are those plays' traces and server spans", async () => {
     const stored = await exemplarsOf(`http_server_request_duration_seconds_bucket{service_name="play", route="${PLAY_ROUTE}"}`, (s) => s.length > 0);
-    assert.ok(stored.length > 0, 'no exemplar on play\'s route');
+    assert.ok(stored.length > 0, "no exemplar on play's route");
     for (const exemplar of stored) {
       const play = plays.get(exemplar.traceId);
       assert.ok(play, `exemplar trace ${exemplar.traceId} is not one of this test's plays`);
-      assert.equal(exemplar.spanId, play.spanId, 'the exemplar names the request\'s own server span');
+      assert.equal(exemplar.spanId, play.spanId, "the exemplar names the request's own server span");
       assert.ok(exemplar.value > 0 && exemplar.value <= Number(exemplar.series['le']), `${exemplar.value} s in bucket le=${exemplar.series['le']}`);
     }
     await spansOf(stored);
   });
 
-  it('when plays call their backends, then play\'s client latency exemplars for each peer are those plays\' traces', async () => {
+  it("when plays call their backends, then play's client latency exemplars for each peer are those plays' traces", async () => {
     const peers = ['metadata', 'cdnurl', 'reporting'];
     const stored = await exemplarsOf('http_client_request_duration_seconds_bucket{service_name="play"}', (s) =>
       peers.every((peer) => s.some((e) => e.series['peer'] === peer)),
@@ -128,14 +130,14 @@ describe('exemplars from sampled plays, stored by Prometheus', { timeout: 180_00
     for (const span of await spansOf(stored)) assert.equal(`${span.service} ${span.kind}`, 'play SERVER');
   });
 
-  it('when the views are recorded, then the listener\'s call and reporting\'s record exemplars belong to the plays\' traces', async () => {
+  it("when the views are recorded, then the listener's call and reporting's record exemplars belong to the plays' traces", async () => {
     const listener = await exemplarsOf('http_client_request_duration_seconds_bucket{service_name="queue-listener", peer="reporting"}', (s) => s.length > 0);
-    assert.ok(listener.length > 0, 'no exemplar on the listener\'s calls to reporting');
+    assert.ok(listener.length > 0, "no exemplar on the listener's calls to reporting");
     for (const exemplar of listener) assert.ok(plays.has(exemplar.traceId), `listener exemplar trace ${exemplar.traceId} is not one of this test's plays`);
     for (const span of await spansOf(listener)) assert.equal(`${span.service} ${span.kind}`, 'queue-listener CONSUMER');
 
     const backends = await exemplarsOf('http_server_request_duration_seconds_bucket{service_name=~"metadata|cdnurl|reporting"}', (s) => s.length > 0);
-    assert.ok(backends.length > 0, 'no exemplar on the backends\' routes');
+    assert.ok(backends.length > 0, "no exemplar on the backends' routes");
     for (const span of await spansOf(backends)) {
       assert.ok(plays.has(span.traceId), `backend exemplar trace ${span.traceId} is not one of this test's plays`);
       assert.equal(span.kind, 'SERVER');
@@ -146,7 +148,9 @@ describe('exemplars from sampled plays, stored by Prometheus', { timeout: 180_00
     const running = prometheus;
     assert.ok(running);
     // Scraped every second since the start; traced plays were exported meanwhile.
-    const stored = flatten(await running.exemplars('http_server_request_duration_seconds_bucket{route=~"/metrics|/healthz|/readyz"}', startedAt, Date.now() / 1000 + 60));
+    const stored = flatten(
+      await running.exemplars('http_server_request_duration_seconds_bucket{route=~"/metrics|/healthz|/readyz"}', startedAt, Date.now() / 1000 + 60),
+    );
     assert.deepEqual(stored, []);
     const scrapes = await running.query('sum(http_server_request_duration_seconds_count{route="/metrics"})');
     assert.ok(scrapes.resultType === 'vector' && Number(scrapes.result[0]?.value[1]) > 0, 'the scrapes themselves were counted');

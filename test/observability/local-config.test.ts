@@ -16,7 +16,10 @@ describe('local observability setup', () => {
     const result = await promtool(['check', 'config', localPrometheusConfig()]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const config = readLocalConfig();
-    assert.deepEqual(config.rule_files?.map((file) => resolve(dirname(localPrometheusConfig()), file)), [rulesFile()]);
+    assert.deepEqual(
+      config.rule_files?.map((file) => resolve(dirname(localPrometheusConfig()), file)),
+      [rulesFile()],
+    );
   });
 
   it('when the scrape jobs are read, then each service is scraped on 127.0.0.1 at its default port with namespace local', () => {
@@ -42,7 +45,10 @@ describe('local observability setup', () => {
     const config = parseYaml(localConfigFor(urls, '1s')) as ReturnType<typeof readLocalConfig>;
     assert.equal(config.global?.['scrape_interval'], '1s');
     assert.deepEqual(config.rule_files, [rulesFile()]);
-    assert.deepEqual(config.scrape_configs.map((job) => job.static_configs[0]?.targets), Object.keys(defaultPorts).map((_, i) => [`127.0.0.1:${40000 + i}`]));
+    assert.deepEqual(
+      config.scrape_configs.map((job) => job.static_configs[0]?.targets),
+      Object.keys(defaultPorts).map((_, i) => [`127.0.0.1:${40000 + i}`]),
+    );
     assert.throws(() => localConfigFor({ play: 'http://127.0.0.1:1' }), /no running service for scrape job metadata/);
   });
 
@@ -51,14 +57,20 @@ describe('local observability setup', () => {
     const providers = parseYaml(readFileSync(join(provisioning, 'dashboards/video-mesh.yml'), 'utf8')) as {
       providers: { type: string; options: { path: string } }[];
     };
-    assert.deepEqual(providers.providers.map((provider) => [provider.type, provider.options.path]), [['file', '${VIDEO_MESH_DASHBOARDS}']]);
+    assert.deepEqual(
+      providers.providers.map((provider) => [provider.type, provider.options.path]),
+      [['file', '${VIDEO_MESH_DASHBOARDS}']],
+    );
     const datasources = parseYaml(readFileSync(join(provisioning, 'datasources/prometheus.yml'), 'utf8')) as {
       datasources: { type: string; url: string }[];
     };
-    assert.deepEqual(datasources.datasources.map((source) => [source.type, source.url]), [
-      ['prometheus', '${VIDEO_MESH_PROMETHEUS_URL}'],
-      ['tempo', '${VIDEO_MESH_TEMPO_URL}'],
-    ]);
+    assert.deepEqual(
+      datasources.datasources.map((source) => [source.type, source.url]),
+      [
+        ['prometheus', '${VIDEO_MESH_PROMETHEUS_URL}'],
+        ['tempo', '${VIDEO_MESH_TEMPO_URL}'],
+      ],
+    );
     const script = readFileSync(join(repoRoot(), 'scripts/observability.sh'), 'utf8');
     assert.match(script, /VIDEO_MESH_DASHBOARDS="\$root\/charts\/video-mesh\/dashboards"/);
     assert.match(script, /VIDEO_MESH_PROMETHEUS_URL="http:\/\/127\.0\.0\.1:\$prometheus_port"/);

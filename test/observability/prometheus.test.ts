@@ -39,10 +39,7 @@ const allowedEmpty = (expr: string): boolean => mayBeEmpty.some(({ match }) => m
  * they still must parse, have data, and not fire (their `for:` outlasts it).
  */
 const mayMatchOnHealthyMesh = new Map<string, string>([
-  [
-    'VideoMeshPlayHighLatency',
-    'play p95 above 500ms depends on the machine: on a loaded 2-core CI runner with other suites in parallel it gets there',
-  ],
+  ['VideoMeshPlayHighLatency', 'play p95 above 500ms depends on the machine: on a loaded 2-core CI runner with other suites in parallel it gets there'],
 ]);
 
 /** How long data may take to show up: a few scrapes after the first plays. */
@@ -177,9 +174,7 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
 
   it('when every alert rule runs without its thresholds, then each measured operand returns data', async (t) => {
     assert.ok(prometheus);
-    const operands = ruleExpressions().flatMap((rule) =>
-      rule.dataExprs.map((expr, i) => ({ origin: `${rule.origin} operand ${i + 1}`, expr })),
-    );
+    const operands = ruleExpressions().flatMap((rule) => rule.dataExprs.map((expr, i) => ({ origin: `${rule.origin} operand ${i + 1}`, expr })));
     assert.ok(operands.length >= ruleExpressions().length);
     for (const origin of await assertAllHaveData(prometheus, operands)) t.diagnostic(`empty, as allowed: ${origin}`);
     t.diagnostic(`${operands.length} rule operands run`);
@@ -195,7 +190,12 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
       assert.deepEqual(result.result, [], `${rule.origin} matches on a healthy mesh`);
     }
     const rules = await running.rules();
-    assert.deepEqual(rules.map((rule) => rule.name).sort(), ruleExpressions().map((rule) => rule.alert).sort());
+    assert.deepEqual(
+      rules.map((rule) => rule.name).sort(),
+      ruleExpressions()
+        .map((rule) => rule.alert)
+        .sort(),
+    );
     for (const rule of rules) {
       assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
       const allowed = mayMatchOnHealthyMesh.has(rule.name) ? ['inactive', 'pending'] : ['inactive'];
@@ -207,13 +207,16 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
     const everything: PromqlExpression[] = [...dashboardExpressions(), ...ruleExpressions()];
     for (const { match, why } of mayBeEmpty) {
       assert.ok(why.length > 0);
-      assert.ok(everything.some((expression) => match.test(expression.expr)), `stale allow-list entry ${String(match)}`);
+      assert.ok(
+        everything.some((expression) => match.test(expression.expr)),
+        `stale allow-list entry ${String(match)}`,
+      );
     }
     const alerts = ruleExpressions().map((rule) => rule.alert);
     for (const alert of mayMatchOnHealthyMesh.keys()) assert.ok(alerts.includes(alert), `stale allow-list entry ${alert}`);
   });
 
-  it('when promtool checks each service\'s /metrics, then it parses, and lint findings are reported', async (t) => {
+  it("when promtool checks each service's /metrics, then it parses, and lint findings are reported", async (t) => {
     assert.ok(mesh);
     const urls: Record<string, string> = {
       play: mesh.urls.play,

@@ -115,9 +115,9 @@ export async function startPrometheus({ config, features = [] }: PrometheusOptio
 
   return {
     url,
-    query: (expr) => api<QueryResult>(`/api/v1/query?${new URLSearchParams({ query: expr })}`),
+    query: (expr) => api<QueryResult>(`/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`),
     exemplars: (expr, startSeconds, endSeconds) =>
-      api<ExemplarSeries[]>(`/api/v1/query_exemplars?${new URLSearchParams({ query: expr, start: String(startSeconds), end: String(endSeconds) })}`),
+      api<ExemplarSeries[]>(`/api/v1/query_exemplars?${new URLSearchParams({ query: expr, start: String(startSeconds), end: String(endSeconds) }).toString()}`),
     rules: async () => (await api<{ groups: { rules: RuleState[] }[] }>('/api/v1/rules')).groups.flatMap((group) => group.rules),
     targets: async () => (await api<{ activeTargets: TargetState[] }>('/api/v1/targets?state=active')).activeTargets,
     output: () => proc.output(),

@@ -90,8 +90,7 @@ export function loadDashboards(dir: string = dashboardsDir()): Dashboard[] {
 
 /** Panels at any depth: rows of older schemas nest their panels. */
 export function allPanels(dashboard: Dashboard): Panel[] {
-  const walk = (panels: Panel[] | undefined): Panel[] =>
-    (panels ?? []).flatMap((panel) => [panel, ...walk(panel.panels)]);
+  const walk = (panels: Panel[] | undefined): Panel[] => (panels ?? []).flatMap((panel) => [panel, ...walk(panel.panels)]);
   return walk(dashboard.panels);
 }
 
@@ -224,9 +223,18 @@ function splitTopLevel(expr: string): string[] {
       else if (c === quote) quote = undefined;
       continue;
     }
-    if (c === '"' || c === "'" || c === '`') { quote = c; continue; }
-    if (c === '(' || c === '{' || c === '[') { depth++; continue; }
-    if (c === ')' || c === '}' || c === ']') { depth--; continue; }
+    if (c === '"' || c === "'" || c === '`') {
+      quote = c;
+      continue;
+    }
+    if (c === '(' || c === '{' || c === '[') {
+      depth++;
+      continue;
+    }
+    if (c === ')' || c === '}' || c === ']') {
+      depth--;
+      continue;
+    }
     if (depth !== 0) continue;
     const rest = expr.slice(i);
     const previous = i === 0 ? ' ' : expr.charAt(i - 1);

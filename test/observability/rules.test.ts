@@ -67,8 +67,14 @@ describe('Prometheus alert rules', () => {
     const tests = (parseYaml(readFileSync(rulesTestFile(), 'utf8')) as RuleTestFile).tests.flatMap((test) => test.alert_rule_test ?? []);
     for (const alert of expectedAlerts) {
       const cases = tests.filter((test) => test.alertname === alert);
-      assert.ok(cases.some((test) => test.exp_alerts.length > 0), `${alert} is never expected to fire`);
-      assert.ok(cases.some((test) => test.exp_alerts.length === 0), `${alert} is never expected to stay silent`);
+      assert.ok(
+        cases.some((test) => test.exp_alerts.length > 0),
+        `${alert} is never expected to fire`,
+      );
+      assert.ok(
+        cases.some((test) => test.exp_alerts.length === 0),
+        `${alert} is never expected to stay silent`,
+      );
     }
   });
 });

@@ -67,7 +67,10 @@ describe('traffic flags', () => {
   ];
   for (const [argv, env, message] of rejected) {
     it(`when given ${JSON.stringify(argv)} ${JSON.stringify(env)}, then a UsageError names the bad input`, () => {
-      assert.throws(() => parseArgs(argv, env), (error: unknown) => error instanceof UsageError && message.test(error.message));
+      assert.throws(
+        () => parseArgs(argv, env),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+      );
     });
   }
 
@@ -150,7 +153,18 @@ describe('answers', () => {
   });
 
   it('when progress is formatted, then the counters and quantiles are on one line', () => {
-    const line = formatProgress({ elapsedSeconds: 3, sent: 10, ok: 7, notFound: 2, errors: 1, degraded: 1, skipped: 0, otherOutcomes: { '503': 1 }, p50Ms: 1.23, p95Ms: undefined });
+    const line = formatProgress({
+      elapsedSeconds: 3,
+      sent: 10,
+      ok: 7,
+      notFound: 2,
+      errors: 1,
+      degraded: 1,
+      skipped: 0,
+      otherOutcomes: { '503': 1 },
+      p50Ms: 1.23,
+      p95Ms: undefined,
+    });
     assert.equal(line, 't=3s sent=10 ok=7 404=2 errors=1 (503:1) degraded=1 p50=1.2ms p95=-');
   });
 });
@@ -184,7 +198,10 @@ describe('runTraffic against a fake play', () => {
       assert.ok(summary.notFound > 0 && summary.degraded > 0 && summary.ok > summary.degraded);
       assert.ok(summary.p50Ms !== undefined && summary.p95Ms !== undefined && summary.p99Ms !== undefined);
       assert.ok(progress.length >= 1, 'progress is reported once a second');
-      assert.ok(paths.every((line) => /^POST \/play\/asset\/(123|456|ghost)\/user\/user-[1-3]$/.test(line)), paths.join('\n'));
+      assert.ok(
+        paths.every((line) => /^POST \/play\/asset\/(123|456|ghost)\/user\/user-[1-3]$/.test(line)),
+        paths.join('\n'),
+      );
     } finally {
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
     }

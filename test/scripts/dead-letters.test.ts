@@ -79,8 +79,12 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     return ack.seq;
   };
   const listenerSettled = () =>
-    waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_ack_pending_messages') === 0 &&
-      sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_pending_messages') === 0, { what: 'the listener has settled every event' });
+    waitFor(
+      async () =>
+        sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_ack_pending_messages') === 0 &&
+        sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_pending_messages') === 0,
+      { what: 'the listener has settled every event' },
+    );
 
   before(async () => {
     mesh = await startMesh({ envFor: { 'queue-listener': { RETRY_MAX_DELAY_MS: '500' } } });
@@ -119,8 +123,14 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     const list = await run('list');
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^3 dead letters on events\.deadletter\.view$/m);
-    for (const [seq, event] of [[sequences[0], fresh], [sequences[2], recordedBefore]] as const) {
-      assert.match(list.stdout, new RegExp(`^${seq}\\s+\\S+Z\\s+${event.eventId}\\s+${event.assetId}\\s+${event.userId}\\s+reporting refused the event with 401$`, 'm'));
+    for (const [seq, event] of [
+      [sequences[0], fresh],
+      [sequences[2], recordedBefore],
+    ] as const) {
+      assert.match(
+        list.stdout,
+        new RegExp(`^${seq}\\s+\\S+Z\\s+${event.eventId}\\s+${event.assetId}\\s+${event.userId}\\s+reporting refused the event with 401$`, 'm'),
+      );
     }
 
     const first = await run('replay');
@@ -156,7 +166,10 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     const list = await run('list');
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^SEQUENCE\s+TIME\s+EVENT ID\s+ASSET\s+USER\s+REASON$/m);
-    assert.match(list.stdout, new RegExp(`^\\d+\\s+\\S+Z\\s+${recorded.eventId}\\s+456\\s+${user}\\s+reporting: the event id was recorded for another asset or user$`, 'm'));
+    assert.match(
+      list.stdout,
+      new RegExp(`^\\d+\\s+\\S+Z\\s+${recorded.eventId}\\s+456\\s+${user}\\s+reporting: the event id was recorded for another asset or user$`, 'm'),
+    );
     assert.match(list.stdout, new RegExp(`^\\d+\\s+\\S+Z\\s+${invalid.eventId}\\s+not/an/id\\s+${user}\\s+unparseable view event$`, 'm'));
     assert.match(list.stdout, /^2 dead letters on events\.deadletter\.view$/m);
     assert.equal(await views(user), 1);
@@ -175,7 +188,10 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     // The listener refuses the replayed conflict again: a dead letter once more, after this run.
     await waitFor(async () => (await processed('dead_lettered')) > deadLetteredBefore, { what: 'the conflict dead-lettered again' });
     const now = await storedDeadLetters();
-    assert.deepEqual(now.map((d) => d.eventId), [invalid.eventId, conflicting.eventId]);
+    assert.deepEqual(
+      now.map((d) => d.eventId),
+      [invalid.eventId, conflicting.eventId],
+    );
     assert.equal(now[0]!.seq, invalidSeq);
     assert.ok(now[1]!.seq > conflictSeq, `a new dead letter after the replay (${now[1]!.seq} > ${conflictSeq})`);
     // Only what the next tests make stays.
@@ -191,7 +207,10 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     const seq = await publishDeadLetter(event, original.seq);
     const replay = await run('replay', '--sequence', String(seq));
     assert.equal(replay.code, 1, replay.stdout + replay.stderr);
-    assert.match(replay.stdout, new RegExp(`dead letter ${seq}: held back: the stream stored eventId ${event.eventId} at sequence ${original.seq} .* replay again after that`));
+    assert.match(
+      replay.stdout,
+      new RegExp(`dead letter ${seq}: held back: the stream stored eventId ${event.eventId} at sequence ${original.seq} .* replay again after that`),
+    );
     assert.match(replay.stdout, /replayed 0, left in place 0 that are not view events, held back 1, failed 0/);
     assert.ok((await deadLetterSequences()).includes(seq));
     await jsm.streams.deleteMessage(STREAM, seq);
@@ -203,7 +222,10 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     const live = await js.publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
     const replay = await run('replay', '--sequence', String(live.seq));
     assert.equal(replay.code, 0, replay.stderr);
-    assert.match(replay.stdout, new RegExp(`^sequence ${live.seq} is not a dead letter on events\\.deadletter\\.view \\(any more\\): nothing to do for it$`, 'm'));
+    assert.match(
+      replay.stdout,
+      new RegExp(`^sequence ${live.seq} is not a dead letter on events\\.deadletter\\.view \\(any more\\): nothing to do for it$`, 'm'),
+    );
     assert.match(replay.stdout, /replayed 0, left in place 0/);
   });
 

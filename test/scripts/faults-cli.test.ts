@@ -15,7 +15,11 @@ describe('npm run faults: the command line', () => {
       url: undefined,
     });
     assert.deepEqual(parseArgs(['queue-listener', 'pause'])?.command, { kind: 'set', service: 'queue-listener', body: { pause: true } });
-    assert.deepEqual(parseArgs(['play', 'publish=0.5', 'jitter=100'])?.command, { kind: 'set', service: 'play', body: { publishFailRate: 0.5, jitterMs: 100 } });
+    assert.deepEqual(parseArgs(['play', 'publish=0.5', 'jitter=100'])?.command, {
+      kind: 'set',
+      service: 'play',
+      body: { publishFailRate: 0.5, jitterMs: 100 },
+    });
   });
 
   it('when a service, off, status or reset is given alone, then it reads or resets', () => {
@@ -105,7 +109,7 @@ describe('npm run faults against a service', () => {
     }
   });
 
-  it('when the service refuses a value, then it exits 1 with the service\'s reason', async () => {
+  it("when the service refuses a value, then it exits 1 with the service's reason", async () => {
     const refused = await capture(parseArgs(['--url', service.url, 'cdnurl', 'errors=2'])!, { ADMIN_TOKEN: TOKEN });
     assert.equal(refused.code, 1);
     assert.match(refused.err, /answered 400 .*errorRate/);

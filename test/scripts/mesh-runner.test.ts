@@ -73,7 +73,10 @@ function listeningAddresses(port: number): string[] {
     if (state !== '0A' || !local) continue;
     const [hexAddress, hexPort] = local.split(':');
     if (parseInt(hexPort!, 16) !== port) continue;
-    const bytes = hexAddress!.match(/../g)!.map((b) => parseInt(b, 16)).reverse();
+    const bytes = hexAddress!
+      .match(/../g)!
+      .map((b) => parseInt(b, 16))
+      .reverse();
     found.push(`${bytes.join('.')}:${port}`);
   }
   return found;
@@ -172,7 +175,10 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
       const readyMs = Date.now() - killedAt;
       remember();
       const delay = 250 * 2 ** (attempt - 1);
-      assert.match(output, new RegExp(`play exited \\(signal SIGKILL\\) after \\d+\\.\\d s; restarting it, next attempt in ${delay} ms \\(attempt ${attempt}\\)`));
+      assert.match(
+        output,
+        new RegExp(`play exited \\(signal SIGKILL\\) after \\d+\\.\\d s; restarting it, next attempt in ${delay} ms \\(attempt ${attempt}\\)`),
+      );
       process.stdout.write(`# play restart ${attempt}: kill -9 -> healthy in ${healthyMs} ms, ready in ${readyMs} ms (back-off ${delay} ms)\n`);
     };
     await restartOnce(1);
@@ -230,7 +236,13 @@ describe('the runner, in parts', () => {
     const faults = { FAULTS_ENABLED: 'true', FAULTS_TOKEN: 'faults-0123456789' };
     const tokens = { admin: 'tok-0123456789', faults: 'faults-0123456789' };
     assert.deepEqual(serviceEnv(base, { port: 8081 }, tokens), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8081', ADMIN_TOKEN: 'tok-0123456789', ...faults });
-    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080 }, tokens), { PATH: '/bin', HOST: '0.0.0.0', PORT: '8080', ADMIN_TOKEN: 'tok-0123456789', ...faults });
+    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080 }, tokens), {
+      PATH: '/bin',
+      HOST: '0.0.0.0',
+      PORT: '8080',
+      ADMIN_TOKEN: 'tok-0123456789',
+      ...faults,
+    });
     assert.deepEqual(serviceEnv(base, { port: 8084 }, { ...tokens, admin: undefined }), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8084', ...faults });
   });
 

@@ -36,21 +36,24 @@ describe('OTLP JSON decoding', () => {
 
   it('when a span is exported, then it comes out with its resource service, kind name, links and scalar attributes', () => {
     const [span, ...rest] = spansFromExport(
-      exportOf({
-        traceId: TRACE_HEX,
-        spanId: SPAN_HEX,
-        parentSpanId: '',
-        name: 'events.view process',
-        kind: 5,
-        startTimeUnixNano: '1700000000000000000',
-        attributes: [
-          { key: 'messaging.system', value: { stringValue: 'nats' } },
-          { key: 'server.port', value: { intValue: '8080' } },
-          { key: 'ok', value: { boolValue: true } },
-          { key: 'list', value: { arrayValue: { values: [] } } },
-        ],
-        links: [{ traceId: b64(TRACE_HEX), spanId: SPAN_HEX, attributes: [] }],
-      }, 'queue-listener'),
+      exportOf(
+        {
+          traceId: TRACE_HEX,
+          spanId: SPAN_HEX,
+          parentSpanId: '',
+          name: 'events.view process',
+          kind: 5,
+          startTimeUnixNano: '1700000000000000000',
+          attributes: [
+            { key: 'messaging.system', value: { stringValue: 'nats' } },
+            { key: 'server.port', value: { intValue: '8080' } },
+            { key: 'ok', value: { boolValue: true } },
+            { key: 'list', value: { arrayValue: { values: [] } } },
+          ],
+          links: [{ traceId: b64(TRACE_HEX), spanId: SPAN_HEX, attributes: [] }],
+        },
+        'queue-listener',
+      ),
     );
     assert.deepEqual(rest, []);
     assert.deepEqual(span, {

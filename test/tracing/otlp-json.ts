@@ -31,7 +31,12 @@ export interface ReceivedSpan {
 // OTLP JSON encodes enums as integers; protojson-style producers (e.g. a
 // collector re-exporting) may use the enum name instead. Accept both.
 const kindSchema = z.union([
-  z.number().int().min(0).max(5).transform((n) => KIND_NAMES[n] ?? 'UNSPECIFIED'),
+  z
+    .number()
+    .int()
+    .min(0)
+    .max(5)
+    .transform((n) => KIND_NAMES[n] ?? 'UNSPECIFIED'),
   z
     .string()
     .regex(/^SPAN_KIND_(UNSPECIFIED|INTERNAL|SERVER|CLIENT|PRODUCER|CONSUMER)$/)
@@ -72,8 +77,7 @@ const idSchema = (bytes: 8 | 16) =>
       return z.NEVER;
     }
   });
-const requiredId = (bytes: 8 | 16) =>
-  idSchema(bytes).refine((id): id is string => id !== undefined, 'id must not be empty');
+const requiredId = (bytes: 8 | 16) => idSchema(bytes).refine((id): id is string => id !== undefined, 'id must not be empty');
 
 const spanSchema = z.object({
   traceId: requiredId(16),
@@ -120,18 +124,16 @@ export function spansFromExport(body: unknown): ReceivedSpan[] {
   return request.resourceSpans.flatMap(({ resource, scopeSpans }) => {
     const service = String(attributeMap(resource.attributes)['service.name'] ?? 'unknown_service');
     return scopeSpans.flatMap(({ spans }) =>
-      spans.map(
-        (span): ReceivedSpan => ({
-          traceId: span.traceId,
-          spanId: span.spanId,
-          parentSpanId: span.parentSpanId,
-          name: span.name,
-          kind: span.kind,
-          links: span.links,
-          attributes: attributeMap(span.attributes),
-          service,
-        }),
-      ),
+      spans.map((span): ReceivedSpan => ({
+        traceId: span.traceId,
+        spanId: span.spanId,
+        parentSpanId: span.parentSpanId,
+        name: span.name,
+        kind: span.kind,
+        links: span.links,
+        attributes: attributeMap(span.attributes),
+        service,
+      })),
     );
   });
 }

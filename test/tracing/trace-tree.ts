@@ -54,8 +54,6 @@ export class TraceTree {
 
   /** One line per span, for failure messages. */
   describe(): string {
-    return this.spans
-      .map((s) => `  ${s.service} ${s.kind} "${s.name}" ${s.spanId} <- ${s.parentSpanId ?? 'root'}`)
-      .join('\n');
+    return this.spans.map((s) => `  ${s.service} ${s.kind} "${s.name}" ${s.spanId} <- ${s.parentSpanId ?? 'root'}`).join('\n');
   }
 }

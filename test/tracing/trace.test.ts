@@ -31,8 +31,8 @@ function logLines(output: string): Array<Record<string, unknown>> {
   return output.split('\n').flatMap((line) => {
     if (!line.startsWith('{')) return [];
     try {
-      const parsed: unknown = JSON.parse(line);
-      return typeof parsed === 'object' && parsed !== null ? [parsed as Record<string, unknown>] : [];
+      const parsed = JSON.parse(line) as Record<string, unknown> | null;
+      return typeof parsed === 'object' && parsed !== null ? [parsed] : [];
     } catch {
       return [];
     }
@@ -85,10 +85,7 @@ describe('tracing across the mesh', () => {
    */
   async function traceOfPlay(userId: string): Promise<TraceTree> {
     const root = await waitFor(
-      () =>
-        receiver
-          .spans()
-          .find((s) => s.service === 'play' && s.kind === 'SERVER' && s.attributes['url.path'] === `/play/asset/123/user/${userId}`),
+      () => receiver.spans().find((s) => s.service === 'play' && s.kind === 'SERVER' && s.attributes['url.path'] === `/play/asset/123/user/${userId}`),
       { what: `play's server span for ${userId}` },
     );
     let tree = new TraceTree([]);
@@ -204,7 +201,11 @@ describe('tracing across the mesh', () => {
       const mentioning = receiver
         .spans()
         .filter((s) => JSON.stringify(s.attributes).includes(userId) && !(s.service === 'reporting' && s.name === 'GET /events/user/:userId'));
-      assert.deepEqual(mentioning.map((s) => `${s.service} ${s.kind} ${s.name}`), [], 'no span of the unsampled plays was exported');
+      assert.deepEqual(
+        mentioning.map((s) => `${s.service} ${s.kind} ${s.name}`),
+        [],
+        'no span of the unsampled plays was exported',
+      );
       assert.equal(receiver.spans().filter((s) => s.kind === 'CONSUMER').length, consumersBefore, 'the listener exported no span for their views');
 
       // A caller that sampled its trace is followed even at ratio 0: the decision is the parent's.
@@ -212,7 +213,12 @@ describe('tracing across the mesh', () => {
       await play(playService.url, uniqueUser(), { traceparent: `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01` });
       await waitFor(
         () => {
-          const services = new Set(receiver.spans().filter((s) => s.traceId === callerTraceId).map((s) => s.service));
+          const services = new Set(
+            receiver
+              .spans()
+              .filter((s) => s.traceId === callerTraceId)
+              .map((s) => s.service),
+          );
           return ['play', 'reporting', 'queue-listener'].every((service) => services.has(service)) || undefined;
         },
         { what: `play, reporting and the listener exporting the caller's sampled trace ${callerTraceId}` },

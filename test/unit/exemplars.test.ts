@@ -41,7 +41,11 @@ function appOf(metrics: Metrics) {
 const exemplarLines = (text: string): string[] => text.split('\n').filter((line) => !line.startsWith('#') && line.includes(' # {'));
 
 /** The `# TYPE` lines of an exposition, sorted: its families and their names (a counter's with `_total` in the classic text). */
-const familiesOf = (text: string): string[] => text.split('\n').filter((line) => line.startsWith('# TYPE ')).sort();
+const familiesOf = (text: string): string[] =>
+  text
+    .split('\n')
+    .filter((line) => line.startsWith('# TYPE '))
+    .sort();
 
 describe('metricsFormatFor', () => {
   const cases: Array<[string, string | undefined, 'openmetrics' | 'text']> = [

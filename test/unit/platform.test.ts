@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import {
-  ConfigError,
-  commonConfigSchema,
-  durationMsSchema,
-  httpUrlSchema,
-  booleanSchema,
-  loadConfig,
-  portSchema,
-} from '../../services/platform/config';
+import { ConfigError, commonConfigSchema, durationMsSchema, httpUrlSchema, booleanSchema, loadConfig, portSchema } from '../../services/platform/config';
 import { natsUrlSchema } from '../../services/platform/nats';
 import { configRules as playConfigRules, configSchema as playConfigSchema } from '../../services/play/config';
 import { StaticDirectory } from '../../services/platform/discovery';
@@ -55,7 +47,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.NATS_URL, ['nats://127.0.0.1:4222']);
     assert.equal(config.METADATA_URL, 'http://127.0.0.1:8081');
     assert.equal(config.CALL_TIMEOUT_MS, 800);
-    assert.equal(config.SERVICE_ADDRESS, undefined, 'Consul registration takes the host\'s address then');
+    assert.equal(config.SERVICE_ADDRESS, undefined, "Consul registration takes the host's address then");
   });
 
   it('when values are given, then they are parsed to their types', () => {
@@ -114,9 +106,14 @@ describe('loadConfig', () => {
     const load = (env: NodeJS.ProcessEnv) => loadConfig(playConfigSchema, env, playConfigRules);
     assert.throws(
       () => load({ PLAY_DEADLINE_MS: '600' }),
-      (err: unknown) => err instanceof ConfigError && /^invalid configuration: PLAY_DEADLINE_MS=600, SHED_EVENT_LOOP_DELAY_MS=500: PLAY_DEADLINE_MS must be below SHED_EVENT_LOOP_DELAY_MS/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /^invalid configuration: PLAY_DEADLINE_MS=600, SHED_EVENT_LOOP_DELAY_MS=500: PLAY_DEADLINE_MS must be below SHED_EVENT_LOOP_DELAY_MS/.test(err.message),
     );
-    assert.throws(() => load({ SHUTDOWN_DRAIN_DELAY_MS: '10000' }), /SHUTDOWN_DRAIN_DELAY_MS=10000, SHUTDOWN_TIMEOUT_MS=10000: SHUTDOWN_DRAIN_DELAY_MS must be below/);
+    assert.throws(
+      () => load({ SHUTDOWN_DRAIN_DELAY_MS: '10000' }),
+      /SHUTDOWN_DRAIN_DELAY_MS=10000, SHUTDOWN_TIMEOUT_MS=10000: SHUTDOWN_DRAIN_DELAY_MS must be below/,
+    );
     assert.throws(() => load({ FAULTS: '{"errorRate":1}' }), /FAULTS=.*, FAULTS_ENABLED=false: FAULTS needs FAULTS_ENABLED=true/);
     assert.equal(load({ PLAY_DEADLINE_MS: '600', SHED_EVENT_LOOP_DELAY_MS: '700' }).PLAY_DEADLINE_MS, 600);
   });
@@ -185,7 +182,14 @@ describe('shutDown', () => {
         order.push(`${name}:${readiness.report().ready ? 'ready' : 'draining'}`);
       },
     });
-    const finished = await shutDown({ log, readiness, first: [step('deregister')], drainDelayMs: 0, then: [step('http'), step('nats'), step('telemetry')], timeoutMs: 1000 });
+    const finished = await shutDown({
+      log,
+      readiness,
+      first: [step('deregister')],
+      drainDelayMs: 0,
+      then: [step('http'), step('nats'), step('telemetry')],
+      timeoutMs: 1000,
+    });
     assert.equal(finished, true);
     assert.deepEqual(order, ['deregister:draining', 'http:draining', 'nats:draining', 'telemetry:draining']);
   });

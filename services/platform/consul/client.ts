@@ -61,7 +61,10 @@ const healthEntrySchema = z.object({
     Tags: z.array(z.string()).nullable().default(null),
     Meta: z.record(z.string()).nullable().default(null),
   }),
-  Checks: z.array(z.object({ CheckID: z.string().default(''), Status: z.string() })).nullable().default([]),
+  Checks: z
+    .array(z.object({ CheckID: z.string().default(''), Status: z.string() }))
+    .nullable()
+    .default([]),
 });
 const healthAnswerSchema = z.array(healthEntrySchema);
 export type HealthEntry = z.infer<typeof healthEntrySchema>;
@@ -122,7 +125,9 @@ interface PapiError extends Error {
 export function createConsulClient(options: { address: string; token?: string | undefined; metrics: Metrics }): ConsulClient {
   const { host, port, secure } = consulEndpoint(options.address);
   // Idle sockets are closed after 30 s; a call in progress has its own timeout.
-  const pool = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 }) : new HttpAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 });
+  const pool = secure
+    ? new HttpsAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 })
+    : new HttpAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 });
   const consul = new Consul({
     host,
     port,
@@ -253,8 +258,9 @@ export function createConsulClient(options: { address: string; token?: string | 
       return { entries: parsed.data, index: answerIndex };
     },
 
-    async close() {
+    close() {
       consul.destroy();
+      return Promise.resolve();
     },
   };
 }

@@ -20,13 +20,7 @@ export interface ConsulLink {
   close(): Promise<void>;
 }
 
-export function connectConsul(
-  address: string,
-  config: CommonConfig,
-  service: string,
-  log: Logger,
-  metrics: Metrics,
-): ConsulLink {
+export function connectConsul(address: string, config: CommonConfig, service: string, log: Logger, metrics: Metrics): ConsulLink {
   const client: ConsulClient = createConsulClient({ address, token: config.CONSUL_HTTP_TOKEN, metrics });
   const consulLog = log.child({ component: 'consul' });
   const directories: ConsulDirectory[] = [];
