@@ -2,7 +2,7 @@ import { Router, type Express } from 'express';
 import type { Readiness } from '../platform/health';
 import type { Faults } from '../platform/faults';
 import { createHttpApp } from '../platform/http';
-import { shedWhenOverloaded } from '../platform/load-shedding';
+import { shedWhenOverloaded } from './load-shedding';
 import type { Logger } from '../platform/log';
 import type { Metrics } from '../platform/metrics';
 import type { PlayDeps } from './play-view';

@@ -1,7 +1,7 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ensureEventStream } from '../platform/events';
-import { EventLoopLag } from '../platform/load-shedding';
+import { EventLoopLag } from './load-shedding';
 import { NatsLink } from '../platform/nats';
 import { createPeerClient } from '../platform/peer-client';
 import { runService } from '../platform/run-service';

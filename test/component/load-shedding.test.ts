@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp as createPlayApp } from '../../services/play/app';
 import type { PeerClient } from '../../services/platform/peer-client';
-import { EventLoopLag } from '../../services/platform/load-shedding';
+import { EventLoopLag } from '../../services/play/load-shedding';
 import { appParts, assertErrorShape, metricValue } from './support';
 
 const answering: PeerClient = {

@@ -18,7 +18,7 @@ import { StaticDirectory } from '../../services/platform/discovery';
 import { ensureEventStream } from '../../services/platform/events';
 import { EXAMPLE_FAULTS_TOKEN, Faults, faultsAuth, type FaultKind } from '../../services/platform/faults';
 import { createHttpApp } from '../../services/platform/http';
-import { EventLoopLag } from '../../services/platform/load-shedding';
+import { EventLoopLag } from '../../services/play/load-shedding';
 import { NatsLink } from '../../services/platform/nats';
 import { openApiPath } from '../../services/platform/openapi';
 import { createPeerClient, type PeerClient } from '../../services/platform/peer-client';

@@ -1,7 +1,7 @@
 import { Counter } from 'prom-client';
 import type { RequestHandler } from 'express';
-import { HttpError } from './errors';
-import type { Metrics } from './metrics';
+import { HttpError } from '../platform/errors';
+import type { Metrics } from '../platform/metrics';
 
 const SAMPLE_EVERY_MS = 20;
 
