@@ -257,5 +257,5 @@ export class Faults {
 
 /** The same operation, documented with the `503 fault_injected` a fault toggle can answer it with. */
 export function withInjectedFaults<O extends OperationDoc>(op: O): O {
-  return { ...op, errors: { ...op.errors, 503: [...(op.errors?.[503] ?? []), 'fault_injected'] } };
+  return { ...op, errors: [...(op.errors ?? []), 'fault_injected'] };
 }

@@ -1,6 +1,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, extendZodWithOpenApi, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { Router, type Request, type RequestHandler, type Response } from 'express';
 import { z, type AnyZodObject, type ZodTypeAny } from 'zod';
+import { ERROR_STATUS, type ErrorCode } from './errors';
 import { nameServerSpan } from './instrumentation';
 import { idSchema, parseJsonBody, parseParams } from './validation';
 import { SERVICE_VERSION } from './version';
@@ -59,8 +60,8 @@ export interface OperationDoc<P extends Params = Params, B extends Body = Body, 
   headers?: AnyZodObject;
   auth?: BearerAuth;
   ok: { description: string; schema: R; contentType?: string; headers?: AnyZodObject };
-  /** `{error, message}` codes by status, beyond those the platform adds for params, bodies, auth and 500. */
-  errors?: Readonly<Record<number, readonly string[]>>;
+  /** `{error, message}` codes of the catalog (errors.ts), beyond those the platform adds for params, bodies, auth and 500. */
+  errors?: readonly ErrorCode[];
   /** Answers with another body than `{error, message}`: the seed's 404 `{id, status}`. */
   responses?: Readonly<Record<number, Answer>>;
   examples: ReadonlyArray<RequestExample<P extends AnyZodObject ? z.input<P> : Record<string, unknown>>>;
@@ -88,23 +89,19 @@ const json = (schema: ZodTypeAny, examples?: Record<string, { summary: string; v
   'application/json': { schema, ...(examples ? { examples } : {}) },
 });
 
-/** The codes that validation (validation.ts), the body parser (http.ts) and bearer-auth.ts answer with. */
-function platformErrors(op: OperationDoc, served: boolean): Map<number, string[]> {
-  const errors = new Map<number, string[]>();
-  const add = (status: number, ...codes: string[]) => errors.set(status, [...(errors.get(status) ?? []), ...codes]);
-  if (op.params) add(400, 'invalid_id');
-  if (op.body) {
-    add(400, 'invalid_json', 'body_required', 'invalid_body', 'request_aborted');
-    add(413, 'payload_too_large');
-    add(415, 'unsupported_media_type', 'unsupported_encoding', 'unsupported_charset');
-  }
-  if (op.auth) {
-    add(401, 'unauthorized');
-    add(403, 'forbidden', ...(op.auth.optional ? [] : ['writes_closed']));
-  }
-  for (const [status, codes] of Object.entries(op.errors ?? {})) add(Number(status), ...codes);
-  if (served) add(500, 'internal');
-  return errors;
+/** The codes of an operation by status: its own, and those validation (validation.ts), the body parser (http.ts) and bearer-auth.ts answer with. */
+function errorCodes(op: OperationDoc, served: boolean): Map<number, ErrorCode[]> {
+  const codes: ErrorCode[] = [
+    ...(op.params ? (['invalid_id'] as const) : []),
+    ...(op.body ? (['invalid_json', 'body_required', 'invalid_body', 'request_aborted', 'payload_too_large'] as const) : []),
+    ...(op.body ? (['unsupported_media_type', 'unsupported_encoding', 'unsupported_charset'] as const) : []),
+    ...(op.auth ? (['unauthorized', 'forbidden', ...(op.auth.optional ? [] : (['writes_closed'] as const))] as const) : []),
+    ...(op.errors ?? []),
+    ...(served ? (['internal'] as const) : []),
+  ];
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of new Set(codes)) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
+  return byStatus;
 }
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
@@ -132,12 +129,12 @@ function responsesOf(op: OperationDoc, served: boolean): Record<string, Response
       content: { [op.ok.contentType ?? 'application/json']: { schema: op.ok.schema } },
     },
   };
-  const errors = platformErrors(op, served);
+  const errors = errorCodes(op, served);
   const statuses = new Set([...errors.keys(), ...Object.keys(op.responses ?? {}).map(Number)]);
   for (const status of [...statuses].sort((a, b) => a - b)) {
     const answer = op.responses?.[status];
     const codes = errors.get(status);
-    const errorSchema = codes ? errorBody([...new Set(codes)]) : undefined;
+    const errorSchema = codes ? errorBody(codes) : undefined;
     const schema = answer && errorSchema ? z.union([answer.schema, errorSchema]) : (answer?.schema ?? errorSchema);
     if (!schema) continue;
     responses[status] = { description: answer?.description ?? ERROR_DESCRIPTIONS[status] ?? 'An error', content: json(schema) };

@@ -49,7 +49,7 @@ export function playApi(deps: PlayDeps & { metrics: Metrics }): ServiceApi {
         ok: { description: 'What arrived, and which backends did not answer', schema: playback },
         responses: { 404: notFoundAnswer('Asset not found') },
         // overloaded: the load shedding app.ts puts in front of /play.
-        errors: { 503: ['metadata_unavailable', 'overloaded'] },
+        errors: ['metadata_unavailable', 'overloaded'],
         examples: [
           { name: 'play', summary: 'a seeded asset', params: { assetId: '123', userId: 'alice' }, status: 200 },
           { name: 'noUrl', summary: 'an asset without a URL: url is null', params: { assetId: '456', userId: 'alice' }, status: 200 },

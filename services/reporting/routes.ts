@@ -83,7 +83,7 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
           schema: countsAnswer,
           headers: z.object({ 'Idempotent-Replayed': z.literal('true').optional().describe('Set when the key was recorded before') }),
         },
-        errors: { 400: ['invalid_idempotency_key'], 422: ['idempotency_key_conflict'] },
+        errors: ['invalid_idempotency_key', 'idempotency_key_conflict'],
         examples: [
           {
             name: 'first',
