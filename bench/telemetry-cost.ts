@@ -4,7 +4,7 @@
  * driven at saturation by keep-alive clients, and the configurations are
  * interleaved round by round so drift on a shared machine hits all of them.
  *
- *   node dist/bench/telemetry-cost.js [--seconds 8] [--warmup 2] [--concurrency 64] [--rounds 3]
+ *   node dist/bench/telemetry-cost.js [--seconds 8] [--warmup 2] [--concurrency 64] [--rounds 3] [--scrape-every-ms 1000]
  *
  * Metrics cannot be switched off (every service has one prom-client registry
  * and the request-duration middleware is always in the chain), so their cost
@@ -18,15 +18,16 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import type { Request, Response } from 'express';
 import { Faults, faultsAuth } from '../services/platform/faults';
 import { publishFailure } from '../services/play/faults';
 import { createLogger } from '../services/platform/log';
 import { createMetrics } from '../services/platform/metrics';
+import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
+import { percentile } from '../scripts/percentile';
 import { startMesh, type Mesh } from '../test/support/mesh';
 import type { ServiceName } from '../test/support/processes';
-import { percentile, runLoad, type LoadResult } from './load';
+import { runLoad, type LoadResult } from './load';
 
 interface Options {
   seconds: number;
@@ -36,27 +37,31 @@ interface Options {
   scrapeEveryMs: number;
 }
 
-function readOptions(): Options {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: 'string', default: '8' },
-      warmup: { type: 'string', default: '2' },
-      concurrency: { type: 'string', default: '64' },
-      rounds: { type: 'string', default: '3' },
-      'scrape-every-ms': { type: 'string', default: '1000' },
-    },
+const USAGE = `usage: npm run bench:telemetry -- [flags]
+
+  --seconds S            each measured run (default 8)
+  --warmup S             before each run (default 2)
+  --concurrency N        keep-alive clients driving play (default 64)
+  --rounds N             rounds of every configuration, interleaved (default 3)
+  --scrape-every-ms MS   how often the scraped configurations read /metrics (default 1000)
+  -h, --help             this text`;
+
+function readOptions(argv: readonly string[]): Options | undefined {
+  const line = readCommandLine(argv, {
+    seconds: { default: '8' },
+    warmup: { default: '2' },
+    concurrency: { default: '64' },
+    rounds: { default: '3' },
+    'scrape-every-ms': { default: '1000' },
   });
-  const positive = (name: string, raw: string | undefined): number => {
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
-    return n;
-  };
+  if (!line) return undefined;
+  const { flags } = line;
   return {
-    seconds: positive('seconds', values.seconds),
-    warmup: positive('warmup', values.warmup),
-    concurrency: Math.round(positive('concurrency', values.concurrency)),
-    rounds: Math.round(positive('rounds', values.rounds)),
-    scrapeEveryMs: positive('scrape-every-ms', values['scrape-every-ms']),
+    seconds: numberFrom(flags.seconds, { min: 0.1, max: 3600 }),
+    warmup: numberFrom(flags.warmup, { min: 0.1, max: 3600 }),
+    concurrency: numberFrom(flags.concurrency, { min: 1, max: 4096, integer: true }),
+    rounds: numberFrom(flags.rounds, { min: 1, max: 100, integer: true }),
+    scrapeEveryMs: numberFrom(flags['scrape-every-ms'], { min: 10, max: 60_000 }),
   };
 }
 
@@ -293,11 +298,7 @@ function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs
   return { middlewareNs, bareNs, publishCheckNs };
 }
 
-const median = (values: number[]) =>
-  percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
+const median = (values: number[]) => percentile(values, 50) ?? Number.NaN;
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
@@ -357,8 +358,7 @@ function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
   );
 }
 
-async function main(): Promise<void> {
-  const options = readOptions();
+async function main(options: Options): Promise<number> {
   console.log(
     `telemetry cost — ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; load generator, NATS and the five services share them`,
   );
@@ -388,13 +388,7 @@ async function main(): Promise<void> {
   const scrapeBytes = scrapes.flatMap((r) => r.scrapeBytes);
   console.log(
     `\n/metrics under load (all five services, every ${options.scrapeEveryMs} ms): ${scrapeMs.length} scrapes, ` +
-      `median ${fixed(median(scrapeMs), 1)} ms, p99 ${fixed(
-        percentile(
-          [...scrapeMs].sort((a, b) => a - b),
-          99,
-        ),
-        1,
-      )} ms, ` +
+      `median ${fixed(median(scrapeMs), 1)} ms, p99 ${fixed(percentile(scrapeMs, 99) ?? Number.NaN, 1)} ms, ` +
       `median body ${fixed(median(scrapeBytes) / 1024, 1)} KiB`,
   );
   const perScrape = await cpuPerScrape(200);
@@ -412,9 +406,7 @@ async function main(): Promise<void> {
     `metrics per play (timed in-process, cannot be switched off): ${fixed(cost.nsPerHistogram, 0)} ns per histogram observation, ` +
       `${fixed(cost.nsPerCounter, 0)} ns per counter; ~${fixed(cost.perPlayUs, 1)} µs of CPU per play across the mesh`,
   );
+  return 0;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runCommand({ name: 'bench:telemetry', usage: USAGE, parse: readOptions, run: main });

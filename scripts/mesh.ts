@@ -25,6 +25,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ExponentialBackoff, noJitterGenerator, type IBackoff } from 'cockatiel';
 import { DEFAULT_DATABASE_URL } from '../services/platform/database';
+import { readCommandLine, runCommand } from './args';
 import { startLocalPostgres } from './local-postgres';
 
 const root = resolve(__dirname, '..', '..');
@@ -42,6 +43,17 @@ export const RESTART_BACKOFF = { initialDelayMs: 250, maxDelayMs: 15_000, stable
 /** A service has SHUTDOWN_TIMEOUT_MS (10 s by default) to stop; past this it is killed. */
 const STOP_TIMEOUT_MS = 20_000;
 const READY_TIMEOUT_MS = 60_000;
+
+export const USAGE = `usage: ./scripts/mesh   (or npm run mesh)
+
+Runs NATS, Postgres and the five services on their default ports (8080-8084),
+starts again any process that dies, and stops everything on Ctrl-C.
+
+environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of starting one
+             HOST                     where the services listen (default 127.0.0.1)
+             ADMIN_TOKEN              the catalog's write token (else one is made for this run)
+             ALLOW_OPEN_WRITES=true   no token at all
+             FAULTS_TOKEN             the fault toggles' token (else the admin token)`;
 
 /**
  * The delay before each restart of one process. Cockatiel's exponential
@@ -422,11 +434,5 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`mesh: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runCommand({ name: 'mesh', usage: USAGE, parse: (argv) => readCommandLine(argv, {}) && {}, run: main });
 }
