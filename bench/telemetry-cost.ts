@@ -22,6 +22,7 @@ import type { Request, Response } from 'express';
 import { Faults, faultsAuth } from '../services/platform/faults';
 import { publishFailure } from '../services/play/faults';
 import { createLogger } from '../services/platform/log';
+import { repeatUntilStopped } from '../services/platform/loop';
 import { createMetrics } from '../services/platform/metrics';
 import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
 import { percentile } from '../scripts/percentile';
@@ -122,9 +123,9 @@ const SERVICES: ServiceName[] = ['play', 'metadata', 'cdnurl', 'reporting', 'que
 function scrapeWhile(mesh: Mesh, everyMs: number): { stop(): Promise<{ ms: number[]; bytes: number[] }> } {
   const ms: number[] = [];
   const bytes: number[] = [];
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
+  const stopping = new AbortController();
+  const loop = repeatUntilStopped(
+    async () => {
       const tick = Date.now();
       await Promise.all(
         SERVICES.map(async (name) => {
@@ -135,12 +136,17 @@ function scrapeWhile(mesh: Mesh, everyMs: number): { stop(): Promise<{ ms: numbe
           bytes.push(Buffer.byteLength(text));
         }),
       );
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, everyMs - (Date.now() - tick))));
-    }
-  })();
+      return everyMs - (Date.now() - tick);
+    },
+    {
+      signal: stopping.signal,
+      backoff: { initialMs: everyMs, maxMs: 4 * everyMs },
+      onError: (err, retryInMs) => console.error(`a scrape failed (${err instanceof Error ? err.message : String(err)}); again in ${retryInMs} ms`),
+    },
+  );
   return {
     async stop() {
-      stopped = true;
+      stopping.abort();
       await loop;
       return { ms, bytes };
     },

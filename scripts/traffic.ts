@@ -9,6 +9,7 @@
  * hidden in the latencies.
  */
 import { Agent, request } from 'undici';
+import { pause } from '../services/platform/loop';
 import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from './args';
 import { percentile } from './percentile';
 
@@ -244,7 +245,8 @@ export async function runTraffic(options: TrafficOptions, hooks: RunHooks = {}):
     // The run ends by count, not by clock: requests that fell due while the
     // event loop was stalled are still sent, so a fixed duration sends rate × duration.
     const total = options.durationSeconds > 0 ? Math.max(1, Math.round(options.durationSeconds * options.rate)) : Number.POSITIVE_INFINITY;
-    while (hooks.signal?.aborted !== true && scheduled < total) {
+    const stop = hooks.signal ?? new AbortController().signal;
+    while (!stop.aborted && scheduled < total) {
       const due = Math.min(Math.floor(elapsed() * options.rate) + 1, total);
       while (scheduled < due) {
         scheduled++;
@@ -258,7 +260,7 @@ export async function runTraffic(options: TrafficOptions, hooks: RunHooks = {}):
       }
       if (scheduled >= total) break;
       const nextDueMs = (scheduled / options.rate - elapsed()) * 1000;
-      await sleep(Math.max(1, Math.min(nextDueMs, 250)), hooks.signal);
+      await pause(Math.max(1, Math.min(nextDueMs, 250)), stop);
     }
     await Promise.all(inFlight);
   } finally {
@@ -274,24 +276,6 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) {
-      resolve();
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 const ms = (value: number | undefined): string => (value === undefined ? '-' : `${value.toFixed(1)}ms`);
