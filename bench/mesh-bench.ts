@@ -8,8 +8,8 @@
  * idle, and how long each service takes from spawn to ready.
  * Everything (load generator included) shares this machine's cores, so the
  * ratios matter more than the absolute numbers. `npm run bench` runs it on the
- * project's Node (scripts/node-lts.sh), and the services on the same.
- * `npm run bench -- --help` lists the settings.
+ * project's Node (scripts/node-lts.sh), and the services on the same, without
+ * fault toggles, as in production. `npm run bench -- --help` lists the settings.
  */
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -136,7 +136,8 @@ async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceNam
 async function main(settings: Settings): Promise<number> {
   const { seconds, saturated, backlog, batch } = settings;
   const median = (measure: () => Promise<LoadResult>) => medianRound(settings.rounds, measure);
-  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn' } });
+  // As in production: no fault toggles (the test mesh has them on).
+  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false' } });
   let drainListener: RunningService | undefined;
   try {
     const metadata = new URL(mesh.urls.metadata);

@@ -11,6 +11,8 @@
  * is measured in other ways: a configuration scraping every service each
  * second, the CPU one scrape costs each service (on an idle mesh, where
  * nothing else is counted), and the observations a play makes, timed here.
+ * The services run as in production, without fault toggles (FAULTS_ENABLED
+ * unset: a production process has none, so they cost it nothing).
  */
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,10 +20,6 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import type { Request, Response } from 'express';
-import { Faults, faultsAuth } from '../services/platform/faults';
-import { publishFailure } from '../services/play/faults';
-import { createLogger } from '../services/platform/log';
 import { repeatUntilStopped } from '../services/platform/loop';
 import { createMetrics } from '../services/platform/metrics';
 import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
@@ -65,6 +63,9 @@ function readOptions(argv: readonly string[]): Options | undefined {
     scrapeEveryMs: numberFrom(flags['scrape-every-ms'], { min: 10, max: 60_000 }),
   };
 }
+
+/** As in production: no fault toggles (the test mesh has them on), and no per-request logging in any configuration. */
+const MESH_ENV = { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false' };
 
 /** A collector stand-in that accepts and discards exports, doing as little work as it can. */
 interface Sink {
@@ -193,8 +194,7 @@ interface Run {
 
 async function runOnce(config: Configuration, options: Options): Promise<Run> {
   const sink = await startSink();
-  // warn: no per-request logging in any configuration, so logs are not what is measured.
-  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', ...config.env(sink) } });
+  const mesh = await startMesh({ env: { ...MESH_ENV, ...config.env(sink) } });
   try {
     const origin = new URL(mesh.urls.play).origin;
     const plays = (seconds: number) =>
@@ -230,7 +230,7 @@ async function runOnce(config: Configuration, options: Options): Promise<Run> {
  * that nothing else is counted: many sequential scrapes, CPU before and after.
  */
 async function cpuPerScrape(scrapes: number): Promise<Record<ServiceName, { cpuMs: number; kib: number }>> {
-  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', OTEL_SDK_DISABLED: 'true' } });
+  const mesh = await startMesh({ env: { ...MESH_ENV, OTEL_SDK_DISABLED: 'true' } });
   try {
     const result = {} as Record<ServiceName, { cpuMs: number; kib: number }>;
     for (const name of SERVICES) {
@@ -272,36 +272,6 @@ function metricsCostPerPlay(): { nsPerHistogram: number; nsPerCounter: number; p
   const histograms = 1 + 2 + 1;
   const counters = 5; // answers, cache hits, published, processed, discovery
   return { nsPerHistogram, nsPerCounter, perPlayUs: (histograms * nsPerHistogram + counters * nsPerCounter) / 1000 };
-}
-
-/**
- * What the fault toggles cost while all are off: the middleware every
- * business request passes, and the checks play's publisher and the
- * listener's pulls make, timed here against a bare call of `next`.
- */
-function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs: number } {
-  const faults = new Faults({
-    metrics: createMetrics('bench'),
-    log: createLogger('bench', 'silent'),
-    kinds: [publishFailure],
-    auth: faultsAuth('bench-faults-token'),
-  });
-  const req = { path: '/play/asset/123/user/u1' } as Request;
-  const res = {} as Response;
-  let calls = 0;
-  const next = () => void calls++;
-  const n = 2_000_000;
-  const time = (fn: () => unknown) => {
-    for (let i = 0; i < 100_000; i++) fn(); // warm-up
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) fn();
-    return Number(process.hrtime.bigint() - t0) / n;
-  };
-  const bareNs = time(() => next());
-  const middlewareNs = time(() => faults.middleware(req, res, next));
-  const publishCheckNs = time(() => faults.roll(publishFailure));
-  if (calls !== 2 * (n + 100_000)) throw new Error(`the middleware held back requests with every fault off (${calls} calls)`);
-  return { middlewareNs, bareNs, publishCheckNs };
 }
 
 const median = (values: number[]) => percentile(values, 50) ?? Number.NaN;
@@ -402,15 +372,11 @@ async function main(options: Options): Promise<number> {
     `CPU per /metrics scrape (idle mesh, 200 scrapes each): ` +
       SERVICES.map((name) => `${name} ${fixed(perScrape[name].cpuMs, 2)} ms (${fixed(perScrape[name].kib, 1)} KiB)`).join(', '),
   );
-  const off = faultsOffCost();
-  console.log(
-    `fault toggles, all off (timed in-process): the middleware ${fixed(off.middlewareNs, 1)} ns per request against ${fixed(off.bareNs, 1)} ns for a bare next(), ` +
-      `play's publish check ${fixed(off.publishCheckNs, 1)} ns; a play costs the mesh ${fixed(median([...runs.values()][0]!.map((r) => r.meshCpuUs)), 0)} µs of CPU`,
-  );
   const cost = metricsCostPerPlay();
   console.log(
     `metrics per play (timed in-process, cannot be switched off): ${fixed(cost.nsPerHistogram, 0)} ns per histogram observation, ` +
-      `${fixed(cost.nsPerCounter, 0)} ns per counter; ~${fixed(cost.perPlayUs, 1)} µs of CPU per play across the mesh`,
+      `${fixed(cost.nsPerCounter, 0)} ns per counter; ~${fixed(cost.perPlayUs, 1)} µs of CPU per play across the mesh, ` +
+      `where a play costs the mesh ${fixed(median(runs.get(CONFIGURATIONS[0]!)?.map((r) => r.meshCpuUs) ?? []), 0)} µs of CPU`,
   );
   return 0;
 }
