@@ -321,7 +321,8 @@ export function serviceEnv(base: NodeJS.ProcessEnv, service: { port: number }, t
   };
 }
 
-async function portFree(port: number, host: string): Promise<boolean> {
+/** Whether nothing listens on `port` at `host` yet. */
+export async function portFree(port: number, host: string): Promise<boolean> {
   const server = createServer();
   try {
     server.listen(port, host);

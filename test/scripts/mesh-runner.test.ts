@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminTokenFrom, faultsTokenFrom, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
+import { adminTokenFrom, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
 import { parentOf } from '../support/proc';
@@ -42,19 +41,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-async function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  try {
-    server.listen(port, '127.0.0.1');
-    await once(server, 'listening');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    server.close();
-  }
-}
 
 async function status(url: string, init?: RequestInit): Promise<number> {
   try {
@@ -94,7 +80,7 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
 
   before(async () => {
     for (const port of Object.values(PORTS)) {
-      assert.ok(await portFree(port), `port ${port} must be free for the runner (is a local mesh running?)`);
+      assert.ok(await portFree(port, '127.0.0.1'), `port ${port} must be free for the runner (is a local mesh running?)`);
     }
     [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
     const { ADMIN_TOKEN: _token, ALLOW_OPEN_WRITES: _open, HOST: _host, ...env } = process.env;
@@ -205,7 +191,7 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
     assert.equal(signal, null);
     assert.equal(code, 0, output.slice(-3000));
     for (const pid of pids) assert.ok(!alive(pid), `service ${pid} exited`);
-    for (const port of Object.values(PORTS)) assert.ok(await portFree(port), `port ${port} free`);
+    for (const port of Object.values(PORTS)) assert.ok(await portFree(port, '127.0.0.1'), `port ${port} free`);
     const stopping = output.indexOf('SIGINT: stopping the services');
     assert.ok(stopping >= 0, 'the runner says it is stopping');
     assert.doesNotMatch(output.slice(stopping), /restarting it/, 'nothing restarted while stopping');
