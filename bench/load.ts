@@ -1,4 +1,5 @@
 import { Pool } from 'undici';
+import { percentile } from '../scripts/percentile';
 
 export interface LoadResult {
   requests: number;
@@ -13,11 +14,6 @@ export interface LoadResult {
 export interface LoadRequest {
   headers?: Record<string, string>;
   body?: string;
-}
-
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 /**
@@ -60,13 +56,12 @@ export async function runLoad(options: {
   await Promise.all(Array.from({ length: options.concurrency }, worker));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await pool.close();
-  latencies.sort((a, b) => a - b);
   return {
     requests: latencies.length,
     errors,
     seconds,
     throughput: latencies.length / seconds,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
+    p50Ms: percentile(latencies, 50) ?? Number.NaN,
+    p99Ms: percentile(latencies, 99) ?? Number.NaN,
   };
 }

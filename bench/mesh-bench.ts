@@ -8,7 +8,8 @@
  * idle, and how long each service takes from spawn to ready.
  * Everything (load generator included) shares this machine's cores, so the
  * ratios matter more than the absolute numbers. `npm run bench` runs it on the
- * project's Node (scripts/node-lts.sh), and the services on the same.
+ * project's Node (scripts/node-lts.sh), and the services on the same, without
+ * fault toggles, as in production. `npm run bench -- --help` lists the settings.
  */
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -19,40 +20,85 @@ import { startMesh, type Mesh } from '../test/support/mesh';
 import { sampleSum, scrape } from '../test/support/metrics';
 import { startService, type RunningService, type ServiceName } from '../test/support/processes';
 import { waitFor } from '../test/support/wait';
+import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
+import { percentile } from '../scripts/percentile';
 import { bucketOf, histogramQuantile, readHistogram, type HistogramSample } from './histogram';
 import { runLoad, type LoadResult } from './load';
 import { describeLatencies, runOpenLoop } from './open-loop';
 import { findPostmaster, processTreeMemory, rssBytes, type GroupMemory } from './proc-memory';
 import { timeStart, type StartTimes } from './ready-time';
 
-const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
-const SATURATED = Number(process.env['BENCH_CONCURRENCY'] ?? 64);
-const BACKLOG = Number(process.env['BENCH_BACKLOG'] ?? 20_000);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-/** Events per call to reporting: the drain listener's RECORD_BATCH_SIZE and the direct batch's size (1-500). */
-const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
-const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 3);
-const START_ROUNDS = Number(process.env['BENCH_START_ROUNDS'] ?? 3);
+const USAGE = `usage: npm run bench -- [flags]
+
+  --seconds S          each measurement (env BENCH_SECONDS, default 4)
+  --concurrency N      connections of the saturated runs (env BENCH_CONCURRENCY, default 64)
+  --rounds N           rounds of each measurement, the median kept (env BENCH_ROUNDS, default 3)
+  --backlog N          view events the listener drains (env BENCH_BACKLOG, default 20000)
+  --batch N            events per call to reporting, 1-500 (env BENCH_BATCH, default 100)
+  --idle-seconds S     wait before reading idle memory (env BENCH_IDLE_SECONDS, default 3)
+  --start-rounds N     spawn-to-ready timings of each service (env BENCH_START_ROUNDS, default 3)
+  -h, --help           this text`;
+
+interface Settings {
+  seconds: number;
+  saturated: number;
+  rounds: number;
+  backlog: number;
+  /** Events per call to reporting: the drain listener's RECORD_BATCH_SIZE and the direct batch's size. */
+  batch: number;
+  idleSeconds: number;
+  startRounds: number;
+}
+
+function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Settings | undefined {
+  const line = readCommandLine(
+    argv,
+    {
+      seconds: { env: 'BENCH_SECONDS', default: '4' },
+      concurrency: { env: 'BENCH_CONCURRENCY', default: '64' },
+      rounds: { env: 'BENCH_ROUNDS', default: '3' },
+      backlog: { env: 'BENCH_BACKLOG', default: '20000' },
+      batch: { env: 'BENCH_BATCH', default: '100' },
+      'idle-seconds': { env: 'BENCH_IDLE_SECONDS', default: '3' },
+      'start-rounds': { env: 'BENCH_START_ROUNDS', default: '3' },
+    },
+    { env },
+  );
+  if (!line) return undefined;
+  const { flags } = line;
+  const count = (given: typeof flags.rounds, max: number) => numberFrom(given, { min: 1, max, integer: true });
+  return {
+    seconds: numberFrom(flags.seconds, { min: 0.1, max: 3600 }),
+    saturated: count(flags.concurrency, 4096),
+    rounds: count(flags.rounds, 100),
+    backlog: count(flags.backlog, 10_000_000),
+    batch: count(flags.batch, 500),
+    idleSeconds: numberFrom(flags['idle-seconds'], { min: 0, max: 3600 }),
+    startRounds: count(flags['start-rounds'], 100),
+  };
+}
+
 // play's default SHED_EVENT_LOOP_DELAY_MS: the mesh runs with the defaults.
 const SHED_BOUND_MS = 500;
-const HEADER = `Node ${process.version}`;
-
-if (!Number.isInteger(BATCH) || BATCH < 1 || BATCH > 500) throw new Error(`BENCH_BATCH must be an integer from 1 to 500, got ${BATCH}`);
 
 const SERVICES: ServiceName[] = ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listener'];
 
 /** The round with the median throughput: this VM's neighbours make single runs swing. */
-async function median(measure: () => Promise<LoadResult>, results: LoadResult[] = []): Promise<LoadResult> {
-  for (let i = 0; i < ROUNDS; i++) results.push(await measure());
-  results.sort((a, b) => a.throughput - b.throughput);
-  return results[Math.floor(results.length / 2)] ?? Promise.reject(new Error('no rounds'));
+async function medianRound(rounds: number, measure: () => Promise<LoadResult>): Promise<LoadResult> {
+  const results: LoadResult[] = [];
+  for (let i = 0; i < rounds; i++) results.push(await measure());
+  const middle = percentile(
+    results.map((r) => r.throughput),
+    50,
+  );
+  return results.find((r) => r.throughput === middle) ?? Promise.reject(new Error('no rounds'));
 }
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 const row = (name: string, r: LoadResult) =>
   `${name.padEnd(28)} ${fmt(r.throughput, 0).padStart(8)} req/s  p50 ${fmt(r.p50Ms).padStart(7)} ms  p99 ${fmt(r.p99Ms).padStart(7)} ms  errors ${r.errors}`;
 const mib = (bytes: number | undefined) => (bytes === undefined ? 'gone' : `${fmt(bytes / 2 ** 20, 1)} MiB`);
-const middle = (ns: number[]) => [...ns].sort((a, b) => a - b)[Math.floor(ns.length / 2)]!;
+const middle = (ns: number[]) => percentile(ns, 50) ?? Number.NaN;
 
 const viewEvent = (userId: string) => ({ eventId: randomUUID(), assetId: 'benchrec', userId, occurredAt: new Date().toISOString() });
 
@@ -61,15 +107,15 @@ interface IdleMemory {
   postgres: GroupMemory | undefined;
 }
 
-/** Each service's VmRSS and Postgres' summed PSS and RSS, after `IDLE_SECONDS` without load. */
-async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>, postmaster: number | undefined): Promise<IdleMemory> {
-  await sleep(IDLE_SECONDS * 1000);
+/** Each service's VmRSS and Postgres' summed PSS and RSS, after `idleSeconds` without load. */
+async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>, postmaster: number | undefined, idleSeconds: number): Promise<IdleMemory> {
+  await sleep(idleSeconds * 1000);
   const services = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? undefined : rssBytes(pid)]));
   return { services, postgres: postmaster === undefined ? undefined : processTreeMemory(postmaster) };
 }
 
-/** A second instance of each service next to the running mesh, timed from spawn to ready, `START_ROUNDS` times. */
-async function startTimes(mesh: Mesh): Promise<Record<ServiceName, StartTimes[]>> {
+/** A second instance of each service next to the running mesh, timed from spawn to ready, `rounds` times. */
+async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceName, StartTimes[]>> {
   const common = { NATS_URL: mesh.nats.url, LOG_LEVEL: 'warn' };
   const store = { ...common, DATABASE_URL: mesh.postgres.url };
   const envs: Record<ServiceName, NodeJS.ProcessEnv> = {
@@ -81,14 +127,17 @@ async function startTimes(mesh: Mesh): Promise<Record<ServiceName, StartTimes[]>
   };
   const times = Object.fromEntries(SERVICES.map((name) => [name, [] as StartTimes[]])) as Record<ServiceName, StartTimes[]>;
   // Round by round, so drift on a shared machine hits every service alike.
-  for (let round = 0; round < START_ROUNDS; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (const name of SERVICES) times[name].push(await timeStart(name, envs[name]));
   }
   return times;
 }
 
-async function main(): Promise<void> {
-  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn' } });
+async function main(settings: Settings): Promise<number> {
+  const { seconds, saturated, backlog, batch } = settings;
+  const median = (measure: () => Promise<LoadResult>) => medianRound(settings.rounds, measure);
+  // As in production: no fault toggles (the test mesh has them on).
+  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false' } });
   let drainListener: RunningService | undefined;
   try {
     const metadata = new URL(mesh.urls.metadata);
@@ -116,7 +165,7 @@ async function main(): Promise<void> {
         path: () => '/events',
         request: (i) => ({
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ events: Array.from({ length: BATCH }, (_, n) => viewEvent(`batch${(i * BATCH + n) % 500}`)) }),
+          body: JSON.stringify({ events: Array.from({ length: batch }, (_, n) => viewEvent(`batch${(i * batch + n) % 500}`)) }),
         }),
         concurrency: 1,
         seconds,
@@ -126,15 +175,15 @@ async function main(): Promise<void> {
     await plays(8, 1);
     await recordOne(1);
     await recordBatch(1);
-    await expectAllRecorded(reporting.origin);
-    const memoryWarm = await idleMemory(Object.fromEntries(SERVICES.map((name) => [name, mesh.services[name].child.pid])), postmaster);
+    await expectAllRecorded(reporting.origin, batch);
+    const memoryWarm = await idleMemory(Object.fromEntries(SERVICES.map((name) => [name, mesh.services[name].child.pid])), postmaster, settings.idleSeconds);
 
-    const direct1 = await median(() => get(1, SECONDS));
-    const play1 = await median(() => plays(1, SECONDS));
-    const directN = await median(() => get(SATURATED, SECONDS));
+    const direct1 = await median(() => get(1, seconds));
+    const play1 = await median(() => plays(1, seconds));
+    const directN = await median(() => get(saturated, seconds));
     // The view lag while play runs saturated: from play's publish (occurredAt) to the listener seeing reporting's commit.
     const lagBefore = readHistogram(await scrape(mesh.urls.queueListener), 'view_event_lag_seconds');
-    const playN = await median(() => plays(SATURATED, SECONDS));
+    const playN = await median(() => plays(saturated, seconds));
     await sleep(2000); // the last views of the run reach reporting
     const lagAfter = readHistogram(await scrape(mesh.urls.queueListener), 'view_event_lag_seconds');
     const viewLag = lagBefore && lagAfter ? subtractHistogram(lagAfter, lagBefore) : undefined;
@@ -146,22 +195,22 @@ async function main(): Promise<void> {
       method: 'POST',
       path: (i) => `/play/asset/123/user/over${i % 500}`,
       rate: 4 * playN.throughput,
-      seconds: SECONDS,
+      seconds,
     });
     // Inside play, from its own histogram: how long an accepted play took, apart from the generator's queue.
     const servedAfter = readHistogram(await scrape(mesh.urls.play), 'http_server_request_duration_seconds', playRoute);
     const servedDuring = servedBefore && servedAfter ? subtractHistogram(servedAfter, servedBefore) : undefined;
-    const single1 = await median(() => recordOne(SECONDS));
-    const batch1 = await median(() => recordBatch(SECONDS));
+    const single1 = await median(() => recordOne(seconds));
+    const batch1 = await median(() => recordBatch(seconds));
 
     // The backlog: the listener stopped, events piled up in JetStream, then the listener started.
     await mesh.services['queue-listener'].stop();
     const nc = await connect({ servers: mesh.nats.url });
     const js = jetstream(nc);
     const user = `drain${randomUUID().slice(0, 8)}`;
-    for (let i = 0; i < BACKLOG; i += 500) {
+    for (let i = 0; i < backlog; i += 500) {
       await Promise.all(
-        Array.from({ length: Math.min(500, BACKLOG - i) }, () => {
+        Array.from({ length: Math.min(500, backlog - i) }, () => {
           const event = { eventId: randomUUID(), assetId: '456', userId: user, occurredAt: new Date().toISOString() };
           return js.publish('events.view', JSON.stringify(event), { msgID: event.eventId });
         }),
@@ -172,17 +221,17 @@ async function main(): Promise<void> {
     drainListener = await startService('queue-listener', {
       NATS_URL: mesh.nats.url,
       REPORTING_URL: mesh.urls.reporting,
-      RECORD_BATCH_SIZE: String(BATCH),
+      RECORD_batch_SIZE: String(batch),
       LOG_LEVEL: 'warn',
     });
     const listenerUrl = drainListener.url;
-    await waitFor(async () => sampleSum(await scrape(listenerUrl), 'view_events_processed_total', { outcome: 'recorded' }) >= BACKLOG, {
+    await waitFor(async () => sampleSum(await scrape(listenerUrl), 'view_events_processed_total', { outcome: 'recorded' }) >= backlog, {
       timeoutMs: 300_000,
       everyMs: 100,
-      what: `${BACKLOG} events drained`,
+      what: `${backlog} events drained`,
     });
     const drainSeconds = (Date.now() - drainStart) / 1000;
-    const drainRate = BACKLOG / drainSeconds;
+    const drainRate = backlog / drainSeconds;
     const listenerMetrics = await scrape(listenerUrl);
     const batchCalls = readHistogram(listenerMetrics, 'http_client_request_duration_seconds', { peer: 'reporting', method: 'POST', outcome: 'success' });
     const drained = ['recorded', 'duplicate'].reduce((n, outcome) => n + sampleSum(listenerMetrics, 'view_events_processed_total', { outcome }), 0);
@@ -194,10 +243,11 @@ async function main(): Promise<void> {
     const memoryLoaded = await idleMemory(
       Object.fromEntries(SERVICES.map((name) => [name, name === 'queue-listener' ? drainListener?.child.pid : mesh.services[name].child.pid])),
       postmaster,
+      settings.idleSeconds,
     );
     await drainListener.stop();
     drainListener = undefined;
-    const starts = await startTimes(mesh);
+    const starts = await startTimes(mesh, settings.startRounds);
 
     const latencyRatio = play1.p50Ms / direct1.p50Ms;
     const tailRatio = play1.p99Ms / direct1.p99Ms;
@@ -205,15 +255,15 @@ async function main(): Promise<void> {
     const drainRatio = drainRate / playN.throughput;
     const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
     console.log(
-      `\nvideo-mesh benchmark — ${availableParallelism()} cores, median of ${ROUNDS} rounds of ${SECONDS} s, saturated = ${SATURATED} connections, ${HEADER}`,
+      `\nvideo-mesh benchmark — ${availableParallelism()} cores, median of ${settings.rounds} rounds of ${seconds} s, saturated = ${saturated} connections, Node ${process.version}`,
     );
     console.log(row('metadata GET, concurrency 1', direct1));
     console.log(row('play, concurrency 1', play1));
-    console.log(row(`metadata GET, concurrency ${SATURATED}`, directN));
-    console.log(row(`play, concurrency ${SATURATED}`, playN));
+    console.log(row(`metadata GET, concurrency ${saturated}`, directN));
+    console.log(row(`play, concurrency ${saturated}`, playN));
     console.log(
-      `${`listener drain, batch ${BATCH}`.padEnd(28)} ${fmt(drainRate, 0).padStart(8)} events/s (${BACKLOG} events in ${fmt(drainSeconds)} s into Postgres, ` +
-        `batches of up to ${BATCH}, listener start-up included)`,
+      `${`listener drain, batch ${batch}`.padEnd(28)} ${fmt(drainRate, 0).padStart(8)} events/s (${backlog} events in ${fmt(drainSeconds)} s into Postgres, ` +
+        `batches of up to ${batch}, listener start-up included)`,
     );
     console.log('\nratios');
     console.log(`  P1 play p50 / GET p50, concurrency 1     ${fmt(latencyRatio)}x  (target <= 2.3x: ${verdict(latencyRatio <= 2.3)})`);
@@ -231,7 +281,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `\nplay offered ${fmt(overload.offered / SECONDS, 0)}/s open-loop (4x its saturated rate) for ${SECONDS} s; shed bound ${SHED_BOUND_MS} ms of event-loop lag`,
+      `\nplay offered ${fmt(overload.offered / seconds, 0)}/s open-loop (4x its saturated rate) for ${seconds} s; shed bound ${SHED_BOUND_MS} ms of event-loop lag`,
     );
     for (const [status, latencies] of [...overload.byStatus].sort(([a], [b]) => a - b)) {
       const what = status === 200 ? 'answered' : status === 503 ? 'shed (503)' : status === 0 ? 'failed to connect' : `status ${status}`;
@@ -247,8 +297,8 @@ async function main(): Promise<void> {
       console.log(`  answered later than the shed bound, in play: ${over} of ${servedDuring.count} (target 0: ${verdict(over === 0)})`);
     }
 
-    printRecordLatency(batchCalls, drained, failedCalls, single1, batch1);
-    printMemory(memoryWarm, memoryLoaded, postmaster);
+    printRecordLatency(batchCalls, drained, failedCalls, single1, batch1, batch);
+    printMemory(memoryWarm, memoryLoaded, postmaster, settings.idleSeconds);
     printStartTimes(starts);
     const fattest = SERVICES.reduce((a, b) => ((memoryWarm.services[a] ?? Infinity) >= (memoryWarm.services[b] ?? Infinity) ? a : b));
     const fattestMiB = (memoryWarm.services[fattest] ?? Infinity) / 2 ** 20;
@@ -261,19 +311,27 @@ async function main(): Promise<void> {
     await drainListener?.stop();
     await mesh.stop();
   }
+  return 0;
 }
 
 /** A direct batch must record every event: a benchmark of refusals would look fast. */
-async function expectAllRecorded(origin: string): Promise<void> {
-  const events = Array.from({ length: BATCH }, (_, n) => viewEvent(`check${n}`));
+async function expectAllRecorded(origin: string, size: number): Promise<void> {
+  const events = Array.from({ length: size }, (_, n) => viewEvent(`check${n}`));
   const res = await fetch(`${origin}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
   const body = (await res.json()) as { results?: Array<{ outcome: string }> };
   const recorded = body.results?.filter((r) => r.outcome === 'recorded').length ?? 0;
-  if (res.status !== 200 || recorded !== BATCH)
-    throw new Error(`POST /events recorded ${recorded} of ${BATCH} (status ${res.status}): ${JSON.stringify(body).slice(0, 300)}`);
+  if (res.status !== 200 || recorded !== size)
+    throw new Error(`POST /events recorded ${recorded} of ${size} (status ${res.status}): ${JSON.stringify(body).slice(0, 300)}`);
 }
 
-function printRecordLatency(calls: HistogramSample | undefined, drained: number, failedCalls: number, single: LoadResult, batch: LoadResult): void {
+function printRecordLatency(
+  calls: HistogramSample | undefined,
+  drained: number,
+  failedCalls: number,
+  single: LoadResult,
+  batch: LoadResult,
+  batchSize: number,
+): void {
   console.log('\nrecording a view in Postgres');
   if (calls && calls.count > 0) {
     const ms = (q: number) => fmt(histogramQuantile(calls, q) * 1000).padStart(7);
@@ -290,13 +348,13 @@ function printRecordLatency(calls: HistogramSample | undefined, drained: number,
     console.log('  listener batch call, drain: the listener exported no successful calls to reporting');
   }
   console.log(row('  one event, concurrency 1', single));
-  console.log(`${row(`  batch of ${BATCH}, concurrency 1`, batch)}  = ${fmt(batch.throughput * BATCH, 0)} events/s`);
+  console.log(`${row(`  batch of ${batchSize}, concurrency 1`, batch)}  = ${fmt(batch.throughput * batchSize, 0)} events/s`);
 }
 
-function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | undefined): void {
+function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | undefined, idleSeconds: number): void {
   const label = (s: string) => `  ${s}`.padEnd(46);
   const col = (s: string) => s.padStart(17);
-  console.log(`\n${`idle memory, ${IDLE_SECONDS} s after the load stopped`.padEnd(46)}${col('after warm-up')}${col('after the bench')}`);
+  console.log(`\n${`idle memory, ${idleSeconds} s after the load stopped`.padEnd(46)}${col('after warm-up')}${col('after the bench')}`);
   for (const name of SERVICES) {
     console.log(`${label(`${name}, VmRSS`)}${col(mib(warm.services[name]))}${col(mib(loaded.services[name]))}`);
   }
@@ -319,18 +377,13 @@ function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | 
 function printStartTimes(times: Record<ServiceName, StartTimes[]>): void {
   const col = (s: string) => s.padStart(22);
   const cell = (ms: number[]) => `${fmt(middle(ms), 0)} ms (${fmt(Math.min(...ms), 0)}-${fmt(Math.max(...ms), 0)})`;
-  console.log(`\nspawn to ready, one more instance next to the mesh (Postgres and NATS up), median of ${START_ROUNDS} (min-max)`);
+  console.log(`\nspawn to ready, one more instance next to the mesh (Postgres and NATS up), median of ${times.metadata.length} (min-max)`);
   console.log(`${''.padEnd(20)}${col('first 200 /healthz')}${col('first 200 /readyz')}`);
   for (const name of SERVICES) {
     const runs = times[name];
     console.log(`${`  ${name}`.padEnd(20)}${col(cell(runs.map((t) => t.healthzMs)))}${col(cell(runs.map((t) => t.readyzMs)))}`);
   }
 }
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
 
 /** What a cumulative histogram counted between two scrapes. */
 function subtractHistogram(after: HistogramSample, before: HistogramSample): HistogramSample {
@@ -341,3 +394,5 @@ function subtractHistogram(after: HistogramSample, before: HistogramSample): His
     sum: after.sum - before.sum,
   };
 }
+
+runCommand({ name: 'bench', usage: USAGE, parse: readSettings, run: main });

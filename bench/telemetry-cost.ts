@@ -4,13 +4,15 @@
  * driven at saturation by keep-alive clients, and the configurations are
  * interleaved round by round so drift on a shared machine hits all of them.
  *
- *   node dist/bench/telemetry-cost.js [--seconds 8] [--warmup 2] [--concurrency 64] [--rounds 3]
+ *   node dist/bench/telemetry-cost.js [--seconds 8] [--warmup 2] [--concurrency 64] [--rounds 3] [--scrape-every-ms 1000]
  *
  * Metrics cannot be switched off (every service has one prom-client registry
  * and the request-duration middleware is always in the chain), so their cost
  * is measured in other ways: a configuration scraping every service each
  * second, the CPU one scrape costs each service (on an idle mesh, where
  * nothing else is counted), and the observations a play makes, timed here.
+ * The services run as in production, without fault toggles (FAULTS_ENABLED
+ * unset: a production process has none, so they cost it nothing).
  */
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -18,15 +20,13 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
-import type { Request, Response } from 'express';
-import { Faults, faultsAuth } from '../services/platform/faults';
-import { publishFailure } from '../services/play/faults';
-import { createLogger } from '../services/platform/log';
+import { repeatUntilStopped } from '../services/platform/loop';
 import { createMetrics } from '../services/platform/metrics';
+import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
+import { percentile } from '../scripts/percentile';
 import { startMesh, type Mesh } from '../test/support/mesh';
 import type { ServiceName } from '../test/support/processes';
-import { percentile, runLoad, type LoadResult } from './load';
+import { runLoad, type LoadResult } from './load';
 
 interface Options {
   seconds: number;
@@ -36,29 +36,36 @@ interface Options {
   scrapeEveryMs: number;
 }
 
-function readOptions(): Options {
-  const { values } = parseArgs({
-    options: {
-      seconds: { type: 'string', default: '8' },
-      warmup: { type: 'string', default: '2' },
-      concurrency: { type: 'string', default: '64' },
-      rounds: { type: 'string', default: '3' },
-      'scrape-every-ms': { type: 'string', default: '1000' },
-    },
+const USAGE = `usage: npm run bench:telemetry -- [flags]
+
+  --seconds S            each measured run (default 8)
+  --warmup S             before each run (default 2)
+  --concurrency N        keep-alive clients driving play (default 64)
+  --rounds N             rounds of every configuration, interleaved (default 3)
+  --scrape-every-ms MS   how often the scraped configurations read /metrics (default 1000)
+  -h, --help             this text`;
+
+function readOptions(argv: readonly string[]): Options | undefined {
+  const line = readCommandLine(argv, {
+    seconds: { default: '8' },
+    warmup: { default: '2' },
+    concurrency: { default: '64' },
+    rounds: { default: '3' },
+    'scrape-every-ms': { default: '1000' },
   });
-  const positive = (name: string, raw: string | undefined): number => {
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
-    return n;
-  };
+  if (!line) return undefined;
+  const { flags } = line;
   return {
-    seconds: positive('seconds', values.seconds),
-    warmup: positive('warmup', values.warmup),
-    concurrency: Math.round(positive('concurrency', values.concurrency)),
-    rounds: Math.round(positive('rounds', values.rounds)),
-    scrapeEveryMs: positive('scrape-every-ms', values['scrape-every-ms']),
+    seconds: numberFrom(flags.seconds, { min: 0.1, max: 3600 }),
+    warmup: numberFrom(flags.warmup, { min: 0.1, max: 3600 }),
+    concurrency: numberFrom(flags.concurrency, { min: 1, max: 4096, integer: true }),
+    rounds: numberFrom(flags.rounds, { min: 1, max: 100, integer: true }),
+    scrapeEveryMs: numberFrom(flags['scrape-every-ms'], { min: 10, max: 60_000 }),
   };
 }
+
+/** As in production: no fault toggles (the test mesh has them on), and no per-request logging in any configuration. */
+const MESH_ENV = { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false' };
 
 /** A collector stand-in that accepts and discards exports, doing as little work as it can. */
 interface Sink {
@@ -117,9 +124,9 @@ const SERVICES: ServiceName[] = ['play', 'metadata', 'cdnurl', 'reporting', 'que
 function scrapeWhile(mesh: Mesh, everyMs: number): { stop(): Promise<{ ms: number[]; bytes: number[] }> } {
   const ms: number[] = [];
   const bytes: number[] = [];
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
+  const stopping = new AbortController();
+  const loop = repeatUntilStopped(
+    async () => {
       const tick = Date.now();
       await Promise.all(
         SERVICES.map(async (name) => {
@@ -130,12 +137,17 @@ function scrapeWhile(mesh: Mesh, everyMs: number): { stop(): Promise<{ ms: numbe
           bytes.push(Buffer.byteLength(text));
         }),
       );
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, everyMs - (Date.now() - tick))));
-    }
-  })();
+      return everyMs - (Date.now() - tick);
+    },
+    {
+      signal: stopping.signal,
+      backoff: { initialMs: everyMs, maxMs: 4 * everyMs },
+      onError: (err, retryInMs) => console.error(`a scrape failed (${err instanceof Error ? err.message : String(err)}); again in ${retryInMs} ms`),
+    },
+  );
   return {
     async stop() {
-      stopped = true;
+      stopping.abort();
       await loop;
       return { ms, bytes };
     },
@@ -182,8 +194,7 @@ interface Run {
 
 async function runOnce(config: Configuration, options: Options): Promise<Run> {
   const sink = await startSink();
-  // warn: no per-request logging in any configuration, so logs are not what is measured.
-  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', ...config.env(sink) } });
+  const mesh = await startMesh({ env: { ...MESH_ENV, ...config.env(sink) } });
   try {
     const origin = new URL(mesh.urls.play).origin;
     const plays = (seconds: number) =>
@@ -219,7 +230,7 @@ async function runOnce(config: Configuration, options: Options): Promise<Run> {
  * that nothing else is counted: many sequential scrapes, CPU before and after.
  */
 async function cpuPerScrape(scrapes: number): Promise<Record<ServiceName, { cpuMs: number; kib: number }>> {
-  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', OTEL_SDK_DISABLED: 'true' } });
+  const mesh = await startMesh({ env: { ...MESH_ENV, OTEL_SDK_DISABLED: 'true' } });
   try {
     const result = {} as Record<ServiceName, { cpuMs: number; kib: number }>;
     for (const name of SERVICES) {
@@ -263,41 +274,7 @@ function metricsCostPerPlay(): { nsPerHistogram: number; nsPerCounter: number; p
   return { nsPerHistogram, nsPerCounter, perPlayUs: (histograms * nsPerHistogram + counters * nsPerCounter) / 1000 };
 }
 
-/**
- * What the fault toggles cost while all are off: the middleware every
- * business request passes, and the checks play's publisher and the
- * listener's pulls make, timed here against a bare call of `next`.
- */
-function faultsOffCost(): { middlewareNs: number; bareNs: number; publishCheckNs: number } {
-  const faults = new Faults({
-    metrics: createMetrics('bench'),
-    log: createLogger('bench', 'silent'),
-    kinds: [publishFailure],
-    auth: faultsAuth('bench-faults-token'),
-  });
-  const req = { path: '/play/asset/123/user/u1' } as Request;
-  const res = {} as Response;
-  let calls = 0;
-  const next = () => void calls++;
-  const n = 2_000_000;
-  const time = (fn: () => unknown) => {
-    for (let i = 0; i < 100_000; i++) fn(); // warm-up
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) fn();
-    return Number(process.hrtime.bigint() - t0) / n;
-  };
-  const bareNs = time(() => next());
-  const middlewareNs = time(() => faults.middleware(req, res, next));
-  const publishCheckNs = time(() => faults.roll(publishFailure));
-  if (calls !== 2 * (n + 100_000)) throw new Error(`the middleware held back requests with every fault off (${calls} calls)`);
-  return { middlewareNs, bareNs, publishCheckNs };
-}
-
-const median = (values: number[]) =>
-  percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
+const median = (values: number[]) => percentile(values, 50) ?? Number.NaN;
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
 function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
@@ -357,8 +334,7 @@ function printTable(runs: Map<Configuration, Run[]>, options: Options): void {
   );
 }
 
-async function main(): Promise<void> {
-  const options = readOptions();
+async function main(options: Options): Promise<number> {
   console.log(
     `telemetry cost — ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; load generator, NATS and the five services share them`,
   );
@@ -388,13 +364,7 @@ async function main(): Promise<void> {
   const scrapeBytes = scrapes.flatMap((r) => r.scrapeBytes);
   console.log(
     `\n/metrics under load (all five services, every ${options.scrapeEveryMs} ms): ${scrapeMs.length} scrapes, ` +
-      `median ${fixed(median(scrapeMs), 1)} ms, p99 ${fixed(
-        percentile(
-          [...scrapeMs].sort((a, b) => a - b),
-          99,
-        ),
-        1,
-      )} ms, ` +
+      `median ${fixed(median(scrapeMs), 1)} ms, p99 ${fixed(percentile(scrapeMs, 99) ?? Number.NaN, 1)} ms, ` +
       `median body ${fixed(median(scrapeBytes) / 1024, 1)} KiB`,
   );
   const perScrape = await cpuPerScrape(200);
@@ -402,19 +372,13 @@ async function main(): Promise<void> {
     `CPU per /metrics scrape (idle mesh, 200 scrapes each): ` +
       SERVICES.map((name) => `${name} ${fixed(perScrape[name].cpuMs, 2)} ms (${fixed(perScrape[name].kib, 1)} KiB)`).join(', '),
   );
-  const off = faultsOffCost();
-  console.log(
-    `fault toggles, all off (timed in-process): the middleware ${fixed(off.middlewareNs, 1)} ns per request against ${fixed(off.bareNs, 1)} ns for a bare next(), ` +
-      `play's publish check ${fixed(off.publishCheckNs, 1)} ns; a play costs the mesh ${fixed(median([...runs.values()][0]!.map((r) => r.meshCpuUs)), 0)} µs of CPU`,
-  );
   const cost = metricsCostPerPlay();
   console.log(
     `metrics per play (timed in-process, cannot be switched off): ${fixed(cost.nsPerHistogram, 0)} ns per histogram observation, ` +
-      `${fixed(cost.nsPerCounter, 0)} ns per counter; ~${fixed(cost.perPlayUs, 1)} µs of CPU per play across the mesh`,
+      `${fixed(cost.nsPerCounter, 0)} ns per counter; ~${fixed(cost.perPlayUs, 1)} µs of CPU per play across the mesh, ` +
+      `where a play costs the mesh ${fixed(median(runs.get(CONFIGURATIONS[0]!)?.map((r) => r.meshCpuUs) ?? []), 0)} µs of CPU`,
   );
+  return 0;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runCommand({ name: 'bench:telemetry', usage: USAGE, parse: readOptions, run: main });

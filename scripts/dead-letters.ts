@@ -19,10 +19,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { DEAD_LETTER_SUBJECT, STREAM, viewEventSchema, type ViewEvent } from '../services/platform/events';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { readCommandLine, runCommand, UsageError } from './args';
 
 export interface Options {
   command: 'list' | 'replay';
@@ -50,27 +47,14 @@ const DEAD_LETTER_ROOT = 'events.deadletter';
 
 /** Returns undefined for --help; throws UsageError naming the bad input. */
 export function parseArgs(argv: readonly string[]): Options | undefined {
-  let command: Options['command'] | undefined;
-  const subjectFilters: string[] = [];
-  const sequences: number[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') return undefined;
-    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || (inline === undefined && v.startsWith('--'))) throw new UsageError(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--subject-filter') subjectFilters.push(checkedFilter(value()));
-    else if (flag === '--sequence') sequences.push(checkedSequence(value()));
-    else if (flag.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(flag)}`);
-    else if (command !== undefined) throw new UsageError(`one command only, got ${JSON.stringify(command)} and ${JSON.stringify(arg)}`);
-    else if (arg === 'list' || arg === 'replay') command = arg;
-    else throw new UsageError(`unknown command ${JSON.stringify(arg)}: use list or replay`);
-  }
-  if (!command) throw new UsageError('name a command: list or replay');
-  return { command, subjectFilters: subjectFilters.length > 0 ? subjectFilters : [DEAD_LETTER_SUBJECT], sequences };
+  const line = readCommandLine(argv, { 'subject-filter': { multiple: true }, sequence: { multiple: true } }, { positionals: true });
+  if (!line) return undefined;
+  const [command, ...more] = line.positionals;
+  if (command === undefined) throw new UsageError('name a command: list or replay');
+  if (command !== 'list' && command !== 'replay') throw new UsageError(`unknown command ${JSON.stringify(command)}: use list or replay`);
+  if (more.length > 0) throw new UsageError(`one command only, got ${JSON.stringify(command)} and ${JSON.stringify(more[0])}`);
+  const filters = line.flags['subject-filter'].map(checkedFilter);
+  return { command, subjectFilters: filters.length > 0 ? filters : [DEAD_LETTER_SUBJECT], sequences: line.flags.sequence.map(checkedSequence) };
 }
 
 function checkedFilter(filter: string): string {
@@ -297,19 +281,7 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-export async function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: (text: string) => void, err: (text: string) => void): Promise<number> {
-  let options: Options | undefined;
-  try {
-    options = parseArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    err(`dead-letters: ${e.message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (!options) {
-    out(`${USAGE}\n`);
-    return 0;
-  }
+export async function run(options: Options, env: NodeJS.ProcessEnv, out: (text: string) => void, err: (text: string) => void): Promise<number> {
   const servers = (env['NATS_URL'] || 'nats://127.0.0.1:4222')
     .split(',')
     .map((s) => s.trim())
@@ -349,18 +321,16 @@ export async function run(argv: readonly string[], env: NodeJS.ProcessEnv, out: 
 }
 
 if (require.main === module) {
-  run(
-    process.argv.slice(2),
-    process.env,
-    (text) => process.stdout.write(text),
-    (text) => process.stderr.write(text),
-  ).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`dead-letters: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runCommand({
+    name: 'dead-letters',
+    usage: USAGE,
+    parse: parseArgs,
+    run: (options) =>
+      run(
+        options,
+        process.env,
+        (text) => process.stdout.write(text),
+        (text) => process.stderr.write(text),
+      ),
+  });
 }

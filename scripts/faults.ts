@@ -15,10 +15,7 @@
  *
  * Exit codes: 0 done, 1 a service refused or did not answer, 2 a usage error.
  */
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { httpUrlFrom, readCommandLine, runCommand, UsageError } from './args';
 
 export const SERVICES = {
   play: 'http://127.0.0.1:8080',
@@ -80,22 +77,10 @@ const allServices = () => Object.keys(SERVICES) as ServiceName[];
 
 /** Returns undefined for --help; throws UsageError naming the bad input. */
 export function parseArgs(argv: readonly string[]): Options | undefined {
-  let url: string | undefined;
-  const words: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') return undefined;
-    if (arg === '--url' || arg.startsWith('--url=')) {
-      url = arg === '--url' ? argv[++i] : arg.slice('--url='.length);
-      if (!url || !/^https?:\/\/[^/\s]+\/?$/.test(url))
-        throw new UsageError(`--url wants a base URL such as http://127.0.0.1:18080, not ${JSON.stringify(url ?? '')}`);
-      url = url.replace(/\/$/, '');
-      continue;
-    }
-    if (arg.startsWith('-')) throw new UsageError(`unknown option ${arg}`);
-    words.push(arg);
-  }
-  const [first, ...rest] = words;
+  const line = readCommandLine(argv, { url: {} }, { positionals: true });
+  if (!line) return undefined;
+  const url = line.flags.url && httpUrlFrom(line.flags.url, { originOnly: true });
+  const [first, ...rest] = line.positionals;
   if (first === undefined) throw new UsageError('name a service, or status or reset');
   if (first === 'status' || first === 'reset') {
     if (rest.length > 0) throw new UsageError(`${first} takes no settings`);
@@ -175,28 +160,11 @@ export async function run(options: Options, env: NodeJS.ProcessEnv, io: Io): Pro
   return failed > 0 ? 1 : 0;
 }
 
-async function main(): Promise<number> {
-  let options: Options | undefined;
-  try {
-    options = parseArgs(process.argv.slice(2));
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`faults: ${err.message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (!options) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  return run(options, process.env, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`faults: ${line}\n`) });
-}
-
 if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`faults: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runCommand({
+    name: 'faults',
+    usage: USAGE,
+    parse: parseArgs,
+    run: (options) => run(options, process.env, { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`faults: ${line}\n`) }),
+  });
 }

@@ -23,8 +23,9 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExponentialBackoff, noJitterGenerator, type IBackoff } from 'cockatiel';
 import { DEFAULT_DATABASE_URL } from '../services/platform/database';
+import { DONE, repeatUntilStopped, type BackoffRange } from '../services/platform/loop';
+import { readCommandLine, runCommand } from './args';
 import { startLocalPostgres } from './local-postgres';
 
 const root = resolve(__dirname, '..', '..');
@@ -37,44 +38,24 @@ const services = [
 ] as const;
 const colours = [36, 33, 35, 32, 34, 90];
 
-/** How restarts are spaced: 250 ms, 500 ms, 1 s, ... at most 15 s; back to 250 ms after 30 s up. */
-export const RESTART_BACKOFF = { initialDelayMs: 250, maxDelayMs: 15_000, stableAfterMs: 30_000 };
+/** How restarts are spaced: the loop kit's back-off, from about 250 ms up to 15 s, starting over once a process has been up 30 s. */
+export const RESTART_BACKOFF = { initialMs: 250, maxMs: 15_000, stableAfterMs: 30_000 };
 /** A service has SHUTDOWN_TIMEOUT_MS (10 s by default) to stop; past this it is killed. */
 const STOP_TIMEOUT_MS = 20_000;
 const READY_TIMEOUT_MS = 60_000;
 
-/**
- * The delay before each restart of one process. Cockatiel's exponential
- * back-off without jitter: one process per name restarts, so there is no herd
- * to spread, and a log that says "next attempt in 1000 ms" is easier to read.
- */
-export class RestartBackoff {
-  private readonly factory: ExponentialBackoff<number>;
-  private current: IBackoff<unknown> | undefined;
-  /** Restarts in a row without a stable run, the one about to happen included. */
-  attempt = 0;
+export const USAGE = `usage: ./scripts/mesh   (or npm run mesh)
 
-  constructor(private readonly options = RESTART_BACKOFF) {
-    this.factory = new ExponentialBackoff({
-      generator: noJitterGenerator,
-      initialDelay: options.initialDelayMs,
-      maxDelay: options.maxDelayMs,
-    });
-  }
+Runs NATS, Postgres and the five services on their default ports (8080-8084),
+starts again any process that dies, and stops everything on Ctrl-C.
 
-  /** The wait before the next start of a process that ran for `uptimeMs` before it died. */
-  next(uptimeMs: number): number {
-    if (uptimeMs >= this.options.stableAfterMs) {
-      this.current = undefined;
-      this.attempt = 0;
-    }
-    this.current = this.current ? this.current.next(undefined) : this.factory.next();
-    this.attempt++;
-    return this.current.duration;
-  }
-}
+environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of starting one
+             HOST                     where the services listen (default 127.0.0.1)
+             ADMIN_TOKEN              the catalog's write token (else one is made for this run)
+             ALLOW_OPEN_WRITES=true   no token at all
+             FAULTS_TOKEN             the fault toggles' token (else the admin token)`;
 
-interface UnitSpec {
+export interface UnitSpec {
   name: string;
   /** Services stop first, then the infrastructure they need. */
   tier: 'service' | 'infrastructure';
@@ -86,88 +67,129 @@ interface UnitSpec {
 
 interface Unit {
   spec: UnitSpec;
-  backoff: RestartBackoff;
   child?: ChildProcess | undefined;
   startedAt: number;
   restarts: number;
+  /** A start under way: stop() lets it finish and stops what it started. */
   starting?: Promise<ChildProcess> | undefined;
-  timer?: NodeJS.Timeout | undefined;
+  /** The restart loop; ends once the supervisor stops. */
+  supervised?: Promise<void> | undefined;
+}
+
+/** A supervised process exited; the message says how and after how long. */
+class Exited extends Error {
+  override name = 'Exited';
 }
 
 const running = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+const exitText = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `signal ${signal}` : `exit code ${code}`);
+
+/**
+ * How `child`'s run ends: it exits (how), or it has been up long enough to
+ * count as stable (`stableInMs` from now; never when that is 0 or less), or
+ * `signal` aborts.
+ */
+async function endOf(child: ChildProcess, stableInMs: number, signal: AbortSignal): Promise<{ exited: string } | 'stable' | 'stopping'> {
+  const settled = new AbortController();
+  const watching = AbortSignal.any([signal, settled.signal]);
+  const exited = running(child)
+    ? (once(child, 'exit', { signal: watching }) as Promise<[number | null, NodeJS.Signals | null]>).then(([code, sig]) => ({ exited: exitText(code, sig) }))
+    : Promise.resolve({ exited: exitText(child.exitCode, child.signalCode) });
+  const stable = stableInMs > 0 ? sleep(stableInMs, 'stable' as const, { signal: watching }) : new Promise<never>(() => undefined);
+  try {
+    return await Promise.race([exited, stable]);
+  } catch {
+    return 'stopping';
+  } finally {
+    settled.abort();
+  }
+}
 
 /** Keeps each process running until stop(); knows nothing of what the processes are. */
-class Supervisor {
+export class Supervisor {
   private readonly units: Unit[] = [];
-  private stopping = false;
+  private readonly stopping = new AbortController();
 
-  constructor(private readonly say: (line: string) => void) {}
+  constructor(
+    private readonly say: (line: string) => void,
+    private readonly backoff: BackoffRange & { stableAfterMs: number } = RESTART_BACKOFF,
+  ) {}
 
   get isStopping(): boolean {
-    return this.stopping;
+    return this.stopping.signal.aborted;
   }
 
   /** The first start: a failure here is the caller's, not a reason to retry. */
   async start(spec: UnitSpec): Promise<void> {
-    if (this.stopping) throw new Error(`not starting ${spec.name}: the mesh is stopping`);
-    const unit: Unit = { spec, backoff: new RestartBackoff(), startedAt: Date.now(), restarts: 0 };
+    if (this.isStopping) throw new Error(`not starting ${spec.name}: the mesh is stopping`);
+    const unit: Unit = { spec, startedAt: Date.now(), restarts: 0 };
     this.units.push(unit);
     await this.launch(unit);
+    unit.supervised = this.supervise(unit);
   }
 
   restartsOf(name: string): number {
     return this.units.find((u) => u.spec.name === name)?.restarts ?? 0;
   }
 
-  private async launch(unit: Unit): Promise<void> {
+  private async launch(unit: Unit): Promise<ChildProcess> {
     unit.starting = unit.spec.launch();
-    let child: ChildProcess;
     try {
-      child = await unit.starting;
+      unit.child = await unit.starting;
     } finally {
       unit.starting = undefined;
     }
-    unit.child = child;
     unit.startedAt = Date.now();
-    child.once('exit', (code, signal) => this.exited(unit, code, signal));
+    return unit.child;
   }
 
-  private exited(unit: Unit, code: number | null, signal: NodeJS.Signals | null): void {
-    unit.child = undefined;
-    if (this.stopping) return;
-    const uptimeMs = Date.now() - unit.startedAt;
-    const how = signal ? `signal ${signal}` : `exit code ${code}`;
-    this.scheduleRestart(unit, `exited (${how}) after ${seconds(uptimeMs)}`, uptimeMs);
-  }
-
-  private scheduleRestart(unit: Unit, what: string, uptimeMs: number): void {
-    const delay = unit.backoff.next(uptimeMs);
-    unit.restarts++;
-    this.say(`${unit.spec.name} ${what}; restarting it, next attempt in ${delay} ms (attempt ${unit.backoff.attempt})`);
-    unit.timer = setTimeout(() => void this.restart(unit), delay);
-  }
-
-  private async restart(unit: Unit): Promise<void> {
-    unit.timer = undefined;
-    if (this.stopping) return;
-    try {
-      await this.launch(unit);
-      this.say(`${unit.spec.name} started again (pid ${unit.child?.pid})`);
-    } catch (err) {
-      if (!this.stopping) this.scheduleRestart(unit, `did not start (${errorText(err)})`, 0);
-    }
+  /**
+   * Each round starts the process if it is not running and watches it: an
+   * exit is a failed round, so the kit backs off before the next start; a
+   * process that stays up `stableAfterMs` ends its round well, so the back-off
+   * starts over.
+   */
+  private supervise(unit: Unit): Promise<void> {
+    const { name } = unit.spec;
+    let attempt = 0;
+    return repeatUntilStopped(
+      async () => {
+        let child = unit.child;
+        if (!child) {
+          child = await this.launch(unit);
+          if (!this.isStopping) this.say(`${name} started again (pid ${child.pid})`);
+        }
+        const ended = await endOf(child, unit.startedAt + this.backoff.stableAfterMs - Date.now(), this.stopping.signal);
+        if (ended === 'stopping') return DONE;
+        if (ended === 'stable') {
+          attempt = 0;
+          return 0;
+        }
+        unit.child = undefined;
+        throw new Exited(`exited (${ended.exited}) after ${seconds(Date.now() - unit.startedAt)}`);
+      },
+      {
+        signal: this.stopping.signal,
+        backoff: this.backoff,
+        onError: (err, retryInMs) => {
+          unit.restarts++;
+          const what = err instanceof Exited ? err.message : `did not start (${errorText(err)})`;
+          this.say(`${name} ${what}; restarting it, next attempt in ${retryInMs} ms (attempt ${++attempt})`);
+        },
+      },
+    );
   }
 
   /** Services first, then NATS and Postgres; a second call kills what is left at once. */
   async stop(): Promise<void> {
-    if (this.stopping) {
+    if (this.isStopping) {
       for (const { child } of this.units) if (child && running(child)) child.kill('SIGKILL');
       return;
     }
-    this.stopping = true;
-    for (const unit of this.units) clearTimeout(unit.timer);
+    this.stopping.abort();
     await this.stopTier('service');
     await this.stopTier('infrastructure');
+    await Promise.all(this.units.map((unit) => unit.supervised ?? Promise.resolve()));
   }
 
   private async stopTier(tier: UnitSpec['tier']): Promise<void> {
@@ -299,7 +321,8 @@ export function serviceEnv(base: NodeJS.ProcessEnv, service: { port: number }, t
   };
 }
 
-async function portFree(port: number, host: string): Promise<boolean> {
+/** Whether nothing listens on `port` at `host` yet. */
+export async function portFree(port: number, host: string): Promise<boolean> {
   const server = createServer();
   try {
     server.listen(port, host);
@@ -355,7 +378,8 @@ function banner(startedAt: number, admin: { token: string | undefined; generated
       : process.env['FAULTS_TOKEN']
         ? `Fault toggles (README, "Break it yourself"), with FAULTS_TOKEN in the environment: npm run faults -- reporting delay=1000`
         : `Fault toggles (README, "Break it yourself"): FAULTS_TOKEN=${faultsToken} npm run faults -- reporting delay=1000`,
-    `A process that dies is restarted (back-off ${RESTART_BACKOFF.initialDelayMs} ms doubling to ${seconds(RESTART_BACKOFF.maxDelayMs)}). Ctrl-C stops everything.`,
+    `A process that dies is restarted after a back-off from about ${RESTART_BACKOFF.initialMs} ms up to ${seconds(RESTART_BACKOFF.maxMs)}, ` +
+      `starting over once it has been up ${seconds(RESTART_BACKOFF.stableAfterMs)}. Ctrl-C stops everything.`,
     '',
   );
   return `${lines.join('\n')}\n`;
@@ -422,11 +446,5 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`mesh: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
+  runCommand({ name: 'mesh', usage: USAGE, parse: (argv) => readCommandLine(argv, {}) && {}, run: main });
 }

@@ -9,6 +9,9 @@
  * hidden in the latencies.
  */
 import { Agent, request } from 'undici';
+import { pause } from '../services/platform/loop';
+import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from './args';
+import { percentile } from './percentile';
 
 export interface WeightedAsset {
   id: string;
@@ -45,10 +48,6 @@ export interface Summary extends Progress {
   p99Ms: number | undefined;
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 export const usage = `Usage: npm run traffic -- [flags]
 
   --url URL          play's base URL (env TRAFFIC_URL, default http://127.0.0.1:8080)
@@ -60,92 +59,32 @@ export const usage = `Usage: npm run traffic -- [flags]
   --concurrency N    cap on requests in flight (env TRAFFIC_CONCURRENCY, default 100)
   --help             this text`;
 
-const defaults = {
-  url: 'http://127.0.0.1:8080',
-  rate: '20',
-  duration: '60',
-  assets: '123:5,456:3,ghost:1',
-  users: '50',
-  concurrency: '100',
+/** Each flag over its environment variable over its default. */
+const FLAGS = {
+  url: { env: 'TRAFFIC_URL', default: 'http://127.0.0.1:8080' },
+  rate: { env: 'TRAFFIC_RATE', default: '20' },
+  duration: { env: 'TRAFFIC_DURATION', default: '60' },
+  assets: { env: 'TRAFFIC_ASSETS', default: '123:5,456:3,ghost:1' },
+  users: { env: 'TRAFFIC_USERS', default: '50' },
+  concurrency: { env: 'TRAFFIC_CONCURRENCY', default: '100' },
 } as const;
-
-type FlagName = keyof typeof defaults;
-const flagNames = Object.keys(defaults) as FlagName[];
-const envNames: Record<FlagName, string> = {
-  url: 'TRAFFIC_URL',
-  rate: 'TRAFFIC_RATE',
-  duration: 'TRAFFIC_DURATION',
-  assets: 'TRAFFIC_ASSETS',
-  users: 'TRAFFIC_USERS',
-  concurrency: 'TRAFFIC_CONCURRENCY',
-};
 
 /** Same rule as the services: ids are safe in paths, subjects and labels. */
 const assetIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
 
-/**
- * Flags (`--name value` or `--name=value`) over environment over defaults.
- * Returns undefined for `--help`; throws UsageError naming the bad input.
- */
+/** Returns undefined for `--help`; throws UsageError naming the bad input. */
 export function parseArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): TrafficOptions | undefined {
-  const given: Partial<Record<FlagName, string>> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') return undefined;
-    const match = /^--([a-z]+)(?:=(.*))?$/s.exec(arg);
-    const name = match?.[1];
-    if (match === null || name === undefined || !isFlagName(name)) {
-      throw new UsageError(`unknown argument ${JSON.stringify(arg)}`);
-    }
-    let value = match[2];
-    if (value === undefined) {
-      value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      i++;
-    }
-    given[name] = value;
-  }
-  const raw = (name: FlagName): { value: string; source: string } => {
-    const flag = given[name];
-    if (flag !== undefined) return { value: flag, source: `--${name}` };
-    const fromEnv = env[envNames[name]];
-    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, source: envNames[name] };
-    return { value: defaults[name], source: `--${name}` };
-  };
+  const line = readCommandLine(argv, FLAGS, { env });
+  if (!line) return undefined;
+  const { url, rate, duration, assets, users, concurrency } = line.flags;
   return {
-    url: parseUrl(raw('url')),
-    rate: parseNumber(raw('rate'), { min: 0.01, max: 100_000, integer: false }),
-    durationSeconds: parseNumber(raw('duration'), { min: 0, max: 7 * 24 * 3600, integer: false }),
-    assets: parseAssets(raw('assets').value, raw('assets').source),
-    users: parseNumber(raw('users'), { min: 1, max: 1_000_000, integer: true }),
-    concurrency: parseNumber(raw('concurrency'), { min: 1, max: 10_000, integer: true }),
+    url: httpUrlFrom(url),
+    rate: numberFrom(rate, { min: 0.01, max: 100_000 }),
+    durationSeconds: numberFrom(duration, { min: 0, max: 7 * 24 * 3600 }),
+    assets: parseAssets(assets.value, assets.source),
+    users: numberFrom(users, { min: 1, max: 1_000_000, integer: true }),
+    concurrency: numberFrom(concurrency, { min: 1, max: 10_000, integer: true }),
   };
-}
-
-function isFlagName(name: string): name is FlagName {
-  return (flagNames as string[]).includes(name);
-}
-
-function parseUrl({ value, source }: { value: string; source: string }): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new UsageError(`${source} must be a URL such as http://127.0.0.1:8080, got ${JSON.stringify(value)}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`${source} must be an http or https URL, got ${JSON.stringify(value)}`);
-  }
-  return url.href.replace(/\/+$/, '');
-}
-
-function parseNumber({ value, source }: { value: string; source: string }, { min, max, integer }: { min: number; max: number; integer: boolean }): number {
-  const n = /^\s*[+]?(\d+(\.\d*)?|\.\d+)\s*$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    const kind = integer ? 'a whole number' : 'a number';
-    throw new UsageError(`${source} must be ${kind} from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
-  return n;
 }
 
 /** `123:5,456:3,ghost` → weights 5, 3 and 1 (an id without weight weighs 1). */
@@ -179,15 +118,6 @@ export function pickWeighted<T extends { weight: number }>(items: readonly T[], 
   const last = items[items.length - 1];
   if (last === undefined) throw new RangeError('pickWeighted needs at least one item');
   return last; // random rounding at the very top of the range
-}
-
-/** Nearest-rank percentile (p in 0..100) of unsorted values; undefined when there are none. */
-export function percentile(values: readonly number[], p: number): number | undefined {
-  if (values.length === 0) return undefined;
-  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile ${p} is not within 0..100`);
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1];
 }
 
 /** Keeps at most `capacity` values, each seen value with equal chance (Vitter's algorithm R). */
@@ -315,7 +245,8 @@ export async function runTraffic(options: TrafficOptions, hooks: RunHooks = {}):
     // The run ends by count, not by clock: requests that fell due while the
     // event loop was stalled are still sent, so a fixed duration sends rate × duration.
     const total = options.durationSeconds > 0 ? Math.max(1, Math.round(options.durationSeconds * options.rate)) : Number.POSITIVE_INFINITY;
-    while (hooks.signal?.aborted !== true && scheduled < total) {
+    const stop = hooks.signal ?? new AbortController().signal;
+    while (!stop.aborted && scheduled < total) {
       const due = Math.min(Math.floor(elapsed() * options.rate) + 1, total);
       while (scheduled < due) {
         scheduled++;
@@ -329,7 +260,7 @@ export async function runTraffic(options: TrafficOptions, hooks: RunHooks = {}):
       }
       if (scheduled >= total) break;
       const nextDueMs = (scheduled / options.rate - elapsed()) * 1000;
-      await sleep(Math.max(1, Math.min(nextDueMs, 250)), hooks.signal);
+      await pause(Math.max(1, Math.min(nextDueMs, 250)), stop);
     }
     await Promise.all(inFlight);
   } finally {
@@ -345,24 +276,6 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) {
-      resolve();
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 const ms = (value: number | undefined): string => (value === undefined ? '-' : `${value.toFixed(1)}ms`);
@@ -388,19 +301,7 @@ export function formatSummary(s: Summary): string {
   return `done: ${formatProgress(s)} p99=${ms(s.p99Ms)} rate=${(s.sent / Math.max(s.elapsedSeconds, 0.001)).toFixed(1)}/s`;
 }
 
-async function main(): Promise<number> {
-  let options: TrafficOptions | undefined;
-  try {
-    options = parseArgs(process.argv.slice(2), process.env);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`traffic: ${error.message}\n\n${usage}\n`);
-    return 2;
-  }
-  if (options === undefined) {
-    process.stdout.write(`${usage}\n`);
-    return 0;
-  }
+async function main(options: TrafficOptions): Promise<number> {
   const stop = new AbortController();
   process.once('SIGINT', () => {
     process.stderr.write('traffic: stopping, waiting for requests in flight (Ctrl-C again to quit now)\n');
@@ -423,13 +324,5 @@ async function main(): Promise<number> {
 }
 
 if (require.main === module) {
-  main().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`traffic: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runCommand({ name: 'traffic', usage, parse: parseArgs, run: main });
 }

@@ -2,18 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import {
-  classifyAnswer,
-  formatProgress,
-  parseArgs,
-  parseAssets,
-  percentile,
-  pickWeighted,
-  playPath,
-  Reservoir,
-  runTraffic,
-  UsageError,
-} from '../../scripts/traffic';
+import { UsageError } from '../../scripts/args';
+import { classifyAnswer, formatProgress, parseArgs, parseAssets, pickWeighted, playPath, Reservoir, runTraffic } from '../../scripts/traffic';
 
 describe('traffic flags', () => {
   it('when nothing is given, then the defaults target a local play at 20/s for 60s', () => {
@@ -105,25 +95,6 @@ describe('weighted pick', () => {
 
   it('when there is nothing to pick from, then it throws', () => {
     assert.throws(() => pickWeighted([], 0.5), RangeError);
-  });
-});
-
-describe('percentile', () => {
-  it('when values are unsorted, then the nearest-rank percentile is returned', () => {
-    const values = [9, 1, 8, 2, 7, 3, 6, 4, 5, 10];
-    assert.equal(percentile(values, 50), 5);
-    assert.equal(percentile(values, 95), 10);
-    assert.equal(percentile(values, 0), 1);
-    assert.equal(percentile(values, 100), 10);
-    assert.deepEqual(values, [9, 1, 8, 2, 7, 3, 6, 4, 5, 10], 'the input is not sorted in place');
-  });
-
-  it('when there are no values, then it is undefined', () => {
-    assert.equal(percentile([], 50), undefined);
-  });
-
-  it('when p is outside 0..100, then it throws', () => {
-    assert.throws(() => percentile([1], 101), RangeError);
   });
 });
 

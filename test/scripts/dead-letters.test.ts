@@ -11,7 +11,8 @@ import { startMesh, type Mesh } from '../support/mesh';
 import { sampleSum, scrape } from '../support/metrics';
 import { REPO_ROOT } from '../support/processes';
 import { waitFor } from '../support/wait';
-import { parseArgs, subjectMatches, UsageError } from '../../scripts/dead-letters';
+import { UsageError } from '../../scripts/args';
+import { parseArgs, subjectMatches } from '../../scripts/dead-letters';
 
 const SCRIPT = join(REPO_ROOT, 'dist', 'scripts', 'dead-letters.js');
 

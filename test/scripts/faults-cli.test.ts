@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { Router } from 'express';
 import { Faults, faultsAuth } from '../../services/platform/faults';
 import { createHttpApp } from '../../services/platform/http';
-import { UsageError, parseArgs, run, type Options } from '../../scripts/faults';
+import { UsageError } from '../../scripts/args';
+import { parseArgs, run, type Options } from '../../scripts/faults';
 import { appParts, listen, type Listening } from '../component/support';
 
 const TOKEN = 'cli-admin-token-0123456789';

@@ -2,10 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminTokenFrom, faultsTokenFrom, RestartBackoff, serviceEnv } from '../../scripts/mesh';
+import { adminTokenFrom, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
 import { parentOf } from '../support/proc';
@@ -42,19 +41,6 @@ const alive = (pid: number) => {
     return false;
   }
 };
-
-async function portFree(port: number): Promise<boolean> {
-  const server = createServer();
-  try {
-    server.listen(port, '127.0.0.1');
-    await once(server, 'listening');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    server.close();
-  }
-}
 
 async function status(url: string, init?: RequestInit): Promise<number> {
   try {
@@ -94,7 +80,7 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
 
   before(async () => {
     for (const port of Object.values(PORTS)) {
-      assert.ok(await portFree(port), `port ${port} must be free for the runner (is a local mesh running?)`);
+      assert.ok(await portFree(port, '127.0.0.1'), `port ${port} must be free for the runner (is a local mesh running?)`);
     }
     [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
     const { ADMIN_TOKEN: _token, ALLOW_OPEN_WRITES: _open, HOST: _host, ...env } = process.env;
@@ -174,15 +160,16 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
       await waitFor(async () => (await status('http://127.0.0.1:8080/readyz')) === 200, { what: 'play ready again', timeoutMs: 20_000 });
       const readyMs = Date.now() - killedAt;
       remember();
-      const delay = 250 * 2 ** (attempt - 1);
-      assert.match(
+      const said = new RegExp(`play exited \\(signal SIGKILL\\) after \\d+\\.\\d s; restarting it, next attempt in (\\d+) ms \\(attempt ${attempt}\\)`).exec(
         output,
-        new RegExp(`play exited \\(signal SIGKILL\\) after \\d+\\.\\d s; restarting it, next attempt in ${delay} ms \\(attempt ${attempt}\\)`),
       );
+      assert.ok(said, output.slice(-3000));
+      const delay = Number(said[1]);
+      assert.ok(delay <= RESTART_BACKOFF.maxMs, `${delay} ms`);
       process.stdout.write(`# play restart ${attempt}: kill -9 -> healthy in ${healthyMs} ms, ready in ${readyMs} ms (back-off ${delay} ms)\n`);
     };
     await restartOnce(1);
-    // Killed again before it had been up for long: the back-off doubles.
+    // Killed again before it had been up for long: the next attempt of the same back-off.
     await restartOnce(2);
     assert.match(output, /play started again \(pid \d+\)/);
     const after = servicePids(runner.pid!);
@@ -204,7 +191,7 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
     assert.equal(signal, null);
     assert.equal(code, 0, output.slice(-3000));
     for (const pid of pids) assert.ok(!alive(pid), `service ${pid} exited`);
-    for (const port of Object.values(PORTS)) assert.ok(await portFree(port), `port ${port} free`);
+    for (const port of Object.values(PORTS)) assert.ok(await portFree(port, '127.0.0.1'), `port ${port} free`);
     const stopping = output.indexOf('SIGINT: stopping the services');
     assert.ok(stopping >= 0, 'the runner says it is stopping');
     assert.doesNotMatch(output.slice(stopping), /restarting it/, 'nothing restarted while stopping');
@@ -212,14 +199,59 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
 });
 
 describe('the runner, in parts', () => {
-  it('when a process keeps dying, then restarts wait 250 ms doubling up to 15 s, and start over after 30 s up', () => {
-    const backoff = new RestartBackoff();
-    const delays = Array.from({ length: 8 }, () => backoff.next(100));
-    assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 8000, 15_000, 15_000]);
-    assert.equal(backoff.attempt, 8);
-    assert.equal(backoff.next(30_000), 250);
-    assert.equal(backoff.attempt, 1);
-    assert.equal(backoff.next(29_999), 500);
+  it('when a process keeps dying, then restarts back off from about the initial delay up to the cap, and start over once it stayed up', async () => {
+    const backoff = { initialMs: 10, maxMs: 80, stableAfterMs: 400 };
+    // What each start does: exit at once, fail to start, or live this many seconds; then stay up.
+    const plan: Array<string | Error> = [...Array<string>(6).fill('0'), new Error('no binary'), ...Array<string>(5).fill('0'), '0.6', '0', '0', '0', '0'];
+    const lines: string[] = [];
+    const supervisor = new Supervisor((line) => lines.push(line), backoff);
+    let last: ChildProcess | undefined;
+    await supervisor.start({
+      name: 'flaky',
+      tier: 'service',
+      stopSignal: 'SIGTERM',
+      async launch() {
+        const step = plan.shift() ?? '60';
+        if (step instanceof Error) throw step;
+        last = spawn('sleep', [step]);
+        await once(last, 'spawn');
+        return last;
+      },
+    });
+    const restarts = () =>
+      lines.flatMap((line) => {
+        const m = /^flaky (.+); restarting it, next attempt in (\d+) ms \(attempt (\d+)\)$/.exec(line);
+        return m ? [{ what: m[1]!, delay: Number(m[2]), attempt: Number(m[3]) }] : [];
+      });
+    try {
+      // The plan used up, and the last start (one that stays up) made.
+      await waitFor(() => plan.length === 0 && restarts().length === 17 && lines.at(-1)?.startsWith('flaky started again'), {
+        what: 'seventeen restarts',
+        timeoutMs: 20_000,
+      });
+    } finally {
+      await supervisor.stop();
+    }
+    const seen = restarts();
+    assert.equal(seen.length, 17, lines.join('\n'));
+    assert.equal(last?.signalCode, 'SIGTERM', 'the process running at the stop is stopped, not restarted');
+    assert.deepEqual(
+      seen.map((r) => r.attempt),
+      [...Array.from({ length: 12 }, (_, i) => i + 1), 1, 2, 3, 4, 5],
+      'attempts count up, and from 1 again after the stable run',
+    );
+    assert.match(seen[6]!.what, /^did not start \(no binary\)$/);
+    assert.match(seen[0]!.what, /^exited \(exit code 0\) after 0\.\d s$/);
+    assert.match(seen[12]!.what, /^exited \(exit code 0\) after 0\.[6-9] s$/);
+    const delays = seen.map((r) => r.delay);
+    assert.ok(
+      delays.every((d) => d <= backoff.maxMs),
+      `never more than the cap: ${delays.join(' ')}`,
+    );
+    assert.ok(delays[0]! <= 2 * backoff.initialMs, `the first wait is about the initial delay: ${delays[0]}`);
+    assert.equal(Math.max(...delays.slice(8, 12)), backoff.maxMs, `it grows to the cap: ${delays.join(' ')}`);
+    assert.ok(delays[12]! <= 2 * backoff.initialMs, `after a stable run it starts over: ${delays[12]}`);
+    assert.ok(!lines.some((line) => line.includes('SIGTERM')), `no restart while stopping:\n${lines.join('\n')}`);
   });
 
   it('when ADMIN_TOKEN is set, then it is used; when not, a URL-safe one of 32 characters is made; open writes make none', () => {
