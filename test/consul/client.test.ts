@@ -219,11 +219,13 @@ describe('consul client when Consul misbehaves', () => {
     }
   });
 
-  test('when CONSUL_HTTP_ADDR is https, then the client speaks TLS', async () => {
+  test('when CONSUL_HTTP_ADDR is https, then the client speaks TLS, and a handshake never answered ends on the deadline', async () => {
     const server = await silentServer();
     const client = createConsulClient({ address: `https://${server.address}`, metrics: createMetrics('consul-test') });
     try {
-      await assert.rejects(client.deregister('svc-x', 300), ConsulError);
+      const started = Date.now();
+      await assert.rejects(client.deregister('svc-x', 300), (err: unknown) => err instanceof ConsulError && /timed out/.test(err.message));
+      assert.ok(Date.now() - started < 1_500, `timed out after ${Date.now() - started} ms, not on the deadline`);
       assert.equal(server.firstBytes[0]?.[0], 0x16, 'a TLS handshake record, not an HTTP request line');
     } finally {
       await client.close();

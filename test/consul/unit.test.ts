@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, commonConfigSchema, loadConfig } from '../../services/platform/config';
-import { checkTiming, consulEndpoint, instanceId, serviceRegistration } from '../../services/platform/consul';
+import { checkTiming, consulOrigin, instanceId, serviceRegistration } from '../../services/platform/consul';
 import { parseGoDuration } from './consul-double';
 
 test('when CONSUL_HTTP_ADDR is host:port or a URL, then host, port and scheme come from it', () => {
-  assert.deepEqual(consulEndpoint('127.0.0.1:8500'), { host: '127.0.0.1', port: 8500, secure: false });
-  assert.deepEqual(consulEndpoint('consul.consul.svc:8500'), { host: 'consul.consul.svc', port: 8500, secure: false });
-  assert.deepEqual(consulEndpoint('https://consul:8501/'), { host: 'consul', port: 8501, secure: true });
-  assert.deepEqual(consulEndpoint('https://consul'), { host: 'consul', port: 443, secure: true });
-  assert.deepEqual(consulEndpoint('[fd00::1]:8500'), { host: '[fd00::1]', port: 8500, secure: false });
+  assert.equal(consulOrigin('127.0.0.1:8500'), 'http://127.0.0.1:8500');
+  assert.equal(consulOrigin('consul.consul.svc:8500'), 'http://consul.consul.svc:8500');
+  assert.equal(consulOrigin('https://consul:8501/'), 'https://consul:8501');
+  assert.equal(consulOrigin('https://consul'), 'https://consul', 'port 443');
+  assert.equal(consulOrigin('[fd00::1]:8500'), 'http://[fd00::1]:8500');
 });
 
 test('when CONSUL_HTTP_ADDR is not an address, then configuration fails naming the variable', () => {

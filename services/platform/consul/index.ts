@@ -8,7 +8,7 @@ import { createConsulClient, type ConsulClient } from './client';
 import { ConsulDirectory } from './directory';
 import { Registration, type CheckTiming } from './registration';
 
-export { ConsulError, consulEndpoint, createConsulClient, type ConsulClient, type HealthEntry, type ServiceRegistration } from './client';
+export { ConsulError, consulOrigin, createConsulClient, type ConsulClient } from './client';
 export { ConsulDirectory } from './directory';
 export { Registration, instanceId, serviceRegistration } from './registration';
 
