@@ -1,14 +1,19 @@
-import { Agent, request } from 'undici';
+import { once } from 'node:events';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { text as readText } from 'node:stream/consumers';
 import { z } from 'zod';
 import type { Metrics } from '../metrics';
 
 /**
  * The four calls of Consul's agent and health HTTP API the mesh needs, over one
- * keep-alive undici pool (as the peer client's): each with a timeout, the
- * caller's AbortSignal and the `http_client_request_duration_seconds` metric,
- * and every answer checked by zod before the mesh trusts it. The calls start
- * no trace: undici's instrumentation requires a parent span, and these run on
- * their own, outside any request.
+ * keep-alive pool: each with a timeout, the caller's AbortSignal and the
+ * `http_client_request_duration_seconds` metric, and every answer checked by
+ * zod before the mesh trusts it. On node:http, which every service has loaded
+ * (Express), not undici, which only play and queue-listener load and which
+ * would cost the others about 120 ms and 7 MB at start (docs/consul.md). The
+ * calls start no trace: the http instrumentation requires a parent span for
+ * outgoing calls, and these run on their own, outside any request.
  */
 
 /** Consul did not answer, answered an error status, or answered nonsense. */
@@ -79,7 +84,9 @@ const CALL_TIMEOUT_MS = 3_000;
 
 export function createConsulClient(options: { address: string; token?: string | undefined; metrics: Metrics }): ConsulClient {
   const origin = consulOrigin(options.address);
-  const pool = new Agent({ keepAliveTimeout: 30_000, connections: 16 });
+  const secure = origin.startsWith('https:');
+  // Idle sockets are closed after 30 s; a call in progress has its own deadline.
+  const pool = new (secure ? HttpsAgent : HttpAgent)({ keepAlive: true, maxSockets: 16, timeout: 30_000 });
   const headers = options.token ? { 'x-consul-token': options.token } : {};
   const { metrics } = options;
 
@@ -99,15 +106,11 @@ export function createConsulClient(options: { address: string; token?: string | 
     // A blocking query lasts as long as nothing changes: its duration is not a latency.
     const end = init.blocking ? undefined : metrics.httpClientDuration.startTimer({ peer: 'consul', method });
     try {
-      const body = init.body === undefined ? undefined : JSON.stringify(init.body);
-      // undici settles a request aborted while it connects only once the connection is made or
-      // fails (nodejs/undici#386): a TLS handshake or a black-holed agent would outlast the deadline.
-      const res = await Promise.race([
-        request(origin + path, { method, dispatcher: pool, signal: deadline.signal, headers, body }),
-        rejectOnAbort(deadline.signal),
-      ]);
-      const text = await res.body.text();
-      const status = res.statusCode;
+      const req = (secure ? httpsRequest : httpRequest)(origin + path, { method, agent: pool, signal: deadline.signal, headers });
+      req.end(init.body === undefined ? undefined : JSON.stringify(init.body));
+      const [res] = (await once(req, 'response')) as [IncomingMessage];
+      const text = await readText(res);
+      const status = res.statusCode ?? 0;
       end?.({ outcome: status >= 500 ? 'server_error' : status >= 300 ? 'client_error' : 'success' });
       // Consul answers errors as plain text ("ACL not found", "Permission denied: ..."): keep it short.
       if (status >= 300) throw new ConsulError(`${what}: ${status} ${text.slice(0, 200).trim()}`, status);
@@ -155,13 +158,11 @@ export function createConsulClient(options: { address: string; token?: string | 
       return { entries: body, index: answerIndex.data };
     },
 
-    // Not close(): that would wait for a connection attempt a deadline already gave up on.
-    close: () => pool.destroy(),
+    close() {
+      pool.destroy();
+      return Promise.resolve();
+    },
   };
-}
-
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted before an answer')), { once: true }));
 }
 
 /** The body as JSON, or the text itself when it is not (zod then refuses it). */
