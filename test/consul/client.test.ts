@@ -18,10 +18,7 @@ import { ConsulDouble } from './consul-double';
 const log = createLogger('consul-test', 'silent');
 
 const definition = (port: number) => {
-  const d = serviceRegistration(
-    { name: 'svc-client', address: '127.0.0.1', port, version: 't' },
-    { intervalMs: 600_000, timeoutMs: 1_000, deregisterCriticalAfterMs: 600_000 },
-  );
+  const d = serviceRegistration({ name: 'svc-client', address: '127.0.0.1', port, version: 't' }, 600_000);
   return { ...d, Check: { ...d.Check, Status: 'passing' as const } };
 };
 

@@ -4,6 +4,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { text as readText } from 'node:stream/consumers';
 import { z } from 'zod';
 import type { Metrics } from '../metrics';
+import type { ServiceRegistration } from './registration';
 
 /**
  * The four calls of Consul's agent and health HTTP API the mesh needs, over one
@@ -27,27 +28,6 @@ export class ConsulError extends Error {
   ) {
     super(message, options);
   }
-}
-
-/** The body of `PUT /v1/agent/service/register` as far as the mesh uses it. */
-export interface ServiceRegistration {
-  ID: string;
-  Name: string;
-  Address: string;
-  Port: number;
-  Tags: string[];
-  Meta: Record<string, string>;
-  Check: {
-    CheckID: string;
-    Name: string;
-    HTTP: string;
-    Method: 'GET';
-    Interval: string;
-    Timeout: string;
-    DeregisterCriticalServiceAfter: string;
-    /** The mesh leaves it out (checks start critical); tests set it to skip the first check. */
-    Status?: 'passing' | 'warning' | 'critical';
-  };
 }
 
 /** One instance in `GET /v1/health/service/<name>`, as far as the mesh reads it. */
@@ -79,6 +59,9 @@ export interface ConsulClient {
 
 /** `host:port` or `http(s)://host:port` (an IPv6 host in brackets), as the consul CLI accepts in CONSUL_HTTP_ADDR. */
 export const consulOrigin = (address: string): string => new URL(/^https?:\/\//.test(address) ? address : `http://${address}`).origin;
+
+/** An address as the host of a URL: an IPv6 literal in brackets. */
+export const hostForUrl = (address: string) => (address.includes(':') ? `[${address}]` : address);
 
 const CALL_TIMEOUT_MS = 3_000;
 
