@@ -11,10 +11,10 @@ import type { ServiceRegistration } from './registration';
  * keep-alive pool: each with a timeout, the caller's AbortSignal and the
  * `http_client_request_duration_seconds` metric, and every answer checked by
  * zod before the mesh trusts it. On node:http, which every service has loaded
- * (Express), not undici, which only play and queue-listener load and which
- * would cost the others about 120 ms and 7 MB at start (docs/consul.md). The
- * calls start no trace: the http instrumentation requires a parent span for
- * outgoing calls, and these run on their own, outside any request.
+ * (Express), not undici, which only play and queue-listener load: it would
+ * cost the other three about 160 ms and 10 MiB more at start (docs/consul.md).
+ * The calls start no trace: the http instrumentation requires a parent span
+ * for outgoing calls, and these run on their own, outside any request.
  */
 
 /** Consul did not answer, answered an error status, or answered nonsense. */
@@ -137,7 +137,8 @@ export function createConsulClient(options: { address: string; token?: string | 
       const path = `/v1/health/service/${encodeURIComponent(service)}?${query.toString()}`;
       const { status, headers, body } = await call('GET', path, { schema: z.array(healthEntrySchema), timeoutMs, signal, blocking });
       const answerIndex = indexSchema.safeParse(headers['x-consul-index']);
-      if (!answerIndex.success) throw new ConsulError(`consul GET ${path}: missing or bad X-Consul-Index ${String(headers['x-consul-index'])}`, status);
+      if (!answerIndex.success)
+        throw new ConsulError(`consul GET /v1/health/service/${service}: missing or bad X-Consul-Index ${String(headers['x-consul-index'])}`, status);
       return { entries: body, index: answerIndex.data };
     },
 
