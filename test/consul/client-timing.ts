@@ -62,10 +62,7 @@ async function main(): Promise<void> {
   const client = createConsulClient({ address: consul.address, token, metrics: createMetrics('consul-timing') });
   // A check that never runs within the measurement and is passing from the start.
   const definition = {
-    ...serviceRegistration(
-      { name: 'timing', address: '127.0.0.1', port: 9, version: 't' },
-      { intervalMs: 600_000, timeoutMs: 1_000, deregisterCriticalAfterMs: 600_000 },
-    ),
+    ...serviceRegistration({ name: 'timing', address: '127.0.0.1', port: 9, version: 't' }, 600_000),
   };
   const withStatus = { ...definition, Check: { ...definition.Check, Status: 'passing' } } as typeof definition;
   try {

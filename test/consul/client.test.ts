@@ -18,10 +18,7 @@ import { ConsulDouble } from './consul-double';
 const log = createLogger('consul-test', 'silent');
 
 const definition = (port: number) => {
-  const d = serviceRegistration(
-    { name: 'svc-client', address: '127.0.0.1', port, version: 't' },
-    { intervalMs: 600_000, timeoutMs: 1_000, deregisterCriticalAfterMs: 600_000 },
-  );
+  const d = serviceRegistration({ name: 'svc-client', address: '127.0.0.1', port, version: 't' }, 600_000);
   return { ...d, Check: { ...d.Check, Status: 'passing' as const } };
 };
 
@@ -219,11 +216,13 @@ describe('consul client when Consul misbehaves', () => {
     }
   });
 
-  test('when CONSUL_HTTP_ADDR is https, then the client speaks TLS', async () => {
+  test('when CONSUL_HTTP_ADDR is https, then the client speaks TLS, and a handshake never answered ends on the deadline', async () => {
     const server = await silentServer();
     const client = createConsulClient({ address: `https://${server.address}`, metrics: createMetrics('consul-test') });
     try {
-      await assert.rejects(client.deregister('svc-x', 300), ConsulError);
+      const started = Date.now();
+      await assert.rejects(client.deregister('svc-x', 300), (err: unknown) => err instanceof ConsulError && /timed out/.test(err.message));
+      assert.ok(Date.now() - started < 1_500, `timed out after ${Date.now() - started} ms, not on the deadline`);
       assert.equal(server.firstBytes[0]?.[0], 0x16, 'a TLS handshake record, not an HTTP request line');
     } finally {
       await client.close();

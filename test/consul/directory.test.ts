@@ -258,7 +258,7 @@ describe('registration against the double', () => {
       log,
       metrics,
       instance: { name: 'svc-reg', address: '127.0.0.1', port: instance.port, version: '9.9.9' },
-      check: { intervalMs: 1_000, timeoutMs: 500, deregisterCriticalAfterMs: 60_000 },
+      checkIntervalMs: 1_000,
       resyncIntervalMs: 200,
     });
     const gauge = async () => (await metrics.discoveryRegistered.get()).values[0]?.value ?? 0;

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, commonConfigSchema, loadConfig } from '../../services/platform/config';
-import { checkTiming, consulEndpoint, instanceId, serviceRegistration } from '../../services/platform/consul';
+import { consulOrigin, instanceId, serviceRegistration } from '../../services/platform/consul';
 import { parseGoDuration } from './consul-double';
 
 test('when CONSUL_HTTP_ADDR is host:port or a URL, then host, port and scheme come from it', () => {
-  assert.deepEqual(consulEndpoint('127.0.0.1:8500'), { host: '127.0.0.1', port: 8500, secure: false });
-  assert.deepEqual(consulEndpoint('consul.consul.svc:8500'), { host: 'consul.consul.svc', port: 8500, secure: false });
-  assert.deepEqual(consulEndpoint('https://consul:8501/'), { host: 'consul', port: 8501, secure: true });
-  assert.deepEqual(consulEndpoint('https://consul'), { host: 'consul', port: 443, secure: true });
-  assert.deepEqual(consulEndpoint('[fd00::1]:8500'), { host: '[fd00::1]', port: 8500, secure: false });
+  assert.equal(consulOrigin('127.0.0.1:8500'), 'http://127.0.0.1:8500');
+  assert.equal(consulOrigin('consul.consul.svc:8500'), 'http://consul.consul.svc:8500');
+  assert.equal(consulOrigin('https://consul:8501/'), 'https://consul:8501');
+  assert.equal(consulOrigin('https://consul'), 'https://consul', 'port 443');
+  assert.equal(consulOrigin('[fd00::1]:8500'), 'http://[fd00::1]:8500');
 });
 
 test('when CONSUL_HTTP_ADDR is not an address, then configuration fails naming the variable', () => {
@@ -27,17 +27,21 @@ test('when CONSUL_HTTP_ADDR is not an address, then configuration fails naming t
 });
 
 test("when the check interval is set, then the check timeout follows it and the reaping stays at Consul's minute", () => {
-  assert.deepEqual(checkTiming(5_000), { intervalMs: 5_000, timeoutMs: 2_000, deregisterCriticalAfterMs: 60_000 });
-  assert.deepEqual(checkTiming(1_000), { intervalMs: 1_000, timeoutMs: 400, deregisterCriticalAfterMs: 60_000 });
+  const timing = (intervalMs: number) => {
+    const { Interval, Timeout, DeregisterCriticalServiceAfter } = serviceRegistration(
+      { name: 'play', address: '10.0.0.1', port: 1, version: 't' },
+      intervalMs,
+    ).Check;
+    return [Interval, Timeout, DeregisterCriticalServiceAfter];
+  };
+  assert.deepEqual(timing(5_000), ['5000ms', '2000ms', '60000ms']);
+  assert.deepEqual(timing(1_000), ['1000ms', '400ms', '60000ms']);
 });
 
 test('when the address is IPv6, then the instance id stays path-safe and the check URL brackets the address', () => {
   assert.equal(instanceId({ name: 'play', address: '10.244.1.7', port: 8080 }), 'play-10.244.1.7-8080');
   assert.equal(instanceId({ name: 'play', address: 'fd00::7', port: 8080 }), 'play-fd00--7-8080');
-  const registration = serviceRegistration(
-    { name: 'play', address: 'fd00::7', port: 8080, version: '1.2.3' },
-    { intervalMs: 5_000, timeoutMs: 2_000, deregisterCriticalAfterMs: 60_000 },
-  );
+  const registration = serviceRegistration({ name: 'play', address: 'fd00::7', port: 8080, version: '1.2.3' }, 5_000);
   assert.equal(registration.Check.HTTP, 'http://[fd00::7]:8080/healthz');
   assert.deepEqual(
     [registration.Check.Interval, registration.Check.Timeout, registration.Check.DeregisterCriticalServiceAfter],

@@ -1,7 +1,9 @@
 /**
  * Work a service does on its own (Consul registration, resyncs, lookups on a
  * timer) is not part of any request: it must not flood the trace backend
- * with one-span traces, while calls made while serving stay traced.
+ * with one-span traces, while calls made while serving stay traced. The Consul
+ * client is on node:http: the http instrumentation's requireParentforOutgoingSpans
+ * is what keeps its calls out of the traces.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

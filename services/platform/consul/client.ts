@@ -1,19 +1,20 @@
-import { lookup } from 'node:dns';
-import { EventEmitter } from 'node:events';
-import { Agent as HttpAgent, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import type { LookupFunction } from 'node:net';
-import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
-import Consul from 'consul';
+import { once } from 'node:events';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { text as readText } from 'node:stream/consumers';
 import { z } from 'zod';
 import type { Metrics } from '../metrics';
+import type { ServiceRegistration } from './registration';
 
 /**
- * The few calls of Consul's agent and health API the mesh needs, made by the
- * `consul` package over one keep-alive pool. Around each call: our timeout,
- * cancellation by an AbortSignal, the `http_client_request_duration_seconds`
- * metric, no trace span, and zod on every answer before the mesh trusts it.
+ * The four calls of Consul's agent and health HTTP API the mesh needs, over one
+ * keep-alive pool: each with a timeout, the caller's AbortSignal and the
+ * `http_client_request_duration_seconds` metric, and every answer checked by
+ * zod before the mesh trusts it. On node:http, which every service has loaded
+ * (Express), not undici, which only play and queue-listener load: it would
+ * cost the other three about 160 ms and 10 MiB more at start (docs/consul.md).
+ * The calls start no trace: the http instrumentation requires a parent span
+ * for outgoing calls, and these run on their own, outside any request.
  */
 
 /** Consul did not answer, answered an error status, or answered nonsense. */
@@ -29,53 +30,21 @@ export class ConsulError extends Error {
   }
 }
 
-/** The agent's service definition as far as the mesh uses it, in the API's own field names. */
-export interface ServiceRegistration {
-  ID: string;
-  Name: string;
-  Address: string;
-  Port: number;
-  Tags: string[];
-  Meta: Record<string, string>;
-  Check: {
-    CheckID: string;
-    Name: string;
-    HTTP: string;
-    Method: 'GET';
-    Interval: string;
-    Timeout: string;
-    DeregisterCriticalServiceAfter: string;
-    /** The mesh leaves it out (checks start critical); tests set it to skip the first check. */
-    Status?: 'passing' | 'warning' | 'critical';
-  };
-}
-
+/** One instance in `GET /v1/health/service/<name>`, as far as the mesh reads it. */
 const healthEntrySchema = z.object({
-  Node: z.object({ Node: z.string(), Address: z.string() }),
-  Service: z.object({
-    ID: z.string(),
-    Service: z.string(),
-    // Empty when the service was registered without an address: the node's is used.
-    Address: z.string().default(''),
-    Port: z.number().int().min(1).max(65_535),
-    Tags: z.array(z.string()).nullable().default(null),
-    Meta: z.record(z.string()).nullable().default(null),
-  }),
+  Node: z.object({ Address: z.string() }),
+  // Address is empty when the service was registered without one: the node's is used.
+  Service: z.object({ Address: z.string().default(''), Port: z.number().int().min(1).max(65_535) }),
   Checks: z
-    .array(z.object({ CheckID: z.string().default(''), Status: z.string() }))
+    .array(z.object({ Status: z.string() }))
     .nullable()
     .default([]),
 });
-const healthAnswerSchema = z.array(healthEntrySchema);
 export type HealthEntry = z.infer<typeof healthEntrySchema>;
 /** `GET /v1/agent/services`: service id to definition. */
 const agentServicesSchema = z.record(z.object({ ID: z.string() }));
-
-export interface HealthAnswer {
-  entries: HealthEntry[];
-  /** `X-Consul-Index`: pass it back as `index` to block until something changes. */
-  index: number;
-}
+/** `X-Consul-Index`: what a blocking query passes back as `index`. */
+const indexSchema = z.string().regex(/^\d+$/).transform(Number).pipe(z.number().safe());
 
 export interface ConsulClient {
   register(service: ServiceRegistration, signal?: AbortSignal): Promise<void>;
@@ -83,184 +52,108 @@ export interface ConsulClient {
   deregister(serviceId: string, timeoutMs?: number): Promise<void>;
   /** Whether the local agent still holds this service (it forgets all on a restart without persisted state). */
   hasService(serviceId: string, signal?: AbortSignal): Promise<boolean>;
-  /** Passing instances of a service; with `index` > 0 a blocking query of at most `waitMs`. */
-  passingInstances(service: string, options: { index: number; waitMs: number; signal?: AbortSignal }): Promise<HealthAnswer>;
+  /** Passing instances of a service, and the index to block on; with `index` > 0 a blocking query of at most `waitMs`. */
+  passingInstances(service: string, options: { index: number; waitMs: number; signal?: AbortSignal }): Promise<{ entries: HealthEntry[]; index: number }>;
   close(): Promise<void>;
 }
 
-export interface ConsulEndpoint {
-  host: string;
-  port: number;
-  secure: boolean;
-}
+/** `host:port` or `http(s)://host:port` (an IPv6 host in brackets), as the consul CLI accepts in CONSUL_HTTP_ADDR. */
+export const consulOrigin = (address: string): string => new URL(/^https?:\/\//.test(address) ? address : `http://${address}`).origin;
 
-/** `host:port` or `http(s)://host:port`, as the consul CLI accepts in CONSUL_HTTP_ADDR. */
-export function consulEndpoint(address: string): ConsulEndpoint {
-  const url = new URL(/^https?:\/\//.test(address) ? address : `http://${address}`);
-  const secure = url.protocol === 'https:';
-  return { host: url.hostname, port: url.port ? Number(url.port) : secure ? 443 : 80, secure };
-}
-
-/**
- * The package hands Node's http the URL's hostname, brackets and all, for an
- * IPv6 literal (`[fd00::1]`), which no resolver knows: strip them first.
- */
-const lookupWithoutBrackets: LookupFunction = (hostname, options, callback) => lookup(hostname.replace(/^\[(.*)\]$/, '$1'), options, callback);
+/** An address as the host of a URL: an IPv6 literal in brackets. */
+export const hostForUrl = (address: string) => (address.includes(':') ? `[${address}]` : address);
 
 const CALL_TIMEOUT_MS = 3_000;
 
-/** What every call passes the package: `ctx` cancels (emit `cancel`), `timeout` in ms. */
-interface CallOptions {
-  ctx: EventEmitter;
-  timeout: number;
-}
-
-/** What papi (the package's HTTP layer) sets on its errors; in no type or README, so read defensively. */
-interface PapiError extends Error {
-  isTimeout?: boolean;
-  isResponse?: boolean;
-  response?: IncomingMessage & { body?: unknown };
-}
-
 export function createConsulClient(options: { address: string; token?: string | undefined; metrics: Metrics }): ConsulClient {
-  const { host, port, secure } = consulEndpoint(options.address);
-  // Idle sockets are closed after 30 s; a call in progress has its own timeout.
-  const pool = secure
-    ? new HttpsAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 })
-    : new HttpAgent({ keepAlive: true, maxSockets: 16, timeout: 30_000 });
-  const consul = new Consul({
-    host,
-    port,
-    secure,
-    agent: pool,
-    ...(options.token ? { defaults: { token: options.token } } : {}),
-    // Passed on to http.request; not in the package's types.
-    ...({ lookup: lookupWithoutBrackets } as object),
-  });
+  const origin = consulOrigin(options.address);
+  const secure = origin.startsWith('https:');
+  // Idle sockets are closed after 30 s; a call in progress has its own deadline.
+  const pool = new (secure ? HttpsAgent : HttpAgent)({ keepAlive: true, maxSockets: 16, timeout: 30_000 });
+  const headers = options.token ? { 'x-consul-token': options.token } : {};
   const { metrics } = options;
 
-  /**
-   * One call through the package. `withResponse` makes the package answer
-   * `[response, body]` instead of the body (what its own Watch does to read
-   * X-Consul-Index).
-   */
+  /** One call: an answer other than 2xx is a ConsulError with its status; the body of a 2xx must pass `schema`. */
   async function call<T>(
-    what: string,
     method: 'GET' | 'PUT',
-    init: { timeoutMs: number; signal?: AbortSignal | undefined; blocking?: boolean; withResponse?: boolean },
-    send: (common: CallOptions) => Promise<T>,
-  ): Promise<T> {
-    if (init.signal?.aborted) throw new ConsulError(`consul ${what}: aborted`);
-    const ctx = Object.assign(new EventEmitter(), { includeResponse: init.withResponse === true });
-    const onAbort = () => ctx.emit('cancel');
-    init.signal?.addEventListener('abort', onAbort, { once: true });
+    path: string,
+    init: { schema: z.ZodType<T, z.ZodTypeDef, unknown>; timeoutMs?: number; signal?: AbortSignal | undefined; blocking?: boolean; body?: unknown },
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: T }> {
+    const what = `consul ${method} ${path.split('?')[0] ?? ''}`;
+    if (init.signal?.aborted) throw new ConsulError(`${what}: aborted`);
+    // A timer cleared when the call ends and a listener removed, not AbortSignal.timeout/any (see the peer client).
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), init.timeoutMs ?? CALL_TIMEOUT_MS);
+    const cancel = () => deadline.abort();
+    init.signal?.addEventListener('abort', cancel, { once: true });
     // A blocking query lasts as long as nothing changes: its duration is not a latency.
     const end = init.blocking ? undefined : metrics.httpClientDuration.startTimer({ peer: 'consul', method });
     try {
-      // Registration, resyncs and lookups run on their own, outside any request: as
-      // with undici's requireParentforSpans, they must not each start a one-span trace.
-      const answer = await context.with(suppressTracing(context.active()), () => send({ ctx, timeout: init.timeoutMs }));
-      end?.({ outcome: 'success' });
-      return answer;
-    } catch (caught) {
-      const err = caught as PapiError;
-      const status = err.isResponse || err.response ? err.response?.statusCode : undefined;
-      if (status !== undefined && status < 300) {
-        // Answered, but the package could not decode the body (JSON announced, something else sent).
-        end?.({ outcome: 'success' });
-        throw new ConsulError(`consul ${what}: unexpected answer: ${err.message}`, status, { cause: err });
-      }
-      if (status !== undefined) {
-        end?.({ outcome: status >= 500 ? 'server_error' : 'client_error' });
-        // Consul answers errors as plain text ("ACL not found", "Permission denied: ..."): keep it short.
-        const text = typeof err.response?.body === 'string' ? err.response.body : err.message;
-        throw new ConsulError(`consul ${what}: ${status} ${text.slice(0, 200).trim()}`, status, { cause: err });
-      }
-      end?.({ outcome: err.isTimeout ? 'timeout' : 'unreachable' });
-      throw new ConsulError(`consul ${what}: ${err.isTimeout ? 'timed out' : 'unreachable'}`, undefined, { cause: err });
+      const req = (secure ? httpsRequest : httpRequest)(origin + path, { method, agent: pool, signal: deadline.signal, headers });
+      req.end(init.body === undefined ? undefined : JSON.stringify(init.body));
+      const [res] = (await once(req, 'response')) as [IncomingMessage];
+      const text = await readText(res);
+      const status = res.statusCode ?? 0;
+      end?.({ outcome: status >= 500 ? 'server_error' : status >= 300 ? 'client_error' : 'success' });
+      // Consul answers errors as plain text ("ACL not found", "Permission denied: ..."): keep it short.
+      if (status >= 300) throw new ConsulError(`${what}: ${status} ${text.slice(0, 200).trim()}`, status);
+      const parsed = init.schema.safeParse(text === '' ? undefined : parseJson(text));
+      if (!parsed.success) throw new ConsulError(`${what}: unexpected answer: ${parsed.error.issues[0]?.message ?? ''}`, status);
+      return { status, headers: res.headers, body: parsed.data };
+    } catch (err) {
+      if (err instanceof ConsulError) throw err;
+      // A call its caller cancelled (shutdown, a restarted watch) says nothing about Consul: not observed.
+      const outcome = init.signal?.aborted ? 'aborted' : deadline.signal.aborted ? 'timeout' : 'unreachable';
+      if (outcome !== 'aborted') end?.({ outcome });
+      throw new ConsulError(`${what}: ${outcome === 'timeout' ? 'timed out' : outcome}`, undefined, { cause: err });
     } finally {
-      init.signal?.removeEventListener('abort', onAbort);
+      clearTimeout(timer);
+      init.signal?.removeEventListener('abort', cancel);
     }
   }
 
   return {
     async register(service, signal) {
-      const check = service.Check;
-      // `method` is sent by the package but missing from its CheckOptions type.
-      const definition = {
-        id: service.ID,
-        name: service.Name,
-        address: service.Address,
-        port: service.Port,
-        tags: service.Tags,
-        meta: service.Meta,
-        check: {
-          checkid: check.CheckID,
-          name: check.Name,
-          http: check.HTTP,
-          method: check.Method,
-          interval: check.Interval,
-          timeout: check.Timeout,
-          deregistercriticalserviceafter: check.DeregisterCriticalServiceAfter,
-          ...(check.Status ? { status: check.Status } : {}),
-        },
-      };
-      await call(`register ${service.ID}`, 'PUT', { timeoutMs: CALL_TIMEOUT_MS, signal }, (common) => {
-        const request = { ...definition, ...common };
-        return consul.agent.service.register(request);
-      });
+      await call('PUT', '/v1/agent/service/register', { schema: z.unknown(), signal, body: service });
     },
 
-    async deregister(serviceId, timeoutMs = CALL_TIMEOUT_MS) {
-      try {
-        await call(`deregister ${serviceId}`, 'PUT', { timeoutMs }, (common) => {
-          const request = { id: serviceId, ...common };
-          return consul.agent.service.deregister(request);
-        });
-      } catch (err) {
-        if (err instanceof ConsulError && err.status === 404) return;
-        throw err;
-      }
+    async deregister(serviceId, timeoutMs) {
+      await call('PUT', `/v1/agent/service/deregister/${encodeURIComponent(serviceId)}`, { schema: z.unknown(), timeoutMs }).catch((err: unknown) => {
+        if (!(err instanceof ConsulError && err.status === 404)) throw err;
+      });
     },
 
     async hasService(serviceId, signal) {
-      // The package has no call for one service of the agent; the filter keeps the answer to it.
-      const listing = { filter: `ID == "${serviceId}"` };
-      const answer = await call(`read service ${serviceId}`, 'GET', { timeoutMs: CALL_TIMEOUT_MS, signal }, (common) => {
-        const request = { ...listing, ...common };
-        return consul.agent.service.list(request);
-      });
-      const parsed = agentServicesSchema.safeParse(answer);
-      if (!parsed.success) throw new ConsulError(`consul read service ${serviceId}: unexpected answer: ${parsed.error.issues[0]?.message ?? ''}`, 200);
-      return Object.values(parsed.data).some((s) => s.ID === serviceId);
+      const query = new URLSearchParams({ filter: `ID == "${serviceId}"` });
+      const { body } = await call('GET', `/v1/agent/services?${query.toString()}`, { schema: agentServicesSchema, signal });
+      return Object.values(body).some((s) => s.ID === serviceId);
     },
 
     async passingInstances(service, { index, waitMs, signal }) {
       const blocking = index > 0;
-      const query = { service, passing: true, ...(blocking ? { index: String(index), wait: `${Math.ceil(waitMs / 1000)}s` } : {}) };
+      const query = new URLSearchParams({ passing: 'true', ...(blocking ? { index: String(index), wait: `${Math.ceil(waitMs / 1000)}s` } : {}) });
       // Consul adds up to wait/16 of jitter to a blocking query; allow for it and for the answer itself.
       const timeoutMs = blocking ? waitMs + waitMs / 16 + CALL_TIMEOUT_MS : CALL_TIMEOUT_MS;
-      const what = `health of ${service}`;
-      const answer: unknown = await call(what, 'GET', { timeoutMs, signal, blocking, withResponse: true }, (common) => {
-        const request = { ...query, ...common };
-        return consul.health.service(request);
-      });
-      const [res, body] = Array.isArray(answer) ? (answer as [IncomingMessage | undefined, unknown]) : [undefined, undefined];
-      const rawIndex = res?.headers['x-consul-index'];
-      const answerIndex = Number(rawIndex);
-      if (!Number.isSafeInteger(answerIndex) || answerIndex < 0) {
-        throw new ConsulError(`consul ${what}: missing or bad X-Consul-Index ${String(rawIndex)}`, res?.statusCode);
-      }
-      const parsed = healthAnswerSchema.safeParse(body);
-      if (!parsed.success) {
-        throw new ConsulError(`consul ${what}: unexpected answer: ${parsed.error.issues[0]?.message ?? ''}`, res?.statusCode);
-      }
-      return { entries: parsed.data, index: answerIndex };
+      const path = `/v1/health/service/${encodeURIComponent(service)}?${query.toString()}`;
+      const { status, headers, body } = await call('GET', path, { schema: z.array(healthEntrySchema), timeoutMs, signal, blocking });
+      const answerIndex = indexSchema.safeParse(headers['x-consul-index']);
+      if (!answerIndex.success)
+        throw new ConsulError(`consul GET /v1/health/service/${service}: missing or bad X-Consul-Index ${String(headers['x-consul-index'])}`, status);
+      return { entries: body, index: answerIndex.data };
     },
 
     close() {
-      consul.destroy();
+      pool.destroy();
       return Promise.resolve();
     },
   };
+}
+
+/** The body as JSON, or the text itself when it is not (zod then refuses it). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }

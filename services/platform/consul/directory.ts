@@ -1,7 +1,7 @@
 import type { PeerDirectory } from '../discovery';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
-import type { ConsulClient, HealthEntry } from './client';
+import { hostForUrl, type ConsulClient, type HealthEntry } from './client';
 import { repeatUntilStopped } from '../loop';
 
 export interface ConsulDirectoryOptions {
@@ -94,7 +94,7 @@ export class ConsulDirectory implements PeerDirectory {
           // agent, a restored snapshot) restarts the loop; one below 1 would never block.
           index = answer.index < index ? 0 : Math.max(answer.index, 1);
           const urls = instanceUrls(answer.entries);
-          if (failing || !view.fresh || !sameList(urls, view.urls)) log.info({ peer, instances: urls }, 'consul peers updated');
+          if (failing || !view.fresh || urls.join() !== view.urls?.join()) log.info({ peer, instances: urls }, 'consul peers updated');
           view.urls = urls;
           view.fresh = true;
           failing = false;
@@ -127,13 +127,6 @@ function instanceUrls(entries: HealthEntry[]): string[] {
   const urls = entries
     // The query asked for passing only; a check listed non-passing anyway is not trusted.
     .filter((e) => (e.Checks ?? []).every((c) => c.Status === 'passing'))
-    .map((e) => {
-      const address = e.Service.Address || e.Node.Address;
-      return `http://${address.includes(':') ? `[${address}]` : address}:${e.Service.Port}`;
-    });
+    .map((e) => `http://${hostForUrl(e.Service.Address || e.Node.Address)}:${e.Service.Port}`);
   return [...new Set(urls)].sort();
-}
-
-function sameList(a: string[], b: string[] | undefined): boolean {
-  return b !== undefined && a.length === b.length && a.every((url, i) => url === b[i]);
 }

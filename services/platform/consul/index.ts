@@ -4,11 +4,11 @@ import type { PeerDirectory } from '../discovery';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
 import { SERVICE_VERSION } from '../version';
-import { createConsulClient, type ConsulClient } from './client';
+import { createConsulClient } from './client';
 import { ConsulDirectory } from './directory';
-import { Registration, type CheckTiming } from './registration';
+import { Registration } from './registration';
 
-export { ConsulError, consulEndpoint, createConsulClient, type ConsulClient, type HealthEntry, type ServiceRegistration } from './client';
+export { ConsulError, consulOrigin, createConsulClient, type ConsulClient } from './client';
 export { ConsulDirectory } from './directory';
 export { Registration, instanceId, serviceRegistration } from './registration';
 
@@ -21,7 +21,7 @@ export interface ConsulLink {
 }
 
 export function connectConsul(address: string, config: CommonConfig, service: string, log: Logger, metrics: Metrics): ConsulLink {
-  const client: ConsulClient = createConsulClient({ address, token: config.CONSUL_HTTP_TOKEN, metrics });
+  const client = createConsulClient({ address, token: config.CONSUL_HTTP_TOKEN, metrics });
   const consulLog = log.child({ component: 'consul' });
   const directories: ConsulDirectory[] = [];
   return {
@@ -36,9 +36,7 @@ export function connectConsul(address: string, config: CommonConfig, service: st
         log: consulLog,
         metrics,
         instance: { name: service, address: config.SERVICE_ADDRESS ?? firstIPv4(), port, version: SERVICE_VERSION },
-        check: checkTiming(config.CONSUL_CHECK_INTERVAL_MS),
-        // Every two check intervals: an agent restarted without state has forgotten us about as long as its check would take to notice.
-        resyncIntervalMs: 2 * config.CONSUL_CHECK_INTERVAL_MS,
+        checkIntervalMs: config.CONSUL_CHECK_INTERVAL_MS,
         onRegistrationLost: () => directories.forEach((d) => d.restartWatches()),
       });
       registration.start();
@@ -47,16 +45,6 @@ export function connectConsul(address: string, config: CommonConfig, service: st
     close: () => client.close(),
   };
 }
-
-/** Consul reaps a critical service no sooner than a minute after it turned critical. */
-const DEREGISTER_CRITICAL_AFTER_MS = 60_000;
-
-/** The check's timing, all from its interval: one run may take two fifths of it. */
-export const checkTiming = (intervalMs: number): CheckTiming => ({
-  intervalMs,
-  timeoutMs: Math.round((intervalMs * 2) / 5),
-  deregisterCriticalAfterMs: DEREGISTER_CRITICAL_AFTER_MS,
-});
 
 /** What others call this instance at without SERVICE_ADDRESS: the host's first non-internal IPv4. */
 function firstIPv4(): string {

@@ -1,6 +1,6 @@
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
-import type { ConsulClient, ServiceRegistration } from './client';
+import { hostForUrl, type ConsulClient } from './client';
 import { repeatUntilStopped } from '../loop';
 
 export interface InstanceDescription {
@@ -9,12 +9,6 @@ export interface InstanceDescription {
   address: string;
   port: number;
   version: string;
-}
-
-export interface CheckTiming {
-  intervalMs: number;
-  timeoutMs: number;
-  deregisterCriticalAfterMs: number;
 }
 
 /**
@@ -27,11 +21,16 @@ export function instanceId({ name, address, port }: Pick<InstanceDescription, 'n
   return `${name}-${address}-${port}`.replace(/[^A-Za-z0-9_.-]/g, '-');
 }
 
-const hostForUrl = (address: string) => (address.includes(':') ? `[${address}]` : address);
 /** Go duration syntax, which Consul parses; milliseconds keep every configured value exact. */
 const goDuration = (ms: number) => `${ms}ms`;
+/** Consul reaps a critical service no sooner than a minute after it turned critical. */
+const DEREGISTER_CRITICAL_AFTER_MS = 60_000;
 
-export function serviceRegistration(instance: InstanceDescription, check: CheckTiming): ServiceRegistration {
+/** The body of `PUT /v1/agent/service/register`, in the API's own field names. */
+export type ServiceRegistration = ReturnType<typeof serviceRegistration>;
+
+/** The check's timing all follows its interval: one run may take two fifths of it. */
+export function serviceRegistration(instance: InstanceDescription, checkIntervalMs: number) {
   const id = instanceId(instance);
   return {
     ID: id,
@@ -47,10 +46,10 @@ export function serviceRegistration(instance: InstanceDescription, check: CheckT
       CheckID: `service:${id}`,
       Name: `${instance.name} /healthz`,
       HTTP: `http://${hostForUrl(instance.address)}:${instance.port}/healthz`,
-      Method: 'GET',
-      Interval: goDuration(check.intervalMs),
-      Timeout: goDuration(check.timeoutMs),
-      DeregisterCriticalServiceAfter: goDuration(check.deregisterCriticalAfterMs),
+      Method: 'GET' as const,
+      Interval: goDuration(checkIntervalMs),
+      Timeout: goDuration(Math.round((checkIntervalMs * 2) / 5)),
+      DeregisterCriticalServiceAfter: goDuration(DEREGISTER_CRITICAL_AFTER_MS),
     },
   };
 }
@@ -72,13 +71,14 @@ export class Registration {
       log: Logger;
       metrics: Metrics;
       instance: InstanceDescription;
-      check: CheckTiming;
-      resyncIntervalMs: number;
+      checkIntervalMs: number;
+      /** Every two check intervals unless set: an agent restarted without state has forgotten us about as long as its check takes to notice. */
+      resyncIntervalMs?: number;
       /** Called before registering again after a loss or an outage: the agent may have restarted, index and all. */
       onRegistrationLost?: () => void;
     },
   ) {
-    this.definition = serviceRegistration(options.instance, options.check);
+    this.definition = serviceRegistration(options.instance, options.checkIntervalMs);
   }
 
   get id(): string {
@@ -90,7 +90,7 @@ export class Registration {
   }
 
   /** Stops the upkeep first, so no late registration can follow the deregistration. */
-  async deregister(timeoutMs = 3_000): Promise<void> {
+  async deregister(timeoutMs?: number): Promise<void> {
     this.stopping.abort();
     await this.loop;
     this.options.metrics.discoveryRegistered.set(0);
@@ -99,7 +99,8 @@ export class Registration {
   }
 
   private async keepRegistered(): Promise<void> {
-    const { client, log, metrics, resyncIntervalMs } = this.options;
+    const { client, log, metrics } = this.options;
+    const resyncIntervalMs = this.options.resyncIntervalMs ?? 2 * this.options.checkIntervalMs;
     const signal = this.stopping.signal;
     const serviceId = this.definition.ID;
     let registered = false;
