@@ -44,6 +44,12 @@ export function isUnavailable(err: unknown): boolean {
   return err instanceof Error;
 }
 
+/** A statement node-postgres prepares once per connection under `name`. */
+export interface NamedStatement {
+  name: string;
+  text: string;
+}
+
 export interface DatabaseOptions {
   config: DatabaseConfig;
   /** The schema this service owns; migrations live in `migrationsDir` as NNN_name.sql. */
@@ -112,12 +118,17 @@ export class Database {
     return migrated;
   }
 
-  /** One statement; connection failures become a 503 after one retry on a fresh connection. */
-  async query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+  /**
+   * One statement; connection failures become a DatabaseUnavailableError after
+   * one retry on a fresh connection. A named statement is prepared once per
+   * connection and then only bound and executed: the hot queries are named.
+   */
+  async query<R extends QueryResultRow>(statement: string | NamedStatement, values?: unknown[]): Promise<QueryResult<R>> {
     if (!this.migrated) throw new DatabaseUnavailableError(new Error('schema not migrated yet'));
+    const config = typeof statement === 'string' ? { text: statement, values } : { ...statement, values };
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await this.pool.query<R>(text, values);
+        const result = await this.pool.query<R>(config);
         this.reachable = true;
         return result;
       } catch (err) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_RECORD_BATCH } from '../platform/events';
 import { PeerUnavailableError, type PeerClient } from '../platform/peer-client';
 
 export interface Backends {
@@ -9,7 +10,7 @@ export interface Backends {
 
 const metadataAnswer = z.object({ title: z.string(), genre: z.string(), summary: z.string() });
 const urlAnswer = z.object({ url: z.string() });
-const countsAnswer = z.object({ assetviews: z.number().int().nonnegative(), userviews: z.number().int().nonnegative() });
+const viewCounts = z.object({ assetviews: z.number().int().nonnegative(), userviews: z.number().int().nonnegative() });
 /** The contract's 404 body: a 404 without it (a wrong route, a wrong service) is a failure, not an absence. */
 const notFoundAnswer = z.object({ id: z.string(), status: z.string() });
 
@@ -38,9 +39,65 @@ export async function lookupUrl(b: Backends, assetId: string, timeoutMs: number)
   return result === 'failed' ? result : { found: result.found.url };
 }
 
-/** Counts before this view, in one call answered from one query; never-seen ids have 0 views. */
-export async function lookupViews(b: Backends, assetId: string, userId: string, timeoutMs: number): Promise<Lookup<{ assetviews: number; userviews: number }>> {
-  const result = await lookup(b.reporting, `/events/asset/${assetId}/user/${userId}`, countsAnswer, timeoutMs);
-  // The route always answers 200; a 404 means something else answered (a wrong URL, an old reporting).
-  return result === 'missing' ? 'failed' : result;
+const countsAnswer = z.object({ counts: z.array(viewCounts) });
+type ViewCounts = z.infer<typeof viewCounts>;
+
+interface CountsRequest {
+  play: { assetId: string; userId: string };
+  /** performance.now() by which this play needs its answer. */
+  deadline: number;
+  resolve(result: Lookup<ViewCounts>): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * The counts of concurrent plays in one call, as DataLoader does it: the plays
+ * that ask in one turn of the event loop share one `POST /events/counts`,
+ * answered from one query. A lone play is sent at the end of its turn
+ * (setImmediate), so it waits for nothing but its own call. The shared call
+ * gets the budget of the play with the least time left: no play waits past
+ * its deadline.
+ */
+function countsBatcher(reporting: PeerClient): (assetId: string, userId: string, timeoutMs: number) => Promise<Lookup<ViewCounts>> {
+  let pending: CountsRequest[] = [];
+  const send = async (batch: CountsRequest[]): Promise<Lookup<ViewCounts>[]> => {
+    const failed = batch.map((): Lookup<ViewCounts> => 'failed');
+    const timeoutMs = Math.max(1, Math.ceil(Math.min(...batch.map((r) => r.deadline)) - performance.now()));
+    try {
+      const res = await reporting.call('POST', '/events/counts', { json: { plays: batch.map((r) => r.play) }, timeoutMs, idempotent: true });
+      const parsed = countsAnswer.safeParse(res.body);
+      if (res.status !== 200 || !parsed.success || parsed.data.counts.length !== batch.length) return failed;
+      return parsed.data.counts.map((found) => ({ found }));
+    } catch (err) {
+      // Down, slow or too large: each play says so in `degraded`. Anything else is a bug, answered 500.
+      if (err instanceof PeerUnavailableError) return failed;
+      throw err;
+    }
+  };
+  const flush = () => {
+    const batch = pending.slice(0, MAX_RECORD_BATCH);
+    pending = pending.slice(MAX_RECORD_BATCH);
+    if (pending.length > 0) setImmediate(flush);
+    send(batch).then(
+      (results) => batch.forEach((request, i) => request.resolve(results[i] ?? 'failed')),
+      (err: unknown) => batch.forEach((request) => request.reject(err)),
+    );
+  };
+  return (assetId, userId, timeoutMs) =>
+    new Promise((resolve, reject) => {
+      if (pending.length === 0) setImmediate(flush);
+      pending.push({ play: { assetId, userId }, deadline: performance.now() + timeoutMs, resolve, reject });
+    });
+}
+
+const batchers = new WeakMap<PeerClient, ReturnType<typeof countsBatcher>>();
+
+/** Counts before this view, shared with the plays asking at the same moment; never-seen ids have 0 views. */
+export function lookupViews(b: Backends, assetId: string, userId: string, timeoutMs: number): Promise<Lookup<ViewCounts>> {
+  let batcher = batchers.get(b.reporting);
+  if (!batcher) {
+    batcher = countsBatcher(b.reporting);
+    batchers.set(b.reporting, batcher);
+  }
+  return batcher(assetId, userId, timeoutMs);
 }

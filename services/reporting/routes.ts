@@ -8,11 +8,10 @@ import { MAX_RECORD_BATCH } from '../platform/events';
 import type { Metrics } from '../platform/metrics';
 import { notFoundAnswer, operation, type BearerAuth, type ServiceApi } from '../platform/openapi';
 import { idSchema } from '../platform/validation';
-import type { RecordOutcome, ViewStore, ViewToRecord } from './store';
+import type { RecordOutcome, ViewCounts, ViewStore, ViewToRecord } from './store';
 
 const viewParams = z.object({ assetId: idSchema, userId: idSchema });
-const assetParams = z.object({ assetId: idSchema });
-const userParams = z.object({ userId: idSchema });
+const countsBody = z.object({ plays: z.array(z.object({ assetId: idSchema, userId: idSchema }).strict()).min(1).max(MAX_RECORD_BATCH) }).strict();
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const idempotencyKey = z.string().regex(IDEMPOTENCY_KEY);
 const recordHeaders = z.object({
@@ -125,7 +124,8 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
             throw new HttpError('idempotency_key_conflict', 'this Idempotency-Key was already used for another asset or user');
           }
           if (outcome === 'duplicate') res.setHeader('Idempotent-Replayed', 'true');
-          return store.counts(assetId, userId);
+          const [counts] = await store.counts([{ assetId, userId }]);
+          return counts!;
         },
       }),
       operation({
@@ -173,47 +173,52 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
           { name: 'neverSeen', summary: 'ids never seen', params: { assetId: 'ghost', userId: 'nobody' }, status: 200 },
           { name: 'invalidId', summary: 'an asset id with a dot', params: { assetId: 'a.b', userId: 'alice' }, status: 400 },
         ],
-        async handle({ params: { assetId, userId } }) {
-          const { assetviews, userviews } = await store.counts(assetId, userId);
+        async handle({ params }) {
+          const [{ assetviews, userviews }] = (await store.counts([params])) as [ViewCounts];
           return { assetviews, userviews };
         },
       }),
       operation({
-        method: 'get',
-        path: '/events/user/:userId',
-        summary: "A user's views",
-        params: userParams,
-        ok: { description: 'The views', schema: viewsAnswer },
-        responses: { 404: notFoundAnswer('User not found') },
+        method: 'post',
+        path: '/events/counts',
+        summary: "Both counts of many plays in one query (play's concurrent plays share one call), in the order asked",
+        body: countsBody,
+        ok: { description: 'The counts of each play, in order', schema: z.object({ counts: z.array(countsAnswer) }).strict() },
         examples: [
-          { name: 'viewer', summary: 'a user who viewed', params: { userId: 'alice' }, status: 200 },
-          { name: 'unknown', summary: 'a user never seen', params: { userId: 'nobody' }, status: 404 },
+          { name: 'plays', summary: 'two plays', body: { plays: [{ assetId: '123', userId: 'alice' }, { assetId: 'ghost', userId: 'nobody' }] }, status: 200 },
+          { name: 'badId', summary: 'an asset id with a dot', body: { plays: [{ assetId: 'a.b', userId: 'alice' }] }, status: 400 },
         ],
-        async handle({ params: { userId } }) {
-          const count = await store.userViews(userId);
-          if (count === undefined) throw userNotFound(userId);
-          return { id: userId, views: count };
+        async handle({ body: { plays } }) {
+          return { counts: await store.counts(plays) };
         },
       }),
-      operation({
-        method: 'get',
-        path: '/events/asset/:assetId',
-        summary: "An asset's views",
-        params: assetParams,
-        ok: { description: 'The views', schema: viewsAnswer },
-        responses: { 404: notFoundAnswer('Asset not found') },
-        examples: [
-          { name: 'viewed', summary: 'a viewed asset', params: { assetId: '123' }, status: 200 },
-          { name: 'unknown', summary: 'an asset never seen', params: { assetId: 'ghost' }, status: 404 },
-        ],
-        async handle({ params: { assetId } }) {
-          const count = await store.assetViews(assetId);
-          if (count === undefined) throw assetNotFound(assetId);
-          return { id: assetId, views: count };
-        },
-      }),
+      viewsOperation('user', store),
+      viewsOperation('asset', store),
     ],
   };
+}
+
+/** `GET /events/user/:userId` or `/events/asset/:assetId`: one id's views, a 404 in the seed's shape for one never seen. */
+function viewsOperation(kind: 'user' | 'asset', store: ViewStore) {
+  const Kind = kind === 'user' ? 'User' : 'Asset';
+  const [seen, never] = kind === 'user' ? ['alice', 'nobody'] : ['123', 'ghost'];
+  return operation({
+    method: 'get',
+    path: `/events/${kind}/:id`,
+    summary: `${kind === 'user' ? "A user's" : "An asset's"} views`,
+    params: z.object({ id: idSchema }),
+    ok: { description: 'The views', schema: viewsAnswer },
+    responses: { 404: notFoundAnswer(`${Kind} not found`) },
+    examples: [
+      { name: 'viewed', summary: `a ${kind} with views`, params: { id: seen }, status: 200 },
+      { name: 'unknown', summary: `a ${kind} never seen`, params: { id: never }, status: 404 },
+    ],
+    async handle({ params: { id } }) {
+      const count = await (kind === 'user' ? store.userViews(id) : store.assetViews(id));
+      if (count === undefined) throw kind === 'user' ? userNotFound(id) : assetNotFound(id);
+      return { id, views: count };
+    },
+  });
 }
 
 /** The id of an invalid event, echoed only when it is a plain short string, so the caller can match it. */

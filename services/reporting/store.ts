@@ -21,7 +21,8 @@ export type RecordOutcome = 'recorded' | 'duplicate' | 'conflict';
 export interface ViewStore {
   /** Records a batch in one transaction; outcomes in the order of `views`. */
   record(views: readonly ViewToRecord[]): Promise<RecordOutcome[]>;
-  counts(assetId: string, userId: string): Promise<ViewCounts>;
+  /** Both counts of each play, in order, from one statement; 0 for ids never seen. */
+  counts(plays: ReadonlyArray<{ assetId: string; userId: string }>): Promise<ViewCounts[]>;
   userViews(userId: string): Promise<number | undefined>;
   assetViews(assetId: string): Promise<number | undefined>;
   /** Deletes at most `limit` event rows recorded before `olderThanHours`; returns how many. */
@@ -34,7 +35,9 @@ export const REPORTING_SCHEMA = 'reporting';
 // the rows that were new. A repeated id inserts nothing and counts nothing.
 // Rows are taken in key order so concurrent batches lock in the same order
 // and cannot deadlock on each other.
-const RECORD = `
+const RECORD = {
+  name: 'record',
+  text: `
 WITH input AS (
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS v(event_id, asset_id, user_id, occurred_at)
 ), inserted AS (
@@ -51,15 +54,23 @@ WITH input AS (
   SELECT user_id, count(*) FROM inserted GROUP BY user_id ORDER BY user_id
   ON CONFLICT (user_id) DO UPDATE SET views = u.views + EXCLUDED.views
 )
-SELECT event_id FROM inserted`;
+SELECT event_id FROM inserted`,
+};
 
 // A fresh statement sees rows that a concurrent batch committed while ours
 // waited on them, which the recording statement's snapshot does not.
 const STORED = `SELECT event_id, asset_id, user_id FROM reporting.view_events WHERE event_id = ANY($1::text[])`;
 
-const COUNTS = `
-SELECT (SELECT views FROM reporting.asset_views WHERE asset_id = $1) AS assetviews,
-       (SELECT views FROM reporting.user_views WHERE user_id = $2) AS userviews`;
+// Both counts of many plays in one statement, in the order asked.
+const COUNTS = {
+  name: 'counts',
+  text: `
+SELECT a.views AS assetviews, u.views AS userviews
+FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS play(asset_id, user_id, n)
+LEFT JOIN reporting.asset_views a ON a.asset_id = play.asset_id
+LEFT JOIN reporting.user_views u ON u.user_id = play.user_id
+ORDER BY play.n`,
+};
 
 const PRUNE = `
 DELETE FROM reporting.view_events WHERE event_id IN (
@@ -98,9 +109,12 @@ export function createViewStore(db: Database): ViewStore {
         return row.asset_id === view.assetId && row.user_id === view.userId ? 'duplicate' : 'conflict';
       });
     },
-    async counts(assetId, userId) {
-      const { rows } = await db.query<{ assetviews: string | null; userviews: string | null }>(COUNTS, [assetId, userId]);
-      return { userviews: toCount(rows[0]?.userviews ?? null), assetviews: toCount(rows[0]?.assetviews ?? null) };
+    async counts(plays) {
+      const { rows } = await db.query<{ assetviews: string | null; userviews: string | null }>(COUNTS, [
+        plays.map((p) => p.assetId),
+        plays.map((p) => p.userId),
+      ]);
+      return rows.map((row) => ({ userviews: toCount(row.userviews), assetviews: toCount(row.assetviews) }));
     },
     async userViews(userId) {
       const { rows } = await db.query<{ views: string }>('SELECT views FROM reporting.user_views WHERE user_id = $1', [userId]);

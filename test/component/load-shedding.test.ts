@@ -7,14 +7,14 @@ import { EventLoopLag } from '../../services/play/load-shedding';
 import { appParts, assertErrorShape, metricValue } from './support';
 
 const answering: PeerClient = {
-  call: async (_method, path) => ({
+  call: async (_method, path, req) => ({
     status: 200,
     headers: {},
     body: path.startsWith('/content')
       ? { title: 'It', genre: 'horror', summary: 's' }
       : path.startsWith('/url')
         ? { url: 'u.mp4' }
-        : { assetviews: 0, userviews: 0 },
+        : { counts: (req?.json as { plays: unknown[] }).plays.map(() => ({ assetviews: 0, userviews: 0 })) },
   }),
   close: async () => {},
 };

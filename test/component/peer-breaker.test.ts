@@ -121,7 +121,7 @@ describe('peer calls fail fast', () => {
   it('when cdnurl is black-holed behind play, then plays are fast again within 5 s and stop being degraded within 10 s of its recovery', async () => {
     const hole = await blackHole();
     const metadata = await listen(cannedJson(200, { title: 'It', genre: 'horror', summary: 's' }));
-    const reporting = await listen(cannedJson(200, { assetviews: 1, userviews: 1 }));
+    const reporting = await listen(cannedJson(200, { counts: [{ assetviews: 1, userviews: 1 }] }));
     closers.push(
       () => hole.close(),
       () => metadata.close(),

@@ -310,7 +310,7 @@ describe('play when other backends fail', () => {
 
   it('when reporting answers views that are not counts, then it is degraded', async () => {
     resetModes();
-    const liar = await serve(cannedJson(200, { assetviews: -3, userviews: 1 }));
+    const liar = await serve(cannedJson(200, { counts: [{ assetviews: -3, userviews: 1 }] }));
     const res = await request(buildPlay({ reporting: liar }).app)
       .post(play('123', 'u'))
       .expect(200);
@@ -332,7 +332,7 @@ describe('play when other backends fail', () => {
   it('when cdnurl, reporting and the publish each take ~300 ms, then play answers in well under their sum', async () => {
     resetModes();
     const slowCdn = await serve(cannedJson(200, { id: '123', url: 'slow/asset.mp4' }, 300));
-    const slowReporting = await serve(cannedJson(200, { assetviews: 7, userviews: 7 }, 300));
+    const slowReporting = await serve(cannedJson(200, { counts: [{ assetviews: 7, userviews: 7 }] }, 300));
     const publishView = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 300));
     const { app } = buildPlay({ cdnurl: slowCdn, reporting: slowReporting }, { timeoutMs: 1000, publishView });
     // A first play warms the code paths and the keep-alive pools, so the timed one measures the fan-out only.
@@ -357,7 +357,7 @@ describe('play when other backends fail', () => {
 
   it("when reporting and the publish outlast play's deadline, then play answers by the deadline: reporting degraded, recorded:false", async () => {
     resetModes();
-    const slowReporting = await serve(cannedJson(200, { assetviews: 7, userviews: 7 }, 3000));
+    const slowReporting = await serve(cannedJson(200, { counts: [{ assetviews: 7, userviews: 7 }] }, 3000));
     const budgets: number[] = [];
     // A publisher that never gets an ack: it gives up when its budget is spent, as the real one does.
     const publishView = (_event: ViewEvent, budgetMs?: number) => {

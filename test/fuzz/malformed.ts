@@ -64,7 +64,7 @@ export class Rng {
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 const PRINTABLE = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join('');
 
-type BodyShape = 'metadata' | 'url' | 'batch';
+type BodyShape = 'metadata' | 'url' | 'batch' | 'counts';
 
 interface Route {
   service: FuzzService;
@@ -87,6 +87,7 @@ export const ROUTES: readonly Route[] = [
   { service: 'reporting', method: 'GET', template: '/events/user/:u' },
   { service: 'reporting', method: 'GET', template: '/events/asset/:a' },
   { service: 'reporting', method: 'GET', template: '/events/asset/:a/user/:u' },
+  { service: 'reporting', method: 'POST', template: '/events/counts', body: 'counts' },
   { service: 'play', method: 'POST', template: '/play/asset/:a/user/:u' },
 ];
 export const SERVICES: readonly FuzzService[] = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'];
@@ -162,6 +163,8 @@ function validBody(shape: BodyShape, r: Rng): unknown {
       return { url: r.pick(['path/to/x.mp4', 'https://cdn.example/v/1.mp4', 'a/b/c_d-e.m3u8']) };
     case 'batch':
       return { events: Array.from({ length: r.between(1, 5) }, () => validEvent(r)) };
+    case 'counts':
+      return { plays: Array.from({ length: r.between(1, 5) }, () => ({ assetId: validId(r), userId: validId(r) })) };
   }
 }
 
@@ -301,6 +304,7 @@ function badStrings(shape: BodyShape | undefined, r: Rng): Record<string, unknow
       'data:text/html,<b>',
     ]);
   if (shape === 'url') return { url: weird() };
+  if (shape === 'counts') return { plays: [{ assetId: weird(), userId: r.chance(0.5) ? weird() : 'ok' }] };
   return { title: r.chance(0.5) ? weird() : 'ok', genre: r.chance(0.5) ? weird() : 'ok', summary: r.chance(0.5) ? weird() : 'ok' };
 }
 

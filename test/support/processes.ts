@@ -66,6 +66,8 @@ export interface NatsServer {
   restart(): Promise<void>;
   /** Sends a signal to the server process: SIGSTOP stalls it, SIGCONT lets it go on. */
   signal(signal: NodeJS.Signals): void;
+  /** The server process's pid (a new one after a restart). */
+  pid(): number | undefined;
 }
 
 async function portAccepts(port: number): Promise<boolean> {
@@ -99,6 +101,7 @@ export async function startNats(options: { port?: number } = {}): Promise<NatsSe
     },
     restart: launch,
     signal: (signal) => void proc.child.kill(signal),
+    pid: () => proc.child.pid,
   };
 }
 
