@@ -27,7 +27,11 @@ const SETTLE_MS = 1_500;
 export async function measureCpuPerPlay(mesh: Mesh, run: () => Promise<LoadResult>): Promise<CpuPerPlay> {
   const postmaster = findPostmaster(Number(new URL(mesh.postgres.url).port));
   const pidOf = (name: CpuProcess): { pid: number | undefined; tree: boolean } =>
-    name === 'NATS' ? { pid: mesh.nats.pid(), tree: false } : name === 'PostgreSQL' ? { pid: postmaster, tree: true } : { pid: mesh.services[name as ServiceName].child.pid, tree: false };
+    name === 'NATS'
+      ? { pid: mesh.nats.pid(), tree: false }
+      : name === 'PostgreSQL'
+        ? { pid: postmaster, tree: true }
+        : { pid: mesh.services[name].child.pid, tree: false };
   const snapshot = () => Object.fromEntries(CPU_PROCESSES.map((name) => [name, cpuOf(pidOf(name))])) as Record<CpuProcess, number>;
   const before = snapshot();
   const load = await run();

@@ -11,7 +11,14 @@ import { idSchema } from '../platform/validation';
 import type { RecordOutcome, ViewCounts, ViewStore, ViewToRecord } from './store';
 
 const viewParams = z.object({ assetId: idSchema, userId: idSchema });
-const countsBody = z.object({ plays: z.array(z.object({ assetId: idSchema, userId: idSchema }).strict()).min(1).max(MAX_RECORD_BATCH) }).strict();
+const countsBody = z
+  .object({
+    plays: z
+      .array(z.object({ assetId: idSchema, userId: idSchema }).strict())
+      .min(1)
+      .max(MAX_RECORD_BATCH),
+  })
+  .strict();
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const idempotencyKey = z.string().regex(IDEMPOTENCY_KEY);
 const recordHeaders = z.object({
@@ -185,7 +192,17 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
         body: countsBody,
         ok: { description: 'The counts of each play, in order', schema: z.object({ counts: z.array(countsAnswer) }).strict() },
         examples: [
-          { name: 'plays', summary: 'two plays', body: { plays: [{ assetId: '123', userId: 'alice' }, { assetId: 'ghost', userId: 'nobody' }] }, status: 200 },
+          {
+            name: 'plays',
+            summary: 'two plays',
+            body: {
+              plays: [
+                { assetId: '123', userId: 'alice' },
+                { assetId: 'ghost', userId: 'nobody' },
+              ],
+            },
+            status: 200,
+          },
           { name: 'badId', summary: 'an asset id with a dot', body: { plays: [{ assetId: 'a.b', userId: 'alice' }] }, status: 400 },
         ],
         async handle({ body: { plays } }) {
