@@ -6,7 +6,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Mesh } from '../test/support/mesh';
-import type { ServiceName } from '../test/support/processes';
 import type { LoadResult } from './load';
 import { cpuMicros } from './proc-cpu';
 import { findPostmaster } from './proc-memory';
