@@ -1,16 +1,12 @@
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { z } from 'zod';
-import { catalogWriteAuth, warnWithoutAdminToken } from './bearer-auth';
+import { EXAMPLE_ADMIN_TOKEN, catalogWriteAuth, warnWithoutAdminToken } from './bearer-auth';
 import { publishCatalogChange } from './catalog-notices';
 import { booleanSchema, tokenSchema } from './config';
 import { Database, databaseConfigSchema } from './database';
 import { assetNotFound } from './errors';
-import type { Faults } from './faults';
-import type { Readiness } from './health';
-import { createHttpApp } from './http';
-import type { Logger } from './log';
-import type { Metrics } from './metrics';
+import { createHttpApp, type AppParts } from './http';
 import { NatsLink, natsUrlSchema } from './nats';
 import { notFoundAnswer, operation, type RequestExample, type ServiceApi } from './openapi';
 import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from './record-store';
@@ -35,26 +31,38 @@ export interface Catalog<T extends Record<string, string>> {
   /** Loaded only into an empty table. */
   seed: Record<string, T>;
   summaries: { read: string; write: string };
-  examples: { read: RequestExample[]; write: RequestExample[] };
+  /** A record a POST stores: the examples send it. */
+  sample: T;
+  /** Examples of the service's own rules, beside those every catalog shows (seeded, unknown, token, body, id). */
+  examples: { read?: RequestExample[]; write: RequestExample[] };
 }
 
 export type CatalogStore<T> = RecordStore<T>;
 
-export interface CatalogAppDeps<T> {
+export interface CatalogAppDeps<T> extends AppParts {
   store: CatalogStore<T>;
   adminToken: string | undefined;
   /** Without an admin token, writes are refused unless this is true. */
   allowOpenWrites?: boolean;
   /** Called after a write committed: the change notice that keeps play's cache fresh. */
   onChanged?: (assetId: string) => void;
-  log: Logger;
-  metrics: Metrics;
-  readiness: Readiness;
-  /** Fault toggles (/admin/faults); none without. */
-  faults?: Faults | undefined;
 }
 
 const assetParams = z.object({ assetId: idSchema });
+
+/** What every catalog write refuses, and how: the examples the OpenAPI document shows and the contract test sends. */
+function writeExamples(sample: unknown): RequestExample[] {
+  const params = { assetId: 'alien' };
+  const admin = { Authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
+  return [
+    { name: 'noToken', summary: 'without a token', params, body: sample, status: 401 },
+    { name: 'wrongToken', summary: 'with a wrong token', params, headers: { Authorization: 'Bearer not-the-token' }, body: sample, status: 403 },
+    { name: 'badJson', summary: 'a body that is not JSON', params, headers: admin, raw: { contentType: 'application/json', text: '{"title":' }, status: 400 },
+    { name: 'notJson', summary: 'a body in another content type', params, headers: admin, raw: { contentType: 'text/plain', text: 'Alien' }, status: 415 },
+    { name: 'noBody', summary: 'no body at all', params, headers: admin, status: 400 },
+    { name: 'invalidId', summary: 'an id with a space', params: { assetId: 'a b' }, headers: admin, body: sample, status: 400 },
+  ];
+}
 
 function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps: CatalogAppDeps<T>): ServiceApi {
   const { store, onChanged } = deps;
@@ -70,7 +78,12 @@ function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps:
         params: assetParams,
         ok: { description: 'The record', schema: answer },
         responses: { 404: notFoundAnswer('Asset not found') },
-        examples: catalog.examples.read,
+        examples: [
+          { name: 'seeded', summary: 'a seeded asset', params: { assetId: Object.keys(catalog.seed)[0] }, status: 200 },
+          { name: 'unknown', summary: 'an asset nobody wrote', params: { assetId: 'ghost' }, status: 404 },
+          { name: 'invalidId', summary: 'an id with a dot', params: { assetId: 'a.b' }, status: 400 },
+          ...(catalog.examples.read ?? []),
+        ],
         async handle({ params: { assetId } }) {
           const record = await store.get(assetId);
           if (!record) throw assetNotFound(assetId);
@@ -85,7 +98,7 @@ function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps:
         body: catalog.body,
         auth: catalogWriteAuth(deps.adminToken, deps.allowOpenWrites ?? false),
         ok: { description: 'Stored', schema: z.object({ status: z.literal('ok') }).strict() },
-        examples: catalog.examples.write,
+        examples: [...catalog.examples.write, ...writeExamples(catalog.sample)],
         async handle({ params: { assetId }, body }) {
           await store.put(assetId, body);
           onChanged?.(assetId);
@@ -97,11 +110,8 @@ function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps:
 }
 
 /** The catalog's Express app (createApp of metadata and cdnurl). */
-export function createCatalogApp<T extends Record<string, string>>(
-  catalog: Catalog<T>,
-  { store, adminToken, allowOpenWrites, onChanged, ...parts }: CatalogAppDeps<T>,
-): Express {
-  return createHttpApp({ ...parts, api: catalogApi(catalog, { store, adminToken, allowOpenWrites, onChanged, ...parts }) });
+export function createCatalogApp<T extends Record<string, string>>(catalog: Catalog<T>, deps: CatalogAppDeps<T>): Express {
+  return createHttpApp({ log: deps.log, metrics: deps.metrics, readiness: deps.readiness, faults: deps.faults, api: catalogApi(catalog, deps) });
 }
 
 export const createCatalogStore = <T extends Record<string, string>>(catalog: Catalog<T>, db: Database): CatalogStore<T> =>
@@ -133,7 +143,8 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
     name,
     configSchema: catalogConfigSchema(catalog.port),
     configRules: catalogConfigRules,
-    start({ config, log, metrics, readiness, faults }) {
+    start({ config, parts }) {
+      const { log, metrics, readiness } = parts;
       warnWithoutAdminToken(config, log);
       const seed = (client: Parameters<typeof seedEmptyTable>[0]) => seedEmptyTable(client, catalog.table, catalog.seed);
       const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seed, log, metrics, readiness });
@@ -147,10 +158,7 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
           adminToken: config.ADMIN_TOKEN,
           allowOpenWrites: config.ALLOW_OPEN_WRITES,
           onChanged: (assetId) => publishCatalogChange(link, log, name, assetId),
-          log,
-          metrics,
-          readiness,
-          faults,
+          ...parts,
         }),
         stop: [
           { name: 'nats', run: () => link.drain() },

@@ -135,11 +135,10 @@ export class Faults {
       labelNames: ['kind'] as const,
       registers,
     });
-    this.injected = new Counter({ name: 'faults_injected_total', help: 'Faults injected, by kind', labelNames: ['kind'] as const, registers });
-    // Every series exists from the start: dashboards show 0, increase() sees the first one.
+    const injectable = ['delay', 'error', ...this.kinds.filter((kind) => kind.type === 'share').map((kind) => kind.label)];
+    this.injected = options.metrics.counterBy('faults_injected_total', 'Faults injected, by kind', 'kind', injectable);
+    // Every series exists from the start: dashboards show 0.
     for (const label of ['delay', 'error', ...this.kinds.map((kind) => kind.label)]) this.active.set({ kind: label }, 0);
-    for (const label of ['delay', 'error', ...this.kinds.filter((kind) => kind.type === 'share').map((kind) => kind.label)])
-      this.injected.inc({ kind: label }, 0);
     this.current = this.schema.parse({});
     if (options.initial) this.set(options.initial);
   }

@@ -10,18 +10,22 @@ import { openApiDocument, operationsRouter, type ServiceApi } from './openapi';
 
 export const BODY_LIMIT = '16kb';
 
-export interface HttpAppParts {
+/** What every service's app is built with; runService hands them to each service's start. */
+export interface AppParts {
   log: Logger;
   metrics: Metrics;
   readiness: Readiness;
+  /** Fault toggles (FAULTS_ENABLED): /admin/faults, and delay and errors on the service's routes; none when not given. */
+  faults?: Faults | undefined;
+}
+
+export interface HttpAppParts extends AppParts {
   /** The service's operations: mounted, and described with the platform's routes at GET /openapi.json. */
   api?: ServiceApi;
   /** Routes or middleware mounted before `api` (play's load shedding); routes here that `api` lacks fail the OpenAPI test. */
   routes?: Router;
   /** Largest body accepted; BODY_LIMIT unless a route needs more (reporting's batches). */
   bodyLimit?: string;
-  /** Fault toggles (FAULTS_ENABLED): /admin/faults, and delay and errors on the service's routes; none when not given. */
-  faults?: Faults | undefined;
 }
 
 /**

@@ -128,6 +128,15 @@ export function createMetrics(service: string) {
       if (format === 'openmetrics') return { contentType: Registry.OPENMETRICS_CONTENT_TYPE, body: await registry.metrics() };
       return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: classicText(await registry.getMetricsAsJSON()) };
     },
+    /**
+     * A counter by one label, whose series for `values` exist from the start:
+     * dashboards show 0, and increase() sees the first event.
+     */
+    counterBy<L extends string>(name: string, help: string, label: L, values: readonly string[]): Counter<L> {
+      const counter = new Counter<L>({ name, help, labelNames: [label], registers: [registry] });
+      for (const value of values) counter.inc({ [label]: value } as Partial<Record<L, string>>, 0);
+      return counter;
+    },
     httpServerDuration,
     httpClientDuration,
     discoveryResolutions: new Counter({

@@ -5,9 +5,10 @@ import { connectConsul } from './consul';
 import { StaticDirectory, type PeerDirectory } from './discovery';
 import { Faults, faultsAuth, faultsConfigSchema, type FaultKind, type FaultSettings } from './faults';
 import { Readiness } from './health';
+import type { AppParts } from './http';
 import { flushTelemetry } from './instrumentation';
-import { createLogger, type Logger } from './log';
-import { createMetrics, type Metrics } from './metrics';
+import { createLogger } from './log';
+import { createMetrics } from './metrics';
 import { startHttpServer } from './server';
 import { shutDown, type ShutdownStep } from './shutdown';
 
@@ -40,11 +41,8 @@ export function serviceConfigRules<C extends CommonConfig & { FAULTS?: FaultSett
 
 export interface ServiceContext<C> {
   config: C;
-  log: Logger;
-  metrics: Metrics;
-  readiness: Readiness;
-  /** Fault toggles, only with FAULTS_ENABLED=true: give them to createHttpApp; the service's own kinds read them. */
-  faults: Faults | undefined;
+  /** For the service's app; the fault toggles exist only with FAULTS_ENABLED=true, and the service's own kinds read them. */
+  parts: AppParts;
   /** Where peers are; `staticUrls` are the fallbacks from configuration. */
   peerDirectory: (staticUrls: Record<string, string>) => PeerDirectory;
 }
@@ -107,10 +105,7 @@ export async function runService<S extends ServiceConfigSchema>(definition: Serv
     .then(() =>
       definition.start({
         config,
-        log,
-        metrics,
-        readiness,
-        faults,
+        parts: { log, metrics, readiness, faults },
         peerDirectory(staticUrls) {
           const directory = consul ? consul.directory(staticUrls) : new StaticDirectory(staticUrls, metrics);
           directories.push(directory);

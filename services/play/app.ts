@@ -1,19 +1,10 @@
 import { Router, type Express } from 'express';
-import type { Readiness } from '../platform/health';
-import type { Faults } from '../platform/faults';
-import { createHttpApp } from '../platform/http';
+import { createHttpApp, type AppParts } from '../platform/http';
 import { shedWhenOverloaded } from './load-shedding';
-import type { Logger } from '../platform/log';
-import type { Metrics } from '../platform/metrics';
 import type { PlayDeps } from './play-view';
 import { playApi } from './routes';
 
-export interface PlayAppDeps extends PlayDeps {
-  log: Logger;
-  metrics: Metrics;
-  readiness: Readiness;
-  /** Fault toggles (/admin/faults); none without. */
-  faults?: Faults;
+export interface PlayAppDeps extends PlayDeps, AppParts {
   /** Shed plays with 503 while the event loop lags more than `boundMs` or `maxInFlight` plays are in progress. */
   shedding?: { lagMs: () => number; boundMs: number; maxInFlight: number };
 }

@@ -39,24 +39,15 @@ export class CatalogCache {
   private readonly evictions: Counter;
 
   constructor(private readonly options: CatalogCacheOptions) {
-    const registers = [options.metrics.registry];
-    this.hits = new Counter({
-      name: 'catalog_cache_hits_total',
-      help: 'Catalog lookups play answered from its cache',
-      labelNames: ['kind'] as const,
-      registers,
+    const { metrics } = options;
+    const kinds = ['metadata', 'cdnurl'];
+    this.hits = metrics.counterBy('catalog_cache_hits_total', 'Catalog lookups play answered from its cache', 'kind', kinds);
+    this.misses = metrics.counterBy('catalog_cache_misses_total', 'Catalog lookups play had to ask the peer for', 'kind', kinds);
+    this.evictions = new Counter({
+      name: 'catalog_cache_evictions_total',
+      help: 'Catalog cache entries pushed out by the size bound',
+      registers: [metrics.registry],
     });
-    this.misses = new Counter({
-      name: 'catalog_cache_misses_total',
-      help: 'Catalog lookups play had to ask the peer for',
-      labelNames: ['kind'] as const,
-      registers,
-    });
-    this.evictions = new Counter({ name: 'catalog_cache_evictions_total', help: 'Catalog cache entries pushed out by the size bound', registers });
-    for (const kind of ['metadata', 'cdnurl']) {
-      this.hits.inc({ kind }, 0);
-      this.misses.inc({ kind }, 0);
-    }
     this.entries = new LRUCache({
       max: options.max,
       ttl: options.ttlMs,

@@ -1,4 +1,3 @@
-import { Counter } from 'prom-client';
 import type { RequestHandler } from 'express';
 import { HttpError } from '../platform/errors';
 import type { Metrics } from '../platform/metrics';
@@ -46,13 +45,12 @@ export class EventLoopLag {
  * of the business routes only: probes and metrics must still answer.
  */
 export function shedWhenOverloaded(options: { lagMs: () => number; boundMs: number; maxInFlight: number; metrics: Metrics }): RequestHandler {
-  const shed = new Counter({
-    name: 'http_server_shed_total',
-    help: 'Requests refused with 503 because the event loop lagged or too many were in progress',
-    labelNames: ['reason'] as const,
-    registers: [options.metrics.registry],
-  });
-  for (const reason of ['event_loop_lag', 'in_flight']) shed.inc({ reason }, 0);
+  const shed = options.metrics.counterBy(
+    'http_server_shed_total',
+    'Requests refused with 503 because the event loop lagged or too many were in progress',
+    'reason',
+    ['event_loop_lag', 'in_flight'],
+  );
   let inFlight = 0;
   return (_req, res, next) => {
     const lag = options.lagMs();

@@ -16,7 +16,8 @@ void runService({
   configSchema,
   configRules,
   faultKinds,
-  start({ config, log, metrics, readiness, faults, peerDirectory }) {
+  start({ config, parts, peerDirectory }) {
+    const { log, metrics, faults } = parts;
     const directory = peerDirectory({ metadata: config.METADATA_URL, cdnurl: config.CDNURL_URL, reporting: config.REPORTING_URL });
     const client = (peer: string) =>
       createPeerClient({
@@ -48,10 +49,7 @@ void runService({
         deadlineMs: config.PLAY_DEADLINE_MS,
         catalog,
         shedding: { lagMs: () => lag.currentMs, boundMs: config.SHED_EVENT_LOOP_DELAY_MS, maxInFlight: config.SHED_MAX_IN_FLIGHT },
-        log,
-        metrics,
-        readiness,
-        faults,
+        ...parts,
       }),
       stop: [
         { name: 'event-loop-lag', run: () => lag.stop() },

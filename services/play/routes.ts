@@ -1,4 +1,3 @@
-import { Counter } from 'prom-client';
 import { z } from 'zod';
 import { HttpError, assetNotFound } from '../platform/errors';
 import type { Metrics } from '../platform/metrics';
@@ -23,21 +22,8 @@ const playback = z
   .strict();
 
 export function playApi(deps: PlayDeps & { metrics: Metrics }): ServiceApi {
-  const answers = new Counter({
-    name: 'play_answers_total',
-    help: 'Play answers, by outcome',
-    labelNames: ['outcome'] as const,
-    registers: [deps.metrics.registry],
-  });
-  const degradedParts = new Counter({
-    name: 'play_degraded_parts_total',
-    help: 'Parts missing from play answers, by part',
-    labelNames: ['part'] as const,
-    registers: [deps.metrics.registry],
-  });
-  // Every series exists from the start, so dashboards show 0 and increase() sees the first event.
-  for (const outcome of ['complete', 'degraded', 'not_found', 'unavailable']) answers.inc({ outcome }, 0);
-  for (const part of ['cdnurl', 'reporting']) degradedParts.inc({ part }, 0);
+  const answers = deps.metrics.counterBy('play_answers_total', 'Play answers, by outcome', 'outcome', ['complete', 'degraded', 'not_found', 'unavailable']);
+  const degradedParts = deps.metrics.counterBy('play_degraded_parts_total', 'Parts missing from play answers, by part', 'part', ['cdnurl', 'reporting']);
   return {
     service: 'play',
     operations: [

@@ -47,13 +47,11 @@ export class ViewPublisher {
       failPublish?: () => boolean;
     },
   ) {
-    this.published = new Counter({
-      name: 'view_events_published_total',
-      help: 'View events published to JetStream, by outcome',
-      labelNames: ['outcome'] as const,
-      registers: [deps.metrics.registry],
-    });
-    for (const outcome of ['ok', 'duplicate', 'error']) this.published.inc({ outcome }, 0);
+    this.published = deps.metrics.counterBy('view_events_published_total', 'View events published to JetStream, by outcome', 'outcome', [
+      'ok',
+      'duplicate',
+      'error',
+    ]);
     const outboxSize: Gauge = new Gauge({
       name: 'view_events_outbox_size',
       help: 'Accepted views whose publish is still being retried',

@@ -23,7 +23,8 @@ void runService({
   configSchema,
   configRules,
   faultKinds,
-  start({ config, log, metrics, readiness, faults, peerDirectory }) {
+  start({ config, parts, peerDirectory }) {
+    const { log, metrics, readiness, faults } = parts;
     const directory = peerDirectory({ reporting: config.REPORTING_URL });
     const reporting = createPeerClient({
       peer: 'reporting',
@@ -55,7 +56,7 @@ void runService({
     consumer.start();
     faults?.watch((settings) => consumer.setPaused(settings[pauseConsumer.key] === true));
     return {
-      app: createApp({ log, metrics, readiness, faults }),
+      app: createApp(parts),
       stop: [
         { name: 'consumer', run: () => consumer.stop() },
         { name: 'nats', run: () => link.drain() },

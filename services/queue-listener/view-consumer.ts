@@ -71,13 +71,12 @@ export class ViewConsumer {
 
   constructor(private readonly options: ViewConsumerOptions) {
     const registers = [options.metrics.registry];
-    this.processed = new Counter({
-      name: 'view_events_processed_total',
-      help: 'View events handled by the listener, by outcome',
-      labelNames: ['outcome'] as const,
-      registers,
-    });
-    for (const outcome of ['recorded', 'duplicate', 'retried', 'dead_lettered']) this.processed.inc({ outcome }, 0);
+    this.processed = options.metrics.counterBy('view_events_processed_total', 'View events handled by the listener, by outcome', 'outcome', [
+      'recorded',
+      'duplicate',
+      'retried',
+      'dead_lettered',
+    ]);
     this.lag = new Histogram({
       name: 'view_event_lag_seconds',
       help: 'Time from a view occurring to reporting recording it',

@@ -1,22 +1,13 @@
 import type { Express } from 'express';
 import { RECORD_BATCH_BODY_LIMIT } from '../platform/events';
-import type { Readiness } from '../platform/health';
-import type { Faults } from '../platform/faults';
-import { createHttpApp } from '../platform/http';
-import type { Logger } from '../platform/log';
-import type { Metrics } from '../platform/metrics';
+import { createHttpApp, type AppParts } from '../platform/http';
 import { reportingApi } from './routes';
 import type { ViewStore } from './store';
 
-export interface ReportingDeps {
+export interface ReportingDeps extends AppParts {
   store: ViewStore;
   /** When set, the record routes require it as a bearer token. */
-  recordToken?: string;
-  log: Logger;
-  metrics: Metrics;
-  readiness: Readiness;
-  /** Fault toggles (/admin/faults); none without. */
-  faults?: Faults;
+  recordToken?: string | undefined;
 }
 
 export function createApp({ store, recordToken, ...parts }: ReportingDeps): Express {

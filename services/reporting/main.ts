@@ -12,13 +12,14 @@ void runService({
   configSchema,
   configRules,
   faultKinds,
-  start({ config, log, metrics, readiness, faults }) {
+  start({ config, parts }) {
+    const { log, metrics, readiness } = parts;
     const db = new Database({ config, schema: REPORTING_SCHEMA, migrationsDir: join(__dirname, 'migrations'), log, metrics, readiness });
     const store = createViewStore(db);
     const pruner = new EventPruner({ store, log, metrics });
     void db.start().then(() => pruner.start());
     return {
-      app: createApp({ store, recordToken: config.RECORD_TOKEN, log, metrics, readiness, faults }),
+      app: createApp({ store, recordToken: config.RECORD_TOKEN, ...parts }),
       stop: [
         { name: 'pruner', run: () => pruner.stop() },
         { name: 'database', run: () => db.close() },

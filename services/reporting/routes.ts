@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
-import { Counter } from 'prom-client';
 import { z } from 'zod';
 import { requireBearerToken } from '../platform/bearer-auth';
 import { assetNotFound, badRequest, HttpError, userNotFound } from '../platform/errors';
@@ -55,6 +54,14 @@ const batchAnswer = z
 /** The token the record examples in the OpenAPI document send. */
 export const EXAMPLE_RECORD_TOKEN = 'example-record-token';
 const recorder = { Authorization: `Bearer ${EXAMPLE_RECORD_TOKEN}` };
+/** A record of a view by alice under an Idempotency-Key, as the document shows it. */
+const keyed = (name: string, summary: string, assetId: string, key: string, status: number) => ({
+  name,
+  summary,
+  params: { assetId, userId: 'alice' },
+  headers: { ...recorder, 'Idempotency-Key': key },
+  status,
+});
 const exampleEvent = (eventId: string) => ({ eventId, assetId: '123', userId: 'alice', occurredAt: '2025-01-01T12:00:00Z' });
 
 export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordToken: string | undefined }): ServiceApi {
@@ -66,13 +73,12 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
     optional: true,
     guard: requireBearerToken(deps.recordToken, 'recording views', 'open'),
   };
-  const views = new Counter({
-    name: 'reporting_views_total',
-    help: 'Views posted to reporting, by outcome: counted, a repeat of a recorded event, an id reused for another view, or invalid',
-    labelNames: ['outcome'] as const,
-    registers: [metrics.registry],
-  });
-  for (const outcome of ['recorded', 'duplicate', 'conflict', 'invalid']) views.inc({ outcome }, 0);
+  const views = metrics.counterBy(
+    'reporting_views_total',
+    'Views posted to reporting, by outcome: counted, a repeat of a recorded event, an id reused for another view, or invalid',
+    'outcome',
+    ['recorded', 'duplicate', 'conflict', 'invalid'],
+  );
 
   return {
     service: 'reporting',
@@ -91,34 +97,10 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
         },
         errors: ['invalid_idempotency_key', 'idempotency_key_conflict'],
         examples: [
-          {
-            name: 'first',
-            summary: 'a view',
-            params: { assetId: '123', userId: 'alice' },
-            headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' },
-            status: 200,
-          },
-          {
-            name: 'replayed',
-            summary: 'the same key again',
-            params: { assetId: '123', userId: 'alice' },
-            headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' },
-            status: 200,
-          },
-          {
-            name: 'conflict',
-            summary: 'the same key for another asset',
-            params: { assetId: '456', userId: 'alice' },
-            headers: { ...recorder, 'Idempotency-Key': 'evt-example-1' },
-            status: 422,
-          },
-          {
-            name: 'badKey',
-            summary: 'a key with a space',
-            params: { assetId: '123', userId: 'alice' },
-            headers: { ...recorder, 'Idempotency-Key': 'evt 1' },
-            status: 400,
-          },
+          keyed('first', 'a view', '123', 'evt-example-1', 200),
+          keyed('replayed', 'the same key again', '123', 'evt-example-1', 200),
+          keyed('conflict', 'the same key for another asset', '456', 'evt-example-1', 422),
+          keyed('badKey', 'a key with a space', '123', 'evt 1', 400),
           { name: 'noToken', summary: 'without the token, where RECORD_TOKEN is set', params: { assetId: '123', userId: 'alice' }, status: 401 },
           { name: 'invalidId', summary: 'a user id with a dot', params: { assetId: '123', userId: 'a.b' }, headers: recorder, status: 400 },
         ],
