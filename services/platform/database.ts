@@ -1,4 +1,4 @@
-import pg, { type PoolClient, type QueryResult, type QueryResultRow } from 'pg';
+import pg, { type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { Gauge } from 'prom-client';
 import { z } from 'zod';
 import { countSchema } from './config';
@@ -29,6 +29,11 @@ export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
 const CONNECT_TIMEOUT_MS = 2_000;
 /** Server-side bound on one statement (statement_timeout), so a stuck query frees its connection. */
 const STATEMENT_TIMEOUT_MS = 5_000;
+/**
+ * Client-side bound on one query: a server that hangs (stopped, a network
+ * black hole) never answers, so its own statement_timeout never fires either.
+ */
+const QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 1_000;
 /** How often readiness pings the database while it answers; while it does not, at most every 500 ms. */
 const HEALTH_INTERVAL_MS = 2_000;
 
@@ -84,6 +89,7 @@ export class Database {
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       idleTimeoutMillis: 30_000,
       statement_timeout: STATEMENT_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
       application_name: schema,
     });
     // An idle connection the server closed emits here; without a listener it would crash the process.
@@ -182,7 +188,9 @@ export class Database {
     await repeatUntilStopped(
       async () => {
         const wasReachable = this.reachable;
-        this.reachable = await this.pool.query('SELECT 1').then(
+        // A short bound: a hung server must turn readiness off within a check or two
+        // (node-postgres takes query_timeout per query too; its types list it for the client only).
+        this.reachable = await this.pool.query({ text: 'SELECT 1', query_timeout: HEALTH_INTERVAL_MS / 2 } as QueryConfig).then(
           () => true,
           () => false,
         );

@@ -1,7 +1,8 @@
 import { isSpanContextValid, trace, TraceFlags, type SpanContext } from '@opentelemetry/api';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type RegistryContentType } from 'prom-client';
 
-const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// 0.3: the play-latency SLO counts plays answered within 300 ms.
+const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2.5, 5, 10];
 
 export type ClientOutcome = 'success' | 'client_error' | 'server_error' | 'timeout' | 'unreachable' | 'too_large' | 'circuit_open';
 

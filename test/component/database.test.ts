@@ -4,7 +4,7 @@
  * server goes away and comes back.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +16,8 @@ import { Readiness } from '../../services/platform/health';
 import { loadMigrations, migrate } from '../../services/platform/migrate';
 import { migrationsDir, openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { startService } from '../support/processes';
+import { parentOf } from '../support/proc';
+import { findPostmaster } from '../../bench/proc-memory';
 import { waitFor } from '../support/wait';
 import { appParts, assertErrorShape } from './support';
 
@@ -175,6 +177,51 @@ describe('the database going away', () => {
       await waitFor(async () => (await request(app).get('/readyz')).status === 200, { what: 'ready again' });
       await request(app).get('/content/asset/123').expect(200);
     } finally {
+      await db.close();
+      await local.remove();
+    }
+  });
+
+  it('when PostgreSQL hangs (stopped, not gone), then reads answer 503 within their bound and readiness fails; when it goes on, so does the service', async () => {
+    const local = await startPostgres();
+    const readiness = new Readiness();
+    const db = await openDatabase(local.url, 'metadata', readiness);
+    const app = createMetadataApp({ store: createMetadataStore(db), adminToken: undefined, allowOpenWrites: true, ...appParts('metadata'), readiness });
+    // The postmaster and every backend: the open connections hang with it.
+    const postmaster = findPostmaster(local.port);
+    assert.ok(postmaster, 'the postmaster of the test server');
+    let processes: number[] = [];
+    const signal = (sig: NodeJS.Signals) => {
+      if (sig === 'SIGSTOP')
+        processes = [
+          postmaster,
+          ...readdirSync('/proc')
+            .map(Number)
+            .filter((pid) => parentOf(pid) === postmaster),
+        ];
+      for (const pid of processes) {
+        try {
+          process.kill(pid, sig);
+        } catch {
+          // A backend that ended meanwhile.
+        }
+      }
+    };
+    try {
+      await request(app).get('/content/asset/123').expect(200);
+      signal('SIGSTOP');
+      const started = performance.now();
+      const hung = await request(app).get('/content/asset/123');
+      const ms = performance.now() - started;
+      assert.equal(hung.status, 503, JSON.stringify(hung.body));
+      assertErrorShape(hung.body, 'database_unavailable');
+      assert.ok(ms < 15_000, `answered after ${Math.round(ms)} ms: a hung server must not hold a request for ever`);
+      await waitFor(async () => (await request(app).get('/readyz')).status === 503, { what: 'unready while hung', timeoutMs: 10_000 });
+      signal('SIGCONT');
+      await waitFor(async () => (await request(app).get('/readyz')).status === 200, { what: 'ready again', timeoutMs: 15_000 });
+      await request(app).get('/content/asset/123').expect(200);
+    } finally {
+      signal('SIGCONT');
       await db.close();
       await local.remove();
     }
