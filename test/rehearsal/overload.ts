@@ -21,6 +21,8 @@ export interface OverloadResult {
   cgroupPeakBytes: number | undefined;
   /** NODE_OPTIONS as the running process got it. */
   nodeOptions: string | undefined;
+  /** Connection attempts the kernel dropped because play's accept queue was full (TcpExt ListenOverflows of its network namespace). */
+  listenOverflows: number;
   after: ContainerState;
 }
 
@@ -46,6 +48,17 @@ function cgroupPeak(pid: number): number | undefined {
   return undefined;
 }
 
+/** A TcpExt counter of the network namespace the process is in (/proc/<pid>/net/netstat). */
+export function tcpExtCounter(pid: number, name: string): number {
+  const [header, values] = readFileSync(`/proc/${pid}/net/netstat`, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('TcpExt:'))
+    .map((line) => line.split(/\s+/));
+  const index = header?.indexOf(name) ?? -1;
+  if (index < 0 || !values) throw new Error(`no TcpExt ${name} in /proc/${pid}/net/netstat`);
+  return Number(values[index]);
+}
+
 export function nodeOptionsOf(pid: number): string | undefined {
   const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
   return environ.find((e) => e.startsWith('NODE_OPTIONS='))?.slice('NODE_OPTIONS='.length);
@@ -53,6 +66,8 @@ export function nodeOptionsOf(pid: number): string | undefined {
 
 export async function overload(container: string, origin: string, seconds: number): Promise<OverloadResult> {
   const path = (i: number) => `/play/asset/123/user/over${i % 500}`;
+  const before = await inspectContainer(container);
+  const overflowsBefore = tcpExtCounter(before.pid, 'ListenOverflows');
   await runLoad({ origin, method: 'POST', path, concurrency: 8, seconds: 1 }); // warm-up: JIT, pools, caches
   const saturated = await runLoad({ origin, method: 'POST', path, concurrency: 64, seconds: 3 });
   const offered = 4 * saturated.throughput;
@@ -66,6 +81,7 @@ export async function overload(container: string, origin: string, seconds: numbe
     peakRssBytes: after.pid > 0 ? (statusField(after.pid, 'VmHWM') ?? 0) : 0,
     cgroupPeakBytes: after.pid > 0 ? cgroupPeak(after.pid) : undefined,
     nodeOptions: after.pid > 0 ? nodeOptionsOf(after.pid) : undefined,
+    listenOverflows: after.pid > 0 ? tcpExtCounter(after.pid, 'ListenOverflows') - overflowsBefore : Number.NaN,
     after,
   };
 }

@@ -42,6 +42,7 @@ import {
   type Network,
 } from './podman';
 import type { RunningPod } from './pods';
+import type { ProbeFailure } from './probes';
 import { rehearsalOverrides, renderForRehearsal, skaffoldDevRelease, type DevRelease } from './render';
 import { rollingRestart, type RollingUpdateResult } from './rolling-update';
 import { play, settledViews, steadyPlays, type TrafficResult } from './views';
@@ -330,13 +331,21 @@ export class Rehearsal {
   }
 
   /** The benchmark's 4x overload, open loop, on the component's pod; its memory against its rendered limit. */
-  async overload(component: string, seconds = 5): Promise<OverloadResult & { limitBytes: number | undefined; renderedNodeOptions: string | undefined }> {
+  async overload(
+    component: string,
+    seconds = 5,
+  ): Promise<OverloadResult & { limitBytes: number | undefined; renderedNodeOptions: string | undefined; probeMisses: ProbeFailure[] }> {
     const pod = this.pod(component);
     const container = pod.plan.containers[0];
     const port = container?.ports.get('http');
     if (!container || port === undefined) throw new Error(`pod ${pod.name} has no http port`);
     this.say(`overload: ${component}'s saturated rate with 64 connections, then 4x that open-loop for ${seconds} s, on pod ${pod.name}`);
+    const started = Date.now();
     const result = await overload(pod.containerNames[0] ?? '', `http://${pod.ip}:${port}`, seconds);
+    // The probes that ran while play was overloaded, and the next of each: the kubelet's view of it.
+    const settled = Date.now() + Math.max(...container.probes.map((p) => p.periodSeconds)) * 1000;
+    await new Promise((resolve) => setTimeout(resolve, settled - Date.now()));
+    const probeMisses = pod.probers.flatMap((p) => p.misses).filter((m) => m.at >= started && m.kind !== 'startup');
     const renderedNodeOptions = container.env.find(([n]) => n === 'NODE_OPTIONS')?.[1];
     const mib = (b: number | undefined) => (b === undefined ? 'n/a' : `${(b / 2 ** 20).toFixed(1)} MiB`);
     this.say(
@@ -347,7 +356,8 @@ export class Rehearsal {
       `  peak RSS ${mib(result.peakRssBytes)}, cgroup peak ${mib(result.cgroupPeakBytes)}, limit ${mib(container.memoryLimitBytes)}, ` +
         `NODE_OPTIONS ${result.nodeOptions ?? '(none)'}; ${result.after.running ? 'still running' : `exited ${result.after.exitCode}`}, OOM-killed ${result.after.oomKilled}`,
     );
-    return { ...result, limitBytes: container.memoryLimitBytes, renderedNodeOptions };
+    this.say(`  ${result.listenOverflows} connection attempts dropped (accept queue full); ${probeMisses.length} probes missed`);
+    return { ...result, limitBytes: container.memoryLimitBytes, renderedNodeOptions, probeMisses };
   }
 
   /** `helm uninstall`: every current pod sent SIGTERM with its grace period, at once. */
