@@ -73,7 +73,7 @@ export const STEPS: readonly Step[] = [
     },
   },
   {
-    name: 'when play takes the benchmark 4x overload, then it stays inside its rendered memory limit with the rendered NODE_OPTIONS, and no connection attempt is dropped',
+    name: 'when play takes the benchmark 4x overload, then it stays inside its rendered memory limit with the rendered NODE_OPTIONS, and ready and alive to its probes',
     async run(r) {
       const result = await r.overload('play');
       const p = new Problems();
@@ -83,6 +83,8 @@ export const STEPS: readonly Step[] = [
       p.expect(!result.after.oomKilled && result.after.running, `play ${result.after.oomKilled ? 'was OOM-killed' : `exited ${result.after.exitCode}`}`);
       p.expect((result.byStatus.get(200) ?? 0) > 0, 'play answered no play under overload');
       p.expect(result.peakRssBytes > 0 && result.peakRssBytes < (result.limitBytes ?? 0), `peak RSS ${mib(result.peakRssBytes)}`);
+      // A probe that times out under overload takes play out of its Service (readiness) or restarts it (liveness): shedding must not look like death.
+      for (const miss of result.probeMisses) p.expect(false, `the ${miss.kind} probe missed under overload: ${miss.message}`);
       p.expect(result.listenOverflows === 0, `${result.listenOverflows} connection attempts to play were dropped: its accept queue overflowed`);
       return p.list;
     },
