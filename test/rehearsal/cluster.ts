@@ -23,6 +23,7 @@ import {
   type Service,
   type StatefulSet,
 } from './kube';
+import { readIngresses, type Ingress } from './ingress';
 import { planPod, type ImageUser, type PodIdentity } from './pod-plan';
 import { addressIn } from './podman';
 import { RunningPod, type PodEnvironment } from './pods';
@@ -32,7 +33,7 @@ import { ServiceProxy } from './service-proxy';
 /** The kinds of a render that run no process, or one the rehearsal cannot run, and what becomes of them. */
 export const NOT_RUN: Readonly<Record<string, string>> = {
   NetworkPolicy: 'not enforced: podman networks let every container reach every other',
-  Ingress: 'no ingress controller: callers reach play through its Service proxy on the host side',
+  Ingress: 'no ingress controller (Traefik): its rules are followed to the Service proxies on the host side',
   HTTPRoute: 'no Gateway controller',
   HorizontalPodAutoscaler: 'no metrics server or autoscaler: the Deployment runs its rendered replicas',
   PodDisruptionBudget: 'no eviction API',
@@ -53,6 +54,7 @@ export interface RenderedRelease {
   configMaps: Map<string, ConfigMap>;
   /** Pods rendered as such: the chart's `helm test` hooks. */
   testPods: Pod[];
+  ingresses: Ingress[];
   /** Kinds rendered that no process stands for here, with what that means. */
   notRun: Array<{ kind: string; name: string; why: string }>;
 }
@@ -75,6 +77,7 @@ export function readRelease(manifests: readonly Manifest[], namespace: string, o
     secrets: new Map(secrets.map((s) => [s.metadata.name, s])),
     configMaps: new Map(ofKind(manifests, 'ConfigMap', configMapSchema).map((c) => [c.metadata.name, c])),
     testPods: ofKind(manifests, 'Pod', podSchema).filter((p) => p.metadata.annotations?.['helm.sh/hook'] === 'test'),
+    ingresses: readIngresses(manifests),
     notRun,
   };
 }

@@ -249,6 +249,12 @@ export class Rehearsal {
     return this.parts.cluster;
   }
 
+  /** skaffold.yaml's release, as rendered. */
+  get release(): DevRelease {
+    if (!this.parts.release) throw new Error('the rehearsal has not started');
+    return this.parts.release;
+  }
+
   get natsUrl(): string {
     if (!this.parts.nats) throw new Error('no NATS');
     return this.parts.nats.url;

@@ -29,7 +29,19 @@ const skaffoldSchema = z.object({
     }),
     statusCheckDeadlineSeconds: z.number().int().default(600),
   }),
+  portForward: z
+    .array(
+      z.object({ resourceType: z.string(), resourceName: z.string(), namespace: z.string().optional(), port: z.number().int(), localPort: z.number().int() }),
+    )
+    .default([]),
 });
+
+export interface PortForward {
+  service: string;
+  namespace: string | undefined;
+  port: number;
+  localPort: number;
+}
 
 export interface DevRelease {
   name: string;
@@ -39,6 +51,8 @@ export interface DevRelease {
   values: Record<string, string>;
   /** How long `skaffold dev` waits for the Deployments to be ready. */
   statusCheckDeadlineSeconds: number;
+  /** skaffold's port-forwards of Services (localhost:localPort to the Service's port). */
+  portForwards: PortForward[];
 }
 
 /** skaffold.yaml's first release with its values, the image templates filled as skaffold fills them for a built artifact. */
@@ -68,6 +82,9 @@ export function skaffoldDevRelease(image: { repository: string; tag: string }): 
     chartPath: release.chartPath,
     values,
     statusCheckDeadlineSeconds: config.deploy.statusCheckDeadlineSeconds,
+    portForwards: config.portForward
+      .filter((f) => f.resourceType === 'service')
+      .map((f) => ({ service: f.resourceName, namespace: f.namespace, port: f.port, localPort: f.localPort })),
   };
 }
 

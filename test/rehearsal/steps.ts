@@ -3,7 +3,11 @@
  * its verdict: the problems it found, none when it passes. The test runs
  * each as a test; `npm run rehearse` runs them and prints the same verdicts.
  */
+import { followDocs } from './first-contact';
 import type { Rehearsal } from './rehearsal';
+
+/** Where docs/kubernetes.md's first play is: the sh block after it. */
+export const FIRST_PLAY = 'In another terminal, once skaffold says the deployments are stable';
 
 export interface Step {
   /** "when ..., then ...": the test's name. */
@@ -39,6 +43,10 @@ export const STEPS: readonly Step[] = [
       const run = await r.contractCheck();
       return run.code === 0 ? [] : [`contract check exited ${run.code}:\n${run.output}`];
     },
+  },
+  {
+    name: "when docs/kubernetes.md's first play is made as written, then the Ingress rules and skaffold's port-forward carry it to play, which answers the seed asset",
+    run: (r) => followDocs(r, FIRST_PLAY),
   },
   {
     name: "when a play is made through play's Service, then its view is counted once in reporting",
