@@ -9,13 +9,13 @@ import { parseDocCommand, shellBlockAfter } from './doc-commands';
 import { KUBERNETES_DOC } from './first-contact';
 import { ingressTarget, readIngresses } from './ingress';
 import { ofKind, serviceSchema } from './kube';
-import { FIRST_PLAY } from './steps';
+import { FAULT_TOGGLES, FIRST_PLAY } from './steps';
 
 describe("the docs' commands and the Ingress rules, as the rehearsal reads them", () => {
   const doc = readFileSync(KUBERNETES_DOC, 'utf8');
 
-  test('when the first-play block of docs/kubernetes.md is read, then every line is one the rehearsal can carry out', () => {
-    for (const marker of [FIRST_PLAY]) {
+  test('when the first-play and fault-toggle blocks of docs/kubernetes.md are read, then every line is one the rehearsal can carry out', () => {
+    for (const marker of [FIRST_PLAY, FAULT_TOGGLES]) {
       const lines = shellBlockAfter(doc, marker);
       assert.ok(lines.length >= 3, `${marker}: ${lines.join(' | ')}`);
       for (const line of lines) assert.doesNotThrow(() => parseDocCommand(line), line);

@@ -6,8 +6,9 @@
 import { followDocs } from './first-contact';
 import type { Rehearsal } from './rehearsal';
 
-/** Where docs/kubernetes.md's first play is: the sh block after it. */
+/** Where docs/kubernetes.md's first play and its fault toggles are: the sh block after each. */
 export const FIRST_PLAY = 'In another terminal, once skaffold says the deployments are stable';
+export const FAULT_TOGGLES = '## Fault toggles in the cluster';
 
 export interface Step {
   /** "when ..., then ...": the test's name. */
@@ -47,6 +48,10 @@ export const STEPS: readonly Step[] = [
   {
     name: "when docs/kubernetes.md's first play is made as written, then the Ingress rules and skaffold's port-forward carry it to play, which answers the seed asset",
     run: (r) => followDocs(r, FIRST_PLAY),
+  },
+  {
+    name: 'when the fault toggles are flipped as docs/kubernetes.md says, then the service accepts every command',
+    run: (r) => followDocs(r, FAULT_TOGGLES),
   },
   {
     name: "when a play is made through play's Service, then its view is counted once in reporting",
