@@ -27,13 +27,25 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const started = Date.now();
   const say = (line: string) => console.log(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s  ${line}`);
-  let rehearsal: Rehearsal | undefined;
-  const interrupted = new Promise<number>((resolve) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve(130));
-  });
+  let rehearsal: Rehearsal;
   try {
-    rehearsal = await Promise.race([Rehearsal.start(say), interrupted.then(() => undefined)]);
-    if (!rehearsal) return 130;
+    rehearsal = Rehearsal.prepare(say);
+  } catch (err) {
+    say(`the rehearsal cannot run here: ${(err as Error).message}`);
+    return 1;
+  }
+  // Ctrl-C at any moment: remove what was made, then leave.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`${signal}: removing what the rehearsal made`);
+      void rehearsal
+        .close()
+        .catch((err: unknown) => say(`cleanup failed: ${String(err)}`))
+        .finally(() => process.exit(130));
+    });
+  }
+  try {
+    await rehearsal.begin();
     let failed = 0;
     const steps = hold ? STEPS.filter((s) => !/uninstalled|rehearsal is over/.test(s.name)) : STEPS;
     for (const step of steps) {
@@ -48,14 +60,14 @@ async function main(argv: readonly string[]): Promise<number> {
     if (hold) {
       for (const component of ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']) say(`${component}: ${rehearsal.serviceUrl(component)}`);
       say('holding: Ctrl-C removes everything');
-      await interrupted;
+      await new Promise(() => {});
     }
     return failed === 0 ? 0 : 1;
   } catch (err) {
     say(`the rehearsal could not run: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return 1;
   } finally {
-    await rehearsal?.close().catch((err: unknown) => say(`cleanup failed: ${String(err)}`));
+    await rehearsal.close().catch((err: unknown) => say(`cleanup failed: ${String(err)}`));
   }
 }
 

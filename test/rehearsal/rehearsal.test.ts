@@ -10,9 +10,13 @@ import { STEPS } from './steps';
 describe('the rehearsal of skaffold dev', { timeout: 9 * 60_000 }, () => {
   let rehearsal: Rehearsal;
 
-  before(async () => {
-    rehearsal = await Rehearsal.start((line) => console.log(`rehearsal: ${line}`));
-  });
+  // The image build (shared with the image test, which may hold the build lock) comes first.
+  before(
+    async () => {
+      rehearsal = await Rehearsal.start((line) => console.log(`rehearsal: ${line}`));
+    },
+    { timeout: 8 * 60_000 },
+  );
 
   after(async () => {
     await rehearsal?.close();

@@ -117,21 +117,36 @@ export class Rehearsal {
   ready: ReadyFigures = { allReadyMs: 0, byPod: [] };
   imageMs = 0;
 
+  /** Starts a rehearsal: every pod ready, or everything it made removed and the error thrown. */
   static async start(say: Say = () => {}): Promise<Rehearsal> {
+    const rehearsal = Rehearsal.prepare(say);
+    await rehearsal.begin();
+    return rehearsal;
+  }
+
+  /** A rehearsal that has made nothing yet: `close()` may be called from a signal handler while `begin()` runs. */
+  static prepare(say: Say = () => {}): Rehearsal {
     requirePodman();
-    const runtime = ociRuntime();
     const runId = `${process.pid}-${randomBytes(2).toString('hex')}`;
     const workDir = mkdtempSync(join(tmpdir(), 'vm-rehearsal-'));
     // Volume files are bind-mounted: the containers' user must reach them.
     chmodSync(workDir, 0o755);
-    const rehearsal = new Rehearsal(runId, say, { workDir });
+    return new Rehearsal(runId, say, { workDir });
+  }
+
+  /** Sets everything up and waits for every pod to be ready; on failure removes what it made and throws. */
+  async begin(): Promise<void> {
     try {
-      await rehearsal.setUp(runtime);
-      return rehearsal;
+      await this.setUp(ociRuntime());
     } catch (err) {
-      await rehearsal.close().catch((cleanup: unknown) => say(`cleanup after a failed start also failed: ${String(cleanup)}`));
+      await this.close().catch((cleanup: unknown) => this.say(`cleanup after a failed start also failed: ${String(cleanup)}`));
       throw err;
     }
+  }
+
+  /** Stops a set-up that `close()` overtook (a signal), before it makes anything more. */
+  private stillOpen(): void {
+    if (this.closing) throw new Error('the rehearsal was closed while it started');
   }
 
   private async setUp(runtime: string): Promise<void> {
@@ -143,6 +158,7 @@ export class Rehearsal {
     for (const tag of await orphanedTags()) await podman(['untag', tag, tag]).catch(() => undefined);
 
     this.imageMs = await buildImage(say);
+    this.stillOpen();
     const tag = `${TAG_PREFIX}${runId}`;
     // The run's own name for the image: a concurrent rebuild of the test tag cannot take it away, and the chart renders it as skaffold's tag.
     await podman(['tag', BUILT_IMAGE, `${REPOSITORY}:${tag}`]);
@@ -182,6 +198,7 @@ export class Rehearsal {
     ]);
     say(`network ${network.name}: ${network.subnet}, the host side at ${network.gateway}`);
 
+    this.stillOpen();
     const [nats, postgres] = await Promise.all([startNats({ host: network.gateway }), startPostgres({ host: network.gateway, clientsFrom: network.subnet })]);
     parts.nats = nats;
     parts.postgres = postgres;
@@ -227,6 +244,7 @@ export class Rehearsal {
     }
     await lookUpImageUsers(cluster, users);
 
+    this.stillOpen();
     say(`starting ${rendered.deployments.length} pods: ${rendered.deployments.map((d) => d.metadata.name).join(', ')}`);
     const started = Date.now();
     const pods = await cluster.startAll();
@@ -348,8 +366,8 @@ export class Rehearsal {
     this.say(`overload: ${component}'s saturated rate with 64 connections, then 4x that open-loop for ${seconds} s, on pod ${pod.name}`);
     const started = Date.now();
     const result = await overload(pod.containerNames[0] ?? '', `http://${pod.ip}:${port}`, seconds);
-    // The probes that ran while play was overloaded, and the next of each: the kubelet's view of it.
-    const settled = Date.now() + Math.max(...container.probes.map((p) => p.periodSeconds)) * 1000;
+    // Every probe sent while play was overloaded has its verdict within its timeout: the kubelet's view of the overload.
+    const settled = Date.now() + Math.max(...container.probes.map((p) => p.timeoutSeconds)) * 1000 + 500;
     await new Promise((resolve) => setTimeout(resolve, settled - Date.now()));
     const probeMisses = pod.probers.flatMap((p) => p.misses).filter((m) => m.at >= started && m.kind !== 'startup');
     const renderedNodeOptions = container.env.find(([n]) => n === 'NODE_OPTIONS')?.[1];
@@ -384,8 +402,15 @@ export class Rehearsal {
     return this.parts.cluster?.failures() ?? [];
   }
 
-  /** Removes every container, the network, the image tag, the host-side servers and the files; tries every step. */
-  async close(): Promise<void> {
+  private closing: Promise<void> | undefined;
+
+  /** Removes every container, the network, the image tag, the host-side servers and the files; tries every step. Once. */
+  close(): Promise<void> {
+    this.closing ??= this.removeEverything();
+    return this.closing;
+  }
+
+  private async removeEverything(): Promise<void> {
     const { parts } = this;
     const errors: unknown[] = [];
     const attempt = async (step: () => Promise<unknown> | undefined) => {
