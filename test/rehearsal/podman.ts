@@ -84,6 +84,48 @@ export async function createNetwork(name: string, labels: Readonly<Record<string
   return { name, subnet: subnet.subnet, gateway: subnet.gateway };
 }
 
+/**
+ * A container holding the network's bridge up for the rehearsal's life: the
+ * bridge exists only while a container is attached, and the host-side
+ * servers listen on its gateway address. The address after the gateway.
+ */
+export async function holdNetwork(
+  network: Network,
+  name: string,
+  image: string,
+  runtime: string,
+  labels: Readonly<Record<string, string>>,
+  ulimits: readonly string[],
+): Promise<void> {
+  await podman([
+    'run',
+    '--detach',
+    '--name',
+    name,
+    '--pull',
+    'never',
+    '--runtime',
+    runtime,
+    ...labelArgs(labels),
+    '--network',
+    network.name,
+    '--ip',
+    addressIn(network.subnet, 2),
+    '--user',
+    '1000:1000',
+    '--read-only',
+    '--read-only-tmpfs=false',
+    '--cap-drop',
+    'ALL',
+    '--memory',
+    '64m',
+    ...ulimits.flatMap((u) => ['--ulimit', u]),
+    '--entrypoint',
+    JSON.stringify(['node', '-e', 'setInterval(() => {}, 2 ** 30)']),
+    image,
+  ]);
+}
+
 /** The index-th address of an IPv4 subnet (1 is usually the gateway). */
 export function addressIn(subnet: string, index: number): string {
   const [base = '', bits = '32'] = subnet.split('/');

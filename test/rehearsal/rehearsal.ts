@@ -24,13 +24,13 @@ import { repoRoot } from '../chart/helm';
 import { ConsulDouble } from '../consul/consul-double';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { startNats, type NatsServer } from '../support/processes';
-import { Cluster, readRelease } from './cluster';
+import { Cluster, readRelease, type RenderedRelease } from './cluster';
 import { runContractCheck, type CheckRun } from './contract';
 import type { Secret } from './kube';
 import { overload, type OverloadResult } from './overload';
 import {
-  addressIn,
   createNetwork,
+  holdNetwork,
   hostUlimits,
   ociRuntime,
   orphanedRuns,
@@ -41,7 +41,7 @@ import {
   RUN_LABEL,
   type Network,
 } from './podman';
-import type { RunningPod } from './pods';
+import type { PodEnvironment, RunningPod } from './pods';
 import type { ProbeFailure } from './probes';
 import { rehearsalOverrides, renderForRehearsal, skaffoldDevRelease, type DevRelease } from './render';
 import { rollingRestart, type RollingUpdateResult } from './rolling-update';
@@ -150,116 +150,112 @@ export class Rehearsal {
   }
 
   private async setUp(runtime: string): Promise<void> {
-    const { say, runId, parts } = this;
+    await this.removeOrphans();
+    const image = await this.prepareImage();
+    this.stillOpen();
+    const labels = { [RUN_LABEL]: this.runId, [OWNER_LABEL]: String(process.pid) };
+    const ulimits = hostUlimits();
+    const network = await this.startNetwork(image, runtime, labels, ulimits);
+    this.stillOpen();
+    const { nats, postgres } = await this.startHostSide(network);
+    const rendered = this.renderRelease(image, network, nats, postgres);
+    const cluster = await this.prepareCluster(rendered, { runId: this.runId, runtime, network, labels, ulimits, workDir: this.parts.workDir });
+    this.stillOpen();
+    await this.startPods(cluster);
+  }
+
+  private async removeOrphans(): Promise<void> {
     for (const orphan of await orphanedRuns()) {
-      say(`removing the containers and network of rehearsal ${orphan}, whose process is gone`);
+      this.say(`removing the containers and network of rehearsal ${orphan}, whose process is gone`);
       await removeLabelled(RUN_LABEL, orphan);
     }
     for (const tag of await orphanedTags()) await podman(['untag', tag, tag]).catch(() => undefined);
+  }
 
-    this.imageMs = await buildImage(say);
-    this.stillOpen();
-    const tag = `${TAG_PREFIX}${runId}`;
-    // The run's own name for the image: a concurrent rebuild of the test tag cannot take it away, and the chart renders it as skaffold's tag.
+  /** The image test's image, under the run's own tag: a concurrent rebuild of the test tag cannot take it away, and the chart renders it as skaffold renders its tag. */
+  private async prepareImage(): Promise<{ repository: string; tag: string }> {
+    this.imageMs = await buildImage(this.say);
+    const tag = `${TAG_PREFIX}${this.runId}`;
     await podman(['tag', BUILT_IMAGE, `${REPOSITORY}:${tag}`]);
-    parts.image = `${REPOSITORY}:${tag}`;
+    this.parts.image = `${REPOSITORY}:${tag}`;
+    this.say(`image ${this.parts.image} ready after ${(this.imageMs / 1000).toFixed(1)} s`);
+    return { repository: REPOSITORY, tag };
+  }
 
-    const labels = { [RUN_LABEL]: runId, [OWNER_LABEL]: String(process.pid) };
-    const network = await createNetwork(`vmr-${runId}`, labels);
-    parts.network = network;
-    const ulimits = hostUlimits();
-    // The bridge exists only while a container is attached: one holds it, so the host-side servers can bind the gateway.
-    await podman([
-      'run',
-      '--detach',
-      '--name',
-      `vmr-${runId}-network`,
-      '--pull',
-      'never',
-      '--runtime',
-      runtime,
-      ...Object.entries(labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-      '--network',
-      network.name,
-      '--ip',
-      addressIn(network.subnet, 2),
-      '--user',
-      '1000:1000',
-      '--read-only',
-      '--read-only-tmpfs=false',
-      '--cap-drop',
-      'ALL',
-      '--memory',
-      '64m',
-      ...ulimits.flatMap((u) => ['--ulimit', u]),
-      '--entrypoint',
-      JSON.stringify(['node', '-e', 'setInterval(() => {}, 2 ** 30)']),
-      parts.image,
-    ]);
-    say(`network ${network.name}: ${network.subnet}, the host side at ${network.gateway}`);
+  private async startNetwork(image: { repository: string; tag: string }, runtime: string, labels: Record<string, string>, ulimits: string[]): Promise<Network> {
+    const network = await createNetwork(`vmr-${this.runId}`, labels);
+    this.parts.network = network;
+    await holdNetwork(network, `vmr-${this.runId}-network`, `${image.repository}:${image.tag}`, runtime, labels, ulimits);
+    this.say(`network ${network.name}: ${network.subnet}, the host side at ${network.gateway}`);
+    return network;
+  }
 
-    this.stillOpen();
+  private async startHostSide(network: Network): Promise<{ nats: NatsServer; postgres: TestPostgres }> {
     const [nats, postgres] = await Promise.all([startNats({ host: network.gateway }), startPostgres({ host: network.gateway, clientsFrom: network.subnet })]);
-    parts.nats = nats;
-    parts.postgres = postgres;
-    say(`host side: nats-server with JetStream at ${nats.url}, PostgreSQL at ${network.gateway}:${postgres.port}`);
+    this.parts.nats = nats;
+    this.parts.postgres = postgres;
+    this.say(`host side: nats-server with JetStream at ${nats.url}, PostgreSQL at ${network.gateway}:${postgres.port}`);
+    return { nats, postgres };
+  }
 
-    const release = skaffoldDevRelease({ repository: REPOSITORY, tag });
-    parts.release = release;
+  /** skaffold's release rendered with the rehearsal's overrides, plus the Secret an operator would have created for the external PostgreSQL. */
+  private renderRelease(image: { repository: string; tag: string }, network: Network, nats: NatsServer, postgres: TestPostgres): RenderedRelease {
+    const release = skaffoldDevRelease(image);
+    this.parts.release = release;
     const postgresSecret = `${release.name}-db-app`;
     const overrides = rehearsalOverrides({ natsUrl: nats.url, postgresSecret });
-    say(
-      `helm 4 template with skaffold.yaml's values: ${Object.entries(release.values)
+    const listed = (values: Record<string, string>) =>
+      Object.entries(values)
         .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
-    say(
-      `  and the rehearsal's: ${Object.entries(overrides)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
-    const manifests = renderForRehearsal(release, overrides);
-    const rendered = readRelease(manifests, release.namespace, [
+        .join(' ');
+    this.say(`helm 4 template with skaffold.yaml's values: ${listed(release.values)}`);
+    this.say(`  and the rehearsal's: ${listed(overrides)}`);
+    const rendered = readRelease(renderForRehearsal(release, overrides), release.namespace, [
       operatorSecret(postgresSecret, release.namespace, postgres.url, network.gateway, postgres.port),
     ]);
-    say(`created Secret ${postgresSecret} (an operator's, for postgres.external.existingSecret) with the host-side database's URI`);
-    for (const skipped of rendered.notRun) say(`not run: ${skipped.kind} ${skipped.name}: ${skipped.why}`);
+    this.say(`created Secret ${postgresSecret} (an operator's, for postgres.external.existingSecret) with the host-side database's URI`);
+    for (const skipped of rendered.notRun) this.say(`not run: ${skipped.kind} ${skipped.name}: ${skipped.why}`);
+    return rendered;
+  }
 
+  /** The cluster of one node, with the Consul double standing in for the chart's Consul StatefulSet on its Service's port. */
+  private async prepareCluster(rendered: RenderedRelease, env: PodEnvironment): Promise<Cluster> {
     const standIns = new Map<string, string>();
     for (const s of rendered.statefulSets) {
       const component = s.spec.template.metadata.labels?.['app.kubernetes.io/component'];
       if (component !== 'consul') throw new Error(`StatefulSet ${s.metadata.name} (${component}) has no stand-in`);
-      standIns.set(s.metadata.name, network.gateway);
+      standIns.set(s.metadata.name, env.network.gateway);
     }
     const users = new Map<string, string>();
-    const cluster = new Cluster(rendered, { runId, runtime, network, labels, ulimits, workDir: parts.workDir }, (image) => imageUserOf(users, image), standIns);
-    parts.cluster = cluster;
+    const cluster = new Cluster(rendered, env, (image) => imageUserOf(users, image), standIns);
+    this.parts.cluster = cluster;
     const consulPorts = [...new Set(cluster.routes.filter((r) => r.backend.kind === 'stand-in').flatMap((r) => r.ports))];
     if (consulPorts.length > 0) {
       if (consulPorts.length !== 1) throw new Error(`the Consul Services use ports ${consulPorts.join(', ')}; the double listens on one`);
-      parts.consul = await ConsulDouble.start({ host: network.gateway, port: consulPorts[0] });
-      say(
-        `stand-in: StatefulSet ${[...standIns.keys()].join(', ')} not run (its image cannot be pulled here); its Services resolve to the Consul double at ${parts.consul.address}`,
+      this.parts.consul = await ConsulDouble.start({ host: env.network.gateway, port: consulPorts[0] });
+      this.say(
+        `stand-in: StatefulSet ${[...standIns.keys()].join(', ')} not run (its image cannot be pulled here); its Services resolve to the Consul double at ${this.parts.consul.address}`,
       );
     }
     await lookUpImageUsers(cluster, users);
+    return cluster;
+  }
 
-    this.stillOpen();
-    say(`starting ${rendered.deployments.length} pods: ${rendered.deployments.map((d) => d.metadata.name).join(', ')}`);
+  /** One pod per Deployment at once, as a fresh install; resolves when all are ready and their Services have them as endpoints. */
+  private async startPods(cluster: Cluster): Promise<void> {
+    const { deployments } = cluster.release;
+    this.say(`starting ${deployments.length} pods: ${deployments.map((d) => d.metadata.name).join(', ')}`);
     const started = Date.now();
     const pods = await cluster.startAll();
-    const deadline = release.statusCheckDeadlineSeconds * 1000;
-    await Promise.all(pods.map((p) => p.whenReady(deadline)));
+    await Promise.all(pods.map((p) => p.whenReady(this.release.statusCheckDeadlineSeconds * 1000)));
     // As kube-proxy, the Service proxies see the ready pods a moment later.
     await Promise.all([...cluster.proxies.values()].map((proxy) => proxy.hasEndpoints(5_000)));
     const since = (at: number | undefined) => (at ?? Date.now()) - started;
-    this.ready = {
-      allReadyMs: since(undefined),
-      byPod: pods.map((p) => ({ pod: p.name, startedMs: since(Math.max(...p.probers.map((x) => x.startedAt ?? Date.now()))), readyMs: since(p.readyAt) })),
-    };
-    for (const p of this.ready.byPod)
-      say(`  ${p.pod}: startup probe passed after ${(p.startedMs / 1000).toFixed(1)} s, ready after ${(p.readyMs / 1000).toFixed(1)} s`);
-    say(`all ${pods.length} pods ready ${(this.ready.allReadyMs / 1000).toFixed(1)} s after the first started (probes polled as the kubelet polls them)`);
+    const byPod = pods.map((p) => ({ pod: p.name, startedMs: since(Math.max(...p.probers.map((x) => x.startedAt ?? Date.now()))), readyMs: since(p.readyAt) }));
+    this.ready = { allReadyMs: Math.max(...byPod.map((p) => p.readyMs)), byPod };
+    for (const p of byPod)
+      this.say(`  ${p.pod}: startup probe passed after ${(p.startedMs / 1000).toFixed(1)} s, ready after ${(p.readyMs / 1000).toFixed(1)} s`);
+    this.say(`all ${pods.length} pods ready ${(this.ready.allReadyMs / 1000).toFixed(1)} s after the first started (probes polled as the kubelet polls them)`);
   }
 
   get cluster(): Cluster {
@@ -329,15 +325,15 @@ export class Rehearsal {
     return { pod: pod.name, exitCodes, logs };
   }
 
-  /** Play replaced as `kubectl rollout restart` would, under steady plays through its Service; every answered play's view counted once. */
+  /** A component (play) replaced as `kubectl rollout restart` would, under steady plays through its Service; every answered play's view counted once. */
   async rollingUpdate(component: string, playsPerSecond: number): Promise<RollingUpdateResult & { traffic: TrafficResult; views: number }> {
     const deployment = this.deployment(component);
     const user = `rolling-${this.runId}`;
     this.say(`rolling update of ${deployment} under ${playsPerSecond} plays/s through its Service (endpoint changes reach it 1 s late)`);
-    const traffic = steadyPlays(this.serviceUrl('play'), user, playsPerSecond);
+    const traffic = steadyPlays(this.serviceUrl(component), user, playsPerSecond);
     let update: RollingUpdateResult;
     try {
-      update = await rollingRestart(this.cluster, deployment, (this.parts.release?.statusCheckDeadlineSeconds ?? 180) * 1000);
+      update = await rollingRestart(this.cluster, deployment, this.release.statusCheckDeadlineSeconds * 1000);
     } finally {
       // A second more of traffic on the new pod alone.
       await new Promise((resolve) => setTimeout(resolve, 1000));
