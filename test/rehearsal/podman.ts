@@ -47,6 +47,8 @@ export function requirePodman(): void {
   if (spawnSync('sh', ['-c', 'command -v podman']).status !== 0) {
     throw new PodmanError('podman not found: scripts/install-deps.sh test installs it (apt-get install podman)');
   }
+  // Pods get their own addresses on a bridge the host reaches, and their processes are read in /proc: rootful podman.
+  if (process.getuid?.() !== 0) throw new PodmanError("the rehearsal runs as root: it needs rootful podman networks and the containers' /proc");
 }
 
 /** Threads per user in the containers: far above the dozen each service starts (libuv's pool, V8's helpers). */
