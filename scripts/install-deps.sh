@@ -3,12 +3,14 @@
 #   install-deps.sh mesh   nats-server and postgresql (to run the mesh locally)
 #   install-deps.sh test   everything the tests use: nats-server, postgresql,
 #                          prometheus, promtool, shellcheck, buildah, podman,
-#                          debootstrap, unzip
+#                          debootstrap, unzip, and runc, the OCI runtime the
+#                          rehearsal runs the chart's pods with (podman's
+#                          default crun refuses hosts with hybrid cgroups)
 set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus shellcheck buildah podman debootstrap unzip)
+  want+=(prometheus shellcheck buildah podman debootstrap unzip runc)
 fi
 
 binary_of() {

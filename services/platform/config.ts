@@ -46,6 +46,11 @@ export const commonConfigSchema = z.object({
     .min(1)
     .default('127.0.0.1')
     .describe('Interface to listen on: loopback unless asked, so a service started by hand is not reachable from the network (the image sets `0.0.0.0`).'),
+  PROBE_PORT: intFrom(1, 65_535)
+    .optional()
+    .describe(
+      "A second port answering only `/healthz` and `/readyz`, for the kubelet's probes: its own accept queue, so a flood of client connections (an overload, an ingress reconnecting) cannot make the probes time out and get a shedding service taken out of its Service or restarted. Unset, the probes use `PORT` (the chart sets 8099).",
+    ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino level of the JSON log lines.'),
   SERVICE_ADDRESS: z
     .string()

@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler, type Express, type Request, type Req
 import helmet from 'helmet';
 import { DatabaseUnavailableError, HttpError, type ErrorCode } from './errors';
 import { withInjectedFaults, type Faults } from './faults';
-import type { Readiness } from './health';
+import { livenessAnswer, readinessAnswer, type Readiness } from './health';
 import { continueTrace } from './instrumentation';
 import type { Logger } from './log';
 import { activeExemplar, metricsFormatFor, type Metrics } from './metrics';
@@ -44,11 +44,12 @@ export function createHttpApp({ log, metrics, readiness, api, routes, bodyLimit 
   app.use(closeConnectionsWhileDraining(readiness));
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
+    const { status, body } = livenessAnswer();
+    res.status(status).json(body);
   });
   app.get('/readyz', (_req, res) => {
-    const { ready, checks } = readiness.report();
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+    const { status, body } = readinessAnswer(readiness);
+    res.status(status).json(body);
   });
   app.get('/metrics', async (req, res) => {
     // OpenMetrics (with exemplars) for a scraper that asks for it, the classic text otherwise: docs/metrics.md.

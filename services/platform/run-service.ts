@@ -4,7 +4,7 @@ import { commonConfigRules, commonConfigSchema, ConfigError, loadConfig, portSch
 import { connectConsul } from './consul';
 import { StaticDirectory, type PeerDirectory } from './discovery';
 import { Faults, faultsAuth, faultsConfigSchema, type FaultKind, type FaultSettings } from './faults';
-import { Readiness } from './health';
+import { probeListener, Readiness } from './health';
 import type { AppParts } from './http';
 import { flushTelemetry } from './instrumentation';
 import { createLogger } from './log';
@@ -28,7 +28,7 @@ export function serviceConfigSchema<S extends z.ZodRawShape>(port: number, fault
 type ServiceConfigSchema = ReturnType<typeof serviceConfigSchema>;
 
 /** The rules every service checks at start, then the service's own. */
-export function serviceConfigRules<C extends CommonConfig & { FAULTS?: FaultSettings | undefined }>(
+export function serviceConfigRules<C extends CommonConfig & { PORT: number; FAULTS?: FaultSettings | undefined }>(
   own: ReadonlyArray<ConfigRule<C>> = [],
 ): ReadonlyArray<ConfigRule<C>> {
   const faultsNeedEnabling: ConfigRule<C> = {
@@ -36,7 +36,12 @@ export function serviceConfigRules<C extends CommonConfig & { FAULTS?: FaultSett
     says: 'FAULTS needs FAULTS_ENABLED=true: without it there are no fault toggles to set',
     holds: (c) => c.FAULTS === undefined || c.FAULTS_ENABLED,
   };
-  return [...commonConfigRules, faultsNeedEnabling, ...own];
+  const probesApart: ConfigRule<C> = {
+    variables: ['PROBE_PORT', 'PORT'],
+    says: 'PROBE_PORT must differ from PORT: the probes need a listener of their own',
+    holds: (c) => c.PROBE_PORT === undefined || c.PROBE_PORT !== c.PORT,
+  };
+  return [...commonConfigRules, faultsNeedEnabling, probesApart, ...own];
 }
 
 export interface ServiceContext<C> {
@@ -117,6 +122,14 @@ export async function runService<S extends ServiceConfigSchema>(definition: Serv
 
   const http = await startHttpServer(started.app, config.PORT, config.HOST).catch(fail(`could not listen on ${config.HOST}:${config.PORT}`));
   log.info({ port: http.port }, `${definition.name} listening`);
+  // The kubelet's probes on a listener of their own, so a flood of clients on PORT cannot starve them.
+  const probes =
+    config.PROBE_PORT === undefined
+      ? undefined
+      : await startHttpServer(probeListener(readiness), config.PROBE_PORT, config.HOST).catch(
+          fail(`could not listen on ${config.HOST}:${config.PROBE_PORT} (PROBE_PORT)`),
+        );
+  if (probes) log.info({ port: probes.port }, 'probes listening');
   // After listening: the check must find /healthz, and the registered port is the real one.
   const registration = consul?.register(http.port);
 
@@ -137,6 +150,8 @@ export async function runService<S extends ServiceConfigSchema>(definition: Serv
         ...directories.map((d) => ({ name: 'discovery', run: () => d.close() })),
         ...(consul ? [{ name: 'consul', run: () => consul.close() }] : []),
         { name: 'telemetry', run: flushTelemetry },
+        // Last: readiness says "draining" and liveness "ok" to the kubelet until the very end.
+        ...(probes ? [{ name: 'probes', run: () => probes.close(1_000) }] : []),
       ],
       timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     });

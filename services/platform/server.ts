@@ -1,7 +1,16 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Express } from 'express';
+
+/**
+ * Connections the kernel may hold ready for accept(): Node's default is 511,
+ * fewer than one client pool of 1024 connections opening at once (the
+ * benchmark's overload, an ingress controller after a restart). Past it the
+ * kernel drops connection attempts, which the clients retry 1, 3 and 7 s
+ * later: seconds added to plays that play would have answered or shed at
+ * once. The kernel caps it at net.core.somaxconn (4096 by default).
+ */
+export const LISTEN_BACKLOG = 4096;
 
 export interface RunningServer {
   server: Server;
@@ -10,15 +19,16 @@ export interface RunningServer {
   close(deadlineMs: number): Promise<void>;
 }
 
-export async function startHttpServer(app: Express, port: number, host: string): Promise<RunningServer> {
-  const server = createServer(app);
+/** Serves `handler` (a service's Express app, or the probe listener) on host:port. */
+export async function startHttpServer(handler: RequestListener, port: number, host: string): Promise<RunningServer> {
+  const server = createServer(handler);
   // Idle keep-alive longer than common load balancers' (60 s), so they close first.
   server.keepAliveTimeout = 65_000;
   // A whole request gets 30 s; its headers must arrive well within that (slowloris).
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   const busy = trackBusySockets(server);
-  server.listen(port, host);
+  server.listen({ port, host, backlog: LISTEN_BACKLOG });
   await once(server, 'listening');
   return {
     server,

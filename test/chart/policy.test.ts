@@ -170,13 +170,27 @@ describe('chart policies', () => {
       assert.deepEqual(all.flatMap(securityProblems), []);
     });
 
-    test(`when rendered with ${scenario.name}, then the five services probe /healthz and /readyz on their port`, () => {
+    // Found by the rehearsal (test/rehearsal): on the port clients use, the probes queued behind an overload's
+    // connection storm, timed out, and would have taken a shedding play out of its Service.
+    test(`when rendered with ${scenario.name}, then the five services probe /healthz and /readyz on the probe listener, apart from the port clients use`, () => {
       for (const name of serviceNames) {
         const c = serviceWorkload(manifests, name).spec.containers[0];
         assert.ok(c);
-        assert.deepEqual(c.livenessProbe?.httpGet, { path: '/healthz', port: 'http' });
-        assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'http' });
+        for (const probe of [c.startupProbe, c.livenessProbe]) assert.deepEqual(probe?.httpGet, { path: '/healthz', port: 'probe' });
+        assert.deepEqual(c.readinessProbe?.httpGet, { path: '/readyz', port: 'probe' });
+        const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
+        const env = new Map((c.env ?? []).map((e) => [e.name, e.value]));
+        assert.equal(env.get('PROBE_PORT'), String(ports.get('probe')), `${name} listens for probes where they are sent`);
+        assert.equal(env.get('PORT'), String(ports.get('http')));
+        assert.notEqual(ports.get('probe'), ports.get('http'));
         assert.deepEqual(c.command, ['node', `dist/services/${name}/main.js`]);
+      }
+    });
+
+    test(`when rendered with ${scenario.name}, then no Service exposes the probe listener`, () => {
+      for (const svc of byKind(manifests, 'Service')) {
+        const ports = (svc['spec'] as { ports: Array<{ targetPort: string | number }> }).ports;
+        assert.ok(!ports.some((p) => p.targetPort === 'probe' || p.targetPort === 8099), `Service ${svc.metadata.name} exposes the probe port`);
       }
     });
 
@@ -290,6 +304,15 @@ describe('chart policies', () => {
       serviceNames.map((name) => [name, undefined, undefined, false]),
     );
     assert.throws(() => render(4, { values: { ...endpoint, 'otel.sampleRatio': '1.5' } }), /sampleRatio/);
+  });
+
+  test("when a service's port is the probe listener's, then the chart refuses to render, naming it", () => {
+    for (const major of [3, 4] as const) {
+      assert.throws(
+        () => render(major, { values: { 'services.cdnurl.port': '8099' } }),
+        /services\.cdnurl\.port is 8099, the port of the services' probe listener/,
+      );
+    }
   });
 
   test('when NATS and Consul are self-contained, then NATS_URL and CONSUL_HTTP_ADDR name their Services', () => {

@@ -22,7 +22,7 @@ die() { echo "build-image: $*" >&2; exit 1; }
 
 require_tools() {
   local tool missing=()
-  for tool in buildah podman debootstrap node npm tar sha256sum; do
+  for tool in buildah podman debootstrap node npm tar sha256sum flock; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if ((${#missing[@]})); then
@@ -118,6 +118,11 @@ context_key() {
 main() {
   require_tools
   mkdir -p "$cache_dir"
+  # One build at a time: the image test and the rehearsal both call this, and
+  # ./scripts/test runs two test files at once. The second waits, then finds
+  # the image up to date.
+  exec 9>"$cache_dir/build.lock"
+  flock 9
   local base key current
   base=$(ensure_standin)
   key=$(context_key "$base")

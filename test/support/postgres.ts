@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PoolClient } from 'pg';
@@ -24,22 +24,40 @@ export interface TestPostgres {
   remove(): Promise<void>;
 }
 
+export interface TestPostgresOptions {
+  /**
+   * Another local address to listen on besides 127.0.0.1 (a container
+   * network's gateway); `url` then names it.
+   */
+  host?: string;
+  /** Clients allowed to log in (with the password) from that address: a CIDR such as the container network's subnet. */
+  clientsFrom?: string;
+}
+
 /** A real PostgreSQL server (Debian's) on a free port, its data in a temp dir; fsync off, the data is thrown away. */
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres(listen: TestPostgresOptions = {}): Promise<TestPostgres> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'vm-pg-'));
   // As root the server runs as the postgres user, which must reach the data dir inside.
   chmodSync(dir, 0o755);
+  const settings: Record<string, string> = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
+  if (listen.host) settings['listen_addresses'] = `127.0.0.1,${listen.host}`;
+  if (listen.clientsFrom) {
+    // initdb's pg_hba.conf admits loopback only; this one admits the given clients too, with the password.
+    const hbaFile = join(dir, 'pg_hba.conf');
+    writeFileSync(hbaFile, ['host all all 127.0.0.1/32 scram-sha-256', `host all all ${listen.clientsFrom} scram-sha-256`, ''].join('\n'), { mode: 0o644 });
+    settings['hba_file'] = hbaFile;
+  }
   const options = {
     dataDir: join(dir, 'data'),
     port,
     user: 'video_mesh',
     password: 'test-password',
     database: 'video_mesh',
-    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+    settings,
   };
   let server: LocalPostgres | undefined = await startLocalPostgres(options);
-  const url = server.url;
+  const url = listen.host ? server.url.replace('@127.0.0.1:', `@${listen.host}:`) : server.url;
   return {
     url,
     port,

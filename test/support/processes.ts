@@ -70,9 +70,9 @@ export interface NatsServer {
   pid(): number | undefined;
 }
 
-async function portAccepts(port: number): Promise<boolean> {
+async function portAccepts(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolveAccepts) => {
-    const socket = tcpConnect(port, '127.0.0.1');
+    const socket = tcpConnect(port, host);
     socket.once('connect', () => {
       socket.destroy();
       resolveAccepts(true);
@@ -81,19 +81,23 @@ async function portAccepts(port: number): Promise<boolean> {
   });
 }
 
-/** A real nats-server with JetStream on a free port (or the one given), its store in a temp dir. */
-export async function startNats(options: { port?: number } = {}): Promise<NatsServer> {
+/**
+ * A real nats-server with JetStream on a free port (or the one given), its store in a temp dir.
+ * It listens on 127.0.0.1 unless `host` names another local address (a container network's gateway).
+ */
+export async function startNats(options: { port?: number; host?: string } = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
+  const host = options.host ?? '127.0.0.1';
   const storeDir = mkdtempSync(join(tmpdir(), 'vm-nats-'));
   const binary = natsServerBinary();
   let proc: Proc;
   const launch = async () => {
-    proc = startProcess(binary, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir]);
-    await waitFor(() => portAccepts(port), { what: `nats-server on ${port}` });
+    proc = startProcess(binary, ['-js', '-a', host, '-p', String(port), '-sd', storeDir]);
+    await waitFor(() => portAccepts(port, host), { what: `nats-server on ${host}:${port}` });
   };
   await launch();
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${host}:${port}`,
     port,
     async stop({ keepStore = false } = {}) {
       await proc.stop('SIGTERM');

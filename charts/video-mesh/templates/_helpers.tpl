@@ -211,6 +211,15 @@ seccompProfile:
 {{- end }}
 {{- end }}
 
+{{/*
+The port of every service's probe listener (PROBE_PORT): /healthz and
+/readyz only, on an accept queue of their own, so a flood of client
+connections on the service's port cannot make the kubelet's probes time out
+and take a shedding play out of its Service, or restart it. Inside the pod
+only: no Service exposes it. A constant: no operator needs another.
+*/}}
+{{- define "video-mesh.probePort" -}}8099{{- end }}
+
 {{/* Fails early on settings that cannot work together. */}}
 {{- define "video-mesh.validate" -}}
 {{- if ge (int .Values.shutdown.timeoutMs) (mul (int .Values.terminationGracePeriodSeconds) 1000 | int) }}
@@ -220,6 +229,11 @@ seccompProfile:
 {{- fail "shutdown.drainDelayMs must be shorter than shutdown.timeoutMs" }}
 {{- end }}
 {{- include "video-mesh.validatePostgresConnections" . }}
+{{- range $name, $svc := .Values.services }}
+{{- if eq (int $svc.port) (int (include "video-mesh.probePort" $)) }}
+{{- fail (printf "services.%s.port is %d, the port of the services' probe listener: choose another" $name (int $svc.port)) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.nats.selfContained (gt (int .Values.nats.streamReplicas) 1) }}
 {{- fail (printf "nats.streamReplicas is %d, but the self-contained NATS is a single server, which holds one replica of a stream: set nats.streamReplicas=1, or run a NATS cluster (k8s/addons/nats-values.yaml) with nats.selfContained=false" (int .Values.nats.streamReplicas)) }}
 {{- end }}

@@ -94,9 +94,15 @@ spec:
             - name: http
               containerPort: {{ $svc.port }}
               protocol: TCP
+            # The kubelet's probes, on a listener no client shares (PROBE_PORT).
+            - name: probe
+              containerPort: {{ include "video-mesh.probePort" $root }}
+              protocol: TCP
           env:
             - name: PORT
               value: {{ $svc.port | quote }}
+            - name: PROBE_PORT
+              value: {{ include "video-mesh.probePort" $root | quote }}
             - name: HOST
               value: "0.0.0.0"
             - name: LOG_LEVEL
@@ -201,21 +207,21 @@ spec:
           livenessProbe:
             httpGet:
               path: /healthz
-              port: http
+              port: probe
             periodSeconds: 10
             timeoutSeconds: 2
             failureThreshold: 3
           readinessProbe:
             httpGet:
               path: /readyz
-              port: http
+              port: probe
             periodSeconds: 5
             timeoutSeconds: 2
             failureThreshold: 2
           startupProbe:
             httpGet:
               path: /healthz
-              port: http
+              port: probe
             periodSeconds: 2
             timeoutSeconds: 2
             failureThreshold: 30
