@@ -36,6 +36,7 @@ const STATEMENT_TIMEOUT_MS = 5_000;
 const QUERY_TIMEOUT_MS = STATEMENT_TIMEOUT_MS + 1_000;
 /** How often readiness pings the database while it answers; while it does not, at most every 500 ms. */
 const HEALTH_INTERVAL_MS = 2_000;
+const PINGS_MISSED_BEFORE_UNREACHABLE = 2;
 
 // SQLSTATEs that say "not now" rather than "never": connection exceptions (class 08),
 // server shutting down or starting (57P0x), too many connections, statement timeout.
@@ -185,17 +186,21 @@ export class Database {
 
   private async checkHealthUntilClosed(): Promise<void> {
     const { log } = this.options;
+    let missedPings = 0;
     await repeatUntilStopped(
       async () => {
         const wasReachable = this.reachable;
-        // A short bound: a hung server must turn readiness off within a check or two
+        // A short bound: a hung server must turn readiness off within a few seconds
         // (node-postgres takes query_timeout per query too; its types list it for the client only).
-        this.reachable = await this.pool.query({ text: 'SELECT 1', query_timeout: HEALTH_INTERVAL_MS / 2 } as QueryConfig).then(
+        const answered = await this.pool.query({ text: 'SELECT 1', query_timeout: HEALTH_INTERVAL_MS / 2 } as QueryConfig).then(
           () => true,
           () => false,
         );
+        // One slow ping on a loaded machine is not an outage: readiness goes off on the second miss in a row.
+        missedPings = answered ? 0 : missedPings + 1;
+        this.reachable = answered || (wasReachable && missedPings < PINGS_MISSED_BEFORE_UNREACHABLE);
         if (wasReachable !== this.reachable) log[this.reachable ? 'info' : 'warn'](this.reachable ? 'database reachable again' : 'database unreachable');
-        return this.reachable ? HEALTH_INTERVAL_MS : Math.min(HEALTH_INTERVAL_MS, 500);
+        return answered ? HEALTH_INTERVAL_MS : Math.min(HEALTH_INTERVAL_MS, 500);
       },
       {
         signal: this.closing.signal,

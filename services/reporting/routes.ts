@@ -201,18 +201,21 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
 function viewsOperation(kind: 'user' | 'asset', store: ViewStore) {
   const Kind = kind === 'user' ? 'User' : 'Asset';
   const [seen, never] = kind === 'user' ? ['alice', 'nobody'] : ['123', 'ghost'];
+  // The parameter keeps its name in the path: it names the route in spans, metrics and the OpenAPI document.
+  const param = `${kind}Id`;
   return operation({
     method: 'get',
-    path: `/events/${kind}/:id`,
+    path: `/events/${kind}/:${param}`,
     summary: `${kind === 'user' ? "A user's" : "An asset's"} views`,
-    params: z.object({ id: idSchema }),
+    params: z.object({ [param]: idSchema }),
     ok: { description: 'The views', schema: viewsAnswer },
     responses: { 404: notFoundAnswer(`${Kind} not found`) },
     examples: [
-      { name: 'viewed', summary: `a ${kind} with views`, params: { id: seen }, status: 200 },
-      { name: 'unknown', summary: `a ${kind} never seen`, params: { id: never }, status: 404 },
+      { name: 'viewed', summary: `a ${kind} with views`, params: { [param]: seen }, status: 200 },
+      { name: 'unknown', summary: `a ${kind} never seen`, params: { [param]: never }, status: 404 },
     ],
-    async handle({ params: { id } }) {
+    async handle({ params }) {
+      const id = params[param] ?? '';
       const count = await (kind === 'user' ? store.userViews(id) : store.assetViews(id));
       if (count === undefined) throw kind === 'user' ? userNotFound(id) : assetNotFound(id);
       return { id, views: count };

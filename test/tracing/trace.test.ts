@@ -21,7 +21,7 @@ const EXPECTED_STEPS: SpanQuery[] = [
   { service: 'play', kind: 'PRODUCER' },
   { service: 'metadata', kind: 'SERVER' },
   { service: 'cdnurl', kind: 'SERVER' },
-  { service: 'reporting', kind: 'SERVER', route: '/events/asset/:assetId/user/:userId' },
+  { service: 'reporting', kind: 'SERVER', route: '/events/counts' },
   { service: 'queue-listener', kind: 'CONSUMER' },
   { service: 'reporting', kind: 'SERVER', route: RECORD_ROUTE },
 ];
@@ -112,19 +112,20 @@ describe('tracing across the mesh', () => {
 
     // Each backend call: an undici client span under play's request, and the
     // backend's server span as its direct child (traceparent was injected).
-    const backendCalls: Array<[string, string]> = [
-      ['metadata', '/content/asset/:assetId'],
-      ['cdnurl', '/url/asset/:assetId'],
-      ['reporting', '/events/asset/:assetId/user/:userId'],
+    // The counts lookup is a POST: play batches the lookups of plays in the same turn into one.
+    const backendCalls: Array<[string, string, string]> = [
+      ['metadata', 'GET', '/content/asset/:assetId'],
+      ['cdnurl', 'GET', '/url/asset/:assetId'],
+      ['reporting', 'POST', '/events/counts'],
     ];
-    for (const [service, route] of backendCalls) {
+    for (const [service, method, route] of backendCalls) {
       const server = trace.one({ service, kind: 'SERVER', route });
-      assert.equal(server.name, `GET ${route}`);
+      assert.equal(server.name, `${method} ${route}`);
       const client = trace.parentOf(server);
       assert.ok(client, `${service} ${route} has its parent in the trace:\n${trace.describe()}`);
       assert.equal(client.service, 'play');
       assert.equal(client.kind, 'CLIENT');
-      assert.equal(client.attributes['http.request.method'], 'GET');
+      assert.equal(client.attributes['http.request.method'], method);
       assert.equal(client.attributes['url.path'], server.attributes['url.path']);
       assert.ok(trace.isUnder(client, playServer), `${route} client span is under play's request`);
     }
