@@ -426,11 +426,11 @@ function printPeaks(peaks: Record<ServiceName, number>, chart: Record<ServiceNam
   console.log(
     `\npeak RSS (VmHWM) under 4x overload, with the chart's NODE_OPTIONS, against the chart's memory limit (target limit >= ${LIMIT_OVER_PEAK}x peak)`,
   );
-  console.log(`${''.padEnd(18)}${'NODE_OPTIONS'.padEnd(30)}${'peak'.padStart(11)}${'limit'.padStart(11)}${'limit/peak'.padStart(12)}`);
+  console.log(`${''.padEnd(18)}${'NODE_OPTIONS'.padEnd(50)}${'peak'.padStart(11)}${'limit'.padStart(11)}${'limit/peak'.padStart(12)}`);
   for (const name of SERVICES) {
     const ratio = chart[name].limitBytes / peaks[name];
     console.log(
-      `  ${name.padEnd(16)}${chart[name].nodeOptions.padEnd(30)}${mib(peaks[name]).padStart(11)}${mib(chart[name].limitBytes).padStart(11)}` +
+      `  ${name.padEnd(16)}${chart[name].nodeOptions.padEnd(50)}${mib(peaks[name]).padStart(11)}${mib(chart[name].limitBytes).padStart(11)}` +
         `${`${fmt(ratio)}x`.padStart(12)}  ${ratio >= LIMIT_OVER_PEAK ? 'met' : 'MISSED'}`,
     );
   }
