@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Mesh } from '../support/mesh';
-import { localPrometheusConfig, repoRoot, rulesFile } from './paths';
+import { localPrometheusConfig, repoRoot, rulesFile, sloRulesFile } from './paths';
 
 interface ScrapeConfig {
   job_name: string;
@@ -31,7 +31,8 @@ export function readLocalConfig(): PrometheusConfig {
   return parseYaml(readFileSync(localPrometheusConfig(), 'utf8')) as PrometheusConfig;
 }
 
-export function localConfigFor(urls: ServiceUrls, interval = '1s'): string {
+/** The local config on test ports; `ruleFiles` replaces the chart's rules (the scenario test loads them time-compressed). */
+export function localConfigFor(urls: ServiceUrls, interval = '1s', ruleFiles: readonly string[] = [rulesFile(), sloRulesFile()]): string {
   const config = readLocalConfig();
   const jobs = config.scrape_configs.map((job) => {
     const url = urls[job.job_name];
@@ -42,7 +43,7 @@ export function localConfigFor(urls: ServiceUrls, interval = '1s'): string {
   return stringifyYaml({
     ...config,
     global: { ...config.global, scrape_interval: interval, evaluation_interval: interval },
-    rule_files: [rulesFile()],
+    rule_files: [...ruleFiles],
     scrape_configs: jobs,
   });
 }
