@@ -42,7 +42,7 @@ describe('local observability setup', () => {
 
   it('when the config is pointed at test ports, then only targets, intervals and the rules path change', () => {
     const urls = Object.fromEntries(Object.keys(defaultPorts).map((service, i) => [service, `http://127.0.0.1:${40000 + i}`]));
-    const config = parseYaml(localConfigFor(urls, '1s')) as ReturnType<typeof readLocalConfig>;
+    const config = parseYaml(localConfigFor(urls, { interval: '1s' })) as ReturnType<typeof readLocalConfig>;
     assert.equal(config.global?.['scrape_interval'], '1s');
     assert.deepEqual(config.rule_files, [rulesFile(), sloRulesFile()]);
     assert.deepEqual(
