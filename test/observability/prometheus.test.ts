@@ -27,7 +27,7 @@ const mayBeEmpty: { match: RegExp; why: string }[] = [
     why: 'no backend fails in a healthy mesh (play gets a long PLAY_DEADLINE_MS below), so no answer misses a part and the counter has no child yet',
   },
   {
-    match: /^max\(slo:sli_error:ratio_rate\w+\{[^}]*\} > \(/,
+    match: /max\(slo:sli_error:ratio_rate\w+\{[^}]*\} > \(/,
     why: 'a burn-rate alert compares inside max() without (sloth_window), as Sloth writes it; the SLI ratios it compares are recording rules, each checked for data',
   },
   {
