@@ -68,7 +68,7 @@ grafana_home() {
 
 print_grafana_help() {
   cat >&2 <<EOF
-observability: Grafana is not installed, so only Prometheus runs.
+observability: Grafana is not installed, so it does not run (Prometheus and Alertmanager do).
   Install it from Grafana's apt repository:
     sudo mkdir -p /etc/apt/keyrings
     wget -q -O - https://apt.grafana.com/gpg.key | gpg --dearmor | sudo tee /etc/apt/keyrings/grafana.gpg >/dev/null
