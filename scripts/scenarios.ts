@@ -202,7 +202,8 @@ export function parseArgs(argv: readonly string[]): Options | undefined {
 
 const alertsResponse = z.array(z.object({ labels: z.record(z.string(), z.string()), status: z.object({ state: z.string() }) }));
 
-async function firingAlerts(alertmanager: string): Promise<Record<string, string>[]> {
+/** The alerts Alertmanager holds active now, by their labels. */
+export async function firingAlerts(alertmanager: string): Promise<Record<string, string>[]> {
   const response = await fetch(`${alertmanager}/api/v2/alerts?active=true&silenced=false&inhibited=true`, { signal: AbortSignal.timeout(5_000) });
   if (!response.ok) throw new Error(`${alertmanager}/api/v2/alerts answered ${response.status}`);
   return alertsResponse

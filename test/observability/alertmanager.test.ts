@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { alertLine, alertReceiver, type ReceivedAlert } from '../../scripts/alert-log';
+import { firingAlerts } from '../../scripts/scenarios';
 import { waitFor } from '../support/wait';
 import { startAlertmanager } from './alertmanager';
 import { requireBinary } from './binaries';
@@ -66,7 +67,7 @@ describe('Alertmanager configuration', () => {
     assert.equal(receiverOf('alertname=Watchdog', 'severity=none'), 'null');
   });
 
-  it('when a real Alertmanager is sent an alert, then the log receiver gets it and prints one line with its runbook', async () => {
+  it('when a real Alertmanager is sent an alert, then the log receiver gets it and prints one line with its runbook, and npm run scenarios sees it active', async () => {
     const received: ReceivedAlert[] = [];
     const receiver = alertReceiver((alert) => received.push(alert));
     receiver.listen(0, '127.0.0.1');
@@ -97,6 +98,7 @@ describe('Alertmanager configuration', () => {
         alertLine(got),
         'FIRING   VideoMeshTargetDown {namespace=local service_name=cdnurl severity=critical} cdnurl cannot be scraped (https://example.org/runbooks.md#videomeshtargetdown)',
       );
+      assert.deepEqual(await firingAlerts(`http://${alertmanager.address}`), [alert.labels]);
     } finally {
       await alertmanager.stop();
       receiver.close();
