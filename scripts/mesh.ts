@@ -42,7 +42,7 @@ const colours = [36, 33, 35, 32, 34, 90];
 export const RESTART_BACKOFF = { initialMs: 250, maxMs: 15_000, stableAfterMs: 30_000 };
 /** A service has SHUTDOWN_TIMEOUT_MS (10 s by default) to stop; past this it is killed. */
 const STOP_TIMEOUT_MS = 20_000;
-/** Where the runner keeps the pid of each process it runs, for `npm run scenarios` to signal them (each leads its own process group). */
+/** Where the runner keeps the pid of each process it runs, for `npm run scenarios` to signal them (and their children). */
 export const PIDS_FILE = join(root, '.cache', 'mesh', 'pids.json');
 const READY_TIMEOUT_MS = 60_000;
 

@@ -5,13 +5,14 @@
 # the chart's dashboards when it is installed. Ctrl-C stops them all.
 # See docs/observability.md.
 #
-#   scripts/observability.sh           start Prometheus (and Grafana)
+#   scripts/observability.sh           start Prometheus, Alertmanager (and Grafana)
 #   scripts/observability.sh --check   only validate the configuration, rules and rule tests
 #
 # Environment: PROMETHEUS_PORT (9090), GRAFANA_PORT (3000),
-# (Alertmanager listens on 9093 and its log receiver on 9095: the configs name them),
 # TEMPO_URL (http://127.0.0.1:3200, the Tempo Grafana opens exemplars' traces in),
-# OBSERVABILITY_DATA (.cache/observability, where both keep their data).
+# OBSERVABILITY_DATA (.cache/observability, where they keep their data).
+# Alertmanager listens on 9093 and its log receiver on 9095, the ports the
+# configs name.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

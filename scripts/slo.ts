@@ -43,7 +43,7 @@ const sloSpec = z
 const specSchema = z.object({ version: z.literal('prometheus/v1'), service: z.string(), labels: labels.default({}), slos: z.array(sloSpec).min(1) }).strict();
 export type SloSpec = z.infer<typeof specSchema>;
 
-/** The SLI windows, in seconds: the alerts' eight and the 30-day period of the budget. */
+/** The SLI windows of the burn-rate alerts, in seconds; the budget's 30-day period is PERIOD. */
 const WINDOWS = { '5m': 300, '30m': 1800, '1h': 3600, '2h': 7200, '6h': 21600, '1d': 86400, '3d': 259200 } as const;
 type Window = keyof typeof WINDOWS;
 const PERIOD = { name: '30d', seconds: 30 * 86400, days: 30 };

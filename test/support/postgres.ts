@@ -22,7 +22,7 @@ export interface TestPostgres {
   start(): Promise<void>;
   /** Stops the server and removes its data. */
   remove(): Promise<void>;
-  /** The server's pid, which leads the process group of its backends; undefined while stopped. */
+  /** The server's pid, the parent of its backends; undefined while stopped. */
   pid(): number | undefined;
 }
 
