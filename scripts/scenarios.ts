@@ -46,6 +46,16 @@ const action = z.union([
     .strict(),
   z.object({ signal: z.object({ process: z.enum(['nats', 'postgres', 'play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']) }).strict() }).strict(),
 ]);
+const answer = z
+  .object({
+    asset: z.string(),
+    status: z.number().int(),
+    degraded: z.array(z.enum(['cdnurl', 'reporting'])).optional(),
+    recorded: z.boolean().optional(),
+    url: z.null().optional(),
+    error: z.string().optional(),
+  })
+  .strict();
 const expectedAlert = z.object({ name: z.string(), labels: z.record(z.string(), z.string()), within: duration }).strict();
 const scenario = z
   .object({
@@ -54,6 +64,7 @@ const scenario = z
     action,
     command: z.string(),
     play: z.string(),
+    answer,
     slo: z.string(),
     alerts: z.array(expectedAlert).min(1),
     resolved_within: duration,
@@ -66,6 +77,18 @@ export type Catalog = z.infer<typeof catalog>;
 export type Scenario = z.infer<typeof scenario>;
 export type ExpectedAlert = z.infer<typeof expectedAlert>;
 export type Action = z.infer<typeof action>;
+export type Answer = z.infer<typeof answer>;
+
+/** Where an answer differs from the key (empty when it matches); `body` is play's JSON answer. */
+export function answerMismatches(key: Answer, status: number, body: Record<string, unknown>): string[] {
+  const wrong: string[] = [];
+  if (status !== key.status) wrong.push(`status ${status}, not ${key.status}`);
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  for (const field of ['degraded', 'recorded', 'url', 'error'] as const) {
+    if (key[field] !== undefined && !same(body[field], key[field])) wrong.push(`${field} ${JSON.stringify(body[field])}, not ${JSON.stringify(key[field])}`);
+  }
+  return wrong;
+}
 
 export function loadCatalog(text = readFileSync(CATALOG_FILE, 'utf8')): Catalog {
   const parsed = catalog.safeParse(parseYaml(text));

@@ -5,11 +5,12 @@
  * compressed by the catalog's time scale, and a real Alertmanager posting to
  * a webhook in this test. First a clean run raises no alert at all; then each
  * scenario is performed with the same code as `npm run scenarios -- run`, its
- * alerts must reach the webhook within their bounds, and its first alert must
- * be resolved after the undo. Scenarios that cannot disturb each other's
+ * alerts must reach the webhook within their bounds, play must answer as the
+ * key says, and its first alert must be resolved after the undo. Scenarios that cannot disturb each other's
  * alerts run at the same time; see PHASES.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
@@ -18,7 +19,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { stringify as stringifyYaml, parse as parseYaml } from 'yaml';
 import { alertLine, alertReceiver, type ReceivedAlert } from '../../scripts/alert-log';
-import { act, loadCatalog, matches, undo, withinMs, type ExpectedAlert, type Scenario, type Target } from '../../scripts/scenarios';
+import { act, answerMismatches, loadCatalog, matches, undo, withinMs, type ExpectedAlert, type Scenario, type Target } from '../../scripts/scenarios';
 import { generate, readSpec, render, scaleRuleGroups, type RuleGroup } from '../../scripts/slo';
 import { parseAssets, runTraffic, type Summary } from '../../scripts/traffic';
 import { MESH_FAULTS_TOKEN, startMesh, type Mesh } from '../support/mesh';
@@ -173,12 +174,30 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
     return alert - 1;
   }
 
+  /** Plays until one answers as the key says, within the scenario's first bound (play's cache may answer for a while). */
+  async function answered(s: Scenario): Promise<void> {
+    const url = mesh?.urls.play;
+    assert.ok(url);
+    let last: string[] = [];
+    await waitFor(
+      async () => {
+        const asset = s.answer.asset === 'uncached' ? `x${randomUUID().slice(0, 8)}` : s.answer.asset;
+        const response = await fetch(`${url}/play/asset/${asset}/user/scenario-${s.name}`, { method: 'POST' });
+        last = answerMismatches(s.answer, response.status, (await response.json()) as Record<string, unknown>);
+        return last.length === 0;
+      },
+      { what: `${s.name}: play answers ${JSON.stringify(s.answer)}`, timeoutMs: withinMs(s.alerts[0]?.within ?? '0s'), everyMs: 250 },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; the last answer had ${last.join(', ')}`);
+    });
+  }
+
   async function perform(t: TestContext, s: Scenario): Promise<{ undone: number; resolved: Promise<number | Error> }> {
     assert.ok(target);
     const since = Date.now();
     acted.add(s);
     await act(s.action, target);
-    const times = await Promise.all(s.alerts.map((_, i) => firing(s, i, since)));
+    const [times] = await Promise.all([Promise.all(s.alerts.map((_, i) => firing(s, i, since))), answered(s)]);
     await undo(s.action, target);
     const undone = Date.now();
     acted.delete(s);
@@ -233,7 +252,7 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
     );
   });
 
-  it('when each scenario is performed, then its alerts fire within their bounds and its first alert resolves after the undo', async (t) => {
+  it('when each scenario is performed, then play answers as its key says, its alerts fire within their bounds, and its first alert resolves after the undo', async (t) => {
     assert.deepEqual(PHASES.flat().sort(), catalog.scenarios.map((s) => s.name).sort(), 'every catalog scenario is in a phase');
     let pending: { first: ExpectedAlert; resolved: Promise<number | Error> }[] = [];
     const settled = async (resolutions: Promise<number | Error>[]) => {
