@@ -53,10 +53,11 @@ interface CountsRequest {
 /**
  * The counts of concurrent plays in one call, as DataLoader does it: the plays
  * that ask in one turn of the event loop share one `POST /events/counts`,
- * answered from one query. A lone play is sent at the end of its turn
- * (setImmediate), so it waits for nothing but its own call. The shared call
- * gets the budget of the play with the least time left: no play waits past
- * its deadline.
+ * answered from one query. A play that finds no call in flight and none
+ * waiting is sent at once: a lone play waits for nothing but its own call
+ * (deferring it to the end of its turn measured about 1 ms more at
+ * concurrency 1). The shared call gets the budget of the play with the least
+ * time left: no play waits past its deadline.
  */
 function countsBatcher(reporting: PeerClient): (assetId: string, userId: string, timeoutMs: number) => Promise<Lookup<ViewCounts>> {
   let pending: CountsRequest[] = [];
@@ -74,19 +75,28 @@ function countsBatcher(reporting: PeerClient): (assetId: string, userId: string,
       throw err;
     }
   };
+  let inFlight = 0;
+  const dispatch = (batch: CountsRequest[]) => {
+    inFlight++;
+    send(batch)
+      .then(
+        (results) => batch.forEach((request, i) => request.resolve(results[i] ?? 'failed')),
+        (err: unknown) => batch.forEach((request) => request.reject(err)),
+      )
+      .finally(() => inFlight--);
+  };
   const flush = () => {
     const batch = pending.slice(0, MAX_RECORD_BATCH);
     pending = pending.slice(MAX_RECORD_BATCH);
     if (pending.length > 0) setImmediate(flush);
-    send(batch).then(
-      (results) => batch.forEach((request, i) => request.resolve(results[i] ?? 'failed')),
-      (err: unknown) => batch.forEach((request) => request.reject(err)),
-    );
+    dispatch(batch);
   };
   return (assetId, userId, timeoutMs) =>
     new Promise((resolve, reject) => {
+      const request = { play: { assetId, userId }, deadline: performance.now() + timeoutMs, resolve, reject };
+      if (inFlight === 0 && pending.length === 0) return dispatch([request]);
       if (pending.length === 0) setImmediate(flush);
-      pending.push({ play: { assetId, userId }, deadline: performance.now() + timeoutMs, resolve, reject });
+      pending.push(request);
     });
 }
 

@@ -34,6 +34,8 @@ export class ViewPublisher {
   private readonly published: Counter<'outcome'>;
   private clients = new WeakMap<NatsConnection, JetStreamClient>();
   private waiting: Array<() => void> = [];
+  /** Publishes between their write and their ack (or failure). */
+  private inFlight = 0;
   private retryLoop: Promise<void> | undefined;
   private readonly stopping = new AbortController();
 
@@ -109,6 +111,15 @@ export class ViewPublisher {
   private async publishWithin(pending: PendingView, budgetMs: number): Promise<boolean> {
     const deadline = performance.now() + budgetMs;
     await this.sameTurn();
+    this.inFlight++;
+    try {
+      return await this.publishAttempts(pending, deadline);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async publishAttempts(pending: PendingView, deadline: number): Promise<boolean> {
     for (let attempt = 1; attempt <= 2; attempt++) {
       const js = this.jetstreamClient();
       const remaining = Math.floor(deadline - performance.now());
@@ -136,8 +147,11 @@ export class ViewPublisher {
    * Lets every publish of one turn of the event loop go on together, at its
    * end: their publishes then share the connection's one write (nats.js
    * flushes what it holds once per microtask queue), instead of a write each.
+   * With no publish in flight and none waiting, one goes at once: a lone play
+   * has nothing to share a write with.
    */
-  private sameTurn(): Promise<void> {
+  private sameTurn(): Promise<void> | undefined {
+    if (this.inFlight === 0 && this.waiting.length === 0) return undefined;
     return new Promise((resolve) => {
       if (this.waiting.length === 0) {
         setImmediate(() => {

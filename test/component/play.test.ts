@@ -7,6 +7,7 @@ import { createUrlStore } from '../../services/cdnurl/store';
 import { createApp as createMetadataApp } from '../../services/metadata/app';
 import { createMetadataStore } from '../../services/metadata/store';
 import { createApp as createPlayApp } from '../../services/play/app';
+import { lookupViews } from '../../services/play/backends';
 import { StaticDirectory } from '../../services/platform/discovery';
 import type { ViewEvent } from '../../services/platform/events';
 import { createPeerClient } from '../../services/platform/peer-client';
@@ -77,6 +78,16 @@ function buildPlay(
 
 const play = (assetId: string, userId: string) => `/play/asset/${assetId}/user/${userId}`;
 
+/** Play's peer clients alone, for what play asks its backends. */
+function buildBackends() {
+  const parts = appParts('play');
+  const directory = new StaticDirectory(urls, parts.metrics);
+  const client = (peer: string) => createPeerClient({ peer, directory, metrics: parts.metrics, timeoutMs: 800 });
+  const backends = { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') };
+  closers.push(async () => void (await Promise.all(Object.values(backends).map((b) => b.close()))));
+  return { backends };
+}
+
 async function timed<T>(run: () => PromiseLike<T>): Promise<{ value: T; ms: number }> {
   const started = performance.now();
   const value = await run();
@@ -145,6 +156,26 @@ describe('play with all backends up', () => {
     const res = await request(buildPlay().app).post(play('fresh-asset', 'carol')).expect(200);
     assert.equal(res.body.assetviews, 4);
     assert.equal(res.body.userviews, 2);
+  });
+
+  it('when many plays ask for counts in one turn, then they share calls to reporting and each gets its own counts; a lone play makes one call', async () => {
+    resetModes();
+    const record = (asset: string, user: string) => request(reporting.state.app!).post(`/events/asset/${asset}/user/${user}`).expect(200);
+    for (let i = 0; i < 3; i++) await record('batch-asset', 'erin');
+    await record('batch-asset', 'frank');
+    const { backends } = buildBackends();
+    const before = reporting.state.hits;
+    // One turn of the event loop: the first finds nothing in flight and goes at once, the rest share one call.
+    const users = ['erin', 'frank', ...Array.from({ length: 18 }, (_, i) => `batch-new-${i}`)];
+    const answers = await Promise.all(users.map((user) => lookupViews(backends, 'batch-asset', user, 800)));
+    assert.equal(reporting.state.hits - before, 2, 'calls to reporting for 20 lookups in one turn');
+    assert.deepEqual(answers[0], { found: { assetviews: 4, userviews: 3 } });
+    assert.deepEqual(answers[1], { found: { assetviews: 4, userviews: 1 } });
+    for (const answer of answers.slice(2)) assert.deepEqual(answer, { found: { assetviews: 4, userviews: 0 } });
+
+    const alone = reporting.state.hits;
+    assert.deepEqual(await lookupViews(backends, 'batch-asset', 'erin', 800), { found: { assetviews: 4, userviews: 3 } });
+    assert.equal(reporting.state.hits - alone, 1);
   });
 
   it('when play answers, then publishView got {eventId (uuid), assetId, userId, occurredAt (ISO)} once', async () => {
