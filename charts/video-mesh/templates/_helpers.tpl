@@ -17,9 +17,30 @@
 {{- end }}
 {{- end }}
 
-{{/* Name of one component's resources: (dict "root" $ "component" "play"). */}}
+{{/*
+Name of one component's resources: (dict "root" $ "component" "play"), with
+an optional "suffix" ("-headless") and "max" length (63, a DNS label). The
+release part is cut, never the component or the suffix: cutting the whole
+name would give play and metadata the same name under a long release, and
+appending after the cut would overflow the limit.
+*/}}
 {{- define "video-mesh.componentName" -}}
-{{- printf "%s-%s" (include "video-mesh.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- $tail := printf "-%s%s" .component (.suffix | default "") }}
+{{- $max := .max | default 63 | int }}
+{{- $base := include "video-mesh.fullname" .root | trunc (sub $max (len $tail) | int) | trimSuffix "-" }}
+{{- printf "%s%s" $base $tail }}
+{{- end }}
+
+{{/*
+Name of a StatefulSet's component (nats, postgres, consul), at most 52
+characters: the controller labels each pod with controller-revision-hash
+<name>-<10-character hash>, a label value held to 63, so a longer name
+creates a StatefulSet whose pods are never created. Its Services and
+ConfigMaps share the name, plus suffixes of up to 11 characters.
+(dict "root" $ "component" "nats")
+*/}}
+{{- define "video-mesh.statefulName" -}}
+{{- include "video-mesh.componentName" (dict "root" .root "component" .component "max" 52) }}
 {{- end }}
 
 {{- define "video-mesh.chart" -}}
@@ -133,7 +154,7 @@ queue-listener:
 
 {{- define "video-mesh.natsUrl" -}}
 {{- if .Values.nats.selfContained }}
-{{- printf "nats://%s:4222" (include "video-mesh.componentName" (dict "root" . "component" "nats")) }}
+{{- printf "nats://%s:4222" (include "video-mesh.statefulName" (dict "root" . "component" "nats")) }}
 {{- else }}
 {{- required "nats.url is required when nats.selfContained is false" .Values.nats.url }}
 {{- end }}
@@ -142,7 +163,7 @@ queue-listener:
 {{/* CONSUL_HTTP_ADDR, or empty when the services run without Consul. */}}
 {{- define "video-mesh.consulAddr" -}}
 {{- if .Values.consul.selfContained }}
-{{- printf "http://%s:8500" (include "video-mesh.componentName" (dict "root" . "component" "consul")) }}
+{{- printf "http://%s:8500" (include "video-mesh.statefulName" (dict "root" . "component" "consul")) }}
 {{- else }}
 {{- .Values.consul.address }}
 {{- end }}
@@ -152,7 +173,7 @@ queue-listener:
 <cluster>-app), or the existing one named in external mode. */}}
 {{- define "video-mesh.postgresSecretName" -}}
 {{- if .Values.postgres.selfContained }}
-{{- printf "%s-app" (include "video-mesh.componentName" (dict "root" . "component" "postgres")) }}
+{{- printf "%s-app" (include "video-mesh.statefulName" (dict "root" . "component" "postgres")) }}
 {{- else }}
 {{- required "postgres.external.existingSecret is required when postgres.selfContained is false: name a Secret in the release namespace whose key postgres.external.uriKey holds a postgres:// URI, such as CloudNativePG's <cluster>-app" .Values.postgres.external.existingSecret }}
 {{- end }}
@@ -165,7 +186,7 @@ queue-listener:
 {{/* One line saying where the data lives, for NOTES and the helm test's log. */}}
 {{- define "video-mesh.dataLocation" -}}
 {{- if .Values.postgres.selfContained }}
-{{- printf "Data of metadata, cdnurl and reporting: the chart's own PostgreSQL (StatefulSet %s, database %s, one schema per service)." (include "video-mesh.componentName" (dict "root" . "component" "postgres")) .Values.postgres.database }}
+{{- printf "Data of metadata, cdnurl and reporting: the chart's own PostgreSQL (StatefulSet %s, database %s, one schema per service)." (include "video-mesh.statefulName" (dict "root" . "component" "postgres")) .Values.postgres.database }}
 {{- else }}
 {{- printf "Data of metadata, cdnurl and reporting: the existing PostgreSQL named by the Secret %s, key %s (one schema per service)." (include "video-mesh.postgresSecretName" .) .Values.postgres.external.uriKey }}
 {{- end }}
