@@ -170,10 +170,12 @@ queue-listener:
 {{- end }}
 
 {{/* The Secret holding DATABASE_URL: the chart's own (shaped like CloudNativePG's
-<cluster>-app), or the existing one named in external mode. */}}
+<cluster>-app), or the existing one named in external mode. With
+postgres.existingSecret, the self-contained server's password comes from that
+Secret (key password) instead, and the services build the URI from it. */}}
 {{- define "video-mesh.postgresSecretName" -}}
 {{- if .Values.postgres.selfContained }}
-{{- printf "%s-app" (include "video-mesh.statefulName" (dict "root" . "component" "postgres")) }}
+{{- default (printf "%s-app" (include "video-mesh.statefulName" (dict "root" . "component" "postgres"))) .Values.postgres.existingSecret }}
 {{- else }}
 {{- required "postgres.external.existingSecret is required when postgres.selfContained is false: name a Secret in the release namespace whose key postgres.external.uriKey holds a postgres:// URI, such as CloudNativePG's <cluster>-app" .Values.postgres.external.existingSecret }}
 {{- end }}
@@ -357,7 +359,7 @@ rollout restart (docs/kubernetes.md).
 {{- if and .topo.recordToken (not $root.Values.recordToken.existingSecret) }}
 {{- $parts = append $parts (printf "record-token=%s" (include "video-mesh.recordTokenValue" $root)) }}
 {{- end }}
-{{- if and .topo.database $root.Values.postgres.selfContained }}
+{{- if and .topo.database $root.Values.postgres.selfContained (not $root.Values.postgres.existingSecret) }}
 {{- $parts = append $parts (printf "postgres-password=%s" (include "video-mesh.postgresPasswordValue" $root)) }}
 {{- end }}
 {{- if $parts }}
