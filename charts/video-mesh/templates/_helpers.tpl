@@ -420,3 +420,51 @@ instead of letting the upgrade fail on an immutable field.
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The volume of a StatefulSet (volumeClaimTemplates) is fixed when it is
+created: Kubernetes refuses any upgrade that changes it with an
+immutable-field error naming none of our values. On a live release (lookup
+finds the StatefulSet; never under helm template) say which value changed
+and what to do instead.
+(dict "root" $ "values" "nats.storage" "storage" .Values.nats.storage "existing" <the StatefulSet in the cluster, or empty>)
+*/}}
+{{- define "video-mesh.validateStorage" -}}
+{{- $root := .root }}
+{{- $storage := .storage }}
+{{- $values := .values }}
+{{- with .existing }}
+{{- $name := .metadata.name }}
+{{- range (dig "spec" "volumeClaimTemplates" list .) }}
+{{- if eq (dig "metadata" "name" "" .) "data" }}
+{{- $size := dig "spec" "resources" "requests" "storage" "" . }}
+{{- $class := dig "spec" "storageClassName" "" . }}
+{{- if ne (include "video-mesh.quantityBytes" $size) (include "video-mesh.quantityBytes" $storage.size) }}
+{{- fail (printf "%s.size cannot be changed after install: the StatefulSet %s was created with %s, and Kubernetes does not let an upgrade change its volumeClaimTemplates. Keep %s.size=%s. To grow the volume, expand the PVC data-%s-0 itself (kubectl -n %s patch pvc data-%s-0 -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}', if its StorageClass allows expansion), then delete the StatefulSet but not its pod (kubectl -n %s delete statefulset %s --cascade=orphan) and upgrade again with the new size." $values $name $size $values $size $name $root.Release.Namespace $name (toString $storage.size) $root.Release.Namespace $name) }}
+{{- end }}
+{{- if ne $class ($storage.storageClassName | default "") }}
+{{- fail (printf "%s.storageClassName cannot be changed after install: the StatefulSet %s was created with %q, and Kubernetes does not let an upgrade change its volumeClaimTemplates. Keep %s.storageClassName=%q; moving the data to another StorageClass is a migration (a new release, or a backup restored onto a new PVC), not an upgrade." $values $name $class $values $class) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+replicas of one service's Deployment. Without autoscaling: the value. With
+it, the HPA decides; on a live release (lookup finds the Deployment) the
+chart renders the count running now, so turning autoscaling on never drops
+the field (which an upgrade turns into the default, 1) and a later upgrade
+never removes it from under the HPA either. Empty on a first install and
+under helm template, where lookup finds nothing (docs/kubernetes.md, Upgrades).
+(dict "svc" <service values> "live" <the Deployment in the cluster, or empty>)
+*/}}
+{{- define "video-mesh.replicas" -}}
+{{- if not .svc.autoscaling.enabled }}
+{{- .svc.replicas }}
+{{- else }}
+{{- with .live }}
+{{- dig "spec" "replicas" "" . }}
+{{- end }}
+{{- end }}
+{{- end }}

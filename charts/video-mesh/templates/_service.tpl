@@ -47,8 +47,8 @@ metadata:
   labels:
     {{- include "video-mesh.labels" $ctx | nindent 4 }}
 spec:
-  {{- if not $svc.autoscaling.enabled }}
-  replicas: {{ $svc.replicas }}
+  {{- with include "video-mesh.replicas" (dict "svc" $svc "live" (lookup "apps/v1" "Deployment" $root.Release.Namespace $fullName)) }}
+  replicas: {{ . }}
   {{- end }}
   revisionHistoryLimit: 5
   selector:
