@@ -72,7 +72,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- /* An all-digit tag (a date, a build number) arrives as a number from
+--set or a values file; print it as digits, not 2.0260101e+07. */}}
+{{- if or (kindIs "float64" $tag) (kindIs "int64" $tag) (kindIs "int" $tag) }}
+{{- $tag = printf "%d" (int64 $tag) }}
+{{- end }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
 {{- end }}
 {{- end }}
 
