@@ -5,7 +5,9 @@
  * against targets. Then what keeping the data in Postgres costs: how long a
  * record takes (the listener's batch calls during the drain, and one event
  * and one batch posted directly), each service's and Postgres' memory when
- * idle, and how long each service takes from spawn to ready.
+ * idle, each one's peak under four times the load it can take, and how long
+ * each service takes from spawn to ready. The services run with the memory
+ * settings the chart gives their pods (NODE_OPTIONS tied to the memory limit).
  * Everything (load generator included) shares this machine's cores, so the
  * ratios matter more than the absolute numbers. `npm run bench` runs it on the
  * project's Node (scripts/node-lts.sh), and the services on the same, without
@@ -27,7 +29,8 @@ import { runLoad, type LoadResult } from './load';
 import { measureCpuPerPlay, printCpuPerPlay } from './cpu-per-play';
 import { zipfMix } from './mix';
 import { describeLatencies, runOpenLoop } from './open-loop';
-import { findPostmaster, processTreeMemory, rssBytes, type GroupMemory } from './proc-memory';
+import { chartMemory, type ChartMemory } from './chart-memory';
+import { findPostmaster, peakRssBytes, processTreeMemory, rssBytes, type GroupMemory } from './proc-memory';
 import { timeStart, type StartTimes } from './ready-time';
 
 const USAGE = `usage: npm run bench -- [flags]
@@ -175,8 +178,12 @@ async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceNam
 async function main(settings: Settings): Promise<number> {
   const { seconds, saturated, backlog, batch } = settings;
   const median = (measure: () => Promise<LoadResult>) => medianRound(settings.rounds, measure);
-  // As in production: no fault toggles (the test mesh has them on).
-  const mesh = await startMesh({ env: { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false', ADMIN_TOKEN: BENCH_ADMIN_TOKEN } });
+  // As in production: no fault toggles (the test mesh has them on), and each pod's heap limit.
+  const chart = chartMemory(SERVICES);
+  const mesh = await startMesh({
+    env: { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false', ADMIN_TOKEN: BENCH_ADMIN_TOKEN },
+    envFor: Object.fromEntries(SERVICES.map((name) => [name, { NODE_OPTIONS: chart[name].nodeOptions }])),
+  });
   let drainListener: RunningService | undefined;
   try {
     const metadata = new URL(mesh.urls.metadata);
@@ -259,6 +266,32 @@ async function main(settings: Settings): Promise<number> {
     // Inside play, from its own histogram: how long an accepted play took, apart from the generator's queue.
     const servedAfter = readHistogram(await scrape(mesh.urls.play), 'http_server_request_duration_seconds', playRoute);
     const servedDuring = servedBefore && servedAfter ? subtractHistogram(servedAfter, servedBefore) : undefined;
+    // The other services, each offered four times what it answers saturated: their peak memory.
+    const cdnurl = new URL(mesh.urls.cdnurl);
+    const urlGets = (concurrency: number) => runLoad({ origin: cdnurl.origin, method: 'GET', path: () => '/url/asset/123', concurrency, seconds });
+    const countsBody = (i: number) => ({ plays: [{ assetId: '123', userId: `over${i % 500}` }] });
+    const counts = (concurrency: number) =>
+      runLoad({
+        origin: reporting.origin,
+        method: 'POST',
+        path: () => '/events/counts',
+        request: (i) => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(countsBody(i)) }),
+        concurrency,
+        seconds,
+      });
+    const overloadRuns = {
+      metadata: { origin: metadata.origin, method: 'GET', path: () => '/content/asset/123', saturatedRate: directN.throughput },
+      cdnurl: { origin: cdnurl.origin, method: 'GET', path: () => '/url/asset/123', saturatedRate: (await urlGets(saturated)).throughput },
+      reporting: {
+        origin: reporting.origin,
+        method: 'POST',
+        path: () => '/events/counts',
+        body: countsBody,
+        saturatedRate: (await counts(saturated)).throughput,
+      },
+    } as const;
+    for (const run of Object.values(overloadRuns)) await runOpenLoop({ ...run, rate: 4 * run.saturatedRate, seconds });
+    const peaks = Object.fromEntries(SERVICES.map((name) => [name, peakOf(mesh.services[name].child.pid)])) as Record<ServiceName, number>;
     const single1 = await median(() => recordOne(seconds));
     const batch1 = await median(() => recordBatch(seconds));
 
@@ -281,6 +314,7 @@ async function main(settings: Settings): Promise<number> {
       NATS_URL: mesh.nats.url,
       REPORTING_URL: mesh.urls.reporting,
       LOG_LEVEL: 'warn',
+      NODE_OPTIONS: chart['queue-listener'].nodeOptions,
     });
     const listenerUrl = drainListener.url;
     await waitFor(async () => sampleSum(await scrape(listenerUrl), 'view_events_processed_total', { outcome: 'recorded' }) >= backlog, {
@@ -289,6 +323,8 @@ async function main(settings: Settings): Promise<number> {
       what: `${backlog} events drained`,
     });
     const drainSeconds = (Date.now() - drainStart) / 1000;
+    // The listener's hardest load is a backlog: it pulls as fast as reporting records.
+    peaks['queue-listener'] = Math.max(peaks['queue-listener'], peakOf(drainListener.child.pid));
     const drainRate = backlog / drainSeconds;
     const listenerMetrics = await scrape(listenerUrl);
     const batchCalls = readHistogram(listenerMetrics, 'http_client_request_duration_seconds', { peer: 'reporting', method: 'POST', outcome: 'success' });
@@ -365,6 +401,7 @@ async function main(settings: Settings): Promise<number> {
     );
     printRecordLatency(batchCalls, drained, failedCalls, single1, batch1, batch);
     printMemory(memoryWarm, memoryLoaded, postmaster, settings.idleSeconds);
+    printPeaks(peaks, chart);
     printStartTimes(starts);
     const fattest = SERVICES.reduce((a, b) => ((memoryWarm.services[a] ?? Infinity) >= (memoryWarm.services[b] ?? Infinity) ? a : b));
     const fattestMiB = (memoryWarm.services[fattest] ?? Infinity) / 2 ** 20;
@@ -378,6 +415,26 @@ async function main(settings: Settings): Promise<number> {
     await mesh.stop();
   }
   return 0;
+}
+
+const peakOf = (pid: number | undefined) => (pid === undefined ? Number.NaN : (peakRssBytes(pid) ?? Number.NaN));
+
+/** The limit each pod needs: its service's peak under overload, with a quarter more for what a run here did not reach. */
+const LIMIT_OVER_PEAK = 1.25;
+
+function printPeaks(peaks: Record<ServiceName, number>, chart: Record<ServiceName, ChartMemory>): void {
+  console.log(
+    `\npeak RSS (VmHWM) under 4x overload, with the chart's NODE_OPTIONS, against the chart's memory limit (target limit >= ${LIMIT_OVER_PEAK}x peak)`,
+  );
+  console.log(`${''.padEnd(18)}${'NODE_OPTIONS'.padEnd(50)}${'peak'.padStart(11)}${'limit'.padStart(11)}${'limit/peak'.padStart(12)}`);
+  for (const name of SERVICES) {
+    const ratio = chart[name].limitBytes / peaks[name];
+    console.log(
+      `  ${name.padEnd(16)}${chart[name].nodeOptions.padEnd(50)}${mib(peaks[name]).padStart(11)}${mib(chart[name].limitBytes).padStart(11)}` +
+        `${`${fmt(ratio)}x`.padStart(12)}  ${ratio >= LIMIT_OVER_PEAK ? 'met' : 'MISSED'}`,
+    );
+  }
+  console.log('  (metadata, cdnurl and reporting at 4x their saturated rate, play at 4x its own, the listener draining the backlog)');
 }
 
 /** A direct batch must record every event: a benchmark of refusals would look fast. */

@@ -16,6 +16,8 @@ export async function runOpenLoop(options: {
   origin: string;
   method: 'GET' | 'POST';
   path: (i: number) => string;
+  /** A JSON body for request i, when the route takes one. */
+  body?: (i: number) => unknown;
   rate: number;
   seconds: number;
 }): Promise<OpenLoopResult> {
@@ -30,7 +32,11 @@ export async function runOpenLoop(options: {
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
     inFlight.push(
       pool
-        .request({ method: options.method, path: options.path(i) })
+        .request({
+          method: options.method,
+          path: options.path(i),
+          ...(options.body && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(options.body(i)) }),
+        })
         .then(async (res) => {
           await res.body.dump();
           return res.statusCode;

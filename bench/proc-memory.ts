@@ -21,6 +21,8 @@ function kbField(file: string, field: string): number | undefined {
 }
 
 export const rssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS');
+/** The most resident memory the process has had since it started (the kernel's high-water mark). */
+export const peakRssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmHWM');
 export const pssBytes = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, 'Pss');
 
 function pids(): number[] {

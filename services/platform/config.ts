@@ -117,7 +117,7 @@ export const commonConfigSchema = z.object({
     .string()
     .optional()
     .describe(
-      "Read by Node itself, not by the service. The chart sets `--max-old-space-size` to `heapLimitPercent` (75 %) of the container's memory limit, so the heap stops growing before the kernel kills the container.",
+      "Read by Node itself, not by the service. The chart sets `--max-old-space-size` to `heapLimitPercent` (75 %) of the container's memory limit, so the heap stops growing before the kernel kills the container, and `--max-semi-space-size=8` so V8's young generation stays small under load.",
     ),
 });
 export type CommonConfig = z.infer<typeof commonConfigSchema>;

@@ -42,12 +42,12 @@ describe('Node in containers', () => {
     ['default values', {}],
     ['production values', production],
   ] as const) {
-    test(`when rendered with ${label}, then each service's heap limit is heapLimitPercent (75%) of its memory limit`, () => {
+    test(`when rendered with ${label}, then each service's heap limit is heapLimitPercent (75%) of its memory limit, its semi-spaces 8 MiB`, () => {
       const manifests = render(4, options);
       for (const service of serviceNames) {
         const c = container(deployment(manifests, service));
         const limit = mib(String(at(c, 'resources', 'limits', 'memory')));
-        assert.equal(containerEnv(c).get('NODE_OPTIONS')?.value, `--max-old-space-size=${Math.floor((limit * 75) / 100)}`, service);
+        assert.equal(containerEnv(c).get('NODE_OPTIONS')?.value, `--max-old-space-size=${Math.floor((limit * 75) / 100)} --max-semi-space-size=8`, service);
       }
     });
   }
@@ -56,7 +56,7 @@ describe('Node in containers', () => {
     const manifests = render(4, {
       values: { heapLimitPercent: '50', 'services.metadata.env.NODE_OPTIONS': '--max-old-space-size=100', 'services.cdnurl.resources.limits.memory': 'null' },
     });
-    assert.equal(containerEnv(container(deployment(manifests, 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=128');
+    assert.equal(containerEnv(container(deployment(manifests, 'play'))).get('NODE_OPTIONS')?.value, '--max-old-space-size=128 --max-semi-space-size=8');
     const metadata = (container(deployment(manifests, 'metadata')).env ?? []).filter((e) => e.name === 'NODE_OPTIONS');
     assert.deepEqual(
       metadata.map((e) => e.value),
@@ -65,7 +65,7 @@ describe('Node in containers', () => {
     assert.equal(containerEnv(container(deployment(manifests, 'cdnurl'))).has('NODE_OPTIONS'), false);
     assert.equal(
       containerEnv(container(deployment(render(4, { values: { 'services.play.resources.limits.memory': '1Gi' } }), 'play'))).get('NODE_OPTIONS')?.value,
-      '--max-old-space-size=768',
+      '--max-old-space-size=768 --max-semi-space-size=8',
     );
   });
 
