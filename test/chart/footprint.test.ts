@@ -26,7 +26,7 @@ interface ContainerSpec {
 }
 
 /** CPU in millicores. */
-export function milliCpu(q: string | number | undefined): number {
+function milliCpu(q: string | number | undefined): number {
   if (q === undefined) return 0;
   const s = String(q);
   return s.endsWith('m') ? Number(s.slice(0, -1)) : Number(s) * 1000;
@@ -34,14 +34,14 @@ export function milliCpu(q: string | number | undefined): number {
 
 const memoryUnits: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 /** Memory in MiB. */
-export function mebibytes(q: string | number | undefined): number {
+function mebibytes(q: string | number | undefined): number {
   if (q === undefined) return 0;
   const match = /^([0-9.]+)([kMG]i?|Ki)?$/.exec(String(q));
   assert.ok(match, `cannot read the memory quantity ${String(q)}`);
   return (Number(match[1]) * (memoryUnits[match[2] ?? ''] ?? NaN)) / 1024 ** 2;
 }
 
-export interface Row {
+interface Row {
   readonly source: string;
   readonly object: string;
   readonly container: string;
@@ -76,7 +76,7 @@ function configReloader(manifests: readonly Manifest[]): Resources {
 }
 
 /** What the pods of these objects request: long-running workloads only (hooks and helm tests come and go). */
-export function footprint(source: string, manifests: readonly Manifest[]): Row[] {
+function footprint(source: string, manifests: readonly Manifest[]): Row[] {
   const rows: Row[] = [];
   for (const m of manifests) {
     if (m.metadata.annotations?.['helm.sh/hook']) continue;
@@ -115,7 +115,7 @@ const upAddons: ReadonlyArray<{ chart: AddonChart; release: string; namespace: s
 ];
 
 /** The kind profile's rows: the chart, then each add-on. */
-export function kindProfile(): Row[] {
+function kindProfile(): Row[] {
   const rows = footprint('video-mesh', render(4, { values: skaffoldDevValues() }));
   for (const addon of upAddons) {
     rows.push(
@@ -125,7 +125,7 @@ export function kindProfile(): Row[] {
   return rows;
 }
 
-export const budget = { cpuMilli: 2000, memoryMiB: 4096 } as const;
+const budget = { cpuMilli: 2000, memoryMiB: 4096 } as const;
 
 function table(rows: readonly Row[]): string {
   const lines = ['| source | object | container | pods | CPU request | memory request | memory limit |', '|---|---|---|---|---|---|---|'];

@@ -9,7 +9,7 @@ import { component, container, containerEnv } from './addons';
 import { chartDir, helmMajors, render, runHelm, valuesArgs, type RenderOptions } from './helm';
 
 /** The Secrets docs/kubernetes.md (GitOps) says to create before the first sync. */
-export const gitopsSecrets: Readonly<Record<string, string>> = {
+const gitopsSecrets: Readonly<Record<string, string>> = {
   'adminToken.existingSecret': 'video-mesh-admin-token',
   'recordToken.existingSecret': 'video-mesh-record-token',
   'postgres.existingSecret': 'video-mesh-postgres',

@@ -145,7 +145,6 @@ export interface NatsClusterNode {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same ports and store, as a restarted pod. */
   restart(): Promise<void>;
-  running(): boolean;
 }
 
 export interface NatsCluster {
@@ -211,7 +210,6 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
           { what: `${layout.name} on 127.0.0.1:${layout.port}` },
         );
       },
-      running: () => node.proc !== undefined && node.proc.child.exitCode === null && node.proc.child.signalCode === null,
     };
     return node;
   });
