@@ -2,7 +2,8 @@
 # Installs the system packages the project needs, only those missing.
 #   install-deps.sh mesh   nats-server and postgresql (to run the mesh locally)
 #   install-deps.sh test   everything the tests use: nats-server, postgresql,
-#                          prometheus, promtool, shellcheck, buildah, podman,
+#                          prometheus, promtool, prometheus-alertmanager
+#                          (alertmanager and amtool), shellcheck, buildah, podman,
 #                          debootstrap, unzip, and runc, the OCI runtime the
 #                          rehearsal runs the chart's pods with (podman's
 #                          default crun refuses hosts with hybrid cgroups)
@@ -10,12 +11,13 @@ set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus shellcheck buildah podman debootstrap unzip runc)
+  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc)
 fi
 
 binary_of() {
   case "$1" in
     prometheus) echo promtool ;;
+    prometheus-alertmanager) echo amtool ;;
     *) echo "$1" ;;
   esac
 }

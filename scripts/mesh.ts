@@ -18,9 +18,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_DATABASE_URL } from '../services/platform/database';
@@ -42,6 +42,8 @@ const colours = [36, 33, 35, 32, 34, 90];
 export const RESTART_BACKOFF = { initialMs: 250, maxMs: 15_000, stableAfterMs: 30_000 };
 /** A service has SHUTDOWN_TIMEOUT_MS (10 s by default) to stop; past this it is killed. */
 const STOP_TIMEOUT_MS = 20_000;
+/** Where the runner keeps the pid of each process it runs, for `npm run scenarios` to signal them (and their children). */
+export const PIDS_FILE = join(root, '.cache', 'mesh', 'pids.json');
 const READY_TIMEOUT_MS = 60_000;
 
 export const USAGE = `usage: ./scripts/mesh   (or npm run mesh)
@@ -113,6 +115,8 @@ export class Supervisor {
   constructor(
     private readonly say: (line: string) => void,
     private readonly backoff: BackoffRange & { stableAfterMs: number } = RESTART_BACKOFF,
+    /** Rewritten with every (re)start: `{name: pid}`. */
+    private readonly pidsFile?: string,
   ) {}
 
   get isStopping(): boolean {
@@ -140,6 +144,10 @@ export class Supervisor {
       unit.starting = undefined;
     }
     unit.startedAt = Date.now();
+    if (this.pidsFile) {
+      mkdirSync(dirname(this.pidsFile), { recursive: true });
+      writeFileSync(this.pidsFile, `${JSON.stringify(Object.fromEntries(this.units.flatMap((u) => (u.child?.pid ? [[u.spec.name, u.child.pid]] : []))))}\n`);
+    }
     return unit.child;
   }
 
@@ -386,7 +394,7 @@ function banner(startedAt: number, admin: { token: string | undefined; generated
 }
 
 async function main(): Promise<number> {
-  const supervisor = new Supervisor(sayMesh);
+  const supervisor = new Supervisor(sayMesh, RESTART_BACKOFF, PIDS_FILE);
   let stopped: Promise<void> | undefined;
   const stopAll = () => (stopped ??= supervisor.stop());
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Watch the mesh locally: a Prometheus scraping the five services on their
-# default ports with the chart's alert rules, and Grafana with the chart's
-# dashboards when it is installed. Ctrl-C stops both. See docs/observability.md.
+# default ports with the chart's alert and SLO rules, an Alertmanager whose
+# receiver (scripts/alert-log.ts) prints every alert here, and Grafana with
+# the chart's dashboards when it is installed. Ctrl-C stops them all.
+# See docs/observability.md.
 #
-#   scripts/observability.sh           start Prometheus (and Grafana)
+#   scripts/observability.sh           start Prometheus, Alertmanager (and Grafana)
 #   scripts/observability.sh --check   only validate the configuration, rules and rule tests
 #
 # Environment: PROMETHEUS_PORT (9090), GRAFANA_PORT (3000),
 # TEMPO_URL (http://127.0.0.1:3200, the Tempo Grafana opens exemplars' traces in),
-# OBSERVABILITY_DATA (.cache/observability, where both keep their data).
+# OBSERVABILITY_DATA (.cache/observability, where they keep their data).
+# Alertmanager listens on 9093 and its log receiver on 9095, the ports the
+# configs name.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 config="$root/observability/local/prometheus.yml"
+am_config="$root/observability/local/alertmanager.yml"
 rules_tests="$root/charts/video-mesh/rules/video-mesh.rules.test.yml"
 prometheus_port="${PROMETHEUS_PORT:-9090}"
 grafana_port="${GRAFANA_PORT:-3000}"
@@ -31,9 +36,21 @@ need_prometheus() {
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Debian calls it prometheus-alertmanager, upstream's tarball alertmanager.
+alertmanager_binary() {
+  command -v prometheus-alertmanager || command -v alertmanager
+}
+
+need_alertmanager() {
+  alertmanager_binary >/dev/null && command -v amtool >/dev/null && return
+  die "Alertmanager and amtool are needed: scripts/install-deps.sh test (or sudo apt-get install prometheus-alertmanager;
+  the Debian package also starts a system Alertmanager on :9093: 'sudo systemctl disable --now prometheus-alertmanager')"
+}
+
 check() {
   promtool check config "$config"
   promtool test rules "$rules_tests"
+  amtool check-config "$am_config"
 }
 
 grafana_binary() {
@@ -52,7 +69,7 @@ grafana_home() {
 
 print_grafana_help() {
   cat >&2 <<EOF
-observability: Grafana is not installed, so only Prometheus runs.
+observability: Grafana is not installed, so it does not run (Prometheus and Alertmanager do).
   Install it from Grafana's apt repository:
     sudo mkdir -p /etc/apt/keyrings
     wget -q -O - https://apt.grafana.com/gpg.key | gpg --dearmor | sudo tee /etc/apt/keyrings/grafana.gpg >/dev/null
@@ -79,6 +96,7 @@ stop_all() {
 
 main() {
   need_prometheus
+  need_alertmanager
   if [[ "${1:-}" == "--check" ]]; then check; return; fi
   [[ $# -eq 0 ]] || die "unknown argument $1 (use --check or nothing)"
   check >/dev/null || { check; die "fix the configuration above first"; }
@@ -96,6 +114,20 @@ main() {
     --log.level=warn &
   pids+=("$!")
   say "Prometheus on http://127.0.0.1:$prometheus_port (targets: /targets, alerts: /alerts)"
+
+  port_in_use 9093 && die "port 9093 is taken (a system Alertmanager? sudo systemctl disable --now prometheus-alertmanager)"
+  mkdir -p "$data/alertmanager"
+  [[ -f "$root/dist/scripts/alert-log.js" ]] || die "build first: npm run build (the alert log receiver is dist/scripts/alert-log.js)"
+  "$root/scripts/with-node" node "$root/dist/scripts/alert-log.js" --port 9095 &
+  pids+=("$!")
+  "$(alertmanager_binary)" \
+    --config.file="$am_config" \
+    --storage.path="$data/alertmanager" \
+    --web.listen-address="127.0.0.1:9093" \
+    --cluster.listen-address="" \
+    --log.level=warn &
+  pids+=("$!")
+  say "Alertmanager on http://127.0.0.1:9093; its receiver prints every alert below"
 
   local grafana home
   if grafana="$(grafana_binary)" && home="$(grafana_home)"; then

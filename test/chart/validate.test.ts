@@ -123,11 +123,13 @@ describe('Kubernetes schema validation', () => {
     assert.deepEqual([...kinds].sort(), ['HTTPRoute', 'PrometheusRule', 'ServiceMonitor']);
   });
 
-  test('when the PrometheusRule is rendered, then its groups are exactly those of the rules file', () => {
+  test('when the PrometheusRule is rendered, then its groups are exactly those of the rules files (cause alerts, then the generated SLO rules)', () => {
     const rule = render(4, { values: { 'monitoring.forceCRDs': 'true' } }).find((m) => m.kind === 'PrometheusRule');
     assert.ok(rule, 'PrometheusRule not rendered');
-    const file = parse(readFileSync(join(chartDir, 'rules', 'video-mesh.rules.yml'), 'utf8')) as { groups: unknown[] };
-    assert.deepEqual((rule['spec'] as { groups: unknown[] }).groups, file.groups);
+    const groups = ['video-mesh.rules.yml', 'video-mesh.slos.rules.yml'].flatMap(
+      (name) => (parse(readFileSync(join(chartDir, 'rules', name), 'utf8')) as { groups: unknown[] }).groups,
+    );
+    assert.deepEqual((rule['spec'] as { groups: unknown[] }).groups, groups);
   });
 
   test('when monitoring.coreos.com/v1 is not served and not forced, then no ServiceMonitor or PrometheusRule is rendered', () => {

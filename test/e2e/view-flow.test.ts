@@ -31,8 +31,16 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
   before(async () => {
     // Short back-off so outage tests finish quickly; the behaviour is the same.
     // Play's catalog cache off: these tests stop backends and expect play to notice at once
-    // (the cache has its own tests in catalog-cache.test.ts).
-    mesh = await startMesh({ envFor: { 'queue-listener': { RETRY_MAX_DELAY_MS: '500' }, play: { CATALOG_CACHE_MAX: '0' } } });
+    // (the cache has its own tests in catalog-cache.test.ts). A play deadline a loaded CI
+    // machine cannot miss: these tests are about where views go, not how fast (deadlines
+    // and shedding have their own tests); at 450 ms a slow publish would leave a view in
+    // the outbox and answer recorded: false.
+    mesh = await startMesh({
+      envFor: {
+        'queue-listener': { RETRY_MAX_DELAY_MS: '500' },
+        play: { CATALOG_CACHE_MAX: '0', PLAY_DEADLINE_MS: '3000', SHED_EVENT_LOOP_DELAY_MS: '4000' },
+      },
+    });
     nc = await connect({ servers: mesh.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   });
   after(async () => {
@@ -145,7 +153,7 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
       for (let i = 0; i < n; i += 20) {
         await Promise.all(Array.from({ length: 20 }, () => play(mesh, '123', user)));
       }
-      await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} views` });
+      await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} views`, timeoutMs: 30_000 });
       // A listener counts a view once reporting's answer is back, a moment after the commit.
       const byBoth = async () => [(await recordedBy(mesh.urls.queueListener)) - firstBefore, await recordedBy(second.url)] as const;
       await waitFor(async () => (await byBoth()).reduce((a, b) => a + b) >= n, { what: 'both listeners settled' });
@@ -193,7 +201,9 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
   it('when the durable consumer is deleted while running, then the listener creates it again and views flow within 10 s', async () => {
     const user = `u${randomUUID().slice(0, 8)}`;
     const jsm = await jetstreamManager(nc);
-    await jsm.consumers.delete('EVENTS', 'view-recorder');
+    // nats-server 2.9 can refuse to delete a consumer while it writes its state
+    // ("unlinkat ...: directory not empty"); an operator would try again.
+    await waitFor(() => jsm.consumers.delete('EVENTS', 'view-recorder'), { what: 'the consumer deleted', timeoutMs: 5_000, everyMs: 100 });
     const started = Date.now();
     await waitFor(
       async () => {

@@ -4,6 +4,8 @@ import { delimiter, join } from 'node:path';
 const installHints: Record<string, string> = {
   prometheus: 'apt-get install prometheus (or download it from https://prometheus.io/download/)',
   promtool: 'apt-get install prometheus (Debian ships promtool with it; upstream tarballs include it)',
+  'prometheus-alertmanager': 'scripts/install-deps.sh test (apt-get install prometheus-alertmanager)',
+  amtool: 'scripts/install-deps.sh test (apt-get install prometheus-alertmanager ships amtool)',
   'nats-server': 'apt-get install nats-server (or download it from https://github.com/nats-io/nats-server/releases)',
 };
 

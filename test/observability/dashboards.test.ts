@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { readSpec } from '../../scripts/slo';
+import { sloSpecFile } from './paths';
 import {
   allPanels,
   comparisonOperands,
@@ -145,6 +148,30 @@ describe('Grafana dashboards', () => {
           assert.match(selector, /service_name=~"\$service"/, `panel ${String(panel.title)}: ${selector}`);
         }
       }
+    }
+  });
+
+  it("when the overview is read, then its SLO row shows every SLO of the spec: budget remaining, and burn rates divided by that SLO's budget", () => {
+    const overview = dashboards.find((dashboard) => dashboard.uid === 'video-mesh-overview');
+    assert.ok(overview);
+    const panel = (title: string) => {
+      const found = allPanels(overview).find((candidate) => candidate.title === title);
+      assert.ok(found, `no panel ${title}`);
+      return (found.targets ?? []).map((target) => String(target.expr));
+    };
+    assert.match(panel('Error budget remaining (30 days)').join('\n'), /slo:period_error_budget_remaining:ratio\{namespace=~"\$namespace"\}/);
+    const burns = panel('Burn rate per window');
+    const slos = readSpec(readFileSync(sloSpecFile(), 'utf8')).slos;
+    assert.deepEqual(
+      burns.map((expr) => /sloth_slo="([^"]+)"/.exec(expr)?.[1]),
+      slos.map((slo) => slo.name),
+    );
+    for (const slo of slos) {
+      const expr = burns.find((candidate) => candidate.includes(`sloth_slo="${slo.name}"`)) ?? '';
+      const divisor = Number(/\/ ([\d.]+)$/.exec(expr)?.[1]);
+      assert.equal(divisor, Number(((100 - slo.objective) / 100).toPrecision(12)), `${slo.name}: ${expr}`);
+      for (const window of ['5m', '30m', '1h', '2h', '6h', '1d', '3d'])
+        assert.ok(expr.includes(`slo:sli_error:ratio_rate${window}{`), `${slo.name}: no ${window} in ${expr}`);
     }
   });
 

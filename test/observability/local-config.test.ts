@@ -5,20 +5,20 @@ import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { localConfigFor, localPrometheusFeatures, readLocalConfig } from './local-config';
-import { localPrometheusConfig, repoRoot, rulesFile } from './paths';
+import { localPrometheusConfig, repoRoot, rulesFile, sloRulesFile } from './paths';
 import { promtool } from './promtool';
 
 /** docs/configuration.md: the default port of each service. */
 const defaultPorts: Record<string, number> = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 };
 
 describe('local observability setup', () => {
-  it('when promtool checks the local Prometheus config, then it is valid and loads the chart rules', async () => {
+  it('when promtool checks the local Prometheus config, then it is valid and loads the chart alert and SLO rules', async () => {
     const result = await promtool(['check', 'config', localPrometheusConfig()]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const config = readLocalConfig();
     assert.deepEqual(
       config.rule_files?.map((file) => resolve(dirname(localPrometheusConfig()), file)),
-      [rulesFile()],
+      [rulesFile(), sloRulesFile()],
     );
   });
 
@@ -42,9 +42,9 @@ describe('local observability setup', () => {
 
   it('when the config is pointed at test ports, then only targets, intervals and the rules path change', () => {
     const urls = Object.fromEntries(Object.keys(defaultPorts).map((service, i) => [service, `http://127.0.0.1:${40000 + i}`]));
-    const config = parseYaml(localConfigFor(urls, '1s')) as ReturnType<typeof readLocalConfig>;
+    const config = parseYaml(localConfigFor(urls, { interval: '1s' })) as ReturnType<typeof readLocalConfig>;
     assert.equal(config.global?.['scrape_interval'], '1s');
-    assert.deepEqual(config.rule_files, [rulesFile()]);
+    assert.deepEqual(config.rule_files, [rulesFile(), sloRulesFile()]);
     assert.deepEqual(
       config.scrape_configs.map((job) => job.static_configs[0]?.targets),
       Object.keys(defaultPorts).map((_, i) => [`127.0.0.1:${40000 + i}`]),

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Mesh } from '../support/mesh';
-import { localPrometheusConfig, repoRoot, rulesFile } from './paths';
+import { localPrometheusConfig, repoRoot, rulesFile, sloRulesFile } from './paths';
 
 interface ScrapeConfig {
   job_name: string;
@@ -16,6 +16,7 @@ interface ScrapeConfig {
 interface PrometheusConfig {
   global?: Record<string, unknown>;
   rule_files?: string[];
+  alerting?: unknown;
   scrape_configs: ScrapeConfig[];
 }
 
@@ -31,7 +32,20 @@ export function readLocalConfig(): PrometheusConfig {
   return parseYaml(readFileSync(localPrometheusConfig(), 'utf8')) as PrometheusConfig;
 }
 
-export function localConfigFor(urls: ServiceUrls, interval = '1s'): string {
+export interface LocalConfigOptions {
+  /** Scrape and rule evaluation interval. */
+  interval?: string;
+  /** Instead of the chart's rules (the scenario test loads them time-compressed). */
+  ruleFiles?: readonly string[];
+  /** host:port of the Alertmanagers to send to; none unless given. */
+  alertmanagers?: readonly string[];
+}
+
+/** The local config pointed at test ports. */
+export function localConfigFor(
+  urls: ServiceUrls,
+  { interval = '1s', ruleFiles = [rulesFile(), sloRulesFile()], alertmanagers = [] }: LocalConfigOptions = {},
+): string {
   const config = readLocalConfig();
   const jobs = config.scrape_configs.map((job) => {
     const url = urls[job.job_name];
@@ -39,10 +53,12 @@ export function localConfigFor(urls: ServiceUrls, interval = '1s'): string {
     const host = new URL(url).host;
     return { ...job, static_configs: job.static_configs.map((group) => ({ ...group, targets: [host] })) };
   });
+  const { alerting: _local, ...rest } = config;
   return stringifyYaml({
-    ...config,
+    ...rest,
+    ...(alertmanagers.length > 0 ? { alerting: { alertmanagers: [{ static_configs: [{ targets: [...alertmanagers] }] }] } } : {}),
     global: { ...config.global, scrape_interval: interval, evaluation_interval: interval },
-    rule_files: [rulesFile()],
+    rule_files: [...ruleFiles],
     scrape_configs: jobs,
   });
 }

@@ -19,3 +19,6 @@ export const rulesFile = (): string => join(repoRoot(), 'charts/video-mesh/rules
 export const rulesTestFile = (): string => join(repoRoot(), 'charts/video-mesh/rules/video-mesh.rules.test.yml');
 export const dashboardsDir = (): string => join(repoRoot(), 'charts/video-mesh/dashboards');
 export const localPrometheusConfig = (): string => join(repoRoot(), 'observability/local/prometheus.yml');
+export const sloSpecFile = (): string => join(repoRoot(), 'charts/video-mesh/rules/video-mesh.slos.yml');
+export const sloRulesFile = (): string => join(repoRoot(), 'charts/video-mesh/rules/video-mesh.slos.rules.yml');
+export const runbooksFile = (): string => join(repoRoot(), 'docs/runbooks.md');

@@ -27,6 +27,10 @@ const mayBeEmpty: { match: RegExp; why: string }[] = [
     why: 'no backend fails in a healthy mesh (play gets a long PLAY_DEADLINE_MS below), so no answer misses a part and the counter has no child yet',
   },
   {
+    match: /max\(slo:sli_error:ratio_rate\w+\{[^}]*\} > \(/,
+    why: 'a burn-rate alert compares inside max() without (sloth_window), as Sloth writes it; the SLI ratios it compares are recording rules, each checked for data',
+  },
+  {
     match: /outcome="dead_lettered"/,
     why: 'reporting refuses no event in a healthy mesh; the counter child appears with the first dead letter',
   },
@@ -39,7 +43,10 @@ const allowedEmpty = (expr: string): boolean => mayBeEmpty.some(({ match }) => m
  * they still must parse, have data, and not fire (their `for:` outlasts it).
  */
 const mayMatchOnHealthyMesh = new Map<string, string>([
-  ['VideoMeshPlayHighLatency', 'play p95 above 500ms depends on the machine: on a loaded 2-core CI runner with other suites in parallel it gets there'],
+  [
+    'VideoMeshPlayLatencyBudgetBurn',
+    'plays over 300 ms depend on the machine: on a loaded 2-core CI runner with other suites in parallel more than 1% of them get there',
+  ],
 ]);
 
 /** How long data may take to show up: a few scrapes after the first plays. */
@@ -183,7 +190,7 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
   it('when every alert rule runs whole on a healthy mesh, then it parses and nothing would fire', async () => {
     const running = prometheus;
     assert.ok(running);
-    for (const rule of ruleExpressions()) {
+    for (const rule of ruleExpressions().filter(({ kind }) => kind === 'alert')) {
       const result = await running.query(rule.expr);
       assert.equal(result.resultType, 'vector', rule.origin);
       if (mayMatchOnHealthyMesh.has(rule.alert)) continue;
@@ -198,6 +205,7 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
     );
     for (const rule of rules) {
       assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
+      if (rule.type === 'recording') continue;
       const allowed = mayMatchOnHealthyMesh.has(rule.name) ? ['inactive', 'pending'] : ['inactive'];
       assert.ok(allowed.includes(rule.state ?? ''), `${rule.name} is ${rule.state ?? '?'} on a healthy mesh`);
     }

@@ -6,7 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { dashboardsDir, rulesFile } from './paths';
+import { dashboardsDir, rulesFile, sloRulesFile } from './paths';
 
 export interface Target {
   refId?: unknown;
@@ -52,7 +52,9 @@ export interface PromqlExpression {
 }
 
 export interface RuleExpression extends PromqlExpression {
+  /** The alert's name, or the recorded series' name. */
   alert: string;
+  kind: 'alert' | 'record';
   /**
    * The expression's operands with every threshold comparison and set operator
    * removed: what must return data on a running mesh for the alert to mean
@@ -152,14 +154,24 @@ interface RuleFile {
   groups: { name: string; rules: { alert?: string; record?: string; expr: string }[] }[];
 }
 
-export function ruleExpressions(file: string = rulesFile()): RuleExpression[] {
-  const parsed = parseYaml(readFileSync(file, 'utf8')) as RuleFile;
-  return parsed.groups.flatMap((group) =>
-    group.rules.map((rule) => {
-      const name = rule.alert ?? rule.record ?? '?';
-      return { alert: name, origin: `rules › ${group.name} › ${name}`, raw: rule.expr, expr: rule.expr.trim(), dataExprs: comparisonOperands(rule.expr) };
-    }),
-  );
+/** The rules of the chart's cause alerts and of its generated SLO rules, or of the files given. */
+export function ruleExpressions(files: readonly string[] = [rulesFile(), sloRulesFile()]): RuleExpression[] {
+  const parsed = files.map((file) => parseYaml(readFileSync(file, 'utf8')) as RuleFile);
+  return parsed
+    .flatMap(({ groups }) => groups)
+    .flatMap((group) =>
+      group.rules.map((rule) => {
+        const name = rule.alert ?? rule.record ?? '?';
+        return {
+          alert: name,
+          kind: rule.alert === undefined ? ('record' as const) : ('alert' as const),
+          origin: `rules › ${group.name} › ${name}`,
+          raw: rule.expr,
+          expr: rule.expr.trim(),
+          dataExprs: comparisonOperands(rule.expr),
+        };
+      }),
+    );
 }
 
 const comparison = /^(==|!=|>=|<=|>|<)/;

@@ -22,6 +22,8 @@ export interface TestPostgres {
   start(): Promise<void>;
   /** Stops the server and removes its data. */
   remove(): Promise<void>;
+  /** The server's pid, the parent of its backends; undefined while stopped. */
+  pid(): number | undefined;
 }
 
 export interface TestPostgresOptions {
@@ -77,6 +79,7 @@ export async function startPostgres(listen: TestPostgresOptions = {}): Promise<T
       server = undefined;
       rmSync(dir, { recursive: true, force: true });
     },
+    pid: () => server?.process.pid,
   };
 }
 

@@ -1,0 +1,281 @@
+/**
+ * The scenario catalog (observability/scenarios.yml) held to its answer keys
+ * with real parts: the mesh as processes under steady traffic, a real
+ * Prometheus scraping and evaluating every second with the chart's rules
+ * compressed by the catalog's time scale, and a real Alertmanager posting to
+ * a webhook in this test. First a clean run raises no alert at all; then each
+ * scenario is performed with the same code as `npm run scenarios -- run`, its
+ * alerts must reach the webhook within their bounds, play must answer as the
+ * key says, and its first alert must be resolved after the undo. Scenarios that cannot disturb each other's
+ * alerts run at the same time; see PHASES.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo, Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { stringify as stringifyYaml, parse as parseYaml } from 'yaml';
+import { alertLine, alertReceiver, type ReceivedAlert } from '../../scripts/alert-log';
+import { act, answerMismatches, loadCatalog, matches, undo, withinMs, type ExpectedAlert, type Scenario, type Target } from '../../scripts/scenarios';
+import { generate, readSpec, render, scaleRuleGroups, type RuleGroup } from '../../scripts/slo';
+import { parseAssets, runTraffic, type Summary } from '../../scripts/traffic';
+import { MESH_FAULTS_TOKEN, startMesh, type Mesh } from '../support/mesh';
+import { waitFor } from '../support/wait';
+import { startAlertmanager, type RunningAlertmanager } from '../observability/alertmanager';
+import { localConfigFor, meshJobs } from '../observability/local-config';
+import { rulesFile, sloSpecFile } from '../observability/paths';
+import { startPrometheus, type RunningPrometheus } from '../observability/prometheus';
+
+const catalog = loadCatalog();
+const SCALE = catalog.time_scale;
+/**
+ * The clean run: 30 s, i.e. 30 minutes of real windows. Every window of both
+ * page alerts' short halves (5m, 30m) is then wholly clean traffic, and the
+ * long ones (1h, 6h) hold nothing but clean traffic since the start.
+ */
+const CLEAN_MS = 30_000;
+/**
+ * Play's catalog cache keeps answers 30 s by default, which would hide a
+ * black-holed cdnurl for 30 s (30 minutes at this scale); the test keeps them
+ * 5 s so the scenarios' bounds stay short. The catalog's keys say so.
+ */
+const PLAY_ENV = { CATALOG_CACHE_TTL_MS: '5000' };
+
+/**
+ * Scenarios grouped so that those running together cannot disturb each
+ * other's alerts: phase A breaks three services whose alerts carry distinct
+ * names and labels; phase B keeps play answering 200 (so publishes and URL
+ * answers still happen) while A's page resolves; NATS and the database break
+ * the whole mesh and go alone, each after what it would disturb resolved.
+ */
+/**
+ * Alerts the clean run may raise, with why: plays over 300 ms depend on the
+ * machine, and on a 2-core CI runner with another suite beside this one more
+ * than 14.4% of them get there for seconds at a time (measured: a page and a
+ * ticket while test/e2e/durability.test.ts ran beside). They are reported,
+ * and a scenario expecting one accepts it already firing at the action.
+ */
+const MAY_FIRE_ON_CLEAN_TRAFFIC = new Map([['VideoMeshPlayLatencyBudgetBurn', 'plays over 300 ms depend on the load of the machine']]);
+
+const PHASES: string[][] = [
+  ['slow-backend', 'failing-backend', 'paused-listener'],
+  ['failing-publishes', 'black-holed-peer'],
+  ['nats-down'],
+  ['database-down'],
+];
+
+interface Measured {
+  scenario: string;
+  alerts: { alert: string; bound: number; ms: number }[];
+  resolvedMs: number | undefined;
+}
+
+const scenario = (name: string): Scenario => {
+  const found = catalog.scenarios.find((s) => s.name === name);
+  if (!found) throw new Error(`observability/scenarios.yml has no scenario ${name}`);
+  return found;
+};
+
+describe('scenario catalog: every alert seen to fire and resolve, at time scale ' + String(SCALE), { timeout: 300_000 }, () => {
+  let mesh: Mesh | undefined;
+  let prometheus: RunningPrometheus | undefined;
+  let alertmanager: RunningAlertmanager | undefined;
+  let receiver: Server | undefined;
+  let traffic: Promise<Summary> | undefined;
+  const stopTraffic = new AbortController();
+  const received: ReceivedAlert[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'vm-scenarios-'));
+  const acted = new Set<Scenario>();
+  const measured: Measured[] = [];
+  let target: Target | undefined;
+
+  before(async () => {
+    receiver = alertReceiver((alert) => received.push(alert));
+    receiver.listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`;
+    mesh = await startMesh({ envFor: { play: PLAY_ENV } });
+    const running = mesh;
+    target = {
+      faultsUrl: (service) => running.services[service].url,
+      token: MESH_FAULTS_TOKEN,
+      pid: (name) => {
+        const pid =
+          name === 'nats' ? running.nats.pid() : name === 'postgres' ? running.postgres.pid() : running.services[name as keyof Mesh['services']].child.pid;
+        if (pid === undefined) throw new Error(`no pid for ${name}`);
+        return pid;
+      },
+    };
+    // Each alert its own group, sent at once and again when resolved.
+    alertmanager = await startAlertmanager(
+      stringifyYaml({
+        route: { receiver: 'test', group_by: ['...'], group_wait: '0s', group_interval: '1s', repeat_interval: '1h' },
+        receivers: [{ name: 'test', webhook_configs: [{ url: webhook, send_resolved: true }] }],
+      }),
+    );
+    const causes = join(dir, 'video-mesh.rules.yml');
+    const slos = join(dir, 'video-mesh.slos.rules.yml');
+    writeFileSync(causes, stringifyYaml({ groups: scaleRuleGroups((parseYaml(readFileSync(rulesFile(), 'utf8')) as { groups: RuleGroup[] }).groups, SCALE) }));
+    writeFileSync(slos, render(generate(readSpec(readFileSync(sloSpecFile(), 'utf8')), SCALE), SCALE));
+    prometheus = await startPrometheus({
+      config: localConfigFor(meshJobs(mesh.urls), { interval: '1s', ruleFiles: [causes, slos], alertmanagers: [alertmanager.address] }),
+    });
+    // npm run traffic's defaults: 20 plays a second over 123, 456 (no URL) and ghost (unknown).
+    traffic = runTraffic(
+      { url: mesh.urls.play, rate: 20, durationSeconds: 0, assets: parseAssets('123:5,456:3,ghost:1'), users: 20, concurrency: 20 },
+      { signal: stopTraffic.signal },
+    );
+  });
+
+  after(async () => {
+    // Never leave a process stopped: it would not hear the SIGTERM that ends it.
+    for (const s of acted) await (target && undo(s.action, target).catch(() => undefined));
+    stopTraffic.abort();
+    await traffic?.catch(() => undefined);
+    await prometheus?.stop();
+    await alertmanager?.stop();
+    receiver?.close();
+    await mesh?.stop();
+    rmSync(dir, { recursive: true, force: true });
+    if (measured.length > 0) {
+      process.stdout.write(`\nscenario times at time scale ${SCALE} (action to alert at the webhook; undo to resolved):\n`);
+      for (const m of measured) {
+        const alerts = m.alerts.map((a) => `${a.alert} ${(a.ms / 1000).toFixed(1)}s (bound ${a.bound / 1000}s)`).join(', ');
+        process.stdout.write(`  ${m.scenario.padEnd(18)} ${alerts}; resolved ${m.resolvedMs === undefined ? '-' : `${(m.resolvedMs / 1000).toFixed(1)}s`}\n`);
+      }
+    }
+  });
+
+  /**
+   * When the alert the key names reached the webhook firing, in ms after
+   * `since`, waited for up to its bound: a firing notification after the
+   * action, or, for an alert that may fire on clean traffic, one still
+   * firing at the action (0).
+   */
+  async function firing(s: Scenario, index: number, since: number): Promise<number> {
+    const key = s.alerts[index];
+    assert.ok(key);
+    const bound = withinMs(key.within);
+    const alert = await waitFor(
+      () => {
+        const fresh = received.find((a) => a.status === 'firing' && a.receivedAt >= since && matches(key, a.labels));
+        if (fresh) return fresh.receivedAt - since + 1;
+        const before = received.filter((a) => a.receivedAt < since && matches(key, a.labels)).at(-1);
+        return MAY_FIRE_ON_CLEAN_TRAFFIC.has(key.name) && before?.status === 'firing' ? 1 : undefined;
+      },
+      { what: `${s.name}: ${key.name} ${JSON.stringify(key.labels)} within ${key.within}`, timeoutMs: bound, everyMs: 100 },
+    ).catch((error: unknown) => {
+      const seen = received.filter((a) => a.receivedAt >= since).map((a) => alertLine(a));
+      throw new Error(`${(error as Error).message}; received since the action:\n  ${seen.join('\n  ') || '(nothing)'}`);
+    });
+    return alert - 1;
+  }
+
+  /** Plays until one answers as the key says, within the scenario's first bound (play's cache may answer for a while). */
+  async function answered(s: Scenario): Promise<void> {
+    const url = mesh?.urls.play;
+    assert.ok(url);
+    let last: string[] = [];
+    await waitFor(
+      async () => {
+        const asset = s.answer.asset === 'uncached' ? `x${randomUUID().slice(0, 8)}` : s.answer.asset;
+        const response = await fetch(`${url}/play/asset/${asset}/user/scenario-${s.name}`, { method: 'POST' });
+        last = answerMismatches(s.answer, response.status, (await response.json()) as Record<string, unknown>);
+        return last.length === 0;
+      },
+      { what: `${s.name}: play answers ${JSON.stringify(s.answer)}`, timeoutMs: withinMs(s.alerts[0]?.within ?? '0s'), everyMs: 250 },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; the last answer had ${last.join(', ')}`);
+    });
+  }
+
+  async function perform(t: TestContext, s: Scenario): Promise<{ undone: number; resolved: Promise<number | Error> }> {
+    assert.ok(target);
+    const since = Date.now();
+    acted.add(s);
+    await act(s.action, target);
+    const [times] = await Promise.all([Promise.all(s.alerts.map((_, i) => firing(s, i, since))), answered(s)]);
+    await undo(s.action, target);
+    const undone = Date.now();
+    acted.delete(s);
+    const first = s.alerts[0];
+    assert.ok(first);
+    const entry: Measured = {
+      scenario: s.name,
+      alerts: s.alerts.map((a, i) => ({ alert: a.name, bound: withinMs(a.within), ms: times[i] ?? NaN })),
+      resolvedMs: undefined,
+    };
+    measured.push(entry);
+    for (const a of entry.alerts) t.diagnostic(`${s.name}: ${a.alert} after ${(a.ms / 1000).toFixed(1)}s (bound ${a.bound / 1000}s)`);
+    const resolved = waitFor(() => received.find((a) => a.status === 'resolved' && a.receivedAt >= undone && matches(first, a.labels)), {
+      what: `${s.name}: ${first.name} resolved within ${s.resolved_within} of the undo`,
+      timeoutMs: withinMs(s.resolved_within),
+      everyMs: 100,
+    }).then(
+      (alert) => {
+        entry.resolvedMs = alert.receivedAt - undone;
+        t.diagnostic(`${s.name}: ${first.name} resolved ${(entry.resolvedMs / 1000).toFixed(1)}s after the undo`);
+        return entry.resolvedMs;
+      },
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+    return { undone, resolved };
+  }
+
+  it('when the mesh runs clean traffic, then every SLI has data and no alert reaches Alertmanager', async (t) => {
+    const running = prometheus;
+    assert.ok(running);
+    await waitFor(
+      async () => {
+        const result = await running.query('count(slo:sli_error:ratio_rate1h)');
+        return result.resultType === 'vector' && result.result[0]?.value[1] === String(catalog.scenarios.length > 0 ? 4 : 0);
+      },
+      { what: 'the four SLIs over the (compressed) 1h window', timeoutMs: 30_000, everyMs: 500 },
+    );
+    const start = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, CLEAN_MS));
+    const allowed = (name: string | undefined) => MAY_FIRE_ON_CLEAN_TRAFFIC.has(name ?? '');
+    for (const alert of received.filter((a) => allowed(a.labels['alertname'])))
+      t.diagnostic(`allowed on clean traffic (the machine's load): ${alertLine(alert)}`);
+    const firingNow = (await running.rules()).filter((rule) => rule.type === 'alerting' && rule.state !== 'inactive' && !allowed(rule.name));
+    assert.deepEqual(
+      received.filter((a) => !allowed(a.labels['alertname'])).map((a) => alertLine(a)),
+      [],
+      `alerts during ${(Date.now() - start) / 1000}s of clean traffic`,
+    );
+    assert.deepEqual(
+      firingNow.map((rule) => `${rule.name} ${rule.state ?? ''}`),
+      [],
+    );
+  });
+
+  it('when each scenario is performed, then play answers as its key says, its alerts fire within their bounds, and its first alert resolves after the undo', async (t) => {
+    assert.deepEqual(PHASES.flat().sort(), catalog.scenarios.map((s) => s.name).sort(), 'every catalog scenario is in a phase');
+    let pending: { first: ExpectedAlert; resolved: Promise<number | Error> }[] = [];
+    const settled = async (resolutions: Promise<number | Error>[]) => {
+      for (const outcome of await Promise.all(resolutions)) if (outcome instanceof Error) throw outcome;
+    };
+    for (const phase of PHASES) {
+      // An alert still firing from an earlier phase would not be sent again:
+      // wait until those this phase expects are resolved.
+      const expected = phase.flatMap((name) => scenario(name).alerts);
+      const before = pending.filter(({ first }) =>
+        expected.some((key) => key.name === first.name && Object.entries(first.labels).every(([k, v]) => key.labels[k] === v)),
+      );
+      await settled(before.map((p) => p.resolved));
+      const performed = await Promise.all(phase.map((name) => perform(t, scenario(name))));
+      // The next phase starts once this one's causes are resolved; a page
+      // (30 s of its 30m window) may go on resolving beside the next phase.
+      const causes = performed.filter((_, i) => scenario(phase[i] ?? '').alerts[0]?.labels['severity'] !== 'page');
+      await settled(causes.map((p) => p.resolved));
+      pending = [
+        ...pending,
+        ...performed.map((p, i) => ({ first: scenario(phase[i] ?? '').alerts[0] ?? { name: '', labels: {}, within: '0s' }, resolved: p.resolved })),
+      ];
+    }
+    await settled(pending.map((p) => p.resolved));
+  });
+});
