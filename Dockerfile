@@ -11,6 +11,14 @@ ARG RUNTIME_IMAGE=node:24.11.1-bookworm-slim
 
 # ---- build: dev dependencies + tsc -> dist/ ---------------------------------
 FROM ${BUILD_IMAGE} AS build
+# The architectures the image is built for (skaffold.yaml's release profile
+# and scripts/node-lts.sh name the same two): another fails here, plainly,
+# not halfway through npm ci. TARGETARCH is set by BuildKit and buildah.
+ARG TARGETARCH
+RUN arch="${TARGETARCH:-$(dpkg --print-architecture)}"; \
+    case "$arch" in amd64 | arm64) ;; \
+      *) echo "video-mesh builds for linux/amd64 and linux/arm64 only, not $arch" >&2; exit 1 ;; \
+    esac
 WORKDIR /app
 ENV NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=false
 # The lockfile carries no registry hosts: npm uses whatever registry the base

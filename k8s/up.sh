@@ -4,8 +4,11 @@
 # kube-prometheus-stack (Prometheus + Grafana) and Grafana Tempo (traces), each
 # at a pinned chart version. Safe to run again: every step converges.
 #
-# Needs: docker, kind >= 0.24.0, kubectl, helm >= 3.17.0 (or >= 4.1.0) and
-# skaffold >= 2.19.0 for the inner loop. Then: skaffold dev (docs/kubernetes.md)
+# Needs: kind >= 0.24.0 with a container engine it can use (Docker, or Podman
+# with KIND_EXPERIMENTAL_PROVIDER=podman), kubectl, and helm >= 3.17.0 (or
+# >= 4.1.0); it names the command that installs any that is missing. The
+# inner loop afterwards (skaffold dev, docs/kubernetes.md) also needs
+# skaffold >= 2.19.0, which up.sh only checks and reports on.
 # Chart versions: TRAEFIK_VERSION, KPS_VERSION, TEMPO_VERSION; Gateway API CRDs:
 # GATEWAY_API_VERSION; node image: KIND_NODE_IMAGE (e.g. kindest/node:v1.34.0).
 set -euo pipefail
@@ -65,10 +68,31 @@ require_version() {
     die "$tool $found is too old: the inner loop needs $tool $minimum or newer${hint:+ ($hint)} (see README.md, Kubernetes)"
 }
 
+# The release names of this machine's OS and CPU in download URLs.
+os=$(uname -s | tr '[:upper:]' '[:lower:]')
+case "$(uname -m)" in
+  x86_64 | amd64) arch=amd64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) arch=$(uname -m) ;;
+esac
+readonly os arch
+
+# The command that installs one tool, from its project's own instructions.
+install_hint() {
+  case $1 in
+    kind) echo "curl -Lo kind https://kind.sigs.k8s.io/dl/v$min_kind/kind-$os-$arch && chmod +x kind && sudo mv kind /usr/local/bin/ (or: brew install kind)" ;;
+    kubectl) echo "curl -LO \"https://dl.k8s.io/release/\$(curl -Ls https://dl.k8s.io/release/stable.txt)/bin/$os/$arch/kubectl\" && sudo install kubectl /usr/local/bin/ (or: brew install kubectl)" ;;
+    helm) echo "curl -fsSL https://raw.githubusercontent.com/helm/helm/main/scripts/get-helm-3 | bash (or: brew install helm)" ;;
+    skaffold) echo "curl -Lo skaffold https://storage.googleapis.com/skaffold/releases/latest/skaffold-$os-$arch && sudo install skaffold /usr/local/bin/ (or: brew install skaffold)" ;;
+  esac
+}
+
+# Only what creating the cluster and installing the add-ons runs: kind,
+# kubectl, helm. skaffold is the dev loop's, checked apart (check_skaffold).
 require_tools() {
   local tool
-  for tool in docker kind kubectl helm skaffold; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (see README.md, Kubernetes)"
+  for tool in kind kubectl helm; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed; install it with: $(install_hint "$tool")"
   done
   require_version kind "$(kind version)" "$min_kind" "kindnet enforces NetworkPolicies from 0.24.0"
   local helm_version
@@ -78,8 +102,26 @@ require_tools() {
     4.*) require_version helm "$helm_version" "$min_helm4" ;;
     *) die "helm $helm_version is not supported: use Helm 3 ($min_helm3 or newer) or Helm 4 ($min_helm4 or newer)" ;;
   esac
-  require_version skaffold "$(skaffold version)" "$min_skaffold" "skaffold.yaml is skaffold/v4beta14, and Helm 4 needs it"
-  docker info >/dev/null 2>&1 || die "the docker engine is not running"
+  # kind runs its node in a container: Docker's by default, Podman's when asked.
+  if [[ ${KIND_EXPERIMENTAL_PROVIDER:-docker} == podman ]]; then
+    podman info >/dev/null 2>&1 || die "kind is told to use podman (KIND_EXPERIMENTAL_PROVIDER=podman), but podman info fails: install Podman (https://podman.io/docs/installation) or start its machine"
+  else
+    command -v docker >/dev/null 2>&1 || die "kind needs a container engine: install Docker (https://docs.docker.com/engine/install/), or use Podman with KIND_EXPERIMENTAL_PROVIDER=podman"
+    docker info >/dev/null 2>&1 || die "the docker engine is not running: start it (or use Podman with KIND_EXPERIMENTAL_PROVIDER=podman)"
+  fi
+}
+
+# The dev loop's tool: reported, never required to create the cluster.
+check_skaffold() {
+  if ! command -v skaffold >/dev/null 2>&1; then
+    echo "up.sh: skaffold is not installed; skaffold dev needs $min_skaffold or newer: $(install_hint skaffold)"
+    return
+  fi
+  local found
+  found=$(semver_of "$(skaffold version)") || return 0
+  if ! version_at_least "$found" "$min_skaffold"; then
+    echo "up.sh: skaffold $found is too old for skaffold dev: it needs skaffold $min_skaffold or newer (skaffold.yaml is skaffold/v4beta14, and Helm 4 needs it): $(install_hint skaffold)"
+  fi
 }
 
 cluster_exists() {
@@ -143,6 +185,7 @@ main() {
   install_chart tempo grafana-community/tempo monitoring "$tempo_version" "$here/addons/tempo-values.yaml"
   kubectl --context "$context" create namespace video-mesh --dry-run=client -o yaml |
     kubectl --context "$context" apply -f - >/dev/null
+  check_skaffold
   cat <<MSG
 up.sh: cluster $cluster is ready (context $context): Traefik $traefik_version,
   kube-prometheus-stack $kps_version, Tempo $tempo_version, Gateway API $gateway_api_version.

@@ -7,7 +7,7 @@
 // cluster. What the add-on charts make of the values is addons.test.ts.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -205,7 +205,6 @@ describe('k8s/up.sh and k8s/down.sh', () => {
     ['Helm 3.16.4', { helm: '3.16.4' }, /helm 3\.16\.4 is too old: the inner loop needs helm 3\.17\.0 or newer \(or Helm 4\.1\.0\)/],
     ['Helm 4.0.5', { helm: '4.0.5' }, /helm 4\.0\.5 is too old: the inner loop needs helm 4\.1\.0 or newer/],
     ['Helm 2.17.0', { helm: '2.17.0' }, /helm 2\.17\.0 is not supported: use Helm 3 \(3\.17\.0 or newer\) or Helm 4 \(4\.1\.0 or newer\)/],
-    ['skaffold 2.18.3', { skaffold: '2.18.3' }, /skaffold 2\.18\.3 is too old: the inner loop needs skaffold 2\.19\.0 or newer/],
   ];
   for (const [what, versions, message] of tooOld) {
     test(`when ${what} is installed, then up.sh stops before touching anything and names the minimum`, () => {
@@ -224,21 +223,70 @@ describe('k8s/up.sh and k8s/down.sh', () => {
     }
   });
 
-  test('when a tool is missing, then up.sh stops with its name', () => {
+  /**
+   * Runs up.sh with one stand-in removed, on a PATH of the stand-ins and the
+   * machine's /usr/bin and /bin as links, less the tools up.sh looks for: a
+   * real kubectl or docker on the machine must not stand in for the missing one.
+   */
+  function runUpWithout(tool: string): { status: number | null; stdout: string; stderr: string; log: string } {
     const dir = mkdtempSync(join(tmpdir(), 'video-mesh-up-'));
     try {
       fakeTools(dir);
-      rmSync(join(dir, 'kind'));
-      // Only the stand-ins and the basic utilities bash needs.
-      const env = { ...process.env, PATH: `${dir}:/usr/bin:/bin`, LOG: join(dir, 'log'), STATE: dir };
-      const which = spawnSync('sh', ['-c', 'command -v kind'], { env: { PATH: '/usr/bin:/bin' } });
-      assert.notEqual(which.status, 0, 'a real kind is on /usr/bin:/bin; this test needs it absent');
+      rmSync(join(dir, tool));
+      const utilities = join(dir, 'utilities');
+      mkdirSync(utilities);
+      for (const bin of ['/bin', '/usr/bin']) {
+        for (const name of readdirSync(bin)) {
+          if (['kind', 'kubectl', 'helm', 'skaffold', 'docker', 'podman'].includes(name) || existsSync(join(utilities, name))) continue;
+          symlinkSync(join(bin, name), join(utilities, name));
+        }
+      }
+      const env = { ...process.env, PATH: `${dir}:${utilities}`, LOG: join(dir, 'log'), STATE: dir };
       const result = spawnSync('bash', [join(repoRoot, 'k8s', 'up.sh')], { env, encoding: 'utf8' });
-      assert.notEqual(result.status, 0);
-      assert.match(result.stderr, /kind is not installed/);
+      let log = '';
+      try {
+        log = readFileSync(join(dir, 'log'), 'utf8');
+      } catch {
+        // nothing ran
+      }
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr, log };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  for (const [tool, hint] of [
+    ['kind', /curl -Lo kind https:\/\/kind\.sigs\.k8s\.io\/dl\/v0\.24\.0\/kind-linux-(amd64|arm64)/],
+    ['kubectl', /https:\/\/dl\.k8s\.io\/release\/.*\/bin\/linux\/(amd64|arm64)\/kubectl/],
+    ['helm', /https:\/\/raw\.githubusercontent\.com\/helm\/helm\/main\/scripts\/get-helm-3 \| bash/],
+  ] as const) {
+    test(`when ${tool} is missing, then up.sh stops before touching anything, naming it and the command that installs it`, () => {
+      const run = runUpWithout(tool);
+      assert.notEqual(run.status, 0);
+      assert.match(run.stderr, new RegExp(`${tool} is not installed; install it with: `));
+      assert.match(run.stderr, hint);
+      assert.doesNotMatch(run.log, /kind create|helm upgrade/);
+    });
+  }
+
+  test('when skaffold is missing, then up.sh creates the cluster and says how to get it; when docker is, it names the engines kind can use', () => {
+    const run = runUpWithout('skaffold');
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.log, /^kind create cluster/m);
+    assert.match(
+      run.stdout,
+      /skaffold is not installed; skaffold dev needs 2\.19\.0 or newer: curl -Lo skaffold https:\/\/storage\.googleapis\.com\/skaffold\/releases\/latest\/skaffold-linux-(amd64|arm64)/,
+    );
+    const noEngine = runUpWithout('docker');
+    assert.notEqual(noEngine.status, 0);
+    assert.match(noEngine.stderr, /kind needs a container engine: install Docker .* or use Podman with KIND_EXPERIMENTAL_PROVIDER=podman/);
+  });
+
+  test('when skaffold is older than 2.19.0, then up.sh creates the cluster and says skaffold dev needs a newer one', () => {
+    const run = runUp({ versions: { skaffold: '2.18.3' } });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /skaffold 2\.18\.3 is too old for skaffold dev: it needs skaffold 2\.19\.0 or newer/);
+    assert.ok(run.calls.some((c) => c.startsWith('kind create cluster')));
   });
 
   test('when down.sh runs and the cluster exists, then it deletes exactly that cluster', () => {

@@ -202,7 +202,7 @@ describe('the self-contained Consul', () => {
     const template = readFileSync(join(chartDir, 'templates', 'consul.yaml'), 'utf8');
     assert.match(
       template,
-      /include "video-mesh\.validateConsulMode" \(dict "root" \. "existing" \(lookup "apps\/v1" "StatefulSet" \.Release\.Namespace \$name\)\)/,
+      /\$existing := lookup "apps\/v1" "StatefulSet" \.Release\.Namespace \$name \}\}\n\{\{- include "video-mesh\.validateConsulMode" \(dict "root" \. "existing" \$existing\) \}\}/,
     );
   });
 });

@@ -87,4 +87,26 @@ describe('skaffold.yaml', () => {
     assert.deepEqual(release?.setValueTemplates, { 'image.repository': '{{.IMAGE_REPO_video_mesh}}', 'image.tag': '{{.IMAGE_TAG_video_mesh}}' });
     assert.ok(config.portForward.some((p) => p.resourceName === 'video-mesh-play' && p.port === 8080 && p.localPort === 8080));
   });
+
+  test('when the release profile builds for several platforms, then they are exactly the architectures the Dockerfile accepts and scripts/node-lts.sh fetches Node for', () => {
+    const config = loadSkaffold() as { profiles: Array<{ name: string; patches: Array<{ path: string; value: unknown }> }> };
+    const release = config.profiles.find((p) => p.name === 'release');
+    assert.ok(release, 'no release profile');
+    const platforms = release.patches.find((p) => p.path === '/build/platforms')?.value as string[];
+    assert.deepEqual(platforms, ['linux/amd64', 'linux/arm64']);
+    assert.equal(release.patches.find((p) => p.path === '/build/local/push')?.value, true, 'a multi-platform image cannot be loaded: it is pushed');
+    const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+    const accepted = /case "\$arch" in ([a-z0-9 |]+)\)/
+      .exec(dockerfile)?.[1]
+      ?.split('|')
+      .map((a) => a.trim());
+    assert.deepEqual(
+      accepted,
+      platforms.map((p) => p.replace('linux/', '')),
+    );
+    const nodeLts = readFileSync(join(repoRoot, 'scripts', 'node-lts.sh'), 'utf8');
+    // node-lts.sh maps uname -m to Node's names: x86_64 -> x64 (amd64), aarch64|arm64 -> arm64.
+    assert.match(nodeLts, /^ {2}x86_64\) arch=x64 ;;$/m);
+    assert.match(nodeLts, /^ {2}aarch64 \| arm64\) arch=arm64 ;;$/m);
+  });
 });

@@ -2,8 +2,14 @@ import { startPostgres, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
 import { waitFor } from './wait';
 
-export interface Mesh {
-  nats: NatsServer;
+/** What the mesh needs of a broker: its URL(s), and a way to stop it with the mesh. */
+export interface MeshNats {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface Mesh<N extends MeshNats = NatsServer> {
+  nats: N;
   postgres: TestPostgres;
   services: Record<ServiceName, RunningService>;
   urls: { play: string; metadata: string; cdnurl: string; reporting: string; queueListener: string };
@@ -16,6 +22,8 @@ export interface MeshOptions {
   /** Extra environment for every service, or per service. */
   env?: NodeJS.ProcessEnv;
   envFor?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
+  /** A broker to use instead of one nats-server, such as a NatsCluster; the mesh stops it with itself. */
+  nats?: MeshNats;
 }
 
 /** The token of the fault toggles, which the test mesh turns on as ./scripts/mesh does. */
@@ -26,8 +34,10 @@ export const MESH_FAULTS_TOKEN = 'test-mesh-faults-token';
  * five compiled services on free ports, with the fault toggles on as the
  * local runner has them (FAULTS_TOKEN is MESH_FAULTS_TOKEN).
  */
-export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
-  const [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
+export function startMesh(options?: Omit<MeshOptions, 'nats'>): Promise<Mesh>;
+export function startMesh<N extends MeshNats>(options: MeshOptions & { nats: N }): Promise<Mesh<N>>;
+export async function startMesh(options: MeshOptions = {}): Promise<Mesh<MeshNats>> {
+  const [nats, postgres] = await Promise.all([options.nats ?? startNats(), startPostgres()]);
   const started: RunningService[] = [];
   try {
     return await startServices(nats, postgres, options, started);
@@ -41,7 +51,7 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh> {
 
 const STORE_SERVICES: ReadonlySet<ServiceName> = new Set(['metadata', 'cdnurl', 'reporting']);
 
-async function startServices(nats: NatsServer, postgres: TestPostgres, options: MeshOptions, started: RunningService[]): Promise<Mesh> {
+async function startServices(nats: MeshNats, postgres: TestPostgres, options: MeshOptions, started: RunningService[]): Promise<Mesh<MeshNats>> {
   const track = async (service: Promise<RunningService>) => {
     const running = await service;
     started.push(running);
@@ -70,7 +80,7 @@ async function startServices(nats: NatsServer, postgres: TestPostgres, options: 
   ]);
   services.play = play;
   services['queue-listener'] = listener;
-  const mesh: Mesh = {
+  const mesh: Mesh<MeshNats> = {
     nats,
     postgres,
     services,

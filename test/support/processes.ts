@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -134,4 +134,106 @@ export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {
     throw err;
   });
   return { ...proc, name, port, url };
+}
+
+/** One server of a NatsCluster. */
+export interface NatsClusterNode {
+  /** server_name, as JetStream reports it in a stream's cluster info. */
+  name: string;
+  url: string;
+  /** Stops the server with the signal (SIGKILL: as a crashed pod); its store stays for restart. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same ports and store, as a restarted pod. */
+  restart(): Promise<void>;
+}
+
+export interface NatsCluster {
+  /** Every server's client URL, comma separated, as NATS_URL takes them. */
+  url: string;
+  nodes: NatsClusterNode[];
+  stop(): Promise<void>;
+}
+
+/** Ports and paths of one server of a NatsCluster, for the caller's config. */
+export interface NatsNodeLayout {
+  name: string;
+  port: number;
+  clusterPort: number;
+  monitorPort: number;
+  storeDir: string;
+  pidFile: string;
+  /** Every server's cluster URL (nats://127.0.0.1:<clusterPort>), this one's included, as a StatefulSet's routes are. */
+  routes: string[];
+}
+
+/**
+ * `size` real nats-servers routed into one cluster on loopback, each run with
+ * the config `configOf` writes for its layout (the caller decides what
+ * JetStream and cluster settings it carries). Resolves once every server
+ * accepts clients and reports the same JetStream meta leader of `size` peers.
+ */
+export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => string, size = 3): Promise<NatsCluster> {
+  const binary = natsServerBinary();
+  const root = mkdtempSync(join(tmpdir(), 'vm-nats-cluster-'));
+  const layouts: NatsNodeLayout[] = [];
+  for (let i = 0; i < size; i++) {
+    const [port, clusterPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
+    layouts.push({
+      name: `nats-${i}`,
+      port,
+      clusterPort,
+      monitorPort,
+      storeDir: join(root, `nats-${i}`, 'data'),
+      pidFile: join(root, `nats-${i}`, 'nats.pid'),
+      routes: [],
+    });
+  }
+  for (const layout of layouts) layout.routes = layouts.map((l) => `nats://127.0.0.1:${l.clusterPort}`);
+  const nodes = layouts.map((layout): NatsClusterNode & { proc?: Proc } => {
+    const confPath = join(root, `${layout.name}.conf`);
+    mkdirSync(layout.storeDir, { recursive: true });
+    writeFileSync(confPath, configOf(layout));
+    const node: NatsClusterNode & { proc?: Proc } = {
+      name: layout.name,
+      url: `nats://127.0.0.1:${layout.port}`,
+      async kill(signal = 'SIGKILL') {
+        await node.proc?.stop(signal);
+      },
+      async restart() {
+        node.proc = startProcess(binary, ['--config', confPath], { SERVER_NAME: layout.name });
+        const proc = node.proc;
+        await waitFor(
+          async () => {
+            if (proc.child.exitCode !== null) throw new Error(`${layout.name} exited: ${proc.output()}`);
+            return portAccepts(layout.port);
+          },
+          { what: `${layout.name} on 127.0.0.1:${layout.port}` },
+        );
+      },
+    };
+    return node;
+  });
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await Promise.all(nodes.map((n) => n.restart()));
+    await waitFor(
+      async () => {
+        const leaders = await Promise.all(
+          layouts.map(async (l) => {
+            const jsz = (await (await fetch(`http://127.0.0.1:${l.monitorPort}/jsz`)).json()) as { meta_cluster?: { leader?: string; cluster_size?: number } };
+            return jsz.meta_cluster?.cluster_size === size ? jsz.meta_cluster.leader : undefined;
+          }),
+        );
+        return leaders[0] !== undefined && leaders[0] !== '' && leaders.every((l) => l === leaders[0]);
+      },
+      { what: `a JetStream meta leader agreed by ${size} servers`, timeoutMs: 30_000 },
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: nodes.map((n) => n.url).join(','), nodes, stop };
 }

@@ -17,9 +17,30 @@
 {{- end }}
 {{- end }}
 
-{{/* Name of one component's resources: (dict "root" $ "component" "play"). */}}
+{{/*
+Name of one component's resources: (dict "root" $ "component" "play"), with
+an optional "suffix" ("-headless") and "max" length (63, a DNS label). The
+release part is cut, never the component or the suffix: cutting the whole
+name would give play and metadata the same name under a long release, and
+appending after the cut would overflow the limit.
+*/}}
 {{- define "video-mesh.componentName" -}}
-{{- printf "%s-%s" (include "video-mesh.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- $tail := printf "-%s%s" .component (.suffix | default "") }}
+{{- $max := .max | default 63 | int }}
+{{- $base := include "video-mesh.fullname" .root | trunc (sub $max (len $tail) | int) | trimSuffix "-" }}
+{{- printf "%s%s" $base $tail }}
+{{- end }}
+
+{{/*
+Name of a StatefulSet's component (nats, postgres, consul), at most 52
+characters: the controller labels each pod with controller-revision-hash
+<name>-<10-character hash>, a label value held to 63, so a longer name
+creates a StatefulSet whose pods are never created. Its Services and
+ConfigMaps share the name, plus suffixes of up to 11 characters.
+(dict "root" $ "component" "nats")
+*/}}
+{{- define "video-mesh.statefulName" -}}
+{{- include "video-mesh.componentName" (dict "root" .root "component" .component "max" 52) }}
 {{- end }}
 
 {{- define "video-mesh.chart" -}}
@@ -51,7 +72,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- /* An all-digit tag (a date, a build number) arrives as a number from
+--set or a values file; print it as digits, not 2.0260101e+07. */}}
+{{- if or (kindIs "float64" $tag) (kindIs "int64" $tag) (kindIs "int" $tag) }}
+{{- $tag = printf "%d" (int64 $tag) }}
+{{- end }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
 {{- end }}
 {{- end }}
 
@@ -133,7 +160,7 @@ queue-listener:
 
 {{- define "video-mesh.natsUrl" -}}
 {{- if .Values.nats.selfContained }}
-{{- printf "nats://%s:4222" (include "video-mesh.componentName" (dict "root" . "component" "nats")) }}
+{{- printf "nats://%s:4222" (include "video-mesh.statefulName" (dict "root" . "component" "nats")) }}
 {{- else }}
 {{- required "nats.url is required when nats.selfContained is false" .Values.nats.url }}
 {{- end }}
@@ -142,17 +169,19 @@ queue-listener:
 {{/* CONSUL_HTTP_ADDR, or empty when the services run without Consul. */}}
 {{- define "video-mesh.consulAddr" -}}
 {{- if .Values.consul.selfContained }}
-{{- printf "http://%s:8500" (include "video-mesh.componentName" (dict "root" . "component" "consul")) }}
+{{- printf "http://%s:8500" (include "video-mesh.statefulName" (dict "root" . "component" "consul")) }}
 {{- else }}
 {{- .Values.consul.address }}
 {{- end }}
 {{- end }}
 
 {{/* The Secret holding DATABASE_URL: the chart's own (shaped like CloudNativePG's
-<cluster>-app), or the existing one named in external mode. */}}
+<cluster>-app), or the existing one named in external mode. With
+postgres.existingSecret, the self-contained server's password comes from that
+Secret (key password) instead, and the services build the URI from it. */}}
 {{- define "video-mesh.postgresSecretName" -}}
 {{- if .Values.postgres.selfContained }}
-{{- printf "%s-app" (include "video-mesh.componentName" (dict "root" . "component" "postgres")) }}
+{{- default (printf "%s-app" (include "video-mesh.statefulName" (dict "root" . "component" "postgres"))) .Values.postgres.existingSecret }}
 {{- else }}
 {{- required "postgres.external.existingSecret is required when postgres.selfContained is false: name a Secret in the release namespace whose key postgres.external.uriKey holds a postgres:// URI, such as CloudNativePG's <cluster>-app" .Values.postgres.external.existingSecret }}
 {{- end }}
@@ -165,7 +194,7 @@ queue-listener:
 {{/* One line saying where the data lives, for NOTES and the helm test's log. */}}
 {{- define "video-mesh.dataLocation" -}}
 {{- if .Values.postgres.selfContained }}
-{{- printf "Data of metadata, cdnurl and reporting: the chart's own PostgreSQL (StatefulSet %s, database %s, one schema per service)." (include "video-mesh.componentName" (dict "root" . "component" "postgres")) .Values.postgres.database }}
+{{- printf "Data of metadata, cdnurl and reporting: the chart's own PostgreSQL (StatefulSet %s, database %s, one schema per service)." (include "video-mesh.statefulName" (dict "root" . "component" "postgres")) .Values.postgres.database }}
 {{- else }}
 {{- printf "Data of metadata, cdnurl and reporting: the existing PostgreSQL named by the Secret %s, key %s (one schema per service)." (include "video-mesh.postgresSecretName" .) .Values.postgres.external.uriKey }}
 {{- end }}
@@ -336,7 +365,7 @@ rollout restart (docs/kubernetes.md).
 {{- if and .topo.recordToken (not $root.Values.recordToken.existingSecret) }}
 {{- $parts = append $parts (printf "record-token=%s" (include "video-mesh.recordTokenValue" $root)) }}
 {{- end }}
-{{- if and .topo.database $root.Values.postgres.selfContained }}
+{{- if and .topo.database $root.Values.postgres.selfContained (not $root.Values.postgres.existingSecret) }}
 {{- $parts = append $parts (printf "postgres-password=%s" (include "video-mesh.postgresPasswordValue" $root)) }}
 {{- end }}
 {{- if $parts }}
@@ -397,6 +426,54 @@ instead of letting the upgrade fail on an immutable field.
 {{- $name := .metadata.name }}
 {{- $was := ternary "true (in memory, no volume)" (printf "false (a server on the PVC data-%s-0)" $name) $wasDev }}
 {{- fail (printf "consul.dev cannot change on an installed release: the StatefulSet %s was created with consul.dev=%s, and Kubernetes does not let an upgrade change its volumes. Keep consul.dev=%t, or delete the StatefulSet first (kubectl -n %s delete statefulset %s; the services register again within two Consul check intervals) and upgrade again." $name $was $wasDev $root.Release.Namespace $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The volume of a StatefulSet (volumeClaimTemplates) is fixed when it is
+created: Kubernetes refuses any upgrade that changes it with an
+immutable-field error naming none of our values. On a live release (lookup
+finds the StatefulSet; never under helm template) say which value changed
+and what to do instead.
+(dict "root" $ "values" "nats.storage" "storage" .Values.nats.storage "existing" <the StatefulSet in the cluster, or empty>)
+*/}}
+{{- define "video-mesh.validateStorage" -}}
+{{- $root := .root }}
+{{- $storage := .storage }}
+{{- $values := .values }}
+{{- with .existing }}
+{{- $name := .metadata.name }}
+{{- range (dig "spec" "volumeClaimTemplates" list .) }}
+{{- if eq (dig "metadata" "name" "" .) "data" }}
+{{- $size := dig "spec" "resources" "requests" "storage" "" . }}
+{{- $class := dig "spec" "storageClassName" "" . }}
+{{- if ne (include "video-mesh.quantityBytes" $size) (include "video-mesh.quantityBytes" $storage.size) }}
+{{- fail (printf "%s.size cannot be changed after install: the StatefulSet %s was created with %s, and Kubernetes does not let an upgrade change its volumeClaimTemplates. Keep %s.size=%s. To grow the volume, expand the PVC data-%s-0 itself (kubectl -n %s patch pvc data-%s-0 -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}', if its StorageClass allows expansion), then delete the StatefulSet but not its pod (kubectl -n %s delete statefulset %s --cascade=orphan) and upgrade again with the new size." $values $name $size $values $size $name $root.Release.Namespace $name (toString $storage.size) $root.Release.Namespace $name) }}
+{{- end }}
+{{- if ne $class ($storage.storageClassName | default "") }}
+{{- fail (printf "%s.storageClassName cannot be changed after install: the StatefulSet %s was created with %q, and Kubernetes does not let an upgrade change its volumeClaimTemplates. Keep %s.storageClassName=%q; moving the data to another StorageClass is a migration (a new release, or a backup restored onto a new PVC), not an upgrade." $values $name $class $values $class) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+replicas of one service's Deployment. Without autoscaling: the value. With
+it, the HPA decides; on a live release (lookup finds the Deployment) the
+chart renders the count running now, so turning autoscaling on never drops
+the field (which an upgrade turns into the default, 1) and a later upgrade
+never removes it from under the HPA either. Empty on a first install and
+under helm template, where lookup finds nothing (docs/kubernetes.md, Upgrades).
+(dict "svc" <service values> "live" <the Deployment in the cluster, or empty>)
+*/}}
+{{- define "video-mesh.replicas" -}}
+{{- if not .svc.autoscaling.enabled }}
+{{- .svc.replicas }}
+{{- else }}
+{{- with .live }}
+{{- dig "spec" "replicas" "" . }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -47,8 +47,8 @@ metadata:
   labels:
     {{- include "video-mesh.labels" $ctx | nindent 4 }}
 spec:
-  {{- if not $svc.autoscaling.enabled }}
-  replicas: {{ $svc.replicas }}
+  {{- with include "video-mesh.replicas" (dict "svc" $svc "live" (lookup "apps/v1" "Deployment" $root.Release.Namespace $fullName)) }}
+  replicas: {{ . }}
   {{- end }}
   revisionHistoryLimit: 5
   selector:
@@ -142,7 +142,18 @@ spec:
             - name: {{ include "video-mesh.peerUrlVar" $peer }}
               value: {{ printf "http://%s:%v" (include "video-mesh.componentName" (dict "root" $root "component" $peer)) (get $root.Values.services $peer).port | quote }}
             {{- end }}
-            {{- if $topo.database }}
+            {{- if and $topo.database $root.Values.postgres.selfContained $root.Values.postgres.existingSecret }}
+            # The self-contained server's password from the operator's Secret
+            # (postgres.existingSecret, GitOps): the kubelet expands it into
+            # the URI, so the chart renders no secret value of its own.
+            - name: DATABASE_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $root.Values.postgres.existingSecret }}
+                  key: password
+            - name: DATABASE_URL
+              value: {{ printf "postgres://%s:$(DATABASE_PASSWORD)@%s:5432/%s" $root.Values.postgres.username (include "video-mesh.statefulName" (dict "root" $root "component" "postgres")) $root.Values.postgres.database | quote }}
+            {{- else if $topo.database }}
             # The URI from the database Secret: the chart's own, or an existing
             # one such as CloudNativePG's <cluster>-app.
             - name: DATABASE_URL

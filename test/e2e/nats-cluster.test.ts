@@ -1,0 +1,189 @@
+/**
+ * The production broker, run here: three nats-servers in one cluster, each
+ * with the nats.conf the official NATS chart renders from our production
+ * values (k8s/addons/nats-values.yaml; only ports, paths and routes move to
+ * loopback), the EVENTS stream at three replicas (EVENTS_STREAM_REPLICAS, as
+ * values-production.yaml sets it), and the whole mesh against it. Under
+ * steady plays the stream's leader is killed with SIGKILL and started again:
+ * every answered play must be counted exactly once, and publishes must resume
+ * on the two servers left, with nothing done by hand. Needs ADDON_CHARTS_DIR
+ * (the official chart's archive); skipped, loudly, without it.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { STREAM } from '../../services/platform/events';
+import { addonSkip, addonValues, announceAddonSkip, at, renderAddon } from '../chart/addons';
+import { startMesh, type Mesh } from '../support/mesh';
+import { sampleSum, scrape } from '../support/metrics';
+import { startNatsCluster, type NatsCluster, type NatsNodeLayout } from '../support/processes';
+import { waitFor } from '../support/wait';
+
+announceAddonSkip();
+
+/** nats.conf of the official chart with our production values (one ConfigMap, the same for every pod). */
+function officialNatsConf(): string {
+  const manifests = renderAddon(4, 'nats', { release: 'nats', namespace: 'nats', valuesFiles: [addonValues('nats-values.yaml')] });
+  const configMap = manifests.find((m) => m.kind === 'ConfigMap' && typeof at(m, 'data', 'nats.conf') === 'string');
+  assert.ok(configMap, 'the NATS chart rendered no nats.conf');
+  return String(at(configMap, 'data', 'nats.conf'));
+}
+
+/** Replaces exactly one match, so a change in the chart's config fails here instead of running something else. */
+function replaceOnce(text: string, pattern: RegExp, by: string): string {
+  const matches = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`)) ?? [];
+  assert.equal(matches.length, 1, `expected one ${pattern} in the official nats.conf:\n${text}`);
+  return text.replace(pattern, by);
+}
+
+/** The official config on loopback: its ports, store, pid file and routes moved; JetStream and cluster settings kept. */
+function onLoopback(conf: string, layout: NatsNodeLayout): string {
+  let c = conf;
+  c = replaceOnce(c, /^\{\n/, '{\n  "host": "127.0.0.1",\n');
+  c = replaceOnce(c, /^ {2}"port": 4222,$/m, `  "port": ${layout.port},`);
+  c = replaceOnce(c, /^ {2}"http_port": 8222,$/m, `  "http_port": ${layout.monitorPort},`);
+  c = replaceOnce(c, /^ {4}"port": 6222,$/m, `    "host": "127.0.0.1",\n    "port": ${layout.clusterPort},`);
+  c = replaceOnce(c, /"routes": \[[^\]]*\]/, `"routes": ${JSON.stringify(layout.routes)}`);
+  c = replaceOnce(c, /"store_dir": "\/data"/, `"store_dir": ${JSON.stringify(layout.storeDir)}`);
+  c = replaceOnce(c, /"pid_file": "[^"]*"/, `"pid_file": ${JSON.stringify(layout.pidFile)}`);
+  return c;
+}
+
+interface Answer {
+  at: number;
+  status: number;
+  recorded: boolean;
+}
+
+/** Plays at `concurrency` until `stop` resolves; every answer with when it came and whether its view was stored at once. */
+async function playUntil(mesh: Mesh<NatsCluster>, user: string, stop: Promise<unknown>, concurrency = 4): Promise<Answer[]> {
+  let done = false;
+  void stop.then(() => (done = true));
+  const answers: Answer[] = [];
+  const worker = async () => {
+    while (!done) {
+      const answer = await fetch(`${mesh.urls.play}/play/asset/123/user/${user}`, { method: 'POST' })
+        .then(async (res) => ({ status: res.status, body: (await res.json()) as { recorded?: boolean } }))
+        .catch((): { status: number; body: { recorded?: boolean } } => ({ status: 0, body: {} }));
+      answers.push({ at: Date.now(), status: answer.status, recorded: answer.body.recorded === true });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return answers;
+}
+
+async function streamInfo(jsm: JetStreamManager): Promise<StreamInfo | undefined> {
+  return jsm.streams.info(STREAM).catch(() => undefined);
+}
+
+async function views(mesh: Mesh<NatsCluster>, user: string): Promise<number> {
+  const res = await fetch(`${mesh.urls.reporting}/events/user/${user}`);
+  if (res.status === 404) return 0;
+  return ((await res.json()) as { views: number }).views;
+}
+
+describe('the production broker: three NATS servers, the stream at three replicas', { skip: addonSkip }, () => {
+  let mesh: Mesh<NatsCluster>;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+
+  before(async () => {
+    const conf = officialNatsConf();
+    // What makes it the production broker: a cluster, JetStream on files only.
+    assert.match(conf, /"cluster": \{/);
+    assert.match(conf, /"max_memory_store": 0/);
+    const cluster = await startNatsCluster((layout) => onLoopback(conf, layout), 3);
+    const replicas = { EVENTS_STREAM_REPLICAS: '3' };
+    mesh = await startMesh({
+      nats: cluster,
+      envFor: { play: replicas, 'queue-listener': { ...replicas, RETRY_MAX_DELAY_MS: '500' } },
+    });
+    nc = await connect({ servers: cluster.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    jsm = await jetstreamManager(nc);
+  });
+  after(async () => {
+    await nc?.close();
+    await mesh?.stop();
+  });
+
+  it('when the stream leader is killed -9 under load and restarted, then publishes resume within seconds and every answered play is counted once', async (t) => {
+    const created = await waitFor(
+      async () => {
+        const info = await streamInfo(jsm);
+        return info?.cluster?.leader ? info : undefined;
+      },
+      { what: 'the EVENTS stream with a leader' },
+    );
+    assert.equal(created.config.num_replicas, 3);
+    const user = `c${randomUUID().slice(0, 8)}`;
+    const figures: Record<string, number | string> = {};
+    let killedAt = Number.POSITIVE_INFINITY;
+    const load = playUntil(
+      mesh,
+      user,
+      (async () => {
+        await sleep(2000);
+        const leaderName = (await streamInfo(jsm))?.cluster?.leader;
+        const leader = mesh.nats.nodes.find((n) => n.name === leaderName);
+        assert.ok(leader, `no server is the stream leader ${leaderName}`);
+        figures['killed'] = leader.name;
+        killedAt = Date.now();
+        await leader.kill('SIGKILL');
+        const next = await waitFor(
+          async () => {
+            const leaderNow = (await streamInfo(jsm))?.cluster?.leader;
+            return leaderNow && leaderNow !== leader.name ? leaderNow : undefined;
+          },
+          { what: 'a new stream leader', timeoutMs: 20_000, everyMs: 100 },
+        );
+        figures['newLeader'] = next;
+        figures['newLeaderAfterMs'] = Date.now() - killedAt;
+        // Down a while longer, as a pod being rescheduled is, then back on its own store.
+        await sleep(2000);
+        const restartedAt = Date.now();
+        await leader.restart();
+        await waitFor(async () => (await streamInfo(jsm))?.cluster?.replicas?.some((r) => r.name === leader.name && r.current) === true, {
+          what: `${leader.name} current again`,
+          timeoutMs: 20_000,
+          everyMs: 20,
+        });
+        figures['currentAfterRestartMs'] = Date.now() - restartedAt;
+        await sleep(1500);
+      })(),
+    );
+    const answers = await load;
+    const ok = answers.filter((a) => a.status === 200);
+    const stored = ok.filter((a) => a.recorded).map((a) => a.at);
+    const storedAfterKill = stored.filter((at) => at > killedAt);
+    assert.ok(storedAfterKill.length > 0, 'no publish was stored after the leader was killed');
+    // The longest time no answered play had its view stored at once, across the kill.
+    const lastBefore = Math.max(...stored.filter((at) => at <= killedAt));
+    let gap = (storedAfterKill[0] ?? killedAt) - lastBefore;
+    for (let i = 1; i < storedAfterKill.length; i++) gap = Math.max(gap, (storedAfterKill[i] ?? 0) - (storedAfterKill[i - 1] ?? 0));
+    figures['noAckGapMs'] = gap;
+    figures['plays'] = answers.length;
+    figures['answered200'] = ok.length;
+    figures['recordedLater'] = ok.length - stored.length;
+    t.diagnostic(`NATS leader loss: ${JSON.stringify(figures)}`);
+    assert.ok(ok.length > 0);
+    assert.ok(gap < 15_000, `publishes stopped for ${gap} ms`);
+
+    await waitFor(async () => (await views(mesh, user)) === ok.length, {
+      what: `${ok.length} views of ${user}`,
+      timeoutMs: 30_000,
+    });
+    await waitFor(
+      async () => {
+        const text = await scrape(mesh.urls.queueListener);
+        return sampleSum(text, 'jetstream_consumer_ack_pending_messages') === 0 && sampleSum(text, 'jetstream_consumer_pending_messages') === 0;
+      },
+      { what: 'every event settled', timeoutMs: 30_000 },
+    );
+    assert.equal(await views(mesh, user), ok.length, 'every answered play counted exactly once');
+    const info = await streamInfo(jsm);
+    assert.equal(info?.cluster?.replicas?.filter((r) => r.current).length, 2, 'both followers current: all three servers hold the stream');
+  });
+});
