@@ -1,15 +1,16 @@
-// Peak RSS of each service under its 4x overload run, with the chart's
-// NODE_OPTIONS (heap at heapLimitPercent of the memory limit), in MiB: the
-// figures `npm run bench` prints. Every memory limit of the chart must be at
-// least 1.25x its service's peak (test/chart/footprint.test.ts). Update these
-// from a benchmark run on a quiet machine, never by hand-rounding down.
-// PLACEHOLDERS until the next benchmark run: play 134, the others 130.
+// Peak RSS (VmHWM) of each service under four times the load it answers
+// saturated, with the chart's NODE_OPTIONS (heap at heapLimitPercent of the
+// memory limit, 8 MiB semi-spaces), in MiB: the figures `npm run bench` prints
+// in its "peak RSS" table. Every memory limit of the chart must be at least
+// 1.25x its service's peak (test/chart/footprint.test.ts). Taken as the higher
+// of two runs on 2026-12-01 on our 2-core machine (the second under load from
+// other work); update them from a benchmark run, never by rounding down.
 export const measuredPeakMiB = {
-  play: 134,
-  metadata: 130,
-  cdnurl: 130,
-  reporting: 130,
-  'queue-listener': 130,
+  play: 158,
+  metadata: 136,
+  cdnurl: 152,
+  reporting: 141,
+  'queue-listener': 132,
 } as const;
 
 /** A memory limit must hold the measured peak with this much headroom. */
