@@ -1,5 +1,8 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort, startProcess } from '../support/processes';
+import { waitFor } from '../support/wait';
 
 const installHints: Record<string, string> = {
   prometheus: 'apt-get install prometheus (or download it from https://prometheus.io/download/)',
@@ -27,4 +30,46 @@ export function requireBinary(name: string): string {
   }
   const hint = installHints[name] ?? `install ${name}`;
   throw new Error(`${name} was not found on PATH; ${hint}`);
+}
+
+export interface ReadyServer {
+  port: number;
+  output: () => string;
+  /** SIGTERM, then its temp dir removed. */
+  stop: () => Promise<void>;
+}
+
+/**
+ * A server of the Prometheus family (prometheus, alertmanager) on a free
+ * loopback port, `config` written to `configName` in a temp dir it also keeps
+ * its data in, once its /-/ready answers. `args` gets the config file, the
+ * data dir and the port.
+ */
+export async function startReadyServer(
+  name: string,
+  binary: string,
+  { config, configName, args }: { config: string; configName: string; args: (configFile: string, dataDir: string, port: number) => string[] },
+): Promise<ReadyServer> {
+  const dir = mkdtempSync(join(tmpdir(), `vm-${name}-`));
+  const configFile = join(dir, configName);
+  writeFileSync(configFile, config);
+  const port = await freePort();
+  const proc = startProcess(binary, args(configFile, join(dir, 'data'), port));
+  const stop = async (): Promise<void> => {
+    await proc.stop('SIGTERM', 10_000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`${name} exited: ${proc.output()}`);
+        return (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok;
+      },
+      { what: `${name} ready on ${port}`, timeoutMs: 20_000 },
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, output: () => proc.output(), stop };
 }

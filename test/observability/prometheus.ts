@@ -2,12 +2,7 @@
  * A real Prometheus for tests: the Debian binary on a free loopback port, its
  * configuration and TSDB in a temp dir, queried over the HTTP API.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, startProcess, type Proc } from '../support/processes';
-import { waitFor } from '../support/wait';
-import { requireBinary } from './binaries';
+import { requireBinary, startReadyServer } from './binaries';
 
 export interface Sample {
   metric: Record<string, string>;
@@ -74,35 +69,18 @@ export interface PrometheusOptions {
 }
 
 export async function startPrometheus({ config, features = [] }: PrometheusOptions): Promise<RunningPrometheus> {
-  const binary = requireBinary('prometheus');
-  const dir = mkdtempSync(join(tmpdir(), 'vm-prometheus-'));
-  const configFile = join(dir, 'prometheus.yml');
-  writeFileSync(configFile, config);
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const proc: Proc = startProcess(binary, [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--log.level=warn',
-    ...features.map((feature) => `--enable-feature=${feature}`),
-  ]);
-  const stop = async (): Promise<void> => {
-    await proc.stop('SIGTERM', 10_000);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitFor(
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error(`prometheus exited: ${proc.output()}`);
-        return (await fetch(`${url}/-/ready`)).ok;
-      },
-      { what: `prometheus ready on ${port}`, timeoutMs: 20_000 },
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+  const server = await startReadyServer('prometheus', requireBinary('prometheus'), {
+    config,
+    configName: 'prometheus.yml',
+    args: (configFile, dataDir, port) => [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${dataDir}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      ...features.map((feature) => `--enable-feature=${feature}`),
+    ],
+  });
+  const url = `http://127.0.0.1:${server.port}`;
 
   async function api<T>(path: string): Promise<T> {
     const response = await fetch(`${url}${path}`);
@@ -120,8 +98,8 @@ export async function startPrometheus({ config, features = [] }: PrometheusOptio
       api<ExemplarSeries[]>(`/api/v1/query_exemplars?${new URLSearchParams({ query: expr, start: String(startSeconds), end: String(endSeconds) }).toString()}`),
     rules: async () => (await api<{ groups: { rules: RuleState[] }[] }>('/api/v1/rules')).groups.flatMap((group) => group.rules),
     targets: async () => (await api<{ activeTargets: TargetState[] }>('/api/v1/targets?state=active')).activeTargets,
-    output: () => proc.output(),
-    stop,
+    output: server.output,
+    stop: server.stop,
   };
 }
 
