@@ -4,9 +4,9 @@
  * buffers once per backend; PSS divides each shared page among the processes
  * mapping it, so a sum of PSS is the memory the server really holds.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { cmdlineOf, parentOf } from '../test/support/proc';
+import { allPids, cmdlineOf, parentOf } from '../test/support/proc';
 
 /** A `kB` field of /proc/<pid>/status or smaps_rollup, in bytes; undefined if the process is gone. */
 function kbField(file: string, field: string): number | undefined {
@@ -25,15 +25,9 @@ export const rssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS')
 export const peakRssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmHWM');
 export const pssBytes = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, 'Pss');
 
-function pids(): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map(Number);
-}
-
 /** The postmaster listening on `port`: a `postgres` process started with `-p <port>`. */
 export function findPostmaster(port: number): number | undefined {
-  return pids().find((pid) => {
+  return allPids().find((pid) => {
     const argv = cmdlineOf(pid);
     const p = argv.indexOf('-p');
     return basename(argv[0] ?? '') === 'postgres' && p >= 0 && argv[p + 1] === String(port);
@@ -50,7 +44,7 @@ export interface GroupMemory {
 
 /** PSS and RSS summed over a process and its children (a postmaster's backends and workers). */
 export function processTreeMemory(root: number): GroupMemory {
-  const members = [root, ...pids().filter((pid) => parentOf(pid) === root)];
+  const members = [root, ...allPids().filter((pid) => parentOf(pid) === root)];
   const memory: GroupMemory = { processes: 0, pssBytes: 0, rssBytes: 0, commands: [] };
   for (const pid of members) {
     const pss = pssBytes(pid);

@@ -16,7 +16,7 @@
  *
  * Exit codes: 0 done, 1 an action failed, 2 a usage error.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
@@ -25,6 +25,7 @@ import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from
 import { SERVICES, type ServiceName } from './faults';
 import { PIDS_FILE } from './mesh';
 import { durationSeconds } from './slo';
+import { allPids, parentOf } from '../test/support/proc';
 
 export const CATALOG_FILE = join(resolve(__dirname, '..', '..'), 'observability/scenarios.yml');
 
@@ -108,32 +109,16 @@ export interface Target {
   pid(process: string): number;
 }
 
-/** The parent of each running process, from /proc (Linux). */
-function parents(): Map<number, number> {
-  const map = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses.
-      map.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return map;
-}
-
 /**
  * Signals `pid` and every process below it: Postgres's backends are its
  * children, each in a session of its own, and a stopped Postgres must stop
  * answering on every open connection too.
  */
 export function signalProcess(pid: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
-  const parentOf = parents();
+  const parents = new Map(allPids().map((p) => [p, parentOf(p)]));
   const tree = [pid];
   for (let i = 0; i < tree.length; i++) {
-    for (const [child, parent] of parentOf) if (parent === tree[i]) tree.push(child);
+    for (const [child, parent] of parents) if (parent === tree[i]) tree.push(child);
   }
   for (const member of tree) process.kill(member, signal);
 }

@@ -55,8 +55,8 @@ interface CountsRequest {
  * that ask in one turn of the event loop share one `POST /events/counts`,
  * answered from one query. A play that finds no call in flight and none
  * waiting is sent at once: a lone play waits for nothing but its own call,
- * not even the end of its turn. The shared call gets the budget of the play with the least
- * time left: no play waits past its deadline.
+ * not even the end of its turn. The shared call gets the budget of the play
+ * with the least time left: no play waits past its deadline.
  */
 function countsBatcher(reporting: PeerClient): (assetId: string, userId: string, timeoutMs: number) => Promise<Lookup<ViewCounts>> {
   let pending: CountsRequest[] = [];

@@ -12,6 +12,7 @@ import { parse } from 'yaml';
 import { addonSkip, addonValues, announceAddonSkip, at, renderAddon, type AddonChart } from './addons';
 import { chartDir, render, repoRoot, type Manifest } from './helm';
 import { measuredPeakMiB, memoryHeadroom } from './measured-peaks';
+import { parseQuantity } from '../rehearsal/kube';
 
 announceAddonSkip();
 
@@ -32,14 +33,8 @@ function milliCpu(q: string | number | undefined): number {
   return s.endsWith('m') ? Number(s.slice(0, -1)) : Number(s) * 1000;
 }
 
-const memoryUnits: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 /** Memory in MiB. */
-function mebibytes(q: string | number | undefined): number {
-  if (q === undefined) return 0;
-  const match = /^([0-9.]+)([kMG]i?|Ki)?$/.exec(String(q));
-  assert.ok(match, `cannot read the memory quantity ${String(q)}`);
-  return (Number(match[1]) * (memoryUnits[match[2] ?? ''] ?? NaN)) / 1024 ** 2;
-}
+const mebibytes = (q: string | number | undefined): number => (q === undefined ? 0 : parseQuantity(String(q)) / 2 ** 20);
 
 interface Row {
   readonly source: string;

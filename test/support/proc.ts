@@ -1,4 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** Every running process's pid (Linux). */
+export function allPids(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number);
+}
 
 /** A process's command line as arguments; empty once it is gone. */
 export function cmdlineOf(pid: number): string[] {
