@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { faultsConfigSchema, type FaultKind, type FaultSettings } from './faults-config';
 
 /** A bad environment variable: runService prints the message and exits 1. */
 export class ConfigError extends Error {
@@ -143,6 +144,37 @@ export const commonConfigRules: ReadonlyArray<ConfigRule<CommonConfig>> = [
     holds: (c) => !c.FAULTS_ENABLED || c.FAULTS_TOKEN !== undefined,
   },
 ];
+
+/**
+ * A service's whole configuration: its PORT, the variables every service
+ * reads, FAULTS with the service's own fault kinds, then its own. Each
+ * service's config.ts builds its schema with this, so docs/configuration.md
+ * can be generated from the same schemas that validate the environment.
+ */
+export function serviceConfigSchema<S extends z.ZodRawShape>(port: number, faultKinds: readonly FaultKind[], own: S) {
+  return z
+    .object({ PORT: portSchema(port) })
+    .merge(commonConfigSchema)
+    .merge(faultsConfigSchema(faultKinds))
+    .extend(own);
+}
+
+/** The rules every service checks at start, then the service's own. */
+export function serviceConfigRules<C extends CommonConfig & { PORT: number; FAULTS?: FaultSettings | undefined }>(
+  own: ReadonlyArray<ConfigRule<C>> = [],
+): ReadonlyArray<ConfigRule<C>> {
+  const faultsNeedEnabling: ConfigRule<C> = {
+    variables: ['FAULTS', 'FAULTS_ENABLED'],
+    says: 'FAULTS needs FAULTS_ENABLED=true: without it there are no fault toggles to set',
+    holds: (c) => c.FAULTS === undefined || c.FAULTS_ENABLED,
+  };
+  const probesApart: ConfigRule<C> = {
+    variables: ['PROBE_PORT', 'PORT'],
+    says: 'PROBE_PORT must differ from PORT: the probes need a listener of their own',
+    holds: (c) => c.PROBE_PORT === undefined || c.PROBE_PORT !== c.PORT,
+  };
+  return [...commonConfigRules, faultsNeedEnabling, probesApart, ...own];
+}
 
 const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY|DATABASE_URL/i;
 // Messages reach logs: never echo a secret.
