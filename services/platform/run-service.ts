@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import type { z } from 'zod';
-import { ConfigError, loadConfig, type CommonConfig, type ConfigRule, type serviceConfigSchema } from './config';
+import { CONFIG_EXIT_CODE, ConfigError, loadConfig, type CommonConfig, type ConfigRule, type serviceConfigSchema } from './config';
 import { connectConsul } from './consul';
 import { StaticDirectory, type PeerDirectory } from './discovery';
 import { Faults, faultsAuth } from './faults';
@@ -53,7 +53,8 @@ export async function runService<S extends ServiceConfigSchema>(definition: Serv
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${definition.name}: ${err.message}\n`);
-    process.exit(1);
+    // Not 1: a supervisor must tell "this environment is wrong" from a crash, and not restart it.
+    process.exit(CONFIG_EXIT_CODE);
   }
   const log = createLogger(definition.name, config.LOG_LEVEL);
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
