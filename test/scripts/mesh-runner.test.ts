@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminTokenFrom, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
+import { CONFIG_EXIT_CODE } from '../../services/platform/config';
+import { adminTokenFrom, colourWanted, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
+import { meshConfigProblems } from '../../scripts/mesh-config';
 import { startPostgres, type TestPostgres } from '../support/postgres';
+import { privateClone, type CloneOwner, type PrivateClone } from '../support/private-clone';
 import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
 import { parentOf } from '../support/proc';
 import { waitFor } from '../support/wait';
@@ -135,6 +138,11 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
     assert.equal(urlWrite.status, 200, 'cdnurl has the token too');
   });
 
+  it('when its output goes into a pipe, then it holds no colour escapes', () => {
+    assert.match(output, /mesh ready in/);
+    assert.ok(!output.includes('\x1b'), JSON.stringify(output.slice(0, 500)));
+  });
+
   it('when it runs, then every service listens on 127.0.0.1 only, on its own port', () => {
     for (const [name, port] of Object.entries(PORTS)) {
       assert.deepEqual(listeningAddresses(port), [`127.0.0.1:${port}`], name);
@@ -204,7 +212,7 @@ describe('the runner, in parts', () => {
     // What each start does: exit at once, fail to start, or live this many seconds; then stay up.
     const plan: Array<string | Error> = [...Array<string>(6).fill('0'), new Error('no binary'), ...Array<string>(5).fill('0'), '0.6', '0', '0', '0', '0'];
     const lines: string[] = [];
-    const supervisor = new Supervisor((line) => lines.push(line), backoff);
+    const supervisor = new Supervisor((line) => lines.push(line), { backoff });
     let last: ChildProcess | undefined;
     await supervisor.start({
       name: 'flaky',
@@ -278,9 +286,141 @@ describe('the runner, in parts', () => {
     assert.deepEqual(serviceEnv(base, { port: 8084 }, { ...tokens, admin: undefined }), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8084', ...faults });
   });
 
-  it('when FAULTS_TOKEN is set, then the toggles use it; otherwise the admin token, and without either a fresh one', () => {
-    assert.equal(faultsTokenFrom({ FAULTS_TOKEN: 'own-faults-token' }, 'admin-token-123'), 'own-faults-token');
-    assert.equal(faultsTokenFrom({}, 'admin-token-123'), 'admin-token-123');
-    assert.match(faultsTokenFrom({}, undefined), /^[A-Za-z0-9_-]{32}$/);
+  it('when FAULTS_TOKEN is set, then the toggles use it; otherwise the admin token, and without either a fresh one; each says whose it is', () => {
+    const users = { token: 'admin-token-123', generated: false };
+    assert.deepEqual(faultsTokenFrom({ FAULTS_TOKEN: 'own-faults-token' }, users), { token: 'own-faults-token', from: 'FAULTS_TOKEN' });
+    assert.deepEqual(faultsTokenFrom({}, users), { token: 'admin-token-123', from: 'ADMIN_TOKEN' });
+    assert.deepEqual(faultsTokenFrom({}, { token: 'made-for-this-run', generated: true }), { token: 'made-for-this-run' });
+    const fresh = faultsTokenFrom({}, { token: undefined, generated: false });
+    assert.match(fresh.token, /^[A-Za-z0-9_-]{32}$/);
+    assert.equal(fresh.from, undefined);
+  });
+
+  it('when a process exits with one of its final exit codes, then it is not restarted and the supervisor hears why', async () => {
+    const lines: string[] = [];
+    let starts = 0;
+    let gaveUp: string | undefined;
+    const supervisor = new Supervisor((line) => lines.push(line), {
+      backoff: { initialMs: 10, maxMs: 20, stableAfterMs: 60_000 },
+      onGiveUp: (name) => (gaveUp = name),
+    });
+    await supervisor.start({
+      name: 'misconfigured',
+      tier: 'service',
+      stopSignal: 'SIGTERM',
+      finalExitCodes: [CONFIG_EXIT_CODE],
+      async launch() {
+        starts++;
+        const child = spawn('sh', ['-c', `exit ${CONFIG_EXIT_CODE}`]);
+        await once(child, 'spawn');
+        return child;
+      },
+    });
+    try {
+      await waitFor(() => gaveUp, { what: 'onGiveUp' });
+      // Were it restarted, the next start would come after at most 20 ms; wait for far longer than that.
+      await waitFor(() => lines.length > 1 || starts > 1, { what: 'a restart that must not come', timeoutMs: 500 }).then(
+        () => assert.fail(`restarted:\n${lines.join('\n')}`),
+        () => undefined,
+      );
+    } finally {
+      await supervisor.stop();
+    }
+    assert.equal(gaveUp, 'misconfigured');
+    assert.equal(starts, 1);
+    assert.deepEqual(
+      lines.map((line) => line.replace(/\d+\.\d s/, 'T')),
+      [`misconfigured exited (exit code ${CONFIG_EXIT_CODE}) after T; not restarting it: that exit code says starting it again cannot help`],
+    );
+  });
+
+  it('when a setting is wrong, then each problem is one line naming the variable the user set and the services that would refuse it', () => {
+    const envs = (env: NodeJS.ProcessEnv) => {
+      const admin = adminTokenFrom(env);
+      const faults = faultsTokenFrom(env, admin);
+      const launches = SERVICES.map((name) => ({ name, env: serviceEnv(env, { port: PORTS[name] }, { admin: admin.token, faults: faults.token }) }));
+      return meshConfigProblems(launches, faults.from === 'ADMIN_TOKEN' ? { FAULTS_TOKEN: 'ADMIN_TOKEN' } : {});
+    };
+    assert.deepEqual(envs({ ADMIN_TOKEN: 'x' }), [
+      'ADMIN_TOKEN=<redacted>: String must contain at least 8 character(s) (play, metadata, reporting, cdnurl, queue-listener; the runner passes it on as FAULTS_TOKEN too)',
+    ]);
+    assert.deepEqual(envs({ ADMIN_TOKEN: 'long-enough', FAULTS_TOKEN: 'short' }), [
+      'FAULTS_TOKEN=<redacted>: String must contain at least 8 character(s) (play, metadata, reporting, cdnurl, queue-listener)',
+    ]);
+    assert.deepEqual(envs({ PLAY_DEADLINE_MS: '600', LOG_LEVEL: 'loud' }), [
+      "LOG_LEVEL=\"loud\": Invalid enum value. Expected 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', received 'loud' (play, metadata, reporting, cdnurl, queue-listener)",
+    ]);
+    assert.deepEqual(envs({ PLAY_DEADLINE_MS: '600' }), [
+      'PLAY_DEADLINE_MS=600, SHED_EVENT_LOOP_DELAY_MS=500: PLAY_DEADLINE_MS must be below SHED_EVENT_LOOP_DELAY_MS: an accepted play is answered before a shed one could have waited as long (play)',
+    ]);
+    assert.deepEqual(envs({ ADMIN_TOKEN: 'long-enough' }), []);
+  });
+
+  it('when the output is a terminal, then it is coloured, unless NO_COLOR is set to anything; into a pipe or a file, never', () => {
+    assert.equal(colourWanted({ isTTY: true }, {}), true);
+    assert.equal(colourWanted({ isTTY: true }, { NO_COLOR: '1' }), false);
+    assert.equal(colourWanted({ isTTY: true }, { NO_COLOR: 'false' }), false, 'any value');
+    assert.equal(colourWanted({ isTTY: true }, { NO_COLOR: '' }), true, 'empty is unset');
+    assert.equal(colourWanted({}, {}), false);
+    assert.equal(colourWanted({ isTTY: false }, {}), false);
+  });
+});
+
+/** The runner of `clone`, run from the clone's folder as `owner` (undefined: as we are), its output collected. */
+function startRunner(clone: PrivateClone, env: NodeJS.ProcessEnv, owner?: CloneOwner) {
+  const child = spawn(clone.node, [join(clone.root, 'dist', 'scripts', 'mesh.js')], {
+    cwd: clone.root,
+    env: { PATH: process.env['PATH'], HOME: clone.folder, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(owner ?? {}),
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const output = () => `${out.stdout}${out.stderr}`;
+  return {
+    child,
+    out,
+    output,
+    exited,
+    async ready() {
+      await waitFor(() => output().includes('mesh ready in') || child.exitCode !== null, { what: 'the ready banner', timeoutMs: 90_000 });
+      assert.equal(child.exitCode, null, output());
+    },
+    /** SIGINT, as Ctrl-C: resolves with the exit code. */
+    async stop(): Promise<number | null> {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      const [code] = await Promise.race([
+        exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`runner still running 30 s after SIGINT:\n${output().slice(-3000)}`)), 30_000).unref(),
+        ),
+      ]);
+      return code;
+    },
+    /** Whatever a failed test left behind. */
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+describe('the runner with a wrong setting, as a process', () => {
+  it('when ADMIN_TOKEN is too short, then it starts nothing, says so once naming ADMIN_TOKEN (not FAULTS_TOKEN, which it derives from it), and exits 78', async (t) => {
+    const clone = privateClone();
+    t.after(() => clone.remove());
+    const runner = startRunner(clone, { ADMIN_TOKEN: 'x' });
+    t.after(() => runner.kill());
+    const [code] = await runner.exited;
+    assert.equal(code, CONFIG_EXIT_CODE, runner.output());
+    assert.equal(runner.out.stdout, '', 'nothing started, nothing said on stdout');
+    assert.equal(
+      runner.out.stderr,
+      'mesh: invalid configuration, nothing started: ADMIN_TOKEN=<redacted>: String must contain at least 8 character(s) ' +
+        '(metadata, cdnurl, reporting, play, queue-listener; the runner passes it on as FAULTS_TOKEN too)\n',
+    );
+    // NATS, Postgres and every service leave a trace under .cache/ as they start (their data, the pids file).
+    assert.ok(!existsSync(join(clone.root, '.cache')), 'no .cache/: nothing was started');
   });
 });
