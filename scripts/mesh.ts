@@ -17,9 +17,10 @@
  * FAULTS_TOKEN, or else the same admin token, so `npm run faults` needs one token.
  *
  * Ctrl-C (or SIGTERM) stops the services first, then NATS and Postgres, and
- * exits 0 when all have. Both keep their data under .cache/, so a new run finds
- * the streams, the catalog and the counts of the last one. Colours only on a
- * terminal, and not with NO_COLOR.
+ * exits 0 when all have. Both keep their data under .cache/ (Postgres, when
+ * the clone is in a folder the user it runs as cannot enter, in that user's
+ * home: mesh-postgres-dir.ts), so a new run finds the streams, the catalog and
+ * the counts of the last one. Colours only on a terminal, and not with NO_COLOR.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,8 +34,9 @@ import { CONFIG_EXIT_CODE } from '../services/platform/config';
 import { DEFAULT_DATABASE_URL } from '../services/platform/database';
 import { DONE, repeatUntilStopped, type BackoffRange } from '../services/platform/loop';
 import { readCommandLine, runCommand } from './args';
-import { startLocalPostgres } from './local-postgres';
+import { serverUser, startLocalPostgres } from './local-postgres';
 import { meshConfigProblems } from './mesh-config';
+import { meshPostgresDir } from './mesh-postgres-dir';
 
 const root = resolve(__dirname, '..', '..');
 const services = [
@@ -316,17 +318,23 @@ function processSpec(name: string, colour: number, tier: UnitSpec['tier'], comma
   };
 }
 
-/** Our own Postgres, its data under .cache/ so it survives Ctrl-C and crashes; the database the services' default DATABASE_URL names. */
+/**
+ * Our own Postgres, its data kept (under .cache/, or where the user it runs
+ * as can reach it) so it survives Ctrl-C and crashes; the database the
+ * services' default DATABASE_URL names.
+ */
 function postgresSpec(colour: number): UnitSpec {
   const url = new URL(DEFAULT_DATABASE_URL);
   const prefix = label('postgres', colour);
+  const data = meshPostgresDir(root, serverUser());
+  sayMesh(`postgres keeps its data in ${data.dir}${data.elsewhereBecause ? ` (not under the clone: ${data.elsewhereBecause})` : ''}`);
   return {
     name: 'postgres',
     tier: 'infrastructure',
     stopSignal: 'SIGINT',
     async launch() {
       const server = await startLocalPostgres({
-        dataDir: join(root, '.cache', 'postgres-local'),
+        dataDir: data.dir,
         port: Number(url.port),
         user: decodeURIComponent(url.username),
         password: decodeURIComponent(url.password),

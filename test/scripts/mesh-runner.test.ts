@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CONFIG_EXIT_CODE } from '../../services/platform/config';
 import { adminTokenFrom, colourWanted, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
 import { meshConfigProblems } from '../../scripts/mesh-config';
+import { DEFAULT_DATABASE_URL } from '../../services/platform/database';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { privateClone, type CloneOwner, type PrivateClone } from '../support/private-clone';
 import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
@@ -399,9 +400,9 @@ function startRunner(clone: PrivateClone, env: NodeJS.ProcessEnv, owner?: CloneO
       ]);
       return code;
     },
-    /** Whatever a failed test left behind. */
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    /** After a failed test: stopped as by Ctrl-C, so it stops what it started (in process groups of their own); killed if that hangs. */
+    async cleanUp() {
+      await this.stop().catch(() => child.kill('SIGKILL'));
     },
   };
 }
@@ -409,9 +410,11 @@ function startRunner(clone: PrivateClone, env: NodeJS.ProcessEnv, owner?: CloneO
 describe('the runner with a wrong setting, as a process', () => {
   it('when ADMIN_TOKEN is too short, then it starts nothing, says so once naming ADMIN_TOKEN (not FAULTS_TOKEN, which it derives from it), and exits 78', async (t) => {
     const clone = privateClone();
-    t.after(() => clone.remove());
     const runner = startRunner(clone, { ADMIN_TOKEN: 'x' });
-    t.after(() => runner.kill());
+    t.after(async () => {
+      await runner.cleanUp();
+      clone.remove();
+    });
     const [code] = await runner.exited;
     assert.equal(code, CONFIG_EXIT_CODE, runner.output());
     assert.equal(runner.out.stdout, '', 'nothing started, nothing said on stdout');
@@ -422,5 +425,113 @@ describe('the runner with a wrong setting, as a process', () => {
     );
     // NATS, Postgres and every service leave a trace under .cache/ as they start (their data, the pids file).
     assert.ok(!existsSync(join(clone.root, '.cache')), 'no .cache/: nothing was started');
+  });
+});
+
+/** Where the runner says Postgres keeps its data, and why when not under the clone. */
+function postgresDataOf(output: string): { dir: string; because: string | undefined } {
+  const said = /postgres keeps its data in (\S+)(?: \(not under the clone: (.+)\))?$/m.exec(output);
+  assert.ok(said, `the runner says where the data lives:\n${output}`);
+  return { dir: said[1]!, because: said[2] };
+}
+
+/** One play, and the view counted by reporting (so it is in Postgres): the user's views. */
+async function playOnce(userId: string): Promise<number> {
+  const played = await fetch(`http://127.0.0.1:${PORTS.play}/play/asset/123/user/${userId}`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+  assert.equal(played.status, 200, await played.clone().text());
+  assert.equal(((await played.json()) as { title: string }).title, 'It');
+  return userViews(userId, 1);
+}
+
+async function userViews(userId: string, atLeast: number): Promise<number> {
+  return waitFor(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${PORTS.reporting}/events/user/${userId}`, { signal: AbortSignal.timeout(2_000) });
+      const views = res.ok ? ((await res.json()) as { views: number }).views : 0;
+      return views >= atLeast && views;
+    },
+    { what: `${atLeast} view(s) of ${userId} counted`, timeoutMs: 30_000 },
+  );
+}
+
+const asRoot = process.getuid?.() === 0;
+
+function idOf(user: string, flag: '-u' | '-g'): number {
+  const id = Number(spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim());
+  assert.ok(Number.isInteger(id) && id > 0, `id ${flag} ${user}`);
+  return id;
+}
+
+function rmdirIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err;
+  }
+}
+
+/** The PostgreSQL server the runner starts, on its fixed port. */
+const LOCAL_POSTGRES_PORT = Number(new URL(DEFAULT_DATABASE_URL).port);
+
+describe('the runner from a clone in a private folder (mode 0700), starting its own Postgres', () => {
+  let nats: NatsServer;
+
+  before(async () => {
+    for (const port of [...Object.values(PORTS), LOCAL_POSTGRES_PORT]) {
+      assert.ok(await portFree(port, '127.0.0.1'), `port ${port} must be free for the runner (is a local mesh running?)`);
+    }
+    nats = await startNats();
+  });
+
+  after(async () => {
+    await nats?.stop();
+  });
+
+  it(
+    'when root runs it, then Postgres runs as the postgres user with its data where that user can reach, the runner says where, a play is served, and the next run finds the data',
+    { skip: !asRoot && 'needs root: PostgreSQL switches to the postgres user only then' },
+    async (t) => {
+      const clone = privateClone();
+      const runners: Array<ReturnType<typeof startRunner>> = [];
+      let data: string | undefined;
+      t.after(async () => {
+        for (const runner of runners) await runner.cleanUp();
+        clone.remove();
+        if (!data?.includes(`${sep}video-mesh${sep}`)) return;
+        rmSync(data, { recursive: true, force: true });
+        // Its parent too, unless another clone keeps its data there.
+        rmdirIfEmpty(dirname(data));
+      });
+      for (const run of [1, 2]) {
+        const runner = startRunner(clone, { NATS_URL: nats.url });
+        runners.push(runner);
+        await runner.ready();
+        const said = postgresDataOf(runner.output());
+        data ??= said.dir;
+        assert.equal(said.dir, data, 'the same folder on every run');
+        assert.ok(!said.dir.startsWith(clone.folder), `not under the private folder: ${said.dir}`);
+        assert.equal(said.because, `the "postgres" user it runs as cannot enter ${clone.folder} (mode 0700)`);
+        // initdb and postgres run from a folder that user can enter, not from ours.
+        assert.doesNotMatch(runner.output(), /could not change directory/);
+        if (run === 1) assert.equal(await playOnce('private-root'), 1);
+        else assert.equal(await userViews('private-root', 1), 1, 'the view of the first run is still counted');
+        assert.equal(await runner.stop(), 0, runner.output().slice(-3000));
+      }
+    },
+  );
+
+  it('when a user who is not root runs it, then Postgres runs as that user with its data under the clone, and a play is served', async (t) => {
+    // As root, the unprivileged user every system has; otherwise ourselves.
+    const owner = asRoot ? { uid: idOf('nobody', '-u'), gid: idOf('nobody', '-g') } : undefined;
+    const clone = privateClone(owner);
+    const runner = startRunner(clone, { NATS_URL: nats.url }, owner);
+    t.after(async () => {
+      await runner.cleanUp();
+      clone.remove();
+    });
+    await runner.ready();
+    assert.deepEqual(postgresDataOf(runner.output()), { dir: join(clone.root, '.cache', 'postgres-local'), because: undefined });
+    assert.equal(await playOnce('private-user'), 1);
+    assert.equal(await runner.stop(), 0, runner.output().slice(-3000));
   });
 });
