@@ -3,14 +3,14 @@ import type { Express } from 'express';
 import { z } from 'zod';
 import { EXAMPLE_ADMIN_TOKEN, catalogWriteAuth, warnWithoutAdminToken } from './bearer-auth';
 import { publishCatalogChange } from './catalog-notices';
-import { booleanSchema, tokenSchema } from './config';
-import { Database, databaseConfigSchema } from './database';
+import { catalogConfigRules, catalogConfigSchema } from './catalog-config';
+import { Database } from './database';
 import { assetNotFound } from './errors';
 import { createHttpApp, type AppParts } from './http';
-import { NatsLink, natsUrlSchema } from './nats';
+import { NatsLink } from './nats';
 import { notFoundAnswer, operation, type RequestExample, type ServiceApi } from './openapi';
 import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from './record-store';
-import { serviceConfigRules, serviceConfigSchema, type ServiceDefinition } from './run-service';
+import type { ServiceDefinition } from './run-service';
 import { idSchema } from './validation';
 
 /**
@@ -116,21 +116,6 @@ export function createCatalogApp<T extends Record<string, string>>(catalog: Cata
 
 export const createCatalogStore = <T extends Record<string, string>>(catalog: Catalog<T>, db: Database): CatalogStore<T> =>
   createRecordStore(db, catalog.table);
-
-/** The configuration of a catalog service, for its config.ts. */
-export function catalogConfigSchema(port: number) {
-  return serviceConfigSchema(port, [], {
-    ...databaseConfigSchema.shape,
-    NATS_URL: natsUrlSchema,
-    ADMIN_TOKEN: tokenSchema(8).describe(
-      '`Authorization: Bearer <ADMIN_TOKEN>` is required on the catalog writes (401 without, 403 wrong); at least 8 characters. Unset, writes are refused (403) unless `ALLOW_OPEN_WRITES=true`. `./scripts/mesh` generates one and prints it.',
-    ),
-    ALLOW_OPEN_WRITES: booleanSchema.describe(
-      '`true` opens the catalog writes to anyone while no `ADMIN_TOKEN` is set (a warning is logged at start); never in production.',
-    ),
-  });
-}
-export const catalogConfigRules = serviceConfigRules<z.output<ReturnType<typeof catalogConfigSchema>>>();
 
 /**
  * A catalog service, ready for runService: the database (migrated and seeded

@@ -1,7 +1,6 @@
-import { countSchema, durationMsSchema, peerUrlSchema } from '../platform/config';
+import { countSchema, durationMsSchema, peerUrlSchema, serviceConfigRules, serviceConfigSchema } from '../platform/config';
 import { streamReplicasSchema } from '../platform/events';
 import { natsUrlSchema } from '../platform/nats';
-import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';
 import { publishFailure } from './faults';
 
 export const faultKinds = [publishFailure];

@@ -1,7 +1,6 @@
-import { durationMsSchema, peerUrlSchema, recordTokenSchema } from '../platform/config';
+import { durationMsSchema, peerUrlSchema, recordTokenSchema, serviceConfigRules, serviceConfigSchema } from '../platform/config';
 import { streamReplicasSchema } from '../platform/events';
 import { natsUrlSchema } from '../platform/nats';
-import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';
 import { pauseConsumer } from './faults';
 
 export const faultKinds = [pauseConsumer];

@@ -1,7 +1,6 @@
-import { recordTokenSchema } from '../platform/config';
+import { recordTokenSchema, serviceConfigRules, serviceConfigSchema } from '../platform/config';
 import { databaseConfigSchema } from '../platform/database';
-import type { FaultKind } from '../platform/faults';
-import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';
+import type { FaultKind } from '../platform/faults-config';
 
 export const faultKinds: FaultKind[] = [];
 
