@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from './args';
+import { degradedPartSchema } from '../services/contracts/play';
 import { SERVICES, type ServiceName } from './faults';
 import { PIDS_FILE } from './mesh';
 import { durationSeconds } from './slo';
@@ -51,7 +52,7 @@ const answer = z
   .object({
     asset: z.string(),
     status: z.number().int(),
-    degraded: z.array(z.enum(['cdnurl', 'reporting'])).optional(),
+    degraded: z.array(degradedPartSchema).optional(),
     recorded: z.boolean().optional(),
     url: z.null().optional(),
     error: z.string().optional(),

@@ -1,8 +1,7 @@
 import type { PoolClient } from 'pg';
+import type { PlayableUrl } from '../contracts/cdnurl';
 import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from '../platform/record-store';
 import type { Database } from '../platform/database';
-
-export type PlayableUrl = { url: string };
 
 export type UrlStore = RecordStore<PlayableUrl>;
 

@@ -1,12 +1,7 @@
 import type { PoolClient } from 'pg';
+import type { AssetMetadata } from '../contracts/metadata';
 import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from '../platform/record-store';
 import type { Database } from '../platform/database';
-
-export type AssetMetadata = {
-  title: string;
-  genre: string;
-  summary: string;
-};
 
 export type MetadataStore = RecordStore<AssetMetadata>;
 

@@ -26,6 +26,8 @@ export interface Catalog<T extends Record<string, string>> {
   /** `/content/asset`: the routes are `${path}/:assetId`. */
   path: string;
   table: RecordTable<T>;
+  /** The record as a GET answers it, beside the id. */
+  record: z.ZodObject<z.ZodRawShape, z.UnknownKeysParam, z.ZodTypeAny, T>;
   /** What a POST must send: the record, validated. */
   body: z.ZodType<T, z.ZodTypeDef, unknown>;
   /** Loaded only into an empty table. */
@@ -67,7 +69,7 @@ function writeExamples(sample: unknown): RequestExample[] {
 function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps: CatalogAppDeps<T>): ServiceApi {
   const { store, onChanged } = deps;
   const route = `${catalog.path}/:assetId`;
-  const answer = z.object({ id: idSchema, ...Object.fromEntries(catalog.table.columns.map((column) => [column, z.string()])) }).strict();
+  const answer = z.object({ id: idSchema, ...catalog.record.shape }).strict();
   return {
     service: catalog.name,
     operations: [

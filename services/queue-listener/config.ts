@@ -1,4 +1,5 @@
-import { durationMsSchema, peerUrlSchema, recordTokenSchema } from '../platform/config';
+import { recordTokenSchema } from '../contracts/reporting';
+import { durationMsSchema, peerUrlSchema } from '../platform/config';
 import { streamReplicasSchema } from '../platform/events';
 import { natsUrlSchema } from '../platform/nats';
 import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';

@@ -1,4 +1,4 @@
-import { recordTokenSchema } from '../platform/config';
+import { recordTokenSchema } from '../contracts/reporting';
 import { databaseConfigSchema } from '../platform/database';
 import type { FaultKind } from '../platform/faults';
 import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';

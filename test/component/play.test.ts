@@ -9,7 +9,7 @@ import { createMetadataStore } from '../../services/metadata/store';
 import { createApp as createPlayApp } from '../../services/play/app';
 import { lookupViews } from '../../services/play/backends';
 import { StaticDirectory } from '../../services/platform/discovery';
-import type { ViewEvent } from '../../services/platform/events';
+import type { ViewEvent } from '../../services/contracts/view-event';
 import { createPeerClient } from '../../services/platform/peer-client';
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import type { Database } from '../../services/platform/database';
