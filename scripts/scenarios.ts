@@ -23,14 +23,15 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from './args';
 import { degradedPartSchema } from '../services/contracts/play';
-import { SERVICES, type ServiceName } from './faults';
+import { SERVICE_NAMES, type ServiceName } from '../services/contracts/services';
+import { localUrl } from './faults';
 import { PIDS_FILE } from './mesh';
 import { durationSeconds } from './slo';
 import { allPids, parentOf } from '../test/support/proc';
 
 export const CATALOG_FILE = join(resolve(__dirname, '..', '..'), 'observability/scenarios.yml');
 
-const serviceName = z.enum(['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']);
+const serviceName = z.enum(SERVICE_NAMES);
 const duration = z.string().refine((text) => /^(\d+(ms|[smh]))+$/.test(text), 'a duration such as 30s');
 const action = z.union([
   z
@@ -46,7 +47,7 @@ const action = z.union([
         .strict(),
     })
     .strict(),
-  z.object({ signal: z.object({ process: z.enum(['nats', 'postgres', 'play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']) }).strict() }).strict(),
+  z.object({ signal: z.object({ process: z.enum(['nats', 'postgres', ...SERVICE_NAMES]) }).strict() }).strict(),
 ]);
 const answer = z
   .object({
@@ -243,7 +244,7 @@ async function watchAlerts(alertmanager: string, seconds: number, since: number,
 
 function localTarget(env: NodeJS.ProcessEnv): Target {
   return {
-    faultsUrl: (service) => SERVICES[service],
+    faultsUrl: localUrl,
     token: env['FAULTS_TOKEN'] || env['ADMIN_TOKEN'],
     pid: (name) => {
       let pids: unknown;

@@ -1,4 +1,5 @@
 import { URL_PATH, urlRecord, urlWrite, type PlayableUrl } from '../contracts/cdnurl';
+import { SERVICES } from '../contracts/services';
 import { EXAMPLE_ADMIN_TOKEN } from '../platform/bearer-auth';
 import type { Catalog } from '../platform/catalog-service';
 import { seedUrls, urls } from './store';
@@ -9,7 +10,7 @@ const cdnUrl = { url: 'https://cdn.example.com/alien.mp4' };
 /** The playable URL per asset. */
 export const urlCatalog: Catalog<PlayableUrl> = {
   name: 'cdnurl',
-  port: 8083,
+  port: SERVICES.cdnurl.port,
   path: URL_PATH,
   table: urls,
   record: urlRecord,

@@ -1,4 +1,5 @@
 import { METADATA_PATH, metadataRecord, metadataWrite, type AssetMetadata } from '../contracts/metadata';
+import { SERVICES } from '../contracts/services';
 import { EXAMPLE_ADMIN_TOKEN } from '../platform/bearer-auth';
 import type { Catalog } from '../platform/catalog-service';
 import { assets, seedMetadata } from './store';
@@ -9,7 +10,7 @@ const alien = { title: 'Alien', genre: 'sci-fi', summary: 'In space no one can h
 /** Title, genre and summary per asset: the catalog play shows. */
 export const metadataCatalog: Catalog<AssetMetadata> = {
   name: 'metadata',
-  port: 8081,
+  port: SERVICES.metadata.port,
   path: METADATA_PATH,
   table: assets,
   record: metadataRecord,
