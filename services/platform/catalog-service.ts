@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Express } from 'express';
+import type { PoolClient } from 'pg';
 import { z } from 'zod';
 import { EXAMPLE_ADMIN_TOKEN, catalogWriteAuth, warnWithoutAdminToken } from './bearer-auth';
 import { publishCatalogChange } from './catalog-notices';
@@ -119,6 +120,12 @@ export function createCatalogApp<T extends Record<string, string>>(catalog: Cata
 export const createCatalogStore = <T extends Record<string, string>>(catalog: Catalog<T>, db: Database): CatalogStore<T> =>
   createRecordStore(db, catalog.table);
 
+/** Loads the catalog's seed into its table while the table is empty: run after the migrations. */
+export const seedCatalog =
+  <T extends Record<string, string>>(catalog: Catalog<T>) =>
+  (client: PoolClient): Promise<void> =>
+    seedEmptyTable(client, catalog.table, catalog.seed);
+
 /** The configuration of a catalog service, for its config.ts. */
 export function catalogConfigSchema(port: number) {
   return serviceConfigSchema(port, [], {
@@ -148,8 +155,7 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
     start({ config, parts }) {
       const { log, metrics, readiness } = parts;
       warnWithoutAdminToken(config, log);
-      const seed = (client: Parameters<typeof seedEmptyTable>[0]) => seedEmptyTable(client, catalog.table, catalog.seed);
-      const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seed, log, metrics, readiness });
+      const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seedCatalog(catalog), log, metrics, readiness });
       void db.start();
       // Only for change notices: writes never wait for NATS, and readiness does not depend on it.
       const link = new NatsLink({ servers: config.NATS_URL, name, log, metrics });
