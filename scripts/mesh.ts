@@ -30,6 +30,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVICES, SERVICE_NAMES } from '../services/contracts/services';
 import { CONFIG_EXIT_CODE } from '../services/platform/config';
 import { DEFAULT_DATABASE_URL } from '../services/platform/database';
 import { DONE, repeatUntilStopped, type BackoffRange } from '../services/platform/loop';
@@ -39,13 +40,7 @@ import { meshConfigProblems } from './mesh-config';
 import { meshPostgresDir } from './mesh-postgres-dir';
 
 const root = resolve(__dirname, '..', '..');
-const services = [
-  { name: 'metadata', port: 8081 },
-  { name: 'cdnurl', port: 8083 },
-  { name: 'reporting', port: 8082 },
-  { name: 'play', port: 8080 },
-  { name: 'queue-listener', port: 8084 },
-] as const;
+const services = SERVICE_NAMES.map((name) => ({ name, port: SERVICES[name].port }));
 const colours = [36, 33, 35, 32, 34, 90];
 
 /** How restarts are spaced: the loop kit's back-off, from about 250 ms up to 15 s, starting over once a process has been up 30 s. */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Express } from 'express';
+import type { PoolClient } from 'pg';
 import { z } from 'zod';
 import { EXAMPLE_ADMIN_TOKEN, catalogWriteAuth, warnWithoutAdminToken } from './bearer-auth';
 import { publishCatalogChange } from './catalog-notices';
@@ -26,6 +27,8 @@ export interface Catalog<T extends Record<string, string>> {
   /** `/content/asset`: the routes are `${path}/:assetId`. */
   path: string;
   table: RecordTable<T>;
+  /** The record as a GET answers it, beside the id. */
+  record: z.ZodObject<z.ZodRawShape, z.UnknownKeysParam, z.ZodTypeAny, T>;
   /** What a POST must send: the record, validated. */
   body: z.ZodType<T, z.ZodTypeDef, unknown>;
   /** Loaded only into an empty table. */
@@ -67,7 +70,7 @@ function writeExamples(sample: unknown): RequestExample[] {
 function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps: CatalogAppDeps<T>): ServiceApi {
   const { store, onChanged } = deps;
   const route = `${catalog.path}/:assetId`;
-  const answer = z.object({ id: idSchema, ...Object.fromEntries(catalog.table.columns.map((column) => [column, z.string()])) }).strict();
+  const answer = z.object({ id: idSchema, ...catalog.record.shape }).strict();
   return {
     service: catalog.name,
     operations: [
@@ -117,6 +120,12 @@ export function createCatalogApp<T extends Record<string, string>>(catalog: Cata
 export const createCatalogStore = <T extends Record<string, string>>(catalog: Catalog<T>, db: Database): CatalogStore<T> =>
   createRecordStore(db, catalog.table);
 
+/** Loads the catalog's seed into its table while the table is empty: run after the migrations. */
+export const seedCatalog =
+  <T extends Record<string, string>>(catalog: Catalog<T>) =>
+  (client: PoolClient): Promise<void> =>
+    seedEmptyTable(client, catalog.table, catalog.seed);
+
 /**
  * A catalog service, ready for runService: the database (migrated and seeded
  * at start), closed writes without a token, and a change notice on NATS after
@@ -131,8 +140,7 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
     start({ config, parts }) {
       const { log, metrics, readiness } = parts;
       warnWithoutAdminToken(config, log);
-      const seed = (client: Parameters<typeof seedEmptyTable>[0]) => seedEmptyTable(client, catalog.table, catalog.seed);
-      const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seed, log, metrics, readiness });
+      const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seedCatalog(catalog), log, metrics, readiness });
       void db.start();
       // Only for change notices: writes never wait for NATS, and readiness does not depend on it.
       const link = new NatsLink({ servers: config.NATS_URL, name, log, metrics });

@@ -28,14 +28,6 @@ export const peerUrlSchema = (peer: string, defaultPort: number) =>
   httpUrlSchema(`http://127.0.0.1:${defaultPort}`).describe(
     `The ${peer} service's URL: the only one without Consul, and the fallback while Consul knows no instance.`,
   );
-/** The token of reporting's record routes, which reporting requires and queue-listener sends. */
-export const recordTokenSchema = z
-  .string()
-  .min(16)
-  .optional()
-  .describe(
-    'When set, reporting requires `Authorization: Bearer <RECORD_TOKEN>` on `POST /events` and `POST /events/asset/:assetId/user/:userId`, and queue-listener sends it; unset, those routes are open. The chart generates one and gives it to these two only.',
-  );
 export const durationMsSchema = (defaultMs: number) => intFrom(1, 600_000).default(defaultMs);
 export const countSchema = (min: number, max: number, defaultCount: number) => intFrom(min, max).default(defaultCount);
 export const httpUrlSchema = (defaultUrl: string) =>

@@ -6,9 +6,9 @@ import addFormats from 'ajv-formats';
 import { Router, type Express } from 'express';
 import request, { type Test } from 'supertest';
 import { createApp as createCdnUrlApp } from '../../services/cdnurl/app';
-import { createUrlStore } from '../../services/cdnurl/store';
+import { urlCatalog } from '../../services/cdnurl/routes';
 import { createApp as createMetadataApp } from '../../services/metadata/app';
-import { createMetadataStore } from '../../services/metadata/store';
+import { metadataCatalog } from '../../services/metadata/routes';
 import { createApp as createPlayApp } from '../../services/play/app';
 import { publishFailure } from '../../services/play/faults';
 import { ViewPublisher } from '../../services/play/view-publisher';
@@ -28,6 +28,7 @@ import { pauseConsumer } from '../../services/queue-listener/faults';
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import { EXAMPLE_RECORD_TOKEN, reportingApi } from '../../services/reporting/routes';
 import { createViewStore } from '../../services/reporting/store';
+import { createCatalogStore } from '../../services/platform/catalog-service';
 import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { startNats, type NatsServer } from '../support/processes';
 import { appParts, listen, type Listening } from './support';
@@ -307,10 +308,18 @@ before(async () => {
   const metadataParts = appParts('metadata');
   await run(
     'metadata',
-    createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(metadataParts), ...metadataParts }),
+    createMetadataApp({
+      store: createCatalogStore(metadataCatalog, metadataDb),
+      adminToken: EXAMPLE_ADMIN_TOKEN,
+      faults: faultsFor(metadataParts),
+      ...metadataParts,
+    }),
   );
   const cdnurlParts = appParts('cdnurl');
-  await run('cdnurl', createCdnUrlApp({ store: createUrlStore(cdnurlDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(cdnurlParts), ...cdnurlParts }));
+  await run(
+    'cdnurl',
+    createCdnUrlApp({ store: createCatalogStore(urlCatalog, cdnurlDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(cdnurlParts), ...cdnurlParts }),
+  );
   const reportingParts = appParts('reporting');
   await run(
     'reporting',

@@ -7,8 +7,9 @@ import { Database } from '../../services/platform/database';
 import { Readiness } from '../../services/platform/health';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
-import { seedUrlTable } from '../../services/cdnurl/store';
-import { seedMetadataTable } from '../../services/metadata/store';
+import { urlCatalog } from '../../services/cdnurl/routes';
+import { metadataCatalog } from '../../services/metadata/routes';
+import { seedCatalog } from '../../services/platform/catalog-service';
 import { freePort, REPO_ROOT } from './processes';
 
 export interface TestPostgres {
@@ -92,8 +93,8 @@ export async function startPostgres(listen: TestPostgresOptions = {}): Promise<T
 export type StoreService = 'metadata' | 'cdnurl' | 'reporting';
 
 const afterMigrate: Record<StoreService, ((client: PoolClient) => Promise<void>) | undefined> = {
-  metadata: seedMetadataTable,
-  cdnurl: seedUrlTable,
+  metadata: seedCatalog(metadataCatalog),
+  cdnurl: seedCatalog(urlCatalog),
   reporting: undefined,
 };
 

@@ -19,6 +19,7 @@ import { Readiness } from '../../services/platform/health';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { shutDown } from '../../services/platform/shutdown';
+import { tolerant } from '../../services/platform/validation';
 
 const schema = commonConfigSchema.extend({
   PORT: portSchema(8081),
@@ -284,5 +285,21 @@ describe('StaticDirectory', () => {
   it('when an unknown peer is asked for, then it throws naming the peer', () => {
     const dir = new StaticDirectory({}, createMetrics('dir-test'));
     assert.throws(() => dir.candidates('ghost'), /ghost/);
+  });
+});
+
+describe('tolerant', () => {
+  const answer = z.object({ counts: z.array(z.object({ views: z.number().int().nonnegative() }).strict()).min(1) }).strict();
+
+  it('when an answer carries fields the strict schema does not know, at any depth, then the tolerant reading drops them', () => {
+    const body = { counts: [{ views: 2, since: '2025' }], page: 1 };
+    assert.equal(answer.safeParse(body).success, false);
+    assert.deepEqual(tolerant(answer).parse(body), { counts: [{ views: 2 }] });
+  });
+
+  it('when an answer breaks a rule of the schema, then the tolerant reading refuses it as the strict one does', () => {
+    for (const body of [{ counts: [] }, { counts: [{ views: -1 }] }, { counts: [{}] }, { total: 1 }]) {
+      assert.equal(tolerant(answer).safeParse(body).success, false, JSON.stringify(body));
+    }
   });
 });
