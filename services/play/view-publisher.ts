@@ -74,7 +74,12 @@ export class ViewPublisher {
     );
   }
 
-  /** True when JetStream has the event within `budgetMs`; false means it waits in the outbox. */
+  /**
+   * True when JetStream acknowledged the event; false, once `budgetMs` passed
+   * without, means it waits in the outbox. An ack read after the deadline
+   * (on an event loop held past it) still says true: the event is stored, and
+   * calling it lost would tell the player it was not recorded.
+   */
   async publish(event: ViewEvent, budgetMs: number): Promise<boolean> {
     return tracer.startActiveSpan(
       `${VIEW_SUBJECT} publish`,

@@ -4,7 +4,7 @@
  * server goes away and comes back.
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,7 +17,7 @@ import { loadMigrations, migrate } from '../../services/platform/migrate';
 import { createCatalogStore } from '../../services/platform/catalog-service';
 import { migrationsDir, openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { startService } from '../support/processes';
-import { parentOf } from '../support/proc';
+import { allPids, parentOf, stopProcesses } from '../support/proc';
 import { findPostmaster } from '../../bench/proc-memory';
 import { waitFor } from '../support/wait';
 import { appParts, assertErrorShape } from './support';
@@ -202,17 +202,10 @@ describe('the database going away', () => {
     const postmaster = findPostmaster(local.port);
     assert.ok(postmaster, 'the postmaster of the test server');
     let processes: number[] = [];
-    const signal = (sig: NodeJS.Signals) => {
-      if (sig === 'SIGSTOP')
-        processes = [
-          postmaster,
-          ...readdirSync('/proc')
-            .map(Number)
-            .filter((pid) => parentOf(pid) === postmaster),
-        ];
+    const goOn = () => {
       for (const pid of processes) {
         try {
-          process.kill(pid, sig);
+          process.kill(pid, 'SIGCONT');
         } catch {
           // A backend that ended meanwhile.
         }
@@ -220,7 +213,8 @@ describe('the database going away', () => {
     };
     try {
       await request(app).get('/content/asset/123').expect(200);
-      signal('SIGSTOP');
+      processes = [postmaster, ...allPids().filter((pid) => parentOf(pid) === postmaster)];
+      await stopProcesses(processes);
       const started = performance.now();
       const hung = await request(app).get('/content/asset/123');
       const ms = performance.now() - started;
@@ -228,11 +222,11 @@ describe('the database going away', () => {
       assertErrorShape(hung.body, 'database_unavailable');
       assert.ok(ms < 15_000, `answered after ${Math.round(ms)} ms: a hung server must not hold a request for ever`);
       await waitFor(async () => (await request(app).get('/readyz')).status === 503, { what: 'unready while hung', timeoutMs: 10_000 });
-      signal('SIGCONT');
+      goOn();
       await waitFor(async () => (await request(app).get('/readyz')).status === 200, { what: 'ready again', timeoutMs: 15_000 });
       await request(app).get('/content/asset/123').expect(200);
     } finally {
-      signal('SIGCONT');
+      goOn();
       await db.close();
       await local.remove();
     }
