@@ -23,9 +23,9 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { repeatUntilStopped } from '../services/platform/loop';
 import { createMetrics } from '../services/platform/metrics';
 import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
-import { percentile } from '../scripts/percentile';
-import { startMesh, type Mesh } from '../test/support/mesh';
-import type { ServiceName } from '../test/support/processes';
+import { percentile } from '../kit/percentile';
+import { startMesh, type Mesh } from '../kit/mesh';
+import type { ServiceName } from '../kit/processes';
 import { runLoad, type LoadResult } from './load';
 
 interface Options {

@@ -9,8 +9,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
+import { waitFor } from '../kit/wait';
 
 export interface LocalPostgresOptions {
   /** The cluster's data directory; created by initdb when it does not exist yet. */
@@ -141,19 +141,23 @@ interface Admin {
 }
 
 async function waitUntilAccepting(admin: Admin, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`postgres exited with ${child.exitCode} before accepting connections`);
+  const exited = new AbortController();
+  const onExit = () => exited.abort(new Error(`postgres exited with ${child.exitCode} before accepting connections`));
+  if (child.exitCode !== null) onExit();
+  else child.once('exit', onExit);
+  const accepts = async () => {
     const client = new Client({ ...admin, database: 'postgres', connectionTimeoutMillis: 1000 });
     try {
       await client.connect();
-      await client.end();
-      return;
-    } catch (err) {
+      return true;
+    } finally {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections on ${admin.port}`, { cause: err });
-      await sleep(50);
     }
+  };
+  try {
+    await waitFor(accepts, { what: `postgres accepting connections on ${admin.port}`, timeoutMs: 30_000, signal: exited.signal });
+  } finally {
+    child.off('exit', onExit);
   }
 }
 

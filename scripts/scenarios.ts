@@ -25,7 +25,7 @@ import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from
 import { SERVICES, type ServiceName } from './faults';
 import { PIDS_FILE } from './mesh';
 import { durationSeconds } from './slo';
-import { allPids, parentOf } from '../test/support/proc';
+import { allPids, parentOf } from '../kit/proc';
 
 export const CATALOG_FILE = join(resolve(__dirname, '..', '..'), 'observability/scenarios.yml');
 

@@ -14,11 +14,11 @@ import { createApp as createMetadataApp } from '../../services/metadata/app';
 import { createMetadataStore } from '../../services/metadata/store';
 import { Readiness } from '../../services/platform/health';
 import { loadMigrations, migrate } from '../../services/platform/migrate';
-import { migrationsDir, openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { startService } from '../support/processes';
-import { parentOf } from '../support/proc';
+import { migrationsDir, openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { startService } from '../../kit/processes';
+import { parentOf } from '../../kit/proc';
 import { findPostmaster } from '../../bench/proc-memory';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 import { appParts, assertErrorShape } from './support';
 
 let postgres: TestPostgres;

@@ -7,7 +7,7 @@ import { Faults, faultsAuth, faultsConfigSchema, type FaultKind } from '../../se
 import { createHttpApp } from '../../services/platform/http';
 import { publishFailure } from '../../services/play/faults';
 import { pauseConsumer } from '../../services/queue-listener/faults';
-import { sampleSum } from '../support/metrics';
+import { sampleSum } from '../../kit/metrics';
 import { appParts, assertErrorShape } from './support';
 
 const TOKEN = 'faults-admin-token-0123456789';

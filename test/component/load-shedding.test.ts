@@ -4,7 +4,8 @@ import request from 'supertest';
 import { createApp as createPlayApp } from '../../services/play/app';
 import type { PeerClient } from '../../services/platform/peer-client';
 import { EventLoopLag } from '../../services/play/load-shedding';
-import { appParts, assertErrorShape, metricValue } from './support';
+import { metricValue } from '../../kit/metrics';
+import { appParts, assertErrorShape } from './support';
 
 const answering: PeerClient = {
   call: async (_method, path, req) => ({

@@ -4,8 +4,9 @@ import request from 'supertest';
 import { createApp } from '../../services/metadata/app';
 import type { Database } from '../../services/platform/database';
 import { createMetadataStore } from '../../services/metadata/store';
-import { openDatabase, resetDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { appParts, assertErrorShape, assertNoInternals, metricValue } from './support';
+import { openDatabase, resetDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { metricValue } from '../../kit/metrics';
+import { appParts, assertErrorShape, assertNoInternals } from './support';
 
 const TOKEN = 'correct-horse-battery';
 

@@ -27,8 +27,8 @@ import { pauseConsumer } from '../../services/queue-listener/faults';
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import { EXAMPLE_RECORD_TOKEN, reportingApi } from '../../services/reporting/routes';
 import { createViewStore } from '../../services/reporting/store';
-import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { startNats, type NatsServer } from '../support/processes';
+import { openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { startNats, type NatsServer } from '../../kit/processes';
 import { appParts, listen, type Listening } from './support';
 
 // What the test reads of the document; the shape itself is checked by documentShape below.

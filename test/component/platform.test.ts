@@ -14,8 +14,9 @@ import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { PeerUnavailableError, createPeerClient } from '../../services/platform/peer-client';
 import { startHttpServer } from '../../services/platform/server';
-import { freePort } from '../support/processes';
-import { assertErrorShape, assertNoInternals, cannedJson, listen, metricValue, type Listening } from './support';
+import { freePort } from '../../kit/ports';
+import { metricValue } from '../../kit/metrics';
+import { assertErrorShape, assertNoInternals, cannedJson, listen, type Listening } from './support';
 
 function appWith(routes: Router) {
   const lines: string[] = [];

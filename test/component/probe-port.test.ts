@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
-import { freePort, startProcess, startService, REPO_ROOT, type RunningService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { freePort } from '../../kit/ports';
+import { startProcess, startService, REPO_ROOT, type RunningService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 async function get(url: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });

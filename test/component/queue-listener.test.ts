@@ -15,10 +15,12 @@ import { DURABLE, ViewConsumer, ensureViewConsumer } from '../../services/queue-
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import type { Database } from '../../services/platform/database';
 import { createViewStore } from '../../services/reporting/store';
-import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { freePort, startNats, type NatsServer } from '../support/processes';
-import { waitFor } from '../support/wait';
-import { appParts, cannedJson, listen, metricValue, type Listening } from './support';
+import { openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { freePort } from '../../kit/ports';
+import { startNats, type NatsServer } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
+import { metricValue } from '../../kit/metrics';
+import { appParts, cannedJson, listen, type Listening } from './support';
 
 const newEvent = (userId = 'alice'): ViewEvent => ({
   eventId: randomUUID(),

@@ -9,9 +9,10 @@ import { STREAM, VIEW_SUBJECT, ensureEventStream, type ViewEvent } from '../../s
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { NatsLink, REENSURE_AT_MOST_EVERY_MS } from '../../services/platform/nats';
-import { freePort, startNats, type NatsServer } from '../support/processes';
-import { waitFor } from '../support/wait';
-import { metricValue } from './support';
+import { freePort } from '../../kit/ports';
+import { startNats, type NatsServer } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
+import { metricValue } from '../../kit/metrics';
 
 const log = createLogger('play', 'silent');
 const newEvent = (): ViewEvent => ({ eventId: randomUUID(), assetId: '123', userId: 'alice', occurredAt: new Date().toISOString() });

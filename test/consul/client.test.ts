@@ -11,8 +11,8 @@ import { describe, test } from 'node:test';
 import { ConsulDirectory, ConsulError, createConsulClient, serviceRegistration } from '../../services/platform/consul';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics, type Metrics } from '../../services/platform/metrics';
-import { sampleSum } from '../support/metrics';
-import { waitFor } from '../support/wait';
+import { sampleSum } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
 import { ConsulDouble } from './consul-double';
 
 const log = createLogger('consul-test', 'silent');

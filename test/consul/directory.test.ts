@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { ConsulDirectory, ConsulError, createConsulClient, Registration, type ConsulClient } from '../../services/platform/consul';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics, type Metrics } from '../../services/platform/metrics';
-import { freePort } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { freePort } from '../../kit/ports';
+import { waitFor } from '../../kit/wait';
 import { ConsulDouble } from './consul-double';
 
 const log = createLogger('consul-test', 'silent');

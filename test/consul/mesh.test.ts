@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SERVICE_VERSION } from '../../services/platform/version';
-import { sampleSum, scrape } from '../support/metrics';
-import { waitFor } from '../support/wait';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
 import { ConsulDouble } from './consul-double';
 import { ACL_TOKEN, METADATA_ROUTE, criticalInstance, drivePlays, failed, instanceIdOf, play, served, slowPost, startConsulMesh, summary } from './support';
 

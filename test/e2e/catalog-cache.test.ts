@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { NEGATIVE_TTL_MS } from '../../services/play/catalog-cache';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { startService, type RunningService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { startService, type RunningService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 const ADMIN_TOKEN = 'catalog-cache-admin-token';
 const TTL_MS = 3000;

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { REPO_ROOT, startProcess, startService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { REPO_ROOT, startProcess, startService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 async function play(mesh: Mesh, assetId: string, userId: string) {
   const res = await fetch(`${mesh.urls.play}/play/asset/${assetId}/user/${userId}`, { method: 'POST' });

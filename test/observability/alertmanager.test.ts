@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { alertLine, alertReceiver, type ReceivedAlert } from '../../scripts/alert-log';
 import { firingAlerts } from '../../scripts/scenarios';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 import { startAlertmanager } from './alertmanager';
 import { requireBinary } from './binaries';
 import { repoRoot } from './paths';

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 import type { ProbePlan } from './pod-plan';
 import { ContainerProber, probeOnce } from './probes';
 

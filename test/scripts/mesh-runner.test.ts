@@ -5,10 +5,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { adminTokenFrom, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
-import { parentOf } from '../support/proc';
-import { waitFor } from '../support/wait';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { REPO_ROOT, startNats, type NatsServer } from '../../kit/processes';
+import { parentOf } from '../../kit/proc';
+import { waitFor } from '../../kit/wait';
 
 /** The runner's fixed ports; no other test uses them. */
 const PORTS = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 } as const;

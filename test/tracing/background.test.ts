@@ -10,9 +10,9 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startService } from '../support/processes';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { waitFor } from '../support/wait';
+import { startService } from '../../kit/processes';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { waitFor } from '../../kit/wait';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 
 /** Just enough of a Consul agent for a service to register and resync: every call succeeds. */

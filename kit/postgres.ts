@@ -2,14 +2,15 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PoolClient } from 'pg';
-import { startLocalPostgres, type LocalPostgres } from '../../scripts/local-postgres';
-import { Database } from '../../services/platform/database';
-import { Readiness } from '../../services/platform/health';
-import { createLogger } from '../../services/platform/log';
-import { createMetrics } from '../../services/platform/metrics';
-import { seedUrlTable } from '../../services/cdnurl/store';
-import { seedMetadataTable } from '../../services/metadata/store';
-import { freePort, REPO_ROOT } from './processes';
+import { startLocalPostgres, type LocalPostgres } from '../scripts/local-postgres';
+import { Database } from '../services/platform/database';
+import { Readiness } from '../services/platform/health';
+import { createLogger } from '../services/platform/log';
+import { createMetrics } from '../services/platform/metrics';
+import { seedUrlTable } from '../services/cdnurl/store';
+import { seedMetadataTable } from '../services/metadata/store';
+import { freePort } from './ports';
+import { REPO_ROOT } from './processes';
 
 export interface TestPostgres {
   url: string;
