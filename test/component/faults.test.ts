@@ -221,16 +221,15 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
     assert.equal((await put(listener.app, { publishFailRate: 0.1 })).status, 400);
   });
 
-  it('when no fault is set, then the middleware only hands the request on, at once', () => {
+  it('when no fault is set, then the middleware only hands the request on, at once', (t) => {
     const { faults } = build();
     let calls = 0;
     const random = Math.random;
     Math.random = () => assert.fail('no dice are rolled while every fault is off');
-    try {
-      faults.middleware({ path: '/content/asset/123' } as Request, {} as Response, () => calls++);
-    } finally {
+    t.after(() => {
       Math.random = random;
-    }
+    });
+    faults.middleware({ path: '/content/asset/123' } as Request, {} as Response, () => calls++);
     assert.equal(calls, 1, 'next() was called synchronously');
   });
 });

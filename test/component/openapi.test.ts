@@ -405,7 +405,7 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       assertRoutesMatchDocument(app, await fetchDocument(url));
     });
 
-    it('when a fault toggle fails every business request, then each 503 fault_injected answer is one the document describes', async () => {
+    it('when a fault toggle fails every business request, then each 503 fault_injected answer is one the document describes', async (t) => {
       const { url } = running.get(service)!;
       const doc = await fetchDocument(url);
       const business = operationsOf(doc).filter(
@@ -413,14 +413,11 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       );
       const admin = { Authorization: `Bearer ${EXAMPLE_FAULTS_TOKEN}` };
       await request(url).put('/admin/faults').set(admin).send({ errorRate: 1 }).expect(200);
-      try {
-        for (const { path, method, op } of business) {
-          const succeeding = op['x-request-examples'].find((e) => e.status < 300);
-          assert.ok(succeeding, `${method} ${path} has no example that succeeds`);
-          await sendExample(url, path, method, op, { ...succeeding, name: `${succeeding.name} under a fault`, status: 503 });
-        }
-      } finally {
-        await request(url).delete('/admin/faults').set(admin).expect(200);
+      t.after(() => request(url).delete('/admin/faults').set(admin).expect(200));
+      for (const { path, method, op } of business) {
+        const succeeding = op['x-request-examples'].find((e) => e.status < 300);
+        assert.ok(succeeding, `${method} ${path} has no example that succeeds`);
+        await sendExample(url, path, method, op, { ...succeeding, name: `${succeeding.name} under a fault`, status: 503 });
       }
     });
   });

@@ -179,29 +179,23 @@ describe('startHttpServer close()', () => {
     assert.ok(closedAt >= answeredAt - 5, 'close() resolves only after the in-flight request');
   });
 
-  it('when an idle keep-alive connection is open, then close() does not wait for it', async () => {
+  it('when an idle keep-alive connection is open, then close() does not wait for it', async (t) => {
     const { app } = slowApp(0);
     const running = await startHttpServer(app, 0, '127.0.0.1');
     const agent = new Agent({ keepAlive: true });
-    try {
-      assert.equal((await get(running.port, '/fast', agent)).status, 200);
-      const started = performance.now();
-      await running.close(10_000);
-      assert.ok(performance.now() - started < 1000, `close took ${Math.round(performance.now() - started)} ms`);
-    } finally {
-      agent.destroy();
-    }
+    t.after(() => agent.destroy());
+    assert.equal((await get(running.port, '/fast', agent)).status, 200);
+    const started = performance.now();
+    await running.close(10_000);
+    assert.ok(performance.now() - started < 1000, `close took ${Math.round(performance.now() - started)} ms`);
   });
 
-  it('when started, then headers must arrive within the request timeout, and idle keep-alive outlives load balancers', async () => {
+  it('when started, then headers must arrive within the request timeout, and idle keep-alive outlives load balancers', async (t) => {
     const { app } = slowApp(0);
     const running = await startHttpServer(app, 0, '127.0.0.1');
-    try {
-      assert.ok(running.server.headersTimeout <= running.server.requestTimeout);
-      assert.ok(running.server.keepAliveTimeout > 60_000);
-    } finally {
-      await running.close(1000);
-    }
+    t.after(() => running.close(1000));
+    assert.ok(running.server.headersTimeout <= running.server.requestTimeout);
+    assert.ok(running.server.keepAliveTimeout > 60_000);
   });
 
   it('when a client has sent only part of a request, then close() does not wait for it', async () => {

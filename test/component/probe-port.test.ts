@@ -66,14 +66,11 @@ describe('the probe listener (PROBE_PORT)', () => {
     assert.equal(code, 0, play.output());
   });
 
-  it('when PROBE_PORT equals PORT, then the service refuses to start, naming both', async () => {
+  it('when PROBE_PORT equals PORT, then the service refuses to start, naming both', async (t) => {
     const port = await freePort();
     const proc = startProcess(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'metadata', 'main.js')], { PORT: String(port), PROBE_PORT: String(port) });
-    try {
-      await waitFor(() => proc.child.exitCode !== null, { what: 'metadata to exit' });
-    } finally {
-      await proc.stop('SIGKILL');
-    }
+    t.after(() => proc.stop('SIGKILL'));
+    await waitFor(() => proc.child.exitCode !== null, { what: 'metadata to exit' });
     assert.equal(proc.child.exitCode, 1);
     assert.match(proc.output(), /PROBE_PORT=\d+, PORT=\d+: PROBE_PORT must differ from PORT/);
   });
