@@ -127,7 +127,7 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
   const storeServices = new Set(['metadata', 'cdnurl', 'reporting']);
   for (const service of services) {
     const what = storeServices.has(service) ? '/healthz answers 200, it migrates a real database and is ready,' : '/healthz answers 200';
-    test(`when ${service} is started from the image, then ${what} and SIGTERM ends it cleanly`, async () => {
+    test(`when ${service} is started from the image, then ${what} and SIGTERM ends it cleanly`, async (t) => {
       const container = run('buildah', ['from', '--name', `video-mesh-test-${service}-${process.pid}`, image]);
       containers.push(container);
       const port = await freePort();
@@ -159,34 +159,33 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
       child.stderr?.on('data', (d: Buffer) => {
         output += d.toString();
       });
-      try {
-        const status = await waitFor(() => statusOf(`http://127.0.0.1:${port}/healthz`), {
-          what: `${service} answering /healthz`,
-          timeoutMs: 30_000,
-          everyMs: 200,
-        }).catch((error: Error) => {
-          throw new Error(`${error.message}\n${output}`);
-        });
-        assert.equal(status, 200, output);
-        if (storeServices.has(service)) {
-          await waitFor(async () => (await statusOf(`http://127.0.0.1:${port}/readyz`)) === 200, {
-            what: `${service} ready\n${output}`,
-            timeoutMs: 30_000,
-          });
-        }
-        const pid = servicePid(service, port);
-        assert.ok(pid, `node process of ${service} not found`);
-        const uid = /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        assert.equal(uid, '1000', `${service} runs as uid ${uid}`);
-        process.kill(pid, 'SIGTERM');
-        assert.equal(await exited(child, 20_000), 0, `exit after SIGTERM:\n${output}`);
-      } finally {
+      t.after(() => {
         if (child.exitCode === null) {
           const pid = servicePid(service, port);
           if (pid) process.kill(pid, 'SIGKILL');
           child.kill('SIGKILL');
         }
+      });
+      const status = await waitFor(() => statusOf(`http://127.0.0.1:${port}/healthz`), {
+        what: `${service} answering /healthz`,
+        timeoutMs: 30_000,
+        everyMs: 200,
+      }).catch((error: Error) => {
+        throw new Error(`${error.message}\n${output}`);
+      });
+      assert.equal(status, 200, output);
+      if (storeServices.has(service)) {
+        await waitFor(async () => (await statusOf(`http://127.0.0.1:${port}/readyz`)) === 200, {
+          what: `${service} ready\n${output}`,
+          timeoutMs: 30_000,
+        });
       }
+      const pid = servicePid(service, port);
+      assert.ok(pid, `node process of ${service} not found`);
+      const uid = /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      assert.equal(uid, '1000', `${service} runs as uid ${uid}`);
+      process.kill(pid, 'SIGTERM');
+      assert.equal(await exited(child, 20_000), 0, `exit after SIGTERM:\n${output}`);
     });
   }
 });
