@@ -5,7 +5,7 @@
  * records the last of them).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Mesh } from '../test/support/mesh';
+import type { Mesh } from '../kit/mesh';
 import type { LoadResult } from './load';
 import { cpuMicros } from './proc-cpu';
 import { findPostmaster } from './proc-memory';

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { allPids, cmdlineOf, parentOf } from '../test/support/proc';
+import { allPids, cmdlineOf, parentOf } from '../kit/proc';
 
 /** A `kB` field of /proc/<pid>/status or smaps_rollup, in bytes; undefined if the process is gone. */
 function kbField(file: string, field: string): number | undefined {

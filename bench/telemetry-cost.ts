@@ -24,8 +24,8 @@ import { SERVICE_NAMES, type ServiceName } from '../services/contracts/services'
 import { repeatUntilStopped } from '../services/platform/loop';
 import { createMetrics } from '../services/platform/metrics';
 import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
-import { percentile } from '../scripts/percentile';
-import { startMesh, type Mesh } from '../test/support/mesh';
+import { percentile } from '../kit/percentile';
+import { startMesh, type Mesh } from '../kit/mesh';
 import { runLoad, type LoadResult } from './load';
 
 interface Options {

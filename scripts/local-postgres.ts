@@ -12,8 +12,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
+import { waitFor } from '../kit/wait';
 
 export interface LocalPostgresOptions {
   /** The cluster's data directory; created by initdb when it does not exist yet. */
@@ -141,6 +141,9 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   const bin = postgresBinDir();
   const owner = serverUser();
   makeFolders(options.dataDir, owner);
+  const initialised = existsSync(join(options.dataDir, 'PG_VERSION'));
+  // A data directory made by someone else (a copy of a template, as the tests make) becomes the server's own first.
+  if (initialised && owner) chownTree(options.dataDir, owner);
   const blocked = blockingFolder(options.dataDir, owner);
   if (blocked) {
     const who = owner ? `the "${owner.name}" user it runs as (PostgreSQL refuses root)` : 'this user';
@@ -150,8 +153,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
         `Put the data in a folder it can reach${letThrough}.`,
     );
   }
-  if (!existsSync(join(options.dataDir, 'PG_VERSION'))) initCluster(bin, options, owner);
-  else if (owner) chownTree(options.dataDir, owner);
+  if (!initialised) initCluster(bin, options, owner);
   const settings = {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
@@ -198,19 +200,23 @@ interface Admin {
 }
 
 async function waitUntilAccepting(admin: Admin, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`postgres exited with ${child.exitCode} before accepting connections`);
+  const exited = new AbortController();
+  const onExit = () => exited.abort(new Error(`postgres exited with ${child.exitCode} before accepting connections`));
+  if (child.exitCode !== null) onExit();
+  else child.once('exit', onExit);
+  const accepts = async () => {
     const client = new Client({ ...admin, database: 'postgres', connectionTimeoutMillis: 1000 });
     try {
       await client.connect();
-      await client.end();
-      return;
-    } catch (err) {
+      return true;
+    } finally {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections on ${admin.port}`, { cause: err });
-      await sleep(50);
     }
+  };
+  try {
+    await waitFor(accepts, { what: `postgres accepting connections on ${admin.port}`, timeoutMs: 30_000, signal: exited.signal });
+  } finally {
+    child.off('exit', onExit);
   }
 }
 

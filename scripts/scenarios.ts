@@ -27,7 +27,7 @@ import { SERVICE_NAMES, type ServiceName } from '../services/contracts/services'
 import { localUrl } from './faults';
 import { PIDS_FILE } from './mesh';
 import { durationSeconds } from './slo';
-import { allPids, parentOf } from '../test/support/proc';
+import { allPids, parentOf } from '../kit/proc';
 
 export const CATALOG_FILE = join(resolve(__dirname, '..', '..'), 'observability/scenarios.yml');
 

@@ -289,18 +289,15 @@ describe('k8s/up.sh and k8s/down.sh', () => {
     assert.ok(run.calls.some((c) => c.startsWith('kind create cluster')));
   });
 
-  test('when down.sh runs and the cluster exists, then it deletes exactly that cluster', () => {
+  test('when down.sh runs and the cluster exists, then it deletes exactly that cluster', (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'video-mesh-down-'));
-    try {
-      fakeTools(dir);
-      writeFileSync(join(dir, 'created'), '');
-      const env = { ...process.env, PATH: `${dir}:${process.env['PATH'] ?? ''}`, LOG: join(dir, 'log'), STATE: dir };
-      const result = spawnSync('bash', [join(repoRoot, 'k8s', 'down.sh')], { env, encoding: 'utf8' });
-      assert.equal(result.status, 0, result.stderr);
-      assert.match(readFileSync(join(dir, 'log'), 'utf8'), /^kind delete cluster --name video-mesh$/m);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    fakeTools(dir);
+    writeFileSync(join(dir, 'created'), '');
+    const env = { ...process.env, PATH: `${dir}:${process.env['PATH'] ?? ''}`, LOG: join(dir, 'log'), STATE: dir };
+    const result = spawnSync('bash', [join(repoRoot, 'k8s', 'down.sh')], { env, encoding: 'utf8' });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(readFileSync(join(dir, 'log'), 'utf8'), /^kind delete cluster --name video-mesh$/m);
   });
 });
 

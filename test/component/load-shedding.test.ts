@@ -4,8 +4,9 @@ import request from 'supertest';
 import { createApp as createPlayApp } from '../../services/play/app';
 import type { PeerClient } from '../../services/platform/peer-client';
 import { EventLoopLag } from '../../services/play/load-shedding';
-import { waitFor } from '../support/wait';
-import { appParts, assertErrorShape, metricValue } from './support';
+import { metricValue } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
+import { appParts, assertErrorShape } from './support';
 
 const answering: PeerClient = {
   call: async (_method, path, req) => ({

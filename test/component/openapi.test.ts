@@ -29,8 +29,8 @@ import { createApp as createReportingApp } from '../../services/reporting/app';
 import { EXAMPLE_RECORD_TOKEN, reportingApi } from '../../services/reporting/routes';
 import { createViewStore } from '../../services/reporting/store';
 import { createCatalogStore } from '../../services/platform/catalog-service';
-import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { startNats, type NatsServer } from '../support/processes';
+import { openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { startNats, type NatsServer } from '../../kit/processes';
 import { appParts, listen, type Listening } from './support';
 
 // What the test reads of the document; the shape itself is checked by documentShape below.
@@ -415,7 +415,7 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       assertRoutesMatchDocument(app, await fetchDocument(url));
     });
 
-    it('when a fault toggle fails every business request, then each 503 fault_injected answer is one the document describes', async () => {
+    it('when a fault toggle fails every business request, then each 503 fault_injected answer is one the document describes', async (t) => {
       const { url } = running.get(service)!;
       const doc = await fetchDocument(url);
       const business = operationsOf(doc).filter(
@@ -423,14 +423,11 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       );
       const admin = { Authorization: `Bearer ${EXAMPLE_FAULTS_TOKEN}` };
       await request(url).put('/admin/faults').set(admin).send({ errorRate: 1 }).expect(200);
-      try {
-        for (const { path, method, op } of business) {
-          const succeeding = op['x-request-examples'].find((e) => e.status < 300);
-          assert.ok(succeeding, `${method} ${path} has no example that succeeds`);
-          await sendExample(url, path, method, op, { ...succeeding, name: `${succeeding.name} under a fault`, status: 503 });
-        }
-      } finally {
-        await request(url).delete('/admin/faults').set(admin).expect(200);
+      t.after(() => request(url).delete('/admin/faults').set(admin).expect(200));
+      for (const { path, method, op } of business) {
+        const succeeding = op['x-request-examples'].find((e) => e.status < 300);
+        assert.ok(succeeding, `${method} ${path} has no example that succeeds`);
+        await sendExample(url, path, method, op, { ...succeeding, name: `${succeeding.name} under a fault`, status: 503 });
       }
     });
   });

@@ -11,7 +11,9 @@ import request from 'supertest';
 import { createApp as createPlayApp } from '../../services/play/app';
 import type { PeerDirectory } from '../../services/platform/discovery';
 import { createPeerClient, PeerUnavailableError, type PeerClient } from '../../services/platform/peer-client';
-import { appParts, cannedJson, listen, metricValue, type Listening } from './support';
+import { metricValue } from '../../kit/metrics';
+import { timed } from '../../kit/timing';
+import { appParts, cannedJson, listen, type Listening } from './support';
 
 /** Accepts connections and never answers, until told to behave like a real cdnurl. */
 async function blackHole(): Promise<{ url: string; recover(): void; close(): Promise<void> }> {
@@ -46,12 +48,6 @@ const closers: Array<() => Promise<void>> = [];
 after(async () => {
   for (const close of closers) await close();
 });
-
-async function timed<T>(run: () => PromiseLike<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - started };
-}
 
 describe('peer calls fail fast', () => {
   it('when one of two instances is black-holed, then a GET gets its answer from the other after one short attempt, and none once the breaker is open', async () => {

@@ -15,9 +15,11 @@ import { createApp as createReportingApp } from '../../services/reporting/app';
 import type { Database } from '../../services/platform/database';
 import { createViewStore } from '../../services/reporting/store';
 import { createCatalogStore } from '../../services/platform/catalog-service';
-import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { freePort } from '../support/processes';
-import { appParts, assertErrorShape, assertNoInternals, cannedJson, listen, metricValue, type Listening } from './support';
+import { openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { freePort } from '../../kit/ports';
+import { metricValue } from '../../kit/metrics';
+import { timed } from '../../kit/timing';
+import { appParts, assertErrorShape, assertNoInternals, cannedJson, listen, type Listening } from './support';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -87,12 +89,6 @@ function buildBackends() {
   const backends = { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') };
   closers.push(async () => void (await Promise.all(Object.values(backends).map((b) => b.close()))));
   return { backends };
-}
-
-async function timed<T>(run: () => PromiseLike<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - started };
 }
 
 before(async () => {

@@ -10,10 +10,11 @@ import type { ViewEvent } from '../../services/contracts/view-event';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { NatsLink, REENSURE_AT_MOST_EVERY_MS } from '../../services/platform/nats';
-import { stopProcesses } from '../support/proc';
-import { freePort, startNats, type NatsServer } from '../support/processes';
-import { waitFor } from '../support/wait';
-import { metricValue } from './support';
+import { freePort } from '../../kit/ports';
+import { stopProcesses } from '../../kit/proc';
+import { startNats, type NatsServer } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
+import { metricValue } from '../../kit/metrics';
 
 const log = createLogger('play', 'silent');
 /** A budget no loaded machine misses, for the tests about what is stored rather than how soon. */

@@ -2,10 +2,10 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../support/processes';
-import { sampleSum, scrape } from '../support/metrics';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { waitFor } from '../support/wait';
+import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../../kit/processes';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { waitFor } from '../../kit/wait';
 import type { ConsulDouble } from './consul-double';
 
 export const ACL_TOKEN = 'mesh-test-token';

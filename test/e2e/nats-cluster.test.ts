@@ -17,10 +17,10 @@ import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { STREAM } from '../../services/platform/events';
 import { addonSkip, addonValues, announceAddonSkip, at, renderAddon } from '../chart/addons';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { startNatsCluster, type NatsCluster, type NatsNodeLayout } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { startNatsCluster, type NatsCluster, type NatsNodeLayout } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 announceAddonSkip();
 

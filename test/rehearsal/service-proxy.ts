@@ -9,7 +9,7 @@
  */
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 import type { RunningPod } from './pods';
 
 /** How long an endpoint change takes to reach the proxy: well inside the services' 5 s drain delay. */

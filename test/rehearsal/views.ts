@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import { STREAM } from '../../services/platform/events';
 import { DURABLE } from '../../services/queue-listener/view-consumer';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 
 export interface PlayOutcome {
   status: number;

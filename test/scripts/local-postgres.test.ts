@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Client } from 'pg';
 import { startLocalPostgres } from '../../scripts/local-postgres';
-import { startPostgres } from '../support/postgres';
-import { freePort } from '../support/processes';
+import { freePort } from '../../kit/ports';
+import { startPostgres } from '../../kit/postgres';
 
 const asRoot = process.getuid?.() === 0;
 

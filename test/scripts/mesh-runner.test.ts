@@ -8,11 +8,11 @@ import { CONFIG_EXIT_CODE } from '../../services/platform/config';
 import { adminTokenFrom, colourWanted, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
 import { meshConfigProblems } from '../../scripts/mesh-config';
 import { DEFAULT_DATABASE_URL } from '../../services/platform/database';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { privateClone, type CloneOwner, type PrivateClone } from '../support/private-clone';
-import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
-import { parentOf } from '../support/proc';
-import { waitFor } from '../support/wait';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { REPO_ROOT, startNats, type NatsServer } from '../../kit/processes';
+import { privateClone, type CloneOwner, type PrivateClone } from '../../kit/private-clone';
+import { parentOf } from '../../kit/proc';
+import { waitFor } from '../../kit/wait';
 
 /** The runner's fixed ports; no other test uses them. */
 const PORTS = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 } as const;

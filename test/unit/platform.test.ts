@@ -241,9 +241,10 @@ describe('shutDown', () => {
     assert.deepEqual(ran, ['http', 'telemetry']);
   });
 
-  it('when a step hangs, then shutdown gives up at the timeout and resolves false', async () => {
+  it('when a step hangs, then shutdown gives up at the timeout and resolves false', async (t) => {
     // The bound's timer is unref'd on purpose; in a service the server keeps the loop alive, here this does.
     const keepAlive = setInterval(() => {}, 1000);
+    t.after(() => clearInterval(keepAlive));
     const started = performance.now();
     const finished = await shutDown({
       log,
@@ -252,7 +253,7 @@ describe('shutDown', () => {
       drainDelayMs: 0,
       then: [{ name: 'stuck', run: () => new Promise<void>(() => {}) }],
       timeoutMs: 150,
-    }).finally(() => clearInterval(keepAlive));
+    });
     const ms = performance.now() - started;
     assert.equal(finished, false);
     assert.ok(ms >= 140 && ms < 1000, `gave up after ${Math.round(ms)} ms`);

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { canEnter } from '../../scripts/local-postgres';
+import { canEnter } from '../scripts/local-postgres';
 import { REPO_ROOT } from './processes';
 
 export interface CloneOwner {

@@ -1,4 +1,5 @@
-import { SERVICES, peerUrlEnv } from '../../services/contracts/services';
+import { SERVICES, peerUrlEnv } from '../services/contracts/services';
+import { metricValue, scrape } from './metrics';
 import { startPostgres, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
 import { waitFor } from './wait';
@@ -104,7 +105,7 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     what: 'all five services ready',
   });
   // play is ready without NATS (it can still answer); the tests want its views published.
-  await waitFor(async () => /^nats_connected\{[^}]*\} 1$/m.test(await (await fetch(`${play.url}/metrics`)).text()), { what: 'play connected to NATS' });
+  await waitFor(async () => metricValue(await scrape(play.url), 'nats_connected') === 1, { what: 'play connected to NATS' });
   return mesh;
 }
 
