@@ -1,4 +1,4 @@
-// The shell scripts of k8s/, the image build and CI pass shellcheck.
+// The shell scripts of k8s/, the image build, the test command and CI pass shellcheck.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ const scripts = [
     .filter((f) => f.endsWith('.sh'))
     .map((f) => join('k8s', f)),
   join('test', 'image', 'build-image.sh'),
+  join('scripts', 'test'),
   join('.ci', 'run'),
 ];
 

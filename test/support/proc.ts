@@ -26,3 +26,13 @@ export function parentOf(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** True while a process runs: false once it is gone or a zombie nobody has reaped yet. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
