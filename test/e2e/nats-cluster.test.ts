@@ -22,7 +22,7 @@ import { sampleSum, scrape } from '../support/metrics';
 import { startNatsCluster, type NatsCluster, type NatsNodeLayout } from '../support/processes';
 import { waitFor } from '../support/wait';
 
-announceAddonSkip();
+announceAddonSkip('nats');
 
 /** nats.conf of the official chart with our production values (one ConfigMap, the same for every pod). */
 function officialNatsConf(): string {
@@ -85,7 +85,7 @@ async function views(mesh: Mesh<NatsCluster>, user: string): Promise<number> {
   return ((await res.json()) as { views: number }).views;
 }
 
-describe('the production broker: three NATS servers, the stream at three replicas', { skip: addonSkip }, () => {
+describe('the production broker: three NATS servers, the stream at three replicas', { skip: addonSkip('nats') }, () => {
   let mesh: Mesh<NatsCluster>;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
