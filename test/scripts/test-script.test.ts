@@ -11,7 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { isRunning } from '../support/proc';
+import { allPids, cmdlineOf, isRunning, parentOf } from '../support/proc';
 import { REPO_ROOT } from '../support/processes';
 import { waitFor } from '../support/wait';
 
@@ -93,8 +93,15 @@ function buildPids(l: Layout): number[] {
 }
 
 /** Runs scripts/test in its own process group, as a terminal runs a foreground job. */
-function runScript(l: Layout) {
+function runScript(t: TestContext, l: Layout) {
   const child = spawn('bash', [join(l.root, 'scripts', 'test')], { cwd: l.root, env: l.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    try {
+      process.kill(-(child.pid ?? 0), 'SIGKILL');
+    } catch {
+      // ended, as it should have
+    }
+  });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -114,7 +121,7 @@ async function assertBuildGone(l: Layout, expected: number): Promise<void> {
 describe('./scripts/test and its background image build', () => {
   test('when the tests pass, then the script exits 0 and no process of the build is left', async (t) => {
     const l = layout(t, {});
-    const run = runScript(l);
+    const run = runScript(t, l);
     const [code] = await run.exit;
     assert.equal(code, 0, run.output());
     assert.ok(existsSync(join(l.stubs, 'tests.started')), 'the test run never started');
@@ -123,7 +130,7 @@ describe('./scripts/test and its background image build', () => {
 
   test('when lint fails, then the script exits with its failure before any test and no process of the build is left', async (t) => {
     const l = layout(t, { STUB_LINT_EXIT: '3' });
-    const run = runScript(l);
+    const run = runScript(t, l);
     const [code] = await run.exit;
     assert.equal(code, 3, run.output());
     assert.ok(existsSync(join(l.stubs, 'lint.ran')));
@@ -133,11 +140,11 @@ describe('./scripts/test and its background image build', () => {
 
   test('when Ctrl-C stops the test run, then the build goes too, the part that ignores TERM by KILL', async (t) => {
     const l = layout(t, { STUB_TESTS_BLOCK: '1', STUB_STUBBORN: '1' });
-    const run = runScript(l);
-    await waitFor(() => existsSync(join(l.stubs, 'tests.started')) && existsSync(join(l.stubs, 'build.started')), {
-      timeoutMs: 30_000,
-      what: 'the test run and the build to start',
-    });
+    const run = runScript(t, l);
+    // The test run is under way once the stand-in has become `sleep 600` under the script: a signal
+    // that came to the stand-in's bash just before its exec would be lost with it.
+    const testRunning = () => allPids().some((pid) => parentOf(pid) === run.child.pid && cmdlineOf(pid).join(' ') === 'sleep 600');
+    await waitFor(() => testRunning() && existsSync(join(l.stubs, 'build.started')), { timeoutMs: 30_000, what: 'the test run and the build to start' });
     // A terminal's Ctrl-C: SIGINT to the foreground job's process group.
     process.kill(-(run.child.pid ?? 0), 'SIGINT');
     const [code, signal] = await run.exit;
