@@ -1,8 +1,8 @@
 // The add-ons of the kind cluster (Traefik, kube-prometheus-stack, Tempo),
-// rendered from the upstream archives in ADDON_CHARTS_DIR with our values
+// rendered from the upstream archives (./addons.ts finds them) with our values
 // files by Helm 3 and Helm 4, for the oldest and newest Kubernetes the chart
 // claims: what users rely on must be in what the charts make of our values,
-// not only in the values. Skipped, loudly, when ADDON_CHARTS_DIR is unset.
+// not only in the values. Skipped, saying why, when the archives are not at hand.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 // The laptop budget: the kind profile (the chart with skaffold's dev values,
-// plus every add-on k8s/up.sh installs, rendered from ADDON_CHARTS_DIR with
+// plus every add-on k8s/up.sh installs, rendered from its archive with
 // k8s/addons/*-values.yaml) requests at most 4 GiB of memory and 2 CPUs, summed
 // from the rendered objects; every container states what it needs, or the sum
 // would be a guess. And every service's memory limit holds its measured peak

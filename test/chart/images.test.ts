@@ -1,5 +1,5 @@
 // Every third-party image at an exact release, in the chart and in every
-// add-on we install or document (rendered from ADDON_CHARTS_DIR): a floating
+// add-on we install or document (rendered from its archive): a floating
 // tag changes what runs under a release on a node's next pull. Also: the
 // chart's own tag may be all digits, and production traces go to a Service
 // the documented install provides.

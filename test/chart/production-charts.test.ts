@@ -1,11 +1,11 @@
 // The production dependencies of values-production.yaml, proven against the
 // official charts rather than only written down: NATS (nats-io/k8s), Consul
 // (hashicorp/consul-k8s) and CloudNativePG (cloudnative-pg/charts), each
-// rendered from the archives in ADDON_CHARTS_DIR with the values files of
+// rendered from the upstream archives (./addons.ts finds them) with the values files of
 // k8s/addons by Helm 3 and Helm 4, and checked against what the services are
 // told (URLs, ports, Secrets, Service names) and what the chart's
 // NetworkPolicies let through. The self-contained NATS is compared with the
-// official chart's own hardening. Skipped, loudly, when ADDON_CHARTS_DIR is unset.
+// official chart's own hardening. Skipped, saying why, when an archive is not at hand.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -6,8 +6,8 @@
  * values-production.yaml sets it), and the whole mesh against it. Under
  * steady plays the stream's leader is killed with SIGKILL and started again:
  * every answered play must be counted exactly once, and publishes must resume
- * on the two servers left, with nothing done by hand. Needs ADDON_CHARTS_DIR
- * (the official chart's archive); skipped, loudly, without it.
+ * on the two servers left, with nothing done by hand. Needs the official
+ * chart's archive (test/chart/addons.ts finds it); skipped, saying why, without it.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
