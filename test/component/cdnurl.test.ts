@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp } from '../../services/cdnurl/app';
 import type { Database } from '../../services/platform/database';
-import { createUrlStore } from '../../services/cdnurl/store';
+import { urlCatalog } from '../../services/cdnurl/routes';
+import { createCatalogStore } from '../../services/platform/catalog-service';
 import { openDatabase, resetDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { appParts, assertErrorShape, assertNoInternals, metricValue } from './support';
 
@@ -24,7 +25,7 @@ after(async () => {
 async function build(adminToken?: string, allowOpenWrites = adminToken === undefined) {
   await resetDatabase(db, 'cdnurl');
   const parts = appParts('cdnurl');
-  const app = createApp({ store: createUrlStore(db), adminToken, allowOpenWrites, ...parts });
+  const app = createApp({ store: createCatalogStore(urlCatalog, db), adminToken, allowOpenWrites, ...parts });
   return { app, ...parts };
 }
 

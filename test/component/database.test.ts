@@ -11,9 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import request from 'supertest';
 import { createApp as createMetadataApp } from '../../services/metadata/app';
-import { createMetadataStore } from '../../services/metadata/store';
+import { metadataCatalog } from '../../services/metadata/routes';
 import { Readiness } from '../../services/platform/health';
 import { loadMigrations, migrate } from '../../services/platform/migrate';
+import { createCatalogStore } from '../../services/platform/catalog-service';
 import { migrationsDir, openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { startService } from '../support/processes';
 import { parentOf } from '../support/proc';
@@ -158,12 +159,24 @@ describe('migrations', () => {
   });
 });
 
+/** Metadata's app on its own database at `url`, open writes, readiness following the pool. */
+async function metadataOn(url: string) {
+  const readiness = new Readiness();
+  const db = await openDatabase(url, 'metadata', readiness);
+  const app = createMetadataApp({
+    store: createCatalogStore(metadataCatalog, db),
+    adminToken: undefined,
+    allowOpenWrites: true,
+    ...appParts('metadata'),
+    readiness,
+  });
+  return { db, app };
+}
+
 describe('the database going away', () => {
   it('when PostgreSQL stops, then reads answer 503 JSON and readiness fails; when it is back, the same pool serves again', async () => {
     const local = await startPostgres();
-    const readiness = new Readiness();
-    const db = await openDatabase(local.url, 'metadata', readiness);
-    const app = createMetadataApp({ store: createMetadataStore(db), adminToken: undefined, allowOpenWrites: true, ...appParts('metadata'), readiness });
+    const { db, app } = await metadataOn(local.url);
     try {
       await request(app).get('/content/asset/123').expect(200);
       await request(app).get('/readyz').expect(200);
@@ -184,9 +197,7 @@ describe('the database going away', () => {
 
   it('when PostgreSQL hangs (stopped, not gone), then reads answer 503 within their bound and readiness fails; when it goes on, so does the service', async () => {
     const local = await startPostgres();
-    const readiness = new Readiness();
-    const db = await openDatabase(local.url, 'metadata', readiness);
-    const app = createMetadataApp({ store: createMetadataStore(db), adminToken: undefined, allowOpenWrites: true, ...appParts('metadata'), readiness });
+    const { db, app } = await metadataOn(local.url);
     // The postmaster and every backend: the open connections hang with it.
     const postmaster = findPostmaster(local.port);
     assert.ok(postmaster, 'the postmaster of the test server');

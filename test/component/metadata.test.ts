@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp } from '../../services/metadata/app';
 import type { Database } from '../../services/platform/database';
-import { createMetadataStore } from '../../services/metadata/store';
+import { metadataCatalog } from '../../services/metadata/routes';
+import { createCatalogStore } from '../../services/platform/catalog-service';
 import { openDatabase, resetDatabase, startPostgres, type TestPostgres } from '../support/postgres';
 import { appParts, assertErrorShape, assertNoInternals, metricValue } from './support';
 
@@ -24,7 +25,7 @@ after(async () => {
 async function build(adminToken?: string, allowOpenWrites = adminToken === undefined) {
   await resetDatabase(db, 'metadata');
   const parts = appParts('metadata');
-  const app = createApp({ store: createMetadataStore(db), adminToken, allowOpenWrites, ...parts });
+  const app = createApp({ store: createCatalogStore(metadataCatalog, db), adminToken, allowOpenWrites, ...parts });
   return { app, ...parts };
 }
 

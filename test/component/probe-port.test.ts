@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
+import { CONFIG_EXIT_CODE } from '../../services/platform/config';
 import { freePort, startProcess, startService, REPO_ROOT, type RunningService } from '../support/processes';
 import { waitFor } from '../support/wait';
 
@@ -65,7 +66,7 @@ describe('the probe listener (PROBE_PORT)', () => {
     assert.equal(code, 0, play.output());
   });
 
-  it('when PROBE_PORT equals PORT, then the service refuses to start, naming both', async () => {
+  it('when PROBE_PORT equals PORT, then the service refuses to start, naming both, with the configuration exit code', async () => {
     const port = await freePort();
     const proc = startProcess(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'metadata', 'main.js')], { PORT: String(port), PROBE_PORT: String(port) });
     try {
@@ -73,7 +74,7 @@ describe('the probe listener (PROBE_PORT)', () => {
     } finally {
       await proc.stop('SIGKILL');
     }
-    assert.equal(proc.child.exitCode, 1);
+    assert.equal(proc.child.exitCode, CONFIG_EXIT_CODE, 'a supervisor must not restart it');
     assert.match(proc.output(), /PROBE_PORT=\d+, PORT=\d+: PROBE_PORT must differ from PORT/);
   });
 });

@@ -6,7 +6,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Router } from 'express';
 import request from 'supertest';
 import { StaticDirectory } from '../../services/platform/discovery';
-import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream, type ViewEvent } from '../../services/platform/events';
+import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream } from '../../services/platform/events';
+import type { ViewEvent } from '../../services/contracts/view-event';
 import { createHttpApp } from '../../services/platform/http';
 import { NatsLink } from '../../services/platform/nats';
 import { createPeerClient, type PeerClient } from '../../services/platform/peer-client';
@@ -215,6 +216,66 @@ describe('recordEvent verdicts', () => {
     const { client } = await realReporting();
     const verdict = await recordEvent(client, await deliver(JSON.stringify({ ...newEvent(), assetId: '../etc' })), 1000);
     assert.equal(verdict.kind, 'poison');
+  });
+});
+
+/**
+ * Events at the edges of the view event's rule, each with an id of its own
+ * built from `id`, and whether the rule takes them.
+ */
+function edgeEvents(id: string): Array<{ what: string; event: unknown; valid: boolean }> {
+  const time = '2025-01-01T12:00:00';
+  const event = (n: number, fields: Record<string, unknown> = {}) => ({
+    eventId: `${id}-${n}`,
+    assetId: '123',
+    userId: 'edge-user',
+    occurredAt: `${time}Z`,
+    ...fields,
+  });
+  return [
+    { what: 'a UTC time', event: event(1), valid: true },
+    { what: 'a time with an offset', event: event(2, { occurredAt: `${time}+02:00` }), valid: true },
+    { what: 'a time with a negative offset and nanoseconds', event: event(3, { occurredAt: `${time}.123456789-05:30` }), valid: true },
+    { what: 'the widest offset in use', event: event(4, { occurredAt: `${time}+14:00` }), valid: true },
+    { what: 'an id with a dot and a colon', event: event(5, { eventId: `play:${id}.5` }), valid: true },
+    { what: 'an id of 128 characters', event: event(6, { eventId: `${id}-6-`.padEnd(128, 'x') }), valid: true },
+    { what: 'a field the rule does not know', event: event(7, { sessionId: 's-1' }), valid: true },
+    { what: 'an id of 129 characters', event: event(8, { eventId: `${id}-8-`.padEnd(129, 'x') }), valid: false },
+    { what: 'an id with a space', event: event(9, { eventId: `${id} 9` }), valid: false },
+    { what: 'an asset id with a dot', event: event(10, { assetId: 'a.b' }), valid: false },
+    { what: 'a time without an offset', event: event(11, { occurredAt: time }), valid: false },
+    { what: 'a day that does not exist', event: event(12, { occurredAt: '2025-02-30T12:00:00Z' }), valid: false },
+    { what: 'year 0, which Postgres cannot store', event: event(13, { occurredAt: '0000-01-01T00:00:00Z' }), valid: false },
+    { what: 'an offset of 16 hours, which Postgres cannot store', event: event(14, { occurredAt: `${time}+16:00` }), valid: false },
+    { what: 'no user', event: event(15, { userId: undefined }), valid: false },
+    { what: 'not an object', event: 'a view', valid: false },
+  ];
+}
+
+describe('the view event both sides read', () => {
+  it('when events at the edges of the rule are posted to reporting and delivered to the listener, then each is recorded by both or refused by both', async () => {
+    const { app, client } = await realReporting();
+    const direct = edgeEvents('edge-direct');
+    const posted = await request(app)
+      .post('/events')
+      .send({ events: direct.map((c) => c.event) })
+      .expect(200);
+    const outcomes = (posted.body as { results: Array<{ outcome: string }> }).results.map((r) => r.outcome);
+    assert.deepEqual(
+      direct.map((c, i) => `${c.what}: ${outcomes[i]}`),
+      direct.map((c) => `${c.what}: ${c.valid ? 'recorded' : 'invalid'}`),
+    );
+
+    const delivered = edgeEvents('edge-listener');
+    const msgs = [];
+    for (const c of delivered) msgs.push(await deliver(JSON.stringify(c.event)));
+    const verdicts = await recordBatch(client, msgs, 5000);
+    // Refused by the listener's own reading, before reporting is asked: the same rule, not reporting's answer.
+    assert.deepEqual(
+      delivered.map((c, i) => `${c.what}: ${verdicts[i]?.kind === 'recorded' ? 'recorded' : (verdicts[i] as { reason: string }).reason}`),
+      delivered.map((c) => `${c.what}: ${c.valid ? 'recorded' : 'unparseable view event'}`),
+    );
+    assert.deepEqual((await request(app).get('/events/user/edge-user').expect(200)).body, { id: 'edge-user', views: 14 });
   });
 });
 

@@ -2,13 +2,14 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PoolClient } from 'pg';
-import { startLocalPostgres, type LocalPostgres } from '../../scripts/local-postgres';
+import { canEnter, serverUser, startLocalPostgres, type LocalPostgres } from '../../scripts/local-postgres';
 import { Database } from '../../services/platform/database';
 import { Readiness } from '../../services/platform/health';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
-import { seedUrlTable } from '../../services/cdnurl/store';
-import { seedMetadataTable } from '../../services/metadata/store';
+import { urlCatalog } from '../../services/cdnurl/routes';
+import { metadataCatalog } from '../../services/metadata/routes';
+import { seedCatalog } from '../../services/platform/catalog-service';
 import { freePort, REPO_ROOT } from './processes';
 
 export interface TestPostgres {
@@ -36,10 +37,16 @@ export interface TestPostgresOptions {
   clientsFrom?: string;
 }
 
+/** The temp folder, unless the server's user cannot enter it (a private TMPDIR, as root): then /tmp. */
+function tempFolderForServer(): string {
+  const user = serverUser();
+  return !user || canEnter(tmpdir(), user) ? tmpdir() : '/tmp';
+}
+
 /** A real PostgreSQL server (Debian's) on a free port, its data in a temp dir; fsync off, the data is thrown away. */
 export async function startPostgres(listen: TestPostgresOptions = {}): Promise<TestPostgres> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'vm-pg-'));
+  const dir = mkdtempSync(join(tempFolderForServer(), 'vm-pg-'));
   // As root the server runs as the postgres user, which must reach the data dir inside.
   chmodSync(dir, 0o755);
   const settings: Record<string, string> = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
@@ -86,8 +93,8 @@ export async function startPostgres(listen: TestPostgresOptions = {}): Promise<T
 export type StoreService = 'metadata' | 'cdnurl' | 'reporting';
 
 const afterMigrate: Record<StoreService, ((client: PoolClient) => Promise<void>) | undefined> = {
-  metadata: seedMetadataTable,
-  cdnurl: seedUrlTable,
+  metadata: seedCatalog(metadataCatalog),
+  cdnurl: seedCatalog(urlCatalog),
   reporting: undefined,
 };
 

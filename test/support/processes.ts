@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ServiceName } from '../../services/contracts/services';
 import { waitFor } from './wait';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -109,7 +110,7 @@ export async function startNats(options: { port?: number; host?: string } = {}):
   };
 }
 
-export type ServiceName = 'metadata' | 'cdnurl' | 'reporting' | 'play' | 'queue-listener';
+export type { ServiceName };
 
 export interface RunningService extends Proc {
   name: ServiceName;

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { ConfigError, commonConfigSchema, durationMsSchema, httpUrlSchema, booleanSchema, loadConfig, portSchema } from '../../services/platform/config';
+import {
+  ConfigError,
+  checkConfig,
+  commonConfigSchema,
+  problemText,
+  durationMsSchema,
+  httpUrlSchema,
+  booleanSchema,
+  loadConfig,
+  portSchema,
+} from '../../services/platform/config';
 import { natsUrlSchema } from '../../services/platform/nats';
 import { configRules as playConfigRules, configSchema as playConfigSchema } from '../../services/play/config';
 import { StaticDirectory } from '../../services/platform/discovery';
@@ -9,6 +19,7 @@ import { Readiness } from '../../services/platform/health';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { shutDown } from '../../services/platform/shutdown';
+import { tolerant } from '../../services/platform/validation';
 
 const schema = commonConfigSchema.extend({
   PORT: portSchema(8081),
@@ -116,6 +127,24 @@ describe('loadConfig', () => {
     );
     assert.throws(() => load({ FAULTS: '{"errorRate":1}' }), /FAULTS=.*, FAULTS_ENABLED=false: FAULTS needs FAULTS_ENABLED=true/);
     assert.equal(load({ PLAY_DEADLINE_MS: '600', SHED_EVENT_LOOP_DELAY_MS: '700' }).PLAY_DEADLINE_MS, 600);
+  });
+
+  it('when several variables are wrong, then checkConfig names each once, in the order of the schema, and the rules wait until each is valid', () => {
+    const checked = checkConfig(playConfigSchema, { PORT: 'x', LOG_LEVEL: 'loud', PLAY_DEADLINE_MS: '600' }, playConfigRules);
+    assert.deepEqual(
+      checked.problems?.map((p) => p.variables.map((v) => v.name)),
+      [['PORT'], ['LOG_LEVEL']],
+    );
+    assert.equal(problemText(checked.problems[0]!), 'PORT="x": Expected number, received nan');
+    const rules = checkConfig(playConfigSchema, { PLAY_DEADLINE_MS: '600', SHUTDOWN_DRAIN_DELAY_MS: '10000' }, playConfigRules);
+    assert.deepEqual(
+      rules.problems?.map((p) => p.variables.map((v) => v.name)),
+      [
+        ['SHUTDOWN_DRAIN_DELAY_MS', 'SHUTDOWN_TIMEOUT_MS'],
+        ['PLAY_DEADLINE_MS', 'SHED_EVENT_LOOP_DELAY_MS'],
+      ],
+    );
+    assert.equal(checkConfig(playConfigSchema, {}, playConfigRules).config?.PORT, 8080);
   });
 
   it('when a secret variable is invalid, then the ConfigError names it without echoing the secret', () => {
@@ -256,5 +285,21 @@ describe('StaticDirectory', () => {
   it('when an unknown peer is asked for, then it throws naming the peer', () => {
     const dir = new StaticDirectory({}, createMetrics('dir-test'));
     assert.throws(() => dir.candidates('ghost'), /ghost/);
+  });
+});
+
+describe('tolerant', () => {
+  const answer = z.object({ counts: z.array(z.object({ views: z.number().int().nonnegative() }).strict()).min(1) }).strict();
+
+  it('when an answer carries fields the strict schema does not know, at any depth, then the tolerant reading drops them', () => {
+    const body = { counts: [{ views: 2, since: '2025' }], page: 1 };
+    assert.equal(answer.safeParse(body).success, false);
+    assert.deepEqual(tolerant(answer).parse(body), { counts: [{ views: 2 }] });
+  });
+
+  it('when an answer breaks a rule of the schema, then the tolerant reading refuses it as the strict one does', () => {
+    for (const body of [{ counts: [] }, { counts: [{ views: -1 }] }, { counts: [{}] }, { total: 1 }]) {
+      assert.equal(tolerant(answer).safeParse(body).success, false, JSON.stringify(body));
+    }
   });
 });
