@@ -6,11 +6,17 @@
  * play -> NATS -> queue-listener -> reporting, catalog writes seen by play,
  * and the health routes. Every id it writes is new (suffixed with the run),
  * so it can run again against the same services; it reads the seed (assets
- * 123 and 456) and only adds to it.
+ * 123 and 456) and only adds to it. Answers are read with the services'
+ * own wire contracts (services/contracts); the exact bodies it expects are
+ * written out here, as a client would expect them.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { ViewEvent } from '../services/platform/events';
+import { URL_PATH, urlRecord } from '../services/contracts/cdnurl';
+import { METADATA_PATH, metadataRecord } from '../services/contracts/metadata';
+import { playbackSchema } from '../services/contracts/play';
+import { COUNTS_PATH, RECORD_BATCH_PATH, countsAnswer, recordBatchAnswer, viewCountsSchema } from '../services/contracts/reporting';
+import type { ViewEvent } from '../services/contracts/view-event';
 import { call, holdsWithin, type Answer, type Verdicts } from './contract-kit';
 
 export interface Targets {
@@ -32,19 +38,10 @@ const VIEW_FLOW_TIMEOUT_MS = 15_000;
 /** How soon play must answer with a catalog write: its cache is kept fresh by change notices. */
 const CATALOG_FRESHNESS_MS = 1_000;
 
+/** Every refusal's shape (docs/architecture.md). */
 const errorAnswer = z.object({ error: z.string(), message: z.string() });
-const playAnswer = z.object({
-  id: z.string(),
-  title: z.string(),
-  genre: z.string(),
-  summary: z.string(),
-  url: z.string().nullable(),
-  assetviews: z.number().int().nullable(),
-  userviews: z.number().int().nullable(),
-  degraded: z.array(z.string()),
-});
+/** `GET /events/user/:userId` and `GET /events/asset/:assetId`. */
 const viewsAnswer = z.object({ id: z.string(), views: z.number().int() });
-const batchAnswer = z.object({ results: z.array(z.object({ outcome: z.string() })) });
 
 const bearer = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 
@@ -70,11 +67,11 @@ interface Suite {
 }
 
 async function metadata({ t, v, run, admin }: Suite): Promise<void> {
-  const asset = (id: string) => `${t.metadata}/content/asset/${id}`;
+  const asset = (id: string) => `${t.metadata}${METADATA_PATH}/${id}`;
   let r = await call('GET', asset('123'));
   v.equal([r.status, r.json], [200, { id: '123', title: 'It', genre: 'horror', summary: 'A very scary movie' }], 'metadata: GET the seed asset 123');
   r = await call('GET', asset('456'));
-  v.equal((r.json as { title?: unknown } | undefined)?.title, 'Terminator', 'metadata: GET the seed asset 456');
+  v.equal(read(metadataRecord, r)?.title, 'Terminator', 'metadata: GET the seed asset 456');
   r = await call('GET', asset(`nope${run}`));
   v.equal([r.status, r.json], [404, { id: `nope${run}`, status: 'Asset not found' }], 'metadata: GET an unknown asset is 404 {id, status}');
   r = await call('POST', asset(`m${run}`), { json: { title: 'Alien', genre: 'scifi', summary: 'In space' }, headers: admin });
@@ -88,7 +85,7 @@ async function metadata({ t, v, run, admin }: Suite): Promise<void> {
 }
 
 async function cdnurl({ t, v, run, admin }: Suite): Promise<void> {
-  const asset = (id: string) => `${t.cdnurl}/url/asset/${id}`;
+  const asset = (id: string) => `${t.cdnurl}${URL_PATH}/${id}`;
   let r = await call('GET', asset('123'));
   v.equal([r.status, r.json], [200, { id: '123', url: 'path/to/asset123.mp4' }], 'cdnurl: GET the seed URL of 123');
   r = await call('GET', asset('456'));
@@ -96,7 +93,7 @@ async function cdnurl({ t, v, run, admin }: Suite): Promise<void> {
   r = await call('POST', asset(`m${run}`), { json: { url: `path/to/m${run}.mp4` }, headers: admin });
   v.equal([r.status, r.json], [200, { status: 'ok' }], 'cdnurl: POST a URL');
   r = await call('GET', asset(`m${run}`));
-  v.equal((r.json as { url?: unknown } | undefined)?.url, `path/to/m${run}.mp4`, 'cdnurl: GET answers what was POSTed');
+  v.equal(read(urlRecord, r)?.url, `path/to/m${run}.mp4`, 'cdnurl: GET answers what was POSTed');
 }
 
 async function reporting({ t, v, run, recorder }: Suite): Promise<void> {
@@ -106,7 +103,7 @@ async function reporting({ t, v, run, recorder }: Suite): Promise<void> {
 
   const keyed = { ...recorder, 'idempotency-key': `k-${run}` };
   r = await call('POST', `${t.reporting}/events/asset/r${run}/user/${user}`, { headers: keyed });
-  v.equal([r.status, r.json], [200, { userviews: 1, assetviews: 1 }], 'reporting: POST a view answers both counts');
+  v.equal([r.status, read(viewCountsSchema, r)], [200, { userviews: 1, assetviews: 1 }], 'reporting: POST a view answers both counts');
   r = await call('POST', `${t.reporting}/events/asset/r${run}/user/${user}`, { headers: keyed });
   v.equal(
     [r.status, r.json, r.headers['idempotent-replayed']],
@@ -125,7 +122,7 @@ async function reporting({ t, v, run, recorder }: Suite): Promise<void> {
   v.equal([r.status, r.json], [200, { assetviews: 1, userviews: 1 }], 'reporting: GET both counts of one play');
   r = await call('GET', `${t.reporting}/events/asset/never${run}/user/never${run}`);
   v.equal([r.status, r.json], [200, { assetviews: 0, userviews: 0 }], 'reporting: both counts of never-seen ids are 0');
-  r = await call('POST', `${t.reporting}/events/counts`, {
+  r = await call('POST', `${t.reporting}${COUNTS_PATH}`, {
     json: {
       plays: [
         { assetId: `r${run}`, userId: user },
@@ -134,7 +131,7 @@ async function reporting({ t, v, run, recorder }: Suite): Promise<void> {
     },
   });
   v.equal(
-    [r.status, r.json],
+    [r.status, read(countsAnswer, r)],
     [
       200,
       {
@@ -150,8 +147,8 @@ async function reporting({ t, v, run, recorder }: Suite): Promise<void> {
   const event = (eventId: string, assetId: string): ViewEvent => ({ eventId, assetId, userId: user, occurredAt: new Date().toISOString() });
   const [first, second] = [randomUUID(), randomUUID()];
   const batch = async (events: ViewEvent[]) => {
-    const answer = await call('POST', `${t.reporting}/events`, { json: { events }, headers: recorder });
-    return [answer.status, read(batchAnswer, answer)?.results.map((x) => x.outcome)];
+    const answer = await call('POST', `${t.reporting}${RECORD_BATCH_PATH}`, { json: { events }, headers: recorder });
+    return [answer.status, read(recordBatchAnswer, answer)?.results.map((x) => x.outcome)];
   };
   v.equal(
     await batch([event(first, `b${run}`), event(second, `b${run}`), event(first, `b${run}`)]),
@@ -165,7 +162,7 @@ async function reporting({ t, v, run, recorder }: Suite): Promise<void> {
   );
   r = await call('GET', `${t.reporting}/events/asset/b${run}`);
   v.equal(read(viewsAnswer, r)?.views, 2, 'reporting: a batch counts each event once');
-  refused(v, await call('POST', `${t.reporting}/events`, { json: { events: [] }, headers: recorder }), 400, 'reporting: an empty batch is 400');
+  refused(v, await call('POST', `${t.reporting}${RECORD_BATCH_PATH}`, { json: { events: [] }, headers: recorder }), 400, 'reporting: an empty batch is 400');
 }
 
 /** The views reporting holds for a user, 0 when it knows none. */
@@ -188,7 +185,8 @@ async function viewFlow({ t, v, run }: Suite): Promise<void> {
     [200, 200, 200, 200, 200],
     'play: 5 plays of 123 answer 200',
   );
-  const first = plays[0] ? read(playAnswer, plays[0]) : undefined;
+  const first = plays[0] ? read(playbackSchema, plays[0]) : undefined;
+  v.expect(first !== undefined, "play: the answer is play's contract (services/contracts/play.ts)", plays[0]?.text.slice(0, 200));
   v.equal(
     first && [first.id, first.title, first.genre, first.summary, first.url],
     ['123', 'It', 'horror', 'A very scary movie', 'path/to/asset123.mp4'],
@@ -199,7 +197,7 @@ async function viewFlow({ t, v, run }: Suite): Promise<void> {
   v.expect(recorded, `flow: 5 plays are 5 views of the user in reporting within ${VIEW_FLOW_TIMEOUT_MS / 1000} s`, `${await userViews(t, user)} views`);
   const grown = (await assetViews(t, '123')) - before;
   v.expect(grown >= 5, 'flow: the views of asset 123 grew by at least 5', `grew by ${grown}`);
-  const last = read(playAnswer, await play());
+  const last = read(playbackSchema, await play());
   v.expect(
     last !== undefined && last.userviews !== null && last.assetviews !== null && last.userviews >= 5 && last.assetviews >= last.userviews,
     'play: answers userviews and assetviews, not swapped',
@@ -210,19 +208,19 @@ async function viewFlow({ t, v, run }: Suite): Promise<void> {
 async function catalogWrites({ t, v, run, admin, tokens }: Suite): Promise<void> {
   const user = `w${run}`;
   if (tokens.admin) {
-    const r = await call('POST', `${t.metadata}/content/asset/open${run}`, { json: { title: 'x', genre: 'y', summary: 'z' } });
+    const r = await call('POST', `${t.metadata}${METADATA_PATH}/open${run}`, { json: { title: 'x', genre: 'y', summary: 'z' } });
     v.equal(r.status, 401, 'metadata: POST without the token is 401');
   } else {
     v.skip('metadata: POST without the token is 401', 'ADMIN_TOKEN is not set, so the catalog is taken to be open');
   }
   const play = async (asset: string) => {
     const r = await call('POST', `${t.play}/play/asset/${asset}/user/${user}`);
-    return [r.status, read(playAnswer, r)] as const;
+    return [r.status, read(playbackSchema, r)] as const;
   };
   let [status, answer] = await play(`m${run}`);
   v.equal([status, answer?.title, answer?.url], [200, 'Alien', `path/to/m${run}.mp4`], 'play: answers an asset written through POST');
-  await call('POST', `${t.metadata}/content/asset/m${run}`, { json: { title: 'Aliens', genre: 'scifi', summary: 'In space again' }, headers: admin });
-  await call('POST', `${t.cdnurl}/url/asset/m${run}`, { json: { url: `path/to/m${run}-v2.mp4` }, headers: admin });
+  await call('POST', `${t.metadata}${METADATA_PATH}/m${run}`, { json: { title: 'Aliens', genre: 'scifi', summary: 'In space again' }, headers: admin });
+  await call('POST', `${t.cdnurl}${URL_PATH}/m${run}`, { json: { url: `path/to/m${run}-v2.mp4` }, headers: admin });
   const fresh = await holdsWithin(
     async () => {
       const [, now] = await play(`m${run}`);

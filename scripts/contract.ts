@@ -8,9 +8,13 @@
  *
  * Exit codes: 0 every check held, 1 a check failed, 2 a usage error.
  */
+import { SERVICES, type ServiceName } from '../services/contracts/services';
 import { httpUrlFrom, readCommandLine, runCommand } from './args';
 import { Verdicts } from './contract-kit';
 import { runContract, type Targets, type Tokens } from './contract-suite';
+
+/** Where the local mesh (./scripts/mesh) serves each service. */
+const local = (service: ServiceName) => `http://127.0.0.1:${SERVICES[service].port}`;
 
 export const USAGE = `usage: npm run contract -- [--play URL] [--metadata URL] [--cdnurl URL] [--reporting URL]
 
@@ -20,10 +24,10 @@ a view's way through NATS and the listener to reporting, and the health
 routes. Prints each check and closes with "contract: N passed, N failed, N skipped".
 
 options (each also read from the variable named, then the local mesh's port):
-  --play URL        PLAY_URL       default http://127.0.0.1:8080
-  --metadata URL    METADATA_URL   default http://127.0.0.1:8081
-  --reporting URL   REPORTING_URL  default http://127.0.0.1:8082
-  --cdnurl URL      CDNURL_URL     default http://127.0.0.1:8083
+  --play URL        PLAY_URL       default ${local('play')}
+  --metadata URL    METADATA_URL   default ${local('metadata')}
+  --reporting URL   REPORTING_URL  default ${local('reporting')}
+  --cdnurl URL      CDNURL_URL     default ${local('cdnurl')}
   -h, --help        this text
 
 environment: ADMIN_TOKEN    the catalog's write token (unset: the catalog is taken to be open)
@@ -38,10 +42,10 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Opti
   const line = readCommandLine(
     argv,
     {
-      play: { env: 'PLAY_URL', default: 'http://127.0.0.1:8080' },
-      metadata: { env: 'METADATA_URL', default: 'http://127.0.0.1:8081' },
-      reporting: { env: 'REPORTING_URL', default: 'http://127.0.0.1:8082' },
-      cdnurl: { env: 'CDNURL_URL', default: 'http://127.0.0.1:8083' },
+      play: { env: 'PLAY_URL', default: local('play') },
+      metadata: { env: 'METADATA_URL', default: local('metadata') },
+      reporting: { env: 'REPORTING_URL', default: local('reporting') },
+      cdnurl: { env: 'CDNURL_URL', default: local('cdnurl') },
     },
     { env },
   );
