@@ -10,8 +10,8 @@ import type { LoadResult } from './load';
 import { cpuMicros } from './proc-cpu';
 import { findPostmaster } from './proc-memory';
 
-export const CPU_PROCESSES = ['play', 'reporting', 'queue-listener', 'metadata', 'cdnurl', 'NATS', 'PostgreSQL'] as const;
-export type CpuProcess = (typeof CPU_PROCESSES)[number];
+const CPU_PROCESSES = ['play', 'reporting', 'queue-listener', 'metadata', 'cdnurl', 'NATS', 'PostgreSQL'] as const;
+type CpuProcess = (typeof CPU_PROCESSES)[number];
 
 export interface CpuPerPlay {
   load: LoadResult;

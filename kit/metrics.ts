@@ -65,7 +65,7 @@ export function parseSamples(text: string): Sample[] {
 const hasLabels = (sample: Sample, labels: Record<string, string>) => Object.entries(labels).every(([k, v]) => sample.labels[k] === v);
 
 /** The samples of `name` whose labels include `labels` (and may have others). */
-export function samplesOf(text: string, name: string, labels: Record<string, string> = {}): Sample[] {
+function samplesOf(text: string, name: string, labels: Record<string, string> = {}): Sample[] {
   return parseSamples(text).filter((s) => s.name === name && hasLabels(s, labels));
 }
 

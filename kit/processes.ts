@@ -118,7 +118,7 @@ export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {
 }
 
 /** One server of a NatsCluster. */
-export interface NatsClusterNode {
+interface NatsClusterNode {
   /** server_name, as JetStream reports it in a stream's cluster info. */
   name: string;
   url: string;

@@ -9,7 +9,7 @@ import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import { operation, type BearerAuth, type Operation, type OperationDoc } from './openapi';
 
-export const FAULTS_PATH = '/admin/faults';
+const FAULTS_PATH = '/admin/faults';
 /** The token the examples of the OpenAPI document send to /admin/faults. */
 export const EXAMPLE_FAULTS_TOKEN = 'example-faults-token';
 

@@ -15,7 +15,7 @@ import { shutDown, type ShutdownStep } from './shutdown';
 
 type ServiceConfigSchema = ReturnType<typeof serviceConfigSchema>;
 
-export interface ServiceContext<C> {
+interface ServiceContext<C> {
   config: C;
   /** For the service's app; the fault toggles exist only with FAULTS_ENABLED=true, and the service's own kinds read them. */
   parts: AppParts;
@@ -23,7 +23,7 @@ export interface ServiceContext<C> {
   peerDirectory: (staticUrls: Record<string, string>) => PeerDirectory;
 }
 
-export interface StartedService {
+interface StartedService {
   app: Express;
   /** Run after the HTTP server has stopped, in order (drain NATS, close pools). */
   stop?: ShutdownStep[];

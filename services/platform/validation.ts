@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { HttpError, badRequest } from './errors';
 
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Ids travel into NATS subjects, Consul metadata and logs: keep them plain. */
 export const idSchema = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
 

@@ -17,7 +17,7 @@ export type { AddonChart } from '../../scripts/addon-charts';
 const fromEnvironment = process.env['ADDON_CHARTS_DIR'];
 
 /** The folder of packaged upstream charts, absolute, or undefined when ADDON_CHARTS_DIR is unset. */
-export const addonChartsDir: string | undefined = fromEnvironment
+const addonChartsDir: string | undefined = fromEnvironment
   ? isAbsolute(fromEnvironment)
     ? fromEnvironment
     : resolve(repoRoot, fromEnvironment)
@@ -76,7 +76,7 @@ export function findAddonArchive(chart: AddonChart, where: ChartSources = source
 }
 
 /** Path of the archive of one chart, from ADDON_CHARTS_DIR or the fetched ones. */
-export function addonArchive(chart: AddonChart): string {
+function addonArchive(chart: AddonChart): string {
   return findAddonArchive(chart);
 }
 

@@ -11,7 +11,7 @@ import type { ConsulDouble } from './consul-double';
 export const ACL_TOKEN = 'mesh-test-token';
 
 /** Environment that makes a service register with the double and look its peers up there. */
-export function consulEnv(consul: ConsulDouble, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+function consulEnv(consul: ConsulDouble, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     CONSUL_HTTP_ADDR: consul.address,
     CONSUL_HTTP_TOKEN: ACL_TOKEN,

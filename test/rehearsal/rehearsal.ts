@@ -48,7 +48,7 @@ import { rollingRestart, type RollingUpdateResult } from './rolling-update';
 import { play, settledViews, steadyPlays, type TrafficResult } from './views';
 
 /** The image test's image, which test/image/build-image.sh keeps up to date by content. */
-export const BUILT_IMAGE = 'localhost/video-mesh:test';
+const BUILT_IMAGE = 'localhost/video-mesh:test';
 const REPOSITORY = 'localhost/video-mesh';
 const TAG_PREFIX = 'rehearsal-';
 
@@ -62,7 +62,7 @@ export interface ReadyFigures {
 }
 
 /** The running pod's resolved environment variable (a Secret's value, already resolved through its reference). */
-export function envOf(pod: RunningPod, name: string): string {
+function envOf(pod: RunningPod, name: string): string {
   for (const c of pod.plan.containers) {
     const found = c.env.find(([n]) => n === name);
     if (found) return found[1];

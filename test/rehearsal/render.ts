@@ -36,7 +36,7 @@ const skaffoldSchema = z.object({
     .default([]),
 });
 
-export interface PortForward {
+interface PortForward {
   service: string;
   namespace: string | undefined;
   port: number;
