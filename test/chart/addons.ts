@@ -17,11 +17,7 @@ export type { AddonChart } from '../../scripts/addon-charts';
 const fromEnvironment = process.env['ADDON_CHARTS_DIR'];
 
 /** The folder of packaged upstream charts, absolute, or undefined when ADDON_CHARTS_DIR is unset. */
-const addonChartsDir: string | undefined = fromEnvironment
-  ? isAbsolute(fromEnvironment)
-    ? fromEnvironment
-    : resolve(repoRoot, fromEnvironment)
-  : undefined;
+const addonChartsDir: string | undefined = fromEnvironment ? (isAbsolute(fromEnvironment) ? fromEnvironment : resolve(repoRoot, fromEnvironment)) : undefined;
 
 /** Where to look: ADDON_CHARTS_DIR (if set), then the fetched archives. */
 export interface ChartSources {

@@ -64,6 +64,22 @@ test('when the project is read as an import graph, type-only imports included, t
 test('when two modules import each other, then the walk finds the cycle, and none once one stops', () => {
   const a = '/a.ts';
   const b = '/b.ts';
-  assert.deepEqual(cycles(new Map([[a, [b]], [b, [a]]])), [[a, b, a]]);
-  assert.deepEqual(cycles(new Map([[a, [b]], [b, []]])), []);
+  assert.deepEqual(
+    cycles(
+      new Map([
+        [a, [b]],
+        [b, [a]],
+      ]),
+    ),
+    [[a, b, a]],
+  );
+  assert.deepEqual(
+    cycles(
+      new Map([
+        [a, [b]],
+        [b, []],
+      ]),
+    ),
+    [],
+  );
 });
