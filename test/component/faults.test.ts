@@ -9,6 +9,7 @@ import { createHttpApp } from '../../services/platform/http';
 import { publishFailure } from '../../services/play/faults';
 import { pauseConsumer } from '../../services/queue-listener/faults';
 import { sampleSum } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
 import { appParts, assertErrorShape } from './support';
 
 const TOKEN = 'faults-admin-token-0123456789';
@@ -162,22 +163,23 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
 
   it('when a delay is set, then business routes wait that long and probes, metrics and the toggles do not', async () => {
     const { app, metrics } = build();
-    // Far apart, so a loaded CI machine cannot blur them: a delayed route takes 1.2 s, the others well under.
-    await put(app, { delayMs: 1200 });
-    const timed = async (path: string, authorization?: string) => {
-      const started = performance.now();
-      const req = request(app).get(path);
-      const res = await (authorization ? req.set('authorization', authorization) : req);
-      return { status: res.status, ms: performance.now() - started };
-    };
-    const business = await timed('/content/asset/123');
-    assert.equal(business.status, 200);
-    assert.ok(business.ms >= 1195, `business route took ${business.ms} ms`);
+    const delayMs = 5_000;
+    await put(app, { delayMs });
+    const started = performance.now();
+    let held = true;
+    const business = request(app)
+      .get('/content/asset/123')
+      .then((res) => ((held = false), { status: res.status, ms: performance.now() - started }));
+    await waitFor(async () => sampleSum(await metrics(), 'faults_injected_total', { kind: 'delay' }) === 1, { what: 'the business request held' });
+    // Each answers while the delayed request is still held: they do not wait for the delay.
     for (const [path, authorization] of [['/healthz'], ['/readyz'], ['/metrics'], ['/admin/faults', bearer]] as const) {
-      const probe = await timed(path, authorization);
-      assert.equal(probe.status, 200, path);
-      assert.ok(probe.ms < 800, `${path} took ${probe.ms} ms`);
+      const req = request(app).get(path);
+      assert.equal((await (authorization ? req.set('authorization', authorization) : req)).status, 200, path);
+      assert.ok(held, `${path} answered only after the delayed request`);
     }
+    const delayed = await business;
+    assert.equal(delayed.status, 200);
+    assert.ok(delayed.ms >= delayMs - 5, `business route took ${delayed.ms} ms`);
     const text = await metrics();
     assert.equal(sampleSum(text, 'faults_active', { kind: 'delay' }), 1);
     assert.equal(sampleSum(text, 'faults_injected_total', { kind: 'delay' }), 1);

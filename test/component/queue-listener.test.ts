@@ -58,6 +58,9 @@ after(async () => {
   await postgres?.remove();
 });
 
+/** A budget no loaded machine spends, for the tests about the verdict rather than the time. */
+const AMPLE_MS = 10_000;
+
 /** One message through the batch path, as a batch of one. */
 async function recordEvent(reporting: PeerClient, msg: JsMsg, timeoutMs: number): Promise<Verdict> {
   const [verdict] = await recordBatch(reporting, [msg], timeoutMs);
@@ -65,7 +68,7 @@ async function recordEvent(reporting: PeerClient, msg: JsMsg, timeoutMs: number)
   return verdict;
 }
 
-async function reportingAt(url: string, timeoutMs = 1000): Promise<PeerClient> {
+async function reportingAt(url: string, timeoutMs = AMPLE_MS): Promise<PeerClient> {
   const parts = appParts('queue-listener');
   const client = createPeerClient({ peer: 'reporting', directory: new StaticDirectory({ reporting: url }, parts.metrics), metrics: parts.metrics, timeoutMs });
   clients.push(client);
@@ -118,7 +121,7 @@ describe('recordEvent verdicts', () => {
   it('when reporting answers 2xx, then the verdict is recorded and reporting counted the view', async () => {
     const { app, client } = await realReporting();
     const event = newEvent('rec-user');
-    const verdict = await recordEvent(client, await deliver(event), 1000);
+    const verdict = await recordEvent(client, await deliver(event), AMPLE_MS);
     assert.deepEqual(verdict, { kind: 'recorded', event, duplicate: false });
     assert.deepEqual((await request(app).get('/events/user/rec-user').expect(200)).body, { id: 'rec-user', views: 1 });
   });
@@ -127,8 +130,8 @@ describe('recordEvent verdicts', () => {
     const { app, client } = await realReporting();
     const event = newEvent('dup-user');
     const msg = await deliver(event);
-    await recordEvent(client, msg, 1000);
-    const again = await recordEvent(client, msg, 1000);
+    await recordEvent(client, msg, AMPLE_MS);
+    const again = await recordEvent(client, msg, AMPLE_MS);
     assert.deepEqual(again, { kind: 'recorded', event, duplicate: true });
     assert.deepEqual((await request(app).get('/events/user/dup-user')).body, { id: 'dup-user', views: 1 });
   });
@@ -136,7 +139,7 @@ describe('recordEvent verdicts', () => {
   it('when reporting refuses the event with 400, then it is poison', async () => {
     const refusing = await listen(cannedJson(400, { error: 'invalid_id', message: 'no' }));
     servers.push(refusing);
-    const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), 1000);
+    const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), AMPLE_MS);
     assert.equal(verdict.kind, 'poison');
     assert.match((verdict as { reason: string }).reason, /400/);
   });
@@ -147,18 +150,18 @@ describe('recordEvent verdicts', () => {
       res.end('<html>not found</html>');
     });
     servers.push(proxy);
-    const verdict = await recordEvent(await reportingAt(proxy.url), await deliver(newEvent()), 1000);
+    const verdict = await recordEvent(await reportingAt(proxy.url), await deliver(newEvent()), AMPLE_MS);
     assert.equal(verdict.kind, 'retry');
   });
 
   it('when a batch mixes new, repeated, conflicting and unparseable events, then each gets its own verdict', async () => {
     const { app, client } = await realReporting();
     const first = newEvent('batch-user');
-    await recordEvent(client, await deliver(first), 1000);
+    await recordEvent(client, await deliver(first), AMPLE_MS);
     const fresh = newEvent('batch-user');
     const conflicting = { ...first, assetId: '456' };
     const msgs = [await deliver(fresh), await deliver(first), await deliver(conflicting), await deliver('{"nope":')];
-    const verdicts = await recordBatch(client, msgs, 1000);
+    const verdicts = await recordBatch(client, msgs, AMPLE_MS);
     assert.deepEqual(
       verdicts.map((v) => (v.kind === 'recorded' ? `recorded${v.duplicate ? ' duplicate' : ''}` : v.kind)),
       ['recorded', 'recorded duplicate', 'poison', 'poison'],
@@ -174,32 +177,33 @@ describe('recordEvent verdicts', () => {
     ] as const) {
       const refusing = await listen(cannedJson(status, { error, message: 'no' }));
       servers.push(refusing);
-      const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), 1000);
+      const verdict = await recordEvent(await reportingAt(refusing.url), await deliver(newEvent()), AMPLE_MS);
       assert.equal(verdict.kind, 'retry', `status ${status}`);
     }
   });
 
   it('when reporting is down, then the verdict is retry', async () => {
     const closed = `http://127.0.0.1:${await freePort()}`;
-    const verdict = await recordEvent(await reportingAt(closed), await deliver(newEvent()), 1000);
+    const verdict = await recordEvent(await reportingAt(closed), await deliver(newEvent()), AMPLE_MS);
     assert.equal(verdict.kind, 'retry');
   });
 
   it('when reporting answers 503, then the verdict is retry, not poison', async () => {
     const failing = await listen(cannedJson(503, { error: 'unavailable', message: 'later' }));
     servers.push(failing);
-    const verdict = await recordEvent(await reportingAt(failing.url), await deliver(newEvent()), 1000);
+    const verdict = await recordEvent(await reportingAt(failing.url), await deliver(newEvent()), AMPLE_MS);
     assert.equal(verdict.kind, 'retry');
   });
 
   it('when reporting is slower than the timeout, then the verdict is retry within about the timeout', async () => {
-    const slow = await listen(cannedJson(200, { userviews: 1, assetviews: 1 }, 5000));
+    // An answer no test waits for, and a bound far from it and from the timeout.
+    const slow = await listen(cannedJson(200, { userviews: 1, assetviews: 1 }, 60_000));
     servers.push(slow);
     const msg = await deliver(newEvent());
     const started = performance.now();
     const verdict = await recordEvent(await reportingAt(slow.url), msg, 250);
     assert.equal(verdict.kind, 'retry');
-    assert.ok(performance.now() - started < 1500);
+    assert.ok(performance.now() - started < 10_000);
   });
 
   it('when the payload is not JSON, then it is poison and reporting is not called', async () => {
@@ -209,14 +213,14 @@ describe('recordEvent verdicts', () => {
       cannedJson(200, { userviews: 1, assetviews: 1 })(req, res);
     });
     servers.push(watcher);
-    const verdict = await recordEvent(await reportingAt(watcher.url), await deliver('this is not json'), 1000);
+    const verdict = await recordEvent(await reportingAt(watcher.url), await deliver('this is not json'), AMPLE_MS);
     assert.deepEqual(verdict, { kind: 'poison', reason: 'unparseable view event' });
     assert.equal(called, 0);
   });
 
   it('when the payload is JSON but not a view event (bad id), then it is poison', async () => {
     const { client } = await realReporting();
-    const verdict = await recordEvent(client, await deliver(JSON.stringify({ ...newEvent(), assetId: '../etc' })), 1000);
+    const verdict = await recordEvent(client, await deliver(JSON.stringify({ ...newEvent(), assetId: '../etc' })), AMPLE_MS);
     assert.equal(verdict.kind, 'poison');
   });
 });
@@ -293,7 +297,7 @@ describe('queue-listener consumer and app', () => {
   it('when NATS is not connected yet, then /readyz is 503 while /healthz is 200; once bound, /readyz is 200', async (t) => {
     const parts = appParts('queue-listener');
     const { client } = await realReporting();
-    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
+    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
     parts.readiness.addCheck('nats', () => link.connected);
     parts.readiness.addCheck('consumer', () => consumer.bound);
     const app = createHttpApp({ ...parts, routes: Router() });
@@ -315,7 +319,7 @@ describe('queue-listener consumer and app', () => {
   it('when events are consumed, then a good one is recorded once and a poison one is dead-lettered with its reason', async (t) => {
     const parts = appParts('queue-listener');
     const { app: reporting, client } = await realReporting();
-    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: 1000, retryMaxDelayMs: 1000 });
+    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
     const nc2 = await connect({ servers: nats2.url });
     t.after(async () => {
       await consumer.stop();
@@ -368,7 +372,7 @@ describe('queue-listener retries', () => {
     });
     servers.push(flaky);
     const client = await reportingAt(flaky.url);
-    const { link, consumer } = listenerOn(nats3.url, client, parts, { recordTimeoutMs: 500, retryMaxDelayMs: 300 });
+    const { link, consumer } = listenerOn(nats3.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 300 });
     const producer = await connect({ servers: nats3.url });
     t.after(async () => {
       await consumer.stop();

@@ -121,7 +121,7 @@ describe('services discovered through Consul (double)', () => {
       JSON.stringify({ title: 'In flight', genre: 'test', summary: 'sent across a SIGTERM' }),
     );
     const load = drivePlays(mesh.play.url, 50);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => load.answered() >= 10, { what: 'plays under way before the SIGTERM' });
     const sigterm = Date.now();
     const exited = metadataB.stop('SIGTERM');
     await waitFor(() => consul.service(id) === undefined, { what: 'B deregistered', everyMs: 10 });
@@ -135,7 +135,8 @@ describe('services discovered through Consul (double)', () => {
     assert.equal(await inFlight.finish(), 200, 'the request in flight completes');
     const code = await exited;
     const shutdownMs = Date.now() - sigterm;
-    await new Promise((r) => setTimeout(r, 300));
+    const answeredAtExit = load.answered();
+    await waitFor(() => load.answered() >= answeredAtExit + 10, { what: 'plays answered after B exited' });
     const results = await load.stop();
     t.diagnostic(`deregistered ${deregisteredAfterMs} ms after SIGTERM; exited after ${shutdownMs} ms; during it ${summary(results)}`);
     assert.equal(code, 0);
@@ -145,7 +146,7 @@ describe('services discovered through Consul (double)', () => {
   test('when Consul restarts and forgets everything, then every service registers again and play finds its peers again', async () => {
     await consul.restart();
     const expected = [mesh.cdnurl, mesh.metadataA, mesh.play, mesh.reporting, mesh.listener].map(instanceIdOf).sort();
-    await waitFor(() => JSON.stringify(consul.serviceIds().sort()) === JSON.stringify(expected), { what: 'all registered again', timeoutMs: 5_000 });
+    await waitFor(() => JSON.stringify(consul.serviceIds().sort()) === JSON.stringify(expected), { what: 'all registered again' });
     await waitFor(() => consul.service(instanceIdOf(mesh.metadataA))?.status === 'passing', { what: 'metadata passing again' });
     const consulAnswers = async () => sampleSum(await scrape(mesh.play.url), 'discovery_resolutions_total', { peer: 'metadata', source: 'consul' });
     await waitFor(
@@ -154,7 +155,7 @@ describe('services discovered through Consul (double)', () => {
         const r = await play(mesh.play.url);
         return !failed(r) && (await consulAnswers()) > before;
       },
-      { what: 'play resolving through Consul again', timeoutMs: 5_000 },
+      { what: 'play resolving through Consul again' },
     );
     assert.equal(sampleSum(await scrape(mesh.metadataA.url), 'discovery_registered'), 1);
   });

@@ -75,18 +75,21 @@ export const METADATA_ROUTE = '/content/asset/:assetId';
  * Plays at a steady rate (open loop) until stopped; every answer is kept with
  * the time it was sent.
  */
-export function drivePlays(playUrl: string, perSecond: number): { stop(): Promise<Array<PlayResult & { at: number }>> } {
+export function drivePlays(playUrl: string, perSecond: number): { answered(): number; stop(): Promise<Array<PlayResult & { at: number }>> } {
   const results: Promise<PlayResult & { at: number }>[] = [];
   const started = Date.now();
   let sent = 0;
+  let answered = 0;
   const timer = setInterval(() => {
     const due = Math.floor(((Date.now() - started) / 1000) * perSecond);
     for (; sent < due; sent++) {
       const at = Date.now();
-      results.push(play(playUrl, sent % 2 ? '123' : '456', `u${sent % 50}`).then((r) => ({ ...r, at })));
+      results.push(play(playUrl, sent % 2 ? '123' : '456', `u${sent % 50}`).then((r) => (answered++, { ...r, at })));
     }
   }, 5);
   return {
+    /** Plays answered so far, whatever the answer: the load a test waits for instead of a time. */
+    answered: () => answered,
     async stop() {
       clearInterval(timer);
       return Promise.all(results);

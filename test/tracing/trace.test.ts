@@ -196,19 +196,6 @@ describe('tracing across the mesh', () => {
         },
         { what: `both views of ${userId} recorded` },
       );
-      // Longer than every exporter's batch delay: anything recorded would have arrived.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      // This test's own reads of the count are root requests to reporting, sampled there: not play's.
-      const mentioning = receiver
-        .spans()
-        .filter((s) => JSON.stringify(s.attributes).includes(userId) && !(s.service === 'reporting' && s.name === 'GET /events/user/:userId'));
-      assert.deepEqual(
-        mentioning.map((s) => `${s.service} ${s.kind} ${s.name}`),
-        [],
-        'no span of the unsampled plays was exported',
-      );
-      assert.equal(receiver.spans().filter((s) => s.kind === 'CONSUMER').length, consumersBefore, 'the listener exported no span for their views');
-
       // A caller that sampled its trace is followed even at ratio 0: the decision is the parent's.
       const callerTraceId = randomBytes(16).toString('hex');
       await play(playService.url, uniqueUser(), { traceparent: `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01` });
@@ -223,6 +210,25 @@ describe('tracing across the mesh', () => {
           return ['play', 'reporting', 'queue-listener'].every((service) => services.has(service)) || undefined;
         },
         { what: `play, reporting and the listener exporting the caller's sampled trace ${callerTraceId}` },
+      );
+
+      // Each exporter sends its spans in the order they ended: with the later
+      // sampled play's spans here from all three, any span of the earlier
+      // unsampled plays would have arrived before them.
+      // This test's own reads of the count are root requests to reporting, sampled there: not play's.
+      const mentioning = receiver
+        .spans()
+        .filter((s) => JSON.stringify(s.attributes).includes(userId) && !(s.service === 'reporting' && s.name === 'GET /events/user/:userId'));
+      assert.deepEqual(
+        mentioning.map((s) => `${s.service} ${s.kind} ${s.name}`),
+        [],
+        'no span of the unsampled plays was exported',
+      );
+      const consumersOfSampled = receiver.spans().filter((s) => s.kind === 'CONSUMER' && s.traceId === callerTraceId).length;
+      assert.equal(
+        receiver.spans().filter((s) => s.kind === 'CONSUMER').length - consumersOfSampled,
+        consumersBefore,
+        'the listener exported no span for their views',
       );
     } finally {
       await unsampled?.stop();

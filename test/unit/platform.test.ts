@@ -256,7 +256,8 @@ describe('shutDown', () => {
     });
     const ms = performance.now() - started;
     assert.equal(finished, false);
-    assert.ok(ms >= 140 && ms < 1000, `gave up after ${Math.round(ms)} ms`);
+    // Not before the bound; the step never ends, so any end at all is the bound's, and 10 s leaves a loaded machine room.
+    assert.ok(ms >= 140 && ms < 10_000, `gave up after ${Math.round(ms)} ms`);
   });
 
   it('when a drain delay is set, then the later steps wait for it', async () => {
