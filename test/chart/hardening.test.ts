@@ -269,7 +269,11 @@ describe('helm test', () => {
     assert.equal(pod.env.has('EXPECTED_TITLE'), false);
     const absent = await runTestScript(pod, 404, { id: 'helm-test-absent', status: 'Asset not found' });
     assert.equal(absent.code, 0, absent.output);
-    assert.deepEqual(absent.requests, [`POST ${url.pathname}`]);
+    // Only the POSTs: a neighbouring test file may still poll /healthz on a port this server was given again.
+    assert.deepEqual(
+      absent.requests.filter((line) => !line.startsWith('GET /healthz')),
+      [`POST ${url.pathname}`],
+    );
     // An answer from something else than play's not-found, or a play that records, fails the test.
     assert.notEqual((await runTestScript(pod, 404, { error: 'not_found', message: 'no route' })).code, 0);
     assert.notEqual((await runTestScript(pod, 200, { id: 'helm-test-absent', title: 'x' })).code, 0);

@@ -67,9 +67,10 @@ describe('malformed requests at scale, against a real mesh', () => {
       envFor: {
         metadata: { ADMIN_TOKEN },
         cdnurl: { ADMIN_TOKEN },
-        // Play sheds with 503 when its event loop lags 200 ms; on two cores shared with another test
-        // file that is the machine, not these 8 requests in flight. Shedding has its own tests.
-        play: { SHED_EVENT_LOOP_DELAY_MS: '600000' },
+        // Play sheds with 503 when its event loop lags, and answers 503 when metadata misses the
+        // play's deadline; on two cores shared with another test file that is the machine, not these
+        // 8 requests in flight. Shedding and deadlines have their own tests.
+        play: { PLAY_DEADLINE_MS: '60000', SHED_EVENT_LOOP_DELAY_MS: '600000' },
       },
     });
     for (const service of SERVICES) {
