@@ -1,6 +1,7 @@
 // Type-aware recommended rules of typescript-eslint, with prettier owning the layout.
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
+import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -18,6 +19,17 @@ export default tseslint.config(
       // `_name` says "unused on purpose": a rest sibling left out, a handler's fourth argument.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
     },
+  },
+  {
+    // A cycle, even a type-only one, means two modules that cannot be read apart: one of them wants splitting.
+    files: ['**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js'] })],
+    },
+    rules: { 'import-x/no-cycle': ['error', { allowUnsafeDynamicCyclicDependency: false }] },
   },
   {
     // Tests read answers they have just asserted the shape of (supertest's body is `any`),

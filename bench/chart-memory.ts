@@ -8,7 +8,7 @@
 import { at, component, container, containerEnv } from '../test/chart/addons';
 import { render } from '../test/chart/helm';
 import { parseQuantity } from '../test/rehearsal/kube';
-import type { ServiceName } from '../test/support/processes';
+import type { ServiceName } from '../kit/processes';
 
 export interface ChartMemory {
   limitBytes: number;

@@ -5,13 +5,13 @@
  * records the last of them).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Mesh } from '../test/support/mesh';
+import type { Mesh } from '../kit/mesh';
 import type { LoadResult } from './load';
 import { cpuMicros } from './proc-cpu';
 import { findPostmaster } from './proc-memory';
 
-export const CPU_PROCESSES = ['play', 'reporting', 'queue-listener', 'metadata', 'cdnurl', 'NATS', 'PostgreSQL'] as const;
-export type CpuProcess = (typeof CPU_PROCESSES)[number];
+const CPU_PROCESSES = ['play', 'reporting', 'queue-listener', 'metadata', 'cdnurl', 'NATS', 'PostgreSQL'] as const;
+type CpuProcess = (typeof CPU_PROCESSES)[number];
 
 export interface CpuPerPlay {
   load: LoadResult;

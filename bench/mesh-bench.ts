@@ -18,13 +18,14 @@ import { availableParallelism } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { startMesh, type Mesh } from '../test/support/mesh';
-import { sampleSum, scrape } from '../test/support/metrics';
-import { startService, type RunningService, type ServiceName } from '../test/support/processes';
-import { waitFor } from '../test/support/wait';
+import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../services/contracts/services';
+import { startMesh, type Mesh } from '../kit/mesh';
+import { readHistogram, sampleSum, scrape, type HistogramSample } from '../kit/metrics';
+import { startService, type RunningService } from '../kit/processes';
+import { waitFor } from '../kit/wait';
 import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
-import { percentile } from '../scripts/percentile';
-import { bucketOf, histogramQuantile, readHistogram, type HistogramSample } from './histogram';
+import { percentile } from '../kit/percentile';
+import { bucketOf, histogramQuantile } from './histogram';
 import { runLoad, type LoadResult } from './load';
 import { measureCpuPerPlay, printCpuPerPlay } from './cpu-per-play';
 import { zipfMix } from './mix';
@@ -85,8 +86,6 @@ function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Settings
 
 // play's default SHED_EVENT_LOOP_DELAY_MS: the mesh runs with the defaults.
 const SHED_BOUND_MS = 500;
-
-const SERVICES: ServiceName[] = ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listener'];
 
 /** The round with the median throughput: this VM's neighbours make single runs swing. */
 async function medianRound(rounds: number, measure: () => Promise<LoadResult>): Promise<LoadResult> {
@@ -159,18 +158,15 @@ async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>
 /** A second instance of each service next to the running mesh, timed from spawn to ready, `rounds` times. */
 async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceName, StartTimes[]>> {
   const common = { NATS_URL: mesh.nats.url, LOG_LEVEL: 'warn' };
-  const store = { ...common, DATABASE_URL: mesh.postgres.url };
-  const envs: Record<ServiceName, NodeJS.ProcessEnv> = {
-    metadata: store,
-    cdnurl: store,
-    reporting: store,
-    play: { ...common, METADATA_URL: mesh.urls.metadata, CDNURL_URL: mesh.urls.cdnurl, REPORTING_URL: mesh.urls.reporting },
-    'queue-listener': { ...common, REPORTING_URL: mesh.urls.reporting },
-  };
-  const times = Object.fromEntries(SERVICES.map((name) => [name, [] as StartTimes[]])) as Record<ServiceName, StartTimes[]>;
+  const envOf = (name: ServiceName): NodeJS.ProcessEnv => ({
+    ...common,
+    ...(SERVICES[name].database ? { DATABASE_URL: mesh.postgres.url } : {}),
+    ...peerUrlEnv(name, (peer) => mesh.services[peer].url),
+  });
+  const times = Object.fromEntries(SERVICE_NAMES.map((name) => [name, [] as StartTimes[]])) as Record<ServiceName, StartTimes[]>;
   // Round by round, so drift on a shared machine hits every service alike.
   for (let round = 0; round < rounds; round++) {
-    for (const name of SERVICES) times[name].push(await timeStart(name, envs[name]));
+    for (const name of SERVICE_NAMES) times[name].push(await timeStart(name, envOf(name)));
   }
   return times;
 }
@@ -179,10 +175,10 @@ async function main(settings: Settings): Promise<number> {
   const { seconds, saturated, backlog, batch } = settings;
   const median = (measure: () => Promise<LoadResult>) => medianRound(settings.rounds, measure);
   // As in production: no fault toggles (the test mesh has them on), and each pod's heap limit.
-  const chart = chartMemory(SERVICES);
+  const chart = chartMemory(SERVICE_NAMES);
   const mesh = await startMesh({
     env: { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false', ADMIN_TOKEN: BENCH_ADMIN_TOKEN },
-    envFor: Object.fromEntries(SERVICES.map((name) => [name, { NODE_OPTIONS: chart[name].nodeOptions }])),
+    envFor: Object.fromEntries(SERVICE_NAMES.map((name) => [name, { NODE_OPTIONS: chart[name].nodeOptions }])),
   });
   let drainListener: RunningService | undefined;
   try {
@@ -236,7 +232,11 @@ async function main(settings: Settings): Promise<number> {
     await recordOne(1);
     await recordBatch(1);
     await expectAllRecorded(reporting.origin, batch);
-    const memoryWarm = await idleMemory(Object.fromEntries(SERVICES.map((name) => [name, mesh.services[name].child.pid])), postmaster, settings.idleSeconds);
+    const memoryWarm = await idleMemory(
+      Object.fromEntries(SERVICE_NAMES.map((name) => [name, mesh.services[name].child.pid])),
+      postmaster,
+      settings.idleSeconds,
+    );
 
     const direct1 = await median(() => get(1, seconds));
     const play1 = await median(() => plays(1, seconds));
@@ -291,7 +291,7 @@ async function main(settings: Settings): Promise<number> {
       },
     } as const;
     for (const run of Object.values(overloadRuns)) await runOpenLoop({ ...run, rate: 4 * run.saturatedRate, seconds });
-    const peaks = Object.fromEntries(SERVICES.map((name) => [name, peakOf(mesh.services[name].child.pid)])) as Record<ServiceName, number>;
+    const peaks = Object.fromEntries(SERVICE_NAMES.map((name) => [name, peakOf(mesh.services[name].child.pid)])) as Record<ServiceName, number>;
     const single1 = await median(() => recordOne(seconds));
     const batch1 = await median(() => recordBatch(seconds));
 
@@ -335,7 +335,7 @@ async function main(settings: Settings): Promise<number> {
 
     // The drain's listener stands in for the mesh's, which stopped for the backlog.
     const memoryLoaded = await idleMemory(
-      Object.fromEntries(SERVICES.map((name) => [name, name === 'queue-listener' ? drainListener?.child.pid : mesh.services[name].child.pid])),
+      Object.fromEntries(SERVICE_NAMES.map((name) => [name, name === 'queue-listener' ? drainListener?.child.pid : mesh.services[name].child.pid])),
       postmaster,
       settings.idleSeconds,
     );
@@ -403,9 +403,9 @@ async function main(settings: Settings): Promise<number> {
     printMemory(memoryWarm, memoryLoaded, postmaster, settings.idleSeconds);
     printPeaks(peaks, chart);
     printStartTimes(starts);
-    const fattest = SERVICES.reduce((a, b) => ((memoryWarm.services[a] ?? Infinity) >= (memoryWarm.services[b] ?? Infinity) ? a : b));
+    const fattest = SERVICE_NAMES.reduce((a, b) => ((memoryWarm.services[a] ?? Infinity) >= (memoryWarm.services[b] ?? Infinity) ? a : b));
     const fattestMiB = (memoryWarm.services[fattest] ?? Infinity) / 2 ** 20;
-    const slowest = SERVICES.reduce((a, b) => (middle(starts[a].map((t) => t.readyzMs)) >= middle(starts[b].map((t) => t.readyzMs)) ? a : b));
+    const slowest = SERVICE_NAMES.reduce((a, b) => (middle(starts[a].map((t) => t.readyzMs)) >= middle(starts[b].map((t) => t.readyzMs)) ? a : b));
     const slowestMs = middle(starts[slowest].map((t) => t.readyzMs));
     console.log(`
   P5 idle RSS after warm-up, largest        ${fmt(fattestMiB, 1)} MiB (${fattest})  (target <= 80 MiB: ${verdict(fattestMiB <= 80)})`);
@@ -427,7 +427,7 @@ function printPeaks(peaks: Record<ServiceName, number>, chart: Record<ServiceNam
     `\npeak RSS (VmHWM) under 4x overload, with the chart's NODE_OPTIONS, against the chart's memory limit (target limit >= ${LIMIT_OVER_PEAK}x peak)`,
   );
   console.log(`${''.padEnd(18)}${'NODE_OPTIONS'.padEnd(50)}${'peak'.padStart(11)}${'limit'.padStart(11)}${'limit/peak'.padStart(12)}`);
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     const ratio = chart[name].limitBytes / peaks[name];
     console.log(
       `  ${name.padEnd(16)}${chart[name].nodeOptions.padEnd(50)}${mib(peaks[name]).padStart(11)}${mib(chart[name].limitBytes).padStart(11)}` +
@@ -478,7 +478,7 @@ function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | 
   const label = (s: string) => `  ${s}`.padEnd(46);
   const col = (s: string) => s.padStart(17);
   console.log(`\n${`idle memory, ${idleSeconds} s after the load stopped`.padEnd(46)}${col('after warm-up')}${col('after the bench')}`);
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     console.log(`${label(`${name}, VmRSS`)}${col(mib(warm.services[name]))}${col(mib(loaded.services[name]))}`);
   }
   if (postmaster === undefined || !warm.postgres || !loaded.postgres) {
@@ -502,7 +502,7 @@ function printStartTimes(times: Record<ServiceName, StartTimes[]>): void {
   const cell = (ms: number[]) => `${fmt(middle(ms), 0)} ms (${fmt(Math.min(...ms), 0)}-${fmt(Math.max(...ms), 0)})`;
   console.log(`\nspawn to ready, one more instance next to the mesh (Postgres and NATS up), median of ${times.metadata.length} (min-max)`);
   console.log(`${''.padEnd(20)}${col('first 200 /healthz')}${col('first 200 /readyz')}`);
-  for (const name of SERVICES) {
+  for (const name of SERVICE_NAMES) {
     const runs = times[name];
     console.log(`${`  ${name}`.padEnd(20)}${col(cell(runs.map((t) => t.healthzMs)))}${col(cell(runs.map((t) => t.readyzMs)))}`);
   }

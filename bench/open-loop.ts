@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import { percentile } from '../scripts/percentile';
+import { percentile } from '../kit/percentile';
 
 export interface OpenLoopResult {
   offered: number;

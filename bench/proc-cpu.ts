@@ -4,7 +4,7 @@
  * and exited. Clock ticks of 10 ms: measure over thousands of requests.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { parentOf } from '../test/support/proc';
+import { parentOf } from '../kit/proc';
 
 const TICK_US = 10_000; // getconf CLK_TCK is 100 on Linux
 

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { allPids, cmdlineOf, parentOf } from '../test/support/proc';
+import { allPids, cmdlineOf, parentOf } from '../kit/proc';
 
 /** A `kB` field of /proc/<pid>/status or smaps_rollup, in bytes; undefined if the process is gone. */
 function kbField(file: string, field: string): number | undefined {
@@ -23,7 +23,7 @@ function kbField(file: string, field: string): number | undefined {
 export const rssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS');
 /** The most resident memory the process has had since it started (the kernel's high-water mark). */
 export const peakRssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmHWM');
-export const pssBytes = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, 'Pss');
+const pssBytes = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, 'Pss');
 
 /** The postmaster listening on `port`: a `postgres` process started with `-p <port>`. */
 export function findPostmaster(port: number): number | undefined {

@@ -1,6 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { freePort, startService, type RunningService, type ServiceName } from '../test/support/processes';
+import { freePort } from '../kit/ports';
+import { startService, type RunningService, type ServiceName } from '../kit/processes';
+import { waitFor } from '../kit/wait';
 
 export interface StartTimes {
   /** Spawn to the first 200 on /healthz: the process is up and listening. */
@@ -30,21 +31,16 @@ export async function timeStart(name: ServiceName, env: NodeJS.ProcessEnv, { eve
   const t0 = performance.now();
   // With PORT given, startService spawns before its first await, so t0 is the spawn.
   const starting = startService(name, { ...env, PORT: String(port) });
-  let failure: Error | undefined;
-  starting.catch((err: unknown) => (failure = err instanceof Error ? err : new Error(String(err))));
-  let healthzMs: number | undefined;
-  let readyzMs: number | undefined;
+  const failed = new AbortController();
+  starting.catch((err: unknown) => failed.abort(err instanceof Error ? err : new Error(String(err))));
+  const answered = (path: string) =>
+    waitFor(async () => (await answers200(`${base}${path}`)) && performance.now() - t0, { what: `${name} ${path}`, everyMs, timeoutMs, signal: failed.signal });
   try {
-    while (readyzMs === undefined) {
-      if (failure !== undefined) throw failure;
-      if (performance.now() - t0 > timeoutMs) throw new Error(`${name} not ready within ${timeoutMs} ms`);
-      if (healthzMs === undefined && (await answers200(`${base}/healthz`))) healthzMs = performance.now() - t0;
-      if (healthzMs !== undefined && (await answers200(`${base}/readyz`))) readyzMs = performance.now() - t0;
-      else await sleep(everyMs);
-    }
+    const healthzMs = await answered('/healthz');
+    const readyzMs = await answered('/readyz');
+    return { healthzMs, readyzMs };
   } finally {
     const service: RunningService | undefined = await starting.catch(() => undefined);
     await service?.stop();
   }
-  return { healthzMs: healthzMs!, readyzMs };
 }

@@ -20,12 +20,12 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
+import { SERVICE_NAMES, type ServiceName } from '../services/contracts/services';
 import { repeatUntilStopped } from '../services/platform/loop';
 import { createMetrics } from '../services/platform/metrics';
 import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
-import { percentile } from '../scripts/percentile';
-import { startMesh, type Mesh } from '../test/support/mesh';
-import type { ServiceName } from '../test/support/processes';
+import { percentile } from '../kit/percentile';
+import { startMesh, type Mesh } from '../kit/mesh';
 import { runLoad, type LoadResult } from './load';
 
 interface Options {
@@ -118,8 +118,6 @@ const CONFIGURATIONS: Configuration[] = [
   { name: 'exported, ratio 1, scraped', env: sampledAt('1'), scrape: true },
 ];
 
-const SERVICES: ServiceName[] = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'];
-
 /** Scrapes every service's /metrics on a fixed period, as Prometheus would, timing each scrape. */
 function scrapeWhile(mesh: Mesh, everyMs: number): { stop(): Promise<{ ms: number[]; bytes: number[] }> } {
   const ms: number[] = [];
@@ -129,7 +127,7 @@ function scrapeWhile(mesh: Mesh, everyMs: number): { stop(): Promise<{ ms: numbe
     async () => {
       const tick = Date.now();
       await Promise.all(
-        SERVICES.map(async (name) => {
+        SERVICE_NAMES.map(async (name) => {
           const t0 = performance.now();
           const res = await fetch(`${mesh.services[name].url}/metrics`);
           const text = await res.text();
@@ -178,7 +176,7 @@ function cpuSeconds(pid: number | undefined): number {
 }
 
 function meshCpu(mesh: Mesh): Record<ServiceName, number> {
-  return Object.fromEntries(SERVICES.map((name) => [name, cpuSeconds(mesh.services[name].child.pid)])) as Record<ServiceName, number>;
+  return Object.fromEntries(SERVICE_NAMES.map((name) => [name, cpuSeconds(mesh.services[name].child.pid)])) as Record<ServiceName, number>;
 }
 
 interface Run {
@@ -213,7 +211,7 @@ async function runOnce(config: Configuration, options: Options): Promise<Run> {
     return {
       load,
       playCpuUs: perPlayUs(used('play')),
-      meshCpuUs: perPlayUs(SERVICES.reduce((sum, name) => sum + used(name), 0)),
+      meshCpuUs: perPlayUs(SERVICE_NAMES.reduce((sum, name) => sum + used(name), 0)),
       exportedBytes: sink.bytes - bytesBefore,
       exportRequests: sink.requests - requestsBefore,
       scrapeMs: scrapes.ms,
@@ -233,7 +231,7 @@ async function cpuPerScrape(scrapes: number): Promise<Record<ServiceName, { cpuM
   const mesh = await startMesh({ env: { ...MESH_ENV, OTEL_SDK_DISABLED: 'true' } });
   try {
     const result = {} as Record<ServiceName, { cpuMs: number; kib: number }>;
-    for (const name of SERVICES) {
+    for (const name of SERVICE_NAMES) {
       const url = `${mesh.services[name].url}/metrics`;
       await (await fetch(url)).text(); // first scrape builds what later ones reuse
       const before = cpuSeconds(mesh.services[name].child.pid);
@@ -370,7 +368,7 @@ async function main(options: Options): Promise<number> {
   const perScrape = await cpuPerScrape(200);
   console.log(
     `CPU per /metrics scrape (idle mesh, 200 scrapes each): ` +
-      SERVICES.map((name) => `${name} ${fixed(perScrape[name].cpuMs, 2)} ms (${fixed(perScrape[name].kib, 1)} KiB)`).join(', '),
+      SERVICE_NAMES.map((name) => `${name} ${fixed(perScrape[name].cpuMs, 2)} ms (${fixed(perScrape[name].kib, 1)} KiB)`).join(', '),
   );
   const cost = metricsCostPerPlay();
   console.log(

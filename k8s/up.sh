@@ -19,7 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly here
 
 # The versions the tests render with our values (test/chart/addons.test.ts,
-# against ../shared/upstream-charts); README.md lists them. Another version
+# against ../shared/upstream-charts); docs/kubernetes.md lists them. Another version
 # may need other values: render it first (docs/kubernetes.md).
 readonly traefik_version=${TRAEFIK_VERSION:-41.3.0}
 readonly kps_version=${KPS_VERSION:-88.5.3}
@@ -65,7 +65,7 @@ require_version() {
   local found
   found=$(semver_of "$output") || die "cannot read the version of $tool from: $output"
   version_at_least "$found" "$minimum" ||
-    die "$tool $found is too old: the inner loop needs $tool $minimum or newer${hint:+ ($hint)} (see README.md, Kubernetes)"
+    die "$tool $found is too old: the inner loop needs $tool $minimum or newer${hint:+ ($hint)} (see docs/kubernetes.md)"
 }
 
 # The release names of this machine's OS and CPU in download URLs.

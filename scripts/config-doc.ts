@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { z, type ZodTypeAny } from 'zod';
 import { urlCatalog } from '../services/cdnurl/routes';
 import { metadataCatalog } from '../services/metadata/routes';
-import { catalogConfigRules, catalogConfigSchema } from '../services/platform/catalog-service';
+import { catalogConfigRules, catalogConfigSchema } from '../services/platform/catalog-config';
 import type { ConfigRule } from '../services/platform/config';
-import type { FaultKind } from '../services/platform/faults';
+import type { FaultKind } from '../services/platform/faults-config';
 import * as play from '../services/play/config';
 import * as listener from '../services/queue-listener/config';
 import * as reporting from '../services/reporting/config';
@@ -110,7 +110,11 @@ export function configurationDoc(configs: readonly ServiceConfig[] = SERVICE_CON
     '',
     'Every service reads environment variables once at start-up and validates them;',
     'a bad value, or two values that break a rule between them, stops the service',
-    'with one line naming the variables. With no variables at all, the services',
+    'with one line naming the variables and exit code 78 (`EX_CONFIG`), which says',
+    'that starting it again with the same environment cannot help. `./scripts/mesh`',
+    'checks what each service would get against these same schemas before it starts',
+    'anything, and stops with one message naming the variable you set; a service',
+    'that still exits with 78 is not restarted. With no variables at all, the services',
     'run locally against each other, a local `nats-server` and the local',
     'PostgreSQL that `./scripts/mesh` starts.',
     '',

@@ -18,7 +18,8 @@
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { DEAD_LETTER_SUBJECT, STREAM, viewEventSchema, type ViewEvent } from '../services/platform/events';
+import { viewEventSchema, type ViewEvent } from '../services/contracts/view-event';
+import { DEAD_LETTER_SUBJECT, STREAM } from '../services/platform/events';
 import { readCommandLine, runCommand, UsageError } from './args';
 
 export interface Options {

@@ -15,16 +15,8 @@
  *
  * Exit codes: 0 done, 1 a service refused or did not answer, 2 a usage error.
  */
+import { SERVICES, SERVICE_NAMES, type ServiceName } from '../services/contracts/services';
 import { httpUrlFrom, readCommandLine, runCommand, UsageError } from './args';
-
-export const SERVICES = {
-  play: 'http://127.0.0.1:8080',
-  metadata: 'http://127.0.0.1:8081',
-  reporting: 'http://127.0.0.1:8082',
-  cdnurl: 'http://127.0.0.1:8083',
-  'queue-listener': 'http://127.0.0.1:8084',
-} as const;
-export type ServiceName = keyof typeof SERVICES;
 
 /** What the command line says, as the requests it makes. */
 export type Command =
@@ -72,8 +64,11 @@ const SETTINGS: Record<string, string> = {
   publishFailRate: 'publishFailRate',
 };
 
+/** Where the local mesh serves `service`. */
+export const localUrl = (service: ServiceName) => `http://127.0.0.1:${SERVICES[service].port}`;
 const isService = (name: string): name is ServiceName => Object.hasOwn(SERVICES, name);
-const allServices = () => Object.keys(SERVICES) as ServiceName[];
+/** By port, as the local mesh numbers them. */
+const allServices = () => [...SERVICE_NAMES].sort((a, b) => SERVICES[a].port - SERVICES[b].port);
 
 /** Returns undefined for --help; throws UsageError naming the bad input. */
 export function parseArgs(argv: readonly string[]): Options | undefined {
@@ -123,7 +118,7 @@ export async function run(options: Options, env: NodeJS.ProcessEnv, io: Io): Pro
   // Behind --url there is one service, whatever the command names.
   const targets = options.url
     ? [{ service: services.length === 1 ? services[0]! : options.url, base: options.url }]
-    : services.map((service) => ({ service, base: SERVICES[service] }));
+    : services.map((service) => ({ service, base: localUrl(service) }));
   let failed = 0;
   for (const { service, base } of targets) {
     const method = command.kind === 'set' ? 'PUT' : command.kind === 'reset' ? 'DELETE' : 'GET';

@@ -4,20 +4,23 @@
 #   install-deps.sh test   everything the tests use: nats-server, postgresql,
 #                          prometheus, promtool, prometheus-alertmanager
 #                          (alertmanager and amtool), shellcheck, buildah, podman,
-#                          debootstrap, unzip, and runc, the OCI runtime the
+#                          debootstrap, unzip, runc, the OCI runtime the
 #                          rehearsal runs the chart's pods with (podman's
-#                          default crun refuses hosts with hybrid cgroups)
+#                          default crun refuses hosts with hybrid cgroups),
+#                          and procps (ps: scripts/test stops its background
+#                          build by its process tree)
 set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc)
+  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps)
 fi
 
 binary_of() {
   case "$1" in
     prometheus) echo promtool ;;
     prometheus-alertmanager) echo amtool ;;
+    procps) echo ps ;;
     *) echo "$1" ;;
   esac
 }

@@ -3,14 +3,17 @@
  * data directory of our own, TCP on 127.0.0.1 only (no Unix socket, so no
  * system directory is needed), password authentication. initdb and postgres
  * refuse to run as root, so as root both run as the unprivileged `postgres`
- * user the package creates, and the data directory is handed to that user.
+ * user the package creates, and the data directory is handed to that user;
+ * that user must be able to enter every folder on the way to it, which a
+ * private folder (/root, a `mktemp -d`) forbids: serverUser and canEnter let
+ * a caller choose a data directory it can reach.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Client } from 'pg';
+import { waitFor } from '../kit/wait';
 
 export interface LocalPostgresOptions {
   /** The cluster's data directory; created by initdb when it does not exist yet. */
@@ -46,22 +49,63 @@ export function postgresBinDir(): string {
   throw new Error('PostgreSQL not found: the setup scripts install it (apt-get install postgresql), or set PG_BIN_DIR');
 }
 
-interface RunAs {
+/** The user the server runs as when it is not us. */
+export interface ServerUser {
+  name: string;
   uid: number;
   gid: number;
+  home: string;
 }
 
-/** As root, the `postgres` system user; otherwise whoever we are. */
-function unprivilegedUser(): RunAs | undefined {
+/** As root, the `postgres` system user the server runs as; otherwise undefined: it runs as whoever we are. */
+export function serverUser(): ServerUser | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
-  const uid = id('-u');
-  const gid = id('-g');
-  if (!Number.isInteger(uid) || uid <= 0) throw new Error('running as root needs the "postgres" user (apt-get install postgresql creates it)');
-  return { uid, gid };
+  // name:password:uid:gid:gecos:home:shell
+  const fields = spawnSync('getent', ['passwd', 'postgres'], { encoding: 'utf8' }).stdout.trim().split(':');
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  if (fields.length < 7 || !Number.isInteger(uid) || uid <= 0)
+    throw new Error('running as root needs the "postgres" user (apt-get install postgresql creates it)');
+  return { name: 'postgres', uid, gid, home: fields[5]! };
 }
 
-function chownTree(path: string, owner: RunAs): void {
+/**
+ * Whether `user` (undefined: we) can enter the existing folder `dir`: asked
+ * of the system as that user, so modes, groups and ACLs all count as they
+ * will for the server.
+ */
+export function canEnter(dir: string, user: Pick<ServerUser, 'uid' | 'gid'> | undefined): boolean {
+  const asUser = user ? { uid: user.uid, gid: user.gid } : {};
+  return spawnSync('/bin/sh', ['-c', 'cd -- "$1"', 'sh', dir], { cwd: '/', stdio: 'ignore', ...asUser }).status === 0;
+}
+
+/** A folder someone cannot enter, and its mode (`0700`), for the message that says so. */
+export interface BlockingFolder {
+  folder: string;
+  mode: string;
+}
+
+export const blockingText = ({ folder, mode }: BlockingFolder) => `${folder} (mode ${mode})`;
+
+/** The first folder on the way to the existing folder `dir` that `user` cannot enter; undefined when it can reach `dir`. */
+export function blockingFolder(dir: string, user: Pick<ServerUser, 'uid' | 'gid'> | undefined): BlockingFolder | undefined {
+  if (canEnter(dir, user)) return undefined;
+  const absolute = resolve(dir);
+  const folders = [absolute];
+  for (let up = dirname(absolute); up !== folders.at(-1); up = dirname(up)) folders.push(up);
+  const folder = folders.reverse().find((f) => !canEnter(f, user)) ?? absolute;
+  return { folder, mode: (statSync(folder).mode & 0o777).toString(8).padStart(4, '0') };
+}
+
+/** Creates `dir` and the folders missing on the way to it, each owned by `owner` and open to it alone. */
+function makeFolders(dir: string, owner: ServerUser | undefined): void {
+  if (existsSync(dir)) return;
+  makeFolders(dirname(dir), owner);
+  mkdirSync(dir, { mode: 0o700 });
+  if (owner) chownSync(dir, owner.uid, owner.gid);
+}
+
+function chownTree(path: string, owner: ServerUser): void {
   chownSync(path, owner.uid, owner.gid);
   for (const entry of readdirSync(path, { withFileTypes: true })) {
     const child = join(path, entry.name);
@@ -70,19 +114,15 @@ function chownTree(path: string, owner: RunAs): void {
   }
 }
 
-function initCluster(bin: string, options: LocalPostgresOptions, owner: RunAs | undefined): void {
-  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+function initCluster(bin: string, options: LocalPostgresOptions, owner: ServerUser | undefined): void {
   const passwordFile = join(options.dataDir, '..', `.pw-${process.pid}`);
   writeFileSync(passwordFile, `${options.password}\n`, { mode: 0o600 });
   try {
-    if (owner) {
-      chownSync(options.dataDir, owner.uid, owner.gid);
-      chownSync(passwordFile, owner.uid, owner.gid);
-    }
+    if (owner) chownSync(passwordFile, owner.uid, owner.gid);
     const result = spawnSync(
       join(bin, 'initdb'),
       ['-D', options.dataDir, '-U', options.user, `--pwfile=${passwordFile}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C', '--no-sync'],
-      { encoding: 'utf8', ...(owner ?? {}) },
+      { encoding: 'utf8', ...serverProcess(owner) },
     );
     if (result.status !== 0) throw new Error(`initdb failed: ${result.stderr || result.stdout || String(result.error)}`);
   } finally {
@@ -90,11 +130,30 @@ function initCluster(bin: string, options: LocalPostgresOptions, owner: RunAs | 
   }
 }
 
+/**
+ * How initdb and postgres are spawned: as `owner`, and in / rather than in
+ * our own folder, which that user may not be allowed to enter (both look up
+ * their own binary and return to where they started, and fail there).
+ */
+const serverProcess = (owner: ServerUser | undefined) => ({ cwd: '/', ...(owner ? { uid: owner.uid, gid: owner.gid } : {}) });
+
 export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
   const bin = postgresBinDir();
-  const owner = unprivilegedUser();
-  if (!existsSync(join(options.dataDir, 'PG_VERSION'))) initCluster(bin, options, owner);
-  else if (owner) chownTree(options.dataDir, owner);
+  const owner = serverUser();
+  makeFolders(options.dataDir, owner);
+  const initialised = existsSync(join(options.dataDir, 'PG_VERSION'));
+  // A data directory made by someone else (a copy of a template, as the tests make) becomes the server's own first.
+  if (initialised && owner) chownTree(options.dataDir, owner);
+  const blocked = blockingFolder(options.dataDir, owner);
+  if (blocked) {
+    const who = owner ? `the "${owner.name}" user it runs as (PostgreSQL refuses root)` : 'this user';
+    const letThrough = owner ? `, or let that user alone through it: setfacl -m u:${owner.name}:x ${blocked.folder}` : '';
+    throw new Error(
+      `PostgreSQL cannot reach its data directory ${options.dataDir}: ${who} cannot enter ${blockingText(blocked)}. ` +
+        `Put the data in a folder it can reach${letThrough}.`,
+    );
+  }
+  if (!initialised) initCluster(bin, options, owner);
   const settings = {
     listen_addresses: '127.0.0.1',
     unix_socket_directories: '',
@@ -103,7 +162,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   };
   const args = ['-D', options.dataDir, '-p', String(options.port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   // Its own process group: a Ctrl-C in the terminal reaches only our runner, which stops it last.
-  const child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(owner ?? {}) });
+  const child = spawn(join(bin, 'postgres'), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...serverProcess(owner) });
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');
     stream?.on('data', (chunk: string) => {
@@ -141,19 +200,23 @@ interface Admin {
 }
 
 async function waitUntilAccepting(admin: Admin, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`postgres exited with ${child.exitCode} before accepting connections`);
+  const exited = new AbortController();
+  const onExit = () => exited.abort(new Error(`postgres exited with ${child.exitCode} before accepting connections`));
+  if (child.exitCode !== null) onExit();
+  else child.once('exit', onExit);
+  const accepts = async () => {
     const client = new Client({ ...admin, database: 'postgres', connectionTimeoutMillis: 1000 });
     try {
       await client.connect();
-      await client.end();
-      return;
-    } catch (err) {
+      return true;
+    } finally {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections on ${admin.port}`, { cause: err });
-      await sleep(50);
     }
+  };
+  try {
+    await waitFor(accepts, { what: `postgres accepting connections on ${admin.port}`, timeoutMs: 30_000, signal: exited.signal });
+  } finally {
+    child.off('exit', onExit);
   }
 }
 

@@ -4,16 +4,23 @@
  * their default ports, bound to 127.0.0.1 unless HOST says otherwise, each log
  * line prefixed with its name and made readable.
  *
+ * Before it starts anything it checks the environment each service would get
+ * with the services' own schemas: a wrong setting is one message naming the
+ * variable the user set, and exit code 78 (EX_CONFIG).
+ *
  * It behaves like a small cluster: a process that dies (a service, NATS or
  * Postgres) is started again after a capped exponential back-off while the
  * others keep running, and the back-off starts over once a process has stayed
- * up for a while. Catalog writes are closed: the runner takes ADMIN_TOKEN from
+ * up for a while; a service that exits with 78 has a configuration error,
+ * which no restart mends, so the runner stops everything and says so. Catalog writes are closed: the runner takes ADMIN_TOKEN from
  * the environment or makes one. The fault toggles are on (FAULTS_ENABLED), behind
  * FAULTS_TOKEN, or else the same admin token, so `npm run faults` needs one token.
  *
  * Ctrl-C (or SIGTERM) stops the services first, then NATS and Postgres, and
- * exits 0 when all have. Both keep their data under .cache/, so a new run finds
- * the streams, the catalog and the counts of the last one.
+ * exits 0 when all have. Both keep their data under .cache/ (Postgres, when
+ * the clone is in a folder the user it runs as cannot enter, in that user's
+ * home: mesh-postgres-dir.ts), so a new run finds the streams, the catalog and
+ * the counts of the last one. Colours only on a terminal, and not with NO_COLOR.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,19 +30,17 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SERVICES, SERVICE_NAMES } from '../services/contracts/services';
+import { CONFIG_EXIT_CODE } from '../services/platform/config';
 import { DEFAULT_DATABASE_URL } from '../services/platform/database';
 import { DONE, repeatUntilStopped, type BackoffRange } from '../services/platform/loop';
 import { readCommandLine, runCommand } from './args';
-import { startLocalPostgres } from './local-postgres';
+import { serverUser, startLocalPostgres } from './local-postgres';
+import { meshConfigProblems } from './mesh-config';
+import { meshPostgresDir } from './mesh-postgres-dir';
 
 const root = resolve(__dirname, '..', '..');
-const services = [
-  { name: 'metadata', port: 8081 },
-  { name: 'cdnurl', port: 8083 },
-  { name: 'reporting', port: 8082 },
-  { name: 'play', port: 8080 },
-  { name: 'queue-listener', port: 8084 },
-] as const;
+const services = SERVICE_NAMES.map((name) => ({ name, port: SERVICES[name].port }));
 const colours = [36, 33, 35, 32, 34, 90];
 
 /** How restarts are spaced: the loop kit's back-off, from about 250 ms up to 15 s, starting over once a process has been up 30 s. */
@@ -55,7 +60,9 @@ environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of start
              HOST                     where the services listen (default 127.0.0.1)
              ADMIN_TOKEN              the catalog's write token (else one is made for this run)
              ALLOW_OPEN_WRITES=true   no token at all
-             FAULTS_TOKEN             the fault toggles' token (else the admin token)`;
+             FAULTS_TOKEN             the fault toggles' token (else the admin token)
+             NO_COLOR                 no colours (there are none unless the output is a terminal)
+and every variable of docs/configuration.md, checked before anything starts (exit code 78 when one is wrong).`;
 
 export interface UnitSpec {
   name: string;
@@ -65,6 +72,16 @@ export interface UnitSpec {
   stopSignal: NodeJS.Signals;
   /** Starts the process; resolves once it is started (Postgres: accepting connections). */
   launch(): Promise<ChildProcess>;
+  /** Exit codes that say starting again cannot help (a configuration error): the unit is left down and the supervisor's onGiveUp called. */
+  finalExitCodes?: readonly number[];
+}
+
+export interface SupervisorOptions {
+  backoff?: BackoffRange & { stableAfterMs: number };
+  /** Rewritten with every (re)start: `{name: pid}`. */
+  pidsFile?: string;
+  /** A unit exited with one of its final exit codes; `how` says how and after how long. */
+  onGiveUp?: (name: string, how: string) => void;
 }
 
 interface Unit {
@@ -91,12 +108,15 @@ const exitText = (code: number | null, signal: NodeJS.Signals | null) => (signal
  * count as stable (`stableInMs` from now; never when that is 0 or less), or
  * `signal` aborts.
  */
-async function endOf(child: ChildProcess, stableInMs: number, signal: AbortSignal): Promise<{ exited: string } | 'stable' | 'stopping'> {
+async function endOf(child: ChildProcess, stableInMs: number, signal: AbortSignal): Promise<{ exited: string; code: number | null } | 'stable' | 'stopping'> {
   const settled = new AbortController();
   const watching = AbortSignal.any([signal, settled.signal]);
   const exited = running(child)
-    ? (once(child, 'exit', { signal: watching }) as Promise<[number | null, NodeJS.Signals | null]>).then(([code, sig]) => ({ exited: exitText(code, sig) }))
-    : Promise.resolve({ exited: exitText(child.exitCode, child.signalCode) });
+    ? (once(child, 'exit', { signal: watching }) as Promise<[number | null, NodeJS.Signals | null]>).then(([code, sig]) => ({
+        exited: exitText(code, sig),
+        code,
+      }))
+    : Promise.resolve({ exited: exitText(child.exitCode, child.signalCode), code: child.exitCode });
   const stable = stableInMs > 0 ? sleep(stableInMs, 'stable' as const, { signal: watching }) : new Promise<never>(() => undefined);
   try {
     return await Promise.race([exited, stable]);
@@ -111,13 +131,14 @@ async function endOf(child: ChildProcess, stableInMs: number, signal: AbortSigna
 export class Supervisor {
   private readonly units: Unit[] = [];
   private readonly stopping = new AbortController();
+  private readonly backoff: BackoffRange & { stableAfterMs: number };
 
   constructor(
     private readonly say: (line: string) => void,
-    private readonly backoff: BackoffRange & { stableAfterMs: number } = RESTART_BACKOFF,
-    /** Rewritten with every (re)start: `{name: pid}`. */
-    private readonly pidsFile?: string,
-  ) {}
+    private readonly options: SupervisorOptions = {},
+  ) {
+    this.backoff = options.backoff ?? RESTART_BACKOFF;
+  }
 
   get isStopping(): boolean {
     return this.stopping.signal.aborted;
@@ -144,9 +165,10 @@ export class Supervisor {
       unit.starting = undefined;
     }
     unit.startedAt = Date.now();
-    if (this.pidsFile) {
-      mkdirSync(dirname(this.pidsFile), { recursive: true });
-      writeFileSync(this.pidsFile, `${JSON.stringify(Object.fromEntries(this.units.flatMap((u) => (u.child?.pid ? [[u.spec.name, u.child.pid]] : []))))}\n`);
+    const { pidsFile } = this.options;
+    if (pidsFile) {
+      mkdirSync(dirname(pidsFile), { recursive: true });
+      writeFileSync(pidsFile, `${JSON.stringify(Object.fromEntries(this.units.flatMap((u) => (u.child?.pid ? [[u.spec.name, u.child.pid]] : []))))}\n`);
     }
     return unit.child;
   }
@@ -155,7 +177,8 @@ export class Supervisor {
    * Each round starts the process if it is not running and watches it: an
    * exit is a failed round, so the kit backs off before the next start; a
    * process that stays up `stableAfterMs` ends its round well, so the back-off
-   * starts over.
+   * starts over. An exit with one of the unit's final exit codes ends the
+   * loop: the unit stays down.
    */
   private supervise(unit: Unit): Promise<void> {
     const { name } = unit.spec;
@@ -174,7 +197,13 @@ export class Supervisor {
           return 0;
         }
         unit.child = undefined;
-        throw new Exited(`exited (${ended.exited}) after ${seconds(Date.now() - unit.startedAt)}`);
+        const how = `exited (${ended.exited}) after ${seconds(Date.now() - unit.startedAt)}`;
+        if (ended.code !== null && unit.spec.finalExitCodes?.includes(ended.code)) {
+          this.say(`${name} ${how}; not restarting it: that exit code says starting it again cannot help`);
+          this.options.onGiveUp?.(name, how);
+          return DONE;
+        }
+        throw new Exited(how);
       },
       {
         signal: this.stopping.signal,
@@ -228,8 +257,17 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Colour only for a person at a terminal, never into a pipe or a file, and not with NO_COLOR set to anything (no-color.org). */
+export function colourWanted(stdout: { isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
+  return stdout.isTTY === true && !env['NO_COLOR'];
+}
+
+/** `text` in the SGR colour or style `sgr`, when colours are wanted. */
+const paint = colourWanted(process.stdout, process.env) ? (sgr: number, text: string) => `\x1b[${sgr}m${text}\x1b[0m` : (_sgr: number, text: string) => text;
+const BOLD = 1;
+
 function label(name: string, colour: number): string {
-  return `\x1b[${colour}m${name.padEnd(14)}\x1b[0m`;
+  return paint(colour, name.padEnd(14));
 }
 
 function prefixLines(name: string, colour: number, child: ChildProcess): void {
@@ -257,7 +295,7 @@ function readable(line: string): string {
   return `${clock} ${text(level).toUpperCase().padEnd(5)} ${text(msg)} ${fields}`.trimEnd();
 }
 
-const sayMesh = (line: string) => process.stdout.write(`\x1b[1m${'mesh'.padEnd(14)}\x1b[0m ${line}\n`);
+const sayMesh = (line: string) => process.stdout.write(`${label('mesh', BOLD)} ${line}\n`);
 
 function processSpec(name: string, colour: number, tier: UnitSpec['tier'], command: string, args: string[], env: NodeJS.ProcessEnv): UnitSpec {
   return {
@@ -275,17 +313,23 @@ function processSpec(name: string, colour: number, tier: UnitSpec['tier'], comma
   };
 }
 
-/** Our own Postgres, its data under .cache/ so it survives Ctrl-C and crashes; the database the services' default DATABASE_URL names. */
+/**
+ * Our own Postgres, its data kept (under .cache/, or where the user it runs
+ * as can reach it) so it survives Ctrl-C and crashes; the database the
+ * services' default DATABASE_URL names.
+ */
 function postgresSpec(colour: number): UnitSpec {
   const url = new URL(DEFAULT_DATABASE_URL);
   const prefix = label('postgres', colour);
+  const data = meshPostgresDir(root, serverUser());
+  sayMesh(`postgres keeps its data in ${data.dir}${data.elsewhereBecause ? ` (not under the clone: ${data.elsewhereBecause})` : ''}`);
   return {
     name: 'postgres',
     tier: 'infrastructure',
     stopSignal: 'SIGINT',
     async launch() {
       const server = await startLocalPostgres({
-        dataDir: join(root, '.cache', 'postgres-local'),
+        dataDir: data.dir,
         port: Number(url.port),
         user: decodeURIComponent(url.username),
         password: decodeURIComponent(url.password),
@@ -311,9 +355,17 @@ export function adminTokenFrom(env: NodeJS.ProcessEnv): { token: string | undefi
   return { token: randomBytes(24).toString('base64url'), generated: true };
 }
 
-/** The fault toggles' token: the user's FAULTS_TOKEN, else the admin token, else a fresh one for this run. */
-export function faultsTokenFrom(env: NodeJS.ProcessEnv, adminToken: string | undefined): string {
-  return env['FAULTS_TOKEN'] || adminToken || randomBytes(24).toString('base64url');
+/**
+ * The fault toggles' token: the user's FAULTS_TOKEN, else the admin token,
+ * else a fresh one for this run; `from` names the user's variable it is.
+ */
+export function faultsTokenFrom(
+  env: NodeJS.ProcessEnv,
+  admin: { token: string | undefined; generated: boolean },
+): { token: string; from?: 'FAULTS_TOKEN' | 'ADMIN_TOKEN' } {
+  if (env['FAULTS_TOKEN']) return { token: env['FAULTS_TOKEN'], from: 'FAULTS_TOKEN' };
+  if (admin.token) return admin.generated ? { token: admin.token } : { token: admin.token, from: 'ADMIN_TOKEN' };
+  return { token: randomBytes(24).toString('base64url') };
 }
 
 /** What every service is given: its own PORT, the admin token (catalog writes), and the fault toggles, on. */
@@ -357,10 +409,10 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-function banner(startedAt: number, admin: { token: string | undefined; generated: boolean }, faultsToken: string): string {
+function banner(startedAt: number, admin: { token: string | undefined; generated: boolean }, faults: ReturnType<typeof faultsTokenFrom>): string {
   const lines = [
     '',
-    `\x1b[1mmesh ready in ${Date.now() - startedAt} ms\x1b[0m — try:`,
+    `${paint(BOLD, `mesh ready in ${Date.now() - startedAt} ms`)} — try:`,
     '  curl -X POST localhost:8080/play/asset/123/user/1',
     '  curl localhost:8082/events/asset/123',
   ];
@@ -381,11 +433,11 @@ function banner(startedAt: number, admin: { token: string | undefined; generated
   }
   lines.push(
     '  curl -X POST localhost:8080/play/asset/789/user/1',
-    faultsToken === admin.token
+    faults.token === admin.token
       ? `Fault toggles (README, "Break it yourself"), with ADMIN_TOKEN in the environment: npm run faults -- reporting delay=1000; npm run faults -- reset`
-      : process.env['FAULTS_TOKEN']
+      : faults.from === 'FAULTS_TOKEN'
         ? `Fault toggles (README, "Break it yourself"), with FAULTS_TOKEN in the environment: npm run faults -- reporting delay=1000`
-        : `Fault toggles (README, "Break it yourself"): FAULTS_TOKEN=${faultsToken} npm run faults -- reporting delay=1000`,
+        : `Fault toggles (README, "Break it yourself"): FAULTS_TOKEN=${faults.token} npm run faults -- reporting delay=1000`,
     `A process that dies is restarted after a back-off from about ${RESTART_BACKOFF.initialMs} ms up to ${seconds(RESTART_BACKOFF.maxMs)}, ` +
       `starting over once it has been up ${seconds(RESTART_BACKOFF.stableAfterMs)}. Ctrl-C stops everything.`,
     '',
@@ -393,8 +445,30 @@ function banner(startedAt: number, admin: { token: string | undefined; generated
   return `${lines.join('\n')}\n`;
 }
 
+/** What each service would start with, checked with its own schema: one message and CONFIG_EXIT_CODE when something is wrong. */
+function checkServiceConfigs(envs: ReadonlyArray<{ name: string; env: NodeJS.ProcessEnv }>, faults: ReturnType<typeof faultsTokenFrom>): boolean {
+  const problems = meshConfigProblems(envs, faults.from === 'ADMIN_TOKEN' ? { FAULTS_TOKEN: 'ADMIN_TOKEN' } : {});
+  if (problems.length === 0) return true;
+  const list = problems.length === 1 ? ` ${problems[0]}` : `\n${problems.map((p) => `  ${p}`).join('\n')}`;
+  process.stderr.write(`mesh: invalid configuration, nothing started:${list}\n`);
+  return false;
+}
+
 async function main(): Promise<number> {
-  const supervisor = new Supervisor(sayMesh, RESTART_BACKOFF, PIDS_FILE);
+  const admin = adminTokenFrom(process.env);
+  const faults = faultsTokenFrom(process.env, admin);
+  const envs = services.map((service) => ({ ...service, env: serviceEnv(process.env, service, { admin: admin.token, faults: faults.token }) }));
+  if (!checkServiceConfigs(envs, faults)) return CONFIG_EXIT_CODE;
+  // A service that still exits with a configuration error stops the mesh: no restart would mend it.
+  let exitCode = 0;
+  const supervisor = new Supervisor(sayMesh, {
+    pidsFile: PIDS_FILE,
+    onGiveUp(name) {
+      exitCode = CONFIG_EXIT_CODE;
+      process.stderr.write(`mesh: ${name} refused its configuration (its message is above); stopping everything\n`);
+      void stopAll().then(() => process.exit(exitCode));
+    },
+  });
   let stopped: Promise<void> | undefined;
   const stopAll = () => (stopped ??= supervisor.stop());
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -416,8 +490,6 @@ async function main(): Promise<number> {
     process.stderr.write(`mesh: port ${busy.join(', ')} on ${host} already in use: is another mesh running?\n`);
     return 1;
   }
-  const admin = adminTokenFrom(process.env);
-  const faultsToken = faultsTokenFrom(process.env, admin.token);
   try {
     if (!process.env['NATS_URL']) {
       const storeDir = join(root, '.cache', 'nats-local');
@@ -426,15 +498,14 @@ async function main(): Promise<number> {
       await supervisor.start(processSpec('nats', colours[5]!, 'infrastructure', natsServer(), args, process.env));
     }
     if (!process.env['DATABASE_URL']) await supervisor.start(postgresSpec(colours[5]!));
-    for (const [i, service] of services.entries()) {
-      const main = join(root, 'dist', 'services', service.name, 'main.js');
-      const env = serviceEnv(process.env, service, { admin: admin.token, faults: faultsToken });
-      await supervisor.start(processSpec(service.name, colours[i]!, 'service', process.execPath, [main], env));
+    for (const [i, { name, env }] of envs.entries()) {
+      const main = join(root, 'dist', 'services', name, 'main.js');
+      await supervisor.start({ ...processSpec(name, colours[i]!, 'service', process.execPath, [main], env), finalExitCodes: [CONFIG_EXIT_CODE] });
     }
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (const { name, port } of services) {
       while (!(await ready(`http://${reachable(host)}:${port}/readyz`))) {
-        if (supervisor.isStopping) return stopAll().then(() => 0);
+        if (supervisor.isStopping) return stopAll().then(() => exitCode);
         if (Date.now() > deadline) {
           const restarts = supervisor.restartsOf(name);
           throw new Error(`${name} did not become ready on ${port} within ${seconds(READY_TIMEOUT_MS)}${restarts ? ` (restarted ${restarts} times)` : ''}`);
@@ -443,12 +514,12 @@ async function main(): Promise<number> {
       }
     }
   } catch (err) {
-    if (supervisor.isStopping) return stopAll().then(() => 0);
+    if (supervisor.isStopping) return stopAll().then(() => exitCode);
     process.stderr.write(`mesh: ${errorText(err)}\n`);
     await stopAll();
     return 1;
   }
-  if (!supervisor.isStopping) process.stdout.write(banner(startedAt, admin, faultsToken));
+  if (!supervisor.isStopping) process.stdout.write(banner(startedAt, admin, faults));
   // Runs until a signal: its handler exits once everything has stopped.
   return new Promise<number>(() => undefined);
 }

@@ -12,6 +12,7 @@
  * Exit codes: 0 every step passed, 1 a step failed or the rehearsal could not start, 2 a usage error.
  */
 import { parseArgs } from 'node:util';
+import { SERVICE_NAMES } from '../services/contracts/services';
 import { Rehearsal } from '../test/rehearsal/rehearsal';
 import { STEPS } from '../test/rehearsal/steps';
 
@@ -58,7 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
       `${steps.length - failed} of ${steps.length} steps passed; all pods were ready ${(rehearsal.ready.allReadyMs / 1000).toFixed(1)} s after the first started`,
     );
     if (hold) {
-      for (const component of ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']) say(`${component}: ${rehearsal.serviceUrl(component)}`);
+      for (const component of SERVICE_NAMES) say(`${component}: ${rehearsal.serviceUrl(component)}`);
       say('holding: Ctrl-C removes everything');
       await new Promise(() => {});
     }

@@ -22,14 +22,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from './args';
-import { SERVICES, type ServiceName } from './faults';
+import { degradedPartSchema } from '../services/contracts/play';
+import { SERVICE_NAMES, type ServiceName } from '../services/contracts/services';
+import { localUrl } from './faults';
 import { PIDS_FILE } from './mesh';
 import { durationSeconds } from './slo';
-import { allPids, parentOf } from '../test/support/proc';
+import { allPids, parentOf } from '../kit/proc';
 
 export const CATALOG_FILE = join(resolve(__dirname, '..', '..'), 'observability/scenarios.yml');
 
-const serviceName = z.enum(['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']);
+const serviceName = z.enum(SERVICE_NAMES);
 const duration = z.string().refine((text) => /^(\d+(ms|[smh]))+$/.test(text), 'a duration such as 30s');
 const action = z.union([
   z
@@ -45,13 +47,13 @@ const action = z.union([
         .strict(),
     })
     .strict(),
-  z.object({ signal: z.object({ process: z.enum(['nats', 'postgres', 'play', 'metadata', 'cdnurl', 'reporting', 'queue-listener']) }).strict() }).strict(),
+  z.object({ signal: z.object({ process: z.enum(['nats', 'postgres', ...SERVICE_NAMES]) }).strict() }).strict(),
 ]);
 const answer = z
   .object({
     asset: z.string(),
     status: z.number().int(),
-    degraded: z.array(z.enum(['cdnurl', 'reporting'])).optional(),
+    degraded: z.array(degradedPartSchema).optional(),
     recorded: z.boolean().optional(),
     url: z.null().optional(),
     error: z.string().optional(),
@@ -242,7 +244,7 @@ async function watchAlerts(alertmanager: string, seconds: number, since: number,
 
 function localTarget(env: NodeJS.ProcessEnv): Target {
   return {
-    faultsUrl: (service) => SERVICES[service],
+    faultsUrl: localUrl,
     token: env['FAULTS_TOKEN'] || env['ADMIN_TOKEN'],
     pid: (name) => {
       let pids: unknown;

@@ -11,7 +11,7 @@
 import { Agent, request } from 'undici';
 import { pause } from '../services/platform/loop';
 import { httpUrlFrom, numberFrom, readCommandLine, runCommand, UsageError } from './args';
-import { percentile } from './percentile';
+import { percentile } from '../kit/percentile';
 
 export interface WeightedAsset {
   id: string;

@@ -1,25 +1,8 @@
-import { z } from 'zod';
+import { URL_PATH, urlRecord, urlWrite, type PlayableUrl } from '../contracts/cdnurl';
+import { SERVICES } from '../contracts/services';
 import { EXAMPLE_ADMIN_TOKEN } from '../platform/bearer-auth';
 import type { Catalog } from '../platform/catalog-service';
-import { seedUrls, urls, type PlayableUrl } from './store';
-
-/** Absolute http(s) URLs with a host, or CDN-relative paths as in the seed; nothing that could run script. */
-const playableUrl = z
-  .string()
-  .trim()
-  .min(1)
-  .max(2048)
-  .refine((u) => isHttpUrl(u) || /^[A-Za-z0-9_\-./]+$/.test(u), 'must be an http(s) URL or a relative path')
-  .describe('an absolute http(s) URL with a host, or a CDN-relative path of letters, digits and _ - . /');
-
-function isHttpUrl(candidate: string): boolean {
-  if (!/^https?:\/\//i.test(candidate) || /[\s"'<>`]/.test(candidate)) return false;
-  try {
-    return new URL(candidate).hostname !== '';
-  } catch {
-    return false;
-  }
-}
+import { seedUrls, urls } from './store';
 
 const admin = { Authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
 const cdnUrl = { url: 'https://cdn.example.com/alien.mp4' };
@@ -27,10 +10,11 @@ const cdnUrl = { url: 'https://cdn.example.com/alien.mp4' };
 /** The playable URL per asset. */
 export const urlCatalog: Catalog<PlayableUrl> = {
   name: 'cdnurl',
-  port: 8083,
-  path: '/url/asset',
+  port: SERVICES.cdnurl.port,
+  path: URL_PATH,
   table: urls,
-  body: z.object({ url: playableUrl }).strict(),
+  record: urlRecord,
+  body: urlWrite,
   seed: seedUrls,
   summaries: { read: "Read an asset's playable URL", write: "Set an asset's playable URL: an absolute http(s) URL or a CDN-relative path" },
   sample: cdnUrl,

@@ -1,16 +1,8 @@
-import { z } from 'zod';
+import { METADATA_PATH, metadataRecord, metadataWrite, type AssetMetadata } from '../contracts/metadata';
+import { SERVICES } from '../contracts/services';
 import { EXAMPLE_ADMIN_TOKEN } from '../platform/bearer-auth';
 import type { Catalog } from '../platform/catalog-service';
-import { storableText } from '../platform/validation';
-import { assets, seedMetadata, type AssetMetadata } from './store';
-
-const metadataBody = z
-  .object({
-    title: z.string().trim().min(1).max(200).pipe(storableText),
-    genre: z.string().trim().min(1).max(50).pipe(storableText),
-    summary: z.string().max(2000).pipe(storableText),
-  })
-  .strict();
+import { assets, seedMetadata } from './store';
 
 const admin = { Authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
 const alien = { title: 'Alien', genre: 'sci-fi', summary: 'In space no one can hear you scream' };
@@ -18,10 +10,11 @@ const alien = { title: 'Alien', genre: 'sci-fi', summary: 'In space no one can h
 /** Title, genre and summary per asset: the catalog play shows. */
 export const metadataCatalog: Catalog<AssetMetadata> = {
   name: 'metadata',
-  port: 8081,
-  path: '/content/asset',
+  port: SERVICES.metadata.port,
+  path: METADATA_PATH,
   table: assets,
-  body: metadataBody,
+  record: metadataRecord,
+  body: metadataWrite,
   seed: seedMetadata,
   summaries: { read: "Read an asset's title, genre and summary", write: "Create or replace an asset's metadata" },
   sample: alien,

@@ -1,14 +1,5 @@
-import type { PoolClient } from 'pg';
-import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from '../platform/record-store';
-import type { Database } from '../platform/database';
-
-export type AssetMetadata = {
-  title: string;
-  genre: string;
-  summary: string;
-};
-
-export type MetadataStore = RecordStore<AssetMetadata>;
+import type { AssetMetadata } from '../contracts/metadata';
+import type { RecordTable } from '../platform/record-store';
 
 export const seedMetadata: Record<string, AssetMetadata> = {
   '123': { title: 'It', genre: 'horror', summary: 'A very scary movie' },
@@ -16,6 +7,3 @@ export const seedMetadata: Record<string, AssetMetadata> = {
 };
 
 export const assets: RecordTable<AssetMetadata> = { table: 'metadata.assets', columns: ['title', 'genre', 'summary'] };
-
-export const seedMetadataTable = (client: PoolClient) => seedEmptyTable(client, assets, seedMetadata);
-export const createMetadataStore = (db: Database): MetadataStore => createRecordStore(db, assets);

@@ -6,7 +6,7 @@ import { idSchema } from './validation';
 
 const SUBJECT_PREFIX = 'catalog.changed';
 
-export const catalogNoticeSchema = z.object({
+const catalogNoticeSchema = z.object({
   assetId: idSchema,
   /** The catalog service that changed. */
   service: idSchema,

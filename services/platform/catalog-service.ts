@@ -1,16 +1,17 @@
 import { join } from 'node:path';
 import type { Express } from 'express';
+import type { PoolClient } from 'pg';
 import { z } from 'zod';
 import { EXAMPLE_ADMIN_TOKEN, catalogWriteAuth, warnWithoutAdminToken } from './bearer-auth';
 import { publishCatalogChange } from './catalog-notices';
-import { booleanSchema, tokenSchema } from './config';
-import { Database, databaseConfigSchema } from './database';
+import { catalogConfigRules, catalogConfigSchema } from './catalog-config';
+import { Database } from './database';
 import { assetNotFound } from './errors';
 import { createHttpApp, type AppParts } from './http';
-import { NatsLink, natsUrlSchema } from './nats';
+import { NatsLink } from './nats';
 import { notFoundAnswer, operation, type RequestExample, type ServiceApi } from './openapi';
 import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from './record-store';
-import { serviceConfigRules, serviceConfigSchema, type ServiceDefinition } from './run-service';
+import type { ServiceDefinition } from './run-service';
 import { idSchema } from './validation';
 
 /**
@@ -26,6 +27,8 @@ export interface Catalog<T extends Record<string, string>> {
   /** `/content/asset`: the routes are `${path}/:assetId`. */
   path: string;
   table: RecordTable<T>;
+  /** The record as a GET answers it, beside the id. */
+  record: z.ZodObject<z.ZodRawShape, z.UnknownKeysParam, z.ZodTypeAny, T>;
   /** What a POST must send: the record, validated. */
   body: z.ZodType<T, z.ZodTypeDef, unknown>;
   /** Loaded only into an empty table. */
@@ -67,7 +70,7 @@ function writeExamples(sample: unknown): RequestExample[] {
 function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps: CatalogAppDeps<T>): ServiceApi {
   const { store, onChanged } = deps;
   const route = `${catalog.path}/:assetId`;
-  const answer = z.object({ id: idSchema, ...Object.fromEntries(catalog.table.columns.map((column) => [column, z.string()])) }).strict();
+  const answer = z.object({ id: idSchema, ...catalog.record.shape }).strict();
   return {
     service: catalog.name,
     operations: [
@@ -117,20 +120,11 @@ export function createCatalogApp<T extends Record<string, string>>(catalog: Cata
 export const createCatalogStore = <T extends Record<string, string>>(catalog: Catalog<T>, db: Database): CatalogStore<T> =>
   createRecordStore(db, catalog.table);
 
-/** The configuration of a catalog service, for its config.ts. */
-export function catalogConfigSchema(port: number) {
-  return serviceConfigSchema(port, [], {
-    ...databaseConfigSchema.shape,
-    NATS_URL: natsUrlSchema,
-    ADMIN_TOKEN: tokenSchema(8).describe(
-      '`Authorization: Bearer <ADMIN_TOKEN>` is required on the catalog writes (401 without, 403 wrong); at least 8 characters. Unset, writes are refused (403) unless `ALLOW_OPEN_WRITES=true`. `./scripts/mesh` generates one and prints it.',
-    ),
-    ALLOW_OPEN_WRITES: booleanSchema.describe(
-      '`true` opens the catalog writes to anyone while no `ADMIN_TOKEN` is set (a warning is logged at start); never in production.',
-    ),
-  });
-}
-export const catalogConfigRules = serviceConfigRules<z.output<ReturnType<typeof catalogConfigSchema>>>();
+/** Loads the catalog's seed into its table while the table is empty: run after the migrations. */
+export const seedCatalog =
+  <T extends Record<string, string>>(catalog: Catalog<T>) =>
+  (client: PoolClient): Promise<void> =>
+    seedEmptyTable(client, catalog.table, catalog.seed);
 
 /**
  * A catalog service, ready for runService: the database (migrated and seeded
@@ -146,8 +140,7 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
     start({ config, parts }) {
       const { log, metrics, readiness } = parts;
       warnWithoutAdminToken(config, log);
-      const seed = (client: Parameters<typeof seedEmptyTable>[0]) => seedEmptyTable(client, catalog.table, catalog.seed);
-      const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seed, log, metrics, readiness });
+      const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seedCatalog(catalog), log, metrics, readiness });
       void db.start();
       // Only for change notices: writes never wait for NATS, and readiness does not depend on it.
       const link = new NatsLink({ servers: config.NATS_URL, name, log, metrics });

@@ -1,9 +1,17 @@
 import { z } from 'zod';
+import { faultsConfigSchema, type FaultKind, type FaultSettings } from './faults-config';
 
-/** A bad environment variable: runService prints the message and exits 1. */
+/** A bad environment variable: runService prints the message and exits with CONFIG_EXIT_CODE. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
+
+/**
+ * How a process says its configuration is wrong (sysexits.h's EX_CONFIG):
+ * starting it again with the same environment cannot help, so a supervisor
+ * (./scripts/mesh) does not restart it.
+ */
+export const CONFIG_EXIT_CODE = 78;
 
 const intFrom = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -19,14 +27,6 @@ export const portSchema = (defaultPort: number) =>
 export const peerUrlSchema = (peer: string, defaultPort: number) =>
   httpUrlSchema(`http://127.0.0.1:${defaultPort}`).describe(
     `The ${peer} service's URL: the only one without Consul, and the fallback while Consul knows no instance.`,
-  );
-/** The token of reporting's record routes, which reporting requires and queue-listener sends. */
-export const recordTokenSchema = z
-  .string()
-  .min(16)
-  .optional()
-  .describe(
-    'When set, reporting requires `Authorization: Bearer <RECORD_TOKEN>` on `POST /events` and `POST /events/asset/:assetId/user/:userId`, and queue-listener sends it; unset, those routes are open. The chart generates one and gives it to these two only.',
   );
 export const durationMsSchema = (defaultMs: number) => intFrom(1, 600_000).default(defaultMs);
 export const countSchema = (min: number, max: number, defaultCount: number) => intFrom(min, max).default(defaultCount);
@@ -144,34 +144,87 @@ export const commonConfigRules: ReadonlyArray<ConfigRule<CommonConfig>> = [
   },
 ];
 
+/**
+ * A service's whole configuration: its PORT, the variables every service
+ * reads, FAULTS with the service's own fault kinds, then its own. Each
+ * service's config.ts builds its schema with this, so docs/configuration.md
+ * can be generated from the same schemas that validate the environment.
+ */
+export function serviceConfigSchema<S extends z.ZodRawShape>(port: number, faultKinds: readonly FaultKind[], own: S) {
+  return z
+    .object({ PORT: portSchema(port) })
+    .merge(commonConfigSchema)
+    .merge(faultsConfigSchema(faultKinds))
+    .extend(own);
+}
+
+/** The rules every service checks at start, then the service's own. */
+export function serviceConfigRules<C extends CommonConfig & { PORT: number; FAULTS?: FaultSettings | undefined }>(
+  own: ReadonlyArray<ConfigRule<C>> = [],
+): ReadonlyArray<ConfigRule<C>> {
+  const faultsNeedEnabling: ConfigRule<C> = {
+    variables: ['FAULTS', 'FAULTS_ENABLED'],
+    says: 'FAULTS needs FAULTS_ENABLED=true: without it there are no fault toggles to set',
+    holds: (c) => c.FAULTS === undefined || c.FAULTS_ENABLED,
+  };
+  const probesApart: ConfigRule<C> = {
+    variables: ['PROBE_PORT', 'PORT'],
+    says: 'PROBE_PORT must differ from PORT: the probes need a listener of their own',
+    holds: (c) => c.PROBE_PORT === undefined || c.PROBE_PORT !== c.PORT,
+  };
+  return [...commonConfigRules, faultsNeedEnabling, probesApart, ...own];
+}
+
 const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY|DATABASE_URL/i;
 // Messages reach logs: never echo a secret.
 const shown = (variable: string, value: unknown) => (value === undefined ? 'unset' : SECRET_NAME.test(variable) ? '<redacted>' : JSON.stringify(value));
 
+/** One thing wrong with an environment: the variables at fault, each as it may be shown (secrets redacted), and what is wrong. */
+export interface ConfigProblem {
+  variables: ReadonlyArray<{ name: string; shown: string }>;
+  says: string;
+}
+
+/** `NAME=value, OTHER=value: what is wrong`, the form every configuration message takes. */
+export const problemText = (problem: ConfigProblem) => `${problem.variables.map((v) => `${v.name}=${v.shown}`).join(', ')}: ${problem.says}`;
+
 /**
- * Reads the environment once. Unknown variables are ignored (the process
- * environment holds plenty); a bad value, or two that break a rule, becomes
- * one line naming them.
+ * Reads `env` against `schema`, then the rules between settings: the config,
+ * or every variable that is wrong (one problem each, in the schema's order);
+ * the rules are checked only once each variable is valid on its own. Empty
+ * counts as unset, and unknown variables are ignored (the process
+ * environment holds plenty).
  */
+export function checkConfig<S extends z.AnyZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv,
+  rules: ReadonlyArray<ConfigRule<z.output<S>>> = [],
+): { config: z.output<S>; problems?: never } | { problems: ConfigProblem[]; config?: never } {
+  const emptyAsUnset = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(emptyAsUnset);
+  if (!parsed.success) {
+    const problems = new Map<string, ConfigProblem>();
+    for (const issue of parsed.error.issues) {
+      const variable = issue.path.join('.') || 'environment';
+      const value = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+      if (!problems.has(variable)) problems.set(variable, { variables: [{ name: variable, shown: shown(variable, value ?? '') }], says: issue.message });
+    }
+    return { problems: [...problems.values()] };
+  }
+  const config = parsed.data as z.output<S>;
+  const value = (name: string) => shown(name, (config as Record<string, unknown>)[name]);
+  const broken = rules.filter((rule) => !rule.holds(config));
+  if (broken.length === 0) return { config };
+  return { problems: broken.map((rule) => ({ variables: rule.variables.map((name) => ({ name, shown: value(name) })), says: rule.says })) };
+}
+
+/** Reads the environment once, at start: the config, or a ConfigError naming the first variable (or pair) that is wrong. */
 export function loadConfig<S extends z.AnyZodObject>(
   schema: S,
   env: NodeJS.ProcessEnv = process.env,
   rules: ReadonlyArray<ConfigRule<z.output<S>>> = [],
 ): z.output<S> {
-  const emptyAsUnset = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = schema.safeParse(emptyAsUnset);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const variable = issue?.path.join('.') ?? 'environment';
-    const value = typeof issue?.path[0] === 'string' ? env[issue.path[0]] : undefined;
-    throw new ConfigError(`invalid configuration: ${variable}=${shown(variable, value ?? '')}: ${issue?.message ?? 'invalid'}`);
-  }
-  const config = parsed.data as z.output<S>;
-  for (const rule of rules) {
-    if (rule.holds(config)) continue;
-    const [a, b] = rule.variables;
-    const value = (name: string) => shown(name, (config as Record<string, unknown>)[name]);
-    throw new ConfigError(`invalid configuration: ${a}=${value(a)}, ${b}=${value(b)}: ${rule.says}`);
-  }
-  return config;
+  const checked = checkConfig(schema, env, rules);
+  if (checked.problems) throw new ConfigError(`invalid configuration: ${problemText(checked.problems[0]!)}`);
+  return checked.config;
 }

@@ -23,7 +23,7 @@ export const databaseConfigSchema = z.object({
     "At most this many connections per process; keep `replicas x DATABASE_POOL_MAX` below the server's `max_connections`.",
   ),
 });
-export type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
+type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
 
 /** A connection attempt that takes longer fails (the request answers 503). */
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -43,7 +43,7 @@ const PINGS_MISSED_BEFORE_UNREACHABLE = 2;
 const UNAVAILABLE_STATES = /^(08...|57P0[1-4]|53300|57014)$/;
 
 /** True for failures of the connection or the server's availability, not of the SQL. */
-export function isUnavailable(err: unknown): boolean {
+function isUnavailable(err: unknown): boolean {
   if (err instanceof DatabaseUnavailableError) return true;
   if (err instanceof pg.DatabaseError) return UNAVAILABLE_STATES.test(err.code ?? '');
   // Anything else pg throws is the socket: refused, reset, ended, or the connect timeout.

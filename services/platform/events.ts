@@ -2,7 +2,6 @@ import { context, propagation, type Context } from '@opentelemetry/api';
 import { headers, nanos, type MsgHdrs } from '@nats-io/transport-node';
 import { RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { z } from 'zod';
-import { idSchema } from './validation';
 
 export const STREAM = 'EVENTS';
 export const VIEW_SUBJECT = 'events.view';
@@ -11,19 +10,6 @@ export const DEAD_LETTER_SUBJECT = 'events.deadletter.view';
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** How long the stream keeps a message, so how long a redelivery is possible. */
 export const STREAM_MAX_AGE_HOURS = 7 * 24;
-
-/** At most this many events in one `POST /events` to reporting. */
-export const MAX_RECORD_BATCH = 500;
-/** Room for a full batch of the longest ids, with margin; other routes keep BODY_LIMIT. */
-export const RECORD_BATCH_BODY_LIMIT = '256kb';
-
-export const viewEventSchema = z.object({
-  eventId: idSchema,
-  assetId: idSchema,
-  userId: idSchema,
-  occurredAt: z.string().datetime(),
-});
-export type ViewEvent = z.infer<typeof viewEventSchema>;
 
 /**
  * Creates the stream if it does not exist yet. Whichever service connects

@@ -4,38 +4,12 @@ import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
 import { requireBearerToken } from './bearer-auth';
 import { HttpError } from './errors';
+import { faultDelaySchema, faultSettingsSchema, faultShareSchema, faultValueSchema, type FaultKind, type FaultSettings } from './faults-config';
 import type { Logger } from './log';
 import type { Metrics } from './metrics';
 import { operation, type BearerAuth, type Operation, type OperationDoc } from './openapi';
 
-/**
- * A fault some services have besides delay and errors, declared in that
- * service's folder (play's failed publishes, queue-listener's pause): a share
- * of something that fails, or a switch.
- */
-export interface FaultKind {
-  /** Its key in `PUT /admin/faults` and `FAULTS`. */
-  key: string;
-  /** Its `kind` label on faults_active and faults_injected_total. */
-  label: string;
-  type: 'share' | 'switch';
-  /** What it does, for the OpenAPI document. */
-  description: string;
-}
-
-/** Delay and errors, which every service has, and the values of its own kinds by key. */
-export interface FaultSettings {
-  /** Added before every business request is handled. */
-  delayMs: number;
-  /** A random 0..jitterMs added to delayMs. */
-  jitterMs: number;
-  /** Share of business requests answered 503 `fault_injected`. */
-  errorRate: number;
-  [kind: string]: number | boolean;
-}
-
-export const MAX_FAULT_DELAY_MS = 60_000;
-export const FAULTS_PATH = '/admin/faults';
+const FAULTS_PATH = '/admin/faults';
 /** The token the examples of the OpenAPI document send to /admin/faults. */
 export const EXAMPLE_FAULTS_TOKEN = 'example-faults-token';
 
@@ -46,49 +20,6 @@ export const faultsAuth = (token: string): BearerAuth => ({
   optional: false,
   guard: requireBearerToken(token, 'the fault toggles', 'closed'),
 });
-
-const delay = z.number().int().min(0).max(MAX_FAULT_DELAY_MS);
-const share = z.number().min(0).max(1);
-const valueOf = (kind: FaultKind) => (kind.type === 'share' ? share : z.boolean());
-const offValue = (kind: FaultKind) => (kind.type === 'share' ? 0 : false);
-
-/**
- * What `PUT /admin/faults` and `FAULTS` accept: unknown keys (another
- * service's kinds among them) and values out of range are refused; what is
- * left out is off.
- */
-export function faultSettingsSchema(kinds: readonly FaultKind[]): z.ZodType<FaultSettings, z.ZodTypeDef, unknown> {
-  const own = Object.fromEntries(kinds.map((kind) => [kind.key, valueOf(kind).optional()]));
-  return z
-    .object({ delayMs: delay.default(0), jitterMs: delay.default(0), errorRate: share.default(0), ...own })
-    .strict()
-    .transform((value): FaultSettings => {
-      const settings: FaultSettings = { delayMs: value.delayMs, jitterMs: value.jitterMs, errorRate: value.errorRate };
-      for (const kind of kinds) settings[kind.key] = ((value as Record<string, unknown>)[kind.key] as number | boolean | undefined) ?? offValue(kind);
-      return settings;
-    });
-}
-
-/** `FAULTS`: the same JSON as the PUT body, validated with the rest of the configuration. */
-export function faultsConfigSchema(kinds: readonly FaultKind[]) {
-  return z.object({
-    FAULTS: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be JSON, e.g. {"delayMs":200,"errorRate":0.1}' });
-          return z.NEVER;
-        }
-      })
-      .pipe(faultSettingsSchema(kinds))
-      .optional()
-      .describe(
-        'With `FAULTS_ENABLED=true`, the fault toggles the service starts with: the JSON of a `PUT /admin/faults`, e.g. `{"delayMs":200,"errorRate":0.1}`; the chart sets it from `services.<name>.faults`.',
-      ),
-  });
-}
 
 /** Never slowed down or failed: probes, scrapes and the toggles themselves. */
 const OPERATIONAL = /^\/(healthz|readyz|metrics)\/?$|^\/admin(\/|$)/;
@@ -211,8 +142,11 @@ export class Faults {
   /** `GET`, `PUT` and `DELETE /admin/faults`, behind FAULTS_TOKEN, as the OpenAPI document shows them. */
   operations(): Operation[] {
     const token = { Authorization: `Bearer ${EXAMPLE_FAULTS_TOKEN}` };
-    const own = Object.fromEntries(this.kinds.map((kind) => [kind.key, valueOf(kind).describe(kind.description)]));
-    const ok = { description: 'The fault toggles now in force', schema: z.object({ delayMs: delay, jitterMs: delay, errorRate: share, ...own }).strict() };
+    const own = Object.fromEntries(this.kinds.map((kind) => [kind.key, faultValueSchema(kind).describe(kind.description)]));
+    const ok = {
+      description: 'The fault toggles now in force',
+      schema: z.object({ delayMs: faultDelaySchema, jitterMs: faultDelaySchema, errorRate: faultShareSchema, ...own }).strict(),
+    };
     const common = { path: FAULTS_PATH, auth: this.auth, ok };
     return [
       operation({

@@ -8,7 +8,7 @@ import type { Logger } from './log';
 import { activeExemplar, metricsFormatFor, type Metrics } from './metrics';
 import { openApiDocument, operationsRouter, type ServiceApi } from './openapi';
 
-export const BODY_LIMIT = '16kb';
+const BODY_LIMIT = '16kb';
 
 /** What every service's app is built with; runService hands them to each service's start. */
 export interface AppParts {

@@ -17,7 +17,7 @@ export interface TraceExemplar {
  * sampled (its trace is exported, so the id leads somewhere), else none.
  * Without tracing there is never a span, and this is a property read.
  */
-export function exemplarOf(span: SpanContext | undefined): TraceExemplar | undefined {
+function exemplarOf(span: SpanContext | undefined): TraceExemplar | undefined {
   if (span === undefined || (span.traceFlags & TraceFlags.SAMPLED) === 0 || !isSpanContextValid(span)) return undefined;
   return { trace_id: span.traceId, span_id: span.spanId };
 }

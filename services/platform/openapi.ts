@@ -9,7 +9,7 @@ import { SERVICE_VERSION } from './version';
 // The generator reads metadata through `.openapi()`, so zod must have it even where no schema calls it.
 extendZodWithOpenApi(z);
 
-export type Method = 'get' | 'post' | 'put' | 'delete';
+type Method = 'get' | 'post' | 'put' | 'delete';
 
 /**
  * A request the document shows, with the status the service answers it with
@@ -169,7 +169,7 @@ function routeOf(op: OperationDoc, served: boolean): RouteConfig {
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
 
 /** The routes every service serves from http.ts, documented here beside the service's own. */
-export const platformOperations: readonly OperationDoc[] = [
+const platformOperations: readonly OperationDoc[] = [
   {
     method: 'get',
     path: '/healthz',

@@ -4,13 +4,13 @@ import type { PeerDirectory } from './discovery';
 import { unsampledCallHeaders } from './instrumentation';
 import { activeExemplar, type ClientOutcome, type Metrics } from './metrics';
 
-export interface PeerResponse {
+interface PeerResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
 }
 
-export interface PeerRequest {
+interface PeerRequest {
   headers?: Record<string, string>;
   json?: unknown;
   /** The budget of the whole call, retries included, at most the client's own (the caller's deadline may leave less). */

@@ -1,9 +1,10 @@
 import type { Express } from 'express';
-import { z } from 'zod';
-import { commonConfigRules, commonConfigSchema, ConfigError, loadConfig, portSchema, type CommonConfig, type ConfigRule } from './config';
+import type { z } from 'zod';
+import { CONFIG_EXIT_CODE, ConfigError, loadConfig, type CommonConfig, type ConfigRule, type serviceConfigSchema } from './config';
 import { connectConsul } from './consul';
 import { StaticDirectory, type PeerDirectory } from './discovery';
-import { Faults, faultsAuth, faultsConfigSchema, type FaultKind, type FaultSettings } from './faults';
+import { Faults, faultsAuth } from './faults';
+import type { FaultKind, FaultSettings } from './faults-config';
 import { probeListener, Readiness } from './health';
 import type { AppParts } from './http';
 import { flushTelemetry } from './instrumentation';
@@ -12,39 +13,9 @@ import { createMetrics } from './metrics';
 import { startHttpServer } from './server';
 import { shutDown, type ShutdownStep } from './shutdown';
 
-/**
- * A service's whole configuration: its PORT, the variables every service
- * reads, FAULTS with the service's own fault kinds, then its own. Each
- * service's config.ts builds its schema with this, so docs/configuration.md
- * can be generated from the same schemas that validate the environment.
- */
-export function serviceConfigSchema<S extends z.ZodRawShape>(port: number, faultKinds: readonly FaultKind[], own: S) {
-  return z
-    .object({ PORT: portSchema(port) })
-    .merge(commonConfigSchema)
-    .merge(faultsConfigSchema(faultKinds))
-    .extend(own);
-}
 type ServiceConfigSchema = ReturnType<typeof serviceConfigSchema>;
 
-/** The rules every service checks at start, then the service's own. */
-export function serviceConfigRules<C extends CommonConfig & { PORT: number; FAULTS?: FaultSettings | undefined }>(
-  own: ReadonlyArray<ConfigRule<C>> = [],
-): ReadonlyArray<ConfigRule<C>> {
-  const faultsNeedEnabling: ConfigRule<C> = {
-    variables: ['FAULTS', 'FAULTS_ENABLED'],
-    says: 'FAULTS needs FAULTS_ENABLED=true: without it there are no fault toggles to set',
-    holds: (c) => c.FAULTS === undefined || c.FAULTS_ENABLED,
-  };
-  const probesApart: ConfigRule<C> = {
-    variables: ['PROBE_PORT', 'PORT'],
-    says: 'PROBE_PORT must differ from PORT: the probes need a listener of their own',
-    holds: (c) => c.PROBE_PORT === undefined || c.PROBE_PORT !== c.PORT,
-  };
-  return [...commonConfigRules, faultsNeedEnabling, probesApart, ...own];
-}
-
-export interface ServiceContext<C> {
+interface ServiceContext<C> {
   config: C;
   /** For the service's app; the fault toggles exist only with FAULTS_ENABLED=true, and the service's own kinds read them. */
   parts: AppParts;
@@ -52,7 +23,7 @@ export interface ServiceContext<C> {
   peerDirectory: (staticUrls: Record<string, string>) => PeerDirectory;
 }
 
-export interface StartedService {
+interface StartedService {
   app: Express;
   /** Run after the HTTP server has stopped, in order (drain NATS, close pools). */
   stop?: ShutdownStep[];
@@ -82,7 +53,8 @@ export async function runService<S extends ServiceConfigSchema>(definition: Serv
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`${definition.name}: ${err.message}\n`);
-    process.exit(1);
+    // Not 1: a supervisor must tell "this environment is wrong" from a crash, and not restart it.
+    process.exit(CONFIG_EXIT_CODE);
   }
   const log = createLogger(definition.name, config.LOG_LEVEL);
   process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
  * later: seconds added to plays that play would have answered or shed at
  * once. The kernel caps it at net.core.somaxconn (4096 by default).
  */
-export const LISTEN_BACKLOG = 4096;
+const LISTEN_BACKLOG = 4096;
 
 export interface RunningServer {
   server: Server;

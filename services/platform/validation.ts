@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { HttpError, badRequest } from './errors';
 
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Ids travel into NATS subjects, Consul metadata and logs: keep them plain. */
 export const idSchema = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
 
@@ -39,4 +39,28 @@ export function parseJsonBody<S extends z.ZodTypeAny>(schema: S, req: Request): 
 function hasBody(req: Request): boolean {
   const length = Number(req.headers['content-length'] ?? 0);
   return length > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * `schema` as a caller reads an answer with it: a field it does not know is
+ * dropped, at any depth, where the callee's document (a strict schema)
+ * refuses it. So a callee that adds a field, a newer version in the middle of
+ * an upgrade, does not break its callers. Objects and arrays are followed;
+ * other schemas are kept as they are.
+ */
+export function tolerant<T extends z.ZodTypeAny>(schema: T): T {
+  return readTolerantly(schema) as T;
+}
+
+function readTolerantly(schema: z.ZodTypeAny): z.ZodTypeAny {
+  if (schema instanceof z.ZodObject) {
+    const object = schema as z.ZodObject<z.ZodRawShape>;
+    const fields = Object.fromEntries(Object.entries(object.shape).map(([key, field]) => [key, readTolerantly(field)]));
+    return new z.ZodObject({ ...object._def, unknownKeys: 'strip', shape: () => fields });
+  }
+  if (schema instanceof z.ZodArray) {
+    const array = schema as z.ZodArray<z.ZodTypeAny>;
+    return new z.ZodArray({ ...array._def, type: readTolerantly(array.element) });
+  }
+  return schema;
 }

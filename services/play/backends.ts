@@ -1,6 +1,10 @@
-import { z } from 'zod';
-import { MAX_RECORD_BATCH } from '../platform/events';
+import type { z } from 'zod';
+import { URL_PATH, urlRecord } from '../contracts/cdnurl';
+import { METADATA_PATH, metadataRecord } from '../contracts/metadata';
+import { COUNTS_PATH, MAX_RECORD_BATCH, countsAnswer, type ViewCounts } from '../contracts/reporting';
+import { notFoundAnswer } from '../platform/openapi';
 import { PeerUnavailableError, type PeerClient } from '../platform/peer-client';
+import { tolerant } from '../platform/validation';
 
 export interface Backends {
   metadata: PeerClient;
@@ -8,20 +12,16 @@ export interface Backends {
   reporting: PeerClient;
 }
 
-const metadataAnswer = z.object({ title: z.string(), genre: z.string(), summary: z.string() });
-const urlAnswer = z.object({ url: z.string() });
-const viewCounts = z.object({ assetviews: z.number().int().nonnegative(), userviews: z.number().int().nonnegative() });
 /** The contract's 404 body: a 404 without it (a wrong route, a wrong service) is a failure, not an absence. */
-const notFoundAnswer = z.object({ id: z.string(), status: z.string() });
-
-export type Metadata = z.infer<typeof metadataAnswer>;
+const assetNotFound = tolerant(notFoundAnswer('Asset not found').schema);
+const viewCountsAnswer = tolerant(countsAnswer);
 /** `missing`: the peer said 404. `failed`: it could not say (down, slow, 5xx, nonsense). */
 export type Lookup<T> = { found: T } | 'missing' | 'failed';
 
 async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>, timeoutMs: number): Promise<Lookup<T>> {
   try {
     const res = await client.call('GET', path, { timeoutMs });
-    if (res.status === 404) return notFoundAnswer.safeParse(res.body).success ? 'missing' : 'failed';
+    if (res.status === 404) return assetNotFound.safeParse(res.body).success ? 'missing' : 'failed';
     const parsed = schema.safeParse(res.body);
     return res.status === 200 && parsed.success ? { found: parsed.data } : 'failed';
   } catch (err) {
@@ -30,17 +30,14 @@ async function lookup<T>(client: PeerClient, path: string, schema: z.ZodType<T>,
   }
 }
 
-export const lookupMetadata = (b: Backends, assetId: string, timeoutMs: number) => lookup(b.metadata, `/content/asset/${assetId}`, metadataAnswer, timeoutMs);
+export const lookupMetadata = (b: Backends, assetId: string, timeoutMs: number) => lookup(b.metadata, `${METADATA_PATH}/${assetId}`, metadataRecord, timeoutMs);
 
 export async function lookupUrl(b: Backends, assetId: string, timeoutMs: number): Promise<Lookup<string | null>> {
-  const result = await lookup(b.cdnurl, `/url/asset/${assetId}`, urlAnswer, timeoutMs);
+  const result = await lookup(b.cdnurl, `${URL_PATH}/${assetId}`, urlRecord, timeoutMs);
   // An asset without a URL is a normal answer (url: null), not a failure.
   if (result === 'missing') return { found: null };
   return result === 'failed' ? result : { found: result.found.url };
 }
-
-const countsAnswer = z.object({ counts: z.array(viewCounts) });
-type ViewCounts = z.infer<typeof viewCounts>;
 
 interface CountsRequest {
   play: { assetId: string; userId: string };
@@ -64,8 +61,8 @@ function countsBatcher(reporting: PeerClient): (assetId: string, userId: string,
     const failed = batch.map((): Lookup<ViewCounts> => 'failed');
     const timeoutMs = Math.max(1, Math.ceil(Math.min(...batch.map((r) => r.deadline)) - performance.now()));
     try {
-      const res = await reporting.call('POST', '/events/counts', { json: { plays: batch.map((r) => r.play) }, timeoutMs, idempotent: true });
-      const parsed = countsAnswer.safeParse(res.body);
+      const res = await reporting.call('POST', COUNTS_PATH, { json: { plays: batch.map((r) => r.play) }, timeoutMs, idempotent: true });
+      const parsed = viewCountsAnswer.safeParse(res.body);
       if (res.status !== 200 || !parsed.success || parsed.data.counts.length !== batch.length) return failed;
       return parsed.data.counts.map((found) => ({ found }));
     } catch (err) {

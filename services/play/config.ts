@@ -1,17 +1,15 @@
-import { countSchema, durationMsSchema, peerUrlSchema } from '../platform/config';
+import { SERVICES, peerUrlsConfig } from '../contracts/services';
+import { countSchema, durationMsSchema, serviceConfigRules, serviceConfigSchema } from '../platform/config';
 import { streamReplicasSchema } from '../platform/events';
 import { natsUrlSchema } from '../platform/nats';
-import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';
 import { publishFailure } from './faults';
 
 export const faultKinds = [publishFailure];
 
-export const configSchema = serviceConfigSchema(8080, faultKinds, {
+export const configSchema = serviceConfigSchema(SERVICES.play.port, faultKinds, {
   NATS_URL: natsUrlSchema,
   EVENTS_STREAM_REPLICAS: streamReplicasSchema,
-  METADATA_URL: peerUrlSchema('metadata', 8081),
-  CDNURL_URL: peerUrlSchema('cdnurl', 8083),
-  REPORTING_URL: peerUrlSchema('reporting', 8082),
+  ...peerUrlsConfig('play'),
   PLAY_DEADLINE_MS: durationMsSchema(450).describe(
     'The most one play waits, its backend calls and its view publish together: what has not arrived by then is left out of the answer (`degraded`, `recorded: false`). One attempt on one backend instance gets two thirds of it, so a black-holed instance leaves time to try another.',
   ),

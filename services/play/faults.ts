@@ -1,4 +1,4 @@
-import type { FaultKind } from '../platform/faults';
+import type { FaultKind } from '../platform/faults-config';
 
 /** A share of plays whose view publish fails, so the view goes through the outbox (and the answer says recorded: false). */
 export const publishFailure: FaultKind = {

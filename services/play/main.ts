@@ -1,5 +1,6 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { jetstreamManager } from '@nats-io/jetstream';
+import { peerUrls } from '../contracts/services';
 import { ensureEventStream } from '../platform/events';
 import { EventLoopLag } from './load-shedding';
 import { NatsLink } from '../platform/nats';
@@ -18,7 +19,7 @@ void runService({
   faultKinds,
   start({ config, parts, peerDirectory }) {
     const { log, metrics, faults } = parts;
-    const directory = peerDirectory({ metadata: config.METADATA_URL, cdnurl: config.CDNURL_URL, reporting: config.REPORTING_URL });
+    const directory = peerDirectory(peerUrls('play', config));
     const client = (peer: string) =>
       createPeerClient({
         peer,

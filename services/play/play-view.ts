@@ -1,18 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { ViewEvent } from '../platform/events';
+import type { DegradedPart, Playback } from '../contracts/play';
+import type { ViewEvent } from '../contracts/view-event';
 import type { CatalogCache } from './catalog-cache';
-import { lookupMetadata, lookupUrl, lookupViews, type Backends, type Metadata } from './backends';
-
-export type DegradedPart = 'cdnurl' | 'reporting';
-
-export interface Playback extends Metadata {
-  id: string;
-  url: string | null;
-  assetviews: number | null;
-  userviews: number | null;
-  degraded: DegradedPart[];
-  recorded: boolean;
-}
+import { lookupMetadata, lookupUrl, lookupViews, type Backends } from './backends';
 
 export type PlayOutcome = { kind: 'played'; playback: Playback } | { kind: 'not_found' } | { kind: 'unavailable' };
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { degradedPartSchema, playbackSchema } from '../contracts/play';
 import { HttpError, assetNotFound } from '../platform/errors';
 import type { Metrics } from '../platform/metrics';
 import { notFoundAnswer, operation, type ServiceApi } from '../platform/openapi';
@@ -6,24 +7,10 @@ import { idSchema } from '../platform/validation';
 import { playView, type PlayDeps } from './play-view';
 
 const playParams = z.object({ assetId: idSchema, userId: idSchema });
-const views = z.number().int().nonnegative().nullable();
-const playback = z
-  .object({
-    id: idSchema,
-    title: z.string(),
-    genre: z.string(),
-    summary: z.string(),
-    url: z.string().nullable().describe('null when cdnurl has no URL for the asset or did not answer'),
-    assetviews: views,
-    userviews: views,
-    degraded: z.array(z.enum(['cdnurl', 'reporting'])).describe('The backends that did not answer in time or failed'),
-    recorded: z.boolean().describe('false when NATS did not store the view in time: it waits in the outbox'),
-  })
-  .strict();
 
 export function playApi(deps: PlayDeps & { metrics: Metrics }): ServiceApi {
   const answers = deps.metrics.counterBy('play_answers_total', 'Play answers, by outcome', 'outcome', ['complete', 'degraded', 'not_found', 'unavailable']);
-  const degradedParts = deps.metrics.counterBy('play_degraded_parts_total', 'Parts missing from play answers, by part', 'part', ['cdnurl', 'reporting']);
+  const degradedParts = deps.metrics.counterBy('play_degraded_parts_total', 'Parts missing from play answers, by part', 'part', degradedPartSchema.options);
   return {
     service: 'play',
     operations: [
@@ -32,7 +19,7 @@ export function playApi(deps: PlayDeps & { metrics: Metrics }): ServiceApi {
         path: '/play/asset/:assetId/user/:userId',
         summary: 'Play an asset: what the page needs from metadata, cdnurl and reporting, and a view event on NATS',
         params: playParams,
-        ok: { description: 'What arrived, and which backends did not answer', schema: playback },
+        ok: { description: 'What arrived, and which backends did not answer', schema: playbackSchema },
         responses: { 404: notFoundAnswer('Asset not found') },
         // overloaded: the load shedding app.ts puts in front of /play.
         errors: ['metadata_unavailable', 'overloaded'],

@@ -1,15 +1,16 @@
-import { durationMsSchema, peerUrlSchema, recordTokenSchema } from '../platform/config';
+import { recordTokenSchema } from '../contracts/reporting';
+import { SERVICES, peerUrlsConfig } from '../contracts/services';
+import { durationMsSchema, serviceConfigRules, serviceConfigSchema } from '../platform/config';
 import { streamReplicasSchema } from '../platform/events';
 import { natsUrlSchema } from '../platform/nats';
-import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';
 import { pauseConsumer } from './faults';
 
 export const faultKinds = [pauseConsumer];
 
-export const configSchema = serviceConfigSchema(8084, faultKinds, {
+export const configSchema = serviceConfigSchema(SERVICES['queue-listener'].port, faultKinds, {
   NATS_URL: natsUrlSchema,
   EVENTS_STREAM_REPLICAS: streamReplicasSchema,
-  REPORTING_URL: peerUrlSchema('reporting', 8082),
+  ...peerUrlsConfig('queue-listener'),
   RECORD_TOKEN: recordTokenSchema,
   RETRY_MAX_DELAY_MS: durationMsSchema(30_000).describe(
     'Cap of the back-off between redeliveries of a view reporting could not take: an outage delays views, it never drops them.',

@@ -1,4 +1,4 @@
-import type { FaultKind } from '../platform/faults';
+import type { FaultKind } from '../platform/faults-config';
 
 /** The listener stops pulling view events while it is on (it stays ready, so its backlog stays visible). */
 export const pauseConsumer: FaultKind = {

@@ -1,5 +1,6 @@
 import '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { jetstreamManager } from '@nats-io/jetstream';
+import { peerUrls } from '../contracts/services';
 import { ensureEventStream } from '../platform/events';
 import { NatsLink } from '../platform/nats';
 import { createPeerClient } from '../platform/peer-client';
@@ -25,7 +26,7 @@ void runService({
   faultKinds,
   start({ config, parts, peerDirectory }) {
     const { log, metrics, readiness, faults } = parts;
-    const directory = peerDirectory({ reporting: config.REPORTING_URL });
+    const directory = peerDirectory(peerUrls('queue-listener', config));
     const reporting = createPeerClient({
       peer: 'reporting',
       directory,

@@ -1,9 +1,12 @@
 import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { JsMsg } from '@nats-io/jetstream';
 import { z } from 'zod';
+import { RECORD_BATCH_PATH, recordBatchAnswer } from '../contracts/reporting';
+import { viewEventSchema, type ViewEvent } from '../contracts/view-event';
 import { CONTENT_REFUSED, ERROR_STATUS, type ErrorCode } from '../platform/errors';
-import { contextFromHeaders, viewEventSchema, type ViewEvent } from '../platform/events';
+import { contextFromHeaders } from '../platform/events';
 import { PeerUnavailableError, type PeerClient } from '../platform/peer-client';
+import { tolerant } from '../platform/validation';
 
 /** What to do with a message once reporting has been asked. */
 export type Verdict = { kind: 'recorded'; event: ViewEvent; duplicate: boolean } | { kind: 'retry'; reason: string } | { kind: 'poison'; reason: string };
@@ -11,9 +14,7 @@ export type Verdict = { kind: 'recorded'; event: ViewEvent; duplicate: boolean }
 const tracer = trace.getTracer('video-mesh/queue-listener');
 
 // Reporting's answer to POST /events: one outcome per event, in order.
-const batchAnswer = z.object({
-  results: z.array(z.object({ outcome: z.enum(['recorded', 'duplicate', 'conflict', 'invalid']) })),
-});
+const batchAnswer = tolerant(recordBatchAnswer);
 // Reporting's own refusal of what was sent, with a code of the catalog that says
 // the content can never succeed. Anything else (a proxy's or a wrong URL's 404,
 // a 401/403 of a wrong token, 408, 429) says nothing about the events: they are
@@ -68,7 +69,7 @@ async function askReporting(reporting: PeerClient, events: ViewEvent[], timeoutM
   const all = (verdict: Verdict) => events.map(() => verdict);
   let res;
   try {
-    res = await reporting.call('POST', '/events', { json: { events }, timeoutMs, idempotent: true });
+    res = await reporting.call('POST', RECORD_BATCH_PATH, { json: { events }, timeoutMs, idempotent: true });
   } catch (err) {
     if (err instanceof PeerUnavailableError) return all({ kind: 'retry', reason: err.message });
     throw err;

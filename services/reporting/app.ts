@@ -1,5 +1,5 @@
 import type { Express } from 'express';
-import { RECORD_BATCH_BODY_LIMIT } from '../platform/events';
+import { RECORD_BATCH_BODY_LIMIT } from '../contracts/reporting';
 import { createHttpApp, type AppParts } from '../platform/http';
 import { reportingApi } from './routes';
 import type { ViewStore } from './store';

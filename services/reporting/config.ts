@@ -1,11 +1,12 @@
-import { recordTokenSchema } from '../platform/config';
+import { recordTokenSchema } from '../contracts/reporting';
+import { SERVICES } from '../contracts/services';
+import { serviceConfigRules, serviceConfigSchema } from '../platform/config';
 import { databaseConfigSchema } from '../platform/database';
-import type { FaultKind } from '../platform/faults';
-import { serviceConfigRules, serviceConfigSchema } from '../platform/run-service';
+import type { FaultKind } from '../platform/faults-config';
 
 export const faultKinds: FaultKind[] = [];
 
-export const configSchema = serviceConfigSchema(8082, faultKinds, {
+export const configSchema = serviceConfigSchema(SERVICES.reporting.port, faultKinds, {
   ...databaseConfigSchema.shape,
   RECORD_TOKEN: recordTokenSchema,
 });

@@ -10,7 +10,7 @@ import type { ViewStore } from './store';
  * duplicate) is kept: a day longer than the stream keeps the message, so no
  * redelivery can outlive its row and count twice. Counts are kept forever.
  */
-export const EVENT_RETENTION_HOURS = STREAM_MAX_AGE_HOURS + 24;
+const EVENT_RETENTION_HOURS = STREAM_MAX_AGE_HOURS + 24;
 const PRUNE_EVERY_MS = 10 * 60_000;
 /** Rows deleted per statement: short locks and WAL bursts. */
 const PRUNE_BATCH = 1_000;

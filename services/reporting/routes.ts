@@ -3,53 +3,32 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { requireBearerToken } from '../platform/bearer-auth';
 import { assetNotFound, badRequest, HttpError, userNotFound } from '../platform/errors';
-import { MAX_RECORD_BATCH } from '../platform/events';
+import {
+  COUNTS_PATH,
+  RECORD_BATCH_PATH,
+  batchOutcomeSchema,
+  countsAnswer,
+  countsRequest,
+  recordBatchAnswer,
+  recordBatchRequest,
+  viewCountsSchema,
+  type ViewCounts,
+} from '../contracts/reporting';
+import { EVENT_ID_PATTERN, viewEventSchema, type ViewEvent } from '../contracts/view-event';
 import type { Metrics } from '../platform/metrics';
 import { notFoundAnswer, operation, type BearerAuth, type ServiceApi } from '../platform/openapi';
 import { idSchema } from '../platform/validation';
-import type { RecordOutcome, ViewCounts, ViewStore, ViewToRecord } from './store';
+import type { ViewStore } from './store';
 
 const viewParams = z.object({ assetId: idSchema, userId: idSchema });
-const countsBody = z
-  .object({
-    plays: z
-      .array(z.object({ assetId: idSchema, userId: idSchema }).strict())
-      .min(1)
-      .max(MAX_RECORD_BATCH),
-  })
-  .strict();
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
-const idempotencyKey = z.string().regex(IDEMPOTENCY_KEY);
+// The key of a single record is the event id a batch would carry.
+const idempotencyKey = z.string().regex(EVENT_ID_PATTERN);
 const recordHeaders = z.object({
   'Idempotency-Key': idempotencyKey.optional().describe('The event id: a repeated key changes nothing and answers as the first did'),
 });
 
-const batchEvent = z
-  .object({
-    eventId: z.string().regex(IDEMPOTENCY_KEY),
-    assetId: idSchema,
-    userId: idSchema,
-    occurredAt: z.string().datetime({ offset: true }),
-  })
-  .strict();
-// Each event is checked on its own below: one bad event is `invalid`, not a 400 for the batch.
-const batchBody = z
-  .object({
-    events: z
-      .array(z.unknown().describe('{eventId, assetId, userId, occurredAt}; an event that does not match is answered `invalid`'))
-      .min(1)
-      .max(MAX_RECORD_BATCH),
-  })
-  .strict();
-
-type BatchOutcome = RecordOutcome | 'invalid';
-const countsAnswer = z.object({ userviews: z.number().int().nonnegative(), assetviews: z.number().int().nonnegative() }).strict();
+type BatchOutcome = z.infer<typeof batchOutcomeSchema>;
 const viewsAnswer = z.object({ id: idSchema, views: z.number().int().nonnegative() }).strict();
-const batchAnswer = z
-  .object({
-    results: z.array(z.object({ eventId: z.string().nullable(), outcome: z.enum(['recorded', 'duplicate', 'conflict', 'invalid']) }).strict()),
-  })
-  .strict();
 
 /** The token the record examples in the OpenAPI document send. */
 export const EXAMPLE_RECORD_TOKEN = 'example-record-token';
@@ -77,7 +56,7 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
     'reporting_views_total',
     'Views posted to reporting, by outcome: counted, a repeat of a recorded event, an id reused for another view, or invalid',
     'outcome',
-    ['recorded', 'duplicate', 'conflict', 'invalid'],
+    batchOutcomeSchema.options,
   );
 
   return {
@@ -92,7 +71,7 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
         auth,
         ok: {
           description: 'The counts after this view',
-          schema: countsAnswer,
+          schema: viewCountsSchema,
           headers: z.object({ 'Idempotent-Replayed': z.literal('true').optional().describe('Set when the key was recorded before') }),
         },
         errors: ['invalid_idempotency_key', 'idempotency_key_conflict'],
@@ -119,11 +98,11 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
       }),
       operation({
         method: 'post',
-        path: '/events',
+        path: RECORD_BATCH_PATH,
         summary: "Record a batch of views (the listener's), each once per eventId, in one transaction",
-        body: batchBody,
+        body: recordBatchRequest,
         auth,
-        ok: { description: 'One outcome per event, in order', schema: batchAnswer },
+        ok: { description: 'One outcome per event, in order', schema: recordBatchAnswer },
         examples: [
           {
             name: 'batch',
@@ -135,9 +114,9 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
           { name: 'empty', summary: 'no events', headers: recorder, body: { events: [] }, status: 400 },
         ],
         async handle({ body: { events } }) {
-          const valid: ViewToRecord[] = [];
+          const valid: ViewEvent[] = [];
           const parsed = events.map((event) => {
-            const result = batchEvent.safeParse(event);
+            const result = viewEventSchema.safeParse(event);
             if (result.success) valid.push(result.data);
             return result.success ? result.data : undefined;
           });
@@ -156,7 +135,7 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
         path: '/events/asset/:assetId/user/:userId',
         summary: 'Both counts of one play in one query (0 for ids never seen)',
         params: viewParams,
-        ok: { description: 'The counts', schema: countsAnswer },
+        ok: { description: 'The counts', schema: viewCountsSchema },
         examples: [
           { name: 'counts', summary: 'a viewed asset and user', params: { assetId: '123', userId: 'alice' }, status: 200 },
           { name: 'neverSeen', summary: 'ids never seen', params: { assetId: 'ghost', userId: 'nobody' }, status: 200 },
@@ -169,10 +148,10 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
       }),
       operation({
         method: 'post',
-        path: '/events/counts',
+        path: COUNTS_PATH,
         summary: "Both counts of many plays in one query (play's concurrent plays share one call), in the order asked",
-        body: countsBody,
-        ok: { description: 'The counts of each play, in order', schema: z.object({ counts: z.array(countsAnswer) }).strict() },
+        body: countsRequest,
+        ok: { description: 'The counts of each play, in order', schema: countsAnswer },
         examples: [
           {
             name: 'plays',
@@ -226,13 +205,13 @@ function viewsOperation(kind: 'user' | 'asset', store: ViewStore) {
 /** The id of an invalid event, echoed only when it is a plain short string, so the caller can match it. */
 function eventIdOf(event: unknown): string | null {
   const id = typeof event === 'object' && event !== null ? (event as Record<string, unknown>)['eventId'] : undefined;
-  return typeof id === 'string' && IDEMPOTENCY_KEY.test(id) ? id : null;
+  return typeof id === 'string' && EVENT_ID_PATTERN.test(id) ? id : null;
 }
 
 function idempotencyKeyOf(req: Request): string | undefined {
   const key = req.headers['idempotency-key'];
   if (key === undefined) return undefined;
   const parsed = idempotencyKey.safeParse(key);
-  if (!parsed.success) throw badRequest('invalid_idempotency_key', `Idempotency-Key must match ${IDEMPOTENCY_KEY.source}`);
+  if (!parsed.success) throw badRequest('invalid_idempotency_key', `Idempotency-Key must match ${EVENT_ID_PATTERN.source}`);
   return parsed.data;
 }

@@ -1,26 +1,10 @@
+import type { RecordOutcome, ViewCounts } from '../contracts/reporting';
+import type { ViewEvent } from '../contracts/view-event';
 import type { Database } from '../platform/database';
-
-export interface ViewCounts {
-  userviews: number;
-  assetviews: number;
-}
-
-export interface ViewToRecord {
-  eventId: string;
-  assetId: string;
-  userId: string;
-  occurredAt: string;
-}
-
-/**
- * What recording one event did: counted it, found it counted before with the
- * same asset and user, or found the id taken by another view.
- */
-export type RecordOutcome = 'recorded' | 'duplicate' | 'conflict';
 
 export interface ViewStore {
   /** Records a batch in one transaction; outcomes in the order of `views`. */
-  record(views: readonly ViewToRecord[]): Promise<RecordOutcome[]>;
+  record(views: readonly ViewEvent[]): Promise<RecordOutcome[]>;
   /** Both counts of each play, in order, from one statement; 0 for ids never seen. */
   counts(plays: ReadonlyArray<{ assetId: string; userId: string }>): Promise<ViewCounts[]>;
   userViews(userId: string): Promise<number | undefined>;
@@ -86,7 +70,7 @@ export function createViewStore(db: Database): ViewStore {
   return {
     async record(views) {
       // A repeat inside the batch is settled like a repeat across batches: against the first.
-      const first = new Map<string, ViewToRecord>();
+      const first = new Map<string, ViewEvent>();
       for (const view of views) if (!first.has(view.eventId)) first.set(view.eventId, view);
       const unique = [...first.values()];
       const inserted = await db.query<{ event_id: string }>(RECORD, [

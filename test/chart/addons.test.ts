@@ -1,20 +1,21 @@
 // The add-ons of the kind cluster (Traefik, kube-prometheus-stack, Tempo),
-// rendered from the upstream archives in ADDON_CHARTS_DIR with our values
+// rendered from the upstream archives (./addons.ts finds them) with our values
 // files by Helm 3 and Helm 4, for the oldest and newest Kubernetes the chart
 // claims: what users rely on must be in what the charts make of our values,
-// not only in the values. Skipped, loudly, when ADDON_CHARTS_DIR is unset.
+// not only in the values. Skipped, saying why, when the archives are not at hand.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { addonSkip, addonValues, announceAddonSkip, at, container, one, podTemplate, renderAddon } from './addons';
+import { addonSkip, addonValues, announceAddonSkip, at, container, one, podTemplate, renderAddon, type AddonChart } from './addons';
 import { chartDir, helmMajors, render, repoRoot, type HelmMajor, type Manifest } from './helm';
 import { assertValidObjects } from './k8s-schema';
 import { chartActors, isAllowed, policiesOf, selectorMatches, workloadActor } from './netpol';
 import { kubeVersions } from './scenarios';
 
-announceAddonSkip();
+const kindAddons: AddonChart[] = ['traefik', 'kube-prometheus-stack', 'tempo'];
+announceAddonSkip(...kindAddons);
 
 type Tree = Record<string, unknown>;
 const chartValues = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Tree;
@@ -73,7 +74,7 @@ for (const major of helmMajors) {
   describe(`kind add-ons with our values, Helm ${major}`, () => {
     test(
       'when Traefik renders, then it listens on hostPorts 80/443 of the ingress-ready node, as a ClusterIP Service, watching Ingress and the Gateway API',
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       () => {
         const node = kindNode();
         for (const kubeVersion of kubeVersions) {
@@ -116,44 +117,52 @@ for (const major of helmMajors) {
       },
     );
 
-    test("when Traefik renders its Gateway, then the chart's HTTPRoute in namespace video-mesh attaches to it and reaches play", { skip: addonSkip }, () => {
-      const manifests = traefikRender(major, kubeVersions[1]);
-      const gatewayClass = one(manifests, 'GatewayClass');
-      assert.equal(at(gatewayClass, 'spec', 'controllerName'), 'traefik.io/gateway-controller');
-      const gateway = one(manifests, 'Gateway');
-      assert.equal(at(gateway, 'spec', 'gatewayClassName'), gatewayClass.metadata.name);
-      const listener = (
-        at(gateway, 'spec', 'listeners') as Array<{ name: string; port: number; protocol: string; allowedRoutes?: { namespaces?: { from?: string } } }>
-      ).find((l) => l.protocol === 'HTTP');
-      assert.ok(listener, 'no HTTP listener');
-      // Routes of other namespaces are refused unless the listener admits them.
-      assert.equal(listener.allowedRoutes?.namespaces?.from, 'All');
-      // The listener is Traefik's web entry point, the one behind hostPort 80.
-      const web = (container(one(manifests, 'Deployment', 'traefik'), 'traefik').ports ?? []).find((p) => p.name === 'web');
-      assert.equal(listener.port, web?.containerPort);
-      const route = one(
-        render(major, {
-          values: { 'httpRoute.enabled': 'true', 'httpRoute.parentRefs[0].name': gateway.metadata.name, 'httpRoute.parentRefs[0].namespace': 'traefik' },
-        }),
-        'HTTPRoute',
-      );
-      assert.deepEqual(at(route, 'spec', 'parentRefs'), [{ name: gateway.metadata.name, namespace: 'traefik' }]);
-      assert.equal(at(route, 'spec', 'rules', 0, 'backendRefs', 0, 'name'), 'video-mesh-play');
-    });
+    test(
+      "when Traefik renders its Gateway, then the chart's HTTPRoute in namespace video-mesh attaches to it and reaches play",
+      { skip: addonSkip(...kindAddons) },
+      () => {
+        const manifests = traefikRender(major, kubeVersions[1]);
+        const gatewayClass = one(manifests, 'GatewayClass');
+        assert.equal(at(gatewayClass, 'spec', 'controllerName'), 'traefik.io/gateway-controller');
+        const gateway = one(manifests, 'Gateway');
+        assert.equal(at(gateway, 'spec', 'gatewayClassName'), gatewayClass.metadata.name);
+        const listener = (
+          at(gateway, 'spec', 'listeners') as Array<{ name: string; port: number; protocol: string; allowedRoutes?: { namespaces?: { from?: string } } }>
+        ).find((l) => l.protocol === 'HTTP');
+        assert.ok(listener, 'no HTTP listener');
+        // Routes of other namespaces are refused unless the listener admits them.
+        assert.equal(listener.allowedRoutes?.namespaces?.from, 'All');
+        // The listener is Traefik's web entry point, the one behind hostPort 80.
+        const web = (container(one(manifests, 'Deployment', 'traefik'), 'traefik').ports ?? []).find((p) => p.name === 'web');
+        assert.equal(listener.port, web?.containerPort);
+        const route = one(
+          render(major, {
+            values: { 'httpRoute.enabled': 'true', 'httpRoute.parentRefs[0].name': gateway.metadata.name, 'httpRoute.parentRefs[0].namespace': 'traefik' },
+          }),
+          'HTTPRoute',
+        );
+        assert.deepEqual(at(route, 'spec', 'parentRefs'), [{ name: gateway.metadata.name, namespace: 'traefik' }]);
+        assert.equal(at(route, 'spec', 'rules', 0, 'backendRefs', 0, 'name'), 'video-mesh-play');
+      },
+    );
 
-    test("when Traefik runs in namespace traefik, then the chart's NetworkPolicies let its pod reach play, and only play", { skip: addonSkip }, () => {
-      const manifests = render(major);
-      const traefik = workloadActor('traefik', one(traefikRender(major, kubeVersions[0]), 'Deployment', 'traefik'), 'traefik');
-      const policies = policiesOf(manifests, 'video-mesh');
-      const reached = chartActors(manifests, 'video-mesh').flatMap((to) =>
-        to.ports.filter((p) => isAllowed(policies, traefik, to, p.port, p.protocol)).map((p) => `${to.name}:${p.port}`),
-      );
-      assert.deepEqual(reached, ['play:8080']);
-    });
+    test(
+      "when Traefik runs in namespace traefik, then the chart's NetworkPolicies let its pod reach play, and only play",
+      { skip: addonSkip(...kindAddons) },
+      () => {
+        const manifests = render(major);
+        const traefik = workloadActor('traefik', one(traefikRender(major, kubeVersions[0]), 'Deployment', 'traefik'), 'traefik');
+        const policies = policiesOf(manifests, 'video-mesh');
+        const reached = chartActors(manifests, 'video-mesh').flatMap((to) =>
+          to.ports.filter((p) => isAllowed(policies, traefik, to, p.port, p.protocol)).map((p) => `${to.name}:${p.port}`),
+        );
+        assert.deepEqual(reached, ['play:8080']);
+      },
+    );
 
     test(
       "when kube-prometheus-stack renders, then Grafana's dashboard sidecar loads the chart's dashboard ConfigMaps from any namespace into their folder",
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       () => {
         const dashboards = skaffoldRender(major, kubeVersions[0]).filter((m) => m.kind === 'ConfigMap' && m.metadata.name.includes('-dashboard-'));
         assert.ok(dashboards.length > 0, 'the chart renders no dashboard');
@@ -181,7 +190,7 @@ for (const major of helmMajors) {
 
     test(
       "when kube-prometheus-stack renders, then its Prometheus selects the chart's ServiceMonitor and PrometheusRule in any namespace",
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       () => {
         const ours = skaffoldRender(major, kubeVersions[0]);
         const monitor = one(ours, 'ServiceMonitor');
@@ -200,7 +209,7 @@ for (const major of helmMajors) {
 
     test(
       'when a kube-prometheus-stack keeps its default values, then it selects the production ServiceMonitor and PrometheusRule by their release label',
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       () => {
         const ours = render(major, { valuesFiles: [production], values: { 'monitoring.forceCRDs': 'true' } });
         const prometheus = one(kpsRender(major, kubeVersions[1], []), 'Prometheus');
@@ -226,7 +235,7 @@ for (const major of helmMajors) {
 
     test(
       "when kube-prometheus-stack renders, then Grafana's Tempo data source is the Tempo Service's query port and links to the Prometheus data source",
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       () => {
         const sources = parse(
           String(at(one(kpsRender(major, kubeVersions[0]), 'ConfigMap', 'kube-prometheus-stack-grafana-datasource'), 'data', 'datasource.yaml')),
@@ -250,7 +259,7 @@ for (const major of helmMajors) {
 
     test(
       "when kube-prometheus-stack renders, then its Prometheus stores exemplars, the chart's ServiceMonitor asks for OpenMetrics first, and Grafana opens an exemplar's trace_id in Tempo",
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       () => {
         const monitor = one(skaffoldRender(major, kubeVersions[0]), 'ServiceMonitor');
         // OpenMetrics is the only format that carries exemplars; the services answer the classic text to anything else.
@@ -277,7 +286,7 @@ for (const major of helmMajors) {
 
     test(
       "when Tempo renders, then it receives OTLP over HTTP on the Service and port the observability profile sends traces to, through the chart's NetworkPolicies",
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       () => {
         const endpoint = new URL('http://tempo.monitoring.svc:4318');
         for (const kubeVersion of kubeVersions) {
@@ -309,7 +318,7 @@ for (const major of helmMajors) {
 
     test(
       'when the add-ons are rendered, then every object we depend on validates against the Kubernetes schemas and CRD models, unknown fields included',
-      { skip: addonSkip },
+      { skip: addonSkip(...kindAddons) },
       async () => {
         const kubeVersion = kubeVersions[1];
         const traefik = traefikRender(major, kubeVersion);

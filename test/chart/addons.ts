@@ -1,46 +1,79 @@
 // The upstream charts we install (k8s/up.sh) or document for production,
-// packaged for offline use in the folder ADDON_CHARTS_DIR names (.ci/run sets
-// it to ../shared/upstream-charts). Tests that render them are skipped, and
-// say so loudly, when it is unset; when it is set, a missing archive fails.
+// found in this order: the folder ADDON_CHARTS_DIR names (.ci/run sets it to
+// the archives CI keeps beside the checkout), else the archives
+// `npm run charts:fetch` pulled into .cache/addon-charts, each checked against
+// the SHA-256 recorded in scripts/addon-charts.ts. Tests that render a chart
+// found in neither are skipped, with one line per file naming the command
+// that fetches them; a chart ADDON_CHARTS_DIR lacks, or a fetched archive
+// whose digest differs, fails.
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { archiveName, FETCHED_CHARTS_DIR, isPublished, pinOf, sha256Of, type AddonChart } from '../../scripts/addon-charts';
 import { renderChart, repoRoot, type HelmMajor, type Manifest } from './helm';
+
+export type { AddonChart } from '../../scripts/addon-charts';
 
 const fromEnvironment = process.env['ADDON_CHARTS_DIR'];
 
 /** The folder of packaged upstream charts, absolute, or undefined when ADDON_CHARTS_DIR is unset. */
-export const addonChartsDir: string | undefined = fromEnvironment
-  ? isAbsolute(fromEnvironment)
-    ? fromEnvironment
-    : resolve(repoRoot, fromEnvironment)
-  : undefined;
+const addonChartsDir: string | undefined = fromEnvironment ? (isAbsolute(fromEnvironment) ? fromEnvironment : resolve(repoRoot, fromEnvironment)) : undefined;
 
-/** `{ skip }` for node:test: a reason when the archives are not available, else false. */
-export const addonSkip: string | false =
-  addonChartsDir === undefined ? 'ADDON_CHARTS_DIR is not set: the upstream add-on charts were NOT rendered (see README, Kubernetes)' : false;
-
-let announced = false;
-/** Prints, once per test file, a line nobody can miss when the add-on renders are skipped. */
-export function announceAddonSkip(): void {
-  if (addonChartsDir !== undefined || announced) return;
-  announced = true;
-  const line = '#'.repeat(78);
-  console.log(
-    `${line}\n# ADDON_CHARTS_DIR is not set: the tests that render the upstream add-on charts\n# (Traefik, kube-prometheus-stack, Tempo, NATS, Consul, CloudNativePG) did NOT run.\n# Set it to the folder of packaged charts, e.g.\n#   ADDON_CHARTS_DIR=../shared/upstream-charts node --test dist/test/chart/*.test.js\n${line}`,
-  );
+/** Where to look: ADDON_CHARTS_DIR (if set), then the fetched archives. */
+export interface ChartSources {
+  chartsDir: string | undefined;
+  fetchedDir: string;
 }
 
-/** The add-ons, by the chart name their archive starts with. */
-export type AddonChart = 'traefik' | 'kube-prometheus-stack' | 'tempo' | 'nats' | 'consul' | 'cloudnative-pg' | 'cluster';
+const sources: ChartSources = { chartsDir: addonChartsDir, fetchedDir: FETCHED_CHARTS_DIR };
 
-/** Path of the archive of one chart (`<name>-<version>.tgz`, exactly one). */
-export function addonArchive(chart: AddonChart): string {
-  assert.ok(addonChartsDir !== undefined, 'ADDON_CHARTS_DIR is not set');
-  assert.ok(existsSync(addonChartsDir), `ADDON_CHARTS_DIR=${addonChartsDir} does not exist`);
-  const matches = readdirSync(addonChartsDir).filter((f) => new RegExp(`^${chart}-\\d[^/]*\\.tgz$`).test(f));
-  assert.equal(matches.length, 1, `expected one ${chart}-<version>.tgz in ${addonChartsDir}, found ${JSON.stringify(matches)}`);
-  return join(addonChartsDir, matches[0] ?? '');
+export const FETCH_HINT = 'the upstream add-on charts are not fetched: run npm run charts:fetch (or set ADDON_CHARTS_DIR to a folder of their archives)';
+
+/** Why a chart cannot be rendered from `where`, or undefined when it can be looked for. */
+export function unavailable(chart: AddonChart, where: ChartSources = sources): string | undefined {
+  // A folder given outright is trusted to hold every chart: one it lacks fails the test that needs it.
+  if (where.chartsDir !== undefined) return undefined;
+  const pin = pinOf(chart);
+  if (!isPublished(pin)) return pin.unpublished;
+  return existsSync(join(where.fetchedDir, archiveName(pin))) ? undefined : FETCH_HINT;
+}
+
+/** `{ skip }` for node:test: the reason one of `charts` cannot be rendered, else false. */
+export function addonSkip(...charts: AddonChart[]): string | false {
+  for (const chart of charts) {
+    const reason = unavailable(chart);
+    if (reason !== undefined) return reason;
+  }
+  return false;
+}
+
+/** Prints, once per test file, one line when some of the charts it renders are not at hand. */
+export function announceAddonSkip(...charts: AddonChart[]): void {
+  const missing = charts.filter((chart) => unavailable(chart) !== undefined);
+  const reasons = [...new Set(missing.map((chart) => unavailable(chart)))];
+  if (reasons.length > 0) console.log(`# ${reasons.join('; ')}: the tests here that render ${missing.join(', ')} are skipped`);
+}
+
+/** Path of the archive of one chart: the one `<name>-<version>.tgz` of ADDON_CHARTS_DIR, else the fetched and verified pinned one. */
+export function findAddonArchive(chart: AddonChart, where: ChartSources = sources): string {
+  if (where.chartsDir !== undefined) {
+    assert.ok(existsSync(where.chartsDir), `ADDON_CHARTS_DIR=${where.chartsDir} does not exist`);
+    const matches = readdirSync(where.chartsDir).filter((f) => new RegExp(`^${chart}-\\d[^/]*\\.tgz$`).test(f));
+    assert.equal(matches.length, 1, `expected one ${chart}-<version>.tgz in ${where.chartsDir}, found ${JSON.stringify(matches)}`);
+    return join(where.chartsDir, matches[0] ?? '');
+  }
+  const pin = pinOf(chart);
+  if (!isPublished(pin)) assert.fail(pin.unpublished);
+  const archive = join(where.fetchedDir, archiveName(pin));
+  assert.ok(existsSync(archive), FETCH_HINT);
+  const digest = sha256Of(archive);
+  assert.equal(digest, pin.sha256, `${archive} has SHA-256 ${digest}, not the one scripts/addon-charts.ts records: run npm run charts:fetch again`);
+  return archive;
+}
+
+/** Path of the archive of one chart, from ADDON_CHARTS_DIR or the fetched ones. */
+function addonArchive(chart: AddonChart): string {
+  return findAddonArchive(chart);
 }
 
 /** The chart version an archive holds, from its file name. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../services/platform/config';
-import { faultsConfigSchema, type FaultKind } from '../../services/platform/faults';
+import { faultsConfigSchema, type FaultKind } from '../../services/platform/faults-config';
 import { publishFailure } from '../../services/play/faults';
 import { pauseConsumer } from '../../services/queue-listener/faults';
 import { helmMajors, render, runHelm, chartDir, type Manifest } from './helm';

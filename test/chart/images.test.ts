@@ -1,5 +1,5 @@
 // Every third-party image at an exact release, in the chart and in every
-// add-on we install or document (rendered from ADDON_CHARTS_DIR): a floating
+// add-on we install or document (rendered from its archive): a floating
 // tag changes what runs under a release on a node's next pull. Also: the
 // chart's own tag may be all digits, and production traces go to a Service
 // the documented install provides.
@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { addonSkip, addonValues, announceAddonSkip, at, one, renderAddon, type AddonChart } from './addons';
 import { chartDir, helmMajors, render, runHelm, type Manifest } from './helm';
 
-announceAddonSkip();
+announceAddonSkip('traefik', 'kube-prometheus-stack', 'tempo', 'nats', 'consul', 'cloudnative-pg', 'cluster');
 
 /** Every image an object runs (containers, init containers, CloudNativePG's imageName). */
 function imagesOf(m: Manifest): string[] {
@@ -61,10 +61,10 @@ describe('pinned images', () => {
     }
   });
 
-  test('when every add-on renders with our values, then every image is at an exact release', { skip: addonSkip }, () => {
-    let seen = 0;
-    for (const addon of addons) {
+  for (const addon of addons) {
+    test(`when ${addon.chart} renders with our values, then every image is at an exact release`, { skip: addonSkip(addon.chart) }, () => {
       const valuesFiles = addon.values ? [addonValues(addon.values)] : [];
+      let seen = 0;
       for (const m of renderAddon(4, addon.chart, { release: addon.release, namespace: addon.namespace, valuesFiles })) {
         if (upstreamTestHooks.has(`${m.kind}/${m.metadata.name}`)) continue;
         for (const image of imagesOf(m)) {
@@ -72,9 +72,9 @@ describe('pinned images', () => {
           assert.ok(pinned(image), `${addon.chart} ${m.kind}/${m.metadata.name}: ${image} is not an exact release`);
         }
       }
-    }
-    assert.ok(seen > 10, `only ${seen} images found: is the walk still finding them?`);
-  });
+      assert.ok(seen > 0, `no image found in ${addon.chart}: is the walk still finding them?`);
+    });
+  }
 
   test('when the rule is asked about floating tags, then it refuses them', () => {
     for (const image of ['hashicorp/consul:1.21', 'ghcr.io/cloudnative-pg/postgresql:17', 'alpine:3.17', 'nats:latest', 'nats:2-alpine']) {
@@ -114,7 +114,7 @@ for (const major of helmMajors) {
 describe('production traces', () => {
   test(
     "when production values render beside the documented Tempo, then OTEL_EXPORTER_OTLP_ENDPOINT is Tempo's OTLP/HTTP Service port",
-    { skip: addonSkip },
+    { skip: addonSkip('tempo') },
     () => {
       const manifests = render(4, { valuesFiles: [production] });
       const endpoints = new Set(

@@ -48,7 +48,7 @@ export function isCustomResource(manifest: Manifest): boolean {
 }
 
 /** Module of a kind, e.g. kubernetes-models/apps/v1/Deployment. */
-export function modelPath(manifest: Pick<Manifest, 'apiVersion' | 'kind'>, set: SchemaSet): string {
+function modelPath(manifest: Pick<Manifest, 'apiVersion' | 'kind'>, set: SchemaSet): string {
   return `${crdPackage(manifest) ?? set.builtIns}/${manifest.apiVersion}/${manifest.kind}`;
 }
 
@@ -125,7 +125,7 @@ export function schemaHasField(set: SchemaSet, schema: string, field: string): b
  * An object as the API server reads it: a field set to null is a field not
  * set (charts often render `env:` or `resources:` with nothing under them).
  */
-export function withoutNulls<T>(value: T): T {
+function withoutNulls<T>(value: T): T {
   if (Array.isArray(value)) return value.map(withoutNulls) as T;
   if (typeof value !== 'object' || value === null) return value;
   return Object.fromEntries(

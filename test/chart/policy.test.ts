@@ -508,23 +508,20 @@ describe('chart policies', () => {
     assert.doesNotMatch(external.stdout, /PVC data-/);
   });
 
-  test('when NOTES are rendered by Helm 3, then they print the curl command with the ingress host', () => {
+  test('when NOTES are rendered by Helm 3, then they print the curl command with the ingress host', (t) => {
     // Helm 3's dry run needs a cluster, and helm template does not print NOTES:
     // render NOTES.txt as a named template inside a YAML document of a copy.
     const copy = mkdtempSync(join(tmpdir(), 'video-mesh-chart-'));
-    try {
-      cpSync(chartDir, copy, { recursive: true });
-      const notes = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
-      writeFileSync(
-        join(copy, 'templates', 'notes-as-yaml.yaml'),
-        `{{- define "notes.under.test" -}}\n${notes}\n{{- end }}\nnotes: {{ include "notes.under.test" . | toJson }}\n`,
-      );
-      const result = runHelm(3, ['template', 'vm', copy, '--show-only', 'templates/notes-as-yaml.yaml', '--set', 'ingress.host=play.example.com']);
-      assert.equal(result.status, 0, result.stderr);
-      assert.match(result.stdout, /curl -X POST http:\/\/play\.example\.com\/play\/asset\/123\/user\/1/);
-    } finally {
-      rmSync(copy, { recursive: true, force: true });
-    }
+    t.after(() => rmSync(copy, { recursive: true, force: true }));
+    cpSync(chartDir, copy, { recursive: true });
+    const notes = readFileSync(join(copy, 'templates', 'NOTES.txt'), 'utf8');
+    writeFileSync(
+      join(copy, 'templates', 'notes-as-yaml.yaml'),
+      `{{- define "notes.under.test" -}}\n${notes}\n{{- end }}\nnotes: {{ include "notes.under.test" . | toJson }}\n`,
+    );
+    const result = runHelm(3, ['template', 'vm', copy, '--show-only', 'templates/notes-as-yaml.yaml', '--set', 'ingress.host=play.example.com']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /curl -X POST http:\/\/play\.example\.com\/play\/asset\/123\/user\/1/);
   });
 });
 

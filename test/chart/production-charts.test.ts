@@ -1,11 +1,11 @@
 // The production dependencies of values-production.yaml, proven against the
 // official charts rather than only written down: NATS (nats-io/k8s), Consul
 // (hashicorp/consul-k8s) and CloudNativePG (cloudnative-pg/charts), each
-// rendered from the archives in ADDON_CHARTS_DIR with the values files of
+// rendered from the upstream archives (./addons.ts finds them) with the values files of
 // k8s/addons by Helm 3 and Helm 4, and checked against what the services are
 // told (URLs, ports, Secrets, Service names) and what the chart's
 // NetworkPolicies let through. The self-contained NATS is compared with the
-// official chart's own hardening. Skipped, loudly, when ADDON_CHARTS_DIR is unset.
+// official chart's own hardening. Skipped, saying why, when an archive is not at hand.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { assertValidObjects } from './k8s-schema';
 import { chartActors, isAllowed, policiesOf, selectorMatches, workloadActor, type Actor } from './netpol';
 import { kubeVersions } from './scenarios';
 
-announceAddonSkip();
+announceAddonSkip('nats', 'consul', 'cloudnative-pg', 'cluster');
 
 type Tree = Record<string, unknown>;
 const productionFile = join(chartDir, 'values-production.yaml');
@@ -91,7 +91,7 @@ for (const major of helmMajors) {
   describe(`NATS, the official chart with k8s/addons/nats-values.yaml, Helm ${major}`, () => {
     test(
       'when rendered, then it is a three-server JetStream cluster on file storage, and the production stream has three replicas',
-      { skip: addonSkip },
+      { skip: addonSkip('nats') },
       () => {
         for (const kubeVersion of kubeVersions) {
           const manifests = natsRender(major, kubeVersion);
@@ -120,7 +120,7 @@ for (const major of helmMajors) {
 
     test(
       "when rendered, then values-production.yaml's NATS_URL is its client Service, and the NetworkPolicies let the services that use NATS, and only they, reach its servers",
-      { skip: addonSkip },
+      { skip: addonSkip('nats') },
       () => {
         const manifests = natsRender(major, kubeVersions[0]);
         const statefulSet = one(manifests, 'StatefulSet', 'nats');
@@ -138,7 +138,7 @@ for (const major of helmMajors) {
 
     test(
       "when the self-contained NATS is compared with the official chart's server, then it is as hardened: same image, probes, lame-duck shutdown, startup budget, a PDB",
-      { skip: addonSkip },
+      { skip: addonSkip('nats') },
       () => {
         // The official chart with JetStream on, as it ships (nats-values.yaml changes none of this).
         const official = natsRender(major, kubeVersions[1]);
@@ -198,7 +198,7 @@ for (const major of helmMajors) {
   describe(`Consul, the official chart with k8s/addons/consul-values.yaml, Helm ${major}`, () => {
     test(
       "when rendered, then three servers answer values-production.yaml's CONSUL_HTTP_ADDR, with ACLs on and the services given a token",
-      { skip: addonSkip },
+      { skip: addonSkip('consul') },
       () => {
         const ours = productionRender(major);
         for (const kubeVersion of kubeVersions) {
@@ -219,20 +219,24 @@ for (const major of helmMajors) {
       },
     );
 
-    test('when rendered, then the NetworkPolicies let every service reach the servers and the servers health-check every service', { skip: addonSkip }, () => {
-      const ours = productionRender(major);
-      const server = workloadActor('consul-server', one(consulRender(major, kubeVersions[0]), 'StatefulSet', 'consul-server'), 'consul');
-      assert.deepEqual(reachers(ours, server, 8500), [...serviceNames].sort());
-      const policies = policiesOf(ours, 'video-mesh');
-      for (const service of chartActors(ours, 'video-mesh').filter((a) => (serviceNames as readonly string[]).includes(a.name))) {
-        const port = service.ports[0]?.port ?? 0;
-        assert.ok(isAllowed(policies, server, service, port, 'TCP'), `Consul cannot check ${service.name}:${port}`);
-      }
-    });
+    test(
+      'when rendered, then the NetworkPolicies let every service reach the servers and the servers health-check every service',
+      { skip: addonSkip('consul') },
+      () => {
+        const ours = productionRender(major);
+        const server = workloadActor('consul-server', one(consulRender(major, kubeVersions[0]), 'StatefulSet', 'consul-server'), 'consul');
+        assert.deepEqual(reachers(ours, server, 8500), [...serviceNames].sort());
+        const policies = policiesOf(ours, 'video-mesh');
+        for (const service of chartActors(ours, 'video-mesh').filter((a) => (serviceNames as readonly string[]).includes(a.name))) {
+          const port = service.ports[0]?.port ?? 0;
+          assert.ok(isAllowed(policies, server, service, port, 'TCP'), `Consul cannot check ${service.name}:${port}`);
+        }
+      },
+    );
 
     test(
       "when the self-contained Consul is compared with the official chart's servers, then its readiness also waits for a leader",
-      { skip: addonSkip },
+      { skip: addonSkip('consul') },
       () => {
         const theirs =
           container(one(consulRender(major, kubeVersions[1]), 'StatefulSet', 'consul-server'), 'consul').readinessProbe?.exec?.command.join(' ') ?? '';
@@ -296,7 +300,7 @@ describe('CloudNativePG, the production database', () => {
   for (const major of helmMajors) {
     test(
       `when the cluster chart renders k8s/addons/cnpg-cluster-values.yaml (Helm ${major}), then its Cluster has the instances, database, owner and max_connections the chart's values assume`,
-      { skip: addonSkip },
+      { skip: addonSkip('cloudnative-pg', 'cluster') },
       () => {
         for (const kubeVersion of kubeVersions) {
           const spec = theCluster(renderCluster(major, kubeVersion))['spec'] as Tree;
@@ -318,7 +322,7 @@ describe('CloudNativePG, the production database', () => {
 
     test(
       `when the cluster chart renders (Helm ${major}), then values-production.yaml reads the Secret CloudNativePG generates, <cluster>-app, and its NetworkPolicy peer selects the Cluster's pods`,
-      { skip: addonSkip },
+      { skip: addonSkip('cloudnative-pg', 'cluster') },
       () => {
         const manifests = renderCluster(major, kubeVersions[0]);
         const cluster = theCluster(manifests);
@@ -345,7 +349,7 @@ describe('CloudNativePG, the production database', () => {
 
     test(
       `when the operator chart renders with its defaults (Helm ${major}), then it has the operator and the Cluster CRD, and the documented Cluster is valid for that CRD`,
-      { skip: addonSkip },
+      { skip: addonSkip('cloudnative-pg', 'cluster') },
       () => {
         for (const kubeVersion of kubeVersions) {
           const operator = renderOperator(major, kubeVersion);
@@ -359,16 +363,20 @@ describe('CloudNativePG, the production database', () => {
     );
   }
 
-  test('when a Cluster has a misspelt field, then the CRD check rejects it', { skip: addonSkip }, () => {
+  test('when a Cluster has a misspelt field, then the CRD check rejects it', { skip: addonSkip('cloudnative-pg', 'cluster') }, () => {
     const validate = clusterValidator(renderOperator(4, kubeVersions[0]));
     const cluster = structuredClone(theCluster(renderCluster(4, kubeVersions[0]))) as Manifest & { spec: Tree };
     cluster.spec['instance'] = cluster.spec['instances'];
     assert.equal(validate(cluster).length, 1);
   });
 
-  test('when the cluster chart is rendered for Kubernetes 1.28, then it fails as the README of the archives says', { skip: addonSkip }, () => {
-    assert.throws(() => renderCluster(4, '1.28.0'), /kubeVersion|incompatible/i);
-  });
+  test(
+    'when the cluster chart is rendered for Kubernetes 1.28, then it fails as the README of the archives says',
+    { skip: addonSkip('cloudnative-pg', 'cluster') },
+    () => {
+      assert.throws(() => renderCluster(4, '1.28.0'), /kubeVersion|incompatible/i);
+    },
+  );
 });
 
 // ---- Schemas and documentation ---------------------------------------------
@@ -377,7 +385,7 @@ describe('production charts, schemas and install commands', () => {
   for (const major of helmMajors) {
     test(
       `when NATS and Consul render (Helm ${major}), then every object we depend on validates against the Kubernetes schemas, unknown fields included`,
-      { skip: addonSkip },
+      { skip: addonSkip('nats', 'consul') },
       async () => {
         const nats = natsRender(major, kubeVersions[1]);
         const consul = consulRender(major, kubeVersions[1]);
@@ -398,7 +406,7 @@ describe('production charts, schemas and install commands', () => {
 
   test(
     'when docs/kubernetes.md installs the production dependencies, then it pins the versions tested here (Consul: the release line) with the values files',
-    { skip: addonSkip },
+    { skip: addonSkip('nats', 'consul', 'cloudnative-pg', 'cluster') },
     () => {
       const doc = readFileSync(join(repoRoot, 'docs', 'kubernetes.md'), 'utf8');
       const commands: Array<[string, string, string | undefined]> = [

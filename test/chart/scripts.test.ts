@@ -1,4 +1,4 @@
-// The shell scripts of k8s/, the image build and CI pass shellcheck.
+// The shell scripts of k8s/, the image build, the test command and CI pass shellcheck.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ const scripts = [
     .filter((f) => f.endsWith('.sh'))
     .map((f) => join('k8s', f)),
   join('test', 'image', 'build-image.sh'),
+  join('scripts', 'test'),
   join('.ci', 'run'),
 ];
 
@@ -34,25 +35,30 @@ for (const script of scripts) {
   });
 }
 
-test('when .ci/run runs from a clone with shared/ beside it, then it runs ./scripts/test with ADDON_CHARTS_DIR made absolute, and stops without the charts', () => {
+test('when .ci/run runs from a clone with shared/ beside it, then it runs ./scripts/test with ADDON_CHARTS_DIR made absolute and CONTRACT_CHECK set where the check is, and stops without the charts', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'video-mesh-ci-'));
-  try {
-    const clone = join(root, 'clone');
-    mkdirSync(join(clone, '.ci'), { recursive: true });
-    mkdirSync(join(clone, 'scripts'));
-    copyFileSync(join(repoRoot, '.ci', 'run'), join(clone, '.ci', 'run'));
-    // A stand-in for the real test command: what it was given.
-    writeFileSync(join(clone, 'scripts', 'test'), '#!/usr/bin/env bash\necho "ADDON_CHARTS_DIR=$ADDON_CHARTS_DIR args=$*"\n', { mode: 0o755 });
-    const env = { ...process.env };
-    delete env['ADDON_CHARTS_DIR'];
-    const missing = spawnSync('bash', [join(clone, '.ci', 'run')], { cwd: root, env, encoding: 'utf8' });
-    assert.notEqual(missing.status, 0);
-    assert.match(missing.stderr, /no upstream charts at \.\.\/shared\/upstream-charts/);
-    mkdirSync(join(root, 'shared', 'upstream-charts'), { recursive: true });
-    const run = spawnSync('bash', [join(clone, '.ci', 'run')], { cwd: root, env, encoding: 'utf8' });
-    assert.equal(run.status, 0, run.stderr);
-    assert.equal(run.stdout.trim(), `ADDON_CHARTS_DIR=${realpathSync(join(root, 'shared', 'upstream-charts'))} args=`);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const clone = join(root, 'clone');
+  mkdirSync(join(clone, '.ci'), { recursive: true });
+  mkdirSync(join(clone, 'scripts'));
+  copyFileSync(join(repoRoot, '.ci', 'run'), join(clone, '.ci', 'run'));
+  // A stand-in for the real test command: what it was given.
+  writeFileSync(join(clone, 'scripts', 'test'), '#!/usr/bin/env bash\necho "ADDON_CHARTS_DIR=$ADDON_CHARTS_DIR CONTRACT_CHECK=${CONTRACT_CHECK:-} args=$*"\n', {
+    mode: 0o755,
+  });
+  const env = { ...process.env };
+  delete env['ADDON_CHARTS_DIR'];
+  delete env['CONTRACT_CHECK'];
+  const missing = spawnSync('bash', [join(clone, '.ci', 'run')], { cwd: root, env, encoding: 'utf8' });
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /no upstream charts at \.\.\/shared\/upstream-charts/);
+  mkdirSync(join(root, 'shared', 'upstream-charts'), { recursive: true });
+  const run = spawnSync('bash', [join(clone, '.ci', 'run')], { cwd: root, env, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), `ADDON_CHARTS_DIR=${realpathSync(join(root, 'shared', 'upstream-charts'))} CONTRACT_CHECK= args=`);
+  mkdirSync(join(root, 'shared', 'checks'));
+  writeFileSync(join(root, 'shared', 'checks', 'contract.mjs'), '');
+  const withCheck = spawnSync('bash', [join(clone, '.ci', 'run')], { cwd: root, env, encoding: 'utf8' });
+  assert.equal(withCheck.status, 0, withCheck.stderr);
+  assert.match(withCheck.stdout.trim(), new RegExp(` CONTRACT_CHECK=${realpathSync(join(root, 'shared', 'checks'))}/contract\\.mjs args=$`));
 });

@@ -3,12 +3,15 @@
 // nats-server; Consul ready only with a leader, and refusing a consul.dev flip
 // on an installed release with what to do instead of an immutable-field error.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { freePort } from '../../kit/ports';
+import { natsServerBinary, startProcess } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 import { at, component, container, containerEnv, podTemplate, startupBudgetSeconds, type Container } from './addons';
 import { chartDir, helmMajors, render, runHelm, type HelmMajor, type Manifest } from './helm';
 
@@ -51,11 +54,12 @@ describe('the self-contained NATS', () => {
     }
   });
 
-  test('when a real nats-server runs the rendered nats.conf, then its probes answer 200, JetStream has the rendered limits, and the preStop command puts it in lame duck', async () => {
+  test('when a real nats-server runs the rendered nats.conf, then its probes answer 200, JetStream has the rendered limits, and the preStop command puts it in lame duck', async (t) => {
     const manifests = render(4);
     const c = natsContainer(manifests);
     const conf = String(at(component(manifests, 'ConfigMap', 'nats'), 'data', 'nats.conf'));
     const dir = mkdtempSync(join(tmpdir(), 'video-mesh-nats-conf-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
     const [client, monitor] = [await freePort(), await freePort()];
     // Only ports and paths move into the sandbox; every other line is the chart's.
     const local = conf
@@ -65,84 +69,35 @@ describe('the self-contained NATS', () => {
       .replace('store_dir: /data', `store_dir: ${join(dir, 'data')}`);
     assert.notEqual(local, conf);
     writeFileSync(join(dir, 'nats.conf'), local);
-    const binary = natsServer();
+    const binary = natsServerBinary();
     const check = spawnSync(binary, ['-c', join(dir, 'nats.conf'), '-t'], { env: { ...process.env, SERVER_NAME: 'video-mesh-nats-0' }, encoding: 'utf8' });
     assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
-    const server = spawn(binary, ['-c', join(dir, 'nats.conf')], {
-      env: { ...process.env, SERVER_NAME: 'video-mesh-nats-0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    server.stdout.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-    });
-    server.stderr.on('data', (chunk: Buffer) => {
-      log += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));
-    try {
-      const base = `http://127.0.0.1:${monitor}`;
-      for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) {
-        const path = probe?.httpGet?.path ?? '';
-        const status = await poll(async () => (await fetch(`${base}${path}`)).status, 200);
-        assert.equal(status, 200, `${path}\n${log}`);
-      }
-      const varz = (await (await fetch(`${base}/varz`)).json()) as {
-        server_name: string;
-        jetstream?: { config?: { max_storage?: number; max_memory?: number } };
-      };
-      assert.equal(varz.server_name, 'video-mesh-nats-0');
-      assert.equal(varz.jetstream?.config?.max_storage, Number(/^ {2}max_file_store: (\d+)$/m.exec(conf)?.[1]));
-      assert.equal(varz.jetstream?.config?.max_memory, 0);
-      const preStop = (c.lifecycle?.preStop?.exec?.command ?? []).map((a) => a.replace('/var/run/nats/nats.pid', join(dir, 'nats.pid')));
-      const signal = spawnSync(binary, preStop.slice(1), { encoding: 'utf8' });
-      assert.equal(signal.status, 0, `${signal.stdout}${signal.stderr}`);
-      // No client holds it open, so lame duck ends at once and the server exits cleanly.
-      const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 15_000))]);
-      assert.equal(code, 0, log);
-      assert.match(log, /Entering lame duck mode/);
-    } finally {
-      server.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+    const server = startProcess(binary, ['-c', join(dir, 'nats.conf')], { SERVER_NAME: 'video-mesh-nats-0' });
+    t.after(() => server.stop('SIGKILL'));
+    const exited = once(server.child, 'exit').then(([code]) => code as number | null);
+    const base = `http://127.0.0.1:${monitor}`;
+    for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) {
+      const path = probe?.httpGet?.path ?? '';
+      await waitFor(async () => (await fetch(`${base}${path}`)).status === 200, { what: `${path} answering 200`, timeoutMs: 10_000, everyMs: 100 }).catch(
+        (err: Error) => assert.fail(`${err.message}\n${server.output()}`),
+      );
     }
+    const varz = (await (await fetch(`${base}/varz`)).json()) as {
+      server_name: string;
+      jetstream?: { config?: { max_storage?: number; max_memory?: number } };
+    };
+    assert.equal(varz.server_name, 'video-mesh-nats-0');
+    assert.equal(varz.jetstream?.config?.max_storage, Number(/^ {2}max_file_store: (\d+)$/m.exec(conf)?.[1]));
+    assert.equal(varz.jetstream?.config?.max_memory, 0);
+    const preStop = (c.lifecycle?.preStop?.exec?.command ?? []).map((a) => a.replace('/var/run/nats/nats.pid', join(dir, 'nats.pid')));
+    const signal = spawnSync(binary, preStop.slice(1), { encoding: 'utf8' });
+    assert.equal(signal.status, 0, `${signal.stdout}${signal.stderr}`);
+    // No client holds it open, so lame duck ends at once and the server exits cleanly.
+    const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('still running'), 15_000))]);
+    assert.equal(code, 0, server.output());
+    assert.match(server.output(), /Entering lame duck mode/);
   });
 });
-
-function natsServer(): string {
-  for (const candidate of [process.env['NATS_SERVER_BIN'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
-    if (candidate && spawnSync('test', ['-x', candidate]).status === 0) return candidate;
-  }
-  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
-  assert.ok(which.status === 0 && which.stdout.trim(), 'nats-server not found: apt-get install nats-server');
-  return which.stdout.trim();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** Retries until `get` returns `want` or 10 s pass; the last value, or the error as text. */
-async function poll<T>(get: () => Promise<T>, want: T): Promise<T | string> {
-  const deadline = Date.now() + 10_000;
-  let last: T | string = 'never answered';
-  while (Date.now() < deadline) {
-    try {
-      last = await get();
-      if (last === want) return last;
-    } catch (error) {
-      last = String(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return last;
-}
 
 // ---- Consul ----------------------------------------------------------------
 

@@ -3,12 +3,13 @@ import { describe, it } from 'node:test';
 import { Router, type Request, type Response } from 'express';
 import request from 'supertest';
 import { ConfigError, commonConfigRules, commonConfigSchema, loadConfig } from '../../services/platform/config';
-import { Faults, faultsAuth, faultsConfigSchema, type FaultKind } from '../../services/platform/faults';
+import { Faults, faultsAuth } from '../../services/platform/faults';
+import { faultsConfigSchema, type FaultKind } from '../../services/platform/faults-config';
 import { createHttpApp } from '../../services/platform/http';
 import { publishFailure } from '../../services/play/faults';
 import { pauseConsumer } from '../../services/queue-listener/faults';
-import { sampleSum } from '../support/metrics';
-import { waitFor } from '../support/wait';
+import { sampleSum } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
 import { appParts, assertErrorShape } from './support';
 
 const TOKEN = 'faults-admin-token-0123456789';
@@ -223,16 +224,15 @@ describe('fault toggles (/admin/faults) on the shared HTTP app', () => {
     assert.equal((await put(listener.app, { publishFailRate: 0.1 })).status, 400);
   });
 
-  it('when no fault is set, then the middleware only hands the request on, at once', () => {
+  it('when no fault is set, then the middleware only hands the request on, at once', (t) => {
     const { faults } = build();
     let calls = 0;
     const random = Math.random;
     Math.random = () => assert.fail('no dice are rolled while every fault is off');
-    try {
-      faults.middleware({ path: '/content/asset/123' } as Request, {} as Response, () => calls++);
-    } finally {
+    t.after(() => {
       Math.random = random;
-    }
+    });
+    faults.middleware({ path: '/content/asset/123' } as Request, {} as Response, () => calls++);
     assert.equal(calls, 1, 'next() was called synchronously');
   });
 });

@@ -6,9 +6,9 @@ import addFormats from 'ajv-formats';
 import { Router, type Express } from 'express';
 import request, { type Test } from 'supertest';
 import { createApp as createCdnUrlApp } from '../../services/cdnurl/app';
-import { createUrlStore } from '../../services/cdnurl/store';
+import { urlCatalog } from '../../services/cdnurl/routes';
 import { createApp as createMetadataApp } from '../../services/metadata/app';
-import { createMetadataStore } from '../../services/metadata/store';
+import { metadataCatalog } from '../../services/metadata/routes';
 import { createApp as createPlayApp } from '../../services/play/app';
 import { publishFailure } from '../../services/play/faults';
 import { ViewPublisher } from '../../services/play/view-publisher';
@@ -16,7 +16,8 @@ import { EXAMPLE_ADMIN_TOKEN } from '../../services/platform/bearer-auth';
 import type { Database } from '../../services/platform/database';
 import { StaticDirectory } from '../../services/platform/discovery';
 import { ensureEventStream } from '../../services/platform/events';
-import { EXAMPLE_FAULTS_TOKEN, Faults, faultsAuth, type FaultKind } from '../../services/platform/faults';
+import { EXAMPLE_FAULTS_TOKEN, Faults, faultsAuth } from '../../services/platform/faults';
+import type { FaultKind } from '../../services/platform/faults-config';
 import { createHttpApp } from '../../services/platform/http';
 import { EventLoopLag } from '../../services/play/load-shedding';
 import { NatsLink } from '../../services/platform/nats';
@@ -27,8 +28,9 @@ import { pauseConsumer } from '../../services/queue-listener/faults';
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import { EXAMPLE_RECORD_TOKEN, reportingApi } from '../../services/reporting/routes';
 import { createViewStore } from '../../services/reporting/store';
-import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { startNats, type NatsServer } from '../support/processes';
+import { createCatalogStore } from '../../services/platform/catalog-service';
+import { openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { startNats, type NatsServer } from '../../kit/processes';
 import { appParts, listen, type Listening } from './support';
 
 // What the test reads of the document; the shape itself is checked by documentShape below.
@@ -306,10 +308,18 @@ before(async () => {
   const metadataParts = appParts('metadata');
   await run(
     'metadata',
-    createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(metadataParts), ...metadataParts }),
+    createMetadataApp({
+      store: createCatalogStore(metadataCatalog, metadataDb),
+      adminToken: EXAMPLE_ADMIN_TOKEN,
+      faults: faultsFor(metadataParts),
+      ...metadataParts,
+    }),
   );
   const cdnurlParts = appParts('cdnurl');
-  await run('cdnurl', createCdnUrlApp({ store: createUrlStore(cdnurlDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(cdnurlParts), ...cdnurlParts }));
+  await run(
+    'cdnurl',
+    createCdnUrlApp({ store: createCatalogStore(urlCatalog, cdnurlDb), adminToken: EXAMPLE_ADMIN_TOKEN, faults: faultsFor(cdnurlParts), ...cdnurlParts }),
+  );
   const reportingParts = appParts('reporting');
   await run(
     'reporting',
@@ -405,7 +415,7 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       assertRoutesMatchDocument(app, await fetchDocument(url));
     });
 
-    it('when a fault toggle fails every business request, then each 503 fault_injected answer is one the document describes', async () => {
+    it('when a fault toggle fails every business request, then each 503 fault_injected answer is one the document describes', async (t) => {
       const { url } = running.get(service)!;
       const doc = await fetchDocument(url);
       const business = operationsOf(doc).filter(
@@ -413,14 +423,11 @@ for (const service of ['metadata', 'cdnurl', 'reporting', 'play', 'queue-listene
       );
       const admin = { Authorization: `Bearer ${EXAMPLE_FAULTS_TOKEN}` };
       await request(url).put('/admin/faults').set(admin).send({ errorRate: 1 }).expect(200);
-      try {
-        for (const { path, method, op } of business) {
-          const succeeding = op['x-request-examples'].find((e) => e.status < 300);
-          assert.ok(succeeding, `${method} ${path} has no example that succeeds`);
-          await sendExample(url, path, method, op, { ...succeeding, name: `${succeeding.name} under a fault`, status: 503 });
-        }
-      } finally {
-        await request(url).delete('/admin/faults').set(admin).expect(200);
+      t.after(() => request(url).delete('/admin/faults').set(admin).expect(200));
+      for (const { path, method, op } of business) {
+        const succeeding = op['x-request-examples'].find((e) => e.status < 300);
+        assert.ok(succeeding, `${method} ${path} has no example that succeeds`);
+        await sendExample(url, path, method, op, { ...succeeding, name: `${succeeding.name} under a fault`, status: 503 });
       }
     });
   });

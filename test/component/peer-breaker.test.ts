@@ -11,8 +11,10 @@ import { createApp as createPlayApp } from '../../services/play/app';
 import type { PeerDirectory } from '../../services/platform/discovery';
 import type { Metrics } from '../../services/platform/metrics';
 import { createPeerClient, PeerUnavailableError, type PeerClient } from '../../services/platform/peer-client';
-import { waitFor } from '../support/wait';
-import { appParts, cannedJson, listen, metricValue, type Listening } from './support';
+import { metricValue } from '../../kit/metrics';
+import { timed } from '../../kit/timing';
+import { waitFor } from '../../kit/wait';
+import { appParts, cannedJson, listen, type Listening } from './support';
 
 /** Accepts connections and never answers, until told to behave like a real cdnurl. */
 async function blackHole(): Promise<{ url: string; recover(): void; close(): Promise<void> }> {
@@ -43,21 +45,15 @@ async function blackHole(): Promise<{ url: string; recover(): void; close(): Pro
 
 const fixed = (urls: Record<string, string[]>): PeerDirectory => ({ candidates: (peer) => urls[peer] ?? [], close: async () => {} });
 
-const closers: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const close of closers) await close();
-});
-
 /** Calls to `peer` that ended with `outcome`, as the client counts them. */
 async function attemptsEnded(metrics: Metrics, peer: string, outcome: string): Promise<number> {
   return metricValue(await metrics.registry.metrics(), 'http_client_request_duration_seconds_count', { peer, outcome }) ?? 0;
 }
 
-async function timed<T>(run: () => PromiseLike<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - started };
-}
+const closers: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const close of closers) await close();
+});
 
 describe('peer calls fail fast', () => {
   it('when one of two instances is black-holed, then a GET gets its answer from the other after one short attempt, and none once the breaker is open', async () => {

@@ -14,9 +14,10 @@ import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { PeerUnavailableError, createPeerClient } from '../../services/platform/peer-client';
 import { startHttpServer } from '../../services/platform/server';
-import { freePort } from '../support/processes';
-import { waitFor } from '../support/wait';
-import { assertErrorShape, assertNoInternals, cannedJson, listen, metricValue, type Listening } from './support';
+import { freePort } from '../../kit/ports';
+import { metricValue } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
+import { assertErrorShape, assertNoInternals, cannedJson, listen, type Listening } from './support';
 
 /** What a test must not wait for: a deadline, a slow answer. */
 const WAITED_OUT_MS = 60_000;
@@ -186,29 +187,23 @@ describe('startHttpServer close()', () => {
     assert.deepEqual(order, ['answered', 'closed'], 'close() resolves only after the in-flight request');
   });
 
-  it('when an idle keep-alive connection is open, then close() does not wait for it', async () => {
+  it('when an idle keep-alive connection is open, then close() does not wait for it', async (t) => {
     const { app } = slowApp(0);
     const running = await startHttpServer(app, 0, '127.0.0.1');
     const agent = new Agent({ keepAlive: true });
-    try {
-      assert.equal((await get(running.port, '/fast', agent)).status, 200);
-      const started = performance.now();
-      await running.close(WAITED_OUT_MS);
-      assert.ok(performance.now() - started < NOT_WAITED_MS, `close took ${Math.round(performance.now() - started)} ms`);
-    } finally {
-      agent.destroy();
-    }
+    t.after(() => agent.destroy());
+    assert.equal((await get(running.port, '/fast', agent)).status, 200);
+    const started = performance.now();
+    await running.close(WAITED_OUT_MS);
+    assert.ok(performance.now() - started < NOT_WAITED_MS, `close took ${Math.round(performance.now() - started)} ms`);
   });
 
-  it('when started, then headers must arrive within the request timeout, and idle keep-alive outlives load balancers', async () => {
+  it('when started, then headers must arrive within the request timeout, and idle keep-alive outlives load balancers', async (t) => {
     const { app } = slowApp(0);
     const running = await startHttpServer(app, 0, '127.0.0.1');
-    try {
-      assert.ok(running.server.headersTimeout <= running.server.requestTimeout);
-      assert.ok(running.server.keepAliveTimeout > 60_000);
-    } finally {
-      await running.close(1000);
-    }
+    t.after(() => running.close(1000));
+    assert.ok(running.server.headersTimeout <= running.server.requestTimeout);
+    assert.ok(running.server.keepAliveTimeout > 60_000);
   });
 
   it('when a client has sent only part of a request, then close() does not wait for it', async () => {

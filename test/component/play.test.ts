@@ -3,20 +3,23 @@ import type { RequestListener } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp as createCdnUrlApp } from '../../services/cdnurl/app';
-import { createUrlStore } from '../../services/cdnurl/store';
+import { urlCatalog } from '../../services/cdnurl/routes';
 import { createApp as createMetadataApp } from '../../services/metadata/app';
-import { createMetadataStore } from '../../services/metadata/store';
+import { metadataCatalog } from '../../services/metadata/routes';
 import { createApp as createPlayApp } from '../../services/play/app';
 import { lookupViews } from '../../services/play/backends';
 import { StaticDirectory } from '../../services/platform/discovery';
-import type { ViewEvent } from '../../services/platform/events';
+import type { ViewEvent } from '../../services/contracts/view-event';
 import { createPeerClient } from '../../services/platform/peer-client';
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import type { Database } from '../../services/platform/database';
 import { createViewStore } from '../../services/reporting/store';
-import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { freePort } from '../support/processes';
-import { appParts, assertErrorShape, assertNoInternals, cannedJson, listen, metricValue, type Listening } from './support';
+import { createCatalogStore } from '../../services/platform/catalog-service';
+import { openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { freePort } from '../../kit/ports';
+import { metricValue } from '../../kit/metrics';
+import { timed } from '../../kit/timing';
+import { appParts, assertErrorShape, assertNoInternals, cannedJson, listen, type Listening } from './support';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -95,12 +98,6 @@ function buildBackends() {
   return { backends };
 }
 
-async function timed<T>(run: () => PromiseLike<T>): Promise<{ value: T; ms: number }> {
-  const started = performance.now();
-  const value = await run();
-  return { value, ms: performance.now() - started };
-}
-
 before(async () => {
   postgres = await startPostgres();
   const [metadataDb, cdnurlDb, reportingDb] = await Promise.all([
@@ -109,8 +106,13 @@ before(async () => {
     openDatabase(postgres.url, 'reporting'),
   ]);
   databases.push(metadataDb, cdnurlDb, reportingDb);
-  metadata.state.app = createMetadataApp({ store: createMetadataStore(metadataDb), adminToken: undefined, allowOpenWrites: true, ...appParts('metadata') });
-  cdnurl.state.app = createCdnUrlApp({ store: createUrlStore(cdnurlDb), adminToken: undefined, allowOpenWrites: true, ...appParts('cdnurl') });
+  metadata.state.app = createMetadataApp({
+    store: createCatalogStore(metadataCatalog, metadataDb),
+    adminToken: undefined,
+    allowOpenWrites: true,
+    ...appParts('metadata'),
+  });
+  cdnurl.state.app = createCdnUrlApp({ store: createCatalogStore(urlCatalog, cdnurlDb), adminToken: undefined, allowOpenWrites: true, ...appParts('cdnurl') });
   reporting.state.app = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
   urls = { metadata: await serve(metadata.handler), cdnurl: await serve(cdnurl.handler), reporting: await serve(reporting.handler) };
   closedUrl = `http://127.0.0.1:${await freePort()}`;

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
-import { freePort, startProcess, startService, REPO_ROOT, type RunningService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { CONFIG_EXIT_CODE } from '../../services/platform/config';
+import { freePort } from '../../kit/ports';
+import { startProcess, startService, REPO_ROOT, type RunningService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 async function get(url: string): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
@@ -65,15 +67,12 @@ describe('the probe listener (PROBE_PORT)', () => {
     assert.equal(code, 0, play.output());
   });
 
-  it('when PROBE_PORT equals PORT, then the service refuses to start, naming both', async () => {
+  it('when PROBE_PORT equals PORT, then the service refuses to start, naming both, with the configuration exit code', async (t) => {
     const port = await freePort();
     const proc = startProcess(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'metadata', 'main.js')], { PORT: String(port), PROBE_PORT: String(port) });
-    try {
-      await waitFor(() => proc.child.exitCode !== null, { what: 'metadata to exit' });
-    } finally {
-      await proc.stop('SIGKILL');
-    }
-    assert.equal(proc.child.exitCode, 1);
+    t.after(() => proc.stop('SIGKILL'));
+    await waitFor(() => proc.child.exitCode !== null, { what: 'metadata to exit' });
+    assert.equal(proc.child.exitCode, CONFIG_EXIT_CODE, 'a supervisor must not restart it');
     assert.match(proc.output(), /PROBE_PORT=\d+, PORT=\d+: PROBE_PORT must differ from PORT/);
   });
 });

@@ -6,7 +6,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Router } from 'express';
 import request from 'supertest';
 import { StaticDirectory } from '../../services/platform/discovery';
-import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream, type ViewEvent } from '../../services/platform/events';
+import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT, ensureEventStream } from '../../services/platform/events';
+import type { ViewEvent } from '../../services/contracts/view-event';
 import { createHttpApp } from '../../services/platform/http';
 import { NatsLink } from '../../services/platform/nats';
 import { createPeerClient, type PeerClient } from '../../services/platform/peer-client';
@@ -15,10 +16,12 @@ import { DURABLE, ViewConsumer, ensureViewConsumer } from '../../services/queue-
 import { createApp as createReportingApp } from '../../services/reporting/app';
 import type { Database } from '../../services/platform/database';
 import { createViewStore } from '../../services/reporting/store';
-import { openDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { freePort, startNats, type NatsServer } from '../support/processes';
-import { waitFor } from '../support/wait';
-import { appParts, cannedJson, listen, metricValue, type Listening } from './support';
+import { openDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { freePort } from '../../kit/ports';
+import { startNats, type NatsServer } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
+import { metricValue } from '../../kit/metrics';
+import { appParts, cannedJson, listen, type Listening } from './support';
 
 const newEvent = (userId = 'alice'): ViewEvent => ({
   eventId: randomUUID(),
@@ -222,6 +225,66 @@ describe('recordEvent verdicts', () => {
   });
 });
 
+/**
+ * Events at the edges of the view event's rule, each with an id of its own
+ * built from `id`, and whether the rule takes them.
+ */
+function edgeEvents(id: string): Array<{ what: string; event: unknown; valid: boolean }> {
+  const time = '2025-01-01T12:00:00';
+  const event = (n: number, fields: Record<string, unknown> = {}) => ({
+    eventId: `${id}-${n}`,
+    assetId: '123',
+    userId: 'edge-user',
+    occurredAt: `${time}Z`,
+    ...fields,
+  });
+  return [
+    { what: 'a UTC time', event: event(1), valid: true },
+    { what: 'a time with an offset', event: event(2, { occurredAt: `${time}+02:00` }), valid: true },
+    { what: 'a time with a negative offset and nanoseconds', event: event(3, { occurredAt: `${time}.123456789-05:30` }), valid: true },
+    { what: 'the widest offset in use', event: event(4, { occurredAt: `${time}+14:00` }), valid: true },
+    { what: 'an id with a dot and a colon', event: event(5, { eventId: `play:${id}.5` }), valid: true },
+    { what: 'an id of 128 characters', event: event(6, { eventId: `${id}-6-`.padEnd(128, 'x') }), valid: true },
+    { what: 'a field the rule does not know', event: event(7, { sessionId: 's-1' }), valid: true },
+    { what: 'an id of 129 characters', event: event(8, { eventId: `${id}-8-`.padEnd(129, 'x') }), valid: false },
+    { what: 'an id with a space', event: event(9, { eventId: `${id} 9` }), valid: false },
+    { what: 'an asset id with a dot', event: event(10, { assetId: 'a.b' }), valid: false },
+    { what: 'a time without an offset', event: event(11, { occurredAt: time }), valid: false },
+    { what: 'a day that does not exist', event: event(12, { occurredAt: '2025-02-30T12:00:00Z' }), valid: false },
+    { what: 'year 0, which Postgres cannot store', event: event(13, { occurredAt: '0000-01-01T00:00:00Z' }), valid: false },
+    { what: 'an offset of 16 hours, which Postgres cannot store', event: event(14, { occurredAt: `${time}+16:00` }), valid: false },
+    { what: 'no user', event: event(15, { userId: undefined }), valid: false },
+    { what: 'not an object', event: 'a view', valid: false },
+  ];
+}
+
+describe('the view event both sides read', () => {
+  it('when events at the edges of the rule are posted to reporting and delivered to the listener, then each is recorded by both or refused by both', async () => {
+    const { app, client } = await realReporting();
+    const direct = edgeEvents('edge-direct');
+    const posted = await request(app)
+      .post('/events')
+      .send({ events: direct.map((c) => c.event) })
+      .expect(200);
+    const outcomes = (posted.body as { results: Array<{ outcome: string }> }).results.map((r) => r.outcome);
+    assert.deepEqual(
+      direct.map((c, i) => `${c.what}: ${outcomes[i]}`),
+      direct.map((c) => `${c.what}: ${c.valid ? 'recorded' : 'invalid'}`),
+    );
+
+    const delivered = edgeEvents('edge-listener');
+    const msgs = [];
+    for (const c of delivered) msgs.push(await deliver(JSON.stringify(c.event)));
+    const verdicts = await recordBatch(client, msgs, 5000);
+    // Refused by the listener's own reading, before reporting is asked: the same rule, not reporting's answer.
+    assert.deepEqual(
+      delivered.map((c, i) => `${c.what}: ${verdicts[i]?.kind === 'recorded' ? 'recorded' : (verdicts[i] as { reason: string }).reason}`),
+      delivered.map((c) => `${c.what}: ${c.valid ? 'recorded' : 'unparseable view event'}`),
+    );
+    assert.deepEqual((await request(app).get('/events/user/edge-user').expect(200)).body, { id: 'edge-user', views: 14 });
+  });
+});
+
 describe('queue-listener consumer and app', () => {
   let nats2: NatsServer;
   before(async () => {
@@ -231,72 +294,70 @@ describe('queue-listener consumer and app', () => {
     await nats2?.stop();
   });
 
-  it('when NATS is not connected yet, then /readyz is 503 while /healthz is 200; once bound, /readyz is 200', async () => {
+  it('when NATS is not connected yet, then /readyz is 503 while /healthz is 200; once bound, /readyz is 200', async (t) => {
     const parts = appParts('queue-listener');
     const { client } = await realReporting();
     const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
     parts.readiness.addCheck('nats', () => link.connected);
     parts.readiness.addCheck('consumer', () => consumer.bound);
     const app = createHttpApp({ ...parts, routes: Router() });
-    try {
-      const notReady = await request(app).get('/readyz').expect(503);
-      assert.deepEqual(notReady.body.checks, { accepting: true, nats: false, consumer: false });
-      await request(app).get('/healthz').expect(200);
-      assert.equal(metricValue((await request(app).get('/metrics').expect(200)).text, 'nats_connected', { service_name: 'queue-listener' }), 0);
-      link.start();
-      consumer.start();
-      await waitFor(async () => (await request(app).get('/readyz')).status === 200, { what: 'listener ready' });
-      assert.equal(metricValue((await request(app).get('/metrics')).text, 'nats_connected'), 1);
-      assertErrorShapeOf404(await request(app).get('/events/user/x'));
-    } finally {
+    t.after(async () => {
       await consumer.stop();
       await link.drain();
-    }
+    });
+    const notReady = await request(app).get('/readyz').expect(503);
+    assert.deepEqual(notReady.body.checks, { accepting: true, nats: false, consumer: false });
+    await request(app).get('/healthz').expect(200);
+    assert.equal(metricValue((await request(app).get('/metrics').expect(200)).text, 'nats_connected', { service_name: 'queue-listener' }), 0);
+    link.start();
+    consumer.start();
+    await waitFor(async () => (await request(app).get('/readyz')).status === 200, { what: 'listener ready' });
+    assert.equal(metricValue((await request(app).get('/metrics')).text, 'nats_connected'), 1);
+    assertErrorShapeOf404(await request(app).get('/events/user/x'));
   });
 
-  it('when events are consumed, then a good one is recorded once and a poison one is dead-lettered with its reason', async () => {
+  it('when events are consumed, then a good one is recorded once and a poison one is dead-lettered with its reason', async (t) => {
     const parts = appParts('queue-listener');
     const { app: reporting, client } = await realReporting();
     const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
     const nc2 = await connect({ servers: nats2.url });
-    try {
-      link.start();
-      consumer.start();
-      await waitFor(() => consumer.bound, { what: 'consumer bound' });
-      const js2 = jetstream(nc2);
-      const jsm2 = await jetstreamManager(nc2);
-      const event = newEvent('consumed-user');
-      await js2.publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
-      const poison = await js2.publish(VIEW_SUBJECT, 'garbage');
-      await waitFor(async () => (await request(reporting).get('/events/user/consumed-user')).status === 200, { what: 'view recorded' });
-      const dead = await waitFor(() => jsm2.streams.getMessage(STREAM, { last_by_subj: DEAD_LETTER_SUBJECT }).catch(() => null), {
-        what: 'dead letter',
-      });
-      assert.ok(dead);
-      assert.equal(dead.string(), 'garbage');
-      assert.equal(dead.header?.get('Dead-Letter-Reason'), 'unparseable view event');
-      assert.equal(dead.header?.get('Dead-Letter-Sequence'), String(poison.seq));
-      await waitFor(async () => (await jsm2.consumers.info(STREAM, DURABLE)).num_ack_pending === 0, { what: 'all acked' });
-      const info = await jsm2.consumers.info(STREAM, DURABLE);
-      assert.equal(info.num_pending, 0);
-      assert.deepEqual((await request(reporting).get('/events/user/consumed-user')).body, { id: 'consumed-user', views: 1 });
-      const text = await parts.metrics.registry.metrics();
-      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'recorded' }), 1);
-      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), 1);
-      const scraped = await parts.metrics.registry.metrics();
-      assert.equal(metricValue(scraped, 'jetstream_consumer_pending_messages', { stream: 'EVENTS', consumer: DURABLE }), 0);
-      assert.equal(metricValue(scraped, 'jetstream_consumer_ack_pending_messages', { stream: 'EVENTS', consumer: DURABLE }), 0);
-      assert.equal(metricValue(scraped, 'view_event_lag_seconds_count'), 1);
-    } finally {
+    t.after(async () => {
       await consumer.stop();
       await link.drain();
       await nc2.close();
-    }
+    });
+    link.start();
+    consumer.start();
+    await waitFor(() => consumer.bound, { what: 'consumer bound' });
+    const js2 = jetstream(nc2);
+    const jsm2 = await jetstreamManager(nc2);
+    const event = newEvent('consumed-user');
+    await js2.publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
+    const poison = await js2.publish(VIEW_SUBJECT, 'garbage');
+    await waitFor(async () => (await request(reporting).get('/events/user/consumed-user')).status === 200, { what: 'view recorded' });
+    const dead = await waitFor(() => jsm2.streams.getMessage(STREAM, { last_by_subj: DEAD_LETTER_SUBJECT }).catch(() => null), {
+      what: 'dead letter',
+    });
+    assert.ok(dead);
+    assert.equal(dead.string(), 'garbage');
+    assert.equal(dead.header?.get('Dead-Letter-Reason'), 'unparseable view event');
+    assert.equal(dead.header?.get('Dead-Letter-Sequence'), String(poison.seq));
+    await waitFor(async () => (await jsm2.consumers.info(STREAM, DURABLE)).num_ack_pending === 0, { what: 'all acked' });
+    const info = await jsm2.consumers.info(STREAM, DURABLE);
+    assert.equal(info.num_pending, 0);
+    assert.deepEqual((await request(reporting).get('/events/user/consumed-user')).body, { id: 'consumed-user', views: 1 });
+    const text = await parts.metrics.registry.metrics();
+    assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'recorded' }), 1);
+    assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), 1);
+    const scraped = await parts.metrics.registry.metrics();
+    assert.equal(metricValue(scraped, 'jetstream_consumer_pending_messages', { stream: 'EVENTS', consumer: DURABLE }), 0);
+    assert.equal(metricValue(scraped, 'jetstream_consumer_ack_pending_messages', { stream: 'EVENTS', consumer: DURABLE }), 0);
+    assert.equal(metricValue(scraped, 'view_event_lag_seconds_count'), 1);
   });
 });
 
 describe('queue-listener retries', () => {
-  it('when reporting fails for a while, then the event is retried and recorded once reporting is back', async () => {
+  it('when reporting fails for a while, then the event is retried and recorded once reporting is back', async (t) => {
     const nats3 = await startNats();
     const parts = appParts('queue-listener');
     const real = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
@@ -313,28 +374,27 @@ describe('queue-listener retries', () => {
     const client = await reportingAt(flaky.url);
     const { link, consumer } = listenerOn(nats3.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 300 });
     const producer = await connect({ servers: nats3.url });
-    try {
-      link.start();
-      consumer.start();
-      await waitFor(() => consumer.bound, { what: 'consumer bound' });
-      const event = newEvent('retried-user');
-      await jetstream(producer).publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
-      await waitFor(() => failures >= 2, { what: 'two failed deliveries' });
-      failing = false;
-      await waitFor(async () => (await request(real).get('/events/user/retried-user')).status === 200, { what: 'view recorded after retries' });
-      const jsm3 = await jetstreamManager(producer);
-      await waitFor(async () => (await jsm3.consumers.info(STREAM, DURABLE)).num_ack_pending === 0, { what: 'acked' });
-      assert.deepEqual((await request(real).get('/events/user/retried-user')).body, { id: 'retried-user', views: 1 });
-      const text = await parts.metrics.registry.metrics();
-      assert.ok((metricValue(text, 'view_events_processed_total', { outcome: 'retried' }) ?? 0) >= 2);
-      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'recorded' }), 1);
-      assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), 0);
-    } finally {
+    t.after(async () => {
       await consumer.stop();
       await link.drain();
       await producer.close();
       await nats3.stop();
-    }
+    });
+    link.start();
+    consumer.start();
+    await waitFor(() => consumer.bound, { what: 'consumer bound' });
+    const event = newEvent('retried-user');
+    await jetstream(producer).publish(VIEW_SUBJECT, JSON.stringify(event), { msgID: event.eventId });
+    await waitFor(() => failures >= 2, { what: 'two failed deliveries' });
+    failing = false;
+    await waitFor(async () => (await request(real).get('/events/user/retried-user')).status === 200, { what: 'view recorded after retries' });
+    const jsm3 = await jetstreamManager(producer);
+    await waitFor(async () => (await jsm3.consumers.info(STREAM, DURABLE)).num_ack_pending === 0, { what: 'acked' });
+    assert.deepEqual((await request(real).get('/events/user/retried-user')).body, { id: 'retried-user', views: 1 });
+    const text = await parts.metrics.registry.metrics();
+    assert.ok((metricValue(text, 'view_events_processed_total', { outcome: 'retried' }) ?? 0) >= 2);
+    assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'recorded' }), 1);
+    assert.equal(metricValue(text, 'view_events_processed_total', { outcome: 'dead_lettered' }), 0);
   });
 });
 

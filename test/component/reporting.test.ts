@@ -5,8 +5,9 @@ import type { Database } from '../../services/platform/database';
 import { createApp } from '../../services/reporting/app';
 import { EventPruner } from '../../services/reporting/prune-events';
 import { createViewStore, type ViewStore } from '../../services/reporting/store';
-import { openDatabase, resetDatabase, startPostgres, type TestPostgres } from '../support/postgres';
-import { appParts, assertErrorShape, assertNoInternals, metricValue } from './support';
+import { openDatabase, resetDatabase, startPostgres, type TestPostgres } from '../../kit/postgres';
+import { metricValue } from '../../kit/metrics';
+import { appParts, assertErrorShape, assertNoInternals } from './support';
 
 let postgres: TestPostgres;
 let db: Database;

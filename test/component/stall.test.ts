@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TimeoutError, connect } from '@nats-io/transport-node';
-import { stopProcesses } from '../support/proc';
-import { startNats } from '../support/processes';
+import { stopProcesses } from '../../kit/proc';
+import { startNats } from '../../kit/processes';
 
 /** nats-server answers it itself: an answer means the server was running. */
 const SERVER_ANSWERS = '$JS.API.INFO';

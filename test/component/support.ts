@@ -58,14 +58,3 @@ export function assertErrorShape(body: unknown, code?: string): void {
   assert.equal(typeof b['message'], 'string');
   if (code) assert.equal(b['error'], code);
 }
-
-/** The value of one Prometheus series line whose labels include all of `labels`. */
-export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
-      return Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return undefined;
-}

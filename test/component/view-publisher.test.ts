@@ -5,14 +5,16 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { CatalogCache, followCatalogChanges } from '../../services/play/catalog-cache';
 import { ViewPublisher } from '../../services/play/view-publisher';
-import { STREAM, VIEW_SUBJECT, ensureEventStream, type ViewEvent } from '../../services/platform/events';
+import { STREAM, VIEW_SUBJECT, ensureEventStream } from '../../services/platform/events';
+import type { ViewEvent } from '../../services/contracts/view-event';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { NatsLink, REENSURE_AT_MOST_EVERY_MS } from '../../services/platform/nats';
-import { stopProcesses } from '../support/proc';
-import { freePort, startNats, type NatsServer } from '../support/processes';
-import { waitFor } from '../support/wait';
-import { metricValue } from './support';
+import { freePort } from '../../kit/ports';
+import { stopProcesses } from '../../kit/proc';
+import { startNats, type NatsServer } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
+import { metricValue } from '../../kit/metrics';
 
 const log = createLogger('play', 'silent');
 /** A budget no loaded machine misses, for the tests about what is stored rather than how soon. */

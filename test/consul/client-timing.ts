@@ -18,20 +18,16 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { percentile } from '../../kit/percentile';
 import { createMetrics } from '../../services/platform/metrics';
 import { createConsulClient, serviceRegistration } from '../../services/platform/consul';
 import { ConsulDouble } from './consul-double';
 
 const rounds = Number(process.env['TIMING_ROUNDS'] ?? 500);
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
 function summary(samples: number[], cpuMicros: number): string {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const ms = (v: number) => v.toFixed(2);
-  return `median ${ms(percentile(sorted, 50))} ms, p90 ${ms(percentile(sorted, 90))} ms, p99 ${ms(percentile(sorted, 99))} ms, client CPU ${Math.round(cpuMicros / sorted.length)} µs per round (${sorted.length} rounds)`;
+  const ms = (p: number) => (percentile(samples, p) ?? Number.NaN).toFixed(2);
+  return `median ${ms(50)} ms, p90 ${ms(90)} ms, p99 ${ms(99)} ms, client CPU ${Math.round(cpuMicros / samples.length)} µs per round (${samples.length} rounds)`;
 }
 
 const token = 'timing-token';

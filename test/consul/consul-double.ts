@@ -35,7 +35,7 @@ import type { AddressInfo } from 'node:net';
 
 export type CheckStatus = 'passing' | 'warning' | 'critical';
 
-export interface RegisteredCheck {
+interface RegisteredCheck {
   CheckID: string;
   Name: string;
   HTTP: string;

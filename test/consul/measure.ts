@@ -14,8 +14,8 @@
  * Environment: MEASURE_RATE (default 200), MEASURE_CHECK_INTERVAL_MS (1000),
  * MEASURE_DRAIN_DELAY_MS (1000).
  */
-import { sampleSum, scrape } from '../support/metrics';
-import { waitFor } from '../support/wait';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
 import { ConsulDouble } from './consul-double';
 import { ACL_TOKEN, METADATA_ROUTE, drivePlays, failed, instanceIdOf, passing, play, served, startConsulMesh, summary } from './support';
 

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SERVICE_VERSION } from '../../services/platform/version';
-import { sampleSum, scrape } from '../support/metrics';
-import { waitFor } from '../support/wait';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { waitFor } from '../../kit/wait';
 import { ConsulDouble } from './consul-double';
 import { ACL_TOKEN, METADATA_ROUTE, criticalInstance, drivePlays, failed, instanceIdOf, play, served, slowPost, startConsulMesh, summary } from './support';
 
@@ -90,30 +90,27 @@ describe('services discovered through Consul (double)', () => {
     );
   });
 
-  test('when an instance is registered but its check is critical, then it receives no traffic', async () => {
+  test('when an instance is registered but its check is critical, then it receives no traffic', async (t) => {
     const broken = await criticalInstance();
-    try {
-      const id = `metadata-127.0.0.1-${broken.port}`;
-      const res = await fetch(`${consul.url}/v1/agent/service/register`, {
-        method: 'PUT',
-        headers: { 'x-consul-token': ACL_TOKEN },
-        body: JSON.stringify({
-          ID: id,
-          Name: 'metadata',
-          Address: '127.0.0.1',
-          Port: broken.port,
-          Check: { HTTP: `http://127.0.0.1:${broken.port}/healthz`, Interval: '1s', Timeout: '500ms' },
-        }),
-      });
-      assert.equal(res.status, 200);
-      await waitFor(() => (consul.service(id)?.checkRuns ?? 0) >= 1, { what: 'check of the broken instance ran' });
-      assert.equal(consul.service(id)?.status, 'critical');
-      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => play(mesh.play.url, '123', `crit${i}`)));
-      assert.equal(results.filter(failed).length, 0, summary(results));
-      assert.equal(broken.calls(), 0);
-    } finally {
-      await broken.close();
-    }
+    t.after(() => broken.close());
+    const id = `metadata-127.0.0.1-${broken.port}`;
+    const res = await fetch(`${consul.url}/v1/agent/service/register`, {
+      method: 'PUT',
+      headers: { 'x-consul-token': ACL_TOKEN },
+      body: JSON.stringify({
+        ID: id,
+        Name: 'metadata',
+        Address: '127.0.0.1',
+        Port: broken.port,
+        Check: { HTTP: `http://127.0.0.1:${broken.port}/healthz`, Interval: '1s', Timeout: '500ms' },
+      }),
+    });
+    assert.equal(res.status, 200);
+    await waitFor(() => (consul.service(id)?.checkRuns ?? 0) >= 1, { what: 'check of the broken instance ran' });
+    assert.equal(consul.service(id)?.status, 'critical');
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => play(mesh.play.url, '123', `crit${i}`)));
+    assert.equal(results.filter(failed).length, 0, summary(results));
+    assert.equal(broken.calls(), 0);
   });
 
   test('when metadata gets SIGTERM under load with a request in flight, then it deregisters first, finishes the request, exits 0, and no play fails', async (t) => {

@@ -2,16 +2,16 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../support/processes';
-import { sampleSum, scrape } from '../support/metrics';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { waitFor } from '../support/wait';
+import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../../kit/processes';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { waitFor } from '../../kit/wait';
 import type { ConsulDouble } from './consul-double';
 
 export const ACL_TOKEN = 'mesh-test-token';
 
 /** Environment that makes a service register with the double and look its peers up there. */
-export function consulEnv(consul: ConsulDouble, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+function consulEnv(consul: ConsulDouble, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     CONSUL_HTTP_ADDR: consul.address,
     CONSUL_HTTP_TOKEN: ACL_TOKEN,

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { NEGATIVE_TTL_MS } from '../../services/play/catalog-cache';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { stopProcesses } from '../support/proc';
-import { startService, type RunningService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { stopProcesses } from '../../kit/proc';
+import { startService, type RunningService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 const ADMIN_TOKEN = 'catalog-cache-admin-token';
 /** The plays that show notices at work: with this TTL, only a notice (or a reconnect) can drop an entry within a test. */
@@ -123,18 +123,15 @@ describe("play's catalog cache", () => {
     await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'Before', genre: 'g', summary: 's' });
     await waitFor(async () => (await play(shortTtlPlay.url, asset)).title === 'Before', { what: 'cached before' });
     await mesh.nats.stop({ keepStore: true });
-    try {
-      await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'During', genre: 'g', summary: 's' });
-      const written = Date.now();
-      // No notice can come: without the TTL the entry would stay for good.
-      await waitFor(async () => (await play(shortTtlPlay.url, asset)).title === 'During', {
-        what: 'the write after the TTL',
-        timeoutMs: TTL_MS + LOADED_MACHINE_MS,
-        everyMs: 100,
-      });
-      t.diagnostic(`seen ${Date.now() - written} ms after the write, with a ${TTL_MS} ms TTL`);
-    } finally {
-      await mesh.nats.restart();
-    }
+    t.after(() => mesh.nats.restart());
+    await write(`${mesh.urls.metadata}/content/asset/${asset}`, { title: 'During', genre: 'g', summary: 's' });
+    const written = Date.now();
+    // No notice can come: without the TTL the entry would stay for good.
+    await waitFor(async () => (await play(shortTtlPlay.url, asset)).title === 'During', {
+      what: 'the write after the TTL',
+      timeoutMs: TTL_MS + LOADED_MACHINE_MS,
+      everyMs: 100,
+    });
+    t.diagnostic(`seen ${Date.now() - written} ms after the write, with a ${TTL_MS} ms TTL`);
   });
 });

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { startService, type RunningService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { startService, type RunningService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 const ADMIN_TOKEN = 'durability-admin-token';
 
@@ -91,28 +91,25 @@ describe('durable data, as processes on a real PostgreSQL', () => {
     assert.ok((await views(mesh, 'asset', '123')) - assetBefore >= during.ok);
   });
 
-  it('when the same events reach two reporting instances at once, then each is counted once', async () => {
+  it('when the same events reach two reporting instances at once, then each is counted once', async (t) => {
     const second = await startService('reporting', { DATABASE_URL: mesh.postgres.url, LOG_LEVEL: 'warn' });
-    try {
-      await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second reporting ready' });
-      const user = `r${randomUUID().slice(0, 8)}`;
-      const events = Array.from({ length: 200 }, () => ({ eventId: randomUUID(), assetId: 'twin', userId: user, occurredAt: new Date().toISOString() }));
-      const batches = [events.slice(0, 120), events.slice(80, 200), events.slice(40, 160), events];
-      const answers = await Promise.all(batches.flatMap((batch) => [mesh.urls.reporting, second.url].map((url) => post(`${url}/events`, { events: batch }))));
-      assert.ok(answers.every((a) => a.status === 200));
-      const recorded = answers.flatMap((a) => a.body['results'] as Array<{ outcome: string }>).filter((r) => r.outcome === 'recorded');
-      assert.equal(recorded.length, events.length);
+    t.after(() => second.stop());
+    await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second reporting ready' });
+    const user = `r${randomUUID().slice(0, 8)}`;
+    const events = Array.from({ length: 200 }, () => ({ eventId: randomUUID(), assetId: 'twin', userId: user, occurredAt: new Date().toISOString() }));
+    const batches = [events.slice(0, 120), events.slice(80, 200), events.slice(40, 160), events];
+    const answers = await Promise.all(batches.flatMap((batch) => [mesh.urls.reporting, second.url].map((url) => post(`${url}/events`, { events: batch }))));
+    assert.ok(answers.every((a) => a.status === 200));
+    const recorded = answers.flatMap((a) => a.body['results'] as Array<{ outcome: string }>).filter((r) => r.outcome === 'recorded');
+    assert.equal(recorded.length, events.length);
 
-      const key = { 'idempotency-key': randomUUID() };
-      const singles = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => post(`${i % 2 ? second.url : mesh.urls.reporting}/events/asset/twin/user/${user}`, undefined, key)),
-      );
-      assert.ok(singles.every((a) => a.status === 200));
-      assert.equal(singles.filter((a) => a.headers.get('idempotent-replayed') === 'true').length, 9);
-      assert.equal(await views(mesh, 'user', user), events.length + 1);
-    } finally {
-      await second.stop();
-    }
+    const key = { 'idempotency-key': randomUUID() };
+    const singles = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => post(`${i % 2 ? second.url : mesh.urls.reporting}/events/asset/twin/user/${user}`, undefined, key)),
+    );
+    assert.ok(singles.every((a) => a.status === 200));
+    assert.equal(singles.filter((a) => a.headers.get('idempotent-replayed') === 'true').length, 9);
+    assert.equal(await views(mesh, 'user', user), events.length + 1);
   });
 
   it('when PostgreSQL stops and starts again under load, then the services recover without restarting and every view is counted once', async () => {
@@ -156,18 +153,9 @@ describe('durable data, as processes on a real PostgreSQL', () => {
     );
   });
 
-  it('when the database is down, then metadata and cdnurl answer 503 JSON and play answers 503 for an asset it has not cached', async () => {
+  it('when the database is down, then metadata and cdnurl answer 503 JSON and play answers 503 for an asset it has not cached', async (t) => {
     await mesh.postgres.stop();
-    try {
-      for (const url of [`${mesh.urls.metadata}/content/asset/123`, `${mesh.urls.cdnurl}/url/asset/123`, `${mesh.urls.reporting}/events/asset/123`]) {
-        const res = await fetch(url);
-        assert.equal(res.status, 503, url);
-        assert.equal(((await res.json()) as { error: string }).error, 'database_unavailable');
-      }
-      const recorded = await post(`${mesh.urls.reporting}/events/asset/123/user/down`, undefined, { 'idempotency-key': randomUUID() });
-      assert.deepEqual([recorded.status, recorded.body['error']], [503, 'database_unavailable']);
-      assert.equal((await post(`${mesh.urls.play}/play/asset/uncached${randomUUID().slice(0, 8)}/user/down`)).status, 503);
-    } finally {
+    t.after(async () => {
       await mesh.postgres.start();
       await waitFor(
         async () =>
@@ -177,7 +165,15 @@ describe('durable data, as processes on a real PostgreSQL', () => {
           timeoutMs: 20_000,
         },
       );
+    });
+    for (const url of [`${mesh.urls.metadata}/content/asset/123`, `${mesh.urls.cdnurl}/url/asset/123`, `${mesh.urls.reporting}/events/asset/123`]) {
+      const res = await fetch(url);
+      assert.equal(res.status, 503, url);
+      assert.equal(((await res.json()) as { error: string }).error, 'database_unavailable');
     }
+    const recorded = await post(`${mesh.urls.reporting}/events/asset/123/user/down`, undefined, { 'idempotency-key': randomUUID() });
+    assert.deepEqual([recorded.status, recorded.body['error']], [503, 'database_unavailable']);
+    assert.equal((await post(`${mesh.urls.play}/play/asset/uncached${randomUUID().slice(0, 8)}/user/down`)).status, 503);
   });
 
   it('when metadata and cdnurl are written through POST, then the writes survive a restart and a kill -9', async () => {

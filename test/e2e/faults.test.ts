@@ -10,10 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { REPO_ROOT } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { REPO_ROOT } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 const ADMIN_TOKEN = 'break-it-yourself-0123456789';
 

@@ -6,8 +6,8 @@
  * values-production.yaml sets it), and the whole mesh against it. Under
  * steady plays the stream's leader is killed with SIGKILL and started again:
  * every answered play must be counted exactly once, and publishes must resume
- * on the two servers left, with nothing done by hand. Needs ADDON_CHARTS_DIR
- * (the official chart's archive); skipped, loudly, without it.
+ * on the two servers left, with nothing done by hand. Needs the official
+ * chart's archive (test/chart/addons.ts finds it); skipped, saying why, without it.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -17,12 +17,12 @@ import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { STREAM } from '../../services/platform/events';
 import { addonSkip, addonValues, announceAddonSkip, at, renderAddon } from '../chart/addons';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { startNatsCluster, type NatsCluster, type NatsNodeLayout } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { startNatsCluster, type NatsCluster, type NatsNodeLayout } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
-announceAddonSkip();
+announceAddonSkip('nats');
 
 /** nats.conf of the official chart with our production values (one ConfigMap, the same for every pod). */
 function officialNatsConf(): string {
@@ -95,7 +95,7 @@ async function views(mesh: Mesh<NatsCluster>, user: string): Promise<number> {
   return ((await res.json()) as { views: number }).views;
 }
 
-describe('the production broker: three NATS servers, the stream at three replicas', { skip: addonSkip }, () => {
+describe('the production broker: three NATS servers, the stream at three replicas', { skip: addonSkip('nats') }, () => {
   let mesh: Mesh<NatsCluster>;
   let nc: NatsConnection;
   let jsm: JetStreamManager;

@@ -22,8 +22,8 @@ import { alertLine, alertReceiver, type ReceivedAlert } from '../../scripts/aler
 import { act, answerMismatches, loadCatalog, matches, undo, withinMs, type ExpectedAlert, type Scenario, type Target } from '../../scripts/scenarios';
 import { generate, readSpec, render, scaleRuleGroups, type RuleGroup } from '../../scripts/slo';
 import { parseAssets, runTraffic, type Summary } from '../../scripts/traffic';
-import { MESH_FAULTS_TOKEN, startMesh, type Mesh } from '../support/mesh';
-import { waitFor } from '../support/wait';
+import { MESH_FAULTS_TOKEN, startMesh, type Mesh } from '../../kit/mesh';
+import { waitFor } from '../../kit/wait';
 import { startAlertmanager, type RunningAlertmanager } from '../observability/alertmanager';
 import { localConfigFor, meshJobs } from '../observability/local-config';
 import { rulesFile, sloSpecFile } from '../observability/paths';

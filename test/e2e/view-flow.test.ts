@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { REPO_ROOT, startProcess, startService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { REPO_ROOT, startProcess, startService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 async function play(mesh: Mesh, assetId: string, userId: string) {
   const res = await fetch(`${mesh.urls.play}/play/asset/${assetId}/user/${userId}`, { method: 'POST' });
@@ -145,28 +145,25 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     assert.equal(dead?.header.get('Dead-Letter-Reason'), 'unparseable view event');
   });
 
-  it('when two listeners run, then they share the work and count each view once', async () => {
+  it('when two listeners run, then they share the work and count each view once', async (t) => {
     // A replica like the first, with its short redelivery cap.
     const second = await startService('queue-listener', { NATS_URL: mesh.nats.url, REPORTING_URL: mesh.urls.reporting, RETRY_MAX_DELAY_MS: '500' });
-    try {
-      await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second listener ready' });
-      const recordedBy = async (url: string) => sampleSum(await scrape(url), 'view_events_processed_total', { outcome: 'recorded' });
-      const firstBefore = await recordedBy(mesh.urls.queueListener);
-      const user = `u${randomUUID().slice(0, 8)}`;
-      const n = 200;
-      for (let i = 0; i < n; i += 20) {
-        await Promise.all(Array.from({ length: 20 }, () => play(mesh, '123', user)));
-      }
-      await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} views`, timeoutMs: 30_000 });
-      // A listener counts a view once reporting's answer is back, a moment after the commit.
-      const byBoth = async () => [(await recordedBy(mesh.urls.queueListener)) - firstBefore, await recordedBy(second.url)] as const;
-      await waitFor(async () => (await byBoth()).reduce((a, b) => a + b) >= n, { what: 'both listeners settled' });
-      const [byFirst, bySecond] = await byBoth();
-      assert.ok(byFirst > 0 && bySecond > 0, `both listeners worked (first ${byFirst}, second ${bySecond})`);
-      assert.equal(byFirst + bySecond, n);
-    } finally {
-      assert.equal(await second.stop(), 0);
+    t.after(async () => assert.equal(await second.stop(), 0));
+    await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second listener ready' });
+    const recordedBy = async (url: string) => sampleSum(await scrape(url), 'view_events_processed_total', { outcome: 'recorded' });
+    const firstBefore = await recordedBy(mesh.urls.queueListener);
+    const user = `u${randomUUID().slice(0, 8)}`;
+    const n = 200;
+    for (let i = 0; i < n; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, () => play(mesh, '123', user)));
     }
+    await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} views`, timeoutMs: 30_000 });
+    // A listener counts a view once reporting's answer is back, a moment after the commit.
+    const byBoth = async () => [(await recordedBy(mesh.urls.queueListener)) - firstBefore, await recordedBy(second.url)] as const;
+    await waitFor(async () => (await byBoth()).reduce((a, b) => a + b) >= n, { what: 'both listeners settled' });
+    const [byFirst, bySecond] = await byBoth();
+    assert.ok(byFirst > 0 && bySecond > 0, `both listeners worked (first ${byFirst}, second ${bySecond})`);
+    assert.equal(byFirst + bySecond, n);
   });
 
   it('when NATS is down, then play stays ready, still answers, says recorded false, and the view arrives once NATS is back', async () => {
@@ -220,7 +217,7 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_exists') === 1, { what: 'consumer reported back' });
   });
 
-  it('when a service cannot listen because its port is taken, then it exits 1 and says why', async () => {
+  it('when a service cannot listen because its port is taken, then it exits 1 and says why', async (t) => {
     const taken = Number(new URL(mesh.urls.cdnurl).port);
     const second = startProcess(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'cdnurl', 'main.js')], {
       PORT: String(taken),
@@ -228,9 +225,8 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
       DATABASE_URL: mesh.postgres.url,
       NATS_URL: mesh.nats.url,
     });
-    const code = await waitFor(() => second.child.exitCode ?? undefined, { what: 'the second cdnurl to exit', timeoutMs: 20_000 }).finally(() =>
-      second.stop('SIGKILL'),
-    );
+    t.after(() => second.stop('SIGKILL'));
+    const code = await waitFor(() => second.child.exitCode ?? undefined, { what: 'the second cdnurl to exit', timeoutMs: 20_000 });
     assert.equal(code, 1, second.output());
     assert.match(second.output(), /"level":"fatal".*could not listen on 127\.0\.0\.1:\d+; exiting/);
     assert.match(second.output(), /EADDRINUSE/);

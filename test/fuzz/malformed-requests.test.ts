@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'undici';
-import { startMesh, type Mesh } from '../support/mesh';
+import { startMesh, type Mesh } from '../../kit/mesh';
 import { describeRequest, malformedRequest, SERVICES, type FuzzRequest, type FuzzService } from './malformed';
 
 /** Fixed, so CI runs the same requests every time; FUZZ_SEED explores others (the seed is printed either way). */

@@ -25,7 +25,7 @@ export interface FuzzRequest {
 }
 
 /** mulberry32: small, fast, and the same everywhere. */
-export class Rng {
+class Rng {
   private state: number;
   constructor(seed: number) {
     this.state = seed >>> 0;
@@ -77,7 +77,7 @@ interface Route {
   idempotencyKey?: boolean;
 }
 
-export const ROUTES: readonly Route[] = [
+const ROUTES: readonly Route[] = [
   { service: 'metadata', method: 'GET', template: '/content/asset/:a' },
   { service: 'metadata', method: 'POST', template: '/content/asset/:a', body: 'metadata', auth: true },
   { service: 'cdnurl', method: 'GET', template: '/url/asset/:a' },
@@ -105,7 +105,7 @@ function validId(r: Rng, knownChance = 0.2): string {
 const UNICODE = ['é', '日本語', '😀', '\u202e', '\u200b', 'ß', 'Ω', '\u0301', 'İ', '\ufeff', '\ud83d\ude00x'];
 
 /** A path segment (already as it goes on the wire) that is not a valid id. */
-export function badId(r: Rng): string {
+function badId(r: Rng): string {
   switch (r.int(11)) {
     case 0:
       return r.string(r.between(65, 400), ID_ALPHABET);
@@ -215,7 +215,7 @@ function nested(r: Rng, limit: number): string {
 }
 
 /** A body that is wrong for the shape: types, fields, sizes, syntax. */
-export function badBody(shape: BodyShape | undefined, r: Rng): { kind: string; text: string | Buffer } {
+function badBody(shape: BodyShape | undefined, r: Rng): { kind: string; text: string | Buffer } {
   const limit = shape === 'batch' ? BATCH_BODY_LIMIT : BODY_LIMIT;
   const valid = shape ? (validBody(shape, r) as Record<string, unknown>) : { a: 1 };
   switch (r.int(12)) {

@@ -4,12 +4,13 @@
 // and SIGTERM sent to node must end it cleanly (exec-form CMD, no shell).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { waitFor } from '../support/wait';
+import { freePort } from '../../kit/ports';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { allPids, cmdlineOf } from '../../kit/proc';
+import { waitFor } from '../../kit/wait';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 const image = 'localhost/video-mesh:test';
@@ -26,48 +27,24 @@ function run(command: string, args: readonly string[], timeoutMs = 60_000): stri
   return result.stdout.trim();
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function pollStatus(url: string, deadlineMs: number): Promise<number> {
-  const deadline = Date.now() + deadlineMs;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      return res.status;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${url} did not answer within ${deadlineMs} ms (${last})`);
+/** The status of one GET, answered within a second. */
+async function statusOf(url: string): Promise<number> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+  await res.arrayBuffer();
+  return res.status;
 }
 
 /** The pid of the node process of that service started with that PORT (buildah does not forward signals). */
 function servicePid(service: string, port: number): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  return allPids().find((pid) => {
+    const cmdline = cmdlineOf(pid);
+    if (!cmdline.includes(`dist/services/${service}/main.js`) || !/(^|\/)node$/.test(cmdline[0] ?? '')) return false;
     try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!cmdline.includes(`dist/services/${service}/main.js`) || !/(^|\/)node$/.test(cmdline[0] ?? '')) continue;
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0');
-      if (environ.includes(`PORT=${port}`)) return Number(entry);
+      return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`PORT=${port}`);
     } catch {
-      // The process ended while we looked.
+      return false; // The process ended while we looked.
     }
-  }
-  return undefined;
+  });
 }
 
 function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
@@ -150,7 +127,7 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
   const storeServices = new Set(['metadata', 'cdnurl', 'reporting']);
   for (const service of services) {
     const what = storeServices.has(service) ? '/healthz answers 200, it migrates a real database and is ready,' : '/healthz answers 200';
-    test(`when ${service} is started from the image, then ${what} and SIGTERM ends it cleanly`, async () => {
+    test(`when ${service} is started from the image, then ${what} and SIGTERM ends it cleanly`, async (t) => {
       const container = run('buildah', ['from', '--name', `video-mesh-test-${service}-${process.pid}`, image]);
       containers.push(container);
       const port = await freePort();
@@ -182,30 +159,33 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
       child.stderr?.on('data', (d: Buffer) => {
         output += d.toString();
       });
-      try {
-        const status = await pollStatus(`http://127.0.0.1:${port}/healthz`, 30_000).catch((error: Error) => {
-          throw new Error(`${error.message}\n${output}`);
-        });
-        assert.equal(status, 200, output);
-        if (storeServices.has(service)) {
-          await waitFor(async () => (await pollStatus(`http://127.0.0.1:${port}/readyz`, 5_000)) === 200, {
-            what: `${service} ready\n${output}`,
-            timeoutMs: 30_000,
-          });
-        }
-        const pid = servicePid(service, port);
-        assert.ok(pid, `node process of ${service} not found`);
-        const uid = /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-        assert.equal(uid, '1000', `${service} runs as uid ${uid}`);
-        process.kill(pid, 'SIGTERM');
-        assert.equal(await exited(child, 20_000), 0, `exit after SIGTERM:\n${output}`);
-      } finally {
+      t.after(() => {
         if (child.exitCode === null) {
           const pid = servicePid(service, port);
           if (pid) process.kill(pid, 'SIGKILL');
           child.kill('SIGKILL');
         }
+      });
+      const status = await waitFor(() => statusOf(`http://127.0.0.1:${port}/healthz`), {
+        what: `${service} answering /healthz`,
+        timeoutMs: 30_000,
+        everyMs: 200,
+      }).catch((error: Error) => {
+        throw new Error(`${error.message}\n${output}`);
+      });
+      assert.equal(status, 200, output);
+      if (storeServices.has(service)) {
+        await waitFor(async () => (await statusOf(`http://127.0.0.1:${port}/readyz`)) === 200, {
+          what: `${service} ready\n${output}`,
+          timeoutMs: 30_000,
+        });
       }
+      const pid = servicePid(service, port);
+      assert.ok(pid, `node process of ${service} not found`);
+      const uid = /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      assert.equal(uid, '1000', `${service} runs as uid ${uid}`);
+      process.kill(pid, 'SIGTERM');
+      assert.equal(await exited(child, 20_000), 0, `exit after SIGTERM:\n${output}`);
     });
   }
 });

@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { alertLine, alertReceiver, type ReceivedAlert } from '../../scripts/alert-log';
 import { firingAlerts } from '../../scripts/scenarios';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 import { startAlertmanager } from './alertmanager';
 import { requireBinary } from './binaries';
 import { repoRoot } from './paths';
@@ -67,7 +67,7 @@ describe('Alertmanager configuration', () => {
     assert.equal(receiverOf('alertname=Watchdog', 'severity=none'), 'null');
   });
 
-  it('when a real Alertmanager is sent an alert, then the log receiver gets it and prints one line with its runbook, and npm run scenarios sees it active', async () => {
+  it('when a real Alertmanager is sent an alert, then the log receiver gets it and prints one line with its runbook, and npm run scenarios sees it active', async (t) => {
     const received: ReceivedAlert[] = [];
     const receiver = alertReceiver((alert) => received.push(alert));
     receiver.listen(0, '127.0.0.1');
@@ -77,31 +77,30 @@ describe('Alertmanager configuration', () => {
       .replace('http://127.0.0.1:9095/alerts', `http://127.0.0.1:${port}/alerts`)
       .replace('group_wait: 5s', 'group_wait: 0s');
     const alertmanager = await startAlertmanager(config);
-    try {
-      const alert = {
-        labels: { alertname: 'VideoMeshTargetDown', severity: 'critical', namespace: 'local', service_name: 'cdnurl' },
-        annotations: { summary: 'cdnurl cannot be scraped', runbook_url: 'https://example.org/runbooks.md#videomeshtargetdown' },
-      };
-      const response = await fetch(`http://${alertmanager.address}/api/v2/alerts`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify([alert]),
-      });
-      assert.equal(response.status, 200);
-      const got = await waitFor(() => received.find((a) => a.labels['alertname'] === 'VideoMeshTargetDown'), {
-        what: 'the alert at the log receiver',
-        timeoutMs: 15_000,
-      });
-      assert.equal(got.status, 'firing');
-      assert.equal(got.receiver, 'log');
-      assert.equal(
-        alertLine(got),
-        'FIRING   VideoMeshTargetDown {namespace=local service_name=cdnurl severity=critical} cdnurl cannot be scraped (https://example.org/runbooks.md#videomeshtargetdown)',
-      );
-      assert.deepEqual(await firingAlerts(`http://${alertmanager.address}`), [alert.labels]);
-    } finally {
+    t.after(async () => {
       await alertmanager.stop();
       receiver.close();
-    }
+    });
+    const alert = {
+      labels: { alertname: 'VideoMeshTargetDown', severity: 'critical', namespace: 'local', service_name: 'cdnurl' },
+      annotations: { summary: 'cdnurl cannot be scraped', runbook_url: 'https://example.org/runbooks.md#videomeshtargetdown' },
+    };
+    const response = await fetch(`http://${alertmanager.address}/api/v2/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([alert]),
+    });
+    assert.equal(response.status, 200);
+    const got = await waitFor(() => received.find((a) => a.labels['alertname'] === 'VideoMeshTargetDown'), {
+      what: 'the alert at the log receiver',
+      timeoutMs: 15_000,
+    });
+    assert.equal(got.status, 'firing');
+    assert.equal(got.receiver, 'log');
+    assert.equal(
+      alertLine(got),
+      'FIRING   VideoMeshTargetDown {namespace=local service_name=cdnurl severity=critical} cdnurl cannot be scraped (https://example.org/runbooks.md#videomeshtargetdown)',
+    );
+    assert.deepEqual(await firingAlerts(`http://${alertmanager.address}`), [alert.labels]);
   });
 });

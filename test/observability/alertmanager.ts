@@ -13,7 +13,7 @@ export interface RunningAlertmanager {
 }
 
 /** Debian names the binary prometheus-alertmanager; upstream's tarball, alertmanager. */
-export function alertmanagerBinary(): string {
+function alertmanagerBinary(): string {
   try {
     return requireBinary('prometheus-alertmanager');
   } catch (debian) {

@@ -1,8 +1,9 @@
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort, startProcess } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { freePort } from '../../kit/ports';
+import { startProcess } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 
 const installHints: Record<string, string> = {
   prometheus: 'apt-get install prometheus (or download it from https://prometheus.io/download/)',

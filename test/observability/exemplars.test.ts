@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { startMesh, type Mesh } from '../support/mesh';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { waitFor } from '../../kit/wait';
 import { startOtlpReceiver, type OtlpReceiver } from '../tracing/otlp-receiver';
 import type { ReceivedSpan } from '../tracing/otlp-json';
 import { localConfigFor, localPrometheusFeatures, meshJobs } from './local-config';

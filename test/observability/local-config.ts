@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import type { Mesh } from '../support/mesh';
+import type { Mesh } from '../../kit/mesh';
 import { localPrometheusConfig, repoRoot, rulesFile, sloRulesFile } from './paths';
 
 interface ScrapeConfig {

@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseAssets, runTraffic, type Summary } from '../../scripts/traffic';
-import { startMesh, type Mesh } from '../support/mesh';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { waitFor } from '../../kit/wait';
 import { localConfigFor, meshJobs } from './local-config';
 import { hasFiniteSample, QueryError, startPrometheus, type RunningPrometheus } from './prometheus';
 import { promtool } from './promtool';

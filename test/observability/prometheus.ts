@@ -4,7 +4,7 @@
  */
 import { requireBinary, startReadyServer } from './binaries';
 
-export interface Sample {
+interface Sample {
   metric: Record<string, string>;
   /** [unix seconds, value as Prometheus writes it: "1", "NaN", "+Inf"...] */
   value: [number, string];
@@ -15,7 +15,7 @@ export type QueryResult =
   | { resultType: 'scalar' | 'string'; result: [number, string] }
   | { resultType: 'matrix'; result: { metric: Record<string, string>; values: [number, string][] }[] };
 
-export interface RuleState {
+interface RuleState {
   name: string;
   type: 'alerting' | 'recording';
   health: string;
@@ -24,7 +24,7 @@ export interface RuleState {
   alerts?: { labels: Record<string, string>; state: string }[];
 }
 
-export interface TargetState {
+interface TargetState {
   labels: Record<string, string>;
   scrapeUrl: string;
   health: 'up' | 'down' | 'unknown';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { dashboardsDir, rulesFile, sloRulesFile } from './paths';
 
-export interface Target {
+interface Target {
   refId?: unknown;
   expr?: unknown;
   datasource?: unknown;
@@ -74,7 +74,7 @@ export interface Substitutions {
 
 export const allServices = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
 
-export const defaultSubstitutions: Substitutions = {
+const defaultSubstitutions: Substitutions = {
   namespace: 'local',
   // What Grafana renders for a multi-value variable set to All without allValue.
   service: `(${allServices.join('|')})`,

@@ -141,7 +141,7 @@ describe('answers', () => {
 });
 
 describe('runTraffic against a fake play', () => {
-  it('when run for a short while, then it sends at the rate and counts each kind of answer', async () => {
+  it('when run for a short while, then it sends at the rate and counts each kind of answer', async (t) => {
     const paths: string[] = [];
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
       paths.push(`${req.method ?? ''} ${req.url ?? ''}`);
@@ -155,52 +155,48 @@ describe('runTraffic against a fake play', () => {
       }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = server.address() as AddressInfo;
-      const progress: number[] = [];
-      const summary = await runTraffic(
-        { url: `http://127.0.0.1:${port}`, rate: 50, durationSeconds: 1.2, assets: parseAssets('123:1,456:1,ghost:1'), users: 3, concurrency: 10 },
-        { onProgress: (p) => progress.push(p.sent) },
-      );
-      // 1.2s at 50/s; a stalled event loop may burst past the cap, and those are skipped, not lost.
-      assert.equal(summary.sent + summary.skipped, 60);
-      assert.equal(summary.ok + summary.notFound + summary.errors, summary.sent);
-      assert.equal(summary.errors, 0);
-      assert.ok(summary.notFound > 0 && summary.degraded > 0 && summary.ok > summary.degraded);
-      assert.ok(summary.p50Ms !== undefined && summary.p95Ms !== undefined && summary.p99Ms !== undefined);
-      assert.ok(progress.length >= 1, 'progress is reported once a second');
-      assert.ok(
-        paths.every((line) => /^POST \/play\/asset\/(123|456|ghost)\/user\/user-[1-3]$/.test(line)),
-        paths.join('\n'),
-      );
-    } finally {
-      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    }
+    t.after(() => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))));
+    const { port } = server.address() as AddressInfo;
+    const progress: number[] = [];
+    const summary = await runTraffic(
+      { url: `http://127.0.0.1:${port}`, rate: 50, durationSeconds: 1.2, assets: parseAssets('123:1,456:1,ghost:1'), users: 3, concurrency: 10 },
+      { onProgress: (p) => progress.push(p.sent) },
+    );
+    // 1.2s at 50/s; a stalled event loop may burst past the cap, and those are skipped, not lost.
+    assert.equal(summary.sent + summary.skipped, 60);
+    assert.equal(summary.ok + summary.notFound + summary.errors, summary.sent);
+    assert.equal(summary.errors, 0);
+    assert.ok(summary.notFound > 0 && summary.degraded > 0 && summary.ok > summary.degraded);
+    assert.ok(summary.p50Ms !== undefined && summary.p95Ms !== undefined && summary.p99Ms !== undefined);
+    assert.ok(progress.length >= 1, 'progress is reported once a second');
+    assert.ok(
+      paths.every((line) => /^POST \/play\/asset\/(123|456|ghost)\/user\/user-[1-3]$/.test(line)),
+      paths.join('\n'),
+    );
   });
 
-  it('when answers are slower than the concurrency cap allows, then due requests are skipped, not queued', async () => {
+  it('when answers are slower than the concurrency cap allows, then due requests are skipped, not queued', async (t) => {
     // Answers after the ten requests of the run fell due, even on a loaded machine (and within the client's 5 s).
     const server = createServer((_req: IncomingMessage, res: ServerResponse) => {
       setTimeout(() => res.end('{}'), 3000);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    try {
-      const { port } = server.address() as AddressInfo;
-      const summary = await runTraffic({
-        url: `http://127.0.0.1:${port}`,
-        rate: 50,
-        durationSeconds: 0.2,
-        assets: parseAssets('123'),
-        users: 1,
-        concurrency: 1,
-      });
-      assert.equal(summary.sent, 1);
-      assert.equal(summary.skipped, 9);
-      assert.equal(summary.ok, 1);
-    } finally {
+    t.after(async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-    }
+    });
+    const { port } = server.address() as AddressInfo;
+    const summary = await runTraffic({
+      url: `http://127.0.0.1:${port}`,
+      rate: 50,
+      durationSeconds: 0.2,
+      assets: parseAssets('123'),
+      users: 1,
+      concurrency: 1,
+    });
+    assert.equal(summary.sent, 1);
+    assert.equal(summary.skipped, 9);
+    assert.equal(summary.ok, 1);
   });
 
   it('when aborted, then it stops scheduling and returns what it counted', async () => {

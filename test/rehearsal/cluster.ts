@@ -31,7 +31,7 @@ import { routeServices, serviceDnsNames, type ServiceRoute } from './service-nam
 import { ServiceProxy } from './service-proxy';
 
 /** The kinds of a render that run no process, or one the rehearsal cannot run, and what becomes of them. */
-export const NOT_RUN: Readonly<Record<string, string>> = {
+const NOT_RUN: Readonly<Record<string, string>> = {
   NetworkPolicy: 'not enforced: podman networks let every container reach every other',
   Ingress: 'no ingress controller (Traefik): its rules are followed to the Service proxies on the host side',
   HTTPRoute: 'no Gateway controller',

@@ -1,12 +1,15 @@
 /**
- * The project's contract check (../shared/checks/contract.mjs) run against
- * the rehearsed release: play, metadata, cdnurl and reporting through their
- * Service proxies, the admin token from the rendered admin Secret.
+ * The project's contract suite (`npm run contract`, scripts/contract.ts) run
+ * against the rehearsed release: play, metadata, cdnurl and reporting through
+ * their Service proxies, with the admin token of the rendered admin Secret
+ * and the record token the listener holds (reporting requires it on its
+ * record routes, which the chart reserves to the listener).
  *
- * The check also records views on reporting directly, which the chart
- * reserves to the listener: reporting requires RECORD_TOKEN on its record
- * routes. Those calls go through a proxy that adds the token the listener
- * holds (from the rendered record-token Secret), as the listener would.
+ * Where CONTRACT_CHECK names another contract check (CI names the
+ * workplace's, beside the checkout), it runs too. That one takes its base
+ * URLs and the admin token from the environment and records views without a
+ * token, so its reporting calls go through a proxy that adds the record
+ * token, as the listener would.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -15,7 +18,9 @@ import { createServer, request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { repoRoot } from '../chart/helm';
 
-export const CONTRACT_CHECK = process.env['CONTRACT_CHECK'] ?? join(repoRoot, '..', 'shared', 'checks', 'contract.mjs');
+const CONTRACT_SUITE = join(repoRoot, 'dist', 'scripts', 'contract.js');
+/** A whole run, the view flow's waits included, with room for a loaded machine. */
+const RUN_TIMEOUT_MS = 120_000;
 
 export interface ContractUrls {
   play: string;
@@ -25,6 +30,8 @@ export interface ContractUrls {
 }
 
 export interface CheckRun {
+  /** What ran, for the report. */
+  check: string;
   code: number | null;
   output: string;
 }
@@ -56,24 +63,43 @@ async function withRecordToken(target: string, token: string): Promise<{ url: st
   };
 }
 
-export async function runContractCheck(urls: ContractUrls, adminToken: string, recordToken: string): Promise<CheckRun> {
-  if (!existsSync(CONTRACT_CHECK)) {
-    throw new Error(`the contract check is not at ${CONTRACT_CHECK}: CI checks the repository out beside ../shared; elsewhere set CONTRACT_CHECK`);
+async function runNode(check: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<CheckRun> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { check, code, output };
+}
+
+/** The project's suite; then the one CONTRACT_CHECK names, if any. Each run's exit code and output. */
+export async function runContractChecks(urls: ContractUrls, adminToken: string, recordToken: string): Promise<CheckRun[]> {
+  const runs = [
+    await runNode(
+      'npm run contract',
+      [CONTRACT_SUITE, '--play', urls.play, '--metadata', urls.metadata, '--cdnurl', urls.cdnurl, '--reporting', urls.reporting],
+      { ADMIN_TOKEN: adminToken, RECORD_TOKEN: recordToken },
+    ),
+  ];
+  const external = process.env['CONTRACT_CHECK'];
+  if (external) {
+    if (!existsSync(external)) return [...runs, { check: external, code: null, output: `CONTRACT_CHECK=${external} does not exist` }];
+    const reporting = await withRecordToken(urls.reporting, recordToken);
+    try {
+      runs.push(
+        await runNode(external, [external], {
+          PLAY_URL: urls.play,
+          METADATA_URL: urls.metadata,
+          CDNURL_URL: urls.cdnurl,
+          REPORTING_URL: reporting.url,
+          ADMIN_TOKEN: adminToken,
+        }),
+      );
+    } finally {
+      await reporting.close();
+    }
   }
-  const reporting = await withRecordToken(urls.reporting, recordToken);
-  try {
-    const child = spawn(process.execPath, [CONTRACT_CHECK], {
-      env: { ...process.env, PLAY_URL: urls.play, METADATA_URL: urls.metadata, CDNURL_URL: urls.cdnurl, REPORTING_URL: reporting.url, ADMIN_TOKEN: adminToken },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    const [code] = (await once(child, 'exit')) as [number | null];
-    clearTimeout(timer);
-    return { code, output };
-  } finally {
-    await reporting.close();
-  }
+  return runs;
 }

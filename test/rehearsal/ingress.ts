@@ -46,7 +46,7 @@ export interface IngressTarget {
   port: number;
 }
 
-export class IngressRoutingError extends Error {
+class IngressRoutingError extends Error {
   override name = 'IngressRoutingError';
 }
 

@@ -75,7 +75,6 @@ const containerSecurityContext = z
     seccompProfile: seccompProfile.optional(),
   })
   .strict();
-export type ContainerSecurityContext = z.infer<typeof containerSecurityContext>;
 
 const quantity = z.union([z.string(), z.number()]).transform(String);
 
@@ -175,7 +174,6 @@ export const podSpecSchema = z
     priorityClassName: ignored,
   })
   .strict();
-export type PodSpec = z.infer<typeof podSpecSchema>;
 
 const objectMeta = z.object({
   name: z.string(),

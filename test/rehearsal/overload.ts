@@ -49,7 +49,7 @@ function cgroupPeak(pid: number): number | undefined {
 }
 
 /** A TcpExt counter of the network namespace the process is in (/proc/<pid>/net/netstat). */
-export function tcpExtCounter(pid: number, name: string): number {
+function tcpExtCounter(pid: number, name: string): number {
   const [header, values] = readFileSync(`/proc/${pid}/net/netstat`, 'utf8')
     .split('\n')
     .filter((line) => line.startsWith('TcpExt:'))
@@ -59,7 +59,7 @@ export function tcpExtCounter(pid: number, name: string): number {
   return Number(values[index]);
 }
 
-export function nodeOptionsOf(pid: number): string | undefined {
+function nodeOptionsOf(pid: number): string | undefined {
   const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
   return environ.find((e) => e.startsWith('NODE_OPTIONS='))?.slice('NODE_OPTIONS='.length);
 }

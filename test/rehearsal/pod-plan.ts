@@ -39,7 +39,7 @@ export interface ConfigSources {
   configMaps: ReadonlyMap<string, ConfigMap>;
 }
 
-export type Mount =
+type Mount =
   | { kind: 'tmpfs'; mountPath: string; sizeBytes: number | undefined }
   /** A ConfigMap or Secret volume: its files, mounted read-only (the kubelet's are). */
   | { kind: 'files'; mountPath: string; volume: string; subPath: string | undefined };
@@ -80,7 +80,7 @@ export interface ContainerPlan {
   probes: ProbePlan[];
 }
 
-export interface VolumeFiles {
+interface VolumeFiles {
   volume: string;
   files: Array<{ path: string; content: string; mode: number }>;
 }

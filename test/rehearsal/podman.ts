@@ -16,7 +16,7 @@ export const RUN_LABEL = 'video-mesh.rehearsal';
 /** Label naming the process that made it, so a later run can tell an orphan (its owner gone) from a neighbour's. */
 export const OWNER_LABEL = 'video-mesh.rehearsal.owner';
 
-export class PodmanError extends Error {
+class PodmanError extends Error {
   override name = 'PodmanError';
 }
 

@@ -22,7 +22,7 @@ export interface PodEnvironment {
   workDir: string;
 }
 
-export class PodFailedError extends Error {
+class PodFailedError extends Error {
   override name = 'PodFailedError';
 }
 

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 import type { ProbePlan } from './pod-plan';
 import { ContainerProber, probeOnce } from './probes';
 
@@ -59,7 +59,7 @@ describe('probes polled as the kubelet polls them', () => {
     assert.ok(!closed.ok && /ECONNREFUSED/.test(closed.reason));
   });
 
-  test('when the startup probe passes, then readiness is probed at once, not at its next tick, and liveness starts', async () => {
+  test('when the startup probe passes, then readiness is probed at once, not at its next tick, and liveness starts', async (t) => {
     answers.set('/readyz', 200);
     hits.length = 0;
     const prober = new ContainerProber(
@@ -69,44 +69,35 @@ describe('probes polled as the kubelet polls them', () => {
     );
     answers.set('/live', 200);
     prober.start();
-    try {
-      await waitFor(() => prober.ready, { what: 'ready', timeoutMs: 3_000 });
-      const startup = hits.find((h) => h.path === '/healthz');
-      const readiness = hits.find((h) => h.path === '/readyz');
-      assert.ok(startup && readiness);
-      // The readiness ticker's first tick found the container not started; the second is 10 s away.
-      assert.ok(readiness.at - startup.at < 1_000, `readiness ${readiness.at - startup.at} ms after startup`);
-      assert.equal(prober.failures.length, 0);
-    } finally {
-      await prober.stop();
-    }
+    t.after(() => prober.stop());
+    await waitFor(() => prober.ready, { what: 'ready', timeoutMs: 3_000 });
+    const startup = hits.find((h) => h.path === '/healthz');
+    const readiness = hits.find((h) => h.path === '/readyz');
+    assert.ok(startup && readiness);
+    // The readiness ticker's first tick found the container not started; the second is 10 s away.
+    assert.ok(readiness.at - startup.at < 1_000, `readiness ${readiness.at - startup.at} ms after startup`);
+    assert.equal(prober.failures.length, 0);
   });
 
-  test('when liveness fails failureThreshold times in a row, then that is a failure; fewer are only misses', async () => {
+  test('when liveness fails failureThreshold times in a row, then that is a failure; fewer are only misses', async (t) => {
     answers.set('/live', 500);
     const prober = new ContainerProber('127.0.0.1', [probe('liveness', '/live', 1, 3)], Date.now());
     prober.start();
-    try {
-      await waitFor(() => prober.misses.length >= 2, { what: 'two misses', timeoutMs: 3_000 });
-      assert.equal(prober.failures.length, 0, 'two misses are not yet a restart');
-      await waitFor(() => prober.failures.length > 0, { what: 'a liveness failure', timeoutMs: 3_000 });
-      assert.match(prober.failures[0]?.message ?? '', /liveness probe failed 3 times in a row, the kubelet would restart the container/);
-    } finally {
-      await prober.stop();
-    }
+    t.after(() => prober.stop());
+    await waitFor(() => prober.misses.length >= 2, { what: 'two misses', timeoutMs: 3_000 });
+    assert.equal(prober.failures.length, 0, 'two misses are not yet a restart');
+    await waitFor(() => prober.failures.length > 0, { what: 'a liveness failure', timeoutMs: 3_000 });
+    assert.match(prober.failures[0]?.message ?? '', /liveness probe failed 3 times in a row, the kubelet would restart the container/);
   });
 
-  test('when the startup probe never passes within its budget, then the rehearsal fails the container', async () => {
+  test('when the startup probe never passes within its budget, then the rehearsal fails the container', async (t) => {
     const since = Date.now();
     const prober = new ContainerProber('127.0.0.1', [probe('startup', '/missing', 1, 2), probe('readiness', '/readyz')], since);
     prober.start();
-    try {
-      await waitFor(() => prober.failures.length > 0, { what: 'a startup failure', timeoutMs: 4_000 });
-      assert.match(prober.failures[0]?.message ?? '', /startup probe failed 2 times/);
-      assert.equal(prober.ready, false);
-      assert.ok(!hits.some((h) => h.path === '/readyz' && h.at >= since), 'no readiness probe of a container that never started');
-    } finally {
-      await prober.stop();
-    }
+    t.after(() => prober.stop());
+    await waitFor(() => prober.failures.length > 0, { what: 'a startup failure', timeoutMs: 4_000 });
+    assert.match(prober.failures[0]?.message ?? '', /startup probe failed 2 times/);
+    assert.equal(prober.ready, false);
+    assert.ok(!hits.some((h) => h.path === '/readyz' && h.at >= since), 'no readiness probe of a container that never started');
   });
 });

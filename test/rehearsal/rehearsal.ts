@@ -22,10 +22,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../chart/helm';
 import { ConsulDouble } from '../consul/consul-double';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { startNats, type NatsServer } from '../support/processes';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { startNats, type NatsServer } from '../../kit/processes';
 import { Cluster, readRelease, type RenderedRelease } from './cluster';
-import { runContractCheck, type CheckRun } from './contract';
+import { runContractChecks, type CheckRun } from './contract';
 import type { Secret } from './kube';
 import { overload, type OverloadResult } from './overload';
 import {
@@ -48,7 +48,7 @@ import { rollingRestart, type RollingUpdateResult } from './rolling-update';
 import { play, settledViews, steadyPlays, type TrafficResult } from './views';
 
 /** The image test's image, which test/image/build-image.sh keeps up to date by content. */
-export const BUILT_IMAGE = 'localhost/video-mesh:test';
+const BUILT_IMAGE = 'localhost/video-mesh:test';
 const REPOSITORY = 'localhost/video-mesh';
 const TAG_PREFIX = 'rehearsal-';
 
@@ -62,7 +62,7 @@ export interface ReadyFigures {
 }
 
 /** The running pod's resolved environment variable (a Secret's value, already resolved through its reference). */
-export function envOf(pod: RunningPod, name: string): string {
+function envOf(pod: RunningPod, name: string): string {
   for (const c of pod.plan.containers) {
     const found = c.env.find(([n]) => n === name);
     if (found) return found[1];
@@ -296,13 +296,17 @@ export class Rehearsal {
     return this.cluster.proxy(route.service).url;
   }
 
-  async contractCheck(): Promise<CheckRun> {
-    this.say('contract check (../shared/checks/contract.mjs) against the Services of play, metadata, cdnurl and reporting');
-    return runContractCheck(
+  async contractChecks(): Promise<CheckRun[]> {
+    this.say(
+      `the contract suite (npm run contract${process.env['CONTRACT_CHECK'] ? `, then ${process.env['CONTRACT_CHECK']}` : ''}) against the Services of play, metadata, cdnurl and reporting`,
+    );
+    const runs = await runContractChecks(
       { play: this.serviceUrl('play'), metadata: this.serviceUrl('metadata'), cdnurl: this.serviceUrl('cdnurl'), reporting: this.serviceUrl('reporting') },
       envOf(this.pod('metadata'), 'ADMIN_TOKEN'),
       envOf(this.pod('reporting'), 'RECORD_TOKEN'),
     );
+    for (const run of runs) this.say(`${run.check}: exit ${run.code}, ${run.output.trim().split('\n').at(-1) ?? ''}`);
+    return runs;
   }
 
   /** One play of a fresh user; its views once the listener has settled. */

@@ -36,7 +36,7 @@ const skaffoldSchema = z.object({
     .default([]),
 });
 
-export interface PortForward {
+interface PortForward {
   service: string;
   namespace: string | undefined;
   port: number;
@@ -106,6 +106,6 @@ export function rehearsalOverrides(values: RehearsalValues): Record<string, stri
 
 export function renderForRehearsal(release: DevRelease, overrides: Record<string, string>): Manifest[] {
   if (release.chartPath !== 'charts/video-mesh') throw new Error(`skaffold.yaml deploys ${release.chartPath}; the rehearsal renders charts/video-mesh`);
-  // Helm 4, as skaffold 2.19+ runs it (the README's minimum for `skaffold dev`).
+  // Helm 4, as skaffold 2.19+ runs it (docs/kubernetes.md's minimum for `skaffold dev`).
   return render(4, { release: release.name, namespace: release.namespace, values: { ...release.values, ...overrides } });
 }

@@ -20,7 +20,7 @@ export interface RollingUpdateResult {
   oldStopMs: number;
 }
 
-export class RolloutError extends Error {
+class RolloutError extends Error {
   override name = 'RolloutError';
 }
 

@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { selects, UnmodelledError, type Deployment, type Service, type StatefulSet } from './kube';
 
-export type Backend = { kind: 'deployment'; name: string } | { kind: 'stand-in'; name: string; address: string };
+type Backend = { kind: 'deployment'; name: string } | { kind: 'stand-in'; name: string; address: string };
 
 export interface ServiceRoute {
   service: string;
@@ -19,7 +19,7 @@ export interface ServiceRoute {
   ports: number[];
 }
 
-export class ServiceRoutingError extends Error {
+class ServiceRoutingError extends Error {
   override name = 'ServiceRoutingError';
 }
 

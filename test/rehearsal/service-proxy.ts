@@ -9,11 +9,11 @@
  */
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 import type { RunningPod } from './pods';
 
 /** How long an endpoint change takes to reach the proxy: well inside the services' 5 s drain delay. */
-export const ENDPOINT_PROPAGATION_MS = 1000;
+const ENDPOINT_PROPAGATION_MS = 1000;
 
 export class ServiceProxy {
   private endpoints: string[] = [];

@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import { STREAM } from '../../services/platform/events';
 import { DURABLE } from '../../services/queue-listener/view-consumer';
-import { waitFor } from '../support/wait';
+import { waitFor } from '../../kit/wait';
 
 export interface PlayOutcome {
   status: number;
@@ -69,7 +69,7 @@ export function steadyPlays(origin: string, userId: string, ratePerSecond: numbe
   };
 }
 
-export async function viewsOf(reportingOrigin: string, userId: string): Promise<number> {
+async function viewsOf(reportingOrigin: string, userId: string): Promise<number> {
   const res = await fetch(`${reportingOrigin}/events/user/${userId}`, { signal: AbortSignal.timeout(5_000) });
   if (res.status === 404) return 0;
   if (res.status !== 200) throw new Error(`GET /events/user/${userId}: ${res.status} ${await res.text()}`);

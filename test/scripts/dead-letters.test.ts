@@ -7,10 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT } from '../../services/platform/events';
-import { startMesh, type Mesh } from '../support/mesh';
-import { sampleSum, scrape } from '../support/metrics';
-import { REPO_ROOT } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { sampleSum, scrape } from '../../kit/metrics';
+import { REPO_ROOT } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 import { UsageError } from '../../scripts/args';
 import { parseArgs, subjectMatches } from '../../scripts/dead-letters';
 

@@ -99,15 +99,12 @@ describe('npm run faults against a service', () => {
     assert.equal(faults.settings.errorRate, 0);
   });
 
-  it('when the service has no fault toggles (FAULTS_ENABLED unset), then it exits 1 saying how to turn them on', async () => {
+  it('when the service has no fault toggles (FAULTS_ENABLED unset), then it exits 1 saying how to turn them on', async (t) => {
     const plain = await listen(createHttpApp({ ...appParts('cdnurl'), routes: Router() }));
-    try {
-      const missing = await capture(parseArgs(['--url', plain.url, 'cdnurl'])!, { FAULTS_TOKEN: TOKEN });
-      assert.equal(missing.code, 1);
-      assert.match(missing.err, /answered 404 .*FAULTS_ENABLED=true/);
-    } finally {
-      await plain.close();
-    }
+    t.after(() => plain.close());
+    const missing = await capture(parseArgs(['--url', plain.url, 'cdnurl'])!, { FAULTS_TOKEN: TOKEN });
+    assert.equal(missing.code, 1);
+    assert.match(missing.err, /answered 404 .*FAULTS_ENABLED=true/);
   });
 
   it("when the service refuses a value, then it exits 1 with the service's reason", async () => {

@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adminTokenFrom, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { REPO_ROOT, startNats, type NatsServer } from '../support/processes';
-import { parentOf } from '../support/proc';
-import { waitFor } from '../support/wait';
+import { CONFIG_EXIT_CODE } from '../../services/platform/config';
+import { adminTokenFrom, colourWanted, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
+import { meshConfigProblems } from '../../scripts/mesh-config';
+import { DEFAULT_DATABASE_URL } from '../../services/platform/database';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { REPO_ROOT, startNats, type NatsServer } from '../../kit/processes';
+import { privateClone, type CloneOwner, type PrivateClone } from '../../kit/private-clone';
+import { parentOf } from '../../kit/proc';
+import { waitFor } from '../../kit/wait';
 
 /** The runner's fixed ports; no other test uses them. */
 const PORTS = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 } as const;
@@ -135,6 +139,11 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
     assert.equal(urlWrite.status, 200, 'cdnurl has the token too');
   });
 
+  it('when its output goes into a pipe, then it holds no colour escapes', () => {
+    assert.match(output, /mesh ready in/);
+    assert.ok(!output.includes('\x1b'), JSON.stringify(output.slice(0, 500)));
+  });
+
   it('when it runs, then every service listens on 127.0.0.1 only, on its own port', () => {
     for (const [name, port] of Object.entries(PORTS)) {
       assert.deepEqual(listeningAddresses(port), [`127.0.0.1:${port}`], name);
@@ -204,7 +213,7 @@ describe('the runner, in parts', () => {
     // What each start does: exit at once, fail to start, or live this many seconds; then stay up.
     const plan: Array<string | Error> = [...Array<string>(6).fill('0'), new Error('no binary'), ...Array<string>(5).fill('0'), '0.6', '0', '0', '0', '0'];
     const lines: string[] = [];
-    const supervisor = new Supervisor((line) => lines.push(line), backoff);
+    const supervisor = new Supervisor((line) => lines.push(line), { backoff });
     let last: ChildProcess | undefined;
     await supervisor.start({
       name: 'flaky',
@@ -278,9 +287,251 @@ describe('the runner, in parts', () => {
     assert.deepEqual(serviceEnv(base, { port: 8084 }, { ...tokens, admin: undefined }), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8084', ...faults });
   });
 
-  it('when FAULTS_TOKEN is set, then the toggles use it; otherwise the admin token, and without either a fresh one', () => {
-    assert.equal(faultsTokenFrom({ FAULTS_TOKEN: 'own-faults-token' }, 'admin-token-123'), 'own-faults-token');
-    assert.equal(faultsTokenFrom({}, 'admin-token-123'), 'admin-token-123');
-    assert.match(faultsTokenFrom({}, undefined), /^[A-Za-z0-9_-]{32}$/);
+  it('when FAULTS_TOKEN is set, then the toggles use it; otherwise the admin token, and without either a fresh one; each says whose it is', () => {
+    const users = { token: 'admin-token-123', generated: false };
+    assert.deepEqual(faultsTokenFrom({ FAULTS_TOKEN: 'own-faults-token' }, users), { token: 'own-faults-token', from: 'FAULTS_TOKEN' });
+    assert.deepEqual(faultsTokenFrom({}, users), { token: 'admin-token-123', from: 'ADMIN_TOKEN' });
+    assert.deepEqual(faultsTokenFrom({}, { token: 'made-for-this-run', generated: true }), { token: 'made-for-this-run' });
+    const fresh = faultsTokenFrom({}, { token: undefined, generated: false });
+    assert.match(fresh.token, /^[A-Za-z0-9_-]{32}$/);
+    assert.equal(fresh.from, undefined);
+  });
+
+  it('when a process exits with one of its final exit codes, then it is not restarted and the supervisor hears why', async () => {
+    const lines: string[] = [];
+    let starts = 0;
+    let gaveUp: string | undefined;
+    const supervisor = new Supervisor((line) => lines.push(line), {
+      backoff: { initialMs: 10, maxMs: 20, stableAfterMs: 60_000 },
+      onGiveUp: (name) => (gaveUp = name),
+    });
+    await supervisor.start({
+      name: 'misconfigured',
+      tier: 'service',
+      stopSignal: 'SIGTERM',
+      finalExitCodes: [CONFIG_EXIT_CODE],
+      async launch() {
+        starts++;
+        const child = spawn('sh', ['-c', `exit ${CONFIG_EXIT_CODE}`]);
+        await once(child, 'spawn');
+        return child;
+      },
+    });
+    try {
+      await waitFor(() => gaveUp, { what: 'onGiveUp' });
+      // Were it restarted, the next start would come after at most 20 ms; wait for far longer than that.
+      await waitFor(() => lines.length > 1 || starts > 1, { what: 'a restart that must not come', timeoutMs: 500 }).then(
+        () => assert.fail(`restarted:\n${lines.join('\n')}`),
+        () => undefined,
+      );
+    } finally {
+      await supervisor.stop();
+    }
+    assert.equal(gaveUp, 'misconfigured');
+    assert.equal(starts, 1);
+    assert.deepEqual(
+      lines.map((line) => line.replace(/\d+\.\d s/, 'T')),
+      [`misconfigured exited (exit code ${CONFIG_EXIT_CODE}) after T; not restarting it: that exit code says starting it again cannot help`],
+    );
+  });
+
+  it('when a setting is wrong, then each problem is one line naming the variable the user set and the services that would refuse it', () => {
+    const envs = (env: NodeJS.ProcessEnv) => {
+      const admin = adminTokenFrom(env);
+      const faults = faultsTokenFrom(env, admin);
+      const launches = SERVICES.map((name) => ({ name, env: serviceEnv(env, { port: PORTS[name] }, { admin: admin.token, faults: faults.token }) }));
+      return meshConfigProblems(launches, faults.from === 'ADMIN_TOKEN' ? { FAULTS_TOKEN: 'ADMIN_TOKEN' } : {});
+    };
+    assert.deepEqual(envs({ ADMIN_TOKEN: 'x' }), [
+      'ADMIN_TOKEN=<redacted>: String must contain at least 8 character(s) (play, metadata, reporting, cdnurl, queue-listener; the runner passes it on as FAULTS_TOKEN too)',
+    ]);
+    assert.deepEqual(envs({ ADMIN_TOKEN: 'long-enough', FAULTS_TOKEN: 'short' }), [
+      'FAULTS_TOKEN=<redacted>: String must contain at least 8 character(s) (play, metadata, reporting, cdnurl, queue-listener)',
+    ]);
+    assert.deepEqual(envs({ PLAY_DEADLINE_MS: '600', LOG_LEVEL: 'loud' }), [
+      "LOG_LEVEL=\"loud\": Invalid enum value. Expected 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', received 'loud' (play, metadata, reporting, cdnurl, queue-listener)",
+    ]);
+    assert.deepEqual(envs({ PLAY_DEADLINE_MS: '600' }), [
+      'PLAY_DEADLINE_MS=600, SHED_EVENT_LOOP_DELAY_MS=500: PLAY_DEADLINE_MS must be below SHED_EVENT_LOOP_DELAY_MS: an accepted play is answered before a shed one could have waited as long (play)',
+    ]);
+    assert.deepEqual(envs({ ADMIN_TOKEN: 'long-enough' }), []);
+  });
+
+  it('when the output is a terminal, then it is coloured, unless NO_COLOR is set to anything; into a pipe or a file, never', () => {
+    assert.equal(colourWanted({ isTTY: true }, {}), true);
+    assert.equal(colourWanted({ isTTY: true }, { NO_COLOR: '1' }), false);
+    assert.equal(colourWanted({ isTTY: true }, { NO_COLOR: 'false' }), false, 'any value');
+    assert.equal(colourWanted({ isTTY: true }, { NO_COLOR: '' }), true, 'empty is unset');
+    assert.equal(colourWanted({}, {}), false);
+    assert.equal(colourWanted({ isTTY: false }, {}), false);
+  });
+});
+
+/** The runner of `clone`, run from the clone's folder as `owner` (undefined: as we are), its output collected. */
+function startRunner(clone: PrivateClone, env: NodeJS.ProcessEnv, owner?: CloneOwner) {
+  const child = spawn(clone.node, [join(clone.root, 'dist', 'scripts', 'mesh.js')], {
+    cwd: clone.root,
+    env: { PATH: process.env['PATH'], HOME: clone.folder, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(owner ?? {}),
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const output = () => `${out.stdout}${out.stderr}`;
+  return {
+    child,
+    out,
+    output,
+    exited,
+    async ready() {
+      await waitFor(() => output().includes('mesh ready in') || child.exitCode !== null, { what: 'the ready banner', timeoutMs: 90_000 });
+      assert.equal(child.exitCode, null, output());
+    },
+    /** SIGINT, as Ctrl-C: resolves with the exit code. */
+    async stop(): Promise<number | null> {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      const [code] = await Promise.race([
+        exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`runner still running 30 s after SIGINT:\n${output().slice(-3000)}`)), 30_000).unref(),
+        ),
+      ]);
+      return code;
+    },
+    /** After a failed test: stopped as by Ctrl-C, so it stops what it started (in process groups of their own); killed if that hangs. */
+    async cleanUp() {
+      await this.stop().catch(() => child.kill('SIGKILL'));
+    },
+  };
+}
+
+describe('the runner with a wrong setting, as a process', () => {
+  it('when ADMIN_TOKEN is too short, then it starts nothing, says so once naming ADMIN_TOKEN (not FAULTS_TOKEN, which it derives from it), and exits 78', async (t) => {
+    const clone = privateClone();
+    const runner = startRunner(clone, { ADMIN_TOKEN: 'x' });
+    t.after(async () => {
+      await runner.cleanUp();
+      clone.remove();
+    });
+    const [code] = await runner.exited;
+    assert.equal(code, CONFIG_EXIT_CODE, runner.output());
+    assert.equal(runner.out.stdout, '', 'nothing started, nothing said on stdout');
+    assert.equal(
+      runner.out.stderr,
+      'mesh: invalid configuration, nothing started: ADMIN_TOKEN=<redacted>: String must contain at least 8 character(s) ' +
+        '(metadata, cdnurl, reporting, play, queue-listener; the runner passes it on as FAULTS_TOKEN too)\n',
+    );
+    // NATS, Postgres and every service leave a trace under .cache/ as they start (their data, the pids file).
+    assert.ok(!existsSync(join(clone.root, '.cache')), 'no .cache/: nothing was started');
+  });
+});
+
+/** Where the runner says Postgres keeps its data, and why when not under the clone. */
+function postgresDataOf(output: string): { dir: string; because: string | undefined } {
+  const said = /postgres keeps its data in (\S+)(?: \(not under the clone: (.+)\))?$/m.exec(output);
+  assert.ok(said, `the runner says where the data lives:\n${output}`);
+  return { dir: said[1]!, because: said[2] };
+}
+
+/** One play, and the view counted by reporting (so it is in Postgres): the user's views. */
+async function playOnce(userId: string): Promise<number> {
+  const played = await fetch(`http://127.0.0.1:${PORTS.play}/play/asset/123/user/${userId}`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
+  assert.equal(played.status, 200, await played.clone().text());
+  assert.equal(((await played.json()) as { title: string }).title, 'It');
+  return userViews(userId, 1);
+}
+
+async function userViews(userId: string, atLeast: number): Promise<number> {
+  return waitFor(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${PORTS.reporting}/events/user/${userId}`, { signal: AbortSignal.timeout(2_000) });
+      const views = res.ok ? ((await res.json()) as { views: number }).views : 0;
+      return views >= atLeast && views;
+    },
+    { what: `${atLeast} view(s) of ${userId} counted`, timeoutMs: 30_000 },
+  );
+}
+
+const asRoot = process.getuid?.() === 0;
+
+function idOf(user: string, flag: '-u' | '-g'): number {
+  const id = Number(spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim());
+  assert.ok(Number.isInteger(id) && id > 0, `id ${flag} ${user}`);
+  return id;
+}
+
+function rmdirIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err;
+  }
+}
+
+/** The PostgreSQL server the runner starts, on its fixed port. */
+const LOCAL_POSTGRES_PORT = Number(new URL(DEFAULT_DATABASE_URL).port);
+
+describe('the runner from a clone in a private folder (mode 0700), starting its own Postgres', () => {
+  let nats: NatsServer;
+
+  before(async () => {
+    for (const port of [...Object.values(PORTS), LOCAL_POSTGRES_PORT]) {
+      assert.ok(await portFree(port, '127.0.0.1'), `port ${port} must be free for the runner (is a local mesh running?)`);
+    }
+    nats = await startNats();
+  });
+
+  after(async () => {
+    await nats?.stop();
+  });
+
+  it(
+    'when root runs it, then Postgres runs as the postgres user with its data where that user can reach, the runner says where, a play is served, and the next run finds the data',
+    { skip: !asRoot && 'needs root: PostgreSQL switches to the postgres user only then' },
+    async (t) => {
+      const clone = privateClone();
+      const runners: Array<ReturnType<typeof startRunner>> = [];
+      let data: string | undefined;
+      t.after(async () => {
+        for (const runner of runners) await runner.cleanUp();
+        clone.remove();
+        if (!data?.includes(`${sep}video-mesh${sep}`)) return;
+        rmSync(data, { recursive: true, force: true });
+        // Its parent too, unless another clone keeps its data there.
+        rmdirIfEmpty(dirname(data));
+      });
+      for (const run of [1, 2]) {
+        const runner = startRunner(clone, { NATS_URL: nats.url });
+        runners.push(runner);
+        await runner.ready();
+        const said = postgresDataOf(runner.output());
+        data ??= said.dir;
+        assert.equal(said.dir, data, 'the same folder on every run');
+        assert.ok(!said.dir.startsWith(clone.folder), `not under the private folder: ${said.dir}`);
+        assert.equal(said.because, `the "postgres" user it runs as cannot enter ${clone.folder} (mode 0700)`);
+        // initdb and postgres run from a folder that user can enter, not from ours.
+        assert.doesNotMatch(runner.output(), /could not change directory/);
+        if (run === 1) assert.equal(await playOnce('private-root'), 1);
+        else assert.equal(await userViews('private-root', 1), 1, 'the view of the first run is still counted');
+        assert.equal(await runner.stop(), 0, runner.output().slice(-3000));
+      }
+    },
+  );
+
+  it('when a user who is not root runs it, then Postgres runs as that user with its data under the clone, and a play is served', async (t) => {
+    // As root, the unprivileged user every system has; otherwise ourselves.
+    const owner = asRoot ? { uid: idOf('nobody', '-u'), gid: idOf('nobody', '-g') } : undefined;
+    const clone = privateClone(owner);
+    const runner = startRunner(clone, { NATS_URL: nats.url }, owner);
+    t.after(async () => {
+      await runner.cleanUp();
+      clone.remove();
+    });
+    await runner.ready();
+    assert.deepEqual(postgresDataOf(runner.output()), { dir: join(clone.root, '.cache', 'postgres-local'), because: undefined });
+    assert.equal(await playOnce('private-user'), 1);
+    assert.equal(await runner.stop(), 0, runner.output().slice(-3000));
   });
 });

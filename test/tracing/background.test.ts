@@ -10,9 +10,9 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { startService } from '../support/processes';
-import { startPostgres, type TestPostgres } from '../support/postgres';
-import { waitFor } from '../support/wait';
+import { startService } from '../../kit/processes';
+import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { waitFor } from '../../kit/wait';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 
 /** Just enough of a Consul agent for a service to register and resync: every call succeeds. */
@@ -56,7 +56,7 @@ describe('tracing of background work', () => {
     await postgres.remove();
   });
 
-  it('when a service resyncs with Consul on its own, then no root client spans are exported', async () => {
+  it('when a service resyncs with Consul on its own, then no root client spans are exported', async (t) => {
     const metadata = await startService('metadata', {
       CONSUL_HTTP_ADDR: consul.address,
       // The fastest check Consul allows; the service resyncs every two of them.
@@ -65,17 +65,16 @@ describe('tracing of background work', () => {
       OTEL_BSP_SCHEDULE_DELAY: '100',
       DATABASE_URL: postgres.url,
     });
-    try {
-      await waitFor(async () => (await fetch(`${metadata.url}/readyz`)).ok, { what: 'metadata ready' });
-      await waitFor(() => consul.calls.length >= 3, { what: 'registration and resyncs' });
-      // A served request, so the test cannot pass by exporting nothing.
-      assert.equal((await fetch(`${metadata.url}/content/asset/123`)).status, 200);
-      await waitFor(() => receiver.spans().some((s) => s.service === 'metadata' && s.kind === 'SERVER'), {
-        what: "metadata's server span",
-      });
-    } finally {
-      await metadata.stop(); // flushes what is batched
-    }
+    // Stopped below, before the spans are read; this stops it when the test fails first.
+    t.after(() => metadata.stop());
+    await waitFor(async () => (await fetch(`${metadata.url}/readyz`)).ok, { what: 'metadata ready' });
+    await waitFor(() => consul.calls.length >= 3, { what: 'registration and resyncs' });
+    // A served request, so the test cannot pass by exporting nothing.
+    assert.equal((await fetch(`${metadata.url}/content/asset/123`)).status, 200);
+    await waitFor(() => receiver.spans().some((s) => s.service === 'metadata' && s.kind === 'SERVER'), {
+      what: "metadata's server span",
+    });
+    await metadata.stop(); // flushes what is batched
     const rootClients = receiver.spans().filter((s) => s.kind === 'CLIENT' && s.parentSpanId === undefined);
     assert.deepEqual(
       rootClients.map((s) => `${s.name} ${String(s.attributes['url.path'])}`),

@@ -8,9 +8,9 @@ import { z } from 'zod';
 export type SpanKindName = 'UNSPECIFIED' | 'INTERNAL' | 'SERVER' | 'CLIENT' | 'PRODUCER' | 'CONSUMER';
 const KIND_NAMES: readonly SpanKindName[] = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
 
-export type AttributeValue = string | number | boolean;
+type AttributeValue = string | number | boolean;
 
-export interface SpanLink {
+interface SpanLink {
   traceId: string;
   spanId: string;
 }
@@ -89,7 +89,7 @@ const spanSchema = z.object({
   links: z.array(z.object({ traceId: requiredId(16), spanId: requiredId(8) })).default([]),
 });
 
-export const exportTraceRequestSchema = z.object({
+const exportTraceRequestSchema = z.object({
   resourceSpans: z
     .array(
       z.object({

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { spansFromExport, type ReceivedSpan } from './otlp-json';
 
-export interface RefusedExport {
+interface RefusedExport {
   method: string;
   path: string;
   contentType: string;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO_ROOT } from '../support/processes';
+import { REPO_ROOT } from '../../kit/processes';
 
 const INSTRUMENTATION = join(REPO_ROOT, 'dist', 'services', 'platform', 'instrumentation.js');
 

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { startMesh, type Mesh } from '../support/mesh';
-import { startService, type RunningService } from '../support/processes';
-import { waitFor } from '../support/wait';
+import { startMesh, type Mesh } from '../../kit/mesh';
+import { startService, type RunningService } from '../../kit/processes';
+import { waitFor } from '../../kit/wait';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 import { TraceTree, type SpanQuery } from './trace-tree';
 

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createMetrics } from '../../services/platform/metrics';
 import { CatalogCache } from '../../services/play/catalog-cache';
 import type { Lookup } from '../../services/play/backends';
-import { metricValue } from '../component/support';
+import { metricValue } from '../../kit/metrics';
 
 function cache(options: Partial<{ max: number; ttlMs: number; negativeTtlMs: number }> = {}) {
   const metrics = createMetrics('play');

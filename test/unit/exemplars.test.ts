@@ -18,7 +18,7 @@ import { createLogger } from '../../services/platform/log';
 import { activeExemplar, createMetrics, metricsFormatFor, type Metrics } from '../../services/platform/metrics';
 import { createPeerClient } from '../../services/platform/peer-client';
 import { cannedJson, listen, type Listening } from '../component/support';
-import { sampleSum } from '../support/metrics';
+import { sampleSum } from '../../kit/metrics';
 
 /** What Prometheus 2.x sends by default (2.42 here). */
 const PROMETHEUS_2_ACCEPT =

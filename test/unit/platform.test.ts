@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
-import { ConfigError, commonConfigSchema, durationMsSchema, httpUrlSchema, booleanSchema, loadConfig, portSchema } from '../../services/platform/config';
+import {
+  ConfigError,
+  checkConfig,
+  commonConfigSchema,
+  problemText,
+  durationMsSchema,
+  httpUrlSchema,
+  booleanSchema,
+  loadConfig,
+  portSchema,
+} from '../../services/platform/config';
 import { natsUrlSchema } from '../../services/platform/nats';
 import { configRules as playConfigRules, configSchema as playConfigSchema } from '../../services/play/config';
 import { StaticDirectory } from '../../services/platform/discovery';
@@ -9,6 +19,7 @@ import { Readiness } from '../../services/platform/health';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
 import { shutDown } from '../../services/platform/shutdown';
+import { tolerant } from '../../services/platform/validation';
 
 const schema = commonConfigSchema.extend({
   PORT: portSchema(8081),
@@ -118,6 +129,24 @@ describe('loadConfig', () => {
     assert.equal(load({ PLAY_DEADLINE_MS: '600', SHED_EVENT_LOOP_DELAY_MS: '700' }).PLAY_DEADLINE_MS, 600);
   });
 
+  it('when several variables are wrong, then checkConfig names each once, in the order of the schema, and the rules wait until each is valid', () => {
+    const checked = checkConfig(playConfigSchema, { PORT: 'x', LOG_LEVEL: 'loud', PLAY_DEADLINE_MS: '600' }, playConfigRules);
+    assert.deepEqual(
+      checked.problems?.map((p) => p.variables.map((v) => v.name)),
+      [['PORT'], ['LOG_LEVEL']],
+    );
+    assert.equal(problemText(checked.problems[0]!), 'PORT="x": Expected number, received nan');
+    const rules = checkConfig(playConfigSchema, { PLAY_DEADLINE_MS: '600', SHUTDOWN_DRAIN_DELAY_MS: '10000' }, playConfigRules);
+    assert.deepEqual(
+      rules.problems?.map((p) => p.variables.map((v) => v.name)),
+      [
+        ['SHUTDOWN_DRAIN_DELAY_MS', 'SHUTDOWN_TIMEOUT_MS'],
+        ['PLAY_DEADLINE_MS', 'SHED_EVENT_LOOP_DELAY_MS'],
+      ],
+    );
+    assert.equal(checkConfig(playConfigSchema, {}, playConfigRules).config?.PORT, 8080);
+  });
+
   it('when a secret variable is invalid, then the ConfigError names it without echoing the secret', () => {
     const withToken = commonConfigSchema.extend({ ADMIN_TOKEN: z.string().min(8).optional() });
     const err = configError({ ADMIN_TOKEN: 'hunter2' }, withToken);
@@ -212,9 +241,10 @@ describe('shutDown', () => {
     assert.deepEqual(ran, ['http', 'telemetry']);
   });
 
-  it('when a step hangs, then shutdown gives up at the timeout and resolves false', async () => {
+  it('when a step hangs, then shutdown gives up at the timeout and resolves false', async (t) => {
     // The bound's timer is unref'd on purpose; in a service the server keeps the loop alive, here this does.
     const keepAlive = setInterval(() => {}, 1000);
+    t.after(() => clearInterval(keepAlive));
     const started = performance.now();
     const finished = await shutDown({
       log,
@@ -223,7 +253,7 @@ describe('shutDown', () => {
       drainDelayMs: 0,
       then: [{ name: 'stuck', run: () => new Promise<void>(() => {}) }],
       timeoutMs: 150,
-    }).finally(() => clearInterval(keepAlive));
+    });
     const ms = performance.now() - started;
     assert.equal(finished, false);
     // Not before the bound; the step never ends, so any end at all is the bound's, and 10 s leaves a loaded machine room.
@@ -257,5 +287,21 @@ describe('StaticDirectory', () => {
   it('when an unknown peer is asked for, then it throws naming the peer', () => {
     const dir = new StaticDirectory({}, createMetrics('dir-test'));
     assert.throws(() => dir.candidates('ghost'), /ghost/);
+  });
+});
+
+describe('tolerant', () => {
+  const answer = z.object({ counts: z.array(z.object({ views: z.number().int().nonnegative() }).strict()).min(1) }).strict();
+
+  it('when an answer carries fields the strict schema does not know, at any depth, then the tolerant reading drops them', () => {
+    const body = { counts: [{ views: 2, since: '2025' }], page: 1 };
+    assert.equal(answer.safeParse(body).success, false);
+    assert.deepEqual(tolerant(answer).parse(body), { counts: [{ views: 2 }] });
+  });
+
+  it('when an answer breaks a rule of the schema, then the tolerant reading refuses it as the strict one does', () => {
+    for (const body of [{ counts: [] }, { counts: [{ views: -1 }] }, { counts: [{}] }, { total: 1 }]) {
+      assert.equal(tolerant(answer).safeParse(body).success, false, JSON.stringify(body));
+    }
   });
 });

@@ -4,7 +4,6 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { text as readText } from 'node:stream/consumers';
 import { z } from 'zod';
 import type { Metrics } from '../metrics';
-import type { ServiceRegistration } from './registration';
 
 /**
  * The four calls of Consul's agent and health HTTP API the mesh needs, over one
@@ -28,6 +27,27 @@ export class ConsulError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** The body of `PUT /v1/agent/service/register`, in the API's own field names, as far as the mesh fills it. */
+export interface ServiceRegistration {
+  ID: string;
+  Name: string;
+  Address: string;
+  Port: number;
+  Tags: string[];
+  Meta: Record<string, string>;
+  Check: {
+    CheckID: string;
+    Name: string;
+    HTTP: string;
+    Method: 'GET';
+    Interval: string;
+    Timeout: string;
+    DeregisterCriticalServiceAfter: string;
+    /** Left out, the check starts critical. */
+    Status?: 'passing' | 'warning' | 'critical';
+  };
 }
 
 /** One instance in `GET /v1/health/service/<name>`, as far as the mesh reads it. */

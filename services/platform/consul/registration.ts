@@ -1,6 +1,6 @@
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics';
-import { hostForUrl, type ConsulClient } from './client';
+import { hostForUrl, type ConsulClient, type ServiceRegistration } from './client';
 import { repeatUntilStopped } from '../loop';
 
 export interface InstanceDescription {
@@ -26,11 +26,8 @@ const goDuration = (ms: number) => `${ms}ms`;
 /** Consul reaps a critical service no sooner than a minute after it turned critical. */
 const DEREGISTER_CRITICAL_AFTER_MS = 60_000;
 
-/** The body of `PUT /v1/agent/service/register`, in the API's own field names. */
-export type ServiceRegistration = ReturnType<typeof serviceRegistration>;
-
 /** The check's timing all follows its interval: one run may take two fifths of it. */
-export function serviceRegistration(instance: InstanceDescription, checkIntervalMs: number) {
+export function serviceRegistration(instance: InstanceDescription, checkIntervalMs: number): ServiceRegistration {
   const id = instanceId(instance);
   return {
     ID: id,
@@ -46,7 +43,7 @@ export function serviceRegistration(instance: InstanceDescription, checkInterval
       CheckID: `service:${id}`,
       Name: `${instance.name} /healthz`,
       HTTP: `http://${hostForUrl(instance.address)}:${instance.port}/healthz`,
-      Method: 'GET' as const,
+      Method: 'GET',
       Interval: goDuration(checkIntervalMs),
       Timeout: goDuration(Math.round((checkIntervalMs * 2) / 5)),
       DeregisterCriticalServiceAfter: goDuration(DEREGISTER_CRITICAL_AFTER_MS),

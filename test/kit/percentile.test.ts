@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { percentile } from '../../scripts/percentile';
+import { percentile } from '../../kit/percentile';
 
-describe('percentile, the one of scripts/ and bench/', () => {
+describe('percentile, the one of the tests, scripts/ and bench/', () => {
   it('when values are unsorted, then the nearest-rank percentile is returned', () => {
     const values = [9, 1, 8, 2, 7, 3, 6, 4, 5, 10];
     assert.equal(percentile(values, 50), 5);

@@ -67,3 +67,13 @@ export async function stopProcesses(pids: number[]): Promise<void> {
     everyMs: 1,
   });
 }
+
+/** True while a process runs: false once it is gone or a zombie nobody has reaped yet. */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

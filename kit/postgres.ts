@@ -1,15 +1,18 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PoolClient } from 'pg';
-import { startLocalPostgres, type LocalPostgres } from '../../scripts/local-postgres';
-import { Database } from '../../services/platform/database';
-import { Readiness } from '../../services/platform/health';
-import { createLogger } from '../../services/platform/log';
-import { createMetrics } from '../../services/platform/metrics';
-import { seedUrlTable } from '../../services/cdnurl/store';
-import { seedMetadataTable } from '../../services/metadata/store';
-import { freePort, REPO_ROOT } from './processes';
+import { canEnter, postgresBinDir, serverUser, startLocalPostgres, type LocalPostgres } from '../scripts/local-postgres';
+import { urlCatalog } from '../services/cdnurl/routes';
+import { metadataCatalog } from '../services/metadata/routes';
+import { seedCatalog } from '../services/platform/catalog-service';
+import { Database } from '../services/platform/database';
+import { Readiness } from '../services/platform/health';
+import { createLogger } from '../services/platform/log';
+import { createMetrics } from '../services/platform/metrics';
+import { freePort } from './ports';
+import { REPO_ROOT } from './processes';
 
 export interface TestPostgres {
   url: string;
@@ -36,10 +39,47 @@ export interface TestPostgresOptions {
   clientsFrom?: string;
 }
 
+/** The temp folder, unless the server's user cannot enter it (a private TMPDIR, as root): then /tmp. */
+function tempFolderForServer(): string {
+  const user = serverUser();
+  return !user || canEnter(tmpdir(), user) ? tmpdir() : '/tmp';
+}
+
+const CREDENTIALS = { user: 'video_mesh', password: 'test-password', database: 'video_mesh' };
+
+/**
+ * The data directory each test server's is copied from. initdb is most of a
+ * server's start (about 2 s of CPU; a copy takes a tenth of that), so it runs
+ * once per machine, Postgres and credentials, and every test process shares
+ * the result in the temp dir.
+ */
+async function templateDataDir(): Promise<string> {
+  const key = createHash('sha256')
+    .update(JSON.stringify([postgresBinDir(), CREDENTIALS, process.getuid?.()]))
+    .digest('hex')
+    .slice(0, 12);
+  const template = join(tempFolderForServer(), `vm-pg-template-${key}`);
+  const data = join(template, 'data');
+  if (existsSync(join(data, 'PG_VERSION'))) return data;
+  // Made aside and renamed into place, so no process copies half of one.
+  const making = mkdtempSync(`${template}-making-`);
+  chmodSync(making, 0o755);
+  try {
+    const server = await startLocalPostgres({ ...CREDENTIALS, dataDir: join(making, 'data'), port: await freePort(), settings: { fsync: 'off' } });
+    await server.stop('SIGINT');
+    renameSync(making, template);
+  } catch (err) {
+    rmSync(making, { recursive: true, force: true });
+    // Another process put its template in place first.
+    if (!existsSync(join(data, 'PG_VERSION'))) throw err;
+  }
+  return data;
+}
+
 /** A real PostgreSQL server (Debian's) on a free port, its data in a temp dir; fsync off, the data is thrown away. */
 export async function startPostgres(listen: TestPostgresOptions = {}): Promise<TestPostgres> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'vm-pg-'));
+  const dir = mkdtempSync(join(tempFolderForServer(), 'vm-pg-'));
   // As root the server runs as the postgres user, which must reach the data dir inside.
   chmodSync(dir, 0o755);
   const settings: Record<string, string> = { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' };
@@ -50,14 +90,10 @@ export async function startPostgres(listen: TestPostgresOptions = {}): Promise<T
     writeFileSync(hbaFile, ['host all all 127.0.0.1/32 scram-sha-256', `host all all ${listen.clientsFrom} scram-sha-256`, ''].join('\n'), { mode: 0o644 });
     settings['hba_file'] = hbaFile;
   }
-  const options = {
-    dataDir: join(dir, 'data'),
-    port,
-    user: 'video_mesh',
-    password: 'test-password',
-    database: 'video_mesh',
-    settings,
-  };
+  const options = { ...CREDENTIALS, dataDir: join(dir, 'data'), port, settings };
+  cpSync(await templateDataDir(), options.dataDir, { recursive: true });
+  // Postgres refuses a data directory others may read; the copy's top directory is made with the default mode.
+  chmodSync(options.dataDir, 0o700);
   let server: LocalPostgres | undefined = await startLocalPostgres(options);
   const url = listen.host ? server.url.replace('@127.0.0.1:', `@${listen.host}:`) : server.url;
   return {
@@ -86,8 +122,8 @@ export async function startPostgres(listen: TestPostgresOptions = {}): Promise<T
 export type StoreService = 'metadata' | 'cdnurl' | 'reporting';
 
 const afterMigrate: Record<StoreService, ((client: PoolClient) => Promise<void>) | undefined> = {
-  metadata: seedMetadataTable,
-  cdnurl: seedUrlTable,
+  metadata: seedCatalog(metadataCatalog),
+  cdnurl: seedCatalog(urlCatalog),
   reporting: undefined,
 };
 

@@ -1,22 +1,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ServiceName } from '../services/contracts/services';
+import { freePort, portAccepts } from './ports';
 import { waitFor } from './wait';
 
-export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  await new Promise((r) => server.close(r));
-  if (typeof address !== 'object' || !address) throw new Error('no port');
-  return address.port;
-}
+/** The repository's root: this module runs as dist/kit/processes.js. */
+export const REPO_ROOT = resolve(__dirname, '..', '..');
 
 /** A child process with its output kept for assertions and for failure messages. */
 export interface Proc {
@@ -48,7 +40,7 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
   };
 }
 
-function natsServerBinary(): string {
+export function natsServerBinary(): string {
   for (const candidate of [process.env['NATS_SERVER_BIN'], '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server']) {
     if (candidate && existsSync(candidate)) return candidate;
   }
@@ -68,17 +60,6 @@ export interface NatsServer {
   signal(signal: NodeJS.Signals): void;
   /** The server process's pid (a new one after a restart). */
   pid(): number | undefined;
-}
-
-async function portAccepts(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolveAccepts) => {
-    const socket = tcpConnect(port, host);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolveAccepts(true);
-    });
-    socket.once('error', () => resolveAccepts(false));
-  });
 }
 
 /**
@@ -109,7 +90,7 @@ export async function startNats(options: { port?: number; host?: string } = {}):
   };
 }
 
-export type ServiceName = 'metadata' | 'cdnurl' | 'reporting' | 'play' | 'queue-listener';
+export type { ServiceName };
 
 export interface RunningService extends Proc {
   name: ServiceName;
@@ -137,7 +118,7 @@ export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {
 }
 
 /** One server of a NatsCluster. */
-export interface NatsClusterNode {
+interface NatsClusterNode {
   /** server_name, as JetStream reports it in a stream's cluster info. */
   name: string;
   url: string;

@@ -1,3 +1,5 @@
+import { SERVICES, peerUrlEnv } from '../services/contracts/services';
+import { metricValue, scrape } from './metrics';
 import { startPostgres, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
 import { waitFor } from './wait';
@@ -49,8 +51,6 @@ export async function startMesh(options: MeshOptions = {}): Promise<Mesh<MeshNat
   }
 }
 
-const STORE_SERVICES: ReadonlySet<ServiceName> = new Set(['metadata', 'cdnurl', 'reporting']);
-
 async function startServices(nats: MeshNats, postgres: TestPostgres, options: MeshOptions, started: RunningService[]): Promise<Mesh<MeshNats>> {
   const track = async (service: Promise<RunningService>) => {
     const running = await service;
@@ -61,9 +61,10 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     NATS_URL: nats.url,
     FAULTS_ENABLED: 'true',
     FAULTS_TOKEN: MESH_FAULTS_TOKEN,
-    ...(STORE_SERVICES.has(name) ? { DATABASE_URL: postgres.url } : {}),
+    ...(SERVICES[name].database ? { DATABASE_URL: postgres.url } : {}),
     ...options.env,
     ...options.envFor?.[name],
+    ...peerUrlEnv(name, (peer) => services[peer].url),
     ...extra,
   });
   const services = {} as Record<ServiceName, RunningService>;
@@ -73,11 +74,7 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     track(startService('reporting', envOf('reporting'))),
   ]);
   Object.assign(services, { metadata, cdnurl, reporting });
-  const peers = { METADATA_URL: metadata.url, CDNURL_URL: cdnurl.url, REPORTING_URL: reporting.url };
-  const [play, listener] = await allStarted([
-    track(startService('play', envOf('play', peers))),
-    track(startService('queue-listener', envOf('queue-listener', { REPORTING_URL: reporting.url }))),
-  ]);
+  const [play, listener] = await allStarted([track(startService('play', envOf('play'))), track(startService('queue-listener', envOf('queue-listener')))]);
   services.play = play;
   services['queue-listener'] = listener;
   const mesh: Mesh<MeshNats> = {
@@ -94,8 +91,7 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     async restart(name, signal = 'SIGTERM') {
       const old = services[name];
       await old.stop(signal);
-      const extra = name === 'play' ? peers : name === 'queue-listener' ? { REPORTING_URL: reporting.url } : {};
-      const restarted = await startService(name, envOf(name, { ...extra, PORT: String(old.port) }));
+      const restarted = await startService(name, envOf(name, { PORT: String(old.port) }));
       services[name] = restarted;
       await waitFor(async () => (await fetch(`${restarted.url}/readyz`)).ok, { what: `${name} ready again` });
       return restarted;
@@ -109,7 +105,7 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     what: 'all five services ready',
   });
   // play is ready without NATS (it can still answer); the tests want its views published.
-  await waitFor(async () => /^nats_connected\{[^}]*\} 1$/m.test(await (await fetch(`${play.url}/metrics`)).text()), { what: 'play connected to NATS' });
+  await waitFor(async () => metricValue(await scrape(play.url), 'nats_connected') === 1, { what: 'play connected to NATS' });
   return mesh;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The one percentile of scripts/ and bench/: nearest rank, the smallest value
+ * The one percentile of the tests, scripts/ and bench/: nearest rank, the smallest value
  * with at least p % of the values at or below it (of 1..10, p50 is 5 and p95
  * is 10). Always a value that was measured, never one interpolated between
  * two. (bench/histogram.ts estimates quantiles from Prometheus bucket counts,
