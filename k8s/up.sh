@@ -19,7 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly here
 
 # The versions the tests render with our values (test/chart/addons.test.ts,
-# against ../shared/upstream-charts); docs/kubernetes.md lists them. Another version
+# from ADDON_CHARTS_DIR or npm run charts:fetch); docs/kubernetes.md lists them. Another version
 # may need other values: render it first (docs/kubernetes.md).
 readonly traefik_version=${TRAEFIK_VERSION:-41.3.0}
 readonly kps_version=${KPS_VERSION:-88.5.3}

@@ -45,15 +45,15 @@ async function blackHole(): Promise<{ url: string; recover(): void; close(): Pro
 
 const fixed = (urls: Record<string, string[]>): PeerDirectory => ({ candidates: (peer) => urls[peer] ?? [], close: async () => {} });
 
-/** Calls to `peer` that ended with `outcome`, as the client counts them. */
-async function attemptsEnded(metrics: Metrics, peer: string, outcome: string): Promise<number> {
-  return metricValue(await metrics.registry.metrics(), 'http_client_request_duration_seconds_count', { peer, outcome }) ?? 0;
-}
-
 const closers: Array<() => Promise<void>> = [];
 after(async () => {
   for (const close of closers) await close();
 });
+
+/** Calls to `peer` that ended with `outcome`, as the client counts them. */
+async function attemptsEnded(metrics: Metrics, peer: string, outcome: string): Promise<number> {
+  return metricValue(await metrics.registry.metrics(), 'http_client_request_duration_seconds_count', { peer, outcome }) ?? 0;
+}
 
 describe('peer calls fail fast', () => {
   it('when one of two instances is black-holed, then a GET gets its answer from the other after one short attempt, and none once the breaker is open', async () => {
