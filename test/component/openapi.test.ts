@@ -332,7 +332,7 @@ before(async () => {
     playParts.metrics,
   );
   const client = (peer: string) => {
-    const c = createPeerClient({ peer, directory, metrics: playParts.metrics, timeoutMs: 2000 });
+    const c = createPeerClient({ peer, directory, metrics: playParts.metrics, timeoutMs: 10_000 });
     clients.push(c);
     return c;
   };

@@ -256,7 +256,8 @@ describe('createPeerClient', () => {
     return s.url;
   };
   const directoryOf = (urls: string[]): PeerDirectory => ({ candidates: () => urls, close: async () => {} });
-  const clientOf = (urls: string[], timeoutMs = 500) => {
+  // A budget no loaded machine spends (a first call also opens its connection); the timeout test gives its own.
+  const clientOf = (urls: string[], timeoutMs = NOT_WAITED_MS) => {
     const metrics = createMetrics('peer-test');
     return { client: createPeerClient({ peer: 'p', directory: directoryOf(urls), metrics, timeoutMs }), metrics };
   };

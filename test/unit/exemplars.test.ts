@@ -80,7 +80,7 @@ describe('GET /metrics without tracing', () => {
     await request(app).get('/nowhere').expect(404);
     const peer = await listen(cannedJson(200, { ok: true }));
     servers.push(peer);
-    const client = createPeerClient({ peer: 'p', directory: { candidates: () => [peer.url], close: async () => {} }, metrics, timeoutMs: 1000 });
+    const client = createPeerClient({ peer: 'p', directory: { candidates: () => [peer.url], close: async () => {} }, metrics, timeoutMs: 10_000 });
     await client.call('GET', '/x');
     await client.close();
     metrics.discoveryResolutions.inc({ peer: 'p', source: 'static' });
@@ -146,7 +146,7 @@ describe('exemplars with a tracer registered', () => {
   });
 
   async function callInSpan(provider: NodeTracerProvider, metrics: Metrics): Promise<{ traceId: string; spanId: string }> {
-    const client = createPeerClient({ peer: 'p', directory: { candidates: () => [peer.url], close: async () => {} }, metrics, timeoutMs: 1000 });
+    const client = createPeerClient({ peer: 'p', directory: { candidates: () => [peer.url], close: async () => {} }, metrics, timeoutMs: 10_000 });
     try {
       return await provider.getTracer('test').startActiveSpan('caller', async (span) => {
         await client.call('GET', '/x');
