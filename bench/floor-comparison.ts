@@ -186,6 +186,9 @@ function printComparison(floor: Side, mesh: Side, rounds: Map<Side, Round[]>, co
     };
     console.log(`    ${row.padEnd(46)}${cell(floor)}${cell(mesh)}`);
   }
+  // A side that refuses (503, shed) looks fast: say how many answers were not 200.
+  const refused = (side: Side) => (rounds.get(side) ?? []).reduce((n, r) => n + r.one.load.errors + r.mix.load.errors + r.single.errors, 0);
+  console.log(`\n  plays not answered 200 over all rounds: ${refused(floor)} (floor), ${refused(mesh)} (${mesh.name})`);
   const runs = (side: Side) => (counted.get(side) ?? []).join(', ');
-  console.log(`\n  exactly once: ${EXACTLY_ONCE_PLAYS} plays of one new user after each round counted ${runs(floor)} (floor), ${runs(mesh)} (${mesh.name})`);
+  console.log(`  exactly once: ${EXACTLY_ONCE_PLAYS} plays of one new user after each round counted ${runs(floor)} (floor), ${runs(mesh)} (${mesh.name})`);
 }
