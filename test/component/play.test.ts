@@ -113,7 +113,7 @@ before(async () => {
     ...appParts('metadata'),
   });
   cdnurl.state.app = createCdnUrlApp({ store: createCatalogStore(urlCatalog, cdnurlDb), adminToken: undefined, allowOpenWrites: true, ...appParts('cdnurl') });
-  reporting.state.app = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
+  reporting.state.app = createReportingApp({ store: createViewStore(reportingDb), recordToken: 'play-never-records-0123', ...appParts('reporting') });
   urls = { metadata: await serve(metadata.handler), cdnurl: await serve(cdnurl.handler), reporting: await serve(reporting.handler) };
   closedUrl = `http://127.0.0.1:${await freePort()}`;
   await request(metadata.state.app).post('/content/asset/fresh-asset').send({ title: 'Fresh', genre: 'drama', summary: 'new' }).expect(200);
