@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { CONFIG_EXIT_CODE } from '../../services/platform/config';
 import type { Database } from '../../services/platform/database';
+import { provisionServiceRoles } from '../../scripts/database-roles';
 import { makeCertificateAuthority, type CertificateAuthority } from '../../kit/certificates';
 import { openDatabase, startPostgres, STORE_SERVICES, type StoreService, type TestPostgres } from '../../kit/postgres';
 import { REPO_ROOT, startProcess, startService } from '../../kit/processes';
@@ -91,6 +92,24 @@ describe('a database role per service', () => {
     for (const sql of ['CREATE SCHEMA evil', 'CREATE TABLE public.evil (x int)', 'CREATE TEMPORARY TABLE evil (x int)', 'CREATE ROLE evil']) {
       assert.deepEqual(await as('cdnurl', sql), INSUFFICIENT_PRIVILEGE, sql);
     }
+  });
+
+  it('when a database holds a schema an earlier release made as the owner, then provisioning the roles hands it and its tables to its service', async (t) => {
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    t.after(() => admin.end());
+    const name = `earlier_${process.pid}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    const at = (url: string) => Object.assign(new URL(url), { pathname: `/${name}` }).toString();
+    // As before the roles: the owner migrated every schema.
+    const earlier = await openDatabase(at(postgres.url), 'metadata');
+    await earlier.close();
+    const role = new URL(postgres.urlFor('metadata'));
+    await provisionServiceRoles(at(postgres.url), [{ name: 'metadata', password: decodeURIComponent(role.password) }]);
+    const again = await openDatabase(at(postgres.urlFor('metadata')), 'metadata');
+    t.after(() => again.close());
+    const updated = await again.pool.query(`UPDATE metadata.assets SET title = 'mine' WHERE asset_id = '123' RETURNING asset_id`);
+    assert.equal(updated.rowCount, 1);
   });
 
   it('when a client logs in with a wrong password, then it is refused', async () => {

@@ -395,7 +395,7 @@ rollout restart (docs/kubernetes.md).
 {{- if and .topo.database $root.Values.postgres.selfContained (not $root.Values.postgres.existingSecret) }}
 {{- $parts = append $parts (printf "postgres-password=%s" (include "video-mesh.postgresPasswordValue" $root)) }}
 {{- end }}
-{{- if and .topo.database (include "video-mesh.postgresRoles" $root) }}
+{{- if and .topo.database (include "video-mesh.postgresRoles" $root) $root.Values.postgres.external.roles.createSecrets }}
 {{- $parts = append $parts (printf "postgres-role-password=%s" (include "video-mesh.postgresRolePasswordValue" (dict "root" $root "service" .name))) }}
 {{- end }}
 {{- if $parts }}
