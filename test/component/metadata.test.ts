@@ -38,6 +38,32 @@ describe('metadata reads', () => {
   });
 });
 
+describe('metadata asset list', () => {
+  it('when the list is read a page at a time, then every asset comes once, in id order, and the last page says there is no next', async () => {
+    const app = await build();
+    const ids = Array.from({ length: 45 }, (_, i) => `a${String(i).padStart(2, '0')}`);
+    for (const id of ids) await request(app).post(`/content/asset/${id}`).set('content-type', 'application/json').send(asset).expect(200);
+    const seen: string[] = [];
+    let res = await request(app).get('/content/assets').expect(200);
+    const pages = [res.body];
+    while (res.body.next !== null) {
+      res = await request(app).get(`/content/assets/after/${res.body.next}`).expect(200);
+      pages.push(res.body);
+    }
+    for (const page of pages) seen.push(...page.items.map((item: { id: string }) => item.id));
+    assert.deepEqual(seen, ['123', '456', ...ids].sort());
+    assert.deepEqual(pages.map((page) => page.items.length), [20, 20, 7]);
+    assert.deepEqual(pages[0].items[0], { id: '123', title: 'It', genre: 'horror', summary: 'A very scary movie' });
+  });
+
+  it('when the page after an invalid id is asked, then 400 invalid_id', async () => {
+    const res = await request(await build())
+      .get('/content/assets/after/a.b')
+      .expect(400);
+    assertErrorShape(res.body, 'invalid_id');
+  });
+});
+
 describe('metadata bodies', () => {
   const badBodies: [string, unknown][] = [
     ['a number as title', { ...asset, title: 42 }],
