@@ -1,7 +1,7 @@
 /**
  * Prometheus text, as a service's GET /metrics answers it (the classic text
  * format or OpenMetrics), read into samples: the one parser of the tests, the
- * benchmarks and the scripts.
+ * benchmarks, the scripts (through kit/metrics.ts) and the console.
  */
 
 /** One line of a series: `name{labels} value`, with any timestamp and exemplar left out. */
@@ -108,8 +108,4 @@ export function readHistogram(text: string, name: string, labels: Record<string,
   const total = (list: Sample[]) => list.reduce((sum, s) => sum + s.value, 0);
   const buckets = [...byLe].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le);
   return { buckets, count: total(counts), sum: total(sums) };
-}
-
-export async function scrape(baseUrl: string): Promise<string> {
-  return (await fetch(`${baseUrl}/metrics`)).text();
 }
