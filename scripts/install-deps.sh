@@ -7,13 +7,14 @@
 #                          debootstrap, unzip, runc, the OCI runtime the
 #                          rehearsal runs the chart's pods with (podman's
 #                          default crun refuses hosts with hybrid cgroups),
-#                          and procps (ps: scripts/test stops its background
-#                          build by its process tree)
+#                          procps (ps: scripts/test stops its background
+#                          build by its process tree), and chromium (the
+#                          console's browser test drives it with playwright-core)
 set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps)
+  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps chromium)
 fi
 
 binary_of() {
