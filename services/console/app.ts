@@ -48,7 +48,12 @@ export function createConsoleApp(deps: ConsoleDeps): Express {
   let slo: { at: number; slos: SloView[] | null; error?: string } = { at: 0, slos: null };
 
   async function sloState(): Promise<ConsoleState['slo']> {
-    if (!deps.prometheusUrl) return { source: 'Prometheus is not configured (PROMETHEUS_URL): run scripts/observability.sh and start the console with PROMETHEUS_URL, or see docs/observability.md', slos: null };
+    if (!deps.prometheusUrl)
+      return {
+        source:
+          'Prometheus is not configured (PROMETHEUS_URL): run scripts/observability.sh and start the console with PROMETHEUS_URL, or see docs/observability.md',
+        slos: null,
+      };
     if (Date.now() - slo.at > SLO_EVERY_MS) {
       slo = { at: Date.now(), slos: slo.slos };
       try {
@@ -130,7 +135,7 @@ export function createConsoleApp(deps: ConsoleDeps): Express {
   app.use((_req, _res, next) => next(new NotFound()));
   const errors: ErrorRequestHandler = (err: unknown, _req, res, _next) => {
     if (err instanceof NotFound) res.status(404).json({ error: 'not_found', message: 'no such thing here (the switches need the faults token)' });
-    else if (err instanceof BadRequest) res.status(400).json({ error: 'invalid_request', message: err.message });
+    else if (err instanceof BadRequest || err instanceof SyntaxError) res.status(400).json({ error: 'invalid_request', message: err.message });
     else if (err instanceof BackendError) {
       log.warn({ err }, 'a call for the page failed');
       res.status(502).json({ error: 'backend_failed', message: err.message });

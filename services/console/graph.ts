@@ -51,7 +51,12 @@ interface Measured {
 }
 
 /** Calls, failures and latency of a histogram over the window, from the scrapes of the service that observed them. */
-function measure(window: { first: Scrape; last: Scrape }, count: (s: readonly Sample[]) => number, failed: (s: readonly Sample[]) => number, latency?: { name: string; keep: Filter; scale: number }): Measured | undefined {
+function measure(
+  window: { first: Scrape; last: Scrape },
+  count: (s: readonly Sample[]) => number,
+  failed: (s: readonly Sample[]) => number,
+  latency?: { name: string; keep: Filter; scale: number },
+): Measured | undefined {
   const first = samplesOf(window.first);
   const last = samplesOf(window.last);
   if (!last) return undefined;
@@ -85,8 +90,16 @@ function wordsOf(measured: Measured, health: Health): string[] {
   return words;
 }
 
-function edge(from: EdgeView['from'], to: EdgeView['to'], kind: EdgeView['kind'], label: string, measured: Measured | undefined, extra: string[] = []): EdgeView {
-  if (!measured) return { from, to, kind, label, rate: null, errorShare: null, p95Ms: null, health: 'unknown', says: ['no metrics: the caller is not scraped', ...extra] };
+function edge(
+  from: EdgeView['from'],
+  to: EdgeView['to'],
+  kind: EdgeView['kind'],
+  label: string,
+  measured: Measured | undefined,
+  extra: string[] = [],
+): EdgeView {
+  if (!measured)
+    return { from, to, kind, label, rate: null, errorShare: null, p95Ms: null, health: 'unknown', says: ['no metrics: the caller is not scraped', ...extra] };
   const health = healthOf(measured);
   return { from, to, kind, label, ...measured, health, says: [...wordsOf(measured, health), ...extra] };
 }
@@ -109,11 +122,17 @@ function httpEdge(window: Window, from: ServiceName, to: ServiceName): EdgeView 
     { name, keep: (l) => toPeer(l) && l['outcome'] !== 'circuit_open', scale: 1000 },
   );
   const { first, last } = window[from];
-  const open = samplesOf(first) && samplesOf(last) ? increase(samplesOf(first)!, samplesOf(last)!, `${name}_count`, (l) => toPeer(l) && l['outcome'] === 'circuit_open') : 0;
+  const open =
+    samplesOf(first) && samplesOf(last)
+      ? increase(samplesOf(first)!, samplesOf(last)!, `${name}_count`, (l) => toPeer(l) && l['outcome'] === 'circuit_open')
+      : 0;
   return edge(from, to, 'http', 'HTTP', measured, open > 0 ? ['breaker open'] : []);
 }
 
-const servedBusiness = (outcome: 'all' | '5xx'): Filter => (l) => !OPERATIONAL_ROUTE.test(l['route'] ?? '') && (outcome === 'all' || (l['status_code'] ?? '').startsWith('5'));
+const servedBusiness =
+  (outcome: 'all' | '5xx'): Filter =>
+  (l) =>
+    !OPERATIONAL_ROUTE.test(l['route'] ?? '') && (outcome === 'all' || (l['status_code'] ?? '').startsWith('5'));
 
 /** The requests a service served its callers, from its http_server_request_duration_seconds. */
 function served(window: Window, service: ServiceName): Measured | undefined {
@@ -139,7 +158,11 @@ export function edgesOf(window: Window): EdgeView[] {
       'nats',
       'jetstream',
       'view events',
-      measure(window.play, (s) => total(s, published), (s) => total(s, published, (l) => l['outcome'] === 'error')),
+      measure(
+        window.play,
+        (s) => total(s, published),
+        (s) => total(s, published, (l) => l['outcome'] === 'error'),
+      ),
       outbox ? [`outbox ${outbox}`] : [],
     ),
   );
@@ -167,7 +190,19 @@ export function edgesOf(window: Window): EdgeView[] {
   // Change notices are core NATS messages, one per committed write: the writes are what measures them.
   const writes: Filter = (l) => l['method'] === 'POST' && (l['status_code'] ?? '').startsWith('2') && !OPERATIONAL_ROUTE.test(l['route'] ?? '');
   for (const catalog of ['metadata', 'cdnurl'] as const) {
-    edges.push(edge(catalog, 'nats', 'notices', 'catalog notices', measure(window[catalog], (s) => total(s, 'http_server_request_duration_seconds_count', writes), () => 0)));
+    edges.push(
+      edge(
+        catalog,
+        'nats',
+        'notices',
+        'catalog notices',
+        measure(
+          window[catalog],
+          (s) => total(s, 'http_server_request_duration_seconds_count', writes),
+          () => 0,
+        ),
+      ),
+    );
   }
   const playConnected = gauge(window, 'play', 'nats_connected');
   edges.push({
@@ -224,5 +259,9 @@ function sharedNode(window: Window, name: 'nats' | 'postgres', metric: string): 
 }
 
 export function nodesOf(window: Window): NodeView[] {
-  return [...SERVICE_NAMES.map((service) => serviceNode(window, service)), sharedNode(window, 'nats', 'nats_connected'), sharedNode(window, 'postgres', 'db_up')];
+  return [
+    ...SERVICE_NAMES.map((service) => serviceNode(window, service)),
+    sharedNode(window, 'nats', 'nats_connected'),
+    sharedNode(window, 'postgres', 'db_up'),
+  ];
 }

@@ -24,6 +24,8 @@ export function pageHtml(options: { readOnly: boolean; windowSeconds: number }):
   .node rect { fill: #fff; stroke-width: 2; } .edge path { fill: none; stroke-width: 3; }
   .ok, .idle { stroke: #1a7f37; } .degraded { stroke: #bf8700; } .failing, .down { stroke: #cf222e; } .unknown { stroke: #8c959f; }
   .edge .failing, .edge .down { stroke-dasharray: 8 4; }
+  .arrow { stroke: none; } .arrow.ok, .arrow.idle { fill: #1a7f37; } .arrow.degraded { fill: #bf8700; } .arrow.failing, .arrow.down { fill: #cf222e; } .arrow.unknown { fill: #8c959f; }
+  summary { cursor: pointer; padding: .4rem 0; }
   button { font: inherit; padding: .3rem .7rem; border-radius: 6px; border: 1px solid #8c959f; background: #f6f8fa; cursor: pointer; }
   button:focus-visible, select:focus-visible, input:focus-visible, a:focus-visible { outline: 3px solid #0969da; outline-offset: 2px; }
   button[aria-pressed=true] { background: #cf222e; color: #fff; border-color: #a40e26; }

@@ -35,7 +35,11 @@ export class Scraper {
         await this.scrapeAll();
         return this.stopping.signal.aborted ? DONE : SCRAPE_EVERY_MS;
       },
-      { signal: this.stopping.signal, backoff: { initialMs: SCRAPE_EVERY_MS, maxMs: SCRAPE_EVERY_MS }, onError: (err) => this.log.warn({ err }, 'scrape round failed') },
+      {
+        signal: this.stopping.signal,
+        backoff: { initialMs: SCRAPE_EVERY_MS, maxMs: SCRAPE_EVERY_MS },
+        onError: (err) => this.log.warn({ err }, 'scrape round failed'),
+      },
     );
   }
 

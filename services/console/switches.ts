@@ -45,6 +45,11 @@ export function switchesOf(window: Window, scenarios: readonly FaultScenario[]):
   return switches;
 }
 
-const keyOf = (scenario: FaultScenario) => ({ scenario: scenario.title, play: scenario.play, answer: scenario.answer, alerts: scenario.alerts.map((a) => a.name) });
+const keyOf = (scenario: FaultScenario) => ({
+  scenario: scenario.title,
+  play: scenario.play,
+  answer: scenario.answer,
+  alerts: scenario.alerts.map((a) => a.name),
+});
 
 export const switchService = (id: string): ServiceName | undefined => SERVICE_NAMES.find((name) => id.startsWith(`${name}.`));

@@ -16,7 +16,7 @@ export interface NodeView {
   says: string[];
 }
 
-export type EdgeKind = 'http' | 'jetstream' | 'notices' | 'sql';
+type EdgeKind = 'http' | 'jetstream' | 'notices' | 'sql';
 
 export interface EdgeView {
   from: NodeName;

@@ -61,15 +61,14 @@ const shot = async (page: Page, name: string) => {
 };
 
 test('when the console runs beside a mesh, then it shows the graph, plays, and its reporting delay switch breaks and mends the play → reporting path', async (t) => {
-  const mesh = await startMesh();
+  // The browser starts while the mesh does: the two slowest starts, side by side.
+  const [mesh, browser] = await Promise.all([startMesh(), chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })]);
   t.after(() => mesh.stop());
-  const consoleApp = await startConsole(mesh, MESH_FAULTS_TOKEN);
-  t.after(() => consoleApp.proc.stop());
-  const readOnly = await startConsole(mesh, undefined);
-  t.after(() => readOnly.proc.stop());
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   t.after(() => browser.close());
-  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  const [consoleApp, readOnly] = await Promise.all([startConsole(mesh, MESH_FAULTS_TOKEN), startConsole(mesh, undefined)]);
+  t.after(() => consoleApp.proc.stop());
+  t.after(() => readOnly.proc.stop());
+  const [page, readOnlyPage] = await Promise.all([browser.newPage({ viewport: { width: 1280, height: 1100 } }), browser.newPage()]);
 
   // Traffic besides the page's own plays, as `npm run traffic` would: the paths have rates to show.
   const stopTraffic = new AbortController();
@@ -84,7 +83,7 @@ test('when the console runs beside a mesh, then it shows the graph, plays, and i
     await traffic;
   });
 
-  await page.goto(consoleApp.url);
+  await Promise.all([page.goto(consoleApp.url), readOnlyPage.goto(readOnly.url)]);
 
   await t.test('when the page has scraped, then every node is shown and up', async () => {
     for (const node of ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener', 'nats', 'postgres']) {
@@ -140,13 +139,15 @@ test('when the console runs beside a mesh, then it shows the graph, plays, and i
   });
 
   await t.test('when the console has no faults token, then the page has no switches and says it is read-only', async () => {
-    const other = await browser.newPage();
-    await other.goto(readOnly.url);
-    await other.locator('#read-only').waitFor({ timeout: STATE_TIMEOUT_MS });
-    await other.locator('#nodes tr[data-node="play"]').waitFor({ timeout: STATE_TIMEOUT_MS });
-    assert.equal(await other.locator('button[data-switch]').count(), 0);
-    const put = await fetch(`${readOnly.url}/api/switches/reporting.delay`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"on":true}' });
+    await readOnlyPage.locator('#read-only').waitFor({ timeout: STATE_TIMEOUT_MS });
+    // Drawn from a state the page polled: switches, had there been any, would be drawn with it.
+    await readOnlyPage.locator('#nodes tr[data-node="play"]').waitFor({ timeout: STATE_TIMEOUT_MS });
+    assert.equal(await readOnlyPage.locator('button[data-switch]').count(), 0);
+    const put = await fetch(`${readOnly.url}/api/switches/reporting.delay`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: '{"on":true}',
+    });
     assert.equal(put.status, 404, 'nor does its API flip anything');
-    await other.close();
   });
 });

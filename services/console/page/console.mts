@@ -19,8 +19,8 @@ const AT: Record<NodeName, { x: number; y: number }> = {
   metadata: { x: 430, y: 50 },
   cdnurl: { x: 430, y: 160 },
   reporting: { x: 430, y: 290 },
-  nats: { x: 430, y: 420 },
-  'queue-listener': { x: 780, y: 420 },
+  nats: { x: 250, y: 420 },
+  'queue-listener': { x: 640, y: 420 },
   postgres: { x: 820, y: 160 },
 };
 
@@ -53,10 +53,24 @@ const edgeId = (e: EdgeView) => `${e.from}->${e.to}${e.kind === 'notices' ? ' (n
 function drawGraph(state: ConsoleState): void {
   const graph = byId<HTMLElement>('graph');
   const desc = graph.querySelector('desc');
-  graph.replaceChildren(...(desc ? [desc] : []));
+  // One arrowhead per state, in its colour: the direction of a call is who calls whom.
+  const markers = svg(
+    'defs',
+    {},
+    ...(['ok', 'idle', 'degraded', 'failing', 'down', 'unknown'] as const).map((h) =>
+      svg(
+        'marker',
+        { id: `arrow-${h}`, viewBox: '0 0 10 10', refX: 10, refY: 5, markerUnits: 'userSpaceOnUse', markerWidth: 12, markerHeight: 12, orient: 'auto' },
+        svg('path', { d: 'M0,0 L10,5 L0,10 z', class: `arrow ${h}` }),
+      ),
+    ),
+  );
+  graph.replaceChildren(...(desc ? [desc] : []), markers);
   for (const e of state.edges) {
     const a = AT[e.from];
-    const b = AT[e.to];
+    const to = AT[e.to];
+    // Ends at the box's edge, not its centre, so the arrowhead shows.
+    const b = towardsBox(a, to);
     // Bent a little to one side, so the two directions between NATS and a service stay apart.
     const mx = (a.x + b.x) / 2 + (b.y - a.y) * 0.12;
     const my = (a.y + b.y) / 2 - (b.x - a.x) * 0.12;
@@ -66,7 +80,7 @@ function drawGraph(state: ConsoleState): void {
         'g',
         { class: 'edge', 'data-edge': edgeId(e), 'data-health': e.health },
         svg('title', {}, words),
-        svg('path', { d: `M${a.x},${a.y} Q${mx},${my} ${b.x},${b.y}`, class: e.health }),
+        svg('path', { d: `M${a.x},${a.y} Q${mx},${my} ${b.x},${b.y}`, class: e.health, 'marker-end': `url(#arrow-${e.health})` }),
         svg('text', { x: mx, y: my, 'text-anchor': 'middle' }, e.rate === null ? '' : `${e.rate.toFixed(1)}/s${e.health === 'failing' ? ' failing' : ''}`),
       ),
     );
@@ -86,6 +100,14 @@ function drawGraph(state: ConsoleState): void {
   }
 }
 
+/** Where the line from `from` meets the 140 x 48 box around `to`. */
+function towardsBox(from: { x: number; y: number }, to: { x: number; y: number }): { x: number; y: number } {
+  const dx = from.x - to.x;
+  const dy = from.y - to.y;
+  const scale = Math.min(dx === 0 ? Infinity : 72 / Math.abs(dx), dy === 0 ? Infinity : 26 / Math.abs(dy));
+  return { x: to.x + dx * scale, y: to.y + dy * scale };
+}
+
 function row(attrs: Record<string, string>, ...cells: Array<Node | string>): HTMLTableRowElement {
   return el('tr', attrs, ...cells.map((cell) => el('td', {}, cell)));
 }
@@ -93,12 +115,22 @@ function row(attrs: Record<string, string>, ...cells: Array<Node | string>): HTM
 function drawTables(state: ConsoleState): void {
   byId('nodes')
     .querySelector('tbody')!
-    .replaceChildren(...state.nodes.map((n: NodeView) => row({ 'data-node': n.name, 'data-health': n.health }, n.name, el('span', { class: 'health' }, HEALTH_WORDS[n.health]), n.says.join(', '))));
+    .replaceChildren(
+      ...state.nodes.map((n: NodeView) =>
+        row({ 'data-node': n.name, 'data-health': n.health }, n.name, el('span', { class: 'health' }, HEALTH_WORDS[n.health]), n.says.join(', ')),
+      ),
+    );
   byId('edges')
     .querySelector('tbody')!
     .replaceChildren(
       ...state.edges.map((e) =>
-        row({ 'data-edge': edgeId(e), 'data-health': e.health }, `${e.from} → ${e.to}`, e.label, el('span', { class: 'health' }, HEALTH_WORDS[e.health]), e.says.join(', ')),
+        row(
+          { 'data-edge': edgeId(e), 'data-health': e.health },
+          `${e.from} → ${e.to}`,
+          e.label,
+          el('span', { class: 'health' }, HEALTH_WORDS[e.health]),
+          e.says.join(', '),
+        ),
       ),
     );
 }
@@ -111,15 +143,35 @@ function drawSwitches(switches: SwitchView[] | null): void {
   if (drawn === switchesDrawn) return;
   switchesDrawn = drawn;
   const focused = document.activeElement?.id;
+  const control = (s: SwitchView) => {
+    const button = el(
+      'button',
+      { type: 'button', id: `switch-${s.id}`, 'aria-pressed': String(s.on), 'data-switch': s.id },
+      `${s.title}: ${s.on ? 'ON (press to turn off)' : 'off'}`,
+    );
+    button.addEventListener('click', () => void flip(s, button));
+    const key = s.key
+      ? el(
+          'p',
+          { class: 'key' },
+          `${s.key.scenario}. Play answers: ${s.key.play} Alerts: ${s.key.alerts.join(', ') || 'none'}. Key: ${JSON.stringify(s.key.answer)}`,
+        )
+      : el('p', { class: 'key' }, 'No scenario of observability/scenarios.yml sets this one.');
+    return el('div', { class: 'switch' }, button, key);
+  };
+  // The scenarios of "Break it yourself" first; the other toggles (and any that is on) after them.
+  const scenarios = switches.filter((s) => s.key);
+  const others = switches.filter((s) => !s.key);
+  const more = el(
+    'details',
+    others.some((s) => s.on) ? { open: '' } : {},
+    el('summary', {}, `The other fault toggles (${others.length})`),
+    ...others.map(control),
+  );
   byId('switches').replaceChildren(
-    ...switches.map((s) => {
-      const button = el('button', { type: 'button', id: `switch-${s.id}`, 'aria-pressed': String(s.on), 'data-switch': s.id }, `${s.title}: ${s.on ? 'ON (press to turn off)' : 'off'}`);
-      button.addEventListener('click', () => void flip(s, button));
-      const key = s.key
-        ? el('p', { class: 'key' }, `${s.key.scenario}. Play answers: ${s.key.play} Alerts: ${s.key.alerts.join(', ') || 'none'}. Key: ${JSON.stringify(s.key.answer)}`)
-        : el('p', { class: 'key' }, 'No answer key here (observability/scenarios.yml in the repository).');
-      return el('div', { class: 'switch' }, button, key);
-    }),
+    ...(scenarios.length === 0 ? [el('p', { class: 'note' }, 'No answer keys here: observability/scenarios.yml is in the repository.')] : []),
+    ...scenarios.map(control),
+    ...(others.length > 0 ? [more] : []),
   );
   if (focused) document.getElementById(focused)?.focus();
 }
@@ -127,7 +179,11 @@ function drawSwitches(switches: SwitchView[] | null): void {
 async function flip(s: SwitchView, button: HTMLButtonElement): Promise<void> {
   button.disabled = true;
   try {
-    await api(`/api/switches/${encodeURIComponent(s.id)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ on: !s.on }) });
+    await api(`/api/switches/${encodeURIComponent(s.id)}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ on: !s.on }),
+    });
     say(`${s.title} turned ${s.on ? 'off' : 'on'}; the graph shows it within a few seconds.`);
   } catch (err) {
     say(`Could not flip ${s.title}: ${(err as Error).message}`);
@@ -163,7 +219,8 @@ async function poll(): Promise<void> {
       drawSwitches(state.switches);
       drawSlo(state.slo);
       byId('status').dataset['at'] = state.at;
-      if (byId('status').textContent?.startsWith('Waiting') || byId('status').textContent?.startsWith('The console')) say(`Updated ${new Date(state.at).toLocaleTimeString()}`);
+      if (byId('status').textContent?.startsWith('Waiting') || byId('status').textContent?.startsWith('The console'))
+        say(`Updated ${new Date(state.at).toLocaleTimeString()}`);
     }
   } catch (err) {
     say(`The console does not answer: ${(err as Error).message}`);
@@ -205,7 +262,8 @@ async function play(event: SubmitEvent): Promise<void> {
       { method: 'POST' },
     );
     const parts: Node[] = [el('p', {}, `play answered ${result.status}`), answerList(result.body, result.status)];
-    if (traceUrl) parts.push(el('p', {}, el('a', { href: traceUrl.replace('{traceId}', result.traceId), target: '_blank', rel: 'noopener' }, `Trace ${result.traceId}`)));
+    if (traceUrl)
+      parts.push(el('p', {}, el('a', { href: traceUrl.replace('{traceId}', result.traceId), target: '_blank', rel: 'noopener' }, `Trace ${result.traceId}`)));
     const counts = el('p', { id: 'counts', 'aria-live': 'polite' });
     parts.push(counts);
     answer.replaceChildren(...parts);
