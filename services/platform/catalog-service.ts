@@ -120,11 +120,7 @@ function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps:
  * (ids in order, after the last one seen) stays right while others write,
  * and each page costs one indexed query however deep it is.
  */
-function listOperations<T extends Record<string, string>>(
-  catalog: Catalog<T>,
-  list: NonNullable<Catalog<T>['list']>,
-  store: CatalogStore<T>,
-): Operation[] {
+function listOperations<T extends Record<string, string>>(catalog: Catalog<T>, list: NonNullable<Catalog<T>['list']>, store: CatalogStore<T>): Operation[] {
   const ok = {
     description: `Up to ${list.pageSize} records in id order; \`next\` is the id to ask the page after, null on the last page`,
     schema: list.schema,

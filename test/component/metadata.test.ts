@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { assetPageSchema } from '../../services/contracts/metadata';
 import { createApp } from '../../services/metadata/app';
 import { metadataCatalog } from '../../services/metadata/routes';
 import { createCatalogStore } from '../../services/platform/catalog-service';
@@ -43,17 +44,20 @@ describe('metadata asset list', () => {
     const app = await build();
     const ids = Array.from({ length: 45 }, (_, i) => `a${String(i).padStart(2, '0')}`);
     for (const id of ids) await request(app).post(`/content/asset/${id}`).set('content-type', 'application/json').send(asset).expect(200);
-    const seen: string[] = [];
-    let res = await request(app).get('/content/assets').expect(200);
-    const pages = [res.body];
-    while (res.body.next !== null) {
-      res = await request(app).get(`/content/assets/after/${res.body.next}`).expect(200);
-      pages.push(res.body);
+    // Each page read with the contract the console parses it with.
+    const pages = [assetPageSchema.parse((await request(app).get('/content/assets').expect(200)).body)];
+    for (let next = pages[0]!.next; next !== null; next = pages.at(-1)!.next) {
+      pages.push(assetPageSchema.parse((await request(app).get(`/content/assets/after/${next}`).expect(200)).body));
     }
-    for (const page of pages) seen.push(...page.items.map((item: { id: string }) => item.id));
-    assert.deepEqual(seen, ['123', '456', ...ids].sort());
-    assert.deepEqual(pages.map((page) => page.items.length), [20, 20, 7]);
-    assert.deepEqual(pages[0].items[0], { id: '123', title: 'It', genre: 'horror', summary: 'A very scary movie' });
+    assert.deepEqual(
+      pages.flatMap((page) => page.items.map((item) => item.id)),
+      ['123', '456', ...ids].sort(),
+    );
+    assert.deepEqual(
+      pages.map((page) => page.items.length),
+      [20, 20, 7],
+    );
+    assert.deepEqual(pages[0]!.items[0], { id: '123', title: 'It', genre: 'horror', summary: 'A very scary movie' });
   });
 
   it('when the page after an invalid id is asked, then 400 invalid_id', async () => {
