@@ -71,9 +71,11 @@ function drawGraph(state: ConsoleState): void {
     const to = AT[e.to];
     // Ends at the box's edge, not its centre, so the arrowhead shows.
     const b = towardsBox(a, to);
-    // Bent a little to one side, so the two directions between NATS and a service stay apart.
-    const mx = (a.x + b.x) / 2 + (b.y - a.y) * 0.12;
-    const my = (a.y + b.y) / 2 - (b.x - a.x) * 0.12;
+    // Bent a little to one side, so the two directions between NATS and a service stay apart;
+    // the catalogs' notices the other way and further, around the boxes between them and NATS.
+    const bend = e.kind === 'notices' && e.to === 'nats' ? -0.3 : 0.12;
+    const mx = (a.x + b.x) / 2 + (b.y - a.y) * bend;
+    const my = (a.y + b.y) / 2 - (b.x - a.x) * bend;
     const words = `${edgeId(e)} ${e.label}: ${HEALTH_WORDS[e.health]}; ${e.says.join(', ')}`;
     graph.append(
       svg(
