@@ -8,13 +8,14 @@
 #                          rehearsal runs the chart's pods with (podman's
 #                          default crun refuses hosts with hybrid cgroups),
 #                          procps (ps: scripts/test stops its background
-#                          build by its process tree), and openssl (the TLS
-#                          tests' certificates)
+#                          build by its process tree), openssl (the TLS
+#                          tests' certificates) and chromium (the console's
+#                          browser test drives it with playwright-core)
 set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps openssl)
+  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps openssl chromium)
 fi
 
 binary_of() {

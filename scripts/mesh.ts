@@ -31,6 +31,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CONSOLE_PORT } from '../services/console/config';
 import { SERVICES, SERVICE_NAMES } from '../services/contracts/services';
 import { CONFIG_EXIT_CODE } from '../services/platform/config';
 import { LOCAL_DATABASE } from '../services/platform/database';
@@ -423,12 +424,18 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
+/** The console's environment: the faults token, its own port, and loopback unless HOST says otherwise (the services' URLs are their defaults). */
+function consoleEnv(base: NodeJS.ProcessEnv, host: string, faultsToken: string): NodeJS.ProcessEnv {
+  return { ...base, HOST: host, PORT: String(CONSOLE_PORT), FAULTS_TOKEN: faultsToken };
+}
+
 function banner(startedAt: number, admin: { token: string | undefined; generated: boolean }, faults: ReturnType<typeof faultsTokenFrom>): string {
   const lines = [
     '',
     `${paint(BOLD, `mesh ready in ${Date.now() - startedAt} ms`)} — try:`,
     '  curl -X POST localhost:8080/play/asset/123/user/1',
     '  curl localhost:8082/events/asset/123',
+    `The console (graph, player, fault switches; docs/console.md): http://127.0.0.1:${CONSOLE_PORT}`,
   ];
   const write = (bearer: string) =>
     `  curl -X POST localhost:8081/content/asset/789 -H "Authorization: Bearer ${bearer}" ` +
@@ -506,7 +513,7 @@ async function main(): Promise<number> {
   const startedAt = Date.now();
   const host = process.env['HOST'] || '127.0.0.1';
   const busy = [];
-  for (const { name, port } of services) if (!(await portFree(port, host))) busy.push(`${port} (${name})`);
+  for (const { name, port } of [...services, { name: 'console', port: CONSOLE_PORT }]) if (!(await portFree(port, host))) busy.push(`${port} (${name})`);
   if (busy.length > 0) {
     process.stderr.write(`mesh: port ${busy.join(', ')} on ${host} already in use: is another mesh running?\n`);
     return 1;
@@ -523,6 +530,17 @@ async function main(): Promise<number> {
       const main = join(root, 'dist', 'services', name, 'main.js');
       await supervisor.start({ ...processSpec(name, colours[i]!, 'service', process.execPath, [main], env), finalExitCodes: [CONFIG_EXIT_CODE] });
     }
+    // The console (docs/console.md): not one of the five, a page that reads their /metrics and holds the faults token.
+    await supervisor.start(
+      processSpec(
+        'console',
+        colours[5]!,
+        'service',
+        process.execPath,
+        [join(root, 'dist', 'services', 'console', 'main.js')],
+        consoleEnv(process.env, host, faults.token),
+      ),
+    );
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (const { name, port } of services) {
       while (!(await ready(`http://${reachable(host)}:${port}/readyz`))) {

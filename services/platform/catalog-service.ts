@@ -9,7 +9,7 @@ import { Database } from './database';
 import { assetNotFound } from './errors';
 import { createHttpApp, type AppParts } from './http';
 import { NatsLink } from './nats';
-import { notFoundAnswer, operation, type RequestExample, type ServiceApi } from './openapi';
+import { notFoundAnswer, operation, type Operation, type RequestExample, type ServiceApi } from './openapi';
 import { createRecordStore, seedEmptyTable, type RecordStore, type RecordTable } from './record-store';
 import type { ServiceDefinition } from './run-service';
 import { idSchema } from './validation';
@@ -38,6 +38,8 @@ export interface Catalog<T extends Record<string, string>> {
   sample: T;
   /** Examples of the service's own rules, beside those every catalog shows (seeded, unknown, token, body, id). */
   examples: { read?: RequestExample[]; write: RequestExample[] };
+  /** A paged list of the records (`GET <path>` and `GET <path>/after/:assetId`), for catalogs people browse. */
+  list?: { path: string; summary: string; pageSize: number; schema: z.ZodType<{ items: Array<{ id: string } & T>; next: string | null }> };
 }
 
 export type CatalogStore<T> = RecordStore<T>;
@@ -108,8 +110,50 @@ function catalogApi<T extends Record<string, string>>(catalog: Catalog<T>, deps:
           return { status: 'ok' as const };
         },
       }),
+      ...(catalog.list ? listOperations(catalog, catalog.list, store) : []),
     ],
   };
+}
+
+/**
+ * The paged list: the first page, and the page after an id. Keyset paging
+ * (ids in order, after the last one seen) stays right while others write,
+ * and each page costs one indexed query however deep it is.
+ */
+function listOperations<T extends Record<string, string>>(catalog: Catalog<T>, list: NonNullable<Catalog<T>['list']>, store: CatalogStore<T>): Operation[] {
+  const ok = {
+    description: `Up to ${list.pageSize} records in id order; \`next\` is the id to ask the page after, null on the last page`,
+    schema: list.schema,
+  };
+  const pageAfter = async (after: string | undefined) => {
+    // One more than a page: whether another page follows, without a count.
+    const rows = await store.page(after, list.pageSize + 1);
+    const items = rows.slice(0, list.pageSize).map(({ id, record }) => ({ id, ...record }));
+    return { items, next: rows.length > list.pageSize ? (items.at(-1)?.id ?? null) : null };
+  };
+  const seeded = Object.keys(catalog.seed).sort();
+  return [
+    operation({
+      method: 'get',
+      path: list.path,
+      summary: list.summary,
+      ok,
+      examples: [{ name: 'firstPage', summary: 'the first page', status: 200 }],
+      handle: () => pageAfter(undefined),
+    }),
+    operation({
+      method: 'get',
+      path: `${list.path}/after/:assetId`,
+      summary: `${list.summary}: the page after an id`,
+      params: assetParams,
+      ok,
+      examples: [
+        { name: 'nextPage', summary: 'the records after the first seeded id', params: { assetId: seeded[0] ?? 'a' }, status: 200 },
+        { name: 'invalidId', summary: 'an id with a dot', params: { assetId: 'a.b' }, status: 400 },
+      ],
+      handle: ({ params: { assetId } }) => pageAfter(assetId),
+    }),
+  ];
 }
 
 /** The catalog's Express app (createApp of metadata and cdnurl). */

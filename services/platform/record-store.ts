@@ -16,6 +16,8 @@ export interface RecordStore<T> {
   get(assetId: string): Promise<T | undefined>;
   /** Creates or replaces the record. */
   put(assetId: string, record: T): Promise<void>;
+  /** Up to `limit` records in asset id order, those after `after` when given (keyset paging: stable while others write). */
+  page(after: string | undefined, limit: number): Promise<Array<{ id: string; record: T }>>;
 }
 
 /** `INSERT` of one record: the asset id as $1, then the columns in order. */
@@ -25,6 +27,7 @@ const insertRow = ({ table, columns }: { table: string; columns: readonly string
 export function createRecordStore<T extends Record<string, string>>(db: Database, spec: RecordTable<T>): RecordStore<T> {
   const { table, columns } = spec;
   const select = `SELECT ${columns.join(', ')} FROM ${table} WHERE asset_id = $1`;
+  const page = `SELECT asset_id, ${columns.join(', ')} FROM ${table} WHERE $1::text IS NULL OR asset_id > $1 ORDER BY asset_id LIMIT $2`;
   const upsert = `${insertRow(spec)} ON CONFLICT (asset_id) DO UPDATE SET ${columns.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}, updated_at = now()`;
   return {
     async get(assetId) {
@@ -33,6 +36,10 @@ export function createRecordStore<T extends Record<string, string>>(db: Database
     },
     async put(assetId, record) {
       await db.query(upsert, [assetId, ...columns.map((c) => record[c])]);
+    },
+    async page(after, limit) {
+      const result = await db.query<T & { asset_id: string }>(page, [after ?? null, limit]);
+      return result.rows.map(({ asset_id, ...record }) => ({ id: asset_id, record: record as unknown as T }));
     },
   };
 }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { assetPageSchema } from '../../services/contracts/metadata';
 import { createApp } from '../../services/metadata/app';
 import { metadataCatalog } from '../../services/metadata/routes';
 import { createCatalogStore } from '../../services/platform/catalog-service';
@@ -35,6 +36,35 @@ describe('metadata reads', () => {
       .get('/content/asset/456')
       .expect(200);
     assert.deepEqual(res.body, { id: '456', title: 'Terminator', genre: 'action', summary: 'Summary for terminator' });
+  });
+});
+
+describe('metadata asset list', () => {
+  it('when the list is read a page at a time, then every asset comes once, in id order, and the last page says there is no next', async () => {
+    const app = await build();
+    const ids = Array.from({ length: 45 }, (_, i) => `a${String(i).padStart(2, '0')}`);
+    for (const id of ids) await request(app).post(`/content/asset/${id}`).set('content-type', 'application/json').send(asset).expect(200);
+    // Each page read with the contract the console parses it with.
+    const pages = [assetPageSchema.parse((await request(app).get('/content/assets').expect(200)).body)];
+    for (let next = pages[0]!.next; next !== null; next = pages.at(-1)!.next) {
+      pages.push(assetPageSchema.parse((await request(app).get(`/content/assets/after/${next}`).expect(200)).body));
+    }
+    assert.deepEqual(
+      pages.flatMap((page) => page.items.map((item) => item.id)),
+      ['123', '456', ...ids].sort(),
+    );
+    assert.deepEqual(
+      pages.map((page) => page.items.length),
+      [20, 20, 7],
+    );
+    assert.deepEqual(pages[0]!.items[0], { id: '123', title: 'It', genre: 'horror', summary: 'A very scary movie' });
+  });
+
+  it('when the page after an invalid id is asked, then 400 invalid_id', async () => {
+    const res = await request(await build())
+      .get('/content/assets/after/a.b')
+      .expect(400);
+    assertErrorShape(res.body, 'invalid_id');
   });
 });
 
