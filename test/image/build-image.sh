@@ -133,6 +133,9 @@ make_rootfs() {
     cp "$rootfs/usr/share/base-passwd/passwd.master" "$rootfs/etc/passwd"
     cp "$rootfs/usr/share/base-passwd/group.master" "$rootfs/etc/group"
     rm -rf "$rootfs/debootstrap"
+    # In a container the first stage links /proc to the host's instead of a
+    # mount point; a build step mounts its own there.
+    if [[ -L "$rootfs/proc" ]]; then rm "$rootfs/proc" && mkdir -m 0555 "$rootfs/proc"; fi
   fi
   node=$(node_bin "$arch")
   npm_root=$(npm_dir)
