@@ -37,10 +37,14 @@ export function nameServerSpan(route: string): void {
 export function continueTrace(req: IncomingMessage, next: () => void): void {
   const unsampled = tracing?.unsampledContext(req);
   if (!unsampled) return next();
-  // Bound, so the body parser's callbacks (req's 'data'/'end') run in it too.
-  context.bind(unsampled, req);
+  // Bound, so the body parser's callbacks (req's 'data'/'end') run in it too;
+  // a request without a body (every play) has none, and binding costs each request.
+  if (hasBody(req)) context.bind(unsampled, req);
   context.with(unsampled, next);
 }
+
+const hasBody = (req: IncomingMessage) =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** Headers that tell a peer its call belongs to an unsampled trace; none when not tracing or when sampled (undici's instrumentation sends those). */
 export function unsampledCallHeaders(): Record<string, string> | undefined {

@@ -20,7 +20,13 @@
 # on a busy machine, and the node-root stage needs the packages' files only.
 #
 # Usage: test/image/build-image.sh [--arch amd64|arm64] [IMAGE_NAME]
-#        (default: this machine's architecture, localhost/video-mesh:test)
+#          (default: this machine's architecture, this checkout's test image;
+#          another architecture's default name ends in -<arch>)
+#        test/image/build-image.sh [--arch amd64|arm64] --name
+#          (prints that default name)
+# The default name carries a hash of the checkout's path: two clones testing
+# on one machine (podman's image store is the machine's) never take each
+# other's image.
 # Needs: buildah, podman, debootstrap (apt-get install -y buildah podman debootstrap);
 #        for another architecture, qemu-user-static and binfmt-support with its
 #        binfmt_misc entry enabled (update-binfmts --enable qemu-aarch64)
@@ -28,7 +34,7 @@ set -euo pipefail
 
 readonly RECIPE_VERSION=1 # bump when the stand-in recipe below changes
 readonly SUITE=bookworm
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cache_dir="$repo_root/.cache/image"
 
 die() { echo "build-image: $*" >&2; exit 1; }
@@ -50,7 +56,10 @@ if [[ "${1:-}" == --arch ]]; then
   target_arch=$(debian_arch "$2")
   shift 2
 fi
-image_name=${1:-localhost/video-mesh:test}
+default_name="localhost/video-mesh:test-$(printf %s "$repo_root" | sha256sum | cut -c1-12)"
+[[ "$target_arch" == "$host_arch" ]] || default_name+="-$target_arch"
+if [[ ${1:-} == --name ]]; then echo "$default_name"; exit 0; fi
+image_name=${1:-$default_name}
 
 require_tools() {
   local tool missing=()

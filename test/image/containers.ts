@@ -8,8 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allPids, cmdlineOf } from '../../kit/proc';
-
-const repoRoot = join(__dirname, '..', '..', '..');
+import { REPO_ROOT } from '../../kit/processes';
 
 export function requireTools(): void {
   const missing = ['buildah', 'podman', 'debootstrap'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
@@ -17,7 +16,7 @@ export function requireTools(): void {
 }
 
 export function run(command: string, args: readonly string[], timeoutMs = 60_000): string {
-  const result = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  const result = spawnSync(command, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   assert.equal(result.status, 0, `${command} ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
   return result.stdout.trim();
 }
@@ -25,7 +24,7 @@ export function run(command: string, args: readonly string[], timeoutMs = 60_000
 /** Builds the image with test/image/build-image.sh (arguments before the name, such as --arch arm64); returns the seconds it took. */
 export function buildImage(image: string, options: readonly string[] = [], timeoutMs = 9 * 60_000): number {
   const started = Date.now();
-  run('bash', [join(repoRoot, 'test', 'image', 'build-image.sh'), ...options, image], timeoutMs);
+  run('bash', [join(REPO_ROOT, 'test', 'image', 'build-image.sh'), ...options, image], timeoutMs);
   return Math.round((Date.now() - started) / 1000);
 }
 

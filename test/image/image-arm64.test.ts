@@ -18,8 +18,9 @@ import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { startNats, type NatsServer } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 import { buildImage, removeContainers, requireTools, run, startFromImage, statusOf, type ServiceContainer } from './containers';
+import { testImageName } from './image-name';
 
-const image = 'localhost/video-mesh:test-arm64';
+const image = testImageName(['--arch', 'arm64']);
 const binfmtEntry = '/proc/sys/fs/binfmt_misc/qemu-aarch64';
 /**
  * An emulated node start costs about 16 times the CPU of a native one (play: 10 s against 0.6 s);

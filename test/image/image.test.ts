@@ -9,8 +9,9 @@ import { freePort } from '../../kit/ports';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { waitFor } from '../../kit/wait';
 import { buildImage, exited, removeContainers, requireTools, run, servicePid, startFromImage, statusOf } from './containers';
+import { testImageName } from './image-name';
 
-const image = 'localhost/video-mesh:test';
+const image = testImageName();
 const services = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
 
 describe('the image', { timeout: 10 * 60_000 }, () => {
