@@ -19,7 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../services/contracts/services';
-import { startMesh, type Mesh } from '../kit/mesh';
+import { MESH_RECORD_TOKEN, startMesh, type Mesh } from '../kit/mesh';
+import type { StoreService } from '../kit/postgres';
 import { readHistogram, sampleSum, scrape, type HistogramSample } from '../kit/metrics';
 import { startService, type RunningService } from '../kit/processes';
 import { waitFor } from '../kit/wait';
@@ -169,7 +170,8 @@ async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceNam
   const common = { NATS_URL: mesh.nats.url, LOG_LEVEL: 'warn' };
   const envOf = (name: ServiceName): NodeJS.ProcessEnv => ({
     ...common,
-    ...(SERVICES[name].database ? { DATABASE_URL: mesh.postgres.url } : {}),
+    ...(SERVICES[name].database ? { DATABASE_URL: mesh.postgres.urlFor(name as StoreService) } : {}),
+    ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),
     ...peerUrlEnv(name, (peer) => mesh.services[peer].url),
   });
   const times = Object.fromEntries(SERVICE_NAMES.map((name) => [name, [] as StartTimes[]])) as Record<ServiceName, StartTimes[]>;
@@ -218,7 +220,7 @@ async function main(settings: Settings): Promise<number> {
         origin: reporting.origin,
         method: 'POST',
         path: (i) => `/events/asset/benchrec/user/one${i % 500}`,
-        request: () => ({ headers: { 'idempotency-key': randomUUID() } }),
+        request: () => ({ headers: { 'idempotency-key': randomUUID(), authorization: `Bearer ${MESH_RECORD_TOKEN}` } }),
         concurrency: 1,
         seconds,
       });
@@ -228,7 +230,7 @@ async function main(settings: Settings): Promise<number> {
         method: 'POST',
         path: () => '/events',
         request: (i) => ({
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${MESH_RECORD_TOKEN}` },
           body: JSON.stringify({ events: Array.from({ length: batch }, (_, n) => viewEvent(`batch${(i * batch + n) % 500}`)) }),
         }),
         concurrency: 1,
@@ -335,6 +337,7 @@ async function main(settings: Settings): Promise<number> {
     drainListener = await startService('queue-listener', {
       NATS_URL: mesh.nats.url,
       REPORTING_URL: mesh.urls.reporting,
+      RECORD_TOKEN: MESH_RECORD_TOKEN,
       LOG_LEVEL: 'warn',
       NODE_OPTIONS: chart['queue-listener'].nodeOptions,
     });

@@ -8,15 +8,16 @@
 #                          rehearsal runs the chart's pods with (podman's
 #                          default crun refuses hosts with hybrid cgroups),
 #                          procps (ps: scripts/test stops its background
-#                          build by its process tree), and qemu-user-static
-#                          with binfmt-support (the arm64 image, built and
-#                          started under emulation), whose qemu-aarch64 entry
-#                          it enables where the kernel lets it
+#                          build by its process tree), openssl (the TLS
+#                          tests' certificates), and qemu-user-static with
+#                          binfmt-support (the arm64 image, built and started
+#                          under emulation), whose qemu-aarch64 entry it
+#                          enables where the kernel lets it
 set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps qemu-user-static binfmt-support)
+  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps openssl qemu-user-static binfmt-support)
 fi
 
 binary_of() {

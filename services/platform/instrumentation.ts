@@ -51,6 +51,17 @@ export function unsampledCallHeaders(): Record<string, string> | undefined {
   return tracing?.unsampledCallHeaders();
 }
 
+/**
+ * For the service that takes requests from outside the mesh: each request
+ * starts a new trace on this service's own sampling, whatever `traceparent`,
+ * `tracestate` or `baggage` it carries (a caller must not choose what is
+ * traced, nor the trace ids), and its server span links to the caller's span
+ * when one was sent. The services behind it keep following their callers.
+ */
+export function startTracesAtTheEdge(): void {
+  tracing?.startTracesAtTheEdge();
+}
+
 /** Exports what is batched; the last step of shutdown. */
 export async function flushTelemetry(): Promise<void> {
   await tracing?.shutdown();

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../../kit/processes';
 import { sampleSum, scrape } from '../../kit/metrics';
+import { MESH_RECORD_TOKEN } from '../../kit/mesh';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { waitFor } from '../../kit/wait';
 import type { ConsulDouble } from './consul-double';
@@ -152,7 +153,8 @@ export function slowPost(url: string, body: string): { finish(): Promise<number>
 /** The processes of a Consul-discovered mesh around one double, with two metadata instances. */
 export async function startConsulMesh(consul: ConsulDouble, options: { metadataEnv?: NodeJS.ProcessEnv; playEnv?: NodeJS.ProcessEnv } = {}) {
   const [nats, postgres]: [NatsServer, TestPostgres] = await Promise.all([startNats(), startPostgres()]);
-  const env = (extra: NodeJS.ProcessEnv = {}) => consulEnv(consul, { NATS_URL: nats.url, DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', ...extra });
+  const env = (extra: NodeJS.ProcessEnv = {}) =>
+    consulEnv(consul, { NATS_URL: nats.url, DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', RECORD_TOKEN: MESH_RECORD_TOKEN, ...extra });
   const [metadataA, metadataB, cdnurl, reporting] = await Promise.all([
     startService('metadata', env(options.metadataEnv)),
     startService('metadata', env(options.metadataEnv)),

@@ -82,7 +82,9 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
       const port = await freePort();
       // The store services migrate from the SQL files the image must carry: readiness proves they are there.
       const database: Record<string, string> = storeServices.has(service) ? { DATABASE_URL: postgres.url } : {};
-      const started = startFromImage(image, service, { PORT: String(port), ...database }, containers);
+      // Reporting and the listener refuse to start without the record token.
+      const token: Record<string, string> = service === 'reporting' || service === 'queue-listener' ? { RECORD_TOKEN: 'image-test-record-token' } : {};
+      const started = startFromImage(image, service, { PORT: String(port), ...database, ...token }, containers);
       const { child, output } = started;
       t.after(() => started.kill());
       const status = await waitFor(() => statusOf(`http://127.0.0.1:${port}/healthz`), {
