@@ -10,7 +10,13 @@ ARG BUILD_IMAGE=node:24.11.1-bookworm-slim
 ARG RUNTIME_IMAGE=node:24.11.1-bookworm-slim
 
 # ---- build: dev dependencies + tsc -> dist/ ---------------------------------
-FROM ${BUILD_IMAGE} AS build
+# The build and prod-deps stages run on the machine's own platform
+# (BUILDPLATFORM) whatever the target: tsc's output is JavaScript, and no
+# production dependency has a native part (no install script, binding.gyp,
+# prebuilt .node or other binary; test/image/image-arm64.test.ts checks the
+# image for foreign binaries). An arm64 image built on x86-64 then runs only
+# the node-root stage under emulation, not npm ci and tsc.
+FROM --platform=$BUILDPLATFORM ${BUILD_IMAGE} AS build
 # The architectures the image is built for (skaffold.yaml's release profile
 # and scripts/node-lts.sh name the same two): another fails here, plainly,
 # not halfway through npm ci. TARGETARCH is set by BuildKit and buildah.
@@ -33,7 +39,7 @@ COPY services ./services
 RUN npm run build
 
 # ---- prod-deps: production dependencies only --------------------------------
-FROM ${BUILD_IMAGE} AS prod-deps
+FROM --platform=$BUILDPLATFORM ${BUILD_IMAGE} AS prod-deps
 WORKDIR /app
 ENV NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
@@ -46,8 +52,9 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev
 # package tools, none of which a service runs: about a third of the image.
 # Copy out node, the shared libraries `ldd` names and the few files of /etc
 # that glibc and Node read; the runtime stage starts from scratch with them,
-# as Google's distroless images are built.
-FROM ${RUNTIME_IMAGE} AS node-root
+# as Google's distroless images are built. The target's platform, named: the
+# default, but buildah 1.28 would keep the build stages' BUILDPLATFORM.
+FROM --platform=$TARGETPLATFORM ${RUNTIME_IMAGE} AS node-root
 RUN set -eu; \
     root=/node-root; node=$(command -v node); \
     mkdir -p "$root/usr/local/bin" "$root/etc" "$root/tmp"; \

@@ -9,13 +9,16 @@
 #                          default crun refuses hosts with hybrid cgroups),
 #                          procps (ps: scripts/test stops its background
 #                          build by its process tree), openssl (the TLS
-#                          tests' certificates) and chromium (the console's
-#                          browser test drives it with playwright-core)
+#                          tests' certificates), chromium (the console's
+#                          browser test drives it with playwright-core), and
+#                          qemu-user-static with binfmt-support (the arm64
+#                          image, built and started under emulation), whose
+#                          qemu-aarch64 entry it enables where the kernel lets it
 set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps openssl chromium)
+  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps openssl chromium qemu-user-static binfmt-support)
 fi
 
 binary_of() {
@@ -23,6 +26,8 @@ binary_of() {
     prometheus) echo promtool ;;
     prometheus-alertmanager) echo amtool ;;
     procps) echo ps ;;
+    qemu-user-static) echo qemu-aarch64-static ;;
+    binfmt-support) echo update-binfmts ;;
     *) echo "$1" ;;
   esac
 }
@@ -38,11 +43,28 @@ installed() {
   command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]]
 }
 
+# The kernel runs aarch64 binaries through qemu once binfmt_misc is mounted
+# and the entry enabled. Best effort: where a sandbox refuses it, the arm64
+# image test says so in its skip reason and everything else goes on.
+enable_arm64_emulation() {
+  [[ "${1:-mesh}" == test && "$(uname -m)" != aarch64 ]] || return 0
+  grep -qsx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 && return 0
+  local as_root=()
+  [[ $(id -u) -eq 0 ]] || as_root=(sudo -n)
+  { [[ -f /proc/sys/fs/binfmt_misc/register ]] ||
+    "${as_root[@]}" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; } >/dev/null 2>&1 &&
+    "${as_root[@]}" update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 ||
+    echo "install-deps: cannot register qemu-aarch64 with binfmt_misc here: the arm64 image test will skip" >&2
+}
+
 missing=()
 for pkg in "${want[@]}"; do
   installed "$pkg" || missing+=("$pkg")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -eq 0 ]]; then
+  enable_arm64_emulation "${1:-mesh}"
+  exit 0
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Missing: ${missing[*]}. Install them with your package manager (Debian/Ubuntu: apt-get install ${missing[*]})." >&2
@@ -60,3 +82,4 @@ fi
 echo "Installing ${missing[*]} with apt-get..." >&2
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+enable_arm64_emulation "${1:-mesh}"

@@ -10,7 +10,20 @@ import { SERVICE_VERSION } from '../../services/platform/version';
 import { sampleSum, scrape } from '../../kit/metrics';
 import { waitFor } from '../../kit/wait';
 import { ConsulDouble } from './consul-double';
-import { ACL_TOKEN, METADATA_ROUTE, criticalInstance, drivePlays, failed, instanceIdOf, play, served, slowPost, startConsulMesh, summary } from './support';
+import {
+  ACL_TOKEN,
+  METADATA_ROUTE,
+  PATIENT_PLAY,
+  criticalInstance,
+  drivePlays,
+  failed,
+  instanceIdOf,
+  play,
+  served,
+  slowPost,
+  startConsulMesh,
+  summary,
+} from './support';
 
 describe('services discovered through Consul (double)', () => {
   let consul: ConsulDouble;
@@ -175,7 +188,7 @@ describe('services discovered through Consul (double)', () => {
     );
     await waitFor(async () => sampleSum(await scrape(mesh.metadataA.url), 'discovery_registered') === 0, { what: 'registered gauge 0' });
 
-    const late = await mesh.startService('play', { ...mesh.staticUrls, PLAY_DEADLINE_MS: '3000', SHED_EVENT_LOOP_DELAY_MS: '4000', CATALOG_CACHE_MAX: '0' });
+    const late = await mesh.startService('play', { ...mesh.staticUrls, ...PATIENT_PLAY, CATALOG_CACHE_MAX: '0' });
     const r = await play(late.url);
     assert.equal(failed(r), false, JSON.stringify(r));
     const lateMetrics = await scrape(late.url);

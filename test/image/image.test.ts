@@ -3,64 +3,16 @@
 // from the built image, as the image's non-root user: /healthz must answer 200,
 // and SIGTERM sent to node must end it cleanly (exec-form CMD, no shell).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../../kit/ports';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
-import { allPids, cmdlineOf } from '../../kit/proc';
 import { waitFor } from '../../kit/wait';
+import { buildImage, exited, removeContainers, requireTools, run, servicePid, startFromImage, statusOf } from './containers';
 import { testImageName } from './image-name';
 
-const repoRoot = join(__dirname, '..', '..', '..');
 const image = testImageName();
 const services = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
-
-function requireTools(): void {
-  const missing = ['buildah', 'podman', 'debootstrap'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
-  assert.deepEqual(missing, [], `missing ${missing.join(', ')}: apt-get install -y buildah podman debootstrap`);
-}
-
-function run(command: string, args: readonly string[], timeoutMs = 60_000): string {
-  const result = spawnSync(command, args, { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
-  assert.equal(result.status, 0, `${command} ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
-  return result.stdout.trim();
-}
-
-/** The status of one GET, answered within a second. */
-async function statusOf(url: string): Promise<number> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-  await res.arrayBuffer();
-  return res.status;
-}
-
-/** The pid of the node process of that service started with that PORT (buildah does not forward signals). */
-function servicePid(service: string, port: number): number | undefined {
-  return allPids().find((pid) => {
-    const cmdline = cmdlineOf(pid);
-    if (!cmdline.includes(`dist/services/${service}/main.js`) || !/(^|\/)node$/.test(cmdline[0] ?? '')) return false;
-    try {
-      return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`PORT=${port}`);
-    } catch {
-      return false; // The process ended while we looked.
-    }
-  });
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) {
-      resolve(child.exitCode);
-      return;
-    }
-    const timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms`)), timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
-}
 
 describe('the image', { timeout: 10 * 60_000 }, () => {
   const containers: string[] = [];
@@ -69,13 +21,11 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
   before(async () => {
     requireTools();
     postgres = await startPostgres();
-    const started = Date.now();
-    run('bash', [join(repoRoot, 'test', 'image', 'build-image.sh'), image], 9 * 60_000);
-    console.log(`image built in ${Math.round((Date.now() - started) / 1000)} s`);
+    console.log(`image built in ${buildImage(image)} s`);
   });
 
   after(async () => {
-    for (const container of containers) spawnSync('buildah', ['rm', container]);
+    removeContainers(containers);
     await postgres?.remove();
   });
 
@@ -129,57 +79,25 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
   for (const service of services) {
     const what = storeServices.has(service) ? '/healthz answers 200, it migrates a real database and is ready,' : '/healthz answers 200';
     test(`when ${service} is started from the image, then ${what} and SIGTERM ends it cleanly`, async (t) => {
-      const container = run('buildah', ['from', '--name', `video-mesh-test-${service}-${process.pid}`, image]);
-      containers.push(container);
       const port = await freePort();
       // The store services migrate from the SQL files the image must carry: readiness proves they are there.
-      const database = storeServices.has(service) ? ['--env', `DATABASE_URL=${postgres.url}`] : [];
+      const database: Record<string, string> = storeServices.has(service) ? { DATABASE_URL: postgres.url } : {};
       // Reporting and the listener refuse to start without the record token.
-      if (service === 'reporting' || service === 'queue-listener') database.push('--env', 'RECORD_TOKEN=image-test-record-token');
-      const child = spawn(
-        'buildah',
-        [
-          'run',
-          '--isolation=chroot',
-          '--env',
-          `PORT=${port}`,
-          '--env',
-          'HOST=127.0.0.1',
-          '--env',
-          'LOG_LEVEL=warn',
-          ...database,
-          container,
-          '--',
-          'node',
-          `dist/services/${service}/main.js`,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let output = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        output += d.toString();
-      });
-      child.stderr?.on('data', (d: Buffer) => {
-        output += d.toString();
-      });
-      t.after(() => {
-        if (child.exitCode === null) {
-          const pid = servicePid(service, port);
-          if (pid) process.kill(pid, 'SIGKILL');
-          child.kill('SIGKILL');
-        }
-      });
+      const token: Record<string, string> = service === 'reporting' || service === 'queue-listener' ? { RECORD_TOKEN: 'image-test-record-token' } : {};
+      const started = startFromImage(image, service, { PORT: String(port), ...database, ...token }, containers);
+      const { child, output } = started;
+      t.after(() => started.kill());
       const status = await waitFor(() => statusOf(`http://127.0.0.1:${port}/healthz`), {
         what: `${service} answering /healthz`,
         timeoutMs: 30_000,
         everyMs: 200,
       }).catch((error: Error) => {
-        throw new Error(`${error.message}\n${output}`);
+        throw new Error(`${error.message}\n${output()}`);
       });
-      assert.equal(status, 200, output);
+      assert.equal(status, 200, output());
       if (storeServices.has(service)) {
         await waitFor(async () => (await statusOf(`http://127.0.0.1:${port}/readyz`)) === 200, {
-          what: `${service} ready\n${output}`,
+          what: `${service} ready`,
           timeoutMs: 30_000,
         });
       }
@@ -188,7 +106,7 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
       const uid = /Uid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
       assert.equal(uid, '1000', `${service} runs as uid ${uid}`);
       process.kill(pid, 'SIGTERM');
-      assert.equal(await exited(child, 20_000), 0, `exit after SIGTERM:\n${output}`);
+      assert.equal(await exited(child, 20_000), 0, `exit after SIGTERM:\n${output()}`);
     });
   }
 });
