@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { ASSET_LIST_PATH, assetPageSchema, type AssetPage } from '../contracts/metadata';
@@ -20,7 +19,8 @@ export interface PlayResult {
   /** play's answer when it was a 200; its error body otherwise. */
   body: unknown;
   /** The trace the console started for this play (play continues it when tracing is on). */
-  traceId: string;
+  /** The trace play recorded this play in; null when it was not sampled. */
+  traceId: string | null;
 }
 
 const errorBody = z.object({ error: z.string(), message: z.string().optional() }).passthrough();
@@ -48,7 +48,7 @@ export class Backends {
       } catch {
         // Not JSON: the status says enough.
       }
-      return { status: res.statusCode, json };
+      return { status: res.statusCode, json, headers: res.headers };
     } catch (err) {
       throw new BackendError(`${init.method ?? 'GET'} ${url} failed`, { cause: err });
     }
@@ -61,13 +61,12 @@ export class Backends {
     return assetPageSchema.parse(json);
   }
 
-  /** A play, in a trace of its own: the console sends a sampled traceparent, so the trace link leads somewhere. */
+  /** A play, and the trace play gave it (its `traceresponse` header, sent when the trace is sampled). */
   async play(assetId: string, userId: string): Promise<PlayResult> {
-    const traceId = randomBytes(16).toString('hex');
-    const parent = randomBytes(8).toString('hex');
     const path = `/play/asset/${encodeURIComponent(assetId)}/user/${encodeURIComponent(userId)}`;
-    const { status, json } = await this.call(`${this.urls.play}${path}`, { method: 'POST', headers: { traceparent: `00-${traceId}-${parent}-01` } });
+    const { status, json, headers } = await this.call(`${this.urls.play}${path}`, { method: 'POST' });
     const body = status === 200 ? playbackSchema.parse(json) : errorBody.safeParse(json).success ? json : { error: `status ${status}` };
+    const traceId = /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/.exec(String(headers['traceresponse'] ?? ''))?.[1] ?? null;
     return { status, body, traceId };
   }
 

@@ -41,9 +41,11 @@ function logLines(output: string): Array<Record<string, unknown>> {
 
 const uniqueUser = () => `trace-${randomBytes(6).toString('hex')}`;
 
-async function play(baseUrl: string, userId: string, headers: Record<string, string> = {}): Promise<void> {
+/** A play answered 200; play's `traceresponse` header, null without one. */
+async function play(baseUrl: string, userId: string, headers: Record<string, string> = {}): Promise<string | null> {
   const res = await fetch(`${baseUrl}/play/asset/123/user/${userId}`, { method: 'POST', headers });
   assert.equal(res.status, 200, await res.text());
+  return res.headers.get('traceresponse');
 }
 
 /** A play by a new user; that user. */
@@ -177,10 +179,11 @@ describe('tracing across the mesh', () => {
     const userId = uniqueUser();
     const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') };
     // Not sampled, with baggage: at the edge neither the flag nor the ids nor the baggage decide anything.
-    await play(running().urls.play, userId, { traceparent: `00-${caller.traceId}-${caller.spanId}-00`, baggage: 'user=forged' });
+    const traceResponse = await play(running().urls.play, userId, { traceparent: `00-${caller.traceId}-${caller.spanId}-00`, baggage: 'user=forged' });
     const trace = await traceOfPlay(userId);
     const playServer = trace.one({ service: 'play', kind: 'SERVER', route: PLAY_ROUTE });
     assert.notEqual(playServer.traceId, caller.traceId, 'the caller did not choose the trace id');
+    assert.equal(traceResponse, `00-${playServer.traceId}-${playServer.spanId}-01`, 'play tells the caller which trace it recorded');
     assert.equal(playServer.parentSpanId, undefined, 'play is where the trace starts');
     assert.deepEqual(
       playServer.links.map((l) => [l.traceId, l.spanId]),
@@ -213,11 +216,14 @@ describe('tracing across the mesh', () => {
       await waitFor(async () => (await fetch(`${unsampled.url}/readyz`)).ok, { what: 'second play ready' });
       const consumersBefore = receiver.spans().filter((s) => s.kind === 'CONSUMER').length;
       const userId = uniqueUser();
-      await play(unsampled.url, userId);
-      await play(unsampled.url, userId);
       // A caller that sampled its trace is not followed: play is the edge, its own ratio decides.
       const callerTraceId = randomBytes(16).toString('hex');
-      await play(unsampled.url, userId, { traceparent: `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01` });
+      const traceResponses = [
+        await play(unsampled.url, userId),
+        await play(unsampled.url, userId),
+        await play(unsampled.url, userId, { traceparent: `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01` }),
+      ];
+      assert.deepEqual(traceResponses, [null, null, null], 'no traceresponse names a trace that was not recorded');
       await waitFor(
         async () => {
           const res = await fetch(`${running().urls.reporting}/events/user/${userId}`);

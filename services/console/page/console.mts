@@ -259,13 +259,14 @@ async function play(event: SubmitEvent): Promise<void> {
   const answer = byId('answer');
   answer.replaceChildren(el('p', {}, 'Playing…'));
   try {
-    const result = await api<{ status: number; body: Record<string, unknown>; traceId: string }>(
+    const result = await api<{ status: number; body: Record<string, unknown>; traceId: string | null }>(
       `/api/play/${encodeURIComponent(assetId)}/${encodeURIComponent(userId)}`,
       { method: 'POST' },
     );
     const parts: Node[] = [el('p', {}, `play answered ${result.status}`), answerList(result.body, result.status)];
-    if (traceUrl)
+    if (traceUrl && result.traceId)
       parts.push(el('p', {}, el('a', { href: traceUrl.replace('{traceId}', result.traceId), target: '_blank', rel: 'noopener' }, `Trace ${result.traceId}`)));
+    else if (traceUrl) parts.push(el('p', {}, 'This play was not sampled for tracing (play decides, at its sampling ratio).'));
     const counts = el('p', { id: 'counts', 'aria-live': 'polite' });
     parts.push(counts);
     answer.replaceChildren(...parts);
