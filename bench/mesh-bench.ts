@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../services/contracts/services';
-import { startMesh, type Mesh } from '../kit/mesh';
+import { natsEnvOf, startMesh, type Mesh } from '../kit/mesh';
 import { readHistogram, sampleSum, scrape, type HistogramSample } from '../kit/metrics';
 import { startService, type RunningService } from '../kit/processes';
 import { waitFor } from '../kit/wait';
@@ -157,9 +157,9 @@ async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>
 
 /** A second instance of each service next to the running mesh, timed from spawn to ready, `rounds` times. */
 async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceName, StartTimes[]>> {
-  const common = { NATS_URL: mesh.nats.url, LOG_LEVEL: 'warn' };
   const envOf = (name: ServiceName): NodeJS.ProcessEnv => ({
-    ...common,
+    ...natsEnvOf(mesh.nats, name),
+    LOG_LEVEL: 'warn',
     ...(SERVICES[name].database ? { DATABASE_URL: mesh.postgres.url } : {}),
     ...peerUrlEnv(name, (peer) => mesh.services[peer].url),
   });
@@ -297,7 +297,7 @@ async function main(settings: Settings): Promise<number> {
 
     // The backlog: the listener stopped, events piled up in JetStream, then the listener started.
     await mesh.services['queue-listener'].stop();
-    const nc = await connect({ servers: mesh.nats.url });
+    const nc = await connect(mesh.nats.connectOptions());
     const js = jetstream(nc);
     const user = `drain${randomUUID().slice(0, 8)}`;
     for (let i = 0; i < backlog; i += 500) {
@@ -311,7 +311,7 @@ async function main(settings: Settings): Promise<number> {
     await nc.close();
     const drainStart = Date.now();
     drainListener = await startService('queue-listener', {
-      NATS_URL: mesh.nats.url,
+      ...mesh.nats.env('queue-listener'),
       REPORTING_URL: mesh.urls.reporting,
       LOG_LEVEL: 'warn',
       NODE_OPTIONS: chart['queue-listener'].nodeOptions,

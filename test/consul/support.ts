@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
+import { natsEnvOf } from '../../kit/mesh';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../../kit/processes';
 import { sampleSum, scrape } from '../../kit/metrics';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
@@ -152,20 +153,24 @@ export function slowPost(url: string, body: string): { finish(): Promise<number>
 /** The processes of a Consul-discovered mesh around one double, with two metadata instances. */
 export async function startConsulMesh(consul: ConsulDouble, options: { metadataEnv?: NodeJS.ProcessEnv; playEnv?: NodeJS.ProcessEnv } = {}) {
   const [nats, postgres]: [NatsServer, TestPostgres] = await Promise.all([startNats(), startPostgres()]);
-  const env = (extra: NodeJS.ProcessEnv = {}) => consulEnv(consul, { NATS_URL: nats.url, DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', ...extra });
+  const env = (name: ServiceName, extra: NodeJS.ProcessEnv = {}) =>
+    consulEnv(consul, { ...natsEnvOf(nats, name), DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', ...extra });
   const [metadataA, metadataB, cdnurl, reporting] = await Promise.all([
-    startService('metadata', env(options.metadataEnv)),
-    startService('metadata', env(options.metadataEnv)),
-    startService('cdnurl', env()),
-    startService('reporting', env()),
+    startService('metadata', env('metadata', options.metadataEnv)),
+    startService('metadata', env('metadata', options.metadataEnv)),
+    startService('cdnurl', env('cdnurl')),
+    startService('reporting', env('reporting')),
   ]);
   const staticUrls = { METADATA_URL: metadataA.url, CDNURL_URL: cdnurl.url, REPORTING_URL: reporting.url };
   // A generous backend timeout: the machine running the tests may be busy with other work.
   const [playService, listener] = await Promise.all([
     // No catalog cache: these tests watch how play spreads its calls over metadata instances.
-    startService('play', env({ ...staticUrls, PLAY_DEADLINE_MS: '3000', SHED_EVENT_LOOP_DELAY_MS: '4000', CATALOG_CACHE_MAX: '0', ...options.playEnv })),
+    startService(
+      'play',
+      env('play', { ...staticUrls, PLAY_DEADLINE_MS: '3000', SHED_EVENT_LOOP_DELAY_MS: '4000', CATALOG_CACHE_MAX: '0', ...options.playEnv }),
+    ),
     // A static URL where nothing listens: every view it records went to an address from Consul.
-    startService('queue-listener', env({ REPORTING_URL: 'http://127.0.0.1:9', RETRY_MAX_DELAY_MS: '1000' })),
+    startService('queue-listener', env('queue-listener', { REPORTING_URL: 'http://127.0.0.1:9', RETRY_MAX_DELAY_MS: '1000' })),
   ]);
   const all: RunningService[] = [metadataA, metadataB, cdnurl, reporting, playService, listener];
   await Promise.all([metadataA, metadataB, cdnurl, reporting].map((s) => passing(consul, s, 15_000)));
@@ -191,7 +196,7 @@ export async function startConsulMesh(consul: ConsulDouble, options: { metadataE
     staticUrls,
     env,
     async startService(name: ServiceName, extra: NodeJS.ProcessEnv = {}) {
-      const service = await startService(name, env(extra));
+      const service = await startService(name, env(name, extra));
       all.push(service);
       return service;
     },

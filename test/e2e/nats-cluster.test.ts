@@ -111,7 +111,7 @@ describe('the production broker: three NATS servers, the stream at three replica
       nats: cluster,
       envFor: { play: replicas, 'queue-listener': { ...replicas, RETRY_MAX_DELAY_MS: '500' } },
     });
-    nc = await connect({ servers: cluster.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    nc = await connect({ ...cluster.connectOptions(), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     jsm = await jetstreamManager(nc);
   });
   after(async () => {

@@ -173,7 +173,7 @@ describe('tracing across the mesh', () => {
     let unsampled: RunningService | undefined;
     try {
       unsampled = await startService('play', {
-        NATS_URL: running().nats.url,
+        ...running().nats.env('play'),
         METADATA_URL: running().urls.metadata,
         CDNURL_URL: running().urls.cdnurl,
         REPORTING_URL: running().urls.reporting,

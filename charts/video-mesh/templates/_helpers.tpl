@@ -114,7 +114,7 @@ NetworkPolicies both derive from it.
 play:
   peers: [metadata, cdnurl, reporting]
   nats: true
-  eventStream: true
+  eventStream: false
   database: false
   adminToken: false
   recordToken: false
