@@ -37,6 +37,7 @@ import { DONE, repeatUntilStopped, type BackoffRange } from '../services/platfor
 import { readCommandLine, runCommand } from './args';
 import { serverUser, startLocalPostgres } from './local-postgres';
 import { meshConfigProblems } from './mesh-config';
+import { localNats } from './mesh-nats-auth';
 import { meshPostgresDir } from './mesh-postgres-dir';
 
 const root = resolve(__dirname, '..', '..');
@@ -457,7 +458,12 @@ function checkServiceConfigs(envs: ReadonlyArray<{ name: string; env: NodeJS.Pro
 async function main(): Promise<number> {
   const admin = adminTokenFrom(process.env);
   const faults = faultsTokenFrom(process.env, admin);
-  const envs = services.map((service) => ({ ...service, env: serviceEnv(process.env, service, { admin: admin.token, faults: faults.token }) }));
+  // Without a NATS_URL of the user's, the runner's own server, with every service's identity (scripts/mesh-nats-auth.ts).
+  const nats = process.env['NATS_URL'] ? undefined : localNats(join(root, '.cache', 'nats-local'));
+  const envs = services.map((service) => ({
+    ...service,
+    env: { ...serviceEnv(process.env, service, { admin: admin.token, faults: faults.token }), ...nats?.envOf(service.name) },
+  }));
   if (!checkServiceConfigs(envs, faults)) return CONFIG_EXIT_CODE;
   // A service that still exits with a configuration error stops the mesh: no restart would mend it.
   let exitCode = 0;
@@ -491,11 +497,9 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    if (!process.env['NATS_URL']) {
-      const storeDir = join(root, '.cache', 'nats-local');
-      mkdirSync(storeDir, { recursive: true });
-      const args = ['-js', '-a', '127.0.0.1', '-p', '4222', '-m', '8222', '-sd', storeDir];
-      await supervisor.start(processSpec('nats', colours[5]!, 'infrastructure', natsServer(), args, process.env));
+    if (nats) {
+      await supervisor.start(processSpec('nats', colours[5]!, 'infrastructure', natsServer(), nats.args, process.env));
+      sayMesh(`nats: each service connects as its own identity, with the chart's permissions; no TLS on loopback. The operator's NATS_URL (npm run dead-letters): $(cat ${nats.operatorUrlFile})`);
     }
     if (!process.env['DATABASE_URL']) await supervisor.start(postgresSpec(colours[5]!));
     for (const [i, { name, env }] of envs.entries()) {
