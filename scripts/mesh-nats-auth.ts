@@ -26,7 +26,10 @@ export interface LocalNats {
 /** Kept passwords, with a new one for every identity that has none yet. */
 function passwordsIn(file: string): Record<NatsIdentity, string> {
   const kept = existsSync(file) ? passwordsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8'))) : undefined;
-  const passwords = Object.fromEntries(NATS_IDENTITIES.map((identity) => [identity, kept?.data?.[identity] ?? newNatsPassword()])) as Record<NatsIdentity, string>;
+  const passwords = Object.fromEntries(NATS_IDENTITIES.map((identity) => [identity, kept?.data?.[identity] ?? newNatsPassword()])) as Record<
+    NatsIdentity,
+    string
+  >;
   writeFileSync(file, `${JSON.stringify(passwords, null, 2)}\n`, { mode: 0o600 });
   return passwords;
 }
