@@ -178,7 +178,7 @@ describe('the record token', () => {
 });
 
 describe("the EVENTS stream's replicas", () => {
-  test('when rendered, then play and queue-listener, and only they, get EVENTS_STREAM_REPLICAS: 1 by default, 3 in production', () => {
+  test('when rendered, then queue-listener, which sets the stream up, and only it, gets EVENTS_STREAM_REPLICAS: 1 by default, 3 in production', () => {
     for (const [options, expected] of [
       [{}, '1'],
       [production, '3'],
@@ -186,7 +186,7 @@ describe("the EVENTS stream's replicas", () => {
       const manifests = render(4, options);
       for (const service of serviceNames) {
         const replicas = containerEnv(container(deployment(manifests, service))).get('EVENTS_STREAM_REPLICAS')?.value;
-        assert.equal(replicas, service === 'play' || service === 'queue-listener' ? expected : undefined, service);
+        assert.equal(replicas, service === 'queue-listener' ? expected : undefined, service);
       }
     }
   });
