@@ -18,6 +18,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Ajv from 'ajv';
 import ts from 'typescript';
 import { repoRoot, type Manifest } from './helm';
 
@@ -143,4 +144,29 @@ export async function assertValidObjects(manifests: readonly Manifest[]): Promis
     assert.deepEqual(errors, [], `Kubernetes ${set.kubernetes}`);
     assert.deepEqual(unknownFieldErrors(objects, set), [], `Kubernetes ${set.kubernetes}`);
   }
+}
+
+/**
+ * A CRD's schema as the API server applies it to a create: unknown fields are
+ * an error (kubectl's strict validation) rather than silently pruned.
+ */
+function strictCrdSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(strictCrdSchema);
+  if (typeof node !== 'object' || node === null) return node;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(node)) out[k] = strictCrdSchema(v);
+  if (out['properties'] !== undefined && out['additionalProperties'] === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) {
+    out['additionalProperties'] = false;
+  }
+  return out;
+}
+
+/** A validator of one served version of a CustomResourceDefinition (another chart's), returning the errors of an object. */
+export function crdValidator(crd: Manifest, version: string): (object: unknown) => string[] {
+  const versions = (crd['spec'] as { versions: Array<{ name: string; served: boolean; schema: { openAPIV3Schema: unknown } }> }).versions;
+  const served = versions.find((v) => v.name === version);
+  assert.ok(served?.served, `${crd.metadata.name} does not serve ${version}`);
+  // The schema carries Kubernetes' x-kubernetes-* keywords, unknown to ajv's strict mode.
+  const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(strictCrdSchema(served.schema.openAPIV3Schema) as object);
+  return (object) => (validate(object) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
 }

@@ -10,11 +10,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import Ajv from 'ajv';
 import { parse } from 'yaml';
 import { addonSkip, addonValues, addonVersion, announceAddonSkip, at, container, one, podTemplate, renderAddon, startupBudgetSeconds } from './addons';
 import { chartDir, helmMajors, render, repoRoot, type HelmMajor, type Manifest } from './helm';
-import { assertValidObjects } from './k8s-schema';
+import { assertValidObjects, crdValidator } from './k8s-schema';
 import { chartActors, isAllowed, policiesOf, selectorMatches, workloadActor, type Actor } from './netpol';
 import { kubeVersions } from './scenarios';
 
@@ -271,29 +270,8 @@ function theCluster(manifests: readonly Manifest[]): Manifest {
   return cluster;
 }
 
-/**
- * A CRD's schema as the API server applies it to a create: unknown fields are
- * an error (kubectl's strict validation) rather than silently pruned.
- */
-function strictCrdSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(strictCrdSchema);
-  if (typeof node !== 'object' || node === null) return node;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(node)) out[k] = strictCrdSchema(v);
-  if (out['properties'] !== undefined && out['additionalProperties'] === undefined && out['x-kubernetes-preserve-unknown-fields'] !== true) {
-    out['additionalProperties'] = false;
-  }
-  return out;
-}
-
 function clusterValidator(operator: readonly Manifest[]): (cluster: unknown) => string[] {
-  const crd = one(operator, 'CustomResourceDefinition', 'clusters.postgresql.cnpg.io');
-  const versions = (crd['spec'] as { versions: Array<{ name: string; served: boolean; schema: { openAPIV3Schema: unknown } }> }).versions;
-  const v1 = versions.find((v) => v.name === 'v1');
-  assert.ok(v1?.served, 'the Cluster CRD does not serve v1');
-  // The schema carries Kubernetes' x-kubernetes-* keywords, unknown to ajv's strict mode.
-  const validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(strictCrdSchema(v1.schema.openAPIV3Schema) as object);
-  return (cluster) => (validate(cluster) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
+  return crdValidator(one(operator, 'CustomResourceDefinition', 'clusters.postgresql.cnpg.io'), 'v1');
 }
 
 describe('CloudNativePG, the production database', () => {

@@ -8,14 +8,20 @@
 # "node" user with uid 1000 as in the official image. It is cached under .cache/image keyed
 # by a hash of everything that goes into it; a fresh checkout builds it (~1 min).
 #
-# Usage: test/image/build-image.sh [IMAGE_NAME]   (default localhost/video-mesh:test)
+# Usage: test/image/build-image.sh [IMAGE_NAME]   (default: this checkout's test image)
+#        test/image/build-image.sh --name         (prints that default name)
+# The default name carries a hash of the checkout's path: two clones testing
+# on one machine (podman's image store is the machine's) never take each
+# other's image.
 # Needs: buildah, podman, debootstrap (apt-get install -y buildah podman debootstrap)
 set -euo pipefail
 
 readonly RECIPE_VERSION=1 # bump when the stand-in recipe below changes
 readonly SUITE=bookworm
-image_name=${1:-localhost/video-mesh:test}
-repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
+default_name="localhost/video-mesh:test-$(printf %s "$repo_root" | sha256sum | cut -c1-12)"
+if [[ ${1:-} == --name ]]; then echo "$default_name"; exit 0; fi
+image_name=${1:-$default_name}
 cache_dir="$repo_root/.cache/image"
 
 die() { echo "build-image: $*" >&2; exit 1; }

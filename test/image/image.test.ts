@@ -11,9 +11,10 @@ import { freePort } from '../../kit/ports';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { allPids, cmdlineOf } from '../../kit/proc';
 import { waitFor } from '../../kit/wait';
+import { testImageName } from './image-name';
 
 const repoRoot = join(__dirname, '..', '..', '..');
-const image = 'localhost/video-mesh:test';
+const image = testImageName();
 const services = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
 
 function requireTools(): void {

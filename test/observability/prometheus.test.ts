@@ -206,7 +206,8 @@ describe('dashboards and alert rules against a running mesh', { timeout: 180_000
     for (const rule of rules) {
       assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
       if (rule.type === 'recording') continue;
-      const allowed = mayMatchOnHealthyMesh.has(rule.name) ? ['inactive', 'pending'] : ['inactive'];
+      // An allowed rule depends on the machine's load, which may last past its `for`.
+      const allowed = mayMatchOnHealthyMesh.has(rule.name) ? ['inactive', 'pending', 'firing'] : ['inactive'];
       assert.ok(allowed.includes(rule.state ?? ''), `${rule.name} is ${rule.state ?? '?'} on a healthy mesh`);
     }
   });

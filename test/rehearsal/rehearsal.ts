@@ -45,10 +45,11 @@ import type { PodEnvironment, RunningPod } from './pods';
 import type { ProbeFailure } from './probes';
 import { rehearsalOverrides, renderForRehearsal, skaffoldDevRelease, type DevRelease } from './render';
 import { rollingRestart, type RollingUpdateResult } from './rolling-update';
+import { testImageName } from '../image/image-name';
 import { play, settledViews, steadyPlays, type TrafficResult } from './views';
 
 /** The image test's image, which test/image/build-image.sh keeps up to date by content. */
-const BUILT_IMAGE = 'localhost/video-mesh:test';
+const BUILT_IMAGE = testImageName();
 const REPOSITORY = 'localhost/video-mesh';
 const TAG_PREFIX = 'rehearsal-';
 

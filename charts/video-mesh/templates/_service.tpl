@@ -12,7 +12,7 @@ Called once per entry of .Values.services from services.yaml with
 {{- $topo := required (printf "unknown service %q" $name) (get $topology $name) }}
 {{- $ctx := dict "root" $root "component" $name }}
 {{- $fullName := include "video-mesh.componentName" $ctx }}
-{{- $consulAddr := include "video-mesh.consulAddr" $root }}
+{{- $consulAddr := include "video-mesh.servicesConsulAddr" $root }}
 {{- $scales := or (gt (int $svc.replicas) 1) $svc.autoscaling.enabled }}
 ---
 apiVersion: v1
@@ -39,6 +39,13 @@ spec:
       port: {{ $svc.port }}
       targetPort: http
       protocol: TCP
+    {{- if $root.Values.mesh.enabled }}
+    # The merged metrics the ServiceMonitor scrapes in mesh mode.
+    - name: metrics
+      port: {{ include "video-mesh.meshMetricsPort" $root }}
+      targetPort: {{ include "video-mesh.meshMetricsPort" $root }}
+      protocol: TCP
+    {{- end }}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -64,7 +71,7 @@ spec:
       labels:
         {{- include "video-mesh.labels" $ctx | nindent 8 }}
       {{- $checksum := include "video-mesh.secretsChecksum" (dict "root" $root "topo" $topo "name" $name) }}
-      {{- if or $checksum $root.Values.podAnnotations }}
+      {{- if or $checksum $root.Values.podAnnotations $root.Values.mesh.enabled }}
       annotations:
         {{- with $checksum }}
         # A new value in a Secret the chart generates rolls the pods that read it.
@@ -72,6 +79,9 @@ spec:
         {{- end }}
         {{- with $root.Values.podAnnotations }}
         {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- if $root.Values.mesh.enabled }}
+        {{- include "video-mesh.meshPodAnnotations" (dict "root" $root "name" $name "svc" $svc "topo" $topo) | nindent 8 }}
         {{- end }}
       {{- end }}
     spec:
@@ -124,7 +134,7 @@ spec:
             - name: CONSUL_HTTP_TOKEN
               valueFrom:
                 secretKeyRef:
-                  name: {{ $root.Values.consul.token.existingSecret }}
+                  name: {{ include "video-mesh.consulTokenSecret" (dict "root" $root "name" $name) }}
                   key: {{ $root.Values.consul.token.secretKey }}
             {{- end }}
             {{- if $topo.nats }}
@@ -249,11 +259,28 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if $root.Values.mesh.enabled }}
+            # consul-k8s logs the pod's proxy in with this token (Kubernetes
+            # auth method) and finds it only where the kubelet would mount it.
+            - name: consul-login
+              mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+              readOnly: true
+            {{- end }}
       volumes:
         # The root filesystem is read-only; node and its libraries may still want /tmp.
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if $root.Values.mesh.enabled }}
+        # The ServiceAccount's token, short-lived and rotated, for the mesh
+        # login only: the ServiceAccount is bound to no Kubernetes role.
+        - name: consul-login
+          projected:
+            sources:
+              - serviceAccountToken:
+                  path: token
+                  expirationSeconds: 3600
+        {{- end }}
       {{- if and $root.Values.spreadAcrossNodes $scales }}
       topologySpreadConstraints:
         - maxSkew: 1
