@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { NATS_IDENTITIES, NATS_OPERATOR, rightsOf, type NatsIdentity } from '../services/contracts/nats-rights';
 import type { ServiceName } from '../services/contracts/services';
 import { inboxPrefixOf, type NatsTarget } from '../services/platform/nats';
-import { natsAuthorizationBlock, natsUrlFor, newNatsPassword } from '../services/platform/nats-authorization';
+import { natsAuthorizationBlock, natsPasswordVariable, natsUrlFor, newNatsPassword } from '../services/platform/nats-authorization';
 import { freePort, portAccepts } from './ports';
 import { waitFor } from './wait';
 
@@ -56,6 +56,8 @@ export function natsServerBinary(): string {
 export interface NatsIdentities {
   /** NATS_URL of one identity: `nats://<identity>:<password>@host:port` for every server. */
   urlOf(identity: NatsIdentity): string;
+  /** One identity's password, for a Secret the chart reads (nats.auth.existingSecret). */
+  passwordOf(identity: NatsIdentity): string;
   /** `{ NATS_URL }` of a service, for startService. */
   env(identity: NatsIdentity): { NATS_URL: string };
   /** What NatsLink takes (spread it into the options). */
@@ -78,16 +80,23 @@ export interface NatsServer extends NatsIdentities {
   pid(): number | undefined;
 }
 
-/** Fresh passwords for every identity of contracts/nats-rights.ts, and how to reach `servers` as each. */
-function natsIdentities(servers: string[]): NatsIdentities & { authorization: string } {
+/**
+ * Fresh passwords for every identity of contracts/nats-rights.ts: how to reach `servers` as each (`handles`), and what a
+ * server needs to know them (its `authorization` block, or `passwordEnv` for a config naming them `$NATS_PASSWORD_<USER>`).
+ */
+function natsIdentities(servers: string[]): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
   const passwords = new Map(NATS_IDENTITIES.map((identity) => [identity, newNatsPassword()]));
   const passwordOf = (identity: NatsIdentity) => passwords.get(identity)!;
   return {
     authorization: natsAuthorizationBlock(NATS_IDENTITIES.map((user) => ({ user, password: passwordOf(user), rights: rightsOf(user) }))),
-    urlOf: (identity) => natsUrlFor(servers, identity, passwordOf(identity)),
-    env: (identity) => ({ NATS_URL: natsUrlFor(servers, identity, passwordOf(identity)) }),
-    target: (identity) => ({ servers, user: identity, pass: passwordOf(identity), tls: false }),
-    connectOptions: (identity = NATS_OPERATOR) => ({ servers, user: identity, pass: passwordOf(identity), inboxPrefix: inboxPrefixOf(identity) }),
+    passwordEnv: Object.fromEntries(NATS_IDENTITIES.map((user) => [natsPasswordVariable(user), passwordOf(user)])),
+    handles: {
+      urlOf: (identity) => natsUrlFor(servers, identity, passwordOf(identity)),
+      passwordOf,
+      env: (identity) => ({ NATS_URL: natsUrlFor(servers, identity, passwordOf(identity)) }),
+      target: (identity) => ({ servers, user: identity, pass: passwordOf(identity), tls: false }),
+      connectOptions: (identity = NATS_OPERATOR) => ({ servers, user: identity, pass: passwordOf(identity), inboxPrefix: inboxPrefixOf(identity) }),
+    },
   };
 }
 
@@ -123,7 +132,7 @@ export async function startNats(options: { port?: number; host?: string } = {}):
   return {
     url: `nats://${host}:${port}`,
     port,
-    ...identities,
+    ...identities.handles,
     async stop({ keepStore = false } = {}) {
       await proc.stop('SIGTERM');
       if (!keepStore) rmSync(root, { recursive: true, force: true });
@@ -189,7 +198,10 @@ export interface NatsNodeLayout {
   pidFile: string;
   /** Every server's cluster URL (nats://127.0.0.1:<clusterPort>), this one's included, as a StatefulSet's routes are. */
   routes: string[];
-  /** The `authorization` block with every identity of contracts/nats-rights.ts: put it in the config to turn identities on. */
+  /**
+   * The `authorization` block with every identity of contracts/nats-rights.ts: put it in the config to turn identities on.
+   * Or a config's own users with `password: $NATS_PASSWORD_<USER>` (the official chart's): every server has those variables.
+   */
   authorization: string;
 }
 
@@ -230,7 +242,7 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
         await node.proc?.stop(signal);
       },
       async restart() {
-        node.proc = startProcess(binary, ['--config', confPath], { SERVER_NAME: layout.name });
+        node.proc = startProcess(binary, ['--config', confPath], { SERVER_NAME: layout.name, ...identities.passwordEnv });
         const proc = node.proc;
         await waitFor(
           async () => {
@@ -265,5 +277,5 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
     await stop();
     throw err;
   }
-  return { url: nodes.map((n) => n.url).join(','), nodes, stop, ...identities };
+  return { url: nodes.map((n) => n.url).join(','), nodes, stop, ...identities.handles };
 }

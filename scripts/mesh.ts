@@ -57,7 +57,8 @@ export const USAGE = `usage: ./scripts/mesh   (or npm run mesh)
 Runs NATS, Postgres and the five services on their default ports (8080-8084),
 starts again any process that dies, and stops everything on Ctrl-C.
 
-environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of starting one
+environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of starting one (every
+                                      service gets NATS_URL as it is: its user needs all their rights)
              HOST                     where the services listen (default 127.0.0.1)
              ADMIN_TOKEN              the catalog's write token (else one is made for this run)
              ALLOW_OPEN_WRITES=true   no token at all

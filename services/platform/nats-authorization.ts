@@ -26,6 +26,14 @@ export function natsAuthorizationBlock(users: readonly NatsUser[]): string {
   return ['authorization {', '  users: [', ...lines, '  ]', '}', ''].join('\n');
 }
 
+/**
+ * The environment variable a server config names one user's password by
+ * (`password: $NATS_PASSWORD_QUEUE_LISTENER`): the chart's servers, the
+ * official chart's (k8s/addons/nats-values.yaml) and the test kit's clusters
+ * fill it from a Secret, so the config itself holds no secret.
+ */
+export const natsPasswordVariable = (user: string) => `NATS_PASSWORD_${user.toUpperCase().replace(/-/g, '_')}`;
+
 /** A password for a generated identity: URL-safe, so it goes into NATS_URL's userinfo as it is. */
 export const newNatsPassword = () => randomBytes(24).toString('base64url');
 
