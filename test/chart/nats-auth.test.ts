@@ -3,12 +3,20 @@
  * (services/contracts/nats-rights.ts): the self-contained server's rendered
  * permissions are exactly the contract's, every password comes from the
  * auth Secret (never the ConfigMap), and each service reads only its own.
+ * The official chart with k8s/addons/nats-values.yaml (production) has the
+ * same users, reading the Secret values-production.yaml names.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NATS_IDENTITIES, NATS_SERVICE_IDENTITIES, rightsOf } from '../../services/contracts/nats-rights';
-import { at, component, container, containerEnv } from './addons';
-import { render, type Manifest } from './helm';
+import { natsPasswordVariable } from '../../services/platform/nats-authorization';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { addonSkip, addonValues, announceAddonSkip, at, component, container, containerEnv, one, renderAddon } from './addons';
+import { chartDir, render, type Manifest } from './helm';
+
+announceAddonSkip('nats');
 
 /** The users of the rendered nats.conf: name, password reference, permissions (one user a line, the permissions in JSON). */
 function renderedUsers(manifests: readonly Manifest[]) {
@@ -61,5 +69,28 @@ describe('the NATS users of the chart', () => {
     }
     const reporting = containerEnv(container(component(manifests, 'Deployment', 'reporting')));
     assert.equal(reporting.get('NATS_URL'), undefined, 'reporting never talks to NATS');
+  });
+});
+
+/** The official chart's nats.conf is JSON but for bare variables and sizes: those quoted, it parses. */
+function officialConf(manifests: readonly Manifest[]): { authorization?: { users?: Array<{ user: string; password: string; permissions: unknown }> } } {
+  const conf = String(at(one(manifests, 'ConfigMap', 'nats-config'), 'data', 'nats.conf'));
+  return JSON.parse(conf.replace(/: (\$[A-Z0-9_]+|\d+[A-Za-z]+)(,?)$/gm, ': "$1"$2')) as ReturnType<typeof officialConf>;
+}
+
+describe('the NATS users of the official chart (production)', { skip: addonSkip('nats') }, () => {
+  test("when rendered with k8s/addons/nats-values.yaml, then its users are exactly the contract's, each password from the Secret values-production.yaml names", () => {
+    const manifests = renderAddon(4, 'nats', { release: 'nats', namespace: 'nats', valuesFiles: [addonValues('nats-values.yaml')] });
+    const users = officialConf(manifests).authorization?.users ?? [];
+    assert.deepEqual(users.map((u) => u.user).sort(), [...NATS_IDENTITIES].sort());
+    const production = parse(readFileSync(join(chartDir, 'values-production.yaml'), 'utf8')) as unknown;
+    const secret = String(at(production, 'nats', 'auth', 'existingSecret'));
+    const env = containerEnv(container(one(manifests, 'StatefulSet', 'nats'), 'nats'));
+    for (const { user, password, permissions } of users) {
+      const rights = rightsOf(user as (typeof NATS_IDENTITIES)[number]);
+      assert.deepEqual(permissions, { publish: asPermissions(rights.publish), subscribe: asPermissions(rights.subscribe) }, user);
+      assert.equal(password, `$${natsPasswordVariable(user)}`, user);
+      assert.deepEqual(at(env.get(natsPasswordVariable(user))?.valueFrom, 'secretKeyRef'), { name: secret, key: user }, user);
+    }
   });
 });
