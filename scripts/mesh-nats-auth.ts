@@ -15,41 +15,41 @@ const SERVER = '127.0.0.1:4222';
 const passwordsSchema = z.record(z.string(), z.string().min(16));
 
 export interface LocalNats {
-  /** nats-server's arguments: its config, with the users. */
-  args: string[];
   /** NATS_URL of a service, as its own identity; none for a service without NATS. */
   envOf(service: string): { NATS_URL?: string };
-  /** Where the operator's NATS_URL is written (npm run dead-letters takes it). */
-  operatorUrlFile: string;
+  /**
+   * Writes the passwords (kept ones unchanged), the server's config and the
+   * operator's URL, and returns nats-server's arguments. Only when the server
+   * starts: a runner refused its configuration leaves nothing behind.
+   */
+  prepare(): { args: string[]; operatorUrlFile: string };
 }
 
 /** Kept passwords, with a new one for every identity that has none yet. */
 function passwordsIn(file: string): Record<NatsIdentity, string> {
   const kept = existsSync(file) ? passwordsSchema.safeParse(JSON.parse(readFileSync(file, 'utf8'))) : undefined;
-  const passwords = Object.fromEntries(NATS_IDENTITIES.map((identity) => [identity, kept?.data?.[identity] ?? newNatsPassword()])) as Record<
-    NatsIdentity,
-    string
-  >;
-  writeFileSync(file, `${JSON.stringify(passwords, null, 2)}\n`, { mode: 0o600 });
-  return passwords;
+  return Object.fromEntries(NATS_IDENTITIES.map((identity) => [identity, kept?.data?.[identity] ?? newNatsPassword()])) as Record<NatsIdentity, string>;
 }
 
 export function localNats(dir: string): LocalNats {
-  mkdirSync(dir, { recursive: true });
-  const passwords = passwordsIn(join(dir, 'identities.json'));
-  const config = join(dir, 'nats.conf');
-  const users = NATS_IDENTITIES.map((user) => ({ user, password: passwords[user], rights: rightsOf(user) }));
-  writeFileSync(
-    config,
-    [`listen: "${SERVER}"`, 'http: "127.0.0.1:8222"', `jetstream { store_dir: ${JSON.stringify(dir)} }`, natsAuthorizationBlock(users)].join('\n'),
-    { mode: 0o600 },
-  );
-  const operatorUrlFile = join(dir, 'operator-url');
-  writeFileSync(operatorUrlFile, `${natsUrlFor([SERVER], NATS_OPERATOR, passwords[NATS_OPERATOR])}\n`, { mode: 0o600 });
+  const passwordsFile = join(dir, 'identities.json');
+  const passwords = passwordsIn(passwordsFile);
   const isIdentity = (name: string): name is NatsIdentity => (NATS_SERVICE_IDENTITIES as readonly string[]).includes(name);
   return {
-    args: ['--config', config],
     envOf: (service) => (isIdentity(service) ? { NATS_URL: natsUrlFor([SERVER], service, passwords[service]) } : {}),
-    operatorUrlFile,
+    prepare() {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(passwordsFile, `${JSON.stringify(passwords, null, 2)}\n`, { mode: 0o600 });
+      const config = join(dir, 'nats.conf');
+      const users = NATS_IDENTITIES.map((user) => ({ user, password: passwords[user], rights: rightsOf(user) }));
+      writeFileSync(
+        config,
+        [`listen: "${SERVER}"`, 'http: "127.0.0.1:8222"', `jetstream { store_dir: ${JSON.stringify(dir)} }`, natsAuthorizationBlock(users)].join('\n'),
+        { mode: 0o600 },
+      );
+      const operatorUrlFile = join(dir, 'operator-url');
+      writeFileSync(operatorUrlFile, `${natsUrlFor([SERVER], NATS_OPERATOR, passwords[NATS_OPERATOR])}\n`, { mode: 0o600 });
+      return { args: ['--config', config], operatorUrlFile };
+    },
   };
 }

@@ -499,9 +499,10 @@ async function main(): Promise<number> {
   }
   try {
     if (nats) {
-      await supervisor.start(processSpec('nats', colours[5]!, 'infrastructure', natsServer(), nats.args, process.env));
+      const { args, operatorUrlFile } = nats.prepare();
+      await supervisor.start(processSpec('nats', colours[5]!, 'infrastructure', natsServer(), args, process.env));
       sayMesh(
-        `nats: each service connects as its own identity, with the chart's permissions; no TLS on loopback. The operator's NATS_URL (npm run dead-letters): $(cat ${nats.operatorUrlFile})`,
+        `nats: each service connects as its own identity, with the chart's permissions; no TLS on loopback. The operator's NATS_URL (npm run dead-letters): $(cat ${operatorUrlFile})`,
       );
     }
     if (!process.env['DATABASE_URL']) await supervisor.start(postgresSpec(colours[5]!));
