@@ -19,15 +19,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../services/contracts/services';
-import { natsEnvOf, startMesh, type Mesh } from '../kit/mesh';
+import { MESH_RECORD_TOKEN, natsEnvOf, startMesh, type Mesh } from '../kit/mesh';
+import type { StoreService } from '../kit/postgres';
 import { readHistogram, sampleSum, scrape, type HistogramSample } from '../kit/metrics';
 import { startService, type RunningService } from '../kit/processes';
 import { waitFor } from '../kit/wait';
-import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
+import { UsageError, numberFrom, readCommandLine, runCommand } from '../scripts/args';
 import { percentile } from '../kit/percentile';
 import { bucketOf, histogramQuantile } from './histogram';
 import { runLoad, type LoadResult } from './load';
-import { measureCpuPerPlay, printCpuPerPlay } from './cpu-per-play';
+import { measureCpuPerPlay, meshProcesses, printCpuPerPlay, type CpuProcess } from './cpu-per-play';
+import { compareWithFloor } from './floor-comparison';
+import { startFloor, type Floor } from './floor/start';
 import { zipfMix } from './mix';
 import { describeLatencies, runOpenLoop } from './open-loop';
 import { chartMemory, type ChartMemory } from './chart-memory';
@@ -43,6 +46,7 @@ const USAGE = `usage: npm run bench -- [flags]
   --batch N            events per call to reporting, 1-500 (env BENCH_BATCH, default 100)
   --idle-seconds S     wait before reading idle memory (env BENCH_IDLE_SECONDS, default 3)
   --start-rounds N     spawn-to-ready timings of each service (env BENCH_START_ROUNDS, default 3)
+  --part P             all, or floor: only the mesh beside the floor (env BENCH_PART, default all)
   -h, --help           this text`;
 
 interface Settings {
@@ -54,6 +58,8 @@ interface Settings {
   batch: number;
   idleSeconds: number;
   startRounds: number;
+  /** Only the comparison with the floor, when 'floor'. */
+  part: 'all' | 'floor';
 }
 
 function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Settings | undefined {
@@ -67,13 +73,17 @@ function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Settings
       batch: { env: 'BENCH_BATCH', default: '100' },
       'idle-seconds': { env: 'BENCH_IDLE_SECONDS', default: '3' },
       'start-rounds': { env: 'BENCH_START_ROUNDS', default: '3' },
+      part: { env: 'BENCH_PART', default: 'all' },
     },
     { env },
   );
   if (!line) return undefined;
   const { flags } = line;
   const count = (given: typeof flags.rounds, max: number) => numberFrom(given, { min: 1, max, integer: true });
+  const part = flags.part.value;
+  if (part !== 'all' && part !== 'floor') throw new UsageError(`${flags.part.source} must be all or floor, not ${JSON.stringify(part)}`);
   return {
+    part,
     seconds: numberFrom(flags.seconds, { min: 0.1, max: 3600 }),
     saturated: count(flags.concurrency, 4096),
     rounds: count(flags.rounds, 100),
@@ -160,7 +170,8 @@ async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceNam
   const envOf = (name: ServiceName): NodeJS.ProcessEnv => ({
     ...natsEnvOf(mesh.nats, name),
     LOG_LEVEL: 'warn',
-    ...(SERVICES[name].database ? { DATABASE_URL: mesh.postgres.url } : {}),
+    ...(SERVICES[name].database ? { DATABASE_URL: mesh.postgres.urlFor(name as StoreService) } : {}),
+    ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),
     ...peerUrlEnv(name, (peer) => mesh.services[peer].url),
   });
   const times = Object.fromEntries(SERVICE_NAMES.map((name) => [name, [] as StartTimes[]])) as Record<ServiceName, StartTimes[]>;
@@ -181,6 +192,7 @@ async function main(settings: Settings): Promise<number> {
     envFor: Object.fromEntries(SERVICE_NAMES.map((name) => [name, { NODE_OPTIONS: chart[name].nodeOptions }])),
   });
   let drainListener: RunningService | undefined;
+  let floor: Floor | undefined;
   try {
     const metadata = new URL(mesh.urls.metadata);
     const play = new URL(mesh.urls.play);
@@ -208,7 +220,7 @@ async function main(settings: Settings): Promise<number> {
         origin: reporting.origin,
         method: 'POST',
         path: (i) => `/events/asset/benchrec/user/one${i % 500}`,
-        request: () => ({ headers: { 'idempotency-key': randomUUID() } }),
+        request: () => ({ headers: { 'idempotency-key': randomUUID(), authorization: `Bearer ${MESH_RECORD_TOKEN}` } }),
         concurrency: 1,
         seconds,
       });
@@ -218,7 +230,7 @@ async function main(settings: Settings): Promise<number> {
         method: 'POST',
         path: () => '/events',
         request: (i) => ({
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${MESH_RECORD_TOKEN}` },
           body: JSON.stringify({ events: Array.from({ length: batch }, (_, n) => viewEvent(`batch${(i * batch + n) % 500}`)) }),
         }),
         concurrency: 1,
@@ -237,6 +249,18 @@ async function main(settings: Settings): Promise<number> {
       postmaster,
       settings.idleSeconds,
     );
+    const started = (floor = await startFloor({
+      nodeOptions: { play: chart.play.nodeOptions, reporting: chart.reporting.nodeOptions, listener: chart['queue-listener'].nodeOptions },
+      mixAssets: MIX_ASSETS,
+    }));
+    await compareWithFloor(
+      { name: 'floor', playOrigin: started.playUrl, processes: floorProcesses(started), viewsOf: (userId) => started.viewsOf(userId) },
+      { name: 'video-mesh', playOrigin: play.origin, processes: meshProcesses(mesh), viewsOf: (userId) => userViews(reporting.origin, userId) },
+      { rounds: settings.rounds, seconds, concurrency: CPU_CONCURRENCY, mixAssets: MIX_ASSETS, mixUsers: MIX_USERS },
+    );
+    await started.stop();
+    floor = undefined;
+    if (settings.part === 'floor') return 0;
 
     const direct1 = await median(() => get(1, seconds));
     const play1 = await median(() => plays(1, seconds));
@@ -246,11 +270,11 @@ async function main(settings: Settings): Promise<number> {
     const playN = await median(() => plays(saturated, seconds));
     await sleep(2000); // the last views of the run reach reporting
     // What a play costs every process of the mesh, one asset and the realistic mix, at CPU_CONCURRENCY.
-    const cpuOne = await measureCpuPerPlay(mesh, () => plays(CPU_CONCURRENCY, seconds));
+    const cpuOne = await measureCpuPerPlay(meshProcesses(mesh), () => plays(CPU_CONCURRENCY, seconds));
     // The catalog cache as a running play has it (every asset played within its TTL); the counts of
     // 100,000 users are never cached.
     await playEveryMixAsset(play.origin);
-    const cpuMix = await measureCpuPerPlay(mesh, () => mixPlays(CPU_CONCURRENCY, seconds));
+    const cpuMix = await measureCpuPerPlay(meshProcesses(mesh), () => mixPlays(CPU_CONCURRENCY, seconds));
     const lagAfter = readHistogram(await scrape(mesh.urls.queueListener), 'view_event_lag_seconds');
     const viewLag = lagBefore && lagAfter ? subtractHistogram(lagAfter, lagBefore) : undefined;
     // Four times what play can do, offered open-loop: it must shed, not queue without bound.
@@ -313,6 +337,7 @@ async function main(settings: Settings): Promise<number> {
     drainListener = await startService('queue-listener', {
       ...mesh.nats.env('queue-listener'),
       REPORTING_URL: mesh.urls.reporting,
+      RECORD_TOKEN: MESH_RECORD_TOKEN,
       LOG_LEVEL: 'warn',
       NODE_OPTIONS: chart['queue-listener'].nodeOptions,
     });
@@ -412,6 +437,7 @@ async function main(settings: Settings): Promise<number> {
     console.log(`  P5 spawn to ready, slowest median         ${fmt(slowestMs, 0)} ms (${slowest})  (target <= 1000 ms: ${verdict(slowestMs <= 1000)})`);
   } finally {
     await drainListener?.stop();
+    await floor?.stop();
     await mesh.stop();
   }
   return 0;
@@ -435,6 +461,23 @@ function printPeaks(peaks: Record<ServiceName, number>, chart: Record<ServiceNam
     );
   }
   console.log('  (metadata, cdnurl and reporting at 4x their saturated rate, play at 4x its own, the listener draining the backlog)');
+}
+
+/** The floor's three processes, its NATS and its Postgres. */
+function floorProcesses(floor: Floor): CpuProcess[] {
+  return (['play', 'reporting', 'listener', 'NATS', 'PostgreSQL'] as const).map((name) => ({
+    name,
+    pid: () => floor.pids()[name],
+    tree: name === 'PostgreSQL',
+  }));
+}
+
+/** A user's views as reporting answers them; 0 for one never seen (404). */
+async function userViews(origin: string, userId: string): Promise<number> {
+  const res = await fetch(`${origin}/events/user/${userId}`);
+  if (res.status === 404) return 0;
+  if (res.status !== 200) throw new Error(`GET /events/user/${userId} answered ${res.status}`);
+  return ((await res.json()) as { views: number }).views;
 }
 
 /** A direct batch must record every event: a benchmark of refusals would look fast. */

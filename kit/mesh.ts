@@ -1,7 +1,7 @@
 import { NATS_SERVICE_IDENTITIES, type NatsIdentity } from '../services/contracts/nats-rights';
-import { SERVICES, peerUrlEnv } from '../services/contracts/services';
+import { peerUrlEnv } from '../services/contracts/services';
 import { metricValue, scrape } from './metrics';
-import { startPostgres, type TestPostgres } from './postgres';
+import { STORE_SERVICES, startPostgres, type StoreService, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
 import { waitFor } from './wait';
 
@@ -36,6 +36,8 @@ export interface MeshOptions {
 
 /** The token of the fault toggles, which the test mesh turns on as ./scripts/mesh does. */
 export const MESH_FAULTS_TOKEN = 'test-mesh-faults-token';
+/** The token of reporting's record routes, which reporting requires and the listener sends. */
+export const MESH_RECORD_TOKEN = 'test-mesh-record-token';
 
 /**
  * The whole mesh as processes: a real nats-server, a real Postgres and the
@@ -67,7 +69,8 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     ...natsEnvOf(nats, name),
     FAULTS_ENABLED: 'true',
     FAULTS_TOKEN: MESH_FAULTS_TOKEN,
-    ...(SERVICES[name].database ? { DATABASE_URL: postgres.url } : {}),
+    ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),
+    ...(isStoreService(name) ? { DATABASE_URL: postgres.urlFor(name) } : {}),
     ...options.env,
     ...options.envFor?.[name],
     ...peerUrlEnv(name, (peer) => services[peer].url),
@@ -114,6 +117,8 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
   await waitFor(async () => metricValue(await scrape(play.url), 'nats_connected') === 1, { what: 'play connected to NATS' });
   return mesh;
 }
+
+const isStoreService = (name: ServiceName): name is StoreService => (STORE_SERVICES as readonly string[]).includes(name);
 
 /** Like Promise.all, but waits for every start to settle first, so none is left running unseen. */
 async function allStarted<T extends readonly unknown[]>(starts: readonly [...T]): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PoolClient } from 'pg';
@@ -11,11 +11,17 @@ import { Database } from '../services/platform/database';
 import { Readiness } from '../services/platform/health';
 import { createLogger } from '../services/platform/log';
 import { createMetrics } from '../services/platform/metrics';
+import { issueServerCertificate, type CertificateAuthority } from './certificates';
 import { freePort } from './ports';
 import { REPO_ROOT } from './processes';
+import { provisionServiceRoles } from '../scripts/database-roles';
+import { SERVICES } from '../services/contracts/services';
 
 export interface TestPostgres {
+  /** As the database's owner (a superuser): for set-up and inspection, not for the services. */
   url: string;
+  /** As the service's own role, which owns its schema only, as the services log in everywhere. */
+  urlFor(service: StoreService): string;
   port: number;
   /** Fast shutdown; the data stays for `start()`. */
   stop(): Promise<void>;
@@ -37,6 +43,8 @@ export interface TestPostgresOptions {
   host?: string;
   /** Clients allowed to log in (with the password) from that address: a CIDR such as the container network's subnet. */
   clientsFrom?: string;
+  /** TLS on (ssl=on), with a server certificate this CA signs for 127.0.0.1 and localhost; clients may still choose plain TCP. */
+  tls?: CertificateAuthority;
 }
 
 /** The temp folder, unless the server's user cannot enter it (a private TMPDIR, as root): then /tmp. */
@@ -47,6 +55,12 @@ function tempFolderForServer(): string {
 
 const CREDENTIALS = { user: 'video_mesh', password: 'test-password', database: 'video_mesh' };
 
+/** The services that keep data, each with its login role (named after it) and schema. */
+export const STORE_SERVICES = Object.entries(SERVICES)
+  .filter(([, s]) => s.database)
+  .map(([name]) => name as StoreService);
+const ROLES = STORE_SERVICES.map((name) => ({ name, password: `${name}-test-password` }));
+
 /**
  * The data directory each test server's is copied from. initdb is most of a
  * server's start (about 2 s of CPU; a copy takes a tenth of that), so it runs
@@ -55,7 +69,7 @@ const CREDENTIALS = { user: 'video_mesh', password: 'test-password', database: '
  */
 async function templateDataDir(): Promise<string> {
   const key = createHash('sha256')
-    .update(JSON.stringify([postgresBinDir(), CREDENTIALS, process.getuid?.()]))
+    .update(JSON.stringify([postgresBinDir(), CREDENTIALS, ROLES, process.getuid?.()]))
     .digest('hex')
     .slice(0, 12);
   const template = join(tempFolderForServer(), `vm-pg-template-${key}`);
@@ -66,7 +80,11 @@ async function templateDataDir(): Promise<string> {
   chmodSync(making, 0o755);
   try {
     const server = await startLocalPostgres({ ...CREDENTIALS, dataDir: join(making, 'data'), port: await freePort(), settings: { fsync: 'off' } });
-    await server.stop('SIGINT');
+    try {
+      await provisionServiceRoles(server.url, ROLES);
+    } finally {
+      await server.stop('SIGINT');
+    }
     renameSync(making, template);
   } catch (err) {
     rmSync(making, { recursive: true, force: true });
@@ -90,14 +108,29 @@ export async function startPostgres(listen: TestPostgresOptions = {}): Promise<T
     writeFileSync(hbaFile, ['host all all 127.0.0.1/32 scram-sha-256', `host all all ${listen.clientsFrom} scram-sha-256`, ''].join('\n'), { mode: 0o644 });
     settings['hba_file'] = hbaFile;
   }
+  if (listen.tls) {
+    const cert = issueServerCertificate(listen.tls, dir, ['127.0.0.1', 'localhost', ...(listen.host ? [listen.host] : [])]);
+    // The server refuses a key others may read, or one it does not own.
+    chmodSync(cert.keyFile, 0o600);
+    const owner = serverUser();
+    if (owner) for (const file of [cert.keyFile, cert.certFile]) chownSync(file, owner.uid, owner.gid);
+    Object.assign(settings, { ssl: 'on', ssl_cert_file: cert.certFile, ssl_key_file: cert.keyFile });
+  }
   const options = { ...CREDENTIALS, dataDir: join(dir, 'data'), port, settings };
   cpSync(await templateDataDir(), options.dataDir, { recursive: true });
   // Postgres refuses a data directory others may read; the copy's top directory is made with the default mode.
   chmodSync(options.dataDir, 0o700);
   let server: LocalPostgres | undefined = await startLocalPostgres(options);
   const url = listen.host ? server.url.replace('@127.0.0.1:', `@${listen.host}:`) : server.url;
+  const roleUrl = new URL(url);
   return {
     url,
+    urlFor(service) {
+      const role = ROLES.find((r) => r.name === service)!;
+      roleUrl.username = role.name;
+      roleUrl.password = role.password;
+      return roleUrl.toString();
+    },
     port,
     async stop() {
       await server?.stop('SIGINT');
@@ -119,7 +152,7 @@ export async function startPostgres(listen: TestPostgresOptions = {}): Promise<T
   };
 }
 
-export type StoreService = 'metadata' | 'cdnurl' | 'reporting';
+export type StoreService = { [S in keyof typeof SERVICES]: (typeof SERVICES)[S]['database'] extends true ? S : never }[keyof typeof SERVICES];
 
 const afterMigrate: Record<StoreService, ((client: PoolClient) => Promise<void>) | undefined> = {
   metadata: seedCatalog(metadataCatalog),

@@ -26,8 +26,8 @@ interface ServiceConfig {
 
 /** Every service, in the order the docs name them. */
 export const SERVICE_CONFIGS: readonly ServiceConfig[] = [
-  { name: 'metadata', schema: catalogConfigSchema(metadataCatalog.port), rules: catalogConfigRules, faultKinds: [] },
-  { name: 'cdnurl', schema: catalogConfigSchema(urlCatalog.port), rules: catalogConfigRules, faultKinds: [] },
+  { name: 'metadata', schema: catalogConfigSchema(metadataCatalog.name, metadataCatalog.port), rules: catalogConfigRules, faultKinds: [] },
+  { name: 'cdnurl', schema: catalogConfigSchema(urlCatalog.name, urlCatalog.port), rules: catalogConfigRules, faultKinds: [] },
   { name: 'reporting', schema: reporting.configSchema, rules: reporting.configRules, faultKinds: reporting.faultKinds },
   { name: 'play', schema: play.configSchema, rules: play.configRules, faultKinds: play.faultKinds },
   { name: 'queue-listener', schema: listener.configSchema, rules: listener.configRules, faultKinds: listener.faultKinds },

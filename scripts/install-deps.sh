@@ -7,13 +7,14 @@
 #                          debootstrap, unzip, runc, the OCI runtime the
 #                          rehearsal runs the chart's pods with (podman's
 #                          default crun refuses hosts with hybrid cgroups),
-#                          and procps (ps: scripts/test stops its background
-#                          build by its process tree)
+#                          procps (ps: scripts/test stops its background
+#                          build by its process tree), and openssl (the TLS
+#                          tests' certificates)
 set -euo pipefail
 
 want=(nats-server postgresql)
 if [[ "${1:-mesh}" == "test" ]]; then
-  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps)
+  want+=(prometheus prometheus-alertmanager shellcheck buildah podman debootstrap unzip runc procps openssl)
 fi
 
 binary_of() {

@@ -13,7 +13,8 @@
  * others keep running, and the back-off starts over once a process has stayed
  * up for a while; a service that exits with 78 has a configuration error,
  * which no restart mends, so the runner stops everything and says so. Catalog writes are closed: the runner takes ADMIN_TOKEN from
- * the environment or makes one. The fault toggles are on (FAULTS_ENABLED), behind
+ * the environment or makes one; so are reporting's record routes (RECORD_TOKEN, given to reporting and the listener only).
+ * Its Postgres gives each service that keeps data a role of its own, owning only its schema (database-roles.ts). The fault toggles are on (FAULTS_ENABLED), behind
  * FAULTS_TOKEN, or else the same admin token, so `npm run faults` needs one token.
  *
  * Ctrl-C (or SIGTERM) stops the services first, then NATS and Postgres, and
@@ -32,9 +33,10 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SERVICES, SERVICE_NAMES } from '../services/contracts/services';
 import { CONFIG_EXIT_CODE } from '../services/platform/config';
-import { DEFAULT_DATABASE_URL } from '../services/platform/database';
+import { LOCAL_DATABASE } from '../services/platform/database';
 import { DONE, repeatUntilStopped, type BackoffRange } from '../services/platform/loop';
 import { readCommandLine, runCommand } from './args';
+import { localServiceRoles, provisionServiceRoles } from './database-roles';
 import { serverUser, startLocalPostgres } from './local-postgres';
 import { meshConfigProblems } from './mesh-config';
 import { localNats } from './mesh-nats-auth';
@@ -63,6 +65,7 @@ environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of start
              ADMIN_TOKEN              the catalog's write token (else one is made for this run)
              ALLOW_OPEN_WRITES=true   no token at all
              FAULTS_TOKEN             the fault toggles' token (else the admin token)
+             RECORD_TOKEN             reporting's record token, which the listener sends (else one is made for this run)
              NO_COLOR                 no colours (there are none unless the output is a terminal)
 and every variable of docs/configuration.md, checked before anything starts (exit code 78 when one is wrong).`;
 
@@ -321,7 +324,7 @@ function processSpec(name: string, colour: number, tier: UnitSpec['tier'], comma
  * services' default DATABASE_URL names.
  */
 function postgresSpec(colour: number): UnitSpec {
-  const url = new URL(DEFAULT_DATABASE_URL);
+  const { port, database, owner } = LOCAL_DATABASE;
   const prefix = label('postgres', colour);
   const data = meshPostgresDir(root, serverUser());
   sayMesh(`postgres keeps its data in ${data.dir}${data.elsewhereBecause ? ` (not under the clone: ${data.elsewhereBecause})` : ''}`);
@@ -332,11 +335,16 @@ function postgresSpec(colour: number): UnitSpec {
     async launch() {
       const server = await startLocalPostgres({
         dataDir: data.dir,
-        port: Number(url.port),
-        user: decodeURIComponent(url.username),
-        password: decodeURIComponent(url.password),
-        database: url.pathname.slice(1),
+        port,
+        user: owner,
+        password: owner,
+        database,
         onOutput: (line) => process.stdout.write(`${prefix} ${line}\n`),
+      });
+      // Each service logs in as its own role, owning only its schema (its default DATABASE_URL).
+      await provisionServiceRoles(server.url, localServiceRoles()).catch(async (err: unknown) => {
+        await server.stop();
+        throw err;
       });
       return server.process;
     },
@@ -356,6 +364,12 @@ export function adminTokenFrom(env: NodeJS.ProcessEnv): { token: string | undefi
   if (env['ALLOW_OPEN_WRITES'] === 'true') return { token: undefined, generated: false };
   return { token: randomBytes(24).toString('base64url'), generated: true };
 }
+
+/** The services that hold reporting's record token: reporting requires it, the listener sends it. */
+const RECORDERS: ReadonlySet<string> = new Set(['reporting', 'queue-listener']);
+
+/** Reporting's record token: the user's RECORD_TOKEN, or a fresh one for this run (no one but the listener needs to know it). */
+const recordTokenFrom = (env: NodeJS.ProcessEnv): string => env['RECORD_TOKEN'] || randomBytes(24).toString('base64url');
 
 /**
  * The fault toggles' token: the user's FAULTS_TOKEN, else the admin token,
@@ -459,11 +473,16 @@ function checkServiceConfigs(envs: ReadonlyArray<{ name: string; env: NodeJS.Pro
 async function main(): Promise<number> {
   const admin = adminTokenFrom(process.env);
   const faults = faultsTokenFrom(process.env, admin);
+  const record = recordTokenFrom(process.env);
   // Without a NATS_URL of the user's, the runner's own server, with every service's identity (scripts/mesh-nats-auth.ts).
   const nats = process.env['NATS_URL'] ? undefined : localNats(join(root, '.cache', 'nats-local'));
   const envs = services.map((service) => ({
     ...service,
-    env: { ...serviceEnv(process.env, service, { admin: admin.token, faults: faults.token }), ...nats?.envOf(service.name) },
+    env: {
+      ...serviceEnv(process.env, service, { admin: admin.token, faults: faults.token }),
+      ...(RECORDERS.has(service.name) ? { RECORD_TOKEN: record } : {}),
+      ...nats?.envOf(service.name),
+    },
   }));
   if (!checkServiceConfigs(envs, faults)) return CONFIG_EXIT_CODE;
   // A service that still exits with a configuration error stops the mesh: no restart would mend it.

@@ -16,13 +16,15 @@ export const RECORD_BATCH_BODY_LIMIT = '256kb';
 export const RECORD_BATCH_PATH = '/events';
 export const COUNTS_PATH = '/events/counts';
 
-/** The token of the record routes, which reporting requires and queue-listener sends. */
+/**
+ * The token of the record routes, which reporting requires and queue-listener
+ * sends: required by both, so neither starts with the routes open or unable to record.
+ */
 export const recordTokenSchema = z
-  .string()
+  .string({ required_error: "is required: the token of reporting's record routes (at least 16 characters)" })
   .min(16)
-  .optional()
   .describe(
-    'When set, reporting requires `Authorization: Bearer <RECORD_TOKEN>` on `POST /events` and `POST /events/asset/:assetId/user/:userId`, and queue-listener sends it; unset, those routes are open. The chart generates one and gives it to these two only.',
+    'Required: reporting requires `Authorization: Bearer <RECORD_TOKEN>` on `POST /events` and `POST /events/asset/:assetId/user/:userId` (401 without, 403 wrong), and queue-listener sends it; at least 16 characters. Without it neither starts (exit code 78). `./scripts/mesh` generates one; the chart generates one and gives it to these two only.',
   );
 
 /**

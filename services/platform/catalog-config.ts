@@ -8,10 +8,10 @@ import { booleanSchema, serviceConfigRules, serviceConfigSchema, tokenSchema } f
 import { databaseConfigSchema } from './database';
 import { natsUrlSchema } from './nats';
 
-/** The configuration of a catalog service on its default `port`. */
-export function catalogConfigSchema(port: number) {
+/** The configuration of the catalog service `name` (also its schema and database role) on its default `port`. */
+export function catalogConfigSchema(name: string, port: number) {
   return serviceConfigSchema(port, [], {
-    ...databaseConfigSchema.shape,
+    ...databaseConfigSchema(name).shape,
     NATS_URL: natsUrlSchema,
     ADMIN_TOKEN: tokenSchema(8).describe(
       '`Authorization: Bearer <ADMIN_TOKEN>` is required on the catalog writes (401 without, 403 wrong); at least 8 characters. Unset, writes are refused (403) unless `ALLOW_OPEN_WRITES=true`. `./scripts/mesh` generates one and prints it.',

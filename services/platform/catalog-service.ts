@@ -135,7 +135,7 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
   const { name } = catalog;
   return {
     name,
-    configSchema: catalogConfigSchema(catalog.port),
+    configSchema: catalogConfigSchema(catalog.name, catalog.port),
     configRules: catalogConfigRules,
     start({ config, parts }) {
       const { log, metrics, readiness } = parts;

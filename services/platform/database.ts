@@ -9,21 +9,34 @@ import { DONE, repeatUntilStopped } from './loop';
 import type { Metrics } from './metrics';
 import { loadMigrations, migrate } from './migrate';
 
-export const DEFAULT_DATABASE_URL = 'postgres://video_mesh:video_mesh@127.0.0.1:55432/video_mesh';
+/** The database of the local server `./scripts/mesh` starts, and its owner, who makes each service's role. */
+export const LOCAL_DATABASE = { host: '127.0.0.1', port: 55432, database: 'video_mesh', owner: 'video_mesh' } as const;
 
-export const databaseConfigSchema = z.object({
-  DATABASE_URL: z
-    .string()
-    .default(DEFAULT_DATABASE_URL)
-    .refine((u) => /^postgres(ql)?:\/\/[^/\s]+/.test(u) && URL.canParse(u), 'must be a postgres://user:password@host:port/database URL')
-    .describe(
-      'PostgreSQL to keep the data in, a standard `postgres://user:password@host:port/database` URL (`?sslmode=require` and the other parameters node-postgres knows are honoured); each service migrates its own schema in it at start. The default is the server `./scripts/mesh` starts.',
+/**
+ * A service's URL on the local server: its own role, named after its schema,
+ * with a password no one keeps secret (the server listens on loopback only).
+ * The local runner makes these roles; `password` defaults to the role's name.
+ */
+export function localDatabaseUrl(role: string, password = role): string {
+  const { host, port, database } = LOCAL_DATABASE;
+  return `postgres://${encodeURIComponent(role)}:${encodeURIComponent(password)}@${host}:${port}/${database}`;
+}
+
+/** The database settings of the service owning `schema`: its default URL logs in as its own role. */
+export const databaseConfigSchema = (schema: string) =>
+  z.object({
+    DATABASE_URL: z
+      .string()
+      .default(localDatabaseUrl(schema))
+      .refine((u) => /^postgres(ql)?:\/\/[^/\s]+/.test(u) && URL.canParse(u), 'must be a postgres://user:password@host:port/database URL')
+      .describe(
+        "PostgreSQL to keep the data in, a standard `postgres://user:password@host:port/database` URL, logging in as this service's own role (the owner of its schema, with no rights on the others'); each service migrates its own schema in it at start. `sslmode=verify-full&sslrootcert=/path/ca.crt` verifies the server's certificate against that CA (a wrong one fails the start's connection, readiness stays off); the other parameters node-postgres knows are honoured. The default is the server `./scripts/mesh` starts, as the service's role.",
+      ),
+    DATABASE_POOL_MAX: countSchema(1, 1000, 10).describe(
+      "At most this many connections per process; keep `replicas x DATABASE_POOL_MAX` below the server's `max_connections`.",
     ),
-  DATABASE_POOL_MAX: countSchema(1, 1000, 10).describe(
-    "At most this many connections per process; keep `replicas x DATABASE_POOL_MAX` below the server's `max_connections`.",
-  ),
-});
-type DatabaseConfig = z.infer<typeof databaseConfigSchema>;
+  });
+type DatabaseConfig = z.infer<ReturnType<typeof databaseConfigSchema>>;
 
 /** A connection attempt that takes longer fails (the request answers 503). */
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -48,6 +61,25 @@ function isUnavailable(err: unknown): boolean {
   if (err instanceof pg.DatabaseError) return UNAVAILABLE_STATES.test(err.code ?? '');
   // Anything else pg throws is the socket: refused, reset, ended, or the connect timeout.
   return err instanceof Error;
+}
+
+// Node's codes for a server certificate that fails verification: an unknown CA, another host's name, out of date.
+const UNTRUSTED_CERTIFICATE =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
+/**
+ * Why connecting cannot succeed until someone changes the configuration or
+ * the server: said at start as an error naming what to fix, where a passing
+ * outage is only a warning. Undefined for anything else.
+ */
+function misconfiguration(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNTRUSTED_CERTIFICATE.test(code))
+    return "the database server's TLS certificate is not trusted: check the CA DATABASE_URL's sslrootcert names and the host name it verifies";
+  if (err instanceof Error && /does not support SSL/.test(err.message)) return 'DATABASE_URL asks for TLS (sslmode) but the database server does not offer it';
+  if (err instanceof pg.DatabaseError && err.code === '28P01') return "the database refused DATABASE_URL's user or password";
+  if (err instanceof pg.DatabaseError && err.code === '42501') return `DATABASE_URL's role lacks a right its migrations need: ${err.message}`;
+  return undefined;
 }
 
 /** A statement node-postgres prepares once per connection under `name`. */
@@ -92,6 +124,10 @@ export class Database {
       statement_timeout: STATEMENT_TIMEOUT_MS,
       query_timeout: QUERY_TIMEOUT_MS,
       application_name: schema,
+      // Named statements are planned once per connection: left to choose, the
+      // server plans reporting's counts (unnest ... WITH ORDINALITY) again on
+      // every call, ten times its execution. (An `options` in DATABASE_URL wins.)
+      options: '-c plan_cache_mode=force_generic_plan',
     });
     // An idle connection the server closed emits here; without a listener it would crash the process.
     this.pool.on('error', (err) => {
@@ -168,8 +204,13 @@ export class Database {
       {
         signal: this.closing.signal,
         backoff: { initialMs: 250, maxMs: 5_000 },
-        // A bad migration is a bug, not an outage: say so loudly, but keep the process up and retrying.
-        onError: (err, retryInMs) => log[isUnavailable(err) ? 'warn' : 'error']({ err, schema, retryInMs }, 'database not migrated yet'),
+        // A bad migration or a wrong setting is not an outage: say so loudly, but keep the process up and retrying
+        // (a certificate or a password may be put right without a restart).
+        onError: (err, retryInMs) => {
+          const wrong = misconfiguration(err);
+          if (wrong) log.error({ err, schema, retryInMs }, `database not migrated yet: ${wrong}`);
+          else log[isUnavailable(err) ? 'warn' : 'error']({ err, schema, retryInMs }, 'database not migrated yet');
+        },
       },
     );
   }

@@ -37,14 +37,29 @@ export function nameServerSpan(route: string): void {
 export function continueTrace(req: IncomingMessage, next: () => void): void {
   const unsampled = tracing?.unsampledContext(req);
   if (!unsampled) return next();
-  // Bound, so the body parser's callbacks (req's 'data'/'end') run in it too.
-  context.bind(unsampled, req);
+  // Bound, so the body parser's callbacks (req's 'data'/'end') run in it too;
+  // a request without a body (every play) has none, and binding costs each request.
+  if (hasBody(req)) context.bind(unsampled, req);
   context.with(unsampled, next);
 }
+
+const hasBody = (req: IncomingMessage) =>
+  req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** Headers that tell a peer its call belongs to an unsampled trace; none when not tracing or when sampled (undici's instrumentation sends those). */
 export function unsampledCallHeaders(): Record<string, string> | undefined {
   return tracing?.unsampledCallHeaders();
+}
+
+/**
+ * For the service that takes requests from outside the mesh: each request
+ * starts a new trace on this service's own sampling, whatever `traceparent`,
+ * `tracestate` or `baggage` it carries (a caller must not choose what is
+ * traced, nor the trace ids), and its server span links to the caller's span
+ * when one was sent. The services behind it keep following their callers.
+ */
+export function startTracesAtTheEdge(): void {
+  tracing?.startTracesAtTheEdge();
 }
 
 /** Exports what is batched; the last step of shutdown. */

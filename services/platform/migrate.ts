@@ -53,7 +53,10 @@ export async function migrate(
     await client.query('BEGIN');
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('video-mesh:migrate'), hashtext($1))`, [schema]);
     const ident = client.escapeIdentifier(schema);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident}`);
+    // A service's role owns its schema but may not create one in the database
+    // (the server checks that right before IF NOT EXISTS): create it only where missing.
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${ident}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${ident}.schema_migrations (
          version integer PRIMARY KEY,

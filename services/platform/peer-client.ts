@@ -1,5 +1,5 @@
 import { BrokenCircuitError, ConsecutiveBreaker, circuitBreaker, handleType, type CircuitBreakerPolicy } from 'cockatiel';
-import { Agent, request } from 'undici';
+import { Agent, request } from './undici-request';
 import type { PeerDirectory } from './discovery';
 import { unsampledCallHeaders } from './instrumentation';
 import { activeExemplar, type ClientOutcome, type Metrics } from './metrics';
@@ -98,7 +98,7 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
     const end = metrics.httpClientDuration.startTimer({ peer, method });
     try {
       const res = await request(url, {
-        method: method as 'GET' | 'POST',
+        method,
         dispatcher: agent,
         signal,
         headers: {

@@ -1,7 +1,7 @@
 import { basename, dirname } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { ROOT_CONTEXT, TraceFlags, context, propagation, trace, type Context } from '@opentelemetry/api';
+import { ROOT_CONTEXT, TraceFlags, context, propagation, trace, type Context, type SpanContext } from '@opentelemetry/api';
 import { RPCType, getRPCMetadata } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
@@ -22,6 +22,8 @@ export interface Tracing {
   unsampledContext(req: IncomingMessage): Context | undefined;
   /** `traceparent` for a peer call made in an unsampled trace (undici's instrumentation skips those calls); none otherwise. */
   unsampledCallHeaders(): Record<string, string> | undefined;
+  /** From now on every request starts a trace of its own, linked to its caller's: see startTracesAtTheEdge. */
+  startTracesAtTheEdge(): void;
 }
 
 const sampledNow = (): boolean => ((trace.getActiveSpan()?.spanContext().traceFlags ?? TraceFlags.NONE) & TraceFlags.SAMPLED) !== 0;
@@ -33,6 +35,21 @@ function parentSampled(req: IncomingMessage): boolean | undefined {
   const header = req.headers['traceparent'];
   const flags = typeof header === 'string' ? TRACEPARENT.exec(header.trim())?.[1] : undefined;
   return flags === undefined ? undefined : (parseInt(flags, 16) & TraceFlags.SAMPLED) !== 0;
+}
+
+/** What a caller sends of its trace: at the edge it is read for a link and removed, never followed nor passed on. */
+const CALLER_TRACE_HEADERS = ['traceparent', 'tracestate', 'baggage'] as const;
+
+/**
+ * At the edge: takes the caller's trace headers off `req`, so the request
+ * starts a new root trace on the edge's own sampling, and gives back the
+ * caller's span context (for a link) when it sent a valid one.
+ */
+function takeCallerTrace(req: IncomingMessage): SpanContext | undefined {
+  if (!CALLER_TRACE_HEADERS.some((h) => req.headers[h] !== undefined)) return undefined;
+  const caller = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, req.headers));
+  for (const header of CALLER_TRACE_HEADERS) delete req.headers[header];
+  return caller;
 }
 
 /**
@@ -73,7 +90,15 @@ export function startTracing(): Tracing {
   // its flag; one without starts a trace with the sampler's ratio. The SDK's
   // sampler then only follows that decision.
   const ratio = rootRatio(process.env['OTEL_TRACES_SAMPLER'], process.env['OTEL_TRACES_SAMPLER_ARG']);
+  // At the edge the caller's trace decides nothing: its headers are taken off
+  // before anything reads them, and kept here for the link of the server span.
+  let edge = false;
+  const callers = new WeakMap<IncomingMessage, SpanContext>();
   const unsampled = (req: IncomingMessage): boolean => {
+    if (edge) {
+      const caller = takeCallerTrace(req);
+      if (caller) callers.set(req, caller);
+    }
     const sampled = parentSampled(req);
     if (sampled !== undefined) return !sampled;
     return ratio !== undefined && Math.random() >= ratio;
@@ -94,6 +119,11 @@ export function startTracing(): Tracing {
         // The consul client's calls on timers (registration, health lookups)
         // would each start a one-span trace every few seconds.
         requireParentforOutgoingSpans: true,
+        // The caller's trace, at the edge: a link, not a parent.
+        requestHook: (span, req) => {
+          const caller = edge ? callers.get(req as IncomingMessage) : undefined;
+          if (caller) span.addLink({ context: caller, attributes: { 'video_mesh.link': 'caller' } });
+        },
       }),
       new UndiciInstrumentation({
         // Calls made outside any request or event would each start a trace.
@@ -127,6 +157,9 @@ export function startTracing(): Tracing {
         spanId: randomBytes(8).toString('hex'),
         traceFlags: TraceFlags.NONE,
       });
+    },
+    startTracesAtTheEdge() {
+      edge = true;
     },
     unsampledCallHeaders() {
       if (!trace.getActiveSpan() || sampledNow()) return undefined;

@@ -1,4 +1,4 @@
-import '../platform/instrumentation'; // first: tracing must patch modules before they load
+import { startTracesAtTheEdge } from '../platform/instrumentation'; // first: tracing must patch modules before they load
 import { peerUrls } from '../contracts/services';
 import { EventLoopLag } from './load-shedding';
 import { NatsLink } from '../platform/nats';
@@ -9,6 +9,9 @@ import { CatalogCache, followCatalogChanges } from './catalog-cache';
 import { configRules, configSchema, faultKinds } from './config';
 import { publishFailure } from './faults';
 import { ViewPublisher } from './view-publisher';
+
+// Play is where requests come from outside: what a caller sends of its trace decides nothing here.
+startTracesAtTheEdge();
 
 void runService({
   name: 'play',

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode, TraceFlags, context, trace, type Context } from '@opentelemetry/api';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge } from 'prom-client';
@@ -16,6 +16,9 @@ interface PendingView {
 }
 
 const tracer = trace.getTracer('video-mesh/play');
+
+/** Whether the play being served is sampled: false without tracing, and in a play tracing left unsampled. */
+const sampled = (ctx: Context) => ((trace.getSpanContext(ctx)?.traceFlags ?? TraceFlags.NONE) & TraceFlags.SAMPLED) !== 0;
 
 /** How often the outbox is retried while views wait in it. */
 const OUTBOX_RETRY_EVERY_MS = 500;
@@ -81,6 +84,9 @@ export class ViewPublisher {
    * calling it lost would tell the player it was not recorded.
    */
   async publish(event: ViewEvent, budgetMs: number): Promise<boolean> {
+    // A play nobody samples gets no producer span: its view carries the
+    // play's unsampled context, which is all the listener needs.
+    if (!sampled(context.active())) return this.publishUntraced(event, budgetMs);
     return tracer.startActiveSpan(
       `${VIEW_SUBJECT} publish`,
       {
@@ -93,19 +99,22 @@ export class ViewPublisher {
         },
       },
       async (span) => {
-        const pending = { event, headers: traceHeaders(context.active()) };
-        const stored = this.injectedFailure(pending) ? false : await this.publishWithin(pending, budgetMs);
-        // Inside the producer span, so the line carries the trace id that
+        // Inside the producer span, so its log line carries the trace id that
         // also names the listener's work on this event (docs/tracing.md).
-        if (stored) this.deps.log.debug({ eventId: event.eventId, assetId: event.assetId }, 'view published');
-        if (!stored) {
-          this.keepForLater(pending);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: 'publish failed; kept in outbox' });
-        }
+        const stored = await this.publishUntraced(event, budgetMs);
+        if (!stored) span.setStatus({ code: SpanStatusCode.ERROR, message: 'publish failed; kept in outbox' });
         span.end();
         return stored;
       },
     );
+  }
+
+  private async publishUntraced(event: ViewEvent, budgetMs: number): Promise<boolean> {
+    const pending = { event, headers: traceHeaders(context.active()) };
+    const stored = this.injectedFailure(pending) ? false : await this.publishWithin(pending, budgetMs);
+    if (stored) this.deps.log.debug({ eventId: event.eventId, assetId: event.assetId }, 'view published');
+    else this.keepForLater(pending);
+    return stored;
   }
 
   /**

@@ -32,7 +32,7 @@ void runService({
       directory,
       metrics,
       timeoutMs: RECORD_TIMEOUT_MS,
-      ...(config.RECORD_TOKEN ? { headers: { authorization: `Bearer ${config.RECORD_TOKEN}` } } : {}),
+      headers: { authorization: `Bearer ${config.RECORD_TOKEN}` },
     });
     const link = new NatsLink({ ...config.NATS_URL, name: 'queue-listener', log, metrics });
     link.ensureState(async (nc) => {

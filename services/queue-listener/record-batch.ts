@@ -1,4 +1,4 @@
-import { context, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, TraceFlags, trace, type Span } from '@opentelemetry/api';
 import type { JsMsg } from '@nats-io/jetstream';
 import { z } from 'zod';
 import { RECORD_BATCH_PATH, recordBatchAnswer } from '../contracts/reporting';
@@ -99,6 +99,11 @@ async function askReporting(reporting: PeerClient, events: ViewEvent[], timeoutM
 }
 
 function startConsumerSpan(msg: JsMsg, batchSize: number): Span {
+  const parent = contextFromHeaders(msg.headers);
+  const produced = trace.getSpanContext(parent);
+  // A view its producer did not sample records nothing here either: its
+  // context goes on as it came (reporting is told "not sampled"), with no span built.
+  if (produced && (produced.traceFlags & TraceFlags.SAMPLED) === 0) return trace.wrapSpanContext(produced);
   return tracer.startSpan(
     `${msg.subject} process`,
     {
@@ -111,7 +116,7 @@ function startConsumerSpan(msg: JsMsg, batchSize: number): Span {
         'messaging.batch.message_count': batchSize,
       },
     },
-    contextFromHeaders(msg.headers),
+    parent,
   );
 }
 

@@ -6,8 +6,8 @@ import type { ViewStore } from './store';
 
 export interface ReportingDeps extends AppParts {
   store: ViewStore;
-  /** When set, the record routes require it as a bearer token. */
-  recordToken?: string | undefined;
+  /** The record routes require it as a bearer token. */
+  recordToken: string;
 }
 
 export function createApp({ store, recordToken, ...parts }: ReportingDeps): Express {

@@ -7,7 +7,7 @@ import type { FaultKind } from '../platform/faults-config';
 export const faultKinds: FaultKind[] = [];
 
 export const configSchema = serviceConfigSchema(SERVICES.reporting.port, faultKinds, {
-  ...databaseConfigSchema.shape,
+  ...databaseConfigSchema('reporting').shape,
   RECORD_TOKEN: recordTokenSchema,
 });
 export type Config = typeof configSchema._output;

@@ -43,14 +43,14 @@ const keyed = (name: string, summary: string, assetId: string, key: string, stat
 });
 const exampleEvent = (eventId: string) => ({ eventId, assetId: '123', userId: 'alice', occurredAt: '2025-01-01T12:00:00Z' });
 
-export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordToken: string | undefined }): ServiceApi {
+export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordToken: string }): ServiceApi {
   const { store, metrics } = deps;
   // Only the listener records views; in the cluster it alone holds the token.
   const auth: BearerAuth = {
     scheme: 'recordToken',
-    description: `RECORD_TOKEN, when set (the listener holds it); without one the record routes are open. The examples send \`Bearer ${EXAMPLE_RECORD_TOKEN}\`.`,
-    optional: true,
-    guard: requireBearerToken(deps.recordToken, 'recording views', 'open'),
+    description: `RECORD_TOKEN (the listener holds it), required. The examples send \`Bearer ${EXAMPLE_RECORD_TOKEN}\`.`,
+    optional: false,
+    guard: requireBearerToken(deps.recordToken, 'recording views', 'closed'),
   };
   const views = metrics.counterBy(
     'reporting_views_total',
@@ -80,7 +80,7 @@ export function reportingApi(deps: { store: ViewStore; metrics: Metrics; recordT
           keyed('replayed', 'the same key again', '123', 'evt-example-1', 200),
           keyed('conflict', 'the same key for another asset', '456', 'evt-example-1', 422),
           keyed('badKey', 'a key with a space', '123', 'evt 1', 400),
-          { name: 'noToken', summary: 'without the token, where RECORD_TOKEN is set', params: { assetId: '123', userId: 'alice' }, status: 401 },
+          { name: 'noToken', summary: 'without the token', params: { assetId: '123', userId: 'alice' }, status: 401 },
           { name: 'invalidId', summary: 'a user id with a dot', params: { assetId: '123', userId: 'a.b' }, headers: recorder, status: 400 },
         ],
         async handle({ params: { assetId, userId } }, req, res) {

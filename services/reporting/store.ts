@@ -19,7 +19,7 @@ export const REPORTING_SCHEMA = 'reporting';
 // the rows that were new. A repeated id inserts nothing and counts nothing.
 // Rows are taken in key order so concurrent batches lock in the same order
 // and cannot deadlock on each other.
-const RECORD = {
+export const RECORD = {
   name: 'record',
   text: `
 WITH input AS (
@@ -46,7 +46,7 @@ SELECT event_id FROM inserted`,
 const STORED = `SELECT event_id, asset_id, user_id FROM reporting.view_events WHERE event_id = ANY($1::text[])`;
 
 // Both counts of many plays in one statement, in the order asked.
-const COUNTS = {
+export const COUNTS = {
   name: 'counts',
   text: `
 SELECT a.views AS assetviews, u.views AS userviews

@@ -109,7 +109,10 @@ describe('pods roll when what they read changes', () => {
   }
 
   test('when the Secrets are existing ones, then no checksum pretends to follow them, and pod annotations are kept', () => {
-    const manifests = render(4, { ...production, values: { 'recordToken.existingSecret': 'record', 'podAnnotations.team': 'video' } });
+    const manifests = render(4, {
+      ...production,
+      values: { 'recordToken.existingSecret': 'record', 'postgres.external.roles.createSecrets': 'false', 'podAnnotations.team': 'video' },
+    });
     for (const service of serviceNames) {
       assert.deepEqual(podTemplate(deployment(manifests, service)).metadata.annotations, { team: 'video' }, service);
     }

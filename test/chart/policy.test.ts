@@ -39,12 +39,12 @@ interface Container {
   readinessProbe?: Probe;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: Record<string, unknown>;
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
 }
 interface PodSpec {
   containers: Container[];
   securityContext?: Record<string, unknown>;
-  volumes?: Array<{ name: string; emptyDir?: { medium?: string; sizeLimit?: string }; configMap?: { name: string } }>;
+  volumes?: Array<{ name: string; emptyDir?: { medium?: string; sizeLimit?: string }; configMap?: { name: string }; secret?: { secretName: string } }>;
   serviceAccountName?: string;
   automountServiceAccountToken?: boolean;
   terminationGracePeriodSeconds?: number;
@@ -132,6 +132,39 @@ function documentedEnv(): Map<ServiceName, Set<string>> {
     if (row?.[1]) for (const s of targets) result.get(s)?.add(row[1]);
   }
   return result;
+}
+
+/**
+ * Each store service logs in as the role of its name, with the password of a
+ * Secret of its own that the chart renders (username = the role, as
+ * CloudNativePG's managed roles read it), the password before the URL that
+ * uses it; with a CA Secret, over TLS verified against it, mounted read-only.
+ */
+function assertOwnRoles(manifests: readonly Manifest[]): void {
+  const secrets = new Set<string>();
+  for (const name of storeServices) {
+    const workload = serviceWorkload(manifests, name);
+    const env = envOf(workload);
+    const url = new URL(env.get('DATABASE_URL')?.value ?? '');
+    assert.equal(url.username, name, `${name} logs in as its own role`);
+    assert.equal(url.password, '$(DATABASE_PASSWORD)');
+    const names = [...env.keys()];
+    assert.ok(names.indexOf('DATABASE_PASSWORD') < names.indexOf('DATABASE_URL'), `${name}: the kubelet expands only variables defined before`);
+    const ref = env.get('DATABASE_PASSWORD')?.valueFrom?.['secretKeyRef'] as { name: string; key: string };
+    secrets.add(ref.name);
+    const secret = byKind(manifests, 'Secret').find((s) => s.metadata.name === ref.name);
+    assert.ok(secret, `Secret ${ref.name} is not rendered`);
+    assert.equal(Buffer.from((secret['data'] as Record<string, string>)['username'] ?? '', 'base64').toString(), name);
+    assert.ok((secret['data'] as Record<string, string>)[ref.key]);
+    if (url.searchParams.get('sslmode') === null) continue;
+    assert.equal(url.searchParams.get('sslmode'), 'verify-full');
+    const caFile = url.searchParams.get('sslrootcert') ?? '';
+    const pod = workload.spec;
+    const mount = pod.containers[0]?.volumeMounts?.find((m) => caFile.startsWith(`${m.mountPath}/`));
+    assert.ok(mount?.readOnly, `${name}: the CA ${caFile} is mounted read-only`);
+    assert.ok(pod.volumes?.find((v) => v.name === mount.name)?.secret, `${name}: the CA comes from a Secret`);
+  }
+  assert.equal(secrets.size, storeServices.length, 'each service reads its own Secret');
 }
 
 function byKind(manifests: readonly Manifest[], kind: string): Manifest[] {
@@ -261,7 +294,11 @@ describe('chart policies', () => {
       }
     });
 
-    test(`when rendered with ${scenario.name}, then metadata, cdnurl and reporting read DATABASE_URL from one Secret, and play and queue-listener get no database variable`, () => {
+    test(`when rendered with ${scenario.name}, then metadata, cdnurl and reporting read DATABASE_URL from one Secret, or each its own role's, and play and queue-listener get no database variable`, () => {
+      if (envOf(serviceWorkload(manifests, 'metadata')).get('DATABASE_URL')?.value) {
+        assertOwnRoles(manifests);
+        return;
+      }
       const refs = storeServices.map((name) => {
         const url = envOf(serviceWorkload(manifests, name)).get('DATABASE_URL');
         assert.equal(url?.value, undefined, `${name} has a literal DATABASE_URL`);
@@ -534,7 +571,7 @@ describe('chart policies', () => {
 interface PostgresValues {
   poolMax: number;
   maxConnections: number;
-  external: { existingSecret: string; uriKey: string };
+  external: { existingSecret: string; uriKey: string; roles: { secretPrefix: string; host: string; database: string; caKey: string } };
   image: string;
   database: string;
   username: string;
@@ -735,7 +772,12 @@ describe('PostgreSQL', () => {
         `${name} has no PodDisruptionBudget`,
       );
       const env = envOf(serviceWorkload(manifests, name));
-      assert.deepEqual(env.get('DATABASE_URL')?.valueFrom, { secretKeyRef: { name: production.postgres.external.existingSecret, key: 'uri' } });
+      const roles = production.postgres.external.roles;
+      assert.deepEqual(env.get('DATABASE_PASSWORD')?.valueFrom, { secretKeyRef: { name: `${roles.secretPrefix}${name}`, key: 'password' } });
+      assert.equal(
+        env.get('DATABASE_URL')?.value,
+        `postgres://${name}:$(DATABASE_PASSWORD)@${roles.host}:5432/${roles.database}?sslmode=verify-full&sslrootcert=/etc/video-mesh/postgres-ca/${roles.caKey}`,
+      );
       assert.equal(env.get('DATABASE_POOL_MAX')?.value, String(production.postgres.poolMax));
     }
   });

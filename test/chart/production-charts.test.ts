@@ -274,8 +274,8 @@ function theCluster(manifests: readonly Manifest[]): Manifest {
   return cluster;
 }
 
-function clusterValidator(operator: readonly Manifest[]): (cluster: unknown) => string[] {
-  return crdValidator(one(operator, 'CustomResourceDefinition', 'clusters.postgresql.cnpg.io'), 'v1');
+function clusterValidator(operator: readonly Manifest[], crdName = 'clusters.postgresql.cnpg.io'): (cluster: unknown) => string[] {
+  return crdValidator(one(operator, 'CustomResourceDefinition', crdName), 'v1');
 }
 
 describe('CloudNativePG, the production database', () => {
@@ -303,16 +303,39 @@ describe('CloudNativePG, the production database', () => {
     );
 
     test(
-      `when the cluster chart renders (Helm ${major}), then values-production.yaml reads the Secret CloudNativePG generates, <cluster>-app, and its NetworkPolicy peer selects the Cluster's pods`,
+      `when the cluster chart renders (Helm ${major}), then values-production.yaml logs each store service in as a managed role owning only its schema, over TLS against the Cluster's CA, and its NetworkPolicy peer selects the Cluster's pods`,
       { skip: addonSkip('cloudnative-pg', 'cluster') },
       () => {
         const manifests = renderCluster(major, kubeVersions[0]);
         const cluster = theCluster(manifests);
         const name = cluster.metadata.name;
-        // The operator names the owner's Secret <cluster>-app (and writes the key uri); the chart's own helm test reads it so too.
         assert.equal(at(production, 'postgres', 'selfContained'), false);
-        assert.equal(at(production, 'postgres', 'external', 'existingSecret'), `${name}-app`);
-        assert.equal(at(production, 'postgres', 'external', 'uriKey'), 'uri');
+        const roles = at(production, 'postgres', 'external', 'roles') as Tree;
+        assert.equal(roles['enabled'], true);
+        // The operator's read-write Service, which its server certificate names, and its CA Secret (key ca.crt).
+        assert.equal(roles['host'], `${name}-rw`);
+        assert.deepEqual([roles['caSecret'], roles['caKey']], [`${name}-ca`, 'ca.crt']);
+        assert.equal(roles['database'], at(cluster, 'spec', 'bootstrap', 'initdb', 'database'));
+        const managed = (at(cluster, 'spec', 'managed', 'roles') ?? []) as Tree[];
+        const database = one(manifests, 'Database');
+        assert.equal(at(database, 'spec', 'name'), roles['database']);
+        const schemas = at(database, 'spec', 'schemas') as Tree[];
+        const operator = renderOperator(major, kubeVersions[0]);
+        assert.deepEqual(clusterValidator(operator, 'databases.postgresql.cnpg.io')(database), []);
+        for (const service of ['metadata', 'cdnurl', 'reporting']) {
+          const role = managed.find((r) => r['name'] === service);
+          assert.ok(role, `no managed role ${service}`);
+          // The password Secret the video-mesh chart generates for that service.
+          assert.deepEqual(role['passwordSecret'], { name: `${String(roles['secretPrefix'])}${service}` });
+          assert.deepEqual([role['login'], role['superuser'], role['createdb'], role['createrole']], [true, false, false, false], service);
+          assert.deepEqual(
+            schemas.filter((s) => s['owner'] === service).map((s) => s['name']),
+            [service],
+            `${service} owns the schema of its name, and only it`,
+          );
+        }
+        // TLS only: no client reaches the password rule without it.
+        assert.ok((at(cluster, 'spec', 'postgresql', 'pg_hba') as string[]).includes('hostnossl all all all reject'));
         const ping = manifests.find((m) => m.kind === 'Job' && m.metadata.annotations?.['helm.sh/hook'] === 'test');
         const refs = JSON.stringify(ping).match(/"secretKeyRef":\{"name":"([^"]+)"/g) ?? [];
         assert.ok(refs.length > 0 && refs.every((r) => r.endsWith(`"${name}-app"`)), refs.join(', '));

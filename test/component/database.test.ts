@@ -110,7 +110,8 @@ describe('migrations', () => {
 
   it('when two service processes start at once on an empty database, then both become ready and the schema is migrated once', async (t) => {
     const url = await freshDatabase();
-    const env = { DATABASE_URL: url, LOG_LEVEL: 'warn' };
+    const recordToken = 'database-test-record-token';
+    const env = { DATABASE_URL: url, RECORD_TOKEN: recordToken, LOG_LEVEL: 'warn' };
     const [a, b] = await Promise.all([startService('reporting', env), startService('reporting', env)]);
     const pool = new pg.Pool({ connectionString: url });
     t.after(async () => {
@@ -119,7 +120,7 @@ describe('migrations', () => {
     });
     await waitFor(async () => (await fetch(`${a.url}/readyz`)).ok && (await fetch(`${b.url}/readyz`)).ok, { what: 'both ready' });
     assert.deepEqual(await versions(pool, 'reporting'), [1]);
-    const recorded = await fetch(`${a.url}/events/asset/x/user/y`, { method: 'POST' });
+    const recorded = await fetch(`${a.url}/events/asset/x/user/y`, { method: 'POST', headers: { authorization: `Bearer ${recordToken}` } });
     assert.equal(recorded.status, 200);
     assert.deepEqual(await (await fetch(`${b.url}/events/asset/x/user/y`)).json(), { assetviews: 1, userviews: 1 });
   });

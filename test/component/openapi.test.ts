@@ -444,7 +444,7 @@ describe('the route check', () => {
     const app = createHttpApp({
       ...parts,
       routes: extra,
-      api: reportingApi({ store: createViewStore(databases[2]!), metrics: parts.metrics, recordToken: undefined }),
+      api: reportingApi({ store: createViewStore(databases[2]!), metrics: parts.metrics, recordToken: EXAMPLE_RECORD_TOKEN }),
     });
     const server = await listen(app);
     servers.push(server);

@@ -21,6 +21,8 @@ import { metricValue } from '../../kit/metrics';
 import { timed } from '../../kit/timing';
 import { appParts, assertErrorShape, assertNoInternals, cannedJson, listen, type Listening } from './support';
 
+/** Reporting's record token: these tests record views as the listener would. */
+const RECORD_TOKEN = 'play-test-record-token';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 type Mode = 'real' | 'down' | 'nonsense';
@@ -113,7 +115,7 @@ before(async () => {
     ...appParts('metadata'),
   });
   cdnurl.state.app = createCdnUrlApp({ store: createCatalogStore(urlCatalog, cdnurlDb), adminToken: undefined, allowOpenWrites: true, ...appParts('cdnurl') });
-  reporting.state.app = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
+  reporting.state.app = createReportingApp({ store: createViewStore(reportingDb), recordToken: RECORD_TOKEN, ...appParts('reporting') });
   urls = { metadata: await serve(metadata.handler), cdnurl: await serve(cdnurl.handler), reporting: await serve(reporting.handler) };
   closedUrl = `http://127.0.0.1:${await freePort()}`;
   await request(metadata.state.app).post('/content/asset/fresh-asset').send({ title: 'Fresh', genre: 'drama', summary: 'new' }).expect(200);
@@ -158,7 +160,8 @@ describe('play with all backends up', () => {
 
   it('when a user and an asset have different view counts, then assetviews and userviews are not swapped', async () => {
     resetModes();
-    const record = (asset: string, user: string) => request(reporting.state.app!).post(`/events/asset/${asset}/user/${user}`).expect(200);
+    const record = (asset: string, user: string) =>
+      request(reporting.state.app!).post(`/events/asset/${asset}/user/${user}`).set('authorization', `Bearer ${RECORD_TOKEN}`).expect(200);
     await record('fresh-asset', 'carol');
     for (let i = 0; i < 3; i++) await record('fresh-asset', 'dave');
     await record('456', 'carol');
@@ -169,7 +172,8 @@ describe('play with all backends up', () => {
 
   it('when many plays ask for counts in one turn, then they share calls to reporting and each gets its own counts; a lone play makes one call', async () => {
     resetModes();
-    const record = (asset: string, user: string) => request(reporting.state.app!).post(`/events/asset/${asset}/user/${user}`).expect(200);
+    const record = (asset: string, user: string) =>
+      request(reporting.state.app!).post(`/events/asset/${asset}/user/${user}`).set('authorization', `Bearer ${RECORD_TOKEN}`).expect(200);
     for (let i = 0; i < 3; i++) await record('batch-asset', 'erin');
     await record('batch-asset', 'frank');
     const { backends } = buildBackends();

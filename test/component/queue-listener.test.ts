@@ -58,6 +58,9 @@ after(async () => {
   await postgres?.remove();
 });
 
+/** Reporting's record token, which the listener sends as its main.ts does. */
+const RECORD_TOKEN = 'test-record-token-0123456789';
+
 /** A budget no loaded machine spends, for the tests about the verdict rather than the time. */
 const AMPLE_MS = 10_000;
 
@@ -70,13 +73,19 @@ async function recordEvent(reporting: PeerClient, msg: JsMsg, timeoutMs: number)
 
 async function reportingAt(url: string, timeoutMs = AMPLE_MS): Promise<PeerClient> {
   const parts = appParts('queue-listener');
-  const client = createPeerClient({ peer: 'reporting', directory: new StaticDirectory({ reporting: url }, parts.metrics), metrics: parts.metrics, timeoutMs });
+  const client = createPeerClient({
+    peer: 'reporting',
+    directory: new StaticDirectory({ reporting: url }, parts.metrics),
+    metrics: parts.metrics,
+    timeoutMs,
+    headers: { authorization: `Bearer ${RECORD_TOKEN}` },
+  });
   clients.push(client);
   return client;
 }
 
 async function realReporting() {
-  const app = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
+  const app = createReportingApp({ store: createViewStore(reportingDb), recordToken: RECORD_TOKEN, ...appParts('reporting') });
   const server = await listen(app);
   servers.push(server);
   return { app, client: await reportingAt(server.url) };
@@ -264,6 +273,7 @@ describe('the view event both sides read', () => {
     const direct = edgeEvents('edge-direct');
     const posted = await request(app)
       .post('/events')
+      .set('authorization', `Bearer ${RECORD_TOKEN}`)
       .send({ events: direct.map((c) => c.event) })
       .expect(200);
     const outcomes = (posted.body as { results: Array<{ outcome: string }> }).results.map((r) => r.outcome);
@@ -360,7 +370,7 @@ describe('queue-listener retries', () => {
   it('when reporting fails for a while, then the event is retried and recorded once reporting is back', async (t) => {
     const nats3 = await startNats();
     const parts = appParts('queue-listener');
-    const real = createReportingApp({ store: createViewStore(reportingDb), ...appParts('reporting') });
+    const real = createReportingApp({ store: createViewStore(reportingDb), recordToken: RECORD_TOKEN, ...appParts('reporting') });
     let failing = true;
     let failures = 0;
     const flaky = await listen((req, res) => {

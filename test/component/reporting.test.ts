@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import express from 'express';
 import request from 'supertest';
 import type { Database } from '../../services/platform/database';
 import { createApp } from '../../services/reporting/app';
@@ -20,11 +21,23 @@ after(async () => {
   await postgres.remove();
 });
 
-/** The app on the real database, emptied first: each test starts with no views. */
-async function build(store?: ViewStore, recordToken?: string) {
+const RECORD_TOKEN = 'record-token-0123456789';
+
+/**
+ * The app on the real database, emptied first: each test starts with no views.
+ * Every request carries the record token, as the listener's do, unless
+ * `sendToken` is false (the token's own tests).
+ */
+async function build(store?: ViewStore, { sendToken = true } = {}) {
   await resetDatabase(db, 'reporting');
   const parts = appParts('reporting');
-  const app = createApp({ store: store ?? createViewStore(db), ...(recordToken ? { recordToken } : {}), ...parts });
+  const reporting = createApp({ store: store ?? createViewStore(db), recordToken: RECORD_TOKEN, ...parts });
+  const app = sendToken
+    ? express().use((req, _res, next) => {
+        req.headers.authorization ??= `Bearer ${RECORD_TOKEN}`;
+        next();
+      }, reporting)
+    : reporting;
   return { app, ...parts };
 }
 
@@ -318,10 +331,8 @@ describe('reporting exactly-once on a real database', () => {
 });
 
 describe('reporting record token', () => {
-  const RECORD_TOKEN = 'record-token-0123456789';
-
-  it('when RECORD_TOKEN is set, then both record routes need it and reads do not', async () => {
-    const { app } = await build(undefined, RECORD_TOKEN);
+  it('when a record route is called without the token or with a wrong one, then it is refused, and reads need none', async () => {
+    const { app } = await build(undefined, { sendToken: false });
     assertErrorShape((await request(app).post(view()).expect(401)).body, 'unauthorized');
     assertErrorShape(
       (

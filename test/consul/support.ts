@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
-import { natsEnvOf } from '../../kit/mesh';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../../kit/processes';
 import { sampleSum, scrape } from '../../kit/metrics';
+import { MESH_RECORD_TOKEN, natsEnvOf } from '../../kit/mesh';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { waitFor } from '../../kit/wait';
 import type { ConsulDouble } from './consul-double';
@@ -154,7 +154,7 @@ export function slowPost(url: string, body: string): { finish(): Promise<number>
 export async function startConsulMesh(consul: ConsulDouble, options: { metadataEnv?: NodeJS.ProcessEnv; playEnv?: NodeJS.ProcessEnv } = {}) {
   const [nats, postgres]: [NatsServer, TestPostgres] = await Promise.all([startNats(), startPostgres()]);
   const env = (name: ServiceName, extra: NodeJS.ProcessEnv = {}) =>
-    consulEnv(consul, { ...natsEnvOf(nats, name), DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', ...extra });
+    consulEnv(consul, { ...natsEnvOf(nats, name), DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', RECORD_TOKEN: MESH_RECORD_TOKEN, ...extra });
   const [metadataA, metadataB, cdnurl, reporting] = await Promise.all([
     startService('metadata', env('metadata', options.metadataEnv)),
     startService('metadata', env('metadata', options.metadataEnv)),

@@ -7,12 +7,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { startMesh, type Mesh } from '../../kit/mesh';
+import { MESH_RECORD_TOKEN, startMesh, type Mesh } from '../../kit/mesh';
 import { sampleSum, scrape } from '../../kit/metrics';
 import { startService, type RunningService } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 
 const ADMIN_TOKEN = 'durability-admin-token';
+/** What the listener sends on reporting's record routes. */
+const recorder = { authorization: `Bearer ${MESH_RECORD_TOKEN}` };
 
 async function post(url: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(url, {
@@ -92,18 +94,20 @@ describe('durable data, as processes on a real PostgreSQL', () => {
   });
 
   it('when the same events reach two reporting instances at once, then each is counted once', async (t) => {
-    const second = await startService('reporting', { DATABASE_URL: mesh.postgres.url, LOG_LEVEL: 'warn' });
+    const second = await startService('reporting', { DATABASE_URL: mesh.postgres.urlFor('reporting'), RECORD_TOKEN: MESH_RECORD_TOKEN, LOG_LEVEL: 'warn' });
     t.after(() => second.stop());
     await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second reporting ready' });
     const user = `r${randomUUID().slice(0, 8)}`;
     const events = Array.from({ length: 200 }, () => ({ eventId: randomUUID(), assetId: 'twin', userId: user, occurredAt: new Date().toISOString() }));
     const batches = [events.slice(0, 120), events.slice(80, 200), events.slice(40, 160), events];
-    const answers = await Promise.all(batches.flatMap((batch) => [mesh.urls.reporting, second.url].map((url) => post(`${url}/events`, { events: batch }))));
+    const answers = await Promise.all(
+      batches.flatMap((batch) => [mesh.urls.reporting, second.url].map((url) => post(`${url}/events`, { events: batch }, recorder))),
+    );
     assert.ok(answers.every((a) => a.status === 200));
     const recorded = answers.flatMap((a) => a.body['results'] as Array<{ outcome: string }>).filter((r) => r.outcome === 'recorded');
     assert.equal(recorded.length, events.length);
 
-    const key = { 'idempotency-key': randomUUID() };
+    const key = { 'idempotency-key': randomUUID(), ...recorder };
     const singles = await Promise.all(
       Array.from({ length: 10 }, (_, i) => post(`${i % 2 ? second.url : mesh.urls.reporting}/events/asset/twin/user/${user}`, undefined, key)),
     );
@@ -171,7 +175,7 @@ describe('durable data, as processes on a real PostgreSQL', () => {
       assert.equal(res.status, 503, url);
       assert.equal(((await res.json()) as { error: string }).error, 'database_unavailable');
     }
-    const recorded = await post(`${mesh.urls.reporting}/events/asset/123/user/down`, undefined, { 'idempotency-key': randomUUID() });
+    const recorded = await post(`${mesh.urls.reporting}/events/asset/123/user/down`, undefined, { 'idempotency-key': randomUUID(), ...recorder });
     assert.deepEqual([recorded.status, recorded.body['error']], [503, 'database_unavailable']);
     assert.equal((await post(`${mesh.urls.play}/play/asset/uncached${randomUUID().slice(0, 8)}/user/down`)).status, 503);
   });

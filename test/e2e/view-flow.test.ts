@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { startMesh, type Mesh } from '../../kit/mesh';
+import { MESH_RECORD_TOKEN, startMesh, type Mesh } from '../../kit/mesh';
 import { sampleSum, scrape } from '../../kit/metrics';
 import { REPO_ROOT, startProcess, startService } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
@@ -147,7 +147,12 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
 
   it('when two listeners run, then they share the work and count each view once', async (t) => {
     // A replica like the first, with its short redelivery cap.
-    const second = await startService('queue-listener', { ...mesh.nats.env('queue-listener'), REPORTING_URL: mesh.urls.reporting, RETRY_MAX_DELAY_MS: '500' });
+    const second = await startService('queue-listener', {
+      ...mesh.nats.env('queue-listener'),
+      REPORTING_URL: mesh.urls.reporting,
+      RECORD_TOKEN: MESH_RECORD_TOKEN,
+      RETRY_MAX_DELAY_MS: '500',
+    });
     t.after(async () => assert.equal(await second.stop(), 0));
     await waitFor(async () => (await fetch(`${second.url}/readyz`)).ok, { what: 'second listener ready' });
     const recordedBy = async (url: string) => sampleSum(await scrape(url), 'view_events_processed_total', { outcome: 'recorded' });
@@ -222,7 +227,7 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     const second = startProcess(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'cdnurl', 'main.js')], {
       PORT: String(taken),
       HOST: '127.0.0.1',
-      DATABASE_URL: mesh.postgres.url,
+      DATABASE_URL: mesh.postgres.urlFor('cdnurl'),
       ...mesh.nats.env('cdnurl'),
     });
     t.after(() => second.stop('SIGKILL'));

@@ -67,6 +67,9 @@ describe('malformed requests at scale, against a real mesh', () => {
       envFor: {
         metadata: { ADMIN_TOKEN },
         cdnurl: { ADMIN_TOKEN },
+        // One token for every guarded route, so the generator needs one: the record routes' too.
+        reporting: { RECORD_TOKEN: ADMIN_TOKEN },
+        'queue-listener': { RECORD_TOKEN: ADMIN_TOKEN },
         // Play sheds with 503 when its event loop lags, and answers 503 when metadata misses the
         // play's deadline; on two cores shared with another test file that is the machine, not these
         // 8 requests in flight. Shedding and deadlines have their own tests.

@@ -72,7 +72,7 @@ interface Route {
   /** `:a` is an asset id, `:u` a user id. */
   template: string;
   body?: BodyShape;
-  /** Catalog writes: Authorization: Bearer <admin token>. */
+  /** Catalog writes and reporting's record routes: Authorization: Bearer <token> (the fuzz mesh gives both the same). */
   auth?: boolean;
   idempotencyKey?: boolean;
 }
@@ -82,8 +82,8 @@ const ROUTES: readonly Route[] = [
   { service: 'metadata', method: 'POST', template: '/content/asset/:a', body: 'metadata', auth: true },
   { service: 'cdnurl', method: 'GET', template: '/url/asset/:a' },
   { service: 'cdnurl', method: 'POST', template: '/url/asset/:a', body: 'url', auth: true },
-  { service: 'reporting', method: 'POST', template: '/events/asset/:a/user/:u', idempotencyKey: true },
-  { service: 'reporting', method: 'POST', template: '/events', body: 'batch' },
+  { service: 'reporting', method: 'POST', template: '/events/asset/:a/user/:u', idempotencyKey: true, auth: true },
+  { service: 'reporting', method: 'POST', template: '/events', body: 'batch', auth: true },
   { service: 'reporting', method: 'GET', template: '/events/user/:u' },
   { service: 'reporting', method: 'GET', template: '/events/asset/:a' },
   { service: 'reporting', method: 'GET', template: '/events/asset/:a/user/:u' },

@@ -134,6 +134,8 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
       const port = await freePort();
       // The store services migrate from the SQL files the image must carry: readiness proves they are there.
       const database = storeServices.has(service) ? ['--env', `DATABASE_URL=${postgres.url}`] : [];
+      // Reporting and the listener refuse to start without the record token.
+      if (service === 'reporting' || service === 'queue-listener') database.push('--env', 'RECORD_TOKEN=image-test-record-token');
       const child = spawn(
         'buildah',
         [

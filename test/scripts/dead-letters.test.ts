@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT } from '../../services/platform/events';
-import { startMesh, type Mesh } from '../../kit/mesh';
+import { MESH_RECORD_TOKEN, startMesh, type Mesh } from '../../kit/mesh';
 import { sampleSum, scrape } from '../../kit/metrics';
 import { REPO_ROOT } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
@@ -113,7 +113,7 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
     // Recorded once already (its answer lost, say), as the listener records it: keyed by its eventId.
     const res = await fetch(`${mesh.urls.reporting}/events/asset/${recordedBefore.assetId}/user/${recordedBefore.userId}`, {
       method: 'POST',
-      headers: { 'Idempotency-Key': recordedBefore.eventId },
+      headers: { 'Idempotency-Key': recordedBefore.eventId, authorization: `Bearer ${MESH_RECORD_TOKEN}` },
     });
     assert.equal(res.status, 200);
     assert.equal(await views(recordedBefore.userId), 1);
@@ -154,7 +154,10 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
   it('when reporting refuses events (an id reused for another asset, an invalid event), then list shows each with its reason and the count', async () => {
     const user = `u${randomUUID().slice(0, 8)}`;
     const recorded = viewEvent('123', user);
-    const res = await fetch(`${mesh.urls.reporting}/events/asset/123/user/${user}`, { method: 'POST', headers: { 'Idempotency-Key': recorded.eventId } });
+    const res = await fetch(`${mesh.urls.reporting}/events/asset/123/user/${user}`, {
+      method: 'POST',
+      headers: { 'Idempotency-Key': recorded.eventId, authorization: `Bearer ${MESH_RECORD_TOKEN}` },
+    });
     assert.equal(res.status, 200);
     // Its id again, for another asset: reporting answers `conflict`, which is poison.
     conflicting = { ...recorded, assetId: '456' };

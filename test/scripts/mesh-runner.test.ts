@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { CONFIG_EXIT_CODE } from '../../services/platform/config';
 import { adminTokenFrom, colourWanted, faultsTokenFrom, portFree, RESTART_BACKOFF, serviceEnv, Supervisor } from '../../scripts/mesh';
 import { meshConfigProblems } from '../../scripts/mesh-config';
-import { DEFAULT_DATABASE_URL } from '../../services/platform/database';
+import { LOCAL_DATABASE } from '../../services/platform/database';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { REPO_ROOT, startNats, type NatsServer } from '../../kit/processes';
 import { privateClone, type CloneOwner, type PrivateClone } from '../../kit/private-clone';
@@ -472,7 +472,7 @@ function rmdirIfEmpty(dir: string): void {
 }
 
 /** The PostgreSQL server the runner starts, on its fixed port. */
-const LOCAL_POSTGRES_PORT = Number(new URL(DEFAULT_DATABASE_URL).port);
+const LOCAL_POSTGRES_PORT = LOCAL_DATABASE.port;
 
 describe('the runner from a clone in a private folder (mode 0700), starting its own Postgres', () => {
   let nats: NatsServer;

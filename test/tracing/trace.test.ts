@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startMesh, type Mesh } from '../../kit/mesh';
-import { startService, type RunningService } from '../../kit/processes';
+import { startService } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 import { TraceTree, type SpanQuery } from './trace-tree';
@@ -44,6 +44,13 @@ const uniqueUser = () => `trace-${randomBytes(6).toString('hex')}`;
 async function play(baseUrl: string, userId: string, headers: Record<string, string> = {}): Promise<void> {
   const res = await fetch(`${baseUrl}/play/asset/123/user/${userId}`, { method: 'POST', headers });
   assert.equal(res.status, 200, await res.text());
+}
+
+/** A play by a new user; that user. */
+async function playedBy(baseUrl: string): Promise<string> {
+  const userId = uniqueUser();
+  await play(baseUrl, userId);
+  return userId;
 }
 
 describe('tracing across the mesh', () => {
@@ -166,56 +173,63 @@ describe('tracing across the mesh', () => {
     assert.equal(line['level'], 'debug');
   });
 
-  it('when play samples at ratio 0, then nothing of its plays is exported anywhere and the listener still records the views', async () => {
+  it("when a caller sends its own trace context to play, then play starts a trace of its own linked to the caller's, and the backends follow play's", async () => {
+    const userId = uniqueUser();
+    const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') };
+    // Not sampled, with baggage: at the edge neither the flag nor the ids nor the baggage decide anything.
+    await play(running().urls.play, userId, { traceparent: `00-${caller.traceId}-${caller.spanId}-00`, baggage: 'user=forged' });
+    const trace = await traceOfPlay(userId);
+    const playServer = trace.one({ service: 'play', kind: 'SERVER', route: PLAY_ROUTE });
+    assert.notEqual(playServer.traceId, caller.traceId, 'the caller did not choose the trace id');
+    assert.equal(playServer.parentSpanId, undefined, 'play is where the trace starts');
+    assert.deepEqual(
+      playServer.links.map((l) => [l.traceId, l.spanId]),
+      [[caller.traceId, caller.spanId]],
+      "play's request links to the caller's span",
+    );
+    assert.deepEqual(
+      receiver.spans().filter((s) => s.traceId === caller.traceId),
+      [],
+      "nothing is exported in the caller's trace",
+    );
+  });
+
+  it("when play samples at ratio 0, then nothing of its plays is exported anywhere, not even for a caller's sampled trace, and the listener still records the views", async () => {
     // A second play on the same NATS and backends, exporting to the same
     // receiver, with the chart's parent-based ratio sampler at 0: the
     // decision travels in traceparent, so no service records these traces.
-    let unsampled: RunningService | undefined;
+    const unsampled = await startService('play', {
+      ...running().nats.env('play'),
+      METADATA_URL: running().urls.metadata,
+      CDNURL_URL: running().urls.cdnurl,
+      REPORTING_URL: running().urls.reporting,
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0',
+      CATALOG_CACHE_MAX: '0',
+    });
     try {
-      unsampled = await startService('play', {
-        ...running().nats.env('play'),
-        METADATA_URL: running().urls.metadata,
-        CDNURL_URL: running().urls.cdnurl,
-        REPORTING_URL: running().urls.reporting,
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_BSP_SCHEDULE_DELAY: '200',
-        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
-        OTEL_TRACES_SAMPLER_ARG: '0',
-        CATALOG_CACHE_MAX: '0',
-      });
-      const playService = unsampled;
-      await waitFor(async () => (await fetch(`${playService.url}/readyz`)).ok, { what: 'second play ready' });
+      await waitFor(async () => (await fetch(`${unsampled.url}/readyz`)).ok, { what: 'second play ready' });
       const consumersBefore = receiver.spans().filter((s) => s.kind === 'CONSUMER').length;
       const userId = uniqueUser();
-      await play(playService.url, userId);
-      await play(playService.url, userId);
+      await play(unsampled.url, userId);
+      await play(unsampled.url, userId);
+      // A caller that sampled its trace is not followed: play is the edge, its own ratio decides.
+      const callerTraceId = randomBytes(16).toString('hex');
+      await play(unsampled.url, userId, { traceparent: `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01` });
       await waitFor(
         async () => {
           const res = await fetch(`${running().urls.reporting}/events/user/${userId}`);
-          return res.ok && ((await res.json()) as { views?: number }).views === 2;
+          return res.ok && ((await res.json()) as { views?: number }).views === 3;
         },
-        { what: `both views of ${userId} recorded` },
+        { what: `the three views of ${userId} recorded` },
       );
-      // A caller that sampled its trace is followed even at ratio 0: the decision is the parent's.
-      const callerTraceId = randomBytes(16).toString('hex');
-      await play(playService.url, uniqueUser(), { traceparent: `00-${callerTraceId}-${randomBytes(8).toString('hex')}-01` });
-      await waitFor(
-        () => {
-          const services = new Set(
-            receiver
-              .spans()
-              .filter((s) => s.traceId === callerTraceId)
-              .map((s) => s.service),
-          );
-          return ['play', 'reporting', 'queue-listener'].every((service) => services.has(service)) || undefined;
-        },
-        { what: `play, reporting and the listener exporting the caller's sampled trace ${callerTraceId}` },
-      );
-
-      // Each exporter sends its spans in the order they ended: with the later
-      // sampled play's spans here from all three, any span of the earlier
-      // unsampled plays would have arrived before them.
-      // This test's own reads of the count are root requests to reporting, sampled there: not play's.
+      // Stopped, play has flushed whatever it had; a sampled play through the
+      // first play afterwards is in reporting's and the listener's exports
+      // after any span of theirs for the plays above (each exports in the order spans end).
+      assert.equal(await unsampled.stop(), 0);
+      const barrier = await traceOfPlay(await playedBy(running().urls.play));
       const mentioning = receiver
         .spans()
         .filter((s) => JSON.stringify(s.attributes).includes(userId) && !(s.service === 'reporting' && s.name === 'GET /events/user/:userId'));
@@ -224,14 +238,18 @@ describe('tracing across the mesh', () => {
         [],
         'no span of the unsampled plays was exported',
       );
-      const consumersOfSampled = receiver.spans().filter((s) => s.kind === 'CONSUMER' && s.traceId === callerTraceId).length;
+      assert.deepEqual(
+        receiver.spans().filter((s) => s.traceId === callerTraceId),
+        [],
+        "nothing in the caller's trace",
+      );
       assert.equal(
-        receiver.spans().filter((s) => s.kind === 'CONSUMER').length - consumersOfSampled,
+        receiver.spans().filter((s) => s.kind === 'CONSUMER' && s.traceId !== barrier.spans[0]!.traceId).length,
         consumersBefore,
         'the listener exported no span for their views',
       );
     } finally {
-      await unsampled?.stop();
+      await unsampled.stop();
     }
   });
 

@@ -270,9 +270,29 @@ Secret (key password) instead, and the services build the URI from it. */}}
 {{- if .Values.postgres.selfContained }}uri{{ else }}{{ .Values.postgres.external.uriKey }}{{ end }}
 {{- end }}
 
+{{/* "true" when each store service logs in as its own role on an existing server (postgres.external.roles). */}}
+{{- define "video-mesh.postgresRoles" -}}
+{{- if and (not .Values.postgres.selfContained) (.Values.postgres.external.roles | default dict).enabled }}true{{ end }}
+{{- end }}
+
+{{/* The Secret of one service's role: (dict "root" $ "service" "metadata"). */}}
+{{- define "video-mesh.postgresRoleSecretName" -}}
+{{- printf "%s%s" .root.Values.postgres.external.roles.secretPrefix .service }}
+{{- end }}
+
+{{- define "video-mesh.postgresRolePasswordValue" -}}
+{{- include "video-mesh.generatedSecretValue" (dict "root" .root "name" (include "video-mesh.postgresRoleSecretName" .) "key" "password" "length" 32) }}
+{{- end }}
+
+{{/* Where a pod finds the database's CA, with postgres.external.roles.caSecret. */}}
+{{- define "video-mesh.postgresCaDir" -}}/etc/video-mesh/postgres-ca{{- end }}
+
 {{/* One line saying where the data lives, for NOTES and the helm test's log. */}}
 {{- define "video-mesh.dataLocation" -}}
-{{- if .Values.postgres.selfContained }}
+{{- if include "video-mesh.postgresRoles" . }}
+{{- $roles := .Values.postgres.external.roles }}
+{{- printf "Data of metadata, cdnurl and reporting: the existing PostgreSQL at %s, database %s, each service as its own role owning its schema (Secrets %s<service>)%s." $roles.host $roles.database $roles.secretPrefix (ternary (printf ", over TLS verified against the CA of Secret %s" $roles.caSecret) ", without TLS" (ne $roles.caSecret "")) }}
+{{- else if .Values.postgres.selfContained }}
 {{- printf "Data of metadata, cdnurl and reporting: the chart's own PostgreSQL (StatefulSet %s, database %s, one schema per service)." (include "video-mesh.statefulName" (dict "root" . "component" "postgres")) .Values.postgres.database }}
 {{- else }}
 {{- printf "Data of metadata, cdnurl and reporting: the existing PostgreSQL named by the Secret %s, key %s (one schema per service)." (include "video-mesh.postgresSecretName" .) .Values.postgres.external.uriKey }}
@@ -337,6 +357,13 @@ only: no Service exposes it. A constant: no operator needs another.
 {{- fail "shutdown.drainDelayMs must be shorter than shutdown.timeoutMs" }}
 {{- end }}
 {{- include "video-mesh.validatePostgresConnections" . }}
+{{- if include "video-mesh.postgresRoles" . }}
+{{- range $key := list "host" "database" "secretPrefix" }}
+{{- if not (get $.Values.postgres.external.roles $key) }}
+{{- fail (printf "postgres.external.roles.%s is required when postgres.external.roles.enabled is true" $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $name, $svc := .Values.services }}
 {{- if eq (int $svc.port) (int (include "video-mesh.probePort" $)) }}
 {{- fail (printf "services.%s.port is %d, the port of the services' probe listener: choose another" $name (int $svc.port)) }}
@@ -430,7 +457,7 @@ password), so that a new value rolls exactly the pods that read it; empty
 for a service that reads none. Secrets
 named by existingSecret are not the chart's to read: rotate those with a
 rollout restart (docs/kubernetes.md).
-(dict "root" $ "topo" <topology entry>)
+(dict "root" $ "topo" <topology entry> "name" <service>)
 */}}
 {{- define "video-mesh.secretsChecksum" -}}
 {{- $root := .root }}
@@ -446,6 +473,9 @@ rollout restart (docs/kubernetes.md).
 {{- end }}
 {{- if and .topo.database $root.Values.postgres.selfContained (not $root.Values.postgres.existingSecret) }}
 {{- $parts = append $parts (printf "postgres-password=%s" (include "video-mesh.postgresPasswordValue" $root)) }}
+{{- end }}
+{{- if and .topo.database (include "video-mesh.postgresRoles" $root) $root.Values.postgres.external.roles.createSecrets }}
+{{- $parts = append $parts (printf "postgres-role-password=%s" (include "video-mesh.postgresRolePasswordValue" (dict "root" $root "service" .name))) }}
 {{- end }}
 {{- if and .topo.nats (not $root.Values.nats.auth.existingSecret) }}
 {{- $parts = append $parts (printf "nats-password=%s" (include "video-mesh.natsPasswordValue" (dict "root" $root "user" .name))) }}

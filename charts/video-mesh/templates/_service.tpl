@@ -10,6 +10,7 @@ Called once per entry of .Values.services from services.yaml with
 {{- $svc := .svc }}
 {{- $topology := fromYaml (include "video-mesh.topology" $root) }}
 {{- $topo := required (printf "unknown service %q" $name) (get $topology $name) }}
+{{- $postgresCa := and $topo.database (include "video-mesh.postgresRoles" $root) $root.Values.postgres.external.roles.caSecret }}
 {{- $ctx := dict "root" $root "component" $name }}
 {{- $fullName := include "video-mesh.componentName" $ctx }}
 {{- $consulAddr := include "video-mesh.servicesConsulAddr" $root }}
@@ -158,7 +159,20 @@ spec:
             - name: {{ include "video-mesh.peerUrlVar" $peer }}
               value: {{ printf "http://%s:%v" (include "video-mesh.componentName" (dict "root" $root "component" $peer)) (get $root.Values.services $peer).port | quote }}
             {{- end }}
-            {{- if and $topo.database $root.Values.postgres.selfContained $root.Values.postgres.existingSecret }}
+            {{- if and $topo.database (include "video-mesh.postgresRoles" $root) }}
+            {{- $roles := $root.Values.postgres.external.roles }}
+            # The service's own role, owner of its schema only; the kubelet
+            # expands its password into the URI.
+            - name: DATABASE_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "video-mesh.postgresRoleSecretName" (dict "root" $root "service" $name) }}
+                  key: password
+            - name: DATABASE_URL
+              value: {{ printf "postgres://%s:$(DATABASE_PASSWORD)@%s:%v/%s%s" $name $roles.host $roles.port $roles.database (ternary (printf "?sslmode=verify-full&sslrootcert=%s/%s" (include "video-mesh.postgresCaDir" $root) $roles.caKey) "" (ne $roles.caSecret "")) | quote }}
+            - name: DATABASE_POOL_MAX
+              value: {{ $root.Values.postgres.poolMax | quote }}
+            {{- else if and $topo.database $root.Values.postgres.selfContained $root.Values.postgres.existingSecret }}
             # The self-contained server's password from the operator's Secret
             # (postgres.existingSecret, GitOps): the kubelet expands it into
             # the URI, so the chart renders no secret value of its own.
@@ -266,6 +280,11 @@ spec:
               mountPath: /var/run/secrets/kubernetes.io/serviceaccount
               readOnly: true
             {{- end }}
+            {{- if $postgresCa }}
+            - name: postgres-ca
+              mountPath: {{ include "video-mesh.postgresCaDir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         # The root filesystem is read-only; node and its libraries may still want /tmp.
         - name: tmp
@@ -280,6 +299,15 @@ spec:
               - serviceAccountToken:
                   path: token
                   expirationSeconds: 3600
+        {{- end }}
+        {{- if $postgresCa }}
+        # The database's CA, which every connection verifies the server against (sslrootcert).
+        - name: postgres-ca
+          secret:
+            secretName: {{ $postgresCa }}
+            items:
+              - key: {{ $root.Values.postgres.external.roles.caKey }}
+                path: {{ $root.Values.postgres.external.roles.caKey }}
         {{- end }}
       {{- if and $root.Values.spreadAcrossNodes $scales }}
       topologySpreadConstraints:
