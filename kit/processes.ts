@@ -53,7 +53,7 @@ export function natsServerBinary(): string {
 }
 
 /** Who a test connects to NATS as: a service's own identity, or the operator's (every right). */
-export interface NatsIdentities {
+interface NatsIdentities {
   /** NATS_URL of one identity: `nats://<identity>:<password>@host:port` for every server. */
   urlOf(identity: NatsIdentity): string;
   /** One identity's password, for a Secret the chart reads (nats.auth.existingSecret). */

@@ -27,7 +27,7 @@ const api = (verb: string) => `$JS.API.${verb}`;
  * publishes, and a publish before the stream exists waits in its outbox as
  * any failed publish does. Nobody may update, purge or delete either.
  */
-export const NATS_RIGHTS = {
+const NATS_RIGHTS = {
   play: {
     // A JetStream publish is a core publish whose ack comes back on the inbox.
     publish: [VIEW_SUBJECT],

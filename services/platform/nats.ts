@@ -116,7 +116,7 @@ const TLS_TRUST_CODES = new Set([
 const RECONNECT_WAIT_MS = 1_000;
 const RETRY: BackoffRange = { initialMs: RECONNECT_WAIT_MS, maxMs: 5_000 };
 /** Callers may ask on every failure: state set-up runs at most this often. */
-export const REENSURE_AT_MOST_EVERY_MS = 1_000;
+const REENSURE_AT_MOST_EVERY_MS = 1_000;
 
 /**
  * True when the server said the JetStream state a call needed is not there:
