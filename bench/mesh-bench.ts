@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../services/contracts/services';
-import { MESH_RECORD_TOKEN, startMesh, type Mesh } from '../kit/mesh';
+import { MESH_RECORD_TOKEN, natsEnvOf, startMesh, type Mesh } from '../kit/mesh';
 import type { StoreService } from '../kit/postgres';
 import { readHistogram, sampleSum, scrape, type HistogramSample } from '../kit/metrics';
 import { startService, type RunningService } from '../kit/processes';
@@ -167,9 +167,9 @@ async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>
 
 /** A second instance of each service next to the running mesh, timed from spawn to ready, `rounds` times. */
 async function startTimes(mesh: Mesh, rounds: number): Promise<Record<ServiceName, StartTimes[]>> {
-  const common = { NATS_URL: mesh.nats.url, LOG_LEVEL: 'warn' };
   const envOf = (name: ServiceName): NodeJS.ProcessEnv => ({
-    ...common,
+    ...natsEnvOf(mesh.nats, name),
+    LOG_LEVEL: 'warn',
     ...(SERVICES[name].database ? { DATABASE_URL: mesh.postgres.urlFor(name as StoreService) } : {}),
     ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),
     ...peerUrlEnv(name, (peer) => mesh.services[peer].url),
@@ -321,7 +321,7 @@ async function main(settings: Settings): Promise<number> {
 
     // The backlog: the listener stopped, events piled up in JetStream, then the listener started.
     await mesh.services['queue-listener'].stop();
-    const nc = await connect({ servers: mesh.nats.url });
+    const nc = await connect(mesh.nats.connectOptions());
     const js = jetstream(nc);
     const user = `drain${randomUUID().slice(0, 8)}`;
     for (let i = 0; i < backlog; i += 500) {
@@ -335,7 +335,7 @@ async function main(settings: Settings): Promise<number> {
     await nc.close();
     const drainStart = Date.now();
     drainListener = await startService('queue-listener', {
-      NATS_URL: mesh.nats.url,
+      ...mesh.nats.env('queue-listener'),
       REPORTING_URL: mesh.urls.reporting,
       RECORD_TOKEN: MESH_RECORD_TOKEN,
       LOG_LEVEL: 'warn',

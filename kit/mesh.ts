@@ -1,14 +1,20 @@
+import { NATS_SERVICE_IDENTITIES, type NatsIdentity } from '../services/contracts/nats-rights';
 import { peerUrlEnv } from '../services/contracts/services';
 import { metricValue, scrape } from './metrics';
 import { STORE_SERVICES, startPostgres, type StoreService, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
 import { waitFor } from './wait';
 
-/** What the mesh needs of a broker: its URL(s), and a way to stop it with the mesh. */
+/** What the mesh needs of a broker: each service's NATS_URL (its own identity), and a way to stop it with the mesh. */
 export interface MeshNats {
   url: string;
+  env(identity: NatsIdentity): { NATS_URL: string };
   stop(): Promise<void>;
 }
+
+/** A service's NATS_URL, as its own identity; none for a service that does not use NATS. */
+export const natsEnvOf = (nats: Pick<MeshNats, 'env'>, name: ServiceName) =>
+  (NATS_SERVICE_IDENTITIES as readonly string[]).includes(name) ? nats.env(name as NatsIdentity) : {};
 
 export interface Mesh<N extends MeshNats = NatsServer> {
   nats: N;
@@ -60,7 +66,7 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     return running;
   };
   const envOf = (name: ServiceName, extra: NodeJS.ProcessEnv = {}) => ({
-    NATS_URL: nats.url,
+    ...natsEnvOf(nats, name),
     FAULTS_ENABLED: 'true',
     FAULTS_TOKEN: MESH_FAULTS_TOKEN,
     ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),

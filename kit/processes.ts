@@ -3,7 +3,10 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { NATS_IDENTITIES, NATS_OPERATOR, rightsOf, type NatsIdentity } from '../services/contracts/nats-rights';
 import type { ServiceName } from '../services/contracts/services';
+import { inboxPrefixOf, type NatsTarget } from '../services/platform/nats';
+import { natsAuthorizationBlock, natsPasswordVariable, natsUrlFor, newNatsPassword } from '../services/platform/nats-authorization';
 import { freePort, portAccepts } from './ports';
 import { waitFor } from './wait';
 
@@ -49,12 +52,27 @@ export function natsServerBinary(): string {
   throw new Error('nats-server not found: run ./scripts/test (it installs it) or apt-get install nats-server');
 }
 
-export interface NatsServer {
+/** Who a test connects to NATS as: a service's own identity, or the operator's (every right). */
+interface NatsIdentities {
+  /** NATS_URL of one identity: `nats://<identity>:<password>@host:port` for every server. */
+  urlOf(identity: NatsIdentity): string;
+  /** One identity's password, for a Secret the chart reads (nats.auth.existingSecret). */
+  passwordOf(identity: NatsIdentity): string;
+  /** `{ NATS_URL }` of a service, for startService. */
+  env(identity: NatsIdentity): { NATS_URL: string };
+  /** What NatsLink takes (spread it into the options). */
+  target(identity: NatsIdentity): NatsTarget;
+  /** What nats.js's connect takes (spread it into the options); the operator unless told. */
+  connectOptions(identity?: NatsIdentity): { servers: string[]; user: string; pass: string; inboxPrefix: string };
+}
+
+export interface NatsServer extends NatsIdentities {
+  /** The server, with no credentials: refused while identities are on. */
   url: string;
   port: number;
   /** Stops the server; its store is removed unless kept for a restart. */
   stop(options?: { keepStore?: boolean }): Promise<void>;
-  /** Starts again on the same port and store, as after a crash. */
+  /** Starts again on the same port, identities and store (an empty one after a stop that did not keep it), as after a crash. */
   restart(): Promise<void>;
   /** Sends a signal to the server process: SIGSTOP stalls it, SIGCONT lets it go on. */
   signal(signal: NodeJS.Signals): void;
@@ -63,26 +81,61 @@ export interface NatsServer {
 }
 
 /**
+ * Fresh passwords for every identity of contracts/nats-rights.ts: how to reach `servers` as each (`handles`), and what a
+ * server needs to know them (its `authorization` block, or `passwordEnv` for a config naming them `$NATS_PASSWORD_<USER>`).
+ */
+function natsIdentities(servers: string[]): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
+  const passwords = new Map(NATS_IDENTITIES.map((identity) => [identity, newNatsPassword()]));
+  const passwordOf = (identity: NatsIdentity) => passwords.get(identity)!;
+  return {
+    authorization: natsAuthorizationBlock(NATS_IDENTITIES.map((user) => ({ user, password: passwordOf(user), rights: rightsOf(user) }))),
+    passwordEnv: Object.fromEntries(NATS_IDENTITIES.map((user) => [natsPasswordVariable(user), passwordOf(user)])),
+    handles: {
+      urlOf: (identity) => natsUrlFor(servers, identity, passwordOf(identity)),
+      passwordOf,
+      env: (identity) => ({ NATS_URL: natsUrlFor(servers, identity, passwordOf(identity)) }),
+      target: (identity) => ({ servers, user: identity, pass: passwordOf(identity), tls: false }),
+      connectOptions: (identity = NATS_OPERATOR) => ({ servers, user: identity, pass: passwordOf(identity), inboxPrefix: inboxPrefixOf(identity) }),
+    },
+  };
+}
+
+/**
  * A real nats-server with JetStream on a free port (or the one given), its store in a temp dir.
  * It listens on 127.0.0.1 unless `host` names another local address (a container network's gateway).
+ * Every identity of contracts/nats-rights.ts is a user with only its rights, as in the chart and
+ * ./scripts/mesh: start each service with `env(name)`, observe with `connectOptions()` (the operator).
  */
 export async function startNats(options: { port?: number; host?: string } = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
-  const storeDir = mkdtempSync(join(tmpdir(), 'vm-nats-'));
+  const root = mkdtempSync(join(tmpdir(), 'vm-nats-'));
+  const identities = natsIdentities([`${host}:${port}`]);
+  const confPath = join(root, 'nats.conf');
+  const config = `listen: "${host}:${port}"\njetstream { store_dir: ${JSON.stringify(join(root, 'js'))} }\n${identities.authorization}`;
   const binary = natsServerBinary();
   let proc: Proc;
+  // Written at every start: a stop without keepStore removes it with the store, and a restart brings the same server back.
   const launch = async () => {
-    proc = startProcess(binary, ['-js', '-a', host, '-p', String(port), '-sd', storeDir]);
-    await waitFor(() => portAccepts(port, host), { what: `nats-server on ${host}:${port}` });
+    mkdirSync(root, { recursive: true });
+    writeFileSync(confPath, config, { mode: 0o600 });
+    proc = startProcess(binary, ['--config', confPath]);
+    await waitFor(
+      () => {
+        if (proc.child.exitCode !== null) throw new Error(`nats-server exited: ${proc.output()}`);
+        return portAccepts(port, host);
+      },
+      { what: `nats-server on ${host}:${port}` },
+    );
   };
   await launch();
   return {
     url: `nats://${host}:${port}`,
     port,
+    ...identities.handles,
     async stop({ keepStore = false } = {}) {
       await proc.stop('SIGTERM');
-      if (!keepStore) rmSync(storeDir, { recursive: true, force: true });
+      if (!keepStore) rmSync(root, { recursive: true, force: true });
     },
     restart: launch,
     signal: (signal) => void proc.child.kill(signal),
@@ -128,8 +181,8 @@ interface NatsClusterNode {
   restart(): Promise<void>;
 }
 
-export interface NatsCluster {
-  /** Every server's client URL, comma separated, as NATS_URL takes them. */
+export interface NatsCluster extends NatsIdentities {
+  /** Every server's client URL, comma separated, with no credentials (refused when the config carries `authorization`). */
   url: string;
   nodes: NatsClusterNode[];
   stop(): Promise<void>;
@@ -145,6 +198,11 @@ export interface NatsNodeLayout {
   pidFile: string;
   /** Every server's cluster URL (nats://127.0.0.1:<clusterPort>), this one's included, as a StatefulSet's routes are. */
   routes: string[];
+  /**
+   * The `authorization` block with every identity of contracts/nats-rights.ts: put it in the config to turn identities on.
+   * Or a config's own users with `password: $NATS_PASSWORD_<USER>` (the official chart's): every server has those variables.
+   */
+  authorization: string;
 }
 
 /**
@@ -157,8 +215,10 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
   const binary = natsServerBinary();
   const root = mkdtempSync(join(tmpdir(), 'vm-nats-cluster-'));
   const layouts: NatsNodeLayout[] = [];
-  for (let i = 0; i < size; i++) {
-    const [port, clusterPort, monitorPort] = [await freePort(), await freePort(), await freePort()];
+  const ports: Array<[number, number, number]> = [];
+  for (let i = 0; i < size; i++) ports.push([await freePort(), await freePort(), await freePort()]);
+  const identities = natsIdentities(ports.map(([port]) => `127.0.0.1:${port}`));
+  for (const [i, [port, clusterPort, monitorPort]] of ports.entries()) {
     layouts.push({
       name: `nats-${i}`,
       port,
@@ -167,6 +227,7 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
       storeDir: join(root, `nats-${i}`, 'data'),
       pidFile: join(root, `nats-${i}`, 'nats.pid'),
       routes: [],
+      authorization: identities.authorization,
     });
   }
   for (const layout of layouts) layout.routes = layouts.map((l) => `nats://127.0.0.1:${l.clusterPort}`);
@@ -181,7 +242,7 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
         await node.proc?.stop(signal);
       },
       async restart() {
-        node.proc = startProcess(binary, ['--config', confPath], { SERVER_NAME: layout.name });
+        node.proc = startProcess(binary, ['--config', confPath], { SERVER_NAME: layout.name, ...identities.passwordEnv });
         const proc = node.proc;
         await waitFor(
           async () => {
@@ -216,5 +277,5 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
     await stop();
     throw err;
   }
-  return { url: nodes.map((n) => n.url).join(','), nodes, stop };
+  return { url: nodes.map((n) => n.url).join(','), nodes, stop, ...identities.handles };
 }

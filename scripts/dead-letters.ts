@@ -20,6 +20,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { viewEventSchema, type ViewEvent } from '../services/contracts/view-event';
 import { DEAD_LETTER_SUBJECT, STREAM } from '../services/platform/events';
+import { connectOptionsOf, identityProblem, natsUrlSchema, shownServers } from '../services/platform/nats';
 import { readCommandLine, runCommand, UsageError } from './args';
 
 export interface Options {
@@ -41,7 +42,7 @@ options:
   --sequence N               only the dead letter at stream sequence N (repeatable)
   -h, --help                 this text
 
-environment: NATS_URL (default nats://127.0.0.1:4222; several comma-separated)
+environment: NATS_URL (default nats://127.0.0.1:4222; several comma-separated), as the operator: nats://operator:<password>@host:4222
 exit codes: 0 done, 1 something failed or was held back, 2 usage error`;
 
 const DEAD_LETTER_ROOT = 'events.deadletter';
@@ -283,15 +284,18 @@ function errorText(err: unknown): string {
 }
 
 export async function run(options: Options, env: NodeJS.ProcessEnv, out: (text: string) => void, err: (text: string) => void): Promise<number> {
-  const servers = (env['NATS_URL'] || 'nats://127.0.0.1:4222')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const parsed = natsUrlSchema.safeParse(env['NATS_URL'] || undefined);
+  if (!parsed.success) {
+    err(`dead-letters: NATS_URL: ${parsed.error.issues[0]?.message}\n`);
+    return 2;
+  }
+  const target = parsed.data;
+  const servers = shownServers(target);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers, name: 'dead-letters', timeout: 5000, maxReconnectAttempts: 0 });
+    nc = await connect({ ...connectOptionsOf(target), name: 'dead-letters', timeout: 5000, maxReconnectAttempts: 0 });
   } catch (e) {
-    err(`dead-letters: cannot connect to NATS at ${servers.join(',')}: ${errorText(e)}\n`);
+    err(`dead-letters: cannot connect to NATS at ${servers}: ${identityProblem(e, target) ?? errorText(e)}\n`);
     return 1;
   }
   try {
@@ -299,7 +303,7 @@ export async function run(options: Options, env: NodeJS.ProcessEnv, out: (text: 
     try {
       await jsm.streams.info(STREAM);
     } catch (e) {
-      err(`dead-letters: no stream ${STREAM} on ${servers.join(',')} (${errorText(e)}); the services create it when they first connect\n`);
+      err(`dead-letters: no stream ${STREAM} on ${servers} (${errorText(e)}); the queue-listener creates it when it first connects\n`);
       return 1;
     }
     const letters = await readDeadLetters(jsm, options);

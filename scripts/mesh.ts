@@ -40,6 +40,7 @@ import { readCommandLine, runCommand } from './args';
 import { localServiceRoles, provisionServiceRoles } from './database-roles';
 import { serverUser, startLocalPostgres } from './local-postgres';
 import { meshConfigProblems } from './mesh-config';
+import { localNats } from './mesh-nats-auth';
 import { meshPostgresDir } from './mesh-postgres-dir';
 
 const root = resolve(__dirname, '..', '..');
@@ -59,7 +60,8 @@ export const USAGE = `usage: ./scripts/mesh   (or npm run mesh)
 Runs NATS, Postgres and the five services on their default ports (8080-8084),
 starts again any process that dies, and stops everything on Ctrl-C.
 
-environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of starting one
+environment: NATS_URL, DATABASE_URL   use that NATS or Postgres instead of starting one (every
+                                      service gets NATS_URL as it is: its user needs all their rights)
              HOST                     where the services listen (default 127.0.0.1)
              ADMIN_TOKEN              the catalog's write token (else one is made for this run)
              ALLOW_OPEN_WRITES=true   no token at all
@@ -479,11 +481,14 @@ async function main(): Promise<number> {
   const admin = adminTokenFrom(process.env);
   const faults = faultsTokenFrom(process.env, admin);
   const record = recordTokenFrom(process.env);
+  // Without a NATS_URL of the user's, the runner's own server, with every service's identity (scripts/mesh-nats-auth.ts).
+  const nats = process.env['NATS_URL'] ? undefined : localNats(join(root, '.cache', 'nats-local'));
   const envs = services.map((service) => ({
     ...service,
     env: {
       ...serviceEnv(process.env, service, { admin: admin.token, faults: faults.token }),
       ...(RECORDERS.has(service.name) ? { RECORD_TOKEN: record } : {}),
+      ...nats?.envOf(service.name),
     },
   }));
   if (!checkServiceConfigs(envs, faults)) return CONFIG_EXIT_CODE;
@@ -519,11 +524,12 @@ async function main(): Promise<number> {
     return 1;
   }
   try {
-    if (!process.env['NATS_URL']) {
-      const storeDir = join(root, '.cache', 'nats-local');
-      mkdirSync(storeDir, { recursive: true });
-      const args = ['-js', '-a', '127.0.0.1', '-p', '4222', '-m', '8222', '-sd', storeDir];
+    if (nats) {
+      const { args, operatorUrlFile } = nats.prepare();
       await supervisor.start(processSpec('nats', colours[5]!, 'infrastructure', natsServer(), args, process.env));
+      sayMesh(
+        `nats: each service connects as its own identity, with the chart's permissions; no TLS on loopback. The operator's NATS_URL (npm run dead-letters): $(cat ${operatorUrlFile})`,
+      );
     }
     if (!process.env['DATABASE_URL']) await supervisor.start(postgresSpec(colours[5]!));
     for (const [i, { name, env }] of envs.entries()) {

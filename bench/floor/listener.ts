@@ -7,6 +7,7 @@
  */
 import { jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { connectOptionsOf, natsUrlSchema } from '../../services/platform/nats';
 import { peer, requiredEnv } from './http';
 import { ensureFloorConsumer, FLOOR_DURABLE } from './stream';
 
@@ -46,7 +47,7 @@ function flush(): void {
 }
 
 async function main(): Promise<void> {
-  const nc = await connect({ servers: requiredEnv('NATS_URL'), noAsyncTraces: true });
+  const nc = await connect({ ...connectOptionsOf(natsUrlSchema.parse(requiredEnv('NATS_URL'))), noAsyncTraces: true });
   const stream = await ensureFloorConsumer(await jetstreamManager(nc));
   const consumer = await jetstream(nc).consumers.get(stream, FLOOR_DURABLE);
   const messages = await consumer.consume({ max_messages: IN_HAND, expires: 5_000 });

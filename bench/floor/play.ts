@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { connectOptionsOf, natsUrlSchema } from '../../services/platform/nats';
 import { answer, peer, portFromEnv, requiredEnv } from './http';
 import { ensureFloorStream, FLOOR_VIEW_SUBJECT } from './stream';
 import { inTurns } from './turns';
@@ -29,7 +30,7 @@ interface Counts {
 }
 
 const reporting = peer(requiredEnv('REPORTING_URL'));
-const connected = connect({ servers: requiredEnv('NATS_URL'), noAsyncTraces: true });
+const connected = connect({ ...connectOptionsOf(natsUrlSchema.parse(requiredEnv('NATS_URL'))), noAsyncTraces: true });
 const js = connected.then(async (nc) => {
   await ensureFloorStream(await jetstreamManager(nc));
   return jetstream(nc);

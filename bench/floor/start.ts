@@ -58,8 +58,9 @@ export async function startFloor(options: { nodeOptions: Record<FloorProcess, st
     };
     const reportingUrl = await start('reporting', { DATABASE_URL: postgres.url });
     const [playUrl] = await Promise.all([
-      start('play', { NATS_URL: nats.url, REPORTING_URL: reportingUrl }),
-      start('listener', { NATS_URL: nats.url, REPORTING_URL: reportingUrl }),
+      // The floor's own stream and subjects: it connects as the operator, who may use any.
+      start('play', { NATS_URL: nats.urlOf('operator'), REPORTING_URL: reportingUrl }),
+      start('listener', { NATS_URL: nats.urlOf('operator'), REPORTING_URL: reportingUrl }),
     ]);
     return {
       playUrl,

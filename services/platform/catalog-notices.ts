@@ -4,7 +4,8 @@ import type { Logger } from './log';
 import type { NatsLink } from './nats';
 import { idSchema } from './validation';
 
-const SUBJECT_PREFIX = 'catalog.changed';
+/** Notices are published on `<prefix>.<service>.<assetId>`. */
+export const CATALOG_CHANGED_PREFIX = 'catalog.changed';
 
 const catalogNoticeSchema = z.object({
   assetId: idSchema,
@@ -26,12 +27,12 @@ export function publishCatalogChange(link: NatsLink, log: Logger, service: strin
     log.warn({ assetId }, 'catalog change notice not sent: NATS is away; caches catch up within their TTL');
     return;
   }
-  nc.publish(`${SUBJECT_PREFIX}.${service}.${assetId}`, JSON.stringify(notice));
+  nc.publish(`${CATALOG_CHANGED_PREFIX}.${service}.${assetId}`, JSON.stringify(notice));
 }
 
 /** Calls `onNotice` for every valid notice on `nc`; malformed ones are ignored. */
 export function subscribeCatalogChanges(nc: NatsConnection, onNotice: (notice: CatalogNotice) => void): Subscription {
-  return nc.subscribe(`${SUBJECT_PREFIX}.>`, {
+  return nc.subscribe(`${CATALOG_CHANGED_PREFIX}.>`, {
     callback: (err, msg) => {
       if (err) return;
       try {

@@ -187,7 +187,8 @@ export function catalogService<T extends Record<string, string>>(catalog: Catalo
       const db = new Database({ config, schema: name, migrationsDir: join(dir, 'migrations'), afterMigrate: seedCatalog(catalog), log, metrics, readiness });
       void db.start();
       // Only for change notices: writes never wait for NATS, and readiness does not depend on it.
-      const link = new NatsLink({ servers: config.NATS_URL, name, log, metrics });
+      const link = new NatsLink({ ...config.NATS_URL, name, log, metrics });
+      readiness.addCheck('nats identity', () => link.identityRefused === undefined);
       link.start();
       return {
         app: createCatalogApp(catalog, {

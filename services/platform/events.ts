@@ -7,6 +7,8 @@ export const STREAM = 'EVENTS';
 export const VIEW_SUBJECT = 'events.view';
 /** Kept in the same stream so dead letters are durable and can be replayed. */
 export const DEAD_LETTER_SUBJECT = 'events.deadletter.view';
+/** The durable pull consumer of view events every listener replica shares. */
+export const VIEW_CONSUMER = 'view-recorder';
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** How long the stream keeps a message, so how long a redelivery is possible. */
 export const STREAM_MAX_AGE_HOURS = 7 * 24;

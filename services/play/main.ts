@@ -1,7 +1,5 @@
 import { startTracesAtTheEdge } from '../platform/instrumentation'; // first: tracing must patch modules before they load
-import { jetstreamManager } from '@nats-io/jetstream';
 import { peerUrls } from '../contracts/services';
-import { ensureEventStream } from '../platform/events';
 import { EventLoopLag } from './load-shedding';
 import { NatsLink } from '../platform/nats';
 import { createPeerClient } from '../platform/peer-client';
@@ -36,11 +34,13 @@ void runService({
 
     // 0 turns the cache off: every play asks metadata and cdnurl.
     const catalog = config.CATALOG_CACHE_MAX > 0 ? new CatalogCache({ max: config.CATALOG_CACHE_MAX, ttlMs: config.CATALOG_CACHE_TTL_MS, metrics }) : undefined;
-    const link = new NatsLink({ servers: config.NATS_URL, name: 'play', log, metrics });
-    link.ensureState(async (nc) => ensureEventStream(await jetstreamManager(nc), config.EVENTS_STREAM_REPLICAS));
+    // Play only publishes: the queue-listener owns the stream (contracts/nats-rights.ts).
+    const link = new NatsLink({ ...config.NATS_URL, name: 'play', log, metrics });
     if (catalog) link.onConnect(followCatalogChanges(catalog));
-    // No readiness check on NATS: play still answers while NATS is away (recorded:false, the
-    // view waits in the outbox), and an unready play behind a Service could never do that.
+    // No readiness check on NATS being up: play still answers while NATS is away (recorded:false,
+    // the view waits in the outbox), and an unready play behind a Service could never do that.
+    // A refused identity is no outage but a wrong deployment: that one is not ready.
+    parts.readiness.addCheck('nats identity', () => link.identityRefused === undefined);
     const publisher = new ViewPublisher({ link, log, metrics, ...(faults ? { failPublish: () => faults.roll(publishFailure) } : {}) });
     link.start();
     publisher.start();

@@ -34,7 +34,7 @@ void runService({
       timeoutMs: RECORD_TIMEOUT_MS,
       headers: { authorization: `Bearer ${config.RECORD_TOKEN}` },
     });
-    const link = new NatsLink({ servers: config.NATS_URL, name: 'queue-listener', log, metrics });
+    const link = new NatsLink({ ...config.NATS_URL, name: 'queue-listener', log, metrics });
     link.ensureState(async (nc) => {
       const jsm = await jetstreamManager(nc);
       await ensureEventStream(jsm, config.EVENTS_STREAM_REPLICAS);
@@ -52,6 +52,7 @@ void runService({
       retryMaxDelayMs: config.RETRY_MAX_DELAY_MS,
     });
     readiness.addCheck('nats', () => link.connected);
+    readiness.addCheck('nats identity', () => link.identityRefused === undefined);
     readiness.addCheck('consumer', () => consumer.bound);
     link.start();
     consumer.start();

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AckPolicy, DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { headers, nanos } from '@nats-io/transport-node';
 import { Counter, Gauge, Histogram } from 'prom-client';
-import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT } from '../platform/events';
+import { DEAD_LETTER_SUBJECT, STREAM, VIEW_CONSUMER, VIEW_SUBJECT } from '../platform/events';
 import type { Logger } from '../platform/log';
 import { repeatUntilStopped, retryDelayMs } from '../platform/loop';
 import type { Metrics } from '../platform/metrics';
@@ -10,7 +10,7 @@ import { isStateMissing, type NatsLink } from '../platform/nats';
 import type { PeerClient } from '../platform/peer-client';
 import { recordBatch, type Verdict } from './record-batch';
 
-export const DURABLE = 'view-recorder';
+export const DURABLE = VIEW_CONSUMER;
 
 /**
  * The durable pull consumer every listener replica shares: JetStream hands

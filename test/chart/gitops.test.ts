@@ -13,6 +13,7 @@ const gitopsSecrets: Readonly<Record<string, string>> = {
   'adminToken.existingSecret': 'video-mesh-admin-token',
   'recordToken.existingSecret': 'video-mesh-record-token',
   'postgres.existingSecret': 'video-mesh-postgres',
+  'nats.auth.existingSecret': 'video-mesh-nats-auth',
 };
 
 function template(major: 3 | 4, options: RenderOptions): string {

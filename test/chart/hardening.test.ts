@@ -87,13 +87,15 @@ describe('pods roll when what they read changes', () => {
       const admin = `admin-token=${secretValue(manifests, 'video-mesh-admin-token', 'admin-token')}`;
       const record = `record-token=${secretValue(manifests, 'video-mesh-record-token', 'record-token')}`;
       const postgres = `postgres-password=${secretValue(manifests, 'video-mesh-postgres-app', 'password')}`;
+      // Each service's own NATS password, and no other's.
+      const nats = (service: string) => `nats-password=${secretValue(manifests, 'video-mesh-nats-auth', service)}`;
       const expected: Record<string, string | undefined> = {
-        // play reads no generated Secret: no checksum to roll it by.
-        play: undefined,
-        metadata: sha256([admin, postgres].join('\n')),
-        cdnurl: sha256([admin, postgres].join('\n')),
+        play: sha256(nats('play')),
+        metadata: sha256([admin, postgres, nats('metadata')].join('\n')),
+        cdnurl: sha256([admin, postgres, nats('cdnurl')].join('\n')),
+        // reporting does not talk to NATS.
         reporting: sha256([record, postgres].join('\n')),
-        'queue-listener': sha256(record),
+        'queue-listener': sha256([record, nats('queue-listener')].join('\n')),
       };
       for (const service of serviceNames) {
         assert.equal(podTemplate(deployment(manifests, service)).metadata.annotations?.['checksum/secrets'], expected[service], service);
@@ -102,7 +104,7 @@ describe('pods roll when what they read changes', () => {
       const withFaults = render(major, { values: { 'faults.enabled': 'true' } });
       const faults = `faults-token=${secretValue(withFaults, 'video-mesh-faults-token', 'faults-token')}`;
       const playChecksum = podTemplate(deployment(withFaults, 'play')).metadata.annotations?.['checksum/secrets'];
-      assert.equal(playChecksum, sha256(faults));
+      assert.equal(playChecksum, sha256([faults, `nats-password=${secretValue(withFaults, 'video-mesh-nats-auth', 'play')}`].join('\n')));
     });
   }
 
@@ -181,7 +183,7 @@ describe('the record token', () => {
 });
 
 describe("the EVENTS stream's replicas", () => {
-  test('when rendered, then play and queue-listener, and only they, get EVENTS_STREAM_REPLICAS: 1 by default, 3 in production', () => {
+  test('when rendered, then queue-listener, which sets the stream up, and only it, gets EVENTS_STREAM_REPLICAS: 1 by default, 3 in production', () => {
     for (const [options, expected] of [
       [{}, '1'],
       [production, '3'],
@@ -189,7 +191,7 @@ describe("the EVENTS stream's replicas", () => {
       const manifests = render(4, options);
       for (const service of serviceNames) {
         const replicas = containerEnv(container(deployment(manifests, service))).get('EVENTS_STREAM_REPLICAS')?.value;
-        assert.equal(replicas, service === 'play' || service === 'queue-listener' ? expected : undefined, service);
+        assert.equal(replicas, service === 'queue-listener' ? expected : undefined, service);
       }
     }
   });

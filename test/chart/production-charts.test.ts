@@ -126,10 +126,14 @@ for (const major of helmMajors) {
         const ours = productionRender(major);
         const url = new URL(String(at(production, 'nats', 'url')));
         assertServiceReaches(manifests, url, 'nats', statefulSet);
-        // play and queue-listener for view events, metadata and cdnurl for catalog change notices.
+        // play and queue-listener for view events, metadata and cdnurl for catalog change notices, each as its own user.
         const users = ['cdnurl', 'metadata', 'play', 'queue-listener'];
-        for (const service of users) assert.equal(envOf(ours, service).get('NATS_URL'), String(at(production, 'nats', 'url')), service);
-        for (const service of ['play', 'queue-listener']) assert.equal(envOf(ours, service).get('EVENTS_STREAM_REPLICAS'), '3');
+        for (const service of users) {
+          const natsUrl = new URL(envOf(ours, service).get('NATS_URL') ?? '');
+          assert.equal(`${natsUrl.protocol}//${natsUrl.host}`, String(at(production, 'nats', 'url')), service);
+          assert.deepEqual([natsUrl.username, natsUrl.password], [service, '$(NATS_PASSWORD)'], service);
+        }
+        assert.equal(envOf(ours, 'queue-listener').get('EVENTS_STREAM_REPLICAS'), '3');
         const server = workloadActor('nats', statefulSet, 'nats');
         assert.deepEqual(reachers(ours, server, Number(url.port)), users);
       },

@@ -9,6 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { AuthorizationError, connect } from '@nats-io/transport-node';
 import { freePort } from '../../kit/ports';
 import { natsServerBinary, startProcess } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
@@ -70,9 +71,11 @@ describe('the self-contained NATS', () => {
     assert.notEqual(local, conf);
     writeFileSync(join(dir, 'nats.conf'), local);
     const binary = natsServerBinary();
-    const check = spawnSync(binary, ['-c', join(dir, 'nats.conf'), '-t'], { env: { ...process.env, SERVER_NAME: 'video-mesh-nats-0' }, encoding: 'utf8' });
+    // The users' passwords, as the pod gets them: the rendered Secret through the container's env.
+    const env: Record<string, string> = { SERVER_NAME: 'video-mesh-nats-0', ...secretEnv(manifests, c) };
+    const check = spawnSync(binary, ['-c', join(dir, 'nats.conf'), '-t'], { env: { ...process.env, ...env }, encoding: 'utf8' });
     assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
-    const server = startProcess(binary, ['-c', join(dir, 'nats.conf')], { SERVER_NAME: 'video-mesh-nats-0' });
+    const server = startProcess(binary, ['-c', join(dir, 'nats.conf')], env);
     t.after(() => server.stop('SIGKILL'));
     const exited = once(server.child, 'exit').then(([code]) => code as number | null);
     const base = `http://127.0.0.1:${monitor}`;
@@ -89,6 +92,10 @@ describe('the self-contained NATS', () => {
     assert.equal(varz.server_name, 'video-mesh-nats-0');
     assert.equal(varz.jetstream?.config?.max_storage, Number(/^ {2}max_file_store: (\d+)$/m.exec(conf)?.[1]));
     assert.equal(varz.jetstream?.config?.max_memory, 0);
+    // The users are on: no credentials, no connection; play with its password from the Secret connects.
+    await assert.rejects(connect({ servers: `127.0.0.1:${client}`, timeout: 10_000 }), AuthorizationError);
+    const play = await connect({ servers: `127.0.0.1:${client}`, user: 'play', pass: env['NATS_PASSWORD_PLAY'] ?? '', timeout: 10_000 });
+    await play.close();
     const preStop = (c.lifecycle?.preStop?.exec?.command ?? []).map((a) => a.replace('/var/run/nats/nats.pid', join(dir, 'nats.pid')));
     const signal = spawnSync(binary, preStop.slice(1), { encoding: 'utf8' });
     assert.equal(signal.status, 0, `${signal.stdout}${signal.stderr}`);
@@ -161,3 +168,17 @@ describe('the self-contained Consul', () => {
     );
   });
 });
+
+/** The variables a container reads from Secrets, with the values of the rendered Secrets (the chart generates them). */
+function secretEnv(manifests: readonly Manifest[], c: Container): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, { valueFrom }] of containerEnv(c)) {
+    const ref = at(valueFrom, 'secretKeyRef') as { name?: string; key?: string } | undefined;
+    if (!ref?.name || !ref.key) continue;
+    const secret = manifests.find((m) => m.kind === 'Secret' && m.metadata.name === ref.name);
+    const data = at(secret, 'data', ref.key);
+    assert.equal(typeof data, 'string', `Secret ${ref.name} has no key ${ref.key}`);
+    env[name] = Buffer.from(String(data), 'base64').toString();
+  }
+  return env;
+}

@@ -336,7 +336,8 @@ before(async () => {
     clients.push(c);
     return c;
   };
-  const link = new NatsLink({ servers: [nats.url], name: 'play', log: playParts.log, metrics: playParts.metrics });
+  const link = new NatsLink({ ...nats.target('queue-listener'), name: 'play', log: playParts.log, metrics: playParts.metrics });
+  // Play publishes to a stream the queue-listener sets up: this link plays both parts.
   link.ensureState(async (nc) => ensureEventStream(await jetstreamManager(nc)));
   const faults = faultsFor(playParts, [publishFailure]);
   const publisher = new ViewPublisher({ link, log: playParts.log, metrics: playParts.metrics, failPublish: () => faults.roll(publishFailure) });

@@ -43,7 +43,7 @@ before(async () => {
   postgres = await startPostgres();
   reportingDb = await openDatabase(postgres.url, 'reporting');
   nats = await startNats();
-  nc = await connect({ servers: nats.url });
+  nc = await connect(nats.connectOptions());
   jsm = await jetstreamManager(nc);
   js = jetstream(nc);
   await ensureEventStream(jsm);
@@ -93,14 +93,14 @@ async function realReporting() {
 
 let consumerCount = 0;
 /** Publishes `payload` on events.view and hands back the stored message as a real JetStream delivery. */
-/** The listener's NATS link and consumer, wired as its main.ts does, against `natsUrl`. */
+/** The listener's NATS link and consumer, wired as its main.ts does, as its identity on `nats`. */
 function listenerOn(
-  natsUrl: string,
+  nats: NatsServer,
   reporting: PeerClient,
   parts: ReturnType<typeof appParts>,
   timing: { recordTimeoutMs: number; retryMaxDelayMs: number; batchSize?: number; lingerMs?: number },
 ) {
-  const link = new NatsLink({ servers: [natsUrl], name: 'ql-test', log: parts.log, metrics: parts.metrics });
+  const link = new NatsLink({ ...nats.target('queue-listener'), name: 'ql-test', log: parts.log, metrics: parts.metrics });
   link.ensureState(async (c) => {
     const m = await jetstreamManager(c);
     await ensureEventStream(m);
@@ -307,7 +307,7 @@ describe('queue-listener consumer and app', () => {
   it('when NATS is not connected yet, then /readyz is 503 while /healthz is 200; once bound, /readyz is 200', async (t) => {
     const parts = appParts('queue-listener');
     const { client } = await realReporting();
-    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
+    const { link, consumer } = listenerOn(nats2, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
     parts.readiness.addCheck('nats', () => link.connected);
     parts.readiness.addCheck('consumer', () => consumer.bound);
     const app = createHttpApp({ ...parts, routes: Router() });
@@ -329,8 +329,8 @@ describe('queue-listener consumer and app', () => {
   it('when events are consumed, then a good one is recorded once and a poison one is dead-lettered with its reason', async (t) => {
     const parts = appParts('queue-listener');
     const { app: reporting, client } = await realReporting();
-    const { link, consumer } = listenerOn(nats2.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
-    const nc2 = await connect({ servers: nats2.url });
+    const { link, consumer } = listenerOn(nats2, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 1000 });
+    const nc2 = await connect(nats2.connectOptions());
     t.after(async () => {
       await consumer.stop();
       await link.drain();
@@ -382,8 +382,8 @@ describe('queue-listener retries', () => {
     });
     servers.push(flaky);
     const client = await reportingAt(flaky.url);
-    const { link, consumer } = listenerOn(nats3.url, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 300 });
-    const producer = await connect({ servers: nats3.url });
+    const { link, consumer } = listenerOn(nats3, client, parts, { recordTimeoutMs: AMPLE_MS, retryMaxDelayMs: 300 });
+    const producer = await connect(nats3.connectOptions());
     t.after(async () => {
       await consumer.stop();
       await link.drain();

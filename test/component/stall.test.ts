@@ -14,7 +14,7 @@ describe("the test kit's stall (stopProcesses)", () => {
   it('when a multi-threaded server is stopped, then a request sent right after gets no answer, round after round', async (t) => {
     const nats = await startNats();
     t.after(() => nats.stop());
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect(nats.connectOptions());
     t.after(() => nc.close());
     const pid = nats.pid();
     assert.ok(pid, 'nats-server runs');

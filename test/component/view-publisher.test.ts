@@ -9,8 +9,7 @@ import { STREAM, VIEW_SUBJECT, ensureEventStream } from '../../services/platform
 import type { ViewEvent } from '../../services/contracts/view-event';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics } from '../../services/platform/metrics';
-import { NatsLink, REENSURE_AT_MOST_EVERY_MS } from '../../services/platform/nats';
-import { freePort } from '../../kit/ports';
+import { NatsLink, type NatsTarget } from '../../services/platform/nats';
 import { stopProcesses } from '../../kit/proc';
 import { startNats, type NatsServer } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
@@ -21,16 +20,10 @@ const log = createLogger('play', 'silent');
 const AMPLE_MS = 10_000;
 const newEvent = (): ViewEvent => ({ eventId: randomUUID(), assetId: '123', userId: 'alice', occurredAt: new Date().toISOString() });
 
-function publisherOn(servers: string[]) {
+/** Play's link and publisher as its main.ts wires them, as play's identity: the catalog cache as a connect hook, no JetStream state of its own. */
+function publisherOn(target: NatsTarget) {
   const metrics = createMetrics('play');
-  const link = new NatsLink({ servers, name: 'play-test', log, metrics });
-  // As play's main.ts wires them: the stream as state, the catalog cache as a connect hook.
-  const counts = { stateSetUps: 0, lastSetUpAt: 0 };
-  link.ensureState(async (nc) => {
-    counts.stateSetUps++;
-    counts.lastSetUpAt = Date.now();
-    await ensureEventStream(await jetstreamManager(nc));
-  });
+  const link = new NatsLink({ ...target, name: 'play-test', log, metrics });
   const cache = new CatalogCache({ max: 100, ttlMs: 60_000, metrics });
   link.onConnect(followCatalogChanges(cache));
   const publisher = new ViewPublisher({ link, log, metrics });
@@ -41,7 +34,6 @@ function publisherOn(servers: string[]) {
     publisher,
     metrics,
     cache,
-    counts,
     async stop() {
       await publisher.stop();
       await link.drain();
@@ -78,10 +70,12 @@ describe('ViewPublisher against a real nats-server', () => {
 
   before(async () => {
     nats = await startNats();
-    up = publisherOn([nats.url]);
-    await waitFor(() => up.link.connected, { what: 'play link connected' });
-    nc = await connect({ servers: nats.url });
+    // The stream is the queue-listener's to set up, as at its start.
+    nc = await connect(nats.connectOptions());
     jsm = await jetstreamManager(nc);
+    await ensureEventStream(jsm);
+    up = publisherOn(nats.target('play'));
+    await waitFor(() => up.link.connected, { what: 'play link connected' });
   });
 
   after(async () => {
@@ -110,17 +104,15 @@ describe('ViewPublisher against a real nats-server', () => {
     assert.equal(metricValue(text, 'view_events_published_total', { outcome: 'duplicate' }), 1);
   });
 
-  it('when the stream is deleted (the server answers "no responders"), then only the stream is set up again: the publish succeeds and the catalog cache keeps its entries', async () => {
+  it('when the stream is deleted (the server answers "no responders"), then the view waits in the outbox, play sets nothing up, and it is stored once the stream is back; the catalog cache keeps its entries', async () => {
     await warm(up.cache, 'kept-1');
-    const setUps = up.counts.stateSetUps;
-    // The set-up runs at most once a second: the last one was at connect.
-    await waitFor(() => Date.now() - up.counts.lastSetUpAt > REENSURE_AT_MOST_EVERY_MS, { what: 'a set-up allowed again' });
     await jsm.streams.delete(STREAM);
     const event = newEvent();
-    assert.equal(await up.publisher.publish(event, AMPLE_MS), true, 'stored on the second attempt, after the set-up');
-    assert.equal(up.counts.stateSetUps, setUps + 1);
+    assert.equal(await up.publisher.publish(event, AMPLE_MS), false, 'no stream: the view goes to the outbox');
+    assert.equal(metricValue(await up.metrics.registry.metrics(), 'view_events_outbox_size'), 1);
+    await ensureEventStream(jsm);
+    await waitFor(async () => (await storedWithId(jsm, event.eventId)).length === 1, { what: 'outboxed view stored once the stream is back' });
     assert.equal(up.cache.size, 1, 'a failed publish is no reconnect: the cache stays');
-    assert.equal((await storedWithId(jsm, event.eventId)).length, 1);
   });
 
   it('when the stream is created, then it takes events.> on file storage with a duplicate window', async () => {
@@ -132,14 +124,15 @@ describe('ViewPublisher against a real nats-server', () => {
 });
 
 describe('ViewPublisher while NATS stalls, and after it restarts', () => {
-  it('when NATS stalls past the budget, then the publish fails to the outbox, nothing is set up again and the catalog cache keeps its entries; a reconnect clears it', async () => {
+  it('when NATS stalls past the budget, then the publish fails to the outbox and the catalog cache keeps its entries; a reconnect clears it', async () => {
     const nats = await startNats();
-    const up = publisherOn([nats.url]);
-    let nc: NatsConnection | undefined;
+    let nc: NatsConnection | undefined = await connect(nats.connectOptions());
+    await ensureEventStream(await jetstreamManager(nc));
+    await nc.close();
+    const up = publisherOn(nats.target('play'));
     try {
       await waitFor(() => up.link.connected, { what: 'play link connected' });
       await warm(up.cache, '123');
-      const setUps = up.counts.stateSetUps;
       // A stall, as an overloaded or paused server gives it: no disconnect, only
       // silence. It starts once the server is stopped and lasts past the budget
       // by construction: the server goes on only after the publish gave up.
@@ -150,14 +143,12 @@ describe('ViewPublisher while NATS stalls, and after it restarts', () => {
         nats.signal('SIGCONT');
       }
       await waitFor(async () => metricValue(await up.metrics.registry.metrics(), 'view_events_outbox_size') === 0, { what: 'outbox flushed after the stall' });
-      assert.equal(up.counts.stateSetUps, setUps, 'a timeout says nothing about the stream');
       assert.equal(up.cache.size, 1, 'the cache kept its entry');
 
       await nats.stop({ keepStore: true });
       await nats.restart();
       await waitFor(() => up.cache.size === 0, { what: 'cache cleared by the reconnect', timeoutMs: 30_000 });
-      assert.ok(up.counts.stateSetUps > setUps, 'a reconnect sets the state up again');
-      nc = await connect({ servers: nats.url });
+      nc = await connect(nats.connectOptions());
       assert.equal(await up.publisher.publish(newEvent(), AMPLE_MS), true);
     } finally {
       await up.stop();
@@ -169,9 +160,10 @@ describe('ViewPublisher while NATS stalls, and after it restarts', () => {
 
 describe('ViewPublisher while NATS is away', () => {
   it('when NATS is down, then publish resolves false fast, keeps the event, and publishes it once NATS comes up', async () => {
-    const port = await freePort();
-    const down = publisherOn([`nats://127.0.0.1:${port}`]);
-    let late: Awaited<ReturnType<typeof startNats>> | undefined;
+    // A server that is gone, whose identities play was given.
+    const late = await startNats();
+    await late.stop();
+    const down = publisherOn(late.target('play'));
     let nc: NatsConnection | undefined;
     try {
       const event = newEvent();
@@ -183,9 +175,10 @@ describe('ViewPublisher while NATS is away', () => {
       assert.ok(ms < budgetMs / 3, `publish took ${Math.round(ms)} ms with a ${budgetMs} ms budget`);
       assert.equal(metricValue(await down.metrics.registry.metrics(), 'view_events_outbox_size'), 1);
 
-      late = await startNats({ port });
-      nc = await connect({ servers: late.url });
+      await late.restart();
+      nc = await connect(late.connectOptions());
       const jsm = await jetstreamManager(nc);
+      await ensureEventStream(jsm);
       await waitFor(async () => (await storedWithId(jsm, event.eventId)).length === 1, { what: 'outboxed event stored', timeoutMs: 10_000 });
       await waitFor(async () => metricValue(await down.metrics.registry.metrics(), 'view_events_outbox_size') === 0, { what: 'outbox empty' });
       const text = await down.metrics.registry.metrics();
@@ -195,7 +188,7 @@ describe('ViewPublisher while NATS is away', () => {
     } finally {
       await down.stop();
       await nc?.close();
-      await late?.stop();
+      await late.stop();
     }
   });
 });

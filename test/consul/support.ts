@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from '../../kit/processes';
 import { sampleSum, scrape } from '../../kit/metrics';
-import { MESH_RECORD_TOKEN } from '../../kit/mesh';
+import { MESH_RECORD_TOKEN, natsEnvOf } from '../../kit/mesh';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { waitFor } from '../../kit/wait';
 import type { ConsulDouble } from './consul-double';
@@ -161,20 +161,20 @@ export const PATIENT_PLAY = { PLAY_DEADLINE_MS: '20000', SHED_EVENT_LOOP_DELAY_M
 /** The processes of a Consul-discovered mesh around one double, with two metadata instances. */
 export async function startConsulMesh(consul: ConsulDouble, options: { metadataEnv?: NodeJS.ProcessEnv; playEnv?: NodeJS.ProcessEnv } = {}) {
   const [nats, postgres]: [NatsServer, TestPostgres] = await Promise.all([startNats(), startPostgres()]);
-  const env = (extra: NodeJS.ProcessEnv = {}) =>
-    consulEnv(consul, { NATS_URL: nats.url, DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', RECORD_TOKEN: MESH_RECORD_TOKEN, ...extra });
+  const env = (name: ServiceName, extra: NodeJS.ProcessEnv = {}) =>
+    consulEnv(consul, { ...natsEnvOf(nats, name), DATABASE_URL: postgres.url, ALLOW_OPEN_WRITES: 'true', RECORD_TOKEN: MESH_RECORD_TOKEN, ...extra });
   const [metadataA, metadataB, cdnurl, reporting] = await Promise.all([
-    startService('metadata', env(options.metadataEnv)),
-    startService('metadata', env(options.metadataEnv)),
-    startService('cdnurl', env()),
-    startService('reporting', env()),
+    startService('metadata', env('metadata', options.metadataEnv)),
+    startService('metadata', env('metadata', options.metadataEnv)),
+    startService('cdnurl', env('cdnurl')),
+    startService('reporting', env('reporting')),
   ]);
   const staticUrls = { METADATA_URL: metadataA.url, CDNURL_URL: cdnurl.url, REPORTING_URL: reporting.url };
   const [playService, listener] = await Promise.all([
     // No catalog cache: these tests watch how play spreads its calls over metadata instances.
-    startService('play', env({ ...staticUrls, ...PATIENT_PLAY, CATALOG_CACHE_MAX: '0', ...options.playEnv })),
+    startService('play', env('play', { ...staticUrls, ...PATIENT_PLAY, CATALOG_CACHE_MAX: '0', ...options.playEnv })),
     // A static URL where nothing listens: every view it records went to an address from Consul.
-    startService('queue-listener', env({ REPORTING_URL: 'http://127.0.0.1:9', RETRY_MAX_DELAY_MS: '1000' })),
+    startService('queue-listener', env('queue-listener', { REPORTING_URL: 'http://127.0.0.1:9', RETRY_MAX_DELAY_MS: '1000' })),
   ]);
   const all: RunningService[] = [metadataA, metadataB, cdnurl, reporting, playService, listener];
   await Promise.all([metadataA, metadataB, cdnurl, reporting].map((s) => passing(consul, s, 15_000)));
@@ -200,7 +200,7 @@ export async function startConsulMesh(consul: ConsulDouble, options: { metadataE
     staticUrls,
     env,
     async startService(name: ServiceName, extra: NodeJS.ProcessEnv = {}) {
-      const service = await startService(name, env(extra));
+      const service = await startService(name, env(name, extra));
       all.push(service);
       return service;
     },

@@ -44,7 +44,7 @@ describe("play's catalog cache", () => {
   before(async () => {
     mesh = await startMesh({ env: { ADMIN_TOKEN }, envFor: { play: cacheEnv } });
     secondPlay = await startService('play', {
-      NATS_URL: mesh.nats.url,
+      ...mesh.nats.env('play'),
       METADATA_URL: mesh.urls.metadata,
       CDNURL_URL: mesh.urls.cdnurl,
       REPORTING_URL: mesh.urls.reporting,
@@ -111,7 +111,7 @@ describe("play's catalog cache", () => {
 
   it('when NATS is down during a write, then play shows it after the TTL at the latest', async (t) => {
     const shortTtlPlay = await startService('play', {
-      NATS_URL: mesh.nats.url,
+      ...mesh.nats.env('play'),
       METADATA_URL: mesh.urls.metadata,
       CDNURL_URL: mesh.urls.cdnurl,
       REPORTING_URL: mesh.urls.reporting,

@@ -3,7 +3,9 @@
  * with the nats.conf the official NATS chart renders from our production
  * values (k8s/addons/nats-values.yaml; only ports, paths and routes move to
  * loopback), the EVENTS stream at three replicas (EVENTS_STREAM_REPLICAS, as
- * values-production.yaml sets it), and the whole mesh against it. Under
+ * values-production.yaml sets it), and the whole mesh against it, each
+ * service as its own NATS user with the rights those values give it (their
+ * passwords in the servers' environment, as the chart's Secret puts them). Under
  * steady plays the stream's leader is killed with SIGKILL and started again:
  * every answered play must be counted exactly once, and publishes must resume
  * on the two servers left, with nothing done by hand. Needs the official
@@ -105,13 +107,15 @@ describe('the production broker: three NATS servers, the stream at three replica
     // What makes it the production broker: a cluster, JetStream on files only.
     assert.match(conf, /"cluster": \{/);
     assert.match(conf, /"max_memory_store": 0/);
+    // And its users: no connection without one (each server gets their passwords as the pods do, from the environment).
+    assert.match(conf, /"authorization": \{/);
     const cluster = await startNatsCluster((layout) => onLoopback(conf, layout), 3);
-    const replicas = { EVENTS_STREAM_REPLICAS: '3' };
     mesh = await startMesh({
       nats: cluster,
-      envFor: { play: replicas, 'queue-listener': { ...replicas, RETRY_MAX_DELAY_MS: '500' } },
+      // The queue-listener sets the stream up: only it reads the replicas.
+      envFor: { 'queue-listener': { EVENTS_STREAM_REPLICAS: '3', RETRY_MAX_DELAY_MS: '500' } },
     });
-    nc = await connect({ servers: cluster.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    nc = await connect({ ...cluster.connectOptions(), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     jsm = await jetstreamManager(nc);
   });
   after(async () => {

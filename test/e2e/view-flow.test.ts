@@ -46,7 +46,7 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
         play: { CATALOG_CACHE_MAX: '0', PLAY_DEADLINE_MS: '3000', SHED_EVENT_LOOP_DELAY_MS: '4000' },
       },
     });
-    nc = await connect({ servers: mesh.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    nc = await connect({ ...mesh.nats.connectOptions(), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   });
   after(async () => {
     await nc?.close();
@@ -148,7 +148,7 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
   it('when two listeners run, then they share the work and count each view once', async (t) => {
     // A replica like the first, with its short redelivery cap.
     const second = await startService('queue-listener', {
-      NATS_URL: mesh.nats.url,
+      ...mesh.nats.env('queue-listener'),
       REPORTING_URL: mesh.urls.reporting,
       RECORD_TOKEN: MESH_RECORD_TOKEN,
       RETRY_MAX_DELAY_MS: '500',
@@ -228,7 +228,7 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
       PORT: String(taken),
       HOST: '127.0.0.1',
       DATABASE_URL: mesh.postgres.urlFor('cdnurl'),
-      NATS_URL: mesh.nats.url,
+      ...mesh.nats.env('cdnurl'),
     });
     t.after(() => second.stop('SIGKILL'));
     const code = await waitFor(() => second.child.exitCode ?? undefined, { what: 'the second cdnurl to exit', timeoutMs: 20_000 });

@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { type ConnectionOptions } from '@nats-io/transport-node';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import { repoRoot } from '../chart/helm';
 import { ConsulDouble } from '../consul/consul-double';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { startNats, type NatsServer } from '../../kit/processes';
+import { NATS_IDENTITIES } from '../../services/contracts/nats-rights';
 import { Cluster, readRelease, type RenderedRelease } from './cluster';
 import { runContractChecks, type CheckRun } from './contract';
 import type { Secret } from './kube';
@@ -204,7 +206,8 @@ export class Rehearsal {
     const release = skaffoldDevRelease(image);
     this.parts.release = release;
     const postgresSecret = `${release.name}-db-app`;
-    const overrides = rehearsalOverrides({ natsUrl: nats.url, postgresSecret });
+    const natsAuthSecret = `${release.name}-nats-auth`;
+    const overrides = rehearsalOverrides({ natsUrl: nats.url, natsAuthSecret, postgresSecret });
     const listed = (values: Record<string, string>) =>
       Object.entries(values)
         .map(([k, v]) => `${k}=${v}`)
@@ -213,8 +216,10 @@ export class Rehearsal {
     this.say(`  and the rehearsal's: ${listed(overrides)}`);
     const rendered = readRelease(renderForRehearsal(release, overrides), release.namespace, [
       operatorSecret(postgresSecret, release.namespace, postgres.url, network.gateway, postgres.port),
+      natsAuthSecretOf(natsAuthSecret, release.namespace, nats),
     ]);
     this.say(`created Secret ${postgresSecret} (an operator's, for postgres.external.existingSecret) with the host-side database's URI`);
+    this.say(`created Secret ${natsAuthSecret} (an operator's, for nats.auth.existingSecret) with the host-side NATS users' passwords`);
     for (const skipped of rendered.notRun) this.say(`not run: ${skipped.kind} ${skipped.name}: ${skipped.why}`);
     return rendered;
   }
@@ -270,9 +275,10 @@ export class Rehearsal {
     return this.parts.release;
   }
 
-  get natsUrl(): string {
+  /** How the rehearsal itself reaches the host-side NATS: as the operator, every right. */
+  get natsObserver(): ConnectionOptions {
     if (!this.parts.nats) throw new Error('no NATS');
-    return this.parts.nats.url;
+    return this.parts.nats.connectOptions();
   }
 
   /** The name of the Deployment of that component (play, metadata, ...). */
@@ -314,7 +320,7 @@ export class Rehearsal {
   async playCountedOnce(): Promise<{ status: number; recorded: boolean | undefined; views: number }> {
     const user = `once-${this.runId}`;
     const answer = await play(this.serviceUrl('play'), '123', user);
-    const views = answer.status === 200 ? await settledViews(this.serviceUrl('reporting'), this.natsUrl, user, 1) : 0;
+    const views = answer.status === 200 ? await settledViews(this.serviceUrl('reporting'), this.natsObserver, user, 1) : 0;
     this.say(`one play of user ${user}: ${answer.status}, recorded ${String(answer.recorded)}, ${views} view(s) in reporting`);
     return { status: answer.status, recorded: answer.recorded, views };
   }
@@ -344,7 +350,7 @@ export class Rehearsal {
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
     const result = await traffic.stop();
-    const views = result.answered200 > 0 ? await settledViews(this.serviceUrl('reporting'), this.natsUrl, user, result.answered200) : 0;
+    const views = result.answered200 > 0 ? await settledViews(this.serviceUrl('reporting'), this.natsObserver, user, result.answered200) : 0;
     this.say(
       `  new pod ${update.newPod} ready after ${(update.newReadyMs / 1000).toFixed(1)} s; old pod ${update.oldPod} exited ${update.oldExitCodes.join(', ')} ` +
         `${(update.oldStopMs / 1000).toFixed(1)} s after SIGTERM (grace ${update.graceSeconds} s)`,
@@ -447,6 +453,15 @@ function operatorSecret(name: string, namespace: string, hostUrl: string, host: 
       port: String(port),
       uri: hostUrl,
     },
+  };
+}
+
+/** The NATS users' passwords, a key per user, as an operator would create them for the chart's nats.auth.existingSecret. */
+function natsAuthSecretOf(name: string, namespace: string, nats: NatsServer): Secret {
+  return {
+    kind: 'Secret',
+    metadata: { name, namespace },
+    stringData: Object.fromEntries(NATS_IDENTITIES.map((identity) => [identity, nats.passwordOf(identity)])),
   };
 }
 

@@ -91,6 +91,8 @@ export function skaffoldDevRelease(image: { repository: string; tag: string }): 
 /** The values the rehearsal changes, and why: printed by `npm run rehearse`. */
 export interface RehearsalValues {
   natsUrl: string;
+  /** The Secret an operator would create with the NATS users' passwords, a key per user (created by the rehearsal itself). */
+  natsAuthSecret: string;
   /** The Secret an operator would create for an external PostgreSQL (created by the rehearsal itself). */
   postgresSecret: string;
 }
@@ -99,6 +101,7 @@ export function rehearsalOverrides(values: RehearsalValues): Record<string, stri
   return {
     'nats.selfContained': 'false',
     'nats.url': values.natsUrl,
+    'nats.auth.existingSecret': values.natsAuthSecret,
     'postgres.selfContained': 'false',
     'postgres.external.existingSecret': values.postgresSecret,
   };

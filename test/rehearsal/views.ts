@@ -5,7 +5,7 @@
  * read when it can no longer change.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions } from '@nats-io/transport-node';
 import { Pool } from 'undici';
 import { STREAM } from '../../services/platform/events';
 import { DURABLE } from '../../services/queue-listener/view-consumer';
@@ -77,8 +77,8 @@ async function viewsOf(reportingOrigin: string, userId: string): Promise<number>
 }
 
 /** Whether the listener's durable consumer has nothing left to deliver and nothing unacknowledged. */
-async function consumerSettled(natsUrl: string): Promise<boolean> {
-  const nc = await connect({ servers: natsUrl, timeout: 5_000 });
+async function consumerSettled(nats: ConnectionOptions): Promise<boolean> {
+  const nc = await connect({ ...nats, timeout: 5_000 });
   try {
     const info = await (await jetstreamManager(nc)).consumers.info(STREAM, DURABLE);
     return info.num_pending === 0 && info.num_ack_pending === 0;
@@ -91,8 +91,8 @@ async function consumerSettled(natsUrl: string): Promise<boolean> {
  * The user's views once at least `expected` are counted and the consumer has
  * settled: from then on a duplicate could no longer arrive, so the figure is final.
  */
-export async function settledViews(reportingOrigin: string, natsUrl: string, userId: string, expected: number, timeoutMs = 30_000): Promise<number> {
-  await waitFor(async () => (await viewsOf(reportingOrigin, userId)) >= expected && (await consumerSettled(natsUrl)), {
+export async function settledViews(reportingOrigin: string, nats: ConnectionOptions, userId: string, expected: number, timeoutMs = 30_000): Promise<number> {
+  await waitFor(async () => (await viewsOf(reportingOrigin, userId)) >= expected && (await consumerSettled(nats)), {
     what: `${expected} views of ${userId} recorded and the listener's consumer settled`,
     timeoutMs,
     everyMs: 200,

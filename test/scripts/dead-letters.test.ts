@@ -46,7 +46,7 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
   let conflicting: Record<string, string> & { eventId: string };
   let invalid: Record<string, string> & { eventId: string };
 
-  const run = (...args: string[]) => deadLetters(mesh.nats.url, ...args);
+  const run = (...args: string[]) => deadLetters(mesh.nats.urlOf('operator'), ...args);
   const views = async (userId: string): Promise<number> => {
     const res = await fetch(`${mesh.urls.reporting}/events/user/${userId}`);
     return res.status === 404 ? 0 : ((await res.json()) as { views: number }).views;
@@ -89,7 +89,7 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
 
   before(async () => {
     mesh = await startMesh({ envFor: { 'queue-listener': { RETRY_MAX_DELAY_MS: '500' } } });
-    nc = await connect({ servers: mesh.nats.url });
+    nc = await connect(mesh.nats.connectOptions());
     js = jetstream(nc);
     jsm = await jetstreamManager(nc);
   });

@@ -89,7 +89,8 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
     [nats, postgres] = await Promise.all([startNats(), startPostgres()]);
     const { ADMIN_TOKEN: _token, ALLOW_OPEN_WRITES: _open, HOST: _host, ...env } = process.env;
     runner = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'scripts', 'mesh.js')], {
-      env: { ...env, NATS_URL: nats.url, DATABASE_URL: postgres.url },
+      // A NATS_URL of the user's goes to every service as it is: the operator's, which may do everything any of them does.
+      env: { ...env, NATS_URL: nats.urlOf('operator'), DATABASE_URL: postgres.url },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     runner.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -503,7 +504,7 @@ describe('the runner from a clone in a private folder (mode 0700), starting its 
         rmdirIfEmpty(dirname(data));
       });
       for (const run of [1, 2]) {
-        const runner = startRunner(clone, { NATS_URL: nats.url });
+        const runner = startRunner(clone, { NATS_URL: nats.urlOf('operator') });
         runners.push(runner);
         await runner.ready();
         const said = postgresDataOf(runner.output());
@@ -524,7 +525,7 @@ describe('the runner from a clone in a private folder (mode 0700), starting its 
     // As root, the unprivileged user every system has; otherwise ourselves.
     const owner = asRoot ? { uid: idOf('nobody', '-u'), gid: idOf('nobody', '-g') } : undefined;
     const clone = privateClone(owner);
-    const runner = startRunner(clone, { NATS_URL: nats.url }, owner);
+    const runner = startRunner(clone, { NATS_URL: nats.urlOf('operator') }, owner);
     t.after(async () => {
       await runner.cleanUp();
       clone.remove();

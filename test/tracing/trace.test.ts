@@ -202,7 +202,7 @@ describe('tracing across the mesh', () => {
     // receiver, with the chart's parent-based ratio sampler at 0: the
     // decision travels in traceparent, so no service records these traces.
     const unsampled = await startService('play', {
-      NATS_URL: running().nats.url,
+      ...running().nats.env('play'),
       METADATA_URL: running().urls.metadata,
       CDNURL_URL: running().urls.cdnurl,
       REPORTING_URL: running().urls.reporting,

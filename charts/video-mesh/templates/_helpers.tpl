@@ -114,7 +114,7 @@ NetworkPolicies both derive from it.
 play:
   peers: [metadata, cdnurl, reporting]
   nats: true
-  eventStream: true
+  eventStream: false
   database: false
   adminToken: false
   recordToken: false
@@ -156,6 +156,85 @@ queue-listener:
 {{/* The env var naming a peer's static URL: cdnurl -> CDNURL_URL. */}}
 {{- define "video-mesh.peerUrlVar" -}}
 {{- printf "%s_URL" (. | upper | replace "-" "_") }}
+{{- end }}
+
+{{/*
+What each NATS user may publish and subscribe to: the same table as
+services/contracts/nats-rights.ts (test/chart/nats-auth.test.ts holds them
+equal). Empty subscribe: nothing (rendered as a deny of everything).
+*/}}
+{{- define "video-mesh.natsRights" -}}
+play:
+  publish: [events.view]
+  subscribe: [catalog.changed.>, _INBOX.play.>]
+metadata:
+  publish: [catalog.changed.metadata.>]
+  subscribe: []
+cdnurl:
+  publish: [catalog.changed.cdnurl.>]
+  subscribe: []
+queue-listener:
+  publish:
+    - $JS.API.INFO
+    - $JS.API.STREAM.INFO.EVENTS
+    - $JS.API.STREAM.CREATE.EVENTS
+    - $JS.API.CONSUMER.CREATE.EVENTS.view-recorder.events.view
+    - $JS.API.CONSUMER.INFO.EVENTS.view-recorder
+    - $JS.API.CONSUMER.MSG.NEXT.EVENTS.view-recorder
+    - $JS.ACK.EVENTS.view-recorder.>
+    - events.deadletter.view
+  subscribe: [_INBOX.queue-listener.>]
+operator:
+  publish: [">"]
+  subscribe: [">"]
+{{- end }}
+
+{{/* The nats-server environment variable holding one user's password: queue-listener -> NATS_PASSWORD_QUEUE_LISTENER. */}}
+{{- define "video-mesh.natsPasswordVar" -}}
+{{- printf "NATS_PASSWORD_%s" (. | upper | replace "-" "_") }}
+{{- end }}
+
+{{/*
+The users of nats.conf: each password is a reference the server resolves
+from its environment (filled from the auth Secret), so the config, a
+ConfigMap, holds no secret.
+*/}}
+{{- define "video-mesh.natsAuthorization" -}}
+authorization {
+  users: [
+{{- range $user, $rights := include "video-mesh.natsRights" . | fromYaml }}
+{{- $permissions := dict }}
+{{- range $verb := list "publish" "subscribe" }}
+{{- $allow := get $rights $verb | default list }}
+{{- $_ := set $permissions $verb (ternary (dict "allow" $allow) (dict "deny" (list ">")) (gt (len $allow) 0)) }}
+{{- end }}
+    {user: {{ $user | toJson }}, password: ${{ include "video-mesh.natsPasswordVar" $user }}, permissions: {{ $permissions | toJson | replace "\\u003e" ">" }}}
+{{- end }}
+  ]
+}
+{{- end }}
+
+{{- define "video-mesh.natsAuthSecretName" -}}
+{{- default (include "video-mesh.componentName" (dict "root" . "component" "nats-auth")) .Values.nats.auth.existingSecret }}
+{{- end }}
+
+{{- define "video-mesh.natsPasswordValue" -}}
+{{- include "video-mesh.generatedSecretValue" (dict "root" .root "name" (include "video-mesh.natsAuthSecretName" .root) "key" .user "length" 32) }}
+{{- end }}
+
+{{/*
+NATS_URL of one service: every server with the service's user and
+$(NATS_PASSWORD), which Kubernetes fills from the auth Secret when it starts
+the container (the pod spec shows only the reference).
+(dict "root" $ "user" <service>)
+*/}}
+{{- define "video-mesh.natsServiceUrl" -}}
+{{- $user := .user }}
+{{- $urls := list }}
+{{- range $url := splitList "," (include "video-mesh.natsUrl" .root) }}
+{{- $urls = append $urls (regexReplaceAll "^(nats|tls)://" (trim $url) (printf "${1}://%s:$(NATS_PASSWORD)@" $user)) }}
+{{- end }}
+{{- join "," $urls }}
 {{- end }}
 
 {{- define "video-mesh.natsUrl" -}}
@@ -397,6 +476,9 @@ rollout restart (docs/kubernetes.md).
 {{- end }}
 {{- if and .topo.database (include "video-mesh.postgresRoles" $root) $root.Values.postgres.external.roles.createSecrets }}
 {{- $parts = append $parts (printf "postgres-role-password=%s" (include "video-mesh.postgresRolePasswordValue" (dict "root" $root "service" .name))) }}
+{{- end }}
+{{- if and .topo.nats (not $root.Values.nats.auth.existingSecret) }}
+{{- $parts = append $parts (printf "nats-password=%s" (include "video-mesh.natsPasswordValue" (dict "root" $root "user" .name))) }}
 {{- end }}
 {{- if $parts }}
 {{- join "\n" $parts | sha256sum }}

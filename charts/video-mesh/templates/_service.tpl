@@ -139,8 +139,14 @@ spec:
                   key: {{ $root.Values.consul.token.secretKey }}
             {{- end }}
             {{- if $topo.nats }}
+            # Its own NATS user's password, only its own: NATS_URL refers to it.
+            - name: NATS_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ include "video-mesh.natsAuthSecretName" $root }}
+                  key: {{ $name }}
             - name: NATS_URL
-              value: {{ include "video-mesh.natsUrl" $root | quote }}
+              value: {{ include "video-mesh.natsServiceUrl" (dict "root" $root "user" $name) | quote }}
             {{- end }}
             {{- if $topo.eventStream }}
             # Replicas of the EVENTS stream when a service creates it: no more
