@@ -386,8 +386,12 @@ export function faultsTokenFrom(
 }
 
 /** What every service is given: its own PORT, the admin token (catalog writes), and the fault toggles, on. */
-export function serviceEnv(base: NodeJS.ProcessEnv, service: { port: number }, tokens: { admin: string | undefined; faults: string }): NodeJS.ProcessEnv {
-  const { ADMIN_TOKEN: _admin, FAULTS_TOKEN: _faults, PORT: _port, ...env } = base;
+export function serviceEnv(
+  base: NodeJS.ProcessEnv,
+  service: { name: string; port: number },
+  tokens: { admin: string | undefined; faults: string; record: string },
+): NodeJS.ProcessEnv {
+  const { ADMIN_TOKEN: _admin, FAULTS_TOKEN: _faults, RECORD_TOKEN: _record, PORT: _port, ...env } = base;
   return {
     ...env,
     HOST: base['HOST'] || '127.0.0.1',
@@ -395,6 +399,7 @@ export function serviceEnv(base: NodeJS.ProcessEnv, service: { port: number }, t
     ...(tokens.admin ? { ADMIN_TOKEN: tokens.admin } : {}),
     FAULTS_ENABLED: 'true',
     FAULTS_TOKEN: tokens.faults,
+    ...(RECORDERS.has(service.name) ? { RECORD_TOKEN: tokens.record } : {}),
   };
 }
 
@@ -486,8 +491,7 @@ async function main(): Promise<number> {
   const envs = services.map((service) => ({
     ...service,
     env: {
-      ...serviceEnv(process.env, service, { admin: admin.token, faults: faults.token }),
-      ...(RECORDERS.has(service.name) ? { RECORD_TOKEN: record } : {}),
+      ...serviceEnv(process.env, service, { admin: admin.token, faults: faults.token, record }),
       ...nats?.envOf(service.name),
     },
   }));

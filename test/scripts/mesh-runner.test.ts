@@ -276,16 +276,29 @@ describe('the runner, in parts', () => {
   it('when services get their environment, then HOST defaults to 127.0.0.1, PORT is their own, the admin token goes along and the fault toggles are on behind their token', () => {
     const base = { PATH: '/bin', PORT: '9999', ADMIN_TOKEN: 'from-user-123', FAULTS_TOKEN: 'from-user-456' };
     const faults = { FAULTS_ENABLED: 'true', FAULTS_TOKEN: 'faults-0123456789' };
-    const tokens = { admin: 'tok-0123456789', faults: 'faults-0123456789' };
-    assert.deepEqual(serviceEnv(base, { port: 8081 }, tokens), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8081', ADMIN_TOKEN: 'tok-0123456789', ...faults });
-    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { port: 8080 }, tokens), {
+    const tokens = { admin: 'tok-0123456789', faults: 'faults-0123456789', record: 'record-0123456789' };
+    assert.deepEqual(serviceEnv(base, { name: 'metadata', port: 8081 }, tokens), {
+      PATH: '/bin',
+      HOST: '127.0.0.1',
+      PORT: '8081',
+      ADMIN_TOKEN: 'tok-0123456789',
+      ...faults,
+    });
+    assert.deepEqual(serviceEnv({ ...base, HOST: '0.0.0.0' }, { name: 'play', port: 8080 }, tokens), {
       PATH: '/bin',
       HOST: '0.0.0.0',
       PORT: '8080',
       ADMIN_TOKEN: 'tok-0123456789',
       ...faults,
     });
-    assert.deepEqual(serviceEnv(base, { port: 8084 }, { ...tokens, admin: undefined }), { PATH: '/bin', HOST: '127.0.0.1', PORT: '8084', ...faults });
+    // The record token goes to reporting and the listener only.
+    assert.deepEqual(serviceEnv(base, { name: 'queue-listener', port: 8084 }, { ...tokens, admin: undefined }), {
+      PATH: '/bin',
+      HOST: '127.0.0.1',
+      PORT: '8084',
+      ...faults,
+      RECORD_TOKEN: 'record-0123456789',
+    });
   });
 
   it('when FAULTS_TOKEN is set, then the toggles use it; otherwise the admin token, and without either a fresh one; each says whose it is', () => {
@@ -340,7 +353,10 @@ describe('the runner, in parts', () => {
     const envs = (env: NodeJS.ProcessEnv) => {
       const admin = adminTokenFrom(env);
       const faults = faultsTokenFrom(env, admin);
-      const launches = SERVICES.map((name) => ({ name, env: serviceEnv(env, { port: PORTS[name] }, { admin: admin.token, faults: faults.token }) }));
+      const launches = SERVICES.map((name) => ({
+        name,
+        env: serviceEnv(env, { name, port: PORTS[name] }, { admin: admin.token, faults: faults.token, record: 'record-0123456789' }),
+      }));
       return meshConfigProblems(launches, faults.from === 'ADMIN_TOKEN' ? { FAULTS_TOKEN: 'ADMIN_TOKEN' } : {});
     };
     assert.deepEqual(envs({ ADMIN_TOKEN: 'x' }), [
