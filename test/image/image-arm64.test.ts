@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../../services/contracts/services';
 import { playbackSchema } from '../../services/contracts/play';
 import { freePort } from '../../kit/ports';
-import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { natsEnvOf } from '../../kit/mesh';
+import { startPostgres, type StoreService, type TestPostgres } from '../../kit/postgres';
 import { startNats, type NatsServer } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 import { buildImage, removeContainers, requireTools, run, startFromImage, statusOf, type ServiceContainer } from './containers';
@@ -122,8 +123,9 @@ describe('the arm64 image under emulation', { timeout: 15 * 60_000, skip: emulat
       const running = SERVICE_NAMES.map((name): [ServiceName, ServiceContainer] => {
         const env: Record<string, string> = {
           PORT: String(ports[name]),
-          NATS_URL: nats.url,
-          ...(SERVICES[name].database ? { DATABASE_URL: postgres.url } : {}),
+          // Each service with its own NATS identity and database role, as everywhere else.
+          ...natsEnvOf(nats, name),
+          ...(SERVICES[name].database ? { DATABASE_URL: postgres.urlFor(name as StoreService) } : {}),
           // Reporting requires the token of its record routes, and the listener sends it.
           ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: 'arm64-test-record-token' } : {}),
           ...peerUrlEnv(name, urlOf),
