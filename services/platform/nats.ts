@@ -64,7 +64,7 @@ export const natsUrlSchema = z
     return { servers: parsed.map((p) => p.server), user: first?.user || undefined, pass: first?.pass || undefined, tls: first?.tls ?? false };
   })
   .describe(
-    "NATS server(s), comma separated, as `nats://user:password@host:4222` (`tls://` to require TLS, the server verified against the system CAs and `NODE_EXTRA_CA_CERTS`): view events (play publishes them, queue-listener consumes them) and catalog change notices (metadata and cdnurl publish one after each committed write, and play drops the entry from its cache). The user is the service's own NATS identity, allowed only what it does ([security](security.md)); the chart and `./scripts/mesh` generate them. Catalog writes never wait for NATS.",
+    'NATS server(s), comma separated, as `nats://user:password@host:4222` (`tls://` to require TLS, the server verified against the system CAs and `NODE_EXTRA_CA_CERTS`): view events (play publishes them, queue-listener consumes them) and catalog change notices (metadata and cdnurl publish one after each committed write, and play drops the entry from its cache). The user is the service\'s own NATS identity, allowed only what it does (README, "Who may do what inside the mesh"); the chart and `./scripts/mesh` generate them. Catalog writes never wait for NATS.',
   );
 
 /** Where an identity's request replies come: the server lets only that identity read them. */

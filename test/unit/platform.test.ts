@@ -55,7 +55,7 @@ describe('loadConfig', () => {
     assert.equal(config.SHUTDOWN_TIMEOUT_MS, 10_000);
     assert.equal(config.CONSUL_HTTP_ADDR, undefined);
     assert.equal(config.CONSUL_HTTP_TOKEN, undefined);
-    assert.deepEqual(config.NATS_URL, ['nats://127.0.0.1:4222']);
+    assert.deepEqual(config.NATS_URL, { servers: ['127.0.0.1:4222'], user: undefined, pass: undefined, tls: false });
     assert.equal(config.METADATA_URL, 'http://127.0.0.1:8081');
     assert.equal(config.CALL_TIMEOUT_MS, 800);
     assert.equal(config.SERVICE_ADDRESS, undefined, "Consul registration takes the host's address then");
@@ -95,7 +95,7 @@ describe('loadConfig', () => {
     const config = loadConfig(schema, { PORT: '', LOG_LEVEL: '', NATS_URL: '', CONSUL_HTTP_ADDR: '', METADATA_URL: '' });
     assert.equal(config.PORT, 8081);
     assert.equal(config.LOG_LEVEL, 'info');
-    assert.deepEqual(config.NATS_URL, ['nats://127.0.0.1:4222']);
+    assert.deepEqual(config.NATS_URL, { servers: ['127.0.0.1:4222'], user: undefined, pass: undefined, tls: false });
     assert.equal(config.CONSUL_HTTP_ADDR, undefined);
     assert.equal(config.METADATA_URL, 'http://127.0.0.1:8081');
   });
@@ -106,7 +106,12 @@ describe('loadConfig', () => {
 
   it('when NATS_URL lists servers separated by commas, then they are split and trimmed', () => {
     const config = loadConfig(schema, { NATS_URL: 'nats://a:4222, nats://b:4222 ,,nats://c:4222' });
-    assert.deepEqual(config.NATS_URL, ['nats://a:4222', 'nats://b:4222', 'nats://c:4222']);
+    assert.deepEqual(config.NATS_URL, { servers: ['a:4222', 'b:4222', 'c:4222'], user: undefined, pass: undefined, tls: false });
+  });
+
+  it("when NATS_URL carries the service's identity, then user and password leave the servers' list, and tls:// asks for TLS", () => {
+    const config = loadConfig(schema, { NATS_URL: 'tls://play:s%40cret@a:4222,tls://play:s%40cret@b:4222' });
+    assert.deepEqual(config.NATS_URL, { servers: ['a:4222', 'b:4222'], user: 'play', pass: 's@cret', tls: true });
   });
 
   it('when NATS_URL lists no server (only commas), then a ConfigError names NATS_URL', () => {
