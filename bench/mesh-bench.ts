@@ -492,7 +492,11 @@ async function userViews(origin: string, userId: string): Promise<number> {
 /** A direct batch must record every event: a benchmark of refusals would look fast. */
 async function expectAllRecorded(origin: string, size: number): Promise<void> {
   const events = Array.from({ length: size }, (_, n) => viewEvent(`check${n}`));
-  const res = await fetch(`${origin}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+  const res = await fetch(`${origin}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${MESH_RECORD_TOKEN}` },
+    body: JSON.stringify({ events }),
+  });
   const body = (await res.json()) as { results?: Array<{ outcome: string }> };
   const recorded = body.results?.filter((r) => r.outcome === 'recorded').length ?? 0;
   if (res.status !== 200 || recorded !== size)
