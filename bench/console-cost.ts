@@ -13,7 +13,9 @@ import { startConsole } from '../kit/console';
 import type { Mesh } from '../kit/mesh';
 import { percentile } from '../kit/percentile';
 import { waitFor } from '../kit/wait';
+import { SCRAPE_EVERY_MS } from '../services/console/scraper';
 import type { ConsoleState } from '../services/console/view';
+import { SERVICE_NAMES } from '../services/contracts/services';
 import { measureCpuPerPlay, meshProcesses, type CpuPerPlay } from './cpu-per-play';
 import type { LoadResult } from './load';
 import { cpuMicros } from './proc-cpu';
@@ -22,6 +24,8 @@ import { cpuMicros } from './proc-cpu';
 const PAGE_POLL_MS = 1_000;
 /** The console's first scrapes before the first round: its window filled, its code warm. */
 const WARM_MS = 3_000;
+/** Scrape rounds timed for the mesh's side alone: enough for /proc's 10 ms CPU ticks. */
+const TIMED_SCRAPE_ROUNDS = 300;
 
 interface Round {
   cpu: CpuPerPlay;
@@ -41,6 +45,9 @@ export async function measureConsoleCost(
   run: () => Promise<LoadResult>,
   settings: { rounds: number; seconds: number; concurrency: number },
 ): Promise<void> {
+  const perScrapeRound = await scrapeRoundCpu(mesh);
+  // The first saturated run grows the pools (peers, Postgres): no round should pay for that.
+  await run();
   const opened = await startConsole(mesh, undefined);
   const { child } = opened.proc;
   const pid = child.pid;
@@ -71,11 +78,32 @@ export async function measureConsoleCost(
       }
     }
     if (seen.polls === 0) throw new Error('the page never got an answer from the console');
-    printConsoleCost(rounds, seen, settings);
+    printConsoleCost(rounds, seen, perScrapeRound, settings);
   } finally {
     child.kill('SIGCONT'); // a stopped process would hold its SIGTERM until continued
     await opened.proc.stop();
   }
+}
+
+/**
+ * µs of the five services' CPU per scrape round (one /metrics of each, the
+ * classic text format the console asks for), on the idle mesh: the mesh's
+ * side of an open console, apart from the noise of a saturated run.
+ */
+async function scrapeRoundCpu(mesh: Mesh): Promise<number> {
+  const services = SERVICE_NAMES.map((name) => mesh.services[name]);
+  const cpu = () => services.reduce((sum, s) => sum + (s.child.pid === undefined ? Number.NaN : cpuMicros(s.child.pid)), 0);
+  const before = cpu();
+  for (let i = 0; i < TIMED_SCRAPE_ROUNDS; i++) {
+    await Promise.all(
+      services.map(async (s) => {
+        const res = await fetch(`${s.url}/metrics`, { headers: { accept: 'text/plain;version=0.0.4' } });
+        if (res.status !== 200) throw new Error(`${s.name} /metrics answered ${res.status}`);
+        await res.arrayBuffer();
+      }),
+    );
+  }
+  return (cpu() - before) / TIMED_SCRAPE_ROUNDS;
 }
 
 async function consoleState(url: string): Promise<ConsoleState> {
@@ -107,7 +135,12 @@ function openPage(url: string): { close(): Promise<PageSeen> } {
 
 const median = (ns: number[]) => percentile(ns, 50) ?? Number.NaN;
 
-function printConsoleCost(rounds: { closed: Round[]; open: Round[] }, seen: PageSeen, s: { rounds: number; seconds: number; concurrency: number }): void {
+function printConsoleCost(
+  rounds: { closed: Round[]; open: Round[] },
+  seen: PageSeen,
+  perScrapeRound: number,
+  s: { rounds: number; seconds: number; concurrency: number },
+): void {
   const col = (text: string, width = 14) => text.padStart(width);
   const rows: Array<[string, (r: Round) => number, (n: number) => string]> = [
     ['plays/s', (r) => r.cpu.load.throughput, (n) => n.toFixed(0)],
@@ -129,11 +162,18 @@ function printConsoleCost(rounds: { closed: Round[]; open: Round[] }, seen: Page
     `  ${"the console's own CPU".padEnd(28)}${col(`${consoleCpu(rounds.closed).toFixed(1)} ms/s`)}${col(`${consoleCpu(rounds.open).toFixed(1)} ms/s`)}` +
       `  (${(consoleCpu(rounds.open) / 10).toFixed(2)} % of a core)`,
   );
-  const spread = (rs: Round[]) => {
-    const ns = rs.map((r) => r.cpu.load.throughput);
-    return `${Math.min(...ns).toFixed(0)}-${Math.max(...ns).toFixed(0)}`;
-  };
-  console.log(`  rounds' plays/s: closed ${spread(rounds.closed)}, open ${spread(rounds.open)}`);
+  const spread = (rs: Round[], of: (r: Round) => number) => `${Math.min(...rs.map(of)).toFixed(0)}-${Math.max(...rs.map(of)).toFixed(0)}`;
+  const [plays, cpu] = [(r: Round) => r.cpu.load.throughput, (r: Round) => r.cpu.total];
+  console.log(
+    `  rounds' plays/s: closed ${spread(rounds.closed, plays)}, open ${spread(rounds.open, plays)}; ` +
+      `CPU per play: closed ${spread(rounds.closed, cpu)}, open ${spread(rounds.open, cpu)} µs`,
+  );
+  const perSecond = perScrapeRound * (1000 / SCRAPE_EVERY_MS);
+  const closedRate = median(rounds.closed.map(plays));
+  console.log(
+    `  the mesh's side alone: one scrape of each service costs the five ${perScrapeRound.toFixed(0)} µs of CPU (idle, ${TIMED_SCRAPE_ROUNDS} rounds), ` +
+      `${(perSecond / 1000).toFixed(1)} ms/s at one round every ${SCRAPE_EVERY_MS / 1000} s: ${(perSecond / closedRate).toFixed(2)} µs per play at ${closedRate.toFixed(0)} plays/s`,
+  );
   const errors = (rs: Round[]) => rs.reduce((n, r) => n + r.cpu.load.errors, 0);
   console.log(`  plays not answered 200: ${errors(rounds.closed)} closed, ${errors(rounds.open)} open`);
   console.log(
