@@ -6,7 +6,8 @@
  * record takes (the listener's batch calls during the drain, and one event
  * and one batch posted directly), each service's and Postgres' memory when
  * idle, each one's peak under four times the load it can take, and how long
- * each service takes from spawn to ready. The services run with the memory
+ * each service takes from spawn to ready, and what an open console costs the
+ * mesh (bench/console-cost.ts). The services run with the memory
  * settings the chart gives their pods (NODE_OPTIONS tied to the memory limit).
  * Everything (load generator included) shares this machine's cores, so the
  * ratios matter more than the absolute numbers. `npm run bench` runs it on the
@@ -29,6 +30,7 @@ import { percentile } from '../kit/percentile';
 import { bucketOf, histogramQuantile } from './histogram';
 import { runLoad, type LoadResult } from './load';
 import { measureCpuPerPlay, meshProcesses, printCpuPerPlay, type CpuProcess } from './cpu-per-play';
+import { measureConsoleCost } from './console-cost';
 import { compareWithFloor } from './floor-comparison';
 import { startFloor, type Floor } from './floor/start';
 import { zipfMix } from './mix';
@@ -46,7 +48,8 @@ const USAGE = `usage: npm run bench -- [flags]
   --batch N            events per call to reporting, 1-500 (env BENCH_BATCH, default 100)
   --idle-seconds S     wait before reading idle memory (env BENCH_IDLE_SECONDS, default 3)
   --start-rounds N     spawn-to-ready timings of each service (env BENCH_START_ROUNDS, default 3)
-  --part P             all, or floor: only the mesh beside the floor (env BENCH_PART, default all)
+  --part P             all; floor: only the mesh beside the floor; console: only what an open
+                       console costs the mesh (env BENCH_PART, default all)
   -h, --help           this text`;
 
 interface Settings {
@@ -58,8 +61,8 @@ interface Settings {
   batch: number;
   idleSeconds: number;
   startRounds: number;
-  /** Only the comparison with the floor, when 'floor'. */
-  part: 'all' | 'floor';
+  /** Only the comparison with the floor, when 'floor'; only the console's cost, when 'console'. */
+  part: 'all' | 'floor' | 'console';
 }
 
 function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Settings | undefined {
@@ -81,7 +84,8 @@ function readSettings(argv: readonly string[], env: NodeJS.ProcessEnv): Settings
   const { flags } = line;
   const count = (given: typeof flags.rounds, max: number) => numberFrom(given, { min: 1, max, integer: true });
   const part = flags.part.value;
-  if (part !== 'all' && part !== 'floor') throw new UsageError(`${flags.part.source} must be all or floor, not ${JSON.stringify(part)}`);
+  if (part !== 'all' && part !== 'floor' && part !== 'console')
+    throw new UsageError(`${flags.part.source} must be all, floor or console, not ${JSON.stringify(part)}`);
   return {
     part,
     seconds: numberFrom(flags.seconds, { min: 0.1, max: 3600 }),
@@ -249,18 +253,23 @@ async function main(settings: Settings): Promise<number> {
       postmaster,
       settings.idleSeconds,
     );
-    const started = (floor = await startFloor({
-      nodeOptions: { play: chart.play.nodeOptions, reporting: chart.reporting.nodeOptions, listener: chart['queue-listener'].nodeOptions },
-      mixAssets: MIX_ASSETS,
-    }));
-    await compareWithFloor(
-      { name: 'floor', playOrigin: started.playUrl, processes: floorProcesses(started), viewsOf: (userId) => started.viewsOf(userId) },
-      { name: 'video-mesh', playOrigin: play.origin, processes: meshProcesses(mesh), viewsOf: (userId) => userViews(reporting.origin, userId) },
-      { rounds: settings.rounds, seconds, concurrency: CPU_CONCURRENCY, mixAssets: MIX_ASSETS, mixUsers: MIX_USERS },
-    );
-    await started.stop();
-    floor = undefined;
+    if (settings.part !== 'console') {
+      const started = (floor = await startFloor({
+        nodeOptions: { play: chart.play.nodeOptions, reporting: chart.reporting.nodeOptions, listener: chart['queue-listener'].nodeOptions },
+        mixAssets: MIX_ASSETS,
+      }));
+      await compareWithFloor(
+        { name: 'floor', playOrigin: started.playUrl, processes: floorProcesses(started), viewsOf: (userId) => started.viewsOf(userId) },
+        { name: 'video-mesh', playOrigin: play.origin, processes: meshProcesses(mesh), viewsOf: (userId) => userViews(reporting.origin, userId) },
+        { rounds: settings.rounds, seconds, concurrency: CPU_CONCURRENCY, mixAssets: MIX_ASSETS, mixUsers: MIX_USERS },
+      );
+      await started.stop();
+      floor = undefined;
+    }
     if (settings.part === 'floor') return 0;
+    // An open console, on the load of the CPU measurements: about 2 x rounds x (seconds + 1.5 s), on the mesh already up.
+    await measureConsoleCost(mesh, () => plays(CPU_CONCURRENCY, seconds), { rounds: settings.rounds, seconds, concurrency: CPU_CONCURRENCY });
+    if (settings.part === 'console') return 0;
 
     const direct1 = await median(() => get(1, seconds));
     const play1 = await median(() => plays(1, seconds));
@@ -483,7 +492,11 @@ async function userViews(origin: string, userId: string): Promise<number> {
 /** A direct batch must record every event: a benchmark of refusals would look fast. */
 async function expectAllRecorded(origin: string, size: number): Promise<void> {
   const events = Array.from({ length: size }, (_, n) => viewEvent(`check${n}`));
-  const res = await fetch(`${origin}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+  const res = await fetch(`${origin}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${MESH_RECORD_TOKEN}` },
+    body: JSON.stringify({ events }),
+  });
   const body = (await res.json()) as { results?: Array<{ outcome: string }> };
   const recorded = body.results?.filter((r) => r.outcome === 'recorded').length ?? 0;
   if (res.status !== 200 || recorded !== size)

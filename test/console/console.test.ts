@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium, type Page } from 'playwright-core';
-import { MESH_FAULTS_TOKEN, startMesh, type Mesh } from '../../kit/mesh';
-import { freePort } from '../../kit/ports';
-import { REPO_ROOT, startProcess, type Proc } from '../../kit/processes';
+import { startConsole } from '../../kit/console';
+import { MESH_FAULTS_TOKEN, startMesh } from '../../kit/mesh';
+import { REPO_ROOT } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -16,29 +16,6 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 /** What a loaded machine cannot miss: the page polls every second and the rates are over five. */
 const STATE_TIMEOUT_MS = 30_000;
 const screenshots = process.env['CONSOLE_SCREENSHOTS'] === '1';
-
-async function startConsole(mesh: Mesh, faultsToken: string | undefined): Promise<{ url: string; proc: Proc }> {
-  const port = await freePort();
-  const proc = startProcess(process.execPath, [join(REPO_ROOT, 'dist', 'services', 'console', 'main.js')], {
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    PLAY_URL: mesh.urls.play,
-    METADATA_URL: mesh.urls.metadata,
-    CDNURL_URL: mesh.urls.cdnurl,
-    REPORTING_URL: mesh.urls.reporting,
-    QUEUE_LISTENER_URL: mesh.urls.queueListener,
-    FAULTS_TOKEN: faultsToken ?? '',
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`console exited: ${proc.output()}`);
-      return (await fetch(`${url}/healthz`)).ok;
-    },
-    { what: 'console /healthz', timeoutMs: 20_000 },
-  );
-  return { url, proc };
-}
 
 /** The state the page shows for an edge or a node, in words (data-health mirrors the words). */
 const health = (page: Page, selector: string) => page.locator(`#edges tr${selector}, #nodes tr${selector}`).first().getAttribute('data-health');
