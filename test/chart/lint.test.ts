@@ -7,13 +7,12 @@ import { kubeVersions, scenarios } from './scenarios';
 for (const major of helmMajors) {
   describe(`Helm ${major}`, () => {
     for (const scenario of scenarios) {
+      // Linted for the oldest Kubernetes only: what differs between versions
+      // is what the templates render, and the next test renders for both.
       test(`when the chart is linted strictly with ${scenario.name}, then it passes`, () => {
-        const args = valuesArgs(scenario.options);
-        for (const kubeVersion of kubeVersions) {
-          const result = runHelm(major, ['lint', '--strict', chartDir, ...args, '--kube-version', kubeVersion]);
-          assert.equal(result.status, 0, `helm lint (kube ${kubeVersion}):\n${result.stdout}${result.stderr}`);
-          assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
-        }
+        const result = runHelm(major, ['lint', '--strict', chartDir, ...valuesArgs(scenario.options), '--kube-version', kubeVersions[0]]);
+        assert.equal(result.status, 0, `helm lint (kube ${kubeVersions[0]}):\n${result.stdout}${result.stderr}`);
+        assert.match(result.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
       });
 
       test(`when the chart is rendered with ${scenario.name} for the oldest and newest Kubernetes, then it renders the five services`, () => {
