@@ -1,5 +1,5 @@
 import { NATS_SERVICE_IDENTITIES, type NatsIdentity } from '../services/contracts/nats-rights';
-import { peerUrlEnv } from '../services/contracts/services';
+import { SERVICES, peerUrlEnv } from '../services/contracts/services';
 import { metricValue, scrape } from './metrics';
 import { STORE_SERVICES, startPostgres, type StoreService, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
@@ -69,7 +69,7 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     ...natsEnvOf(nats, name),
     FAULTS_ENABLED: 'true',
     FAULTS_TOKEN: MESH_FAULTS_TOKEN,
-    ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),
+    ...(SERVICES[name].recordToken ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),
     ...(isStoreService(name) ? { DATABASE_URL: postgres.urlFor(name) } : {}),
     ...options.env,
     ...options.envFor?.[name],

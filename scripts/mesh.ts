@@ -32,7 +32,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CONSOLE_PORT } from '../services/console/config';
-import { SERVICES, SERVICE_NAMES } from '../services/contracts/services';
+import { SERVICES, SERVICE_NAMES, type ServiceName } from '../services/contracts/services';
 import { CONFIG_EXIT_CODE } from '../services/platform/config';
 import { LOCAL_DATABASE } from '../services/platform/database';
 import { DONE, repeatUntilStopped, type BackoffRange } from '../services/platform/loop';
@@ -366,9 +366,6 @@ export function adminTokenFrom(env: NodeJS.ProcessEnv): { token: string | undefi
   return { token: randomBytes(24).toString('base64url'), generated: true };
 }
 
-/** The services that hold reporting's record token: reporting requires it, the listener sends it. */
-const RECORDERS: ReadonlySet<string> = new Set(['reporting', 'queue-listener']);
-
 /** Reporting's record token: the user's RECORD_TOKEN, or a fresh one for this run (no one but the listener needs to know it). */
 const recordTokenFrom = (env: NodeJS.ProcessEnv): string => env['RECORD_TOKEN'] || randomBytes(24).toString('base64url');
 
@@ -388,7 +385,7 @@ export function faultsTokenFrom(
 /** What every service is given: its own PORT, the admin token (catalog writes), and the fault toggles, on. */
 export function serviceEnv(
   base: NodeJS.ProcessEnv,
-  service: { name: string; port: number },
+  service: { name: ServiceName; port: number },
   tokens: { admin: string | undefined; faults: string; record: string },
 ): NodeJS.ProcessEnv {
   const { ADMIN_TOKEN: _admin, FAULTS_TOKEN: _faults, RECORD_TOKEN: _record, PORT: _port, ...env } = base;
@@ -399,7 +396,7 @@ export function serviceEnv(
     ...(tokens.admin ? { ADMIN_TOKEN: tokens.admin } : {}),
     FAULTS_ENABLED: 'true',
     FAULTS_TOKEN: tokens.faults,
-    ...(RECORDERS.has(service.name) ? { RECORD_TOKEN: tokens.record } : {}),
+    ...(SERVICES[service.name].recordToken ? { RECORD_TOKEN: tokens.record } : {}),
   };
 }
 

@@ -2,16 +2,17 @@ import { peerUrlSchema } from '../platform/config';
 
 /**
  * The five services, written once: the port each listens on by default,
- * whether it keeps data in Postgres, and the peers it calls. In start order,
+ * whether it keeps data in Postgres, the peers it calls, and whether it holds
+ * reporting's record token (reporting checks it, the listener sends it). In start order,
  * each after its peers. The services' configs, the local runner, the bench
  * and the test mesh read it.
  */
 export const SERVICES = {
-  metadata: { port: 8081, database: true, peers: [] },
-  cdnurl: { port: 8083, database: true, peers: [] },
-  reporting: { port: 8082, database: true, peers: [] },
-  play: { port: 8080, database: false, peers: ['metadata', 'cdnurl', 'reporting'] },
-  'queue-listener': { port: 8084, database: false, peers: ['reporting'] },
+  metadata: { port: 8081, database: true, peers: [], recordToken: false },
+  cdnurl: { port: 8083, database: true, peers: [], recordToken: false },
+  reporting: { port: 8082, database: true, peers: [], recordToken: true },
+  play: { port: 8080, database: false, peers: ['metadata', 'cdnurl', 'reporting'], recordToken: false },
+  'queue-listener': { port: 8084, database: false, peers: ['reporting'], recordToken: true },
 } as const;
 
 export type ServiceName = keyof typeof SERVICES;

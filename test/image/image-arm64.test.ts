@@ -127,7 +127,7 @@ describe('the arm64 image under emulation', { timeout: 15 * 60_000, skip: emulat
           ...natsEnvOf(nats, name),
           ...(SERVICES[name].database ? { DATABASE_URL: postgres.urlFor(name as StoreService) } : {}),
           // Reporting requires the token of its record routes, and the listener sends it.
-          ...(name === 'reporting' || name === 'queue-listener' ? { RECORD_TOKEN: 'arm64-test-record-token' } : {}),
+          ...(SERVICES[name].recordToken ? { RECORD_TOKEN: 'arm64-test-record-token' } : {}),
           ...peerUrlEnv(name, urlOf),
           ...(name === 'play' ? { PLAY_DEADLINE_MS: String(PLAY_DEADLINE_MS), SHED_EVENT_LOOP_DELAY_MS: String(2 * PLAY_DEADLINE_MS) } : {}),
         };

@@ -8,11 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import { freePort } from '../../kit/ports';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { waitFor } from '../../kit/wait';
+import { SERVICES, SERVICE_NAMES } from '../../services/contracts/services';
 import { buildImage, exited, removeContainers, requireTools, run, servicePid, startFromImage, statusOf } from './containers';
 import { testImageName } from './image-name';
 
 const image = testImageName();
-const services = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
+const services = SERVICE_NAMES;
 
 describe('the image', { timeout: 10 * 60_000 }, () => {
   const containers: string[] = [];
@@ -83,7 +84,7 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
       // The store services migrate from the SQL files the image must carry: readiness proves they are there.
       const database: Record<string, string> = storeServices.has(service) ? { DATABASE_URL: postgres.url } : {};
       // Reporting and the listener refuse to start without the record token.
-      const token: Record<string, string> = service === 'reporting' || service === 'queue-listener' ? { RECORD_TOKEN: 'image-test-record-token' } : {};
+      const token: Record<string, string> = SERVICES[service].recordToken ? { RECORD_TOKEN: 'image-test-record-token' } : {};
       const started = startFromImage(image, service, { PORT: String(port), ...database, ...token }, containers);
       const { child, output } = started;
       t.after(() => started.kill());
