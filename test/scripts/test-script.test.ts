@@ -1,5 +1,5 @@
 // ./scripts/test stops the image build it started in the background whenever
-// it ends: tests passed, lint failed, or Ctrl-C. The real script runs in a
+// it ends: tests passed, tests or lint failed, or Ctrl-C. The real script runs in a
 // copy of the repository's layout where the slow parts are stand-ins: the
 // image build is a process tree (a child in its group, one that left it with
 // setsid, one that ignores TERM) that runs until killed, and npm (lint) and
@@ -44,7 +44,7 @@ if [[ $1 == --version ]]; then echo v24.0.0; exit 0; fi
 ${AFTER_BUILD_STARTED}
 touch "$STUB_DIR/tests.started"
 if [[ -n \${STUB_TESTS_BLOCK:-} ]]; then exec sleep 600; fi
-exit 0
+exit "\${STUB_TESTS_EXIT:-0}"
 `;
 
 function writeExecutable(path: string, text: string): void {
@@ -128,13 +128,23 @@ describe('./scripts/test and its background image build', () => {
     await assertBuildGone(l, 3);
   });
 
-  test('when lint fails, then the script exits with its failure before any test and no process of the build is left', async (t) => {
+  test("when lint fails and the tests pass, then the script exits with lint's failure, says so, and no process of the build is left", async (t) => {
     const l = layout(t, { STUB_LINT_EXIT: '3' });
     const run = runScript(t, l);
     const [code] = await run.exit;
     assert.equal(code, 3, run.output());
     assert.ok(existsSync(join(l.stubs, 'lint.ran')));
-    assert.ok(!existsSync(join(l.stubs, 'tests.started')), 'tests ran after lint failed');
+    assert.ok(existsSync(join(l.stubs, 'tests.started')), 'lint runs beside the tests, not instead of them');
+    assert.match(run.output(), /lint and format check failed \(exit 3\)/);
+    await assertBuildGone(l, 3);
+  });
+
+  test("when the tests fail and lint passes, then the script exits with the tests' failure", async (t) => {
+    const l = layout(t, { STUB_TESTS_EXIT: '1' });
+    const run = runScript(t, l);
+    const [code] = await run.exit;
+    assert.equal(code, 1, run.output());
+    assert.match(run.output(), /lint and format check passed/);
     await assertBuildGone(l, 3);
   });
 
