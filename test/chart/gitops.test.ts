@@ -36,7 +36,7 @@ for (const major of helmMajors) {
       assert.notEqual(template(major, {}), template(major, {}));
     });
 
-    test('when postgres.existingSecret is set, then the server and the store services read its password and the chart renders no password of its own', () => {
+    test("when postgres.existingSecret is set, then the server reads every password from it, each store service only its own role's, and the chart renders no password of its own", () => {
       const manifests = render(major, { values: gitopsSecrets });
       assert.ok(
         !manifests.some((m) => m.kind === 'Secret'),
@@ -50,13 +50,14 @@ for (const major of helmMajors) {
         assert.deepEqual(server.get(variable)?.valueFrom, { secretKeyRef: { name: 'video-mesh-postgres', key: 'password' } }, variable);
       }
       for (const name of ['metadata', 'cdnurl', 'reporting']) {
+        assert.deepEqual(server.get(`${name.toUpperCase()}_PASSWORD`)?.valueFrom, { secretKeyRef: { name: 'video-mesh-postgres', key: name } }, name);
         const env = container(component(manifests, 'Deployment', name)).env ?? [];
         const password = env.findIndex((e) => e.name === 'DATABASE_PASSWORD');
         const url = env.findIndex((e) => e.name === 'DATABASE_URL');
-        assert.deepEqual(env[password]?.valueFrom, { secretKeyRef: { name: 'video-mesh-postgres', key: 'password' } }, name);
+        assert.deepEqual(env[password]?.valueFrom, { secretKeyRef: { name: 'video-mesh-postgres', key: name } }, name);
         // The kubelet expands $(VAR) only from variables defined before it.
         assert.ok(password >= 0 && password < url, `${name}: DATABASE_PASSWORD must come before DATABASE_URL`);
-        assert.equal(env[url]?.value, 'postgres://video_mesh:$(DATABASE_PASSWORD)@video-mesh-postgres:5432/video_mesh', name);
+        assert.equal(env[url]?.value, `postgres://${name}:$(DATABASE_PASSWORD)@video-mesh-postgres:5432/video_mesh`, name);
         assert.ok(
           manifests.some((m) => m.kind === 'Service' && m.metadata.name === 'video-mesh-postgres'),
           'the URI names the self-contained server',

@@ -86,15 +86,16 @@ describe('pods roll when what they read changes', () => {
       const manifests = render(major);
       const admin = `admin-token=${secretValue(manifests, 'video-mesh-admin-token', 'admin-token')}`;
       const record = `record-token=${secretValue(manifests, 'video-mesh-record-token', 'record-token')}`;
-      const postgres = `postgres-password=${secretValue(manifests, 'video-mesh-postgres-app', 'password')}`;
+      // Each store service's own database role's password, not the owner's.
+      const postgres = (service: string) => `postgres-role-password=${secretValue(manifests, `video-mesh-postgres-${service}`, 'password')}`;
       // Each service's own NATS password, and no other's.
       const nats = (service: string) => `nats-password=${secretValue(manifests, 'video-mesh-nats-auth', service)}`;
       const expected: Record<string, string | undefined> = {
         play: sha256(nats('play')),
-        metadata: sha256([admin, postgres, nats('metadata')].join('\n')),
-        cdnurl: sha256([admin, postgres, nats('cdnurl')].join('\n')),
+        metadata: sha256([admin, postgres('metadata'), nats('metadata')].join('\n')),
+        cdnurl: sha256([admin, postgres('cdnurl'), nats('cdnurl')].join('\n')),
         // reporting does not talk to NATS.
-        reporting: sha256([record, postgres].join('\n')),
+        reporting: sha256([record, postgres('reporting')].join('\n')),
         'queue-listener': sha256([record, nats('queue-listener')].join('\n')),
       };
       for (const service of serviceNames) {

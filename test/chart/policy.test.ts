@@ -624,6 +624,9 @@ describe('PostgreSQL', () => {
       'ConfigMap/video-mesh-postgres-initdb',
       'NetworkPolicy/video-mesh-postgres',
       'Secret/video-mesh-postgres-app',
+      'Secret/video-mesh-postgres-cdnurl',
+      'Secret/video-mesh-postgres-metadata',
+      'Secret/video-mesh-postgres-reporting',
       'Service/video-mesh-postgres',
       'Service/video-mesh-postgres-headless',
       'ServiceAccount/video-mesh-postgres',
@@ -675,7 +678,7 @@ describe('PostgreSQL', () => {
     assert.equal(tunedClaim?.spec.storageClassName, 'fast');
   });
 
-  test("when self-contained, then the init script makes the services' role the owner of their database, not a superuser", () => {
+  test('when self-contained, then the init script makes the owner of the database, not a superuser', () => {
     const manifests = render(4);
     const sts = postgresStatefulSet(manifests);
     assert.ok(sts);
@@ -686,11 +689,10 @@ describe('PostgreSQL', () => {
     const configMapName = pod.volumes?.find((v) => v.name === initdb?.name)?.configMap?.name;
     const configMap = byKind(manifests, 'ConfigMap').find((m) => m.metadata.name === configMapName);
     assert.ok(configMap, 'no ConfigMap mounted on /docker-entrypoint-initdb.d');
-    const scripts = Object.entries(configMap['data'] as Record<string, string>);
-    assert.equal(scripts.length, 1);
-    const [file, script] = scripts[0] ?? ['', ''];
-    // The entrypoint sources *.sh files (docker_process_sql is defined there).
-    assert.match(file, /\.sh$/);
+    const scripts = configMap['data'] as Record<string, string>;
+    // The entrypoint sources *.sh files (docker_process_sql is defined there), in order: the owner, then the services' roles (postgres-roles.test.ts).
+    assert.deepEqual(Object.keys(scripts).sort(), ['app-role.sh', 'service-roles.sh']);
+    const script = scripts['app-role.sh'] ?? '';
     assert.match(script, /docker_process_sql --dbname postgres/);
     assert.match(script, /CREATE ROLE :"user" LOGIN PASSWORD :'password';/);
     assert.match(script, /CREATE DATABASE :"db" OWNER :"user";/);

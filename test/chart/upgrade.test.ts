@@ -115,12 +115,12 @@ for (const major of helmMajors) {
       assert.equal(replicasOf(render(major, { values }), 'video-mesh-play'), undefined);
     });
 
-    test('when a live release is upgraded with the same values, then the generated secrets are the ones it holds and no pod rolls', () => {
+    test("when a live release is upgraded with the same values, then the generated secrets are the ones it holds (each database role's too) and no pod rolls, a server neither", () => {
       const before = render(major, {});
       const upgrade = renderOnLive(major, {}, before);
       assert.equal(upgrade.status, 0, upgrade.stderr);
       const after = parseManifests(upgrade.stdout);
-      for (const m of before.filter((o) => o.kind === 'Secret' || o.kind === 'Deployment')) {
+      for (const m of before.filter((o) => ['Secret', 'Deployment', 'StatefulSet'].includes(o.kind))) {
         const next = after.find((o) => o.kind === m.kind && o.metadata.name === m.metadata.name);
         assert.deepEqual(at(next, 'data'), at(m, 'data'), `${m.kind}/${m.metadata.name} data`);
         assert.deepEqual(

@@ -275,9 +275,50 @@ Secret (key password) instead, and the services build the URI from it. */}}
 {{- if and (not .Values.postgres.selfContained) (.Values.postgres.external.roles | default dict).enabled }}true{{ end }}
 {{- end }}
 
-{{/* The Secret of one service's role: (dict "root" $ "service" "metadata"). */}}
+{{/* "true" when each store service logs in as its own role: on the chart's own
+server always, on an existing one with postgres.external.roles. */}}
+{{- define "video-mesh.postgresServiceRoles" -}}
+{{- if or .Values.postgres.selfContained (include "video-mesh.postgresRoles" .) }}true{{ end }}
+{{- end }}
+
+{{/* "true" when the chart renders the roles' Secrets (a generated password each). */}}
+{{- define "video-mesh.postgresRoleSecretsCreated" -}}
+{{- if .Values.postgres.selfContained }}
+{{- if not .Values.postgres.existingSecret }}true{{ end }}
+{{- else if and (include "video-mesh.postgresRoles" .) .Values.postgres.external.roles.createSecrets }}true
+{{- end }}
+{{- end }}
+
+{{/* The Secret of one service's role: (dict "root" $ "service" "metadata").
+Self-contained: <server>-<service> (video-mesh-postgres-metadata), or
+postgres.existingSecret, which holds every role's password under its
+service's key; external: <secretPrefix><service>. */}}
 {{- define "video-mesh.postgresRoleSecretName" -}}
+{{- if .root.Values.postgres.selfContained }}
+{{- default (printf "%s-%s" (include "video-mesh.statefulName" (dict "root" .root "component" "postgres")) .service) .root.Values.postgres.existingSecret }}
+{{- else }}
 {{- printf "%s%s" .root.Values.postgres.external.roles.secretPrefix .service }}
+{{- end }}
+{{- end }}
+
+{{/* The key of that Secret holding the role's password. */}}
+{{- define "video-mesh.postgresRolePasswordKey" -}}
+{{- if and .root.Values.postgres.selfContained .root.Values.postgres.existingSecret }}{{ .service }}{{ else }}password{{ end }}
+{{- end }}
+
+{{/* The env var the self-contained server reads a role's password from: METADATA_PASSWORD. */}}
+{{- define "video-mesh.postgresRolePasswordVar" -}}
+{{- printf "%s_PASSWORD" (.service | upper | replace "-" "_") }}
+{{- end }}
+
+{{/* DATABASE_URL of one service's role, its password expanded by the kubelet from DATABASE_PASSWORD. */}}
+{{- define "video-mesh.postgresRoleUrl" -}}
+{{- if .root.Values.postgres.selfContained }}
+{{- printf "postgres://%s:$(DATABASE_PASSWORD)@%s:5432/%s" .service (include "video-mesh.statefulName" (dict "root" .root "component" "postgres")) .root.Values.postgres.database }}
+{{- else }}
+{{- $roles := .root.Values.postgres.external.roles }}
+{{- printf "postgres://%s:$(DATABASE_PASSWORD)@%s:%v/%s%s" .service $roles.host $roles.port $roles.database (ternary (printf "?sslmode=verify-full&sslrootcert=%s/%s" (include "video-mesh.postgresCaDir" .root) $roles.caKey) "" (ne $roles.caSecret "")) }}
+{{- end }}
 {{- end }}
 
 {{- define "video-mesh.postgresRolePasswordValue" -}}
@@ -452,7 +493,7 @@ agree: a pod rolls when the value really changes, not on the first upgrade.
 
 {{/*
 checksum/secrets of one service's pods: a hash of every generated Secret
-value it reads (admin token, faults token, record token, the self-contained database's
+value it reads (admin token, faults token, record token, its database role's
 password), so that a new value rolls exactly the pods that read it; empty
 for a service that reads none. Secrets
 named by existingSecret are not the chart's to read: rotate those with a
@@ -471,10 +512,7 @@ rollout restart (docs/kubernetes.md).
 {{- if and .topo.recordToken (not $root.Values.recordToken.existingSecret) }}
 {{- $parts = append $parts (printf "record-token=%s" (include "video-mesh.recordTokenValue" $root)) }}
 {{- end }}
-{{- if and .topo.database $root.Values.postgres.selfContained (not $root.Values.postgres.existingSecret) }}
-{{- $parts = append $parts (printf "postgres-password=%s" (include "video-mesh.postgresPasswordValue" $root)) }}
-{{- end }}
-{{- if and .topo.database (include "video-mesh.postgresRoles" $root) $root.Values.postgres.external.roles.createSecrets }}
+{{- if and .topo.database (include "video-mesh.postgresRoleSecretsCreated" $root) }}
 {{- $parts = append $parts (printf "postgres-role-password=%s" (include "video-mesh.postgresRolePasswordValue" (dict "root" $root "service" .name))) }}
 {{- end }}
 {{- if and .topo.nats (not $root.Values.nats.auth.existingSecret) }}

@@ -159,33 +159,21 @@ spec:
             - name: {{ include "video-mesh.peerUrlVar" $peer }}
               value: {{ printf "http://%s:%v" (include "video-mesh.componentName" (dict "root" $root "component" $peer)) (get $root.Values.services $peer).port | quote }}
             {{- end }}
-            {{- if and $topo.database (include "video-mesh.postgresRoles" $root) }}
-            {{- $roles := $root.Values.postgres.external.roles }}
+            {{- if and $topo.database (include "video-mesh.postgresServiceRoles" $root) }}
             # The service's own role, owner of its schema only; the kubelet
             # expands its password into the URI.
             - name: DATABASE_PASSWORD
               valueFrom:
                 secretKeyRef:
                   name: {{ include "video-mesh.postgresRoleSecretName" (dict "root" $root "service" $name) }}
-                  key: password
+                  key: {{ include "video-mesh.postgresRolePasswordKey" (dict "root" $root "service" $name) }}
             - name: DATABASE_URL
-              value: {{ printf "postgres://%s:$(DATABASE_PASSWORD)@%s:%v/%s%s" $name $roles.host $roles.port $roles.database (ternary (printf "?sslmode=verify-full&sslrootcert=%s/%s" (include "video-mesh.postgresCaDir" $root) $roles.caKey) "" (ne $roles.caSecret "")) | quote }}
+              value: {{ include "video-mesh.postgresRoleUrl" (dict "root" $root "service" $name) | quote }}
             - name: DATABASE_POOL_MAX
               value: {{ $root.Values.postgres.poolMax | quote }}
-            {{- else if and $topo.database $root.Values.postgres.selfContained $root.Values.postgres.existingSecret }}
-            # The self-contained server's password from the operator's Secret
-            # (postgres.existingSecret, GitOps): the kubelet expands it into
-            # the URI, so the chart renders no secret value of its own.
-            - name: DATABASE_PASSWORD
-              valueFrom:
-                secretKeyRef:
-                  name: {{ $root.Values.postgres.existingSecret }}
-                  key: password
-            - name: DATABASE_URL
-              value: {{ printf "postgres://%s:$(DATABASE_PASSWORD)@%s:5432/%s" $root.Values.postgres.username (include "video-mesh.statefulName" (dict "root" $root "component" "postgres")) $root.Values.postgres.database | quote }}
             {{- else if $topo.database }}
-            # The URI from the database Secret: the chart's own, or an existing
-            # one such as CloudNativePG's <cluster>-app.
+            # The URI from the existing server's Secret, such as CloudNativePG's
+            # <cluster>-app.
             - name: DATABASE_URL
               valueFrom:
                 secretKeyRef:
