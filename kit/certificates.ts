@@ -36,7 +36,12 @@ export function makeCertificateAuthority(name: string): CertificateAuthority {
  * A server certificate signed by `ca` for `names` (IP addresses and DNS names), written into `dir`, valid for two days;
  * `{ expired: true }` makes one whose validity ended as it began, as a certificate nobody renewed.
  */
-export function issueServerCertificate(ca: CertificateAuthority, dir: string, names: readonly string[], options: { expired?: boolean } = {}): ServerCertificate {
+export function issueServerCertificate(
+  ca: CertificateAuthority,
+  dir: string,
+  names: readonly string[],
+  options: { expired?: boolean } = {},
+): ServerCertificate {
   const cert = { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
   const request = join(dir, 'server.csr');
   const extensions = join(dir, 'server.ext');

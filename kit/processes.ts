@@ -85,7 +85,10 @@ export interface NatsServer extends NatsIdentities {
  * Fresh passwords for every identity of contracts/nats-rights.ts: how to reach `servers` as each (`handles`), and what a
  * server needs to know them (its `authorization` block, or `passwordEnv` for a config naming them `$NATS_PASSWORD_<USER>`).
  */
-function natsIdentities(servers: string[], scheme: 'nats' | 'tls' = 'nats'): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
+function natsIdentities(
+  servers: string[],
+  scheme: 'nats' | 'tls' = 'nats',
+): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
   const passwords = new Map(NATS_IDENTITIES.map((identity) => [identity, newNatsPassword()]));
   const passwordOf = (identity: NatsIdentity) => passwords.get(identity)!;
   return {

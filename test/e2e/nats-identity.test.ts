@@ -191,8 +191,11 @@ describe('NATS over TLS, as the chart serves it: the services verify the server'
     await waitFor(async () => metricValue(await scrape(play.url), 'nats_connected') === 1, { what: 'play connected over TLS' });
   });
 
-  it("when a client trusts only the public CAs, or play another CA, then the server is refused with the message that names NODE_EXTRA_CA_CERTS, and play is not ready", async (t) => {
-    assert.match(await refusal(nats, undefined), /the NATS server's certificate does not verify \(\w+: .*\): check NODE_EXTRA_CA_CERTS names the CA that signed it/);
+  it('when a client trusts only the public CAs, or play another CA, then the server is refused with the message that names NODE_EXTRA_CA_CERTS, and play is not ready', async (t) => {
+    assert.match(
+      await refusal(nats, undefined),
+      /the NATS server's certificate does not verify \(\w+: .*\): check NODE_EXTRA_CA_CERTS names the CA that signed it/,
+    );
     const play = await startService('play', { ...nats.env('play'), NODE_EXTRA_CA_CERTS: makeCertificateAuthority('someone else').certFile });
     t.after(() => play.stop());
     await waitFor(() => /the NATS server's certificate does not verify/.test(play.output()), { what: 'the refusal logged' });
