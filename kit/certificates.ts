@@ -32,8 +32,16 @@ export function makeCertificateAuthority(name: string): CertificateAuthority {
   return ca;
 }
 
-/** A server certificate signed by `ca` for `names` (IP addresses and DNS names), written into `dir`. */
-export function issueServerCertificate(ca: CertificateAuthority, dir: string, names: readonly string[]): ServerCertificate {
+/**
+ * A server certificate signed by `ca` for `names` (IP addresses and DNS names), written into `dir`, valid for two days;
+ * `{ expired: true }` makes one whose validity ended as it began, as a certificate nobody renewed.
+ */
+export function issueServerCertificate(
+  ca: CertificateAuthority,
+  dir: string,
+  names: readonly string[],
+  options: { expired?: boolean } = {},
+): ServerCertificate {
   const cert = { certFile: join(dir, 'server.crt'), keyFile: join(dir, 'server.key') };
   const request = join(dir, 'server.csr');
   const extensions = join(dir, 'server.ext');
@@ -51,7 +59,7 @@ export function issueServerCertificate(ca: CertificateAuthority, dir: string, na
     ca.keyFile,
     '-CAcreateserial',
     '-days',
-    '2',
+    options.expired ? '-1' : '2',
     '-extfile',
     extensions,
     '-out',

@@ -7,6 +7,7 @@ import { NATS_IDENTITIES, NATS_OPERATOR, rightsOf, type NatsIdentity } from '../
 import type { ServiceName } from '../services/contracts/services';
 import { inboxPrefixOf, type NatsTarget } from '../services/platform/nats';
 import { natsAuthorizationBlock, natsPasswordVariable, natsUrlFor, newNatsPassword } from '../services/platform/nats-authorization';
+import type { ServerCertificate } from './certificates';
 import { freePort, portAccepts } from './ports';
 import { waitFor } from './wait';
 
@@ -84,17 +85,20 @@ export interface NatsServer extends NatsIdentities {
  * Fresh passwords for every identity of contracts/nats-rights.ts: how to reach `servers` as each (`handles`), and what a
  * server needs to know them (its `authorization` block, or `passwordEnv` for a config naming them `$NATS_PASSWORD_<USER>`).
  */
-function natsIdentities(servers: string[]): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
+function natsIdentities(
+  servers: string[],
+  scheme: 'nats' | 'tls' = 'nats',
+): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
   const passwords = new Map(NATS_IDENTITIES.map((identity) => [identity, newNatsPassword()]));
   const passwordOf = (identity: NatsIdentity) => passwords.get(identity)!;
   return {
     authorization: natsAuthorizationBlock(NATS_IDENTITIES.map((user) => ({ user, password: passwordOf(user), rights: rightsOf(user) }))),
     passwordEnv: Object.fromEntries(NATS_IDENTITIES.map((user) => [natsPasswordVariable(user), passwordOf(user)])),
     handles: {
-      urlOf: (identity) => natsUrlFor(servers, identity, passwordOf(identity)),
+      urlOf: (identity) => natsUrlFor(servers, identity, passwordOf(identity), scheme),
       passwordOf,
-      env: (identity) => ({ NATS_URL: natsUrlFor(servers, identity, passwordOf(identity)) }),
-      target: (identity) => ({ servers, user: identity, pass: passwordOf(identity), tls: false }),
+      env: (identity) => ({ NATS_URL: natsUrlFor(servers, identity, passwordOf(identity), scheme) }),
+      target: (identity) => ({ servers, user: identity, pass: passwordOf(identity), tls: scheme === 'tls' }),
       connectOptions: (identity = NATS_OPERATOR) => ({ servers, user: identity, pass: passwordOf(identity), inboxPrefix: inboxPrefixOf(identity) }),
     },
   };
@@ -105,14 +109,17 @@ function natsIdentities(servers: string[]): { handles: NatsIdentities; authoriza
  * It listens on 127.0.0.1 unless `host` names another local address (a container network's gateway).
  * Every identity of contracts/nats-rights.ts is a user with only its rights, as in the chart and
  * ./scripts/mesh: start each service with `env(name)`, observe with `connectOptions()` (the operator).
+ * With `tls`, it serves only TLS with that certificate, and its URLs are tls://.
  */
-export async function startNats(options: { port?: number; host?: string } = {}): Promise<NatsServer> {
+export async function startNats(options: { port?: number; host?: string; tls?: ServerCertificate } = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
   const root = mkdtempSync(join(tmpdir(), 'vm-nats-'));
-  const identities = natsIdentities([`${host}:${port}`]);
+  const identities = natsIdentities([`${host}:${port}`], options.tls ? 'tls' : 'nats');
   const confPath = join(root, 'nats.conf');
-  const config = `listen: "${host}:${port}"\njetstream { store_dir: ${JSON.stringify(join(root, 'js'))} }\n${identities.authorization}`;
+  // With a certificate, TLS only on the client port, as the chart serves it.
+  const tls = options.tls ? `tls { cert_file: ${JSON.stringify(options.tls.certFile)}, key_file: ${JSON.stringify(options.tls.keyFile)} }\n` : '';
+  const config = `listen: "${host}:${port}"\njetstream { store_dir: ${JSON.stringify(join(root, 'js'))} }\n${tls}${identities.authorization}`;
   const binary = natsServerBinary();
   let proc: Proc;
   // Written at every start: a stop without keepStore removes it with the store, and a restart brings the same server back.
@@ -130,7 +137,7 @@ export async function startNats(options: { port?: number; host?: string } = {}):
   };
   await launch();
   return {
-    url: `nats://${host}:${port}`,
+    url: `${options.tls ? 'tls' : 'nats'}://${host}:${port}`,
     port,
     ...identities.handles,
     async stop({ keepStore = false } = {}) {

@@ -89,7 +89,9 @@ describe('pods roll when what they read changes', () => {
       // Each store service's own database role's password, not the owner's.
       const postgres = (service: string) => `postgres-role-password=${secretValue(manifests, `video-mesh-postgres-${service}`, 'password')}`;
       // Each service's own NATS password, and no other's.
-      const nats = (service: string) => `nats-password=${secretValue(manifests, 'video-mesh-nats-auth', service)}`;
+      // And the generated CA of NATS's certificate, which each of them trusts.
+      const natsCa = `nats-ca=${sha256(secretValue(manifests, 'video-mesh-nats-tls', 'ca.crt'))}`;
+      const nats = (service: string) => `nats-password=${secretValue(manifests, 'video-mesh-nats-auth', service)}\n${natsCa}`;
       const expected: Record<string, string | undefined> = {
         play: sha256(nats('play')),
         metadata: sha256([admin, postgres('metadata'), nats('metadata')].join('\n')),
@@ -105,7 +107,8 @@ describe('pods roll when what they read changes', () => {
       const withFaults = render(major, { values: { 'faults.enabled': 'true' } });
       const faults = `faults-token=${secretValue(withFaults, 'video-mesh-faults-token', 'faults-token')}`;
       const playChecksum = podTemplate(deployment(withFaults, 'play')).metadata.annotations?.['checksum/secrets'];
-      assert.equal(playChecksum, sha256([faults, `nats-password=${secretValue(withFaults, 'video-mesh-nats-auth', 'play')}`].join('\n')));
+      const withFaultsCa = `nats-ca=${sha256(secretValue(withFaults, 'video-mesh-nats-tls', 'ca.crt'))}`;
+      assert.equal(playChecksum, sha256([faults, `nats-password=${secretValue(withFaults, 'video-mesh-nats-auth', 'play')}`, withFaultsCa].join('\n')));
     });
   }
 

@@ -67,9 +67,15 @@ describe('the self-contained NATS', () => {
       .replace(/^port: 4222$/m, `port: ${client}`)
       .replace(/^http_port: 8222$/m, `http_port: ${monitor}`)
       .replace('/var/run/nats/nats.pid', join(dir, 'nats.pid'))
-      .replace('store_dir: /data', `store_dir: ${join(dir, 'data')}`);
+      .replace('store_dir: /data', `store_dir: ${join(dir, 'data')}`)
+      .replaceAll('/etc/nats-certs', dir);
     assert.notEqual(local, conf);
     writeFileSync(join(dir, 'nats.conf'), local);
+    // Its certificate and key, as the pod mounts them from the rendered Secret; clients verify it
+    // against the rendered CA, under the Service's name (the services' NATS_URL host).
+    const certs = at(component(manifests, 'Secret', 'nats-tls'), 'data') as Record<string, string>;
+    for (const file of ['tls.crt', 'tls.key']) writeFileSync(join(dir, file), Buffer.from(certs[file] ?? '', 'base64'));
+    const tls = { ca: Buffer.from(certs['ca.crt'] ?? '', 'base64').toString(), servername: 'video-mesh-nats' };
     const binary = natsServerBinary();
     // The users' passwords, as the pod gets them: the rendered Secret through the container's env.
     const env: Record<string, string> = { SERVER_NAME: 'video-mesh-nats-0', ...secretEnv(manifests, c) };
@@ -93,8 +99,8 @@ describe('the self-contained NATS', () => {
     assert.equal(varz.jetstream?.config?.max_storage, Number(/^ {2}max_file_store: (\d+)$/m.exec(conf)?.[1]));
     assert.equal(varz.jetstream?.config?.max_memory, 0);
     // The users are on: no credentials, no connection; play with its password from the Secret connects.
-    await assert.rejects(connect({ servers: `127.0.0.1:${client}`, timeout: 10_000 }), AuthorizationError);
-    const play = await connect({ servers: `127.0.0.1:${client}`, user: 'play', pass: env['NATS_PASSWORD_PLAY'] ?? '', timeout: 10_000 });
+    await assert.rejects(connect({ servers: `127.0.0.1:${client}`, tls, timeout: 10_000 }), AuthorizationError);
+    const play = await connect({ servers: `127.0.0.1:${client}`, tls, user: 'play', pass: env['NATS_PASSWORD_PLAY'] ?? '', timeout: 10_000 });
     await play.close();
     const preStop = (c.lifecycle?.preStop?.exec?.command ?? []).map((a) => a.replace('/var/run/nats/nats.pid', join(dir, 'nats.pid')));
     const signal = spawnSync(binary, preStop.slice(1), { encoding: 'utf8' });

@@ -2,7 +2,7 @@
  * The production broker, run here: three nats-servers in one cluster, each
  * with the nats.conf the official NATS chart renders from our production
  * values (k8s/addons/nats-values.yaml; only ports, paths and routes move to
- * loopback), the EVENTS stream at three replicas (EVENTS_STREAM_REPLICAS, as
+ * loopback, and the client port's TLS is left out), the EVENTS stream at three replicas (EVENTS_STREAM_REPLICAS, as
  * values-production.yaml sets it), and the whole mesh against it, each
  * service as its own NATS user with the rights those values give it (their
  * passwords in the servers' environment, as the chart's Secret puts them). Under
@@ -51,6 +51,9 @@ function onLoopback(conf: string, layout: NatsNodeLayout): string {
   c = replaceOnce(c, /"routes": \[[^\]]*\]/, `"routes": ${JSON.stringify(layout.routes)}`);
   c = replaceOnce(c, /"store_dir": "\/data"/, `"store_dir": ${JSON.stringify(layout.storeDir)}`);
   c = replaceOnce(c, /"pid_file": "[^"]*"/, `"pid_file": ${JSON.stringify(layout.pidFile)}`);
+  // The client port's TLS goes: its certificate is cert-manager's, in the pods. A server with
+  // TLS and the services verifying it are test/e2e/nats-identity.test.ts's.
+  c = replaceOnce(c, /,\n {2}"tls": \{[^}]*\}/, '');
   return c;
 }
 

@@ -7,13 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { AuthorizationError, PermissionViolationError, connect, type NatsConnection } from '@nats-io/transport-node';
 import { STREAM, VIEW_CONSUMER, VIEW_SUBJECT, ensureEventStream } from '../../services/platform/events';
-import { identityProblem } from '../../services/platform/nats';
+import { connectOptionsOf, identityProblem } from '../../services/platform/nats';
 import { ensureViewConsumer } from '../../services/queue-listener/view-consumer';
 import type { NatsIdentity } from '../../services/contracts/nats-rights';
+import { issueServerCertificate, makeCertificateAuthority } from '../../kit/certificates';
+import { metricValue, scrape } from '../../kit/metrics';
 import { startNats, startService, type NatsServer } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 
@@ -153,5 +158,54 @@ describe('a service whose NATS identity is refused', () => {
     await waitFor(() => /NATS refused the identity \\"play\\"/.test(play.output()), { what: 'the refusal logged' });
     assert.ok(!play.output().includes('wrong-password'), 'the password is not logged');
     assert.equal((await fetch(`${play.url}/readyz`)).status, 503);
+  });
+});
+
+describe('NATS over TLS, as the chart serves it: the services verify the server', () => {
+  const ca = makeCertificateAuthority('video-mesh test NATS CA');
+  const serverCertificate = (options?: { expired: boolean }) =>
+    issueServerCertificate(ca, mkdtempSync(join(tmpdir(), 'vm-nats-cert-')), ['127.0.0.1', 'localhost'], options);
+  let nats: NatsServer;
+  before(async () => {
+    nats = await startNats({ tls: serverCertificate() });
+  });
+  after(() => nats?.stop());
+
+  /** How a client's connection to `server` as play fails, given the CAs it trusts: the message a service would log. */
+  const refusal = async (server: NatsServer, trusted: string | undefined) => {
+    const target = server.target('play');
+    const err = await connect({ ...connectOptionsOf(target), ...(trusted ? { tls: { ca: readFileSync(trusted, 'utf8') } } : {}), timeout: ANSWER_MS }).then(
+      async (nc) => {
+        await nc.close();
+        return assert.fail('connected to a server it should not trust');
+      },
+      (e: unknown) => e,
+    );
+    return identityProblem(err, target) ?? String(err);
+  };
+
+  it("when play is given tls:// and the CA that signed the server's certificate, then it connects over TLS", async (t) => {
+    assert.match(nats.urlOf('play'), /^tls:\/\//);
+    const play = await startService('play', { ...nats.env('play'), NODE_EXTRA_CA_CERTS: ca.certFile, LOG_LEVEL: 'warn' });
+    t.after(() => play.stop());
+    await waitFor(async () => metricValue(await scrape(play.url), 'nats_connected') === 1, { what: 'play connected over TLS' });
+  });
+
+  it('when a client trusts only the public CAs, or play another CA, then the server is refused with the message that names NODE_EXTRA_CA_CERTS, and play is not ready', async (t) => {
+    assert.match(
+      await refusal(nats, undefined),
+      /the NATS server's certificate does not verify \(\w+: .*\): check NODE_EXTRA_CA_CERTS names the CA that signed it/,
+    );
+    const play = await startService('play', { ...nats.env('play'), NODE_EXTRA_CA_CERTS: makeCertificateAuthority('someone else').certFile });
+    t.after(() => play.stop());
+    await waitFor(() => /the NATS server's certificate does not verify/.test(play.output()), { what: 'the refusal logged' });
+    assert.equal((await fetch(`${play.url}/readyz`)).status, 503);
+    assert.equal(metricValue(await scrape(play.url), 'nats_connected'), 0);
+  });
+
+  it("when the server's certificate has expired, then a client trusting its CA is refused, and the message says it expired", async (t) => {
+    const stale = await startNats({ tls: serverCertificate({ expired: true }) });
+    t.after(() => stale.stop());
+    assert.match(await refusal(stale, ca.certFile), /does not verify \(CERT_HAS_EXPIRED: certificate has expired\).*has not expired/);
   });
 });

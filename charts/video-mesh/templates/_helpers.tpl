@@ -239,7 +239,7 @@ the container (the pod spec shows only the reference).
 
 {{- define "video-mesh.natsUrl" -}}
 {{- if .Values.nats.selfContained }}
-{{- printf "nats://%s:4222" (include "video-mesh.statefulName" (dict "root" . "component" "nats")) }}
+{{- printf "%s://%s:4222" (ternary "tls" "nats" (eq (include "video-mesh.natsTls" .) "true")) (include "video-mesh.statefulName" (dict "root" . "component" "nats")) }}
 {{- else }}
 {{- required "nats.url is required when nats.selfContained is false" .Values.nats.url }}
 {{- end }}
@@ -517,6 +517,9 @@ rollout restart (docs/kubernetes.md).
 {{- end }}
 {{- if and .topo.nats (not $root.Values.nats.auth.existingSecret) }}
 {{- $parts = append $parts (printf "nats-password=%s" (include "video-mesh.natsPasswordValue" (dict "root" $root "user" .name))) }}
+{{- end }}
+{{- with and .topo.nats (include "video-mesh.natsGeneratedCaChecksum" $root) }}
+{{- $parts = append $parts (printf "nats-ca=%s" .) }}
 {{- end }}
 {{- if $parts }}
 {{- join "\n" $parts | sha256sum }}

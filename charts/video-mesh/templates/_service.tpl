@@ -11,6 +11,7 @@ Called once per entry of .Values.services from services.yaml with
 {{- $topology := fromYaml (include "video-mesh.topology" $root) }}
 {{- $topo := required (printf "unknown service %q" $name) (get $topology $name) }}
 {{- $postgresCa := and $topo.database (include "video-mesh.postgresRoles" $root) $root.Values.postgres.external.roles.caSecret }}
+{{- $natsCa := and $topo.nats (include "video-mesh.natsCa" $root) }}
 {{- $ctx := dict "root" $root "component" $name }}
 {{- $fullName := include "video-mesh.componentName" $ctx }}
 {{- $consulAddr := include "video-mesh.servicesConsulAddr" $root }}
@@ -148,6 +149,11 @@ spec:
             - name: NATS_URL
               value: {{ include "video-mesh.natsServiceUrl" (dict "root" $root "user" $name) | quote }}
             {{- end }}
+            {{- if $natsCa }}
+            # The CA NATS_URL's tls:// verifies the server against, besides the image's.
+            - name: NODE_EXTRA_CA_CERTS
+              value: {{ printf "%s/%s" (include "video-mesh.natsCaDir" $root) (base $natsCa) | quote }}
+            {{- end }}
             {{- if $topo.eventStream }}
             # Replicas of the EVENTS stream when a service creates it: no more
             # than the NATS servers that hold it.
@@ -273,6 +279,11 @@ spec:
               mountPath: {{ include "video-mesh.postgresCaDir" $root }}
               readOnly: true
             {{- end }}
+            {{- if $natsCa }}
+            - name: nats-ca
+              mountPath: {{ include "video-mesh.natsCaDir" $root }}
+              readOnly: true
+            {{- end }}
       volumes:
         # The root filesystem is read-only; node and its libraries may still want /tmp.
         - name: tmp
@@ -296,6 +307,15 @@ spec:
             items:
               - key: {{ $root.Values.postgres.external.roles.caKey }}
                 path: {{ $root.Values.postgres.external.roles.caKey }}
+        {{- end }}
+        {{- if $natsCa }}
+        # The CA of NATS's certificate, only it: the key stays in the server's pod.
+        - name: nats-ca
+          secret:
+            secretName: {{ dir $natsCa }}
+            items:
+              - key: {{ base $natsCa }}
+                path: {{ base $natsCa }}
         {{- end }}
       {{- if and $root.Values.spreadAcrossNodes $scales }}
       topologySpreadConstraints:
