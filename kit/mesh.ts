@@ -40,6 +40,16 @@ export const MESH_FAULTS_TOKEN = 'test-mesh-faults-token';
 export const MESH_RECORD_TOKEN = 'test-mesh-record-token';
 
 /**
+ * Play's deadline and shedding bound in the test mesh. Its defaults (450 ms,
+ * and shedding past 500 ms of event-loop delay) are a pod's with its own CPU;
+ * here every service shares two cores with other test files, where a load
+ * average of 20 delays a clean call or the event loop past either, and each
+ * pass is a 503 no test asked for. 900 ms still ends a call held by a 1,000 ms
+ * fault delay; shedding and deadlines have tests of their own.
+ */
+const PATIENT_EDGE = { PLAY_DEADLINE_MS: '900', SHED_EVENT_LOOP_DELAY_MS: '10000' };
+
+/**
  * The whole mesh as processes: a real nats-server, a real Postgres and the
  * five compiled services on free ports, with the fault toggles on as the
  * local runner has them (FAULTS_TOKEN is MESH_FAULTS_TOKEN).
@@ -71,6 +81,7 @@ async function startServices(nats: MeshNats, postgres: TestPostgres, options: Me
     FAULTS_TOKEN: MESH_FAULTS_TOKEN,
     ...(SERVICES[name].recordToken ? { RECORD_TOKEN: MESH_RECORD_TOKEN } : {}),
     ...(isStoreService(name) ? { DATABASE_URL: postgres.urlFor(name) } : {}),
+    ...(name === 'play' ? PATIENT_EDGE : {}),
     ...options.env,
     ...options.envFor?.[name],
     ...peerUrlEnv(name, (peer) => services[peer].url),

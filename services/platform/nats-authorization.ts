@@ -34,8 +34,14 @@ export function natsAuthorizationBlock(users: readonly NatsUser[]): string {
  */
 export const natsPasswordVariable = (user: string) => `NATS_PASSWORD_${user.toUpperCase().replace(/-/g, '_')}`;
 
-/** A password for a generated identity: URL-safe, so it goes into NATS_URL's userinfo as it is. */
-export const newNatsPassword = () => randomBytes(24).toString('base64url');
+/**
+ * A password for a generated identity: URL-safe, so it goes into NATS_URL's
+ * userinfo as it is, and led by a letter. A server config that names it
+ * (`password: $NATS_PASSWORD_PLAY`) parses the variable's value as a config
+ * value: one led by digits can read as a number or a size (`77`, `12MB`,
+ * `1e5x`), and the server refuses to start or keeps another password.
+ */
+export const newNatsPassword = () => `n${randomBytes(24).toString('base64url')}`;
 
 /** `nats://user:password@host:port` (or `tls://`) for each server: NATS_URL for one identity. */
 export function natsUrlFor(servers: readonly string[], user: string, password: string, scheme: 'nats' | 'tls' = 'nats'): string {

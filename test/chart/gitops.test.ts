@@ -14,6 +14,7 @@ const gitopsSecrets: Readonly<Record<string, string>> = {
   'recordToken.existingSecret': 'video-mesh-record-token',
   'postgres.existingSecret': 'video-mesh-postgres',
   'nats.auth.existingSecret': 'video-mesh-nats-auth',
+  'nats.tls.existingSecret': 'video-mesh-nats-tls',
 };
 
 function template(major: 3 | 4, options: RenderOptions): string {

@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { NATS_IDENTITIES, NATS_SERVICE_IDENTITIES, rightsOf } from '../../services/contracts/nats-rights';
-import { natsPasswordVariable } from '../../services/platform/nats-authorization';
+import { natsPasswordVariable, newNatsPassword } from '../../services/platform/nats-authorization';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { addonSkip, addonValues, announceAddonSkip, at, component, container, containerEnv, one, renderAddon } from './addons';
-import { chartDir, render, type Manifest } from './helm';
+import { chartDir, parseManifests, render, runHelm, type Manifest } from './helm';
 
 announceAddonSkip('nats');
 
@@ -65,10 +65,27 @@ describe('the NATS users of the chart', () => {
         [{ name: secret.metadata.name, key: service }],
         service,
       );
-      assert.match(env.get('NATS_URL')?.value ?? '', new RegExp(`^nats://${service}:\\$\\(NATS_PASSWORD\\)@`), service);
+      // TLS by default (templates/nats-tls.yaml): the scheme says the server is verified.
+      assert.match(env.get('NATS_URL')?.value ?? '', new RegExp(`^tls://${service}:\\$\\(NATS_PASSWORD\\)@`), service);
     }
     const reporting = containerEnv(container(component(manifests, 'Deployment', 'reporting')));
     assert.equal(reporting.get('NATS_URL'), undefined, 'reporting never talks to NATS');
+  });
+
+  // nats.conf names each password by a variable the server reads as a config value: one led by digits can
+  // read as a number or a size (77, 12MB, 1e5x), and the server then refuses to start or keeps another password.
+  test('when the chart draws the passwords (four installs), then each is led by a letter', () => {
+    for (let install = 0; install < 4; install++) {
+      const result = runHelm(4, ['template', 'video-mesh', chartDir, '--namespace', 'video-mesh', '--show-only', 'templates/nats-auth-secret.yaml']);
+      assert.equal(result.status, 0, result.stderr);
+      const data = at(one(parseManifests(result.stdout), 'Secret'), 'data') as Record<string, string>;
+      assert.deepEqual(Object.keys(data).sort(), [...NATS_IDENTITIES].sort());
+      for (const [user, value] of Object.entries(data)) assert.match(Buffer.from(value, 'base64').toString(), /^[A-Za-z][A-Za-z0-9]{31}$/, user);
+    }
+  });
+
+  test('when the runner and the test kit draw passwords (newNatsPassword), then each is led by a letter and URL-safe', () => {
+    for (let draw = 0; draw < 200; draw++) assert.match(newNatsPassword(), /^[A-Za-z][A-Za-z0-9_-]{32}$/);
   });
 });
 

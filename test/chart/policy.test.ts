@@ -365,7 +365,7 @@ describe('chart policies', () => {
       assert.equal(consul.port, '8500');
     }
     const nats = new URL(envOf(serviceWorkload(manifests, 'play')).get('NATS_URL')?.value ?? '');
-    assert.equal(nats.protocol, 'nats:');
+    assert.equal(nats.protocol, 'tls:', 'TLS to the self-contained NATS by default');
     assert.equal(services.get(nats.hostname)?.metadata.labels?.['app.kubernetes.io/component'], 'nats');
     const statefulSets = byKind(manifests, 'StatefulSet')
       .map((s) => s.metadata.labels?.['app.kubernetes.io/component'])

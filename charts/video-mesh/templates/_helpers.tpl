@@ -218,8 +218,12 @@ authorization {
 {{- default (include "video-mesh.componentName" (dict "root" . "component" "nats-auth")) .Values.nats.auth.existingSecret }}
 {{- end }}
 
+{{- /* Led by a letter: nats-server parses the variable a config names it by
+($NATS_PASSWORD_<USER>) as a config value, and one led by digits can read
+as a number or a size (77, 12MB, 1e5x): the server then refuses to start or
+keeps another password. */}}
 {{- define "video-mesh.natsPasswordValue" -}}
-{{- include "video-mesh.generatedSecretValue" (dict "root" .root "name" (include "video-mesh.natsAuthSecretName" .root) "key" .user "length" 32) }}
+{{- include "video-mesh.generatedSecretValue" (dict "root" .root "name" (include "video-mesh.natsAuthSecretName" .root) "key" .user "length" 32 "letterFirst" true) }}
 {{- end }}
 
 {{/*
@@ -456,7 +460,7 @@ under helm template), else a random one. The random value is drawn once per
 render and remembered on the root context, which every template of the chart
 shares, so the Secret and the checksum annotation of the pods reading it
 agree: a pod rolls when the value really changes, not on the first upgrade.
-(dict "root" $ "name" <Secret> "key" <key> "length" <random length>)
+(dict "root" $ "name" <Secret> "key" <key> "length" <random length> ["letterFirst" true])
 */}}
 {{- define "video-mesh.generatedSecretValue" -}}
 {{- if not (hasKey .root "videoMeshGeneratedSecrets") }}
@@ -469,7 +473,7 @@ agree: a pod rolls when the value really changes, not on the first upgrade.
 {{- if and $existing $existing.data (hasKey $existing.data .key) }}
 {{- $_ := set $memo $id (index $existing.data .key | b64dec) }}
 {{- else }}
-{{- $_ := set $memo $id (randAlphaNum (int .length)) }}
+{{- $_ := set $memo $id (ternary (printf "%s%s" (randAlpha 1) (randAlphaNum (int (sub (int .length) 1)))) (randAlphaNum (int .length)) (default false .letterFirst)) }}
 {{- end }}
 {{- end }}
 {{- get $memo $id }}
