@@ -115,7 +115,8 @@ export async function startNats(options: { port?: number; host?: string; tls?: S
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
   const root = mkdtempSync(join(tmpdir(), 'vm-nats-'));
-  const identities = natsIdentities([`${host}:${port}`], options.tls ? 'tls' : 'nats');
+  const scheme = options.tls ? 'tls' : 'nats';
+  const identities = natsIdentities([`${host}:${port}`], scheme);
   const confPath = join(root, 'nats.conf');
   // With a certificate, TLS only on the client port, as the chart serves it.
   const tls = options.tls ? `tls { cert_file: ${JSON.stringify(options.tls.certFile)}, key_file: ${JSON.stringify(options.tls.keyFile)} }\n` : '';
@@ -137,7 +138,7 @@ export async function startNats(options: { port?: number; host?: string; tls?: S
   };
   await launch();
   return {
-    url: `${options.tls ? 'tls' : 'nats'}://${host}:${port}`,
+    url: `${scheme}://${host}:${port}`,
     port,
     ...identities.handles,
     async stop({ keepStore = false } = {}) {

@@ -6,14 +6,13 @@
 import type { z } from 'zod';
 import { booleanSchema, serviceConfigRules, serviceConfigSchema, tokenSchema } from './config';
 import { databaseConfigSchema } from './database';
-import { natsCaSchema, natsUrlSchema } from './nats';
+import { natsConfigShape } from './nats';
 
 /** The configuration of the catalog service `name` (also its schema and database role) on its default `port`. */
 export function catalogConfigSchema(name: string, port: number) {
   return serviceConfigSchema(port, [], {
     ...databaseConfigSchema(name).shape,
-    NATS_URL: natsUrlSchema,
-    NODE_EXTRA_CA_CERTS: natsCaSchema,
+    ...natsConfigShape,
     ADMIN_TOKEN: tokenSchema(8).describe(
       '`Authorization: Bearer <ADMIN_TOKEN>` is required on the catalog writes (401 without, 403 wrong); at least 8 characters. Unset, writes are refused (403) unless `ALLOW_OPEN_WRITES=true`. `./scripts/mesh` generates one and prints it.',
     ),

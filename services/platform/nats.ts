@@ -67,13 +67,20 @@ export const natsUrlSchema = z
     'NATS server(s), comma separated, as `nats://user:password@host:4222` (`tls://` to require TLS, the server verified against the system CAs and `NODE_EXTRA_CA_CERTS`): view events (play publishes them, queue-listener consumes them) and catalog change notices (metadata and cdnurl publish one after each committed write, and play drops the entry from its cache). The user is the service\'s own NATS identity, allowed only what it does (README, "Who may do what inside the mesh"); the chart and `./scripts/mesh` generate them. Catalog writes never wait for NATS.',
   );
 
-/** NODE_EXTRA_CA_CERTS as the services that use NATS document it: Node reads it at start, the service never does. */
-export const natsCaSchema = z
-  .string()
-  .optional()
-  .describe(
-    "Read by Node itself at start, not by the service: a PEM file of CAs trusted besides the system's, such as the one that signed the NATS server's certificate for `tls://` (the chart mounts it and sets this when NATS is TLS).",
-  );
+/**
+ * The configuration every service that uses NATS reads: its NATS_URL, and
+ * NODE_EXTRA_CA_CERTS, which Node itself reads at start (the service never
+ * does) and which is listed here so it is documented and validated with the rest.
+ */
+export const natsConfigShape = {
+  NATS_URL: natsUrlSchema,
+  NODE_EXTRA_CA_CERTS: z
+    .string()
+    .optional()
+    .describe(
+      "Read by Node itself at start, not by the service: a PEM file of CAs trusted besides the system's, such as the one that signed the NATS server's certificate for `tls://` (the chart mounts it and sets this when NATS is TLS).",
+    ),
+};
 
 /** Where an identity's request replies come: the server lets only that identity read them. */
 export const inboxPrefixOf = (identity: string) => `_INBOX.${identity}`;

@@ -1,13 +1,12 @@
 import { SERVICES, peerUrlsConfig } from '../contracts/services';
 import { countSchema, durationMsSchema, serviceConfigRules, serviceConfigSchema } from '../platform/config';
-import { natsCaSchema, natsUrlSchema } from '../platform/nats';
+import { natsConfigShape } from '../platform/nats';
 import { publishFailure } from './faults';
 
 export const faultKinds = [publishFailure];
 
 export const configSchema = serviceConfigSchema(SERVICES.play.port, faultKinds, {
-  NATS_URL: natsUrlSchema,
-  NODE_EXTRA_CA_CERTS: natsCaSchema,
+  ...natsConfigShape,
   ...peerUrlsConfig('play'),
   PLAY_DEADLINE_MS: durationMsSchema(450).describe(
     'The most one play waits, its backend calls and its view publish together: what has not arrived by then is left out of the answer (`degraded`, `recorded: false`). One attempt on one backend instance gets two thirds of it, so a black-holed instance leaves time to try another.',

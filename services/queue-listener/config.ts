@@ -2,14 +2,13 @@ import { recordTokenSchema } from '../contracts/reporting';
 import { SERVICES, peerUrlsConfig } from '../contracts/services';
 import { durationMsSchema, serviceConfigRules, serviceConfigSchema } from '../platform/config';
 import { streamReplicasSchema } from '../platform/events';
-import { natsCaSchema, natsUrlSchema } from '../platform/nats';
+import { natsConfigShape } from '../platform/nats';
 import { pauseConsumer } from './faults';
 
 export const faultKinds = [pauseConsumer];
 
 export const configSchema = serviceConfigSchema(SERVICES['queue-listener'].port, faultKinds, {
-  NATS_URL: natsUrlSchema,
-  NODE_EXTRA_CA_CERTS: natsCaSchema,
+  ...natsConfigShape,
   EVENTS_STREAM_REPLICAS: streamReplicasSchema,
   ...peerUrlsConfig('queue-listener'),
   RECORD_TOKEN: recordTokenSchema,
