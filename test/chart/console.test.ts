@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SERVICES, SERVICE_NAMES } from '../../services/contracts/services';
-import { chartDir, helmMajors, render, type Manifest } from './helm';
+import { chartDir, templateMajors, render, type Manifest } from './helm';
 import { chartActors, isAllowed, policiesOf } from './netpol';
 
 const isConsole = (m: Manifest) => m.metadata.labels?.['app.kubernetes.io/component'] === 'console';
@@ -22,7 +22,7 @@ function envOf(manifests: readonly Manifest[]): Map<string, { value?: string; va
 }
 
 describe('the console in the chart', () => {
-  for (const major of helmMajors) {
+  for (const major of templateMajors) {
     test(`when it is not asked for (the default, and production values; Helm ${major}), then nothing of it is rendered`, () => {
       for (const manifests of [render(major), render(major, { valuesFiles: [join(chartDir, 'values-production.yaml')] })]) {
         assert.deepEqual(

@@ -8,7 +8,7 @@ import { loadConfig } from '../../services/platform/config';
 import { faultsConfigSchema, type FaultKind } from '../../services/platform/faults-config';
 import { publishFailure } from '../../services/play/faults';
 import { pauseConsumer } from '../../services/queue-listener/faults';
-import { helmMajors, render, runHelm, chartDir, type Manifest } from './helm';
+import { templateMajors, render, runHelm, chartDir, type Manifest } from './helm';
 
 const kindsOf: Record<string, FaultKind[]> = { play: [publishFailure], 'queue-listener': [pauseConsumer], metadata: [], cdnurl: [], reporting: [] };
 const dir = mkdtempSync(join(tmpdir(), 'vm-chart-faults-'));
@@ -33,7 +33,7 @@ function envOf(manifests: readonly Manifest[], service: string): Map<string, { v
 }
 
 describe('fault toggles in the chart', () => {
-  for (const major of helmMajors) {
+  for (const major of templateMajors) {
     test(`when faults are not enabled (the default, Helm ${major}), then no service has fault toggles, no faults token exists, and only the catalog services get the admin token`, () => {
       const manifests = render(major);
       for (const service of Object.keys(kindsOf)) {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { component, container, containerEnv } from './addons';
-import { chartDir, helmMajors, render, runHelm, valuesArgs, type RenderOptions } from './helm';
+import { chartDir, templateMajors, render, runHelm, valuesArgs, type RenderOptions } from './helm';
 
 /** The Secrets docs/kubernetes.md (GitOps) says to create before the first sync. */
 const gitopsSecrets: Readonly<Record<string, string>> = {
@@ -23,7 +23,7 @@ function template(major: 3 | 4, options: RenderOptions): string {
   return result.stdout;
 }
 
-for (const major of helmMajors) {
+for (const major of templateMajors) {
   describe(`GitOps under Helm ${major}`, () => {
     test('when every generated secret comes from an existing Secret, then two helm template renders are byte-identical', () => {
       for (const values of [gitopsSecrets, { ...gitopsSecrets, 'faults.enabled': 'true', 'faults.token.existingSecret': 'video-mesh-faults-token' }]) {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { at, component, container, containerEnv, podTemplate, type Container } from './addons';
-import { chartDir, helmMajors, render, runHelm, type Manifest, type RenderOptions } from './helm';
+import { chartDir, templateMajors, render, runHelm, type Manifest, type RenderOptions } from './helm';
 import { allowedConnections, chartActors, externalActor, policiesOf } from './netpol';
 
 const serviceNames = ['play', 'metadata', 'cdnurl', 'reporting', 'queue-listener'] as const;
@@ -81,7 +81,7 @@ describe('Node in containers', () => {
 });
 
 describe('pods roll when what they read changes', () => {
-  for (const major of helmMajors) {
+  for (const major of templateMajors) {
     test(`when the chart generates the Secrets (Helm ${major}), then each service's checksum/secrets is the hash of exactly the generated values it reads, as rendered`, () => {
       const manifests = render(major);
       const admin = `admin-token=${secretValue(manifests, 'video-mesh-admin-token', 'admin-token')}`;
@@ -200,7 +200,7 @@ describe("the EVENTS stream's replicas", () => {
     }
   });
 
-  for (const major of helmMajors) {
+  for (const major of templateMajors) {
     test(`when more replicas than the self-contained single server are asked for (Helm ${major}), then rendering fails and says what to do`, () => {
       const result = runHelm(major, ['template', 'vm', chartDir, '--set', 'nats.streamReplicas=3']);
       assert.notEqual(result.status, 0);

@@ -9,6 +9,15 @@ import { helmBinary, REPO_ROOT, type HelmMajor } from '../../scripts/helm-binary
 
 export { helmMajors, type HelmMajor } from '../../scripts/helm-binary';
 
+/**
+ * The Helm major the tests of the chart's own template logic render with.
+ * validate.test.ts renders every value set under both majors and finds the
+ * same objects, so what our templates decide is checked under one. What Helm
+ * itself does (lint, the values schema's validation) and the upstream charts
+ * with our values are tested under both.
+ */
+export const templateMajors: readonly HelmMajor[] = [4];
+
 export const repoRoot = REPO_ROOT;
 export const chartDir = join(repoRoot, 'charts', 'video-mesh');
 

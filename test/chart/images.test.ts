@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { addonSkip, addonValues, announceAddonSkip, at, one, renderAddon, type AddonChart } from './addons';
-import { chartDir, helmMajors, render, runHelm, type Manifest } from './helm';
+import { chartDir, templateMajors, render, runHelm, type Manifest } from './helm';
 
 announceAddonSkip('traefik', 'kube-prometheus-stack', 'tempo', 'nats', 'consul', 'cloudnative-pg', 'cluster');
 
@@ -91,7 +91,7 @@ describe('pinned images', () => {
   });
 });
 
-for (const major of helmMajors) {
+for (const major of templateMajors) {
   describe(`the image tag under Helm ${major}`, () => {
     test('when the tag is all digits, from --set or a values file, then the schema takes it and the image keeps its digits', () => {
       const fromSet = render(major, { values: { 'image.tag': '20260101' } });

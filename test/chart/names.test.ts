@@ -4,7 +4,7 @@
 // every label value at most 63, and no two objects of a kind with one name.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { helmMajors, render, type Manifest, type RenderOptions } from './helm';
+import { templateMajors, render, type Manifest, type RenderOptions } from './helm';
 import { scenarios } from './scenarios';
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -59,7 +59,7 @@ const checked: ReadonlyArray<{ name: string; options: RenderOptions }> = scenari
   ['default values', 'production values', 'Consul dev mode', 'HPA on', 'monitoring CRDs forced'].includes(s.name),
 );
 
-for (const major of helmMajors) {
+for (const major of templateMajors) {
   describe(`names under Helm ${major}`, () => {
     for (const release of releases) {
       test(`when the release name has ${release.length} characters, then every name, label value and StatefulSet serviceName is within Kubernetes' limits`, () => {

@@ -12,7 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { at, component, container, containerEnv, podTemplate } from './addons';
-import { chartDir, helmMajors, parseManifests, render, type Manifest, type RenderOptions } from './helm';
+import { chartDir, templateMajors, parseManifests, render, type Manifest, type RenderOptions } from './helm';
 import { renderOnLive } from './live';
 
 const natsUsers = ['play', 'metadata', 'cdnurl', 'queue-listener'];
@@ -71,7 +71,7 @@ function assertKeyOnlyInServer(manifests: readonly Manifest[]): void {
   }
 }
 
-for (const major of helmMajors) {
+for (const major of templateMajors) {
   describe(`TLS to NATS, Helm ${major}`, () => {
     test('when rendered with defaults, then the server serves TLS with a generated certificate its CA signed for the Service, and every NATS user trusts that CA alone', () => {
       const manifests = render(major);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { chartDir, helmMajors, render, repoRoot, runHelm, type Manifest, type RenderOptions } from './helm';
+import { chartDir, templateMajors, render, repoRoot, runHelm, type Manifest, type RenderOptions } from './helm';
 import { allowedConnections, chartActors, externalActor, policiesOf, type Actor } from './netpol';
 import { externalPostgres, scenarios, storeAutoscaling } from './scenarios';
 
@@ -347,7 +347,7 @@ describe('chart policies', () => {
   });
 
   test("when a service's port is the probe listener's, then the chart refuses to render, naming it", () => {
-    for (const major of [3, 4] as const) {
+    for (const major of templateMajors) {
       assert.throws(
         () => render(major, { values: { 'services.cdnurl.port': '8099' } }),
         /services\.cdnurl\.port is 8099, the port of the services' probe listener/,
@@ -748,7 +748,7 @@ describe('PostgreSQL', () => {
     });
   });
 
-  for (const major of helmMajors) {
+  for (const major of templateMajors) {
     test(`when external without existingSecret (Helm ${major}), then rendering fails and says what to set`, () => {
       const result = runHelm(major, ['template', 'vm', chartDir, '--set', 'postgres.selfContained=false']);
       assert.notEqual(result.status, 0);

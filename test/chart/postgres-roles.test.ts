@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { at, component, container, containerEnv, podTemplate, type Container } from './addons';
-import { helmMajors, parseManifests, render, type Manifest } from './helm';
+import { templateMajors, parseManifests, render, type Manifest } from './helm';
 import { renderOnLive } from './live';
 
 const storeServices = ['metadata', 'cdnurl', 'reporting'] as const;
@@ -36,7 +36,7 @@ function serverPod(manifests: readonly Manifest[]): ServerPod {
   return { annotations: podTemplate(sts).metadata.annotations, init: init[0]!, postgres: container(sts, 'postgres') };
 }
 
-for (const major of helmMajors) {
+for (const major of templateMajors) {
   describe(`the self-contained PostgreSQL's roles under Helm ${major}`, () => {
     test("when rendered with the defaults, then each store service logs in as the role of its name with its own Secret's password, and no service reads the owner's", () => {
       const manifests = render(major);

@@ -14,7 +14,7 @@ import { freePort } from '../../kit/ports';
 import { natsServerBinary, startProcess } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 import { at, component, container, containerEnv, podTemplate, startupBudgetSeconds, type Container } from './addons';
-import { chartDir, helmMajors, render, runHelm, type HelmMajor, type Manifest } from './helm';
+import { chartDir, templateMajors, render, runHelm, type HelmMajor, type Manifest } from './helm';
 
 // ---- NATS ------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ describe('the self-contained Consul', () => {
     }
   });
 
-  for (const major of helmMajors) {
+  for (const major of templateMajors) {
     test(`when consul.dev is flipped on an installed release (Helm ${major}), then the upgrade fails with what to do, not an immutable-field error`, () => {
       const server = { metadata: { name: 'vm-video-mesh-consul' }, spec: { volumeClaimTemplates: [{ metadata: { name: 'data' } }] } };
       const dev = { metadata: { name: 'vm-video-mesh-consul' }, spec: {} };

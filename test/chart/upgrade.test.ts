@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { at } from './addons';
-import { chartDir, helmMajors, parseManifests, render, type Manifest, type RenderOptions } from './helm';
+import { chartDir, templateMajors, parseManifests, render, type Manifest, type RenderOptions } from './helm';
 import { renderOnLive } from './live';
 
 const immutable: Readonly<Record<string, ReadonlyArray<readonly string[]>>> = {
@@ -73,7 +73,7 @@ const pairs: ReadonlyArray<{ name: string; from: RenderOptions; to: RenderOption
   { name: 'Consul dev mode on', from: {}, to: { values: { 'consul.dev': 'true' } }, refusal: /consul\.dev cannot change on an installed release/ },
 ];
 
-for (const major of helmMajors) {
+for (const major of templateMajors) {
   describe(`upgrades under Helm ${major}`, () => {
     for (const pair of pairs) {
       test(`when ${pair.name} is applied to a live release, then ${pair.refusal ? 'the chart refuses with its message, not an immutable-field error' : 'no immutable field changes'}`, () => {
