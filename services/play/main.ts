@@ -31,6 +31,13 @@ void runService({
         attemptTimeoutMs: Math.round((config.PLAY_DEADLINE_MS * 2) / 3),
       });
     const backends = { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') };
+    // A new play (a rolling update's) asks each peer's /healthz once before it is ready: its
+    // first plays then find open connections and a warm client, where on a busy node the
+    // connects and cold code could take them past their deadline. A peer that does not answer
+    // within the deadline holds nothing up: play answers `degraded` without it.
+    let peersWarmed = false;
+    void Promise.allSettled(Object.values(backends).map((backend) => backend.call('GET', '/healthz'))).then(() => (peersWarmed = true));
+    parts.readiness.addCheck('peers warmed', () => peersWarmed);
 
     // 0 turns the cache off: every play asks metadata and cdnurl.
     const catalog = config.CATALOG_CACHE_MAX > 0 ? new CatalogCache({ max: config.CATALOG_CACHE_MAX, ttlMs: config.CATALOG_CACHE_TTL_MS, metrics }) : undefined;

@@ -52,6 +52,17 @@ describe("play's catalog cache", () => {
     });
     await waitFor(async () => (await fetch(`${secondPlay.url}/readyz`)).ok, { what: 'second play ready' });
   });
+
+  it('when a play starts beside running peers, then it is ready only once it has called each of them', async () => {
+    const readyz = (await (await fetch(`${secondPlay.url}/readyz`)).json()) as { checks: Record<string, boolean> };
+    assert.equal(readyz.checks['peers warmed'], true);
+    const metrics = await scrape(secondPlay.url);
+    for (const peer of ['metadata', 'cdnurl', 'reporting']) {
+      // Called, whatever the answer: on a busy machine a call may pass the deadline and still warm.
+      const calls = sampleSum(metrics, 'http_client_request_duration_seconds_count', { peer });
+      assert.ok(calls >= 1, `${peer}: ${calls} calls before the first play`);
+    }
+  });
   after(async () => {
     await secondPlay?.stop();
     await mesh?.stop();
