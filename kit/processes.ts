@@ -202,7 +202,7 @@ interface NatsClusterNode {
 }
 
 export interface NatsCluster extends NatsIdentities {
-  /** Every server's client URL, comma separated, with no credentials (refused when the config carries `authorization`). */
+  /** Every server's client URL, comma separated, with no credentials (refused when the config carries `authorization`); tls:// over TLS. */
   url: string;
   nodes: NatsClusterNode[];
   stop(): Promise<void>;
@@ -228,16 +228,24 @@ export interface NatsNodeLayout {
 /**
  * `size` real nats-servers routed into one cluster on loopback, each run with
  * the config `configOf` writes for its layout (the caller decides what
- * JetStream and cluster settings it carries). Resolves once every server
- * accepts clients and reports the same JetStream meta leader of `size` peers.
+ * JetStream, cluster and TLS settings it carries). `tls` is the certificate
+ * those configs serve clients with: the handles then reach them at tls://,
+ * trusting its CA. Resolves once every server accepts clients and reports the
+ * same JetStream meta leader of `size` peers.
  */
-export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => string, size = 3): Promise<NatsCluster> {
+export async function startNatsCluster(
+  configOf: (layout: NatsNodeLayout) => string,
+  { size = 3, tls }: { size?: number; tls?: ServerCertificate } = {},
+): Promise<NatsCluster> {
   const binary = natsServerBinary();
   const root = mkdtempSync(join(tmpdir(), 'vm-nats-cluster-'));
   const layouts: NatsNodeLayout[] = [];
   const ports: Array<[number, number, number]> = [];
   for (let i = 0; i < size; i++) ports.push([await freePort(), await freePort(), await freePort()]);
-  const identities = natsIdentities(ports.map(([port]) => `127.0.0.1:${port}`));
+  const identities = natsIdentities(
+    ports.map(([port]) => `127.0.0.1:${port}`),
+    tls,
+  );
   for (const [i, [port, clusterPort, monitorPort]] of ports.entries()) {
     layouts.push({
       name: `nats-${i}`,
@@ -257,7 +265,7 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
     writeFileSync(confPath, configOf(layout));
     const node: NatsClusterNode & { proc?: Proc } = {
       name: layout.name,
-      url: `nats://127.0.0.1:${layout.port}`,
+      url: `${tls ? 'tls' : 'nats'}://127.0.0.1:${layout.port}`,
       async kill(signal = 'SIGKILL') {
         await node.proc?.stop(signal);
       },
