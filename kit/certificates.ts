@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 
 export interface CertificateAuthority {
   /** PEM of the CA's certificate: what a client is given to trust (sslrootcert, tls.ca). */
@@ -27,9 +27,8 @@ const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ign
 
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-/** A fresh CA named `name`, in a temp folder of its own. */
-export function makeCertificateAuthority(name: string): CertificateAuthority {
-  const dir = mkdtempSync(join(tmpdir(), 'vm-ca-'));
+/** A fresh CA named `name`, in `dir` (a temp folder of its own unless given). */
+export function makeCertificateAuthority(name: string, dir = mkdtempSync(join(tmpdir(), 'vm-ca-'))): CertificateAuthority {
   const ca = { certFile: join(dir, 'ca.crt'), keyFile: join(dir, 'ca.key') };
   openssl(['req', '-x509', ...EC_KEY, '-days', '2', '-subj', `/CN=${name}`, '-keyout', ca.keyFile, '-out', ca.certFile]);
   return ca;
@@ -74,6 +73,13 @@ export function issueServerCertificate(
   return cert;
 }
 
+/** A server certificate for `names` from a CA of its own, both in `dir` (the server's files in its folder `server`). */
+export function certificateWithOwnCa(caName: string, names: readonly string[], dir: string): ServerCertificate {
+  const ca = makeCertificateAuthority(caName, dir);
+  mkdirSync(join(dir, 'server'));
+  return issueServerCertificate(ca, join(dir, 'server'), names);
+}
+
 let loopback: ServerCertificate | undefined;
 
 /**
@@ -82,12 +88,9 @@ let loopback: ServerCertificate | undefined;
  */
 export function loopbackCertificate(): ServerCertificate {
   if (!loopback) {
-    const ca = makeCertificateAuthority('video-mesh test CA');
-    const caDir = dirname(ca.certFile);
-    process.once('exit', () => rmSync(caDir, { recursive: true, force: true }));
-    const serverDir = join(caDir, 'server');
-    mkdirSync(serverDir);
-    loopback = issueServerCertificate(ca, serverDir, ['127.0.0.1', 'localhost']);
+    const dir = mkdtempSync(join(tmpdir(), 'vm-ca-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    loopback = certificateWithOwnCa('video-mesh test CA', ['127.0.0.1', 'localhost'], dir);
   }
   return loopback;
 }
