@@ -1,6 +1,6 @@
 import { NATS_SERVICE_IDENTITIES, type NatsIdentity } from '../services/contracts/nats-rights';
-import { loopbackCertificate } from './certificates';
 import { SERVICES, peerUrlEnv } from '../services/contracts/services';
+import { loopbackCertificate } from './certificates';
 import { metricValue, scrape } from './metrics';
 import { STORE_SERVICES, startPostgres, type StoreService, type TestPostgres } from './postgres';
 import { startNats, startService, type NatsServer, type NatsServiceEnv, type RunningService, type ServiceName } from './processes';
