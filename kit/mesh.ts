@@ -1,18 +1,19 @@
 import { NATS_SERVICE_IDENTITIES, type NatsIdentity } from '../services/contracts/nats-rights';
 import { SERVICES, peerUrlEnv } from '../services/contracts/services';
+import { loopbackCertificate } from './certificates';
 import { metricValue, scrape } from './metrics';
 import { STORE_SERVICES, startPostgres, type StoreService, type TestPostgres } from './postgres';
-import { startNats, startService, type NatsServer, type RunningService, type ServiceName } from './processes';
+import { startNats, startService, type NatsServer, type NatsServiceEnv, type RunningService, type ServiceName } from './processes';
 import { waitFor } from './wait';
 
-/** What the mesh needs of a broker: each service's NATS_URL (its own identity), and a way to stop it with the mesh. */
+/** What the mesh needs of a broker: each service's NATS_URL (its own identity; and its CA over TLS), and a way to stop it with the mesh. */
 export interface MeshNats {
   url: string;
-  env(identity: NatsIdentity): { NATS_URL: string };
+  env(identity: NatsIdentity): NatsServiceEnv;
   stop(): Promise<void>;
 }
 
-/** A service's NATS_URL, as its own identity; none for a service that does not use NATS. */
+/** A service's NATS_URL, as its own identity, and the CA it trusts over TLS; none for a service that does not use NATS. */
 export const natsEnvOf = (nats: Pick<MeshNats, 'env'>, name: ServiceName) =>
   (NATS_SERVICE_IDENTITIES as readonly string[]).includes(name) ? nats.env(name as NatsIdentity) : {};
 
@@ -30,7 +31,7 @@ export interface MeshOptions {
   /** Extra environment for every service, or per service. */
   env?: NodeJS.ProcessEnv;
   envFor?: Partial<Record<ServiceName, NodeJS.ProcessEnv>>;
-  /** A broker to use instead of one nats-server, such as a NatsCluster; the mesh stops it with itself. */
+  /** A broker to use instead of the mesh's own nats-server over TLS, such as a NatsCluster; the mesh stops it with itself. */
   nats?: MeshNats;
 }
 
@@ -52,12 +53,15 @@ const PATIENT_EDGE = { PLAY_DEADLINE_MS: '900', SHED_EVENT_LOOP_DELAY_MS: '10000
 /**
  * The whole mesh as processes: a real nats-server, a real Postgres and the
  * five compiled services on free ports, with the fault toggles on as the
- * local runner has them (FAULTS_TOKEN is MESH_FAULTS_TOKEN).
+ * local runner has them (FAULTS_TOKEN is MESH_FAULTS_TOKEN). NATS serves
+ * only TLS, as the chart's does: the services reach it at tls:// and verify
+ * it against the test CA (NODE_EXTRA_CA_CERTS), and so do the test's own
+ * clients through `nats.connectOptions()` and `nats.env()`.
  */
 export function startMesh(options?: Omit<MeshOptions, 'nats'>): Promise<Mesh>;
 export function startMesh<N extends MeshNats>(options: MeshOptions & { nats: N }): Promise<Mesh<N>>;
 export async function startMesh(options: MeshOptions = {}): Promise<Mesh<MeshNats>> {
-  const [nats, postgres] = await Promise.all([options.nats ?? startNats(), startPostgres()]);
+  const [nats, postgres] = await Promise.all([options.nats ?? startNats({ tls: loopbackCertificate() }), startPostgres()]);
   const started: RunningService[] = [];
   try {
     return await startServices(nats, postgres, options, started);

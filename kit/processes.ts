@@ -53,18 +53,24 @@ export function natsServerBinary(): string {
   throw new Error('nats-server not found: run ./scripts/test (it installs it) or apt-get install nats-server');
 }
 
+/** What a service process needs to reach NATS as one identity: its NATS_URL, and over TLS the CA Node trusts besides its own. */
+export interface NatsServiceEnv {
+  NATS_URL: string;
+  NODE_EXTRA_CA_CERTS?: string;
+}
+
 /** Who a test connects to NATS as: a service's own identity, or the operator's (every right). */
 interface NatsIdentities {
-  /** NATS_URL of one identity: `nats://<identity>:<password>@host:port` for every server. */
+  /** NATS_URL of one identity: `nats://<identity>:<password>@host:port` for every server (`tls://` over TLS). */
   urlOf(identity: NatsIdentity): string;
   /** One identity's password, for a Secret the chart reads (nats.auth.existingSecret). */
   passwordOf(identity: NatsIdentity): string;
-  /** `{ NATS_URL }` of a service, for startService. */
-  env(identity: NatsIdentity): { NATS_URL: string };
+  /** A service's NATS_URL, and over TLS NODE_EXTRA_CA_CERTS naming the servers' CA: for startService, or any process of ours. */
+  env(identity: NatsIdentity): NatsServiceEnv;
   /** What NatsLink takes (spread it into the options). */
   target(identity: NatsIdentity): NatsTarget;
-  /** What nats.js's connect takes (spread it into the options); the operator unless told. */
-  connectOptions(identity?: NatsIdentity): { servers: string[]; user: string; pass: string; inboxPrefix: string };
+  /** What nats.js's connect takes (spread it into the options), over TLS with the servers' CA; the operator unless told. */
+  connectOptions(identity?: NatsIdentity): { servers: string[]; user: string; pass: string; inboxPrefix: string; tls?: { caFile: string } };
 }
 
 export interface NatsServer extends NatsIdentities {
@@ -82,24 +88,30 @@ export interface NatsServer extends NatsIdentities {
 }
 
 /**
- * Fresh passwords for every identity of contracts/nats-rights.ts: how to reach `servers` as each (`handles`), and what a
- * server needs to know them (its `authorization` block, or `passwordEnv` for a config naming them `$NATS_PASSWORD_<USER>`).
+ * Fresh passwords for every identity of contracts/nats-rights.ts: how to reach `servers` as each (`handles`; over TLS
+ * when `tls` names the servers' certificate, trusting its CA), and what a server needs to know them (its
+ * `authorization` block, or `passwordEnv` for a config naming them `$NATS_PASSWORD_<USER>`).
  */
-function natsIdentities(
-  servers: string[],
-  scheme: 'nats' | 'tls' = 'nats',
-): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
+function natsIdentities(servers: string[], tls?: ServerCertificate): { handles: NatsIdentities; authorization: string; passwordEnv: Record<string, string> } {
   const passwords = new Map(NATS_IDENTITIES.map((identity) => [identity, newNatsPassword()]));
   const passwordOf = (identity: NatsIdentity) => passwords.get(identity)!;
+  const scheme = tls ? 'tls' : 'nats';
+  const urlOf = (identity: NatsIdentity) => natsUrlFor(servers, identity, passwordOf(identity), scheme);
   return {
     authorization: natsAuthorizationBlock(NATS_IDENTITIES.map((user) => ({ user, password: passwordOf(user), rights: rightsOf(user) }))),
     passwordEnv: Object.fromEntries(NATS_IDENTITIES.map((user) => [natsPasswordVariable(user), passwordOf(user)])),
     handles: {
-      urlOf: (identity) => natsUrlFor(servers, identity, passwordOf(identity), scheme),
+      urlOf,
       passwordOf,
-      env: (identity) => ({ NATS_URL: natsUrlFor(servers, identity, passwordOf(identity), scheme) }),
-      target: (identity) => ({ servers, user: identity, pass: passwordOf(identity), tls: scheme === 'tls' }),
-      connectOptions: (identity = NATS_OPERATOR) => ({ servers, user: identity, pass: passwordOf(identity), inboxPrefix: inboxPrefixOf(identity) }),
+      env: (identity) => ({ NATS_URL: urlOf(identity), ...(tls ? { NODE_EXTRA_CA_CERTS: tls.caFile } : {}) }),
+      target: (identity) => ({ servers, user: identity, pass: passwordOf(identity), tls: tls !== undefined }),
+      connectOptions: (identity = NATS_OPERATOR) => ({
+        servers,
+        user: identity,
+        pass: passwordOf(identity),
+        inboxPrefix: inboxPrefixOf(identity),
+        ...(tls ? { tls: { caFile: tls.caFile } } : {}),
+      }),
     },
   };
 }
@@ -109,14 +121,14 @@ function natsIdentities(
  * It listens on 127.0.0.1 unless `host` names another local address (a container network's gateway).
  * Every identity of contracts/nats-rights.ts is a user with only its rights, as in the chart and
  * ./scripts/mesh: start each service with `env(name)`, observe with `connectOptions()` (the operator).
- * With `tls`, it serves only TLS with that certificate, and its URLs are tls://.
+ * With `tls`, it serves only TLS with that certificate, and its URLs are tls://: env() names its CA in
+ * NODE_EXTRA_CA_CERTS and connectOptions() trusts it, as the chart's pods do.
  */
 export async function startNats(options: { port?: number; host?: string; tls?: ServerCertificate } = {}): Promise<NatsServer> {
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
   const root = mkdtempSync(join(tmpdir(), 'vm-nats-'));
-  const scheme = options.tls ? 'tls' : 'nats';
-  const identities = natsIdentities([`${host}:${port}`], scheme);
+  const identities = natsIdentities([`${host}:${port}`], options.tls);
   const confPath = join(root, 'nats.conf');
   // With a certificate, TLS only on the client port, as the chart serves it.
   const tls = options.tls ? `tls { cert_file: ${JSON.stringify(options.tls.certFile)}, key_file: ${JSON.stringify(options.tls.keyFile)} }\n` : '';
@@ -138,7 +150,7 @@ export async function startNats(options: { port?: number; host?: string; tls?: S
   };
   await launch();
   return {
-    url: `${scheme}://${host}:${port}`,
+    url: `${options.tls ? 'tls' : 'nats'}://${host}:${port}`,
     port,
     ...identities.handles,
     async stop({ keepStore = false } = {}) {
@@ -190,7 +202,7 @@ interface NatsClusterNode {
 }
 
 export interface NatsCluster extends NatsIdentities {
-  /** Every server's client URL, comma separated, with no credentials (refused when the config carries `authorization`). */
+  /** Every server's client URL, comma separated, with no credentials (refused when the config carries `authorization`); tls:// over TLS. */
   url: string;
   nodes: NatsClusterNode[];
   stop(): Promise<void>;
@@ -216,16 +228,24 @@ export interface NatsNodeLayout {
 /**
  * `size` real nats-servers routed into one cluster on loopback, each run with
  * the config `configOf` writes for its layout (the caller decides what
- * JetStream and cluster settings it carries). Resolves once every server
- * accepts clients and reports the same JetStream meta leader of `size` peers.
+ * JetStream, cluster and TLS settings it carries). `tls` is the certificate
+ * those configs serve clients with: the handles then reach them at tls://,
+ * trusting its CA. Resolves once every server accepts clients and reports the
+ * same JetStream meta leader of `size` peers.
  */
-export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => string, size = 3): Promise<NatsCluster> {
+export async function startNatsCluster(
+  configOf: (layout: NatsNodeLayout) => string,
+  { size = 3, tls }: { size?: number; tls?: ServerCertificate } = {},
+): Promise<NatsCluster> {
   const binary = natsServerBinary();
   const root = mkdtempSync(join(tmpdir(), 'vm-nats-cluster-'));
   const layouts: NatsNodeLayout[] = [];
   const ports: Array<[number, number, number]> = [];
   for (let i = 0; i < size; i++) ports.push([await freePort(), await freePort(), await freePort()]);
-  const identities = natsIdentities(ports.map(([port]) => `127.0.0.1:${port}`));
+  const identities = natsIdentities(
+    ports.map(([port]) => `127.0.0.1:${port}`),
+    tls,
+  );
   for (const [i, [port, clusterPort, monitorPort]] of ports.entries()) {
     layouts.push({
       name: `nats-${i}`,
@@ -245,7 +265,7 @@ export async function startNatsCluster(configOf: (layout: NatsNodeLayout) => str
     writeFileSync(confPath, configOf(layout));
     const node: NatsClusterNode & { proc?: Proc } = {
       name: layout.name,
-      url: `nats://127.0.0.1:${layout.port}`,
+      url: `${tls ? 'tls' : 'nats'}://127.0.0.1:${layout.port}`,
       async kill(signal = 'SIGKILL') {
         await node.proc?.stop(signal);
       },

@@ -100,7 +100,7 @@ for (const major of helmMajors) {
           assert.equal(at(production, 'nats', 'streamReplicas'), 3);
           assert.ok(Number(at(production, 'nats', 'streamReplicas')) <= servers, 'more stream replicas than servers');
           const conf = String(at(one(manifests, 'ConfigMap', 'nats-config'), 'data', 'nats.conf'));
-          const routes = /"routes": \[([^\]]*)\]/.exec(conf)?.[1]?.match(/nats:\/\/[^"]+/g) ?? [];
+          const routes = /"routes": \[([^\]]*)\]/.exec(conf)?.[1]?.match(/(nats|tls):\/\/[^"]+/g) ?? [];
           assert.equal(routes.length, servers, 'every server routes to every other');
           assert.equal(natsConfValue(conf, 'store_dir'), '/data');
           // The file store fits on its volume, with room to spare.
@@ -136,6 +136,60 @@ for (const major of helmMajors) {
         assert.equal(envOf(ours, 'queue-listener').get('EVENTS_STREAM_REPLICAS'), '3');
         const server = workloadActor('nats', statefulSet, 'nats');
         assert.deepEqual(reachers(ours, server, Number(url.port)), users);
+      },
+    );
+
+    test(
+      'when rendered, then the servers serve TLS on the client port and on the routes, each certificate from the one CA Issuer for the names its peers dial, and the routes verify each other against that CA',
+      { skip: addonSkip('nats') },
+      () => {
+        const manifests = natsRender(major, kubeVersions[0]);
+        const conf = String(at(one(manifests, 'ConfigMap', 'nats-config'), 'data', 'nats.conf'));
+        const cluster = /^ {2}"cluster": \{\n[\s\S]*?\n {2}\}/m.exec(conf)?.[0] ?? '';
+        const filesOf = (block: string | undefined) => new Map([...(block ?? '').matchAll(/"(\w+_file)": "([^"]+)"/g)].map(([, key, path]) => [key, path]));
+        const clientTls = filesOf(/^ {2}"tls": \{([^}]*)\}/m.exec(conf)?.[1]);
+        const routeTls = filesOf(/"tls": \{([^}]*)\}/.exec(cluster)?.[1]);
+        const routes = [...(/"routes": \[([^\]]*)\]/.exec(cluster)?.[1]?.matchAll(/"([a-z]+):\/\/([^:"]+):\d+"/g) ?? [])];
+        assert.equal(routes.length, 3);
+        assert.deepEqual(new Set(routes.map(([, scheme]) => scheme)), new Set(['tls']), 'every route is dialled over TLS');
+        // Route TLS is mutual in nats-server: each verifies the other against ca_file, which must be the issuer's.
+        assert.deepEqual([...routeTls.keys()].sort(), ['ca_file', 'cert_file', 'key_file']);
+        assert.deepEqual([...clientTls.keys()].sort(), ['cert_file', 'key_file']);
+        /** The cert-manager Certificate whose Secret the nats container mounts where `file` is. */
+        const certificateOf = (file: string | undefined) => {
+          const dir = (file ?? '').replace(/\/[^/]+$/, '');
+          const mounts = (at(container(one(manifests, 'StatefulSet', 'nats'), 'nats'), 'volumeMounts') ?? []) as Array<{ name: string; mountPath: string }>;
+          const volumes = (at(podTemplate(one(manifests, 'StatefulSet', 'nats')), 'spec', 'volumes') ?? []) as Array<{
+            name: string;
+            secret?: { secretName: string };
+          }>;
+          const secretName = volumes.find((v) => v.name === mounts.find((m) => m.mountPath === dir)?.name)?.secret?.secretName;
+          const found = manifests.find((m) => m.kind === 'Certificate' && at(m, 'spec', 'secretName') === secretName);
+          assert.ok(found, `no Certificate fills the Secret mounted at ${dir} (${secretName})`);
+          return found;
+        };
+        const clientCertificate = certificateOf(clientTls.get('cert_file'));
+        const routeCertificate = certificateOf(routeTls.get('cert_file'));
+        assert.equal(certificateOf(routeTls.get('ca_file')), routeCertificate);
+        assert.match(routeTls.get('ca_file') ?? '', /\/ca\.crt$/, "the issuer's CA, as cert-manager writes it beside the certificate");
+        assert.equal(certificateOf(clientTls.get('key_file')), clientCertificate);
+        assert.equal(certificateOf(routeTls.get('key_file')), routeCertificate);
+        const issuer = at(clientCertificate, 'spec', 'issuerRef') as { name: string; kind: string };
+        assert.deepEqual(at(routeCertificate, 'spec', 'issuerRef'), issuer, 'both certificates from the one issuer');
+        assert.ok(
+          at(one(manifests, issuer.kind, issuer.name), 'spec', 'ca'),
+          `${issuer.kind} ${issuer.name} is not a CA issuer (its Secrets would carry no ca.crt)`,
+        );
+        const names = (certificate: Manifest) => at(certificate, 'spec', 'dnsNames') as string[];
+        const covers = (patterns: readonly string[], host: string) =>
+          patterns.some((p) => p === host || (p.startsWith('*.') && host.slice(host.indexOf('.') + 1) === p.slice(2)));
+        assert.ok(
+          covers(names(clientCertificate), new URL(String(at(production, 'nats', 'url'))).hostname),
+          'the client certificate names the host the services dial',
+        );
+        for (const [, , host] of routes) assert.ok(covers(names(routeCertificate), host ?? ''), `the route certificate does not name ${host}`);
+        // A server presents it when it dials a route, as a client.
+        assert.deepEqual((at(routeCertificate, 'spec', 'usages') as string[]).filter((u) => u.endsWith(' auth')).sort(), ['client auth', 'server auth']);
       },
     );
 

@@ -2,8 +2,9 @@
  * The production broker, run here: three nats-servers in one cluster, each
  * with the nats.conf the official NATS chart renders from our production
  * values (k8s/addons/nats-values.yaml; only ports, paths and routes move to
- * loopback, and the client port's TLS is left out), the EVENTS stream at three replicas (EVENTS_STREAM_REPLICAS, as
- * values-production.yaml sets it), and the whole mesh against it, each
+ * loopback), TLS on the client port and on the routes with certificates laid
+ * out as cert-manager's Secrets are, the EVENTS stream at three replicas (EVENTS_STREAM_REPLICAS, as
+ * values-production.yaml sets it), and the whole mesh against it over TLS, each
  * service as its own NATS user with the rights those values give it (their
  * passwords in the servers' environment, as the chart's Secret puts them). Under
  * steady plays the stream's leader is killed with SIGKILL and started again:
@@ -13,12 +14,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { jetstreamManager, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { STREAM } from '../../services/platform/events';
 import { addonSkip, addonValues, announceAddonSkip, at, renderAddon } from '../chart/addons';
+import { issueServerCertificate, makeCertificateAuthority, type ServerCertificate } from '../../kit/certificates';
 import { startMesh, type Mesh } from '../../kit/mesh';
 import { sampleSum, scrape } from '../../kit/metrics';
 import { startNatsCluster, type NatsCluster, type NatsNodeLayout } from '../../kit/processes';
@@ -41,19 +45,45 @@ function replaceOnce(text: string, pattern: RegExp, by: string): string {
   return text.replace(pattern, by);
 }
 
-/** The official config on loopback: its ports, store, pid file and routes moved; JetStream and cluster settings kept. */
-function onLoopback(conf: string, layout: NatsNodeLayout): string {
+/** Where the official chart mounts the Secrets of the client port's and the routes' certificates, as the config names them. */
+const CERTIFICATE_MOUNTS = { client: '/etc/nats-certs/nats', routes: '/etc/nats-certs/cluster' };
+
+/**
+ * The two certificates of the production values, from one CA as cert-manager issues them: the client port's for the
+ * address the services dial, the routes' for the one the servers dial each other at (and presented as a client there).
+ */
+function loopbackCertificates(): Record<keyof typeof CERTIFICATE_MOUNTS, ServerCertificate> & { folder: string } {
+  const ca = makeCertificateAuthority('video-mesh test NATS cluster CA');
+  const folder = dirname(ca.certFile);
+  const issue = (name: string, options: { clientAuth?: boolean } = {}) => {
+    mkdirSync(join(folder, name));
+    // localhost too: nats.js verifies a server it reaches by IP address against that name (nodejs/node#27943).
+    return issueServerCertificate(ca, join(folder, name), ['127.0.0.1', 'localhost'], options);
+  };
+  return { folder, client: issue('client'), routes: issue('routes', { clientAuth: true }) };
+}
+
+/**
+ * The official config on loopback: its ports, store, pid file and routes moved, the Secrets' mounts replaced by the
+ * folders of `certificates` (each holds tls.crt, tls.key and ca.crt as cert-manager's Secret does); JetStream,
+ * cluster and TLS settings kept.
+ */
+function onLoopback(conf: string, layout: NatsNodeLayout, certificates: Record<keyof typeof CERTIFICATE_MOUNTS, ServerCertificate>): string {
   let c = conf;
   c = replaceOnce(c, /^\{\n/, '{\n  "host": "127.0.0.1",\n');
   c = replaceOnce(c, /^ {2}"port": 4222,$/m, `  "port": ${layout.port},`);
   c = replaceOnce(c, /^ {2}"http_port": 8222,$/m, `  "http_port": ${layout.monitorPort},`);
   c = replaceOnce(c, /^ {4}"port": 6222,$/m, `    "host": "127.0.0.1",\n    "port": ${layout.clusterPort},`);
-  c = replaceOnce(c, /"routes": \[[^\]]*\]/, `"routes": ${JSON.stringify(layout.routes)}`);
+  // The routes keep the scheme the chart gives them (tls:// with route TLS on).
+  const scheme = /"routes": \[\s*"(\w+):/.exec(c)?.[1] ?? 'nats';
+  c = replaceOnce(c, /"routes": \[[^\]]*\]/, `"routes": ${JSON.stringify(layout.routes.map((r) => r.replace(/^nats:/, `${scheme}:`)))}`);
   c = replaceOnce(c, /"store_dir": "\/data"/, `"store_dir": ${JSON.stringify(layout.storeDir)}`);
   c = replaceOnce(c, /"pid_file": "[^"]*"/, `"pid_file": ${JSON.stringify(layout.pidFile)}`);
-  // The client port's TLS goes: its certificate is cert-manager's, in the pods. A server with
-  // TLS and the services verifying it are test/e2e/nats-identity.test.ts's.
-  c = replaceOnce(c, /,\n {2}"tls": \{[^}]*\}/, '');
+  for (const [port, mount] of Object.entries(CERTIFICATE_MOUNTS) as Array<[keyof typeof CERTIFICATE_MOUNTS, string]>) {
+    const folder = dirname(certificates[port].certFile);
+    c = c.replaceAll(`"${mount}/`, `"${folder}/`);
+  }
+  assert.doesNotMatch(c, /\/etc\/nats-certs\//, 'a certificate path the test did not move');
   return c;
 }
 
@@ -104,6 +134,8 @@ describe('the production broker: three NATS servers, the stream at three replica
   let mesh: Mesh<NatsCluster>;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
+  let certificates: ReturnType<typeof loopbackCertificates> | undefined;
+  const monitors: string[] = [];
 
   before(async () => {
     const conf = officialNatsConf();
@@ -112,7 +144,18 @@ describe('the production broker: three NATS servers, the stream at three replica
     assert.match(conf, /"max_memory_store": 0/);
     // And its users: no connection without one (each server gets their passwords as the pods do, from the environment).
     assert.match(conf, /"authorization": \{/);
-    const cluster = await startNatsCluster((layout) => onLoopback(conf, layout), 3);
+    // TLS on the client port and on the routes (test/chart/production-charts.test.ts holds the certificates to the names).
+    assert.match(conf, /^ {2}"tls": \{/m);
+    assert.match(conf, /"routes": \[\s*"tls:\/\//);
+    const issued = loopbackCertificates();
+    certificates = issued;
+    const cluster = await startNatsCluster(
+      (layout) => {
+        monitors.push(`http://127.0.0.1:${layout.monitorPort}`);
+        return onLoopback(conf, layout, issued);
+      },
+      { size: 3, tls: issued.client },
+    );
     mesh = await startMesh({
       nats: cluster,
       // The queue-listener sets the stream up: only it reads the replicas.
@@ -124,6 +167,16 @@ describe('the production broker: three NATS servers, the stream at three replica
   after(async () => {
     await nc?.close();
     await mesh?.stop();
+    if (certificates) rmSync(certificates.folder, { recursive: true, force: true });
+  });
+
+  it('when the servers run the production config, then clients reach them over TLS only, and the routes between them are TLS verified both ways', async () => {
+    for (const monitor of monitors) {
+      const varz = (await (await fetch(`${monitor}/varz`)).json()) as { tls_required?: boolean; cluster?: { tls_required?: boolean; tls_verify?: boolean } };
+      assert.equal(varz.tls_required, true, `${monitor}: clients without TLS accepted`);
+      assert.deepEqual([varz.cluster?.tls_required, varz.cluster?.tls_verify], [true, true], `${monitor}: routes without mutual TLS`);
+    }
+    assert.equal(monitors.length, 3);
   });
 
   it('when the stream leader is killed -9 under load and restarted, then publishes resume within seconds and every answered play is counted once', async (t) => {

@@ -53,6 +53,14 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     await mesh?.stop();
   });
 
+  it("when the mesh is up, then its NATS serves TLS only, as the chart's, and the services reach it at tls://, verifying it", async () => {
+    assert.equal(nc.info?.tls_required, true);
+    for (const service of ['play', 'metadata', 'cdnurl', 'queue-listener'] as const) {
+      assert.match(mesh.nats.env(service).NATS_URL, /^tls:\/\//, service);
+      assert.ok(mesh.nats.env(service).NODE_EXTRA_CA_CERTS, `${service} is given the CA`);
+    }
+  });
+
   it('when N plays happen, then exactly N views are counted', async () => {
     const user = `u${randomUUID().slice(0, 8)}`;
     const assetBefore = await views(mesh, 'asset', '456');

@@ -18,12 +18,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { type ConnectionOptions } from '@nats-io/transport-node';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../chart/helm';
 import { ConsulDouble } from '../consul/consul-double';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
+import { certificateWithOwnCa } from '../../kit/certificates';
 import { startNats, type NatsServer } from '../../kit/processes';
 import { NATS_IDENTITIES } from '../../services/contracts/nats-rights';
 import { Cluster, readRelease, type RenderedRelease } from './cluster';
@@ -110,6 +111,7 @@ export class Rehearsal {
       network?: Network;
       image?: string;
       nats?: NatsServer;
+      natsCa?: string;
       postgres?: TestPostgres;
       consul?: ConsulDouble;
       cluster?: Cluster;
@@ -194,10 +196,21 @@ export class Rehearsal {
   }
 
   private async startHostSide(network: Network): Promise<{ nats: NatsServer; postgres: TestPostgres }> {
-    const [nats, postgres] = await Promise.all([startNats({ host: network.gateway }), startPostgres({ host: network.gateway, clientsFrom: network.subnet })]);
+    // TLS only, as the official chart's servers in production; its CA goes to the pods as an operator's Secret (renderRelease).
+    // localhost too: nats.js verifies a server it reaches by IP address against that name (nodejs/node#27943).
+    const dir = join(this.parts.workDir, 'host-nats-tls');
+    mkdirSync(dir);
+    const tls = certificateWithOwnCa('video-mesh rehearsal NATS CA', [network.gateway, 'localhost'], dir);
+    const [nats, postgres] = await Promise.all([
+      startNats({ host: network.gateway, tls }),
+      startPostgres({ host: network.gateway, clientsFrom: network.subnet }),
+    ]);
     this.parts.nats = nats;
+    this.parts.natsCa = tls.caFile;
     this.parts.postgres = postgres;
-    this.say(`host side: nats-server with JetStream at ${nats.url}, PostgreSQL at ${network.gateway}:${postgres.port}`);
+    this.say(
+      `host side: nats-server with JetStream at ${nats.url} (TLS only, its certificate for ${network.gateway}), PostgreSQL at ${network.gateway}:${postgres.port}`,
+    );
     return { nats, postgres };
   }
 
@@ -207,7 +220,8 @@ export class Rehearsal {
     this.parts.release = release;
     const postgresSecret = `${release.name}-db-app`;
     const natsAuthSecret = `${release.name}-nats-auth`;
-    const overrides = rehearsalOverrides({ natsUrl: nats.url, natsAuthSecret, postgresSecret });
+    const natsCaSecret = `${release.name}-nats-ca`;
+    const overrides = rehearsalOverrides({ natsUrl: nats.url, natsAuthSecret, natsCaSecret, postgresSecret });
     const listed = (values: Record<string, string>) =>
       Object.entries(values)
         .map(([k, v]) => `${k}=${v}`)
@@ -217,9 +231,11 @@ export class Rehearsal {
     const rendered = readRelease(renderForRehearsal(release, overrides), release.namespace, [
       operatorSecret(postgresSecret, release.namespace, postgres.url, network.gateway, postgres.port),
       natsAuthSecretOf(natsAuthSecret, release.namespace, nats),
+      natsCaSecretOf(natsCaSecret, release.namespace, this.natsCa),
     ]);
     this.say(`created Secret ${postgresSecret} (an operator's, for postgres.external.existingSecret) with the host-side database's URI`);
     this.say(`created Secret ${natsAuthSecret} (an operator's, for nats.auth.existingSecret) with the host-side NATS users' passwords`);
+    this.say(`created Secret ${natsCaSecret} (an operator's, for nats.tls.caSecret) with the CA of the host-side NATS's certificate`);
     for (const skipped of rendered.notRun) this.say(`not run: ${skipped.kind} ${skipped.name}: ${skipped.why}`);
     return rendered;
   }
@@ -275,7 +291,13 @@ export class Rehearsal {
     return this.parts.release;
   }
 
-  /** How the rehearsal itself reaches the host-side NATS: as the operator, every right. */
+  /** The CA's certificate file of the host-side NATS. */
+  private get natsCa(): string {
+    if (!this.parts.natsCa) throw new Error('no NATS');
+    return this.parts.natsCa;
+  }
+
+  /** How the rehearsal itself reaches the host-side NATS: as the operator, every right, trusting its CA. */
   get natsObserver(): ConnectionOptions {
     if (!this.parts.nats) throw new Error('no NATS');
     return this.parts.nats.connectOptions();
@@ -463,6 +485,11 @@ function natsAuthSecretOf(name: string, namespace: string, nats: NatsServer): Se
     metadata: { name, namespace },
     stringData: Object.fromEntries(NATS_IDENTITIES.map((identity) => [identity, nats.passwordOf(identity)])),
   };
+}
+
+/** The CA of the NATS servers' certificate under ca.crt, as an operator would copy it for the chart's nats.tls.caSecret. */
+function natsCaSecretOf(name: string, namespace: string, caFile: string): Secret {
+  return { kind: 'Secret', metadata: { name, namespace }, stringData: { 'ca.crt': readFileSync(caFile, 'utf8') } };
 }
 
 /** The USER of each image the pods run, looked up before planning (planning is synchronous). */

@@ -93,6 +93,8 @@ export interface RehearsalValues {
   natsUrl: string;
   /** The Secret an operator would create with the NATS users' passwords, a key per user (created by the rehearsal itself). */
   natsAuthSecret: string;
+  /** The Secret an operator would create with the CA of the NATS servers' certificate, key ca.crt (created by the rehearsal itself). */
+  natsCaSecret: string;
   /** The Secret an operator would create for an external PostgreSQL (created by the rehearsal itself). */
   postgresSecret: string;
 }
@@ -102,6 +104,7 @@ export function rehearsalOverrides(values: RehearsalValues): Record<string, stri
     'nats.selfContained': 'false',
     'nats.url': values.natsUrl,
     'nats.auth.existingSecret': values.natsAuthSecret,
+    'nats.tls.caSecret': values.natsCaSecret,
     'postgres.selfContained': 'false',
     'postgres.external.existingSecret': values.postgresSecret,
   };

@@ -9,7 +9,7 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { DEAD_LETTER_SUBJECT, STREAM, VIEW_SUBJECT } from '../../services/platform/events';
 import { MESH_RECORD_TOKEN, startMesh, type Mesh } from '../../kit/mesh';
 import { sampleSum, scrape } from '../../kit/metrics';
-import { REPO_ROOT } from '../../kit/processes';
+import { REPO_ROOT, type NatsServiceEnv } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 import { UsageError } from '../../scripts/args';
 import { parseArgs, subjectMatches } from '../../scripts/dead-letters';
@@ -22,9 +22,9 @@ interface Result {
   stderr: string;
 }
 
-/** The command as an operator runs it: its own process, NATS_URL from the environment. */
-async function deadLetters(natsUrl: string, ...args: string[]): Promise<Result> {
-  const child = spawn(process.execPath, [SCRIPT, ...args], { env: { ...process.env, NATS_URL: natsUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The command as an operator runs it: its own process, NATS_URL (and the CA of a TLS server) from the environment. */
+async function deadLetters(nats: NatsServiceEnv, ...args: string[]): Promise<Result> {
+  const child = spawn(process.execPath, [SCRIPT, ...args], { env: { ...process.env, ...nats }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -46,7 +46,7 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
   let conflicting: Record<string, string> & { eventId: string };
   let invalid: Record<string, string> & { eventId: string };
 
-  const run = (...args: string[]) => deadLetters(mesh.nats.urlOf('operator'), ...args);
+  const run = (...args: string[]) => deadLetters(mesh.nats.env('operator'), ...args);
   const views = async (userId: string): Promise<number> => {
     const res = await fetch(`${mesh.urls.reporting}/events/user/${userId}`);
     return res.status === 404 ? 0 : ((await res.json()) as { views: number }).views;
@@ -245,7 +245,7 @@ describe('npm run dead-letters, as a process against a real mesh', () => {
   });
 
   it('when NATS cannot be reached, then it says where it tried and exits 1', async () => {
-    const result = await deadLetters('nats://127.0.0.1:1', 'list');
+    const result = await deadLetters({ NATS_URL: 'nats://127.0.0.1:1' }, 'list');
     assert.equal(result.code, 1);
     assert.match(result.stderr, /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
   });
