@@ -23,7 +23,7 @@ import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../servic
 import { MESH_RECORD_TOKEN, natsEnvOf, startMesh, type Mesh } from '../kit/mesh';
 import type { StoreService } from '../kit/postgres';
 import { readHistogram, sampleSum, scrape, type HistogramSample } from '../kit/metrics';
-import { startService, type RunningService } from '../kit/processes';
+import { startNats, startService, type RunningService } from '../kit/processes';
 import { waitFor } from '../kit/wait';
 import { UsageError, numberFrom, readCommandLine, runCommand } from '../scripts/args';
 import { percentile } from '../kit/percentile';
@@ -192,6 +192,9 @@ async function main(settings: Settings): Promise<number> {
   // As in production: no fault toggles (the test mesh has them on), and each pod's heap limit.
   const chart = chartMemory(SERVICE_NAMES);
   const mesh = await startMesh({
+    // Plain NATS with the identities, as the floor and the local runner have it: the ratios
+    // compare the same broker. TLS's own cost is the chart's, not the mesh's code.
+    nats: await startNats(),
     env: { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false', ADMIN_TOKEN: BENCH_ADMIN_TOKEN },
     envFor: Object.fromEntries(SERVICE_NAMES.map((name) => [name, { NODE_OPTIONS: chart[name].nodeOptions }])),
   });

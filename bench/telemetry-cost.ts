@@ -26,6 +26,7 @@ import { createMetrics } from '../services/platform/metrics';
 import { numberFrom, readCommandLine, runCommand } from '../scripts/args';
 import { percentile } from '../kit/percentile';
 import { startMesh, type Mesh } from '../kit/mesh';
+import { startNats } from '../kit/processes';
 import { runLoad, type LoadResult } from './load';
 
 interface Options {
@@ -64,7 +65,10 @@ function readOptions(argv: readonly string[]): Options | undefined {
   };
 }
 
-/** As in production: no fault toggles (the test mesh has them on), and no per-request logging in any configuration. */
+/**
+ * As in production: no fault toggles (the test mesh has them on), and no per-request logging in any configuration.
+ * NATS is plain (with the identities), as in the mesh benchmark: the cost measured is tracing's.
+ */
 const MESH_ENV = { LOG_LEVEL: 'warn', FAULTS_ENABLED: 'false' };
 
 /** A collector stand-in that accepts and discards exports, doing as little work as it can. */
@@ -192,7 +196,7 @@ interface Run {
 
 async function runOnce(config: Configuration, options: Options): Promise<Run> {
   const sink = await startSink();
-  const mesh = await startMesh({ env: { ...MESH_ENV, ...config.env(sink) } });
+  const mesh = await startMesh({ nats: await startNats(), env: { ...MESH_ENV, ...config.env(sink) } });
   try {
     const origin = new URL(mesh.urls.play).origin;
     const plays = (seconds: number) =>
@@ -228,7 +232,7 @@ async function runOnce(config: Configuration, options: Options): Promise<Run> {
  * that nothing else is counted: many sequential scrapes, CPU before and after.
  */
 async function cpuPerScrape(scrapes: number): Promise<Record<ServiceName, { cpuMs: number; kib: number }>> {
-  const mesh = await startMesh({ env: { ...MESH_ENV, OTEL_SDK_DISABLED: 'true' } });
+  const mesh = await startMesh({ nats: await startNats(), env: { ...MESH_ENV, OTEL_SDK_DISABLED: 'true' } });
   try {
     const result = {} as Record<ServiceName, { cpuMs: number; kib: number }>;
     for (const name of SERVICE_NAMES) {
