@@ -110,8 +110,12 @@ test('when the console runs beside a mesh, then it shows the graph, plays, and i
   await t.test('when reporting’s delay is switched off, then the path recovers and plays are whole again', async () => {
     await page.locator('button[data-switch="reporting.delay"]').click();
     await waitForHealth(page, '[data-edge="play->reporting"]', ['ok'], 'play → reporting ok again');
-    const answer = await play(page);
-    assert.equal(answer['degraded'], '[]');
+    // Plays whole again, not each one: on a busy machine one counts call can still pass play's deadline.
+    await waitFor(async () => (await play(page))['degraded'] === '[]', {
+      what: 'a play degraded by no service',
+      timeoutMs: STATE_TIMEOUT_MS,
+      everyMs: 500,
+    });
     await shot(page, 'graph');
   });
 
