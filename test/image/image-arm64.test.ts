@@ -15,6 +15,7 @@ import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../../ser
 import { playbackSchema } from '../../services/contracts/play';
 import { freePort } from '../../kit/ports';
 import { natsEnvOf } from '../../kit/mesh';
+import { metricValue, scrape } from '../../kit/metrics';
 import { startPostgres, type StoreService, type TestPostgres } from '../../kit/postgres';
 import { startNats, type NatsServer } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
@@ -148,6 +149,15 @@ describe('the arm64 image under emulation', { timeout: 15 * 60_000, skip: emulat
         });
       }
       console.log(`five arm64 services ready under emulation in ${Math.round((Date.now() - started) / 1000)} s`);
+      // Play is ready without NATS (a view waits in its outbox then); this play's view is to be
+      // stored while it waits, so play's connection must be up first, slow as it is under emulation.
+      await waitFor(async () => metricValue(await scrape(urlOf('play')), 'nats_connected') === 1, {
+        what: "play's NATS connection under emulation",
+        timeoutMs: START_BOUND_MS - (Date.now() - started),
+        everyMs: 500,
+      }).catch((error: Error) => {
+        throw new Error(`${error.message}\n${outputs()}`);
+      });
 
       const user = `arm${randomUUID().slice(0, 8)}`;
       const playStarted = Date.now();
