@@ -177,16 +177,18 @@ export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {
   const main = join(REPO_ROOT, 'dist', 'services', name, 'main.js');
   const proc = startProcess(process.execPath, [main], { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env, PORT: String(port) });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => {
-      if (proc.child.exitCode !== null) throw new Error(`${name} exited: ${proc.output()}`);
-      return (await fetch(`${url}/healthz`)).ok;
-    },
-    { what: `${name} /healthz`, timeoutMs: 20_000 },
-  ).catch((err: unknown) => {
-    proc.child.kill('SIGKILL');
-    throw err;
-  });
+  // A service that exits fails the start at once; one that is slow gets a
+  // minute: at a load average of 30 (two suites on two cores) a service took
+  // more than 20 s from spawn to /healthz.
+  const exited = new AbortController();
+  const onExit = () => exited.abort(new Error(`${name} exited: ${proc.output()}`));
+  proc.child.once('exit', onExit);
+  await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { what: `${name} /healthz`, timeoutMs: 60_000, signal: exited.signal })
+    .catch((err: unknown) => {
+      proc.child.kill('SIGKILL');
+      throw err;
+    })
+    .finally(() => proc.child.off('exit', onExit));
   return { ...proc, name, port, url };
 }
 

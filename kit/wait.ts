@@ -9,10 +9,15 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-/** Polls until `check` returns a truthy value; no fixed sleeps in tests. */
+/**
+ * Polls until `check` returns a truthy value; no fixed sleeps in tests. The
+ * default bound is for conditions that come in a second or two on a quiet
+ * machine: 30 s, because two suites on two cores (a load average of 30) made
+ * a 15 s bound miss (an outboxed view's way to reporting).
+ */
 export async function waitFor<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 15_000, everyMs = 50, what = 'condition', signal }: WaitOptions = {},
+  { timeoutMs = 30_000, everyMs = 50, what = 'condition', signal }: WaitOptions = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

@@ -63,11 +63,19 @@ async function serve(handler: RequestListener): Promise<string> {
 
 function buildPlay(
   peerUrls: Partial<typeof urls> = {},
-  options: { timeoutMs?: number; deadlineMs?: number; publishView?: (e: ViewEvent, budgetMs?: number) => Promise<boolean>; clock?: () => Date } = {},
+  options: {
+    timeoutMs?: number;
+    /** One peer's call budget instead of timeoutMs: the others keep theirs, so a busy machine does not fail them too. */
+    timeoutMsOf?: Partial<Record<keyof typeof urls, number>>;
+    deadlineMs?: number;
+    publishView?: (e: ViewEvent, budgetMs?: number) => Promise<boolean>;
+    clock?: () => Date;
+  } = {},
 ) {
   const parts = appParts('play');
   const directory = new StaticDirectory({ ...urls, ...peerUrls }, parts.metrics);
-  const client = (peer: string) => createPeerClient({ peer, directory, metrics: parts.metrics, timeoutMs: options.timeoutMs ?? AMPLE_MS });
+  const client = (peer: keyof typeof urls) =>
+    createPeerClient({ peer, directory, metrics: parts.metrics, timeoutMs: options.timeoutMsOf?.[peer] ?? options.timeoutMs ?? AMPLE_MS });
   const backends = { metadata: client('metadata'), cdnurl: client('cdnurl'), reporting: client('reporting') };
   closers.push(async () => void (await Promise.all(Object.values(backends).map((b) => b.close()))));
   const published: ViewEvent[] = [];
@@ -402,7 +410,7 @@ describe('play when other backends fail', () => {
   it('when cdnurl is slower than the timeout, then play answers within about the timeout with cdnurl degraded', async () => {
     resetModes();
     const stuck = await serve(cannedJson(200, { id: '123', url: 'late.mp4' }, NEVER_MS));
-    const { value: res, ms } = await timed(() => request(buildPlay({ cdnurl: stuck }, { timeoutMs: 300 }).app).post(play('123', 'u')));
+    const { value: res, ms } = await timed(() => request(buildPlay({ cdnurl: stuck }, { timeoutMsOf: { cdnurl: 300 } }).app).post(play('123', 'u')));
     assert.equal(res.status, 200);
     assert.deepEqual(res.body.degraded, ['cdnurl']);
     assert.ok(ms < NOT_WAITED_MS, `answered in ${Math.round(ms)} ms`);
@@ -417,14 +425,20 @@ describe('play when other backends fail', () => {
       budgets.push(budgetMs ?? Infinity);
       return new Promise<boolean>((resolve) => setTimeout(() => resolve(false), budgetMs ?? NEVER_MS));
     };
-    const { app } = buildPlay({ reporting: slowReporting }, { timeoutMs: NEVER_MS, deadlineMs: 300, publishView });
+    // Metadata and cdnurl must answer within the deadline: 1.5 s holds on a machine
+    // at a load average of 30, where 300 ms did not (play answered 503).
+    const deadlineMs = 1_500;
+    const { app } = buildPlay({ reporting: slowReporting }, { timeoutMs: NEVER_MS, deadlineMs, publishView });
     const { value: res, ms } = await timed(() => request(app).post(play('123', 'u')));
     assert.equal(res.status, 200);
     assert.deepEqual(res.body.degraded, ['reporting']);
     assert.equal(res.body.recorded, false);
     assert.equal(res.body.url, 'path/to/asset123.mp4');
-    assert.ok(budgets.length === 1 && budgets[0]! <= 300, `the publish was given ${budgets[0]} ms, more than the deadline`);
-    assert.ok(ms >= 250 && ms < NOT_WAITED_MS, `answered in ${Math.round(ms)} ms; the deadline is 300 ms and the peers' budget ${NEVER_MS} ms`);
+    assert.ok(budgets.length === 1 && budgets[0]! <= deadlineMs, `the publish was given ${budgets[0]} ms, more than the deadline`);
+    assert.ok(
+      ms >= deadlineMs - 50 && ms < NOT_WAITED_MS,
+      `answered in ${Math.round(ms)} ms; the deadline is ${deadlineMs} ms and the peers' budget ${NEVER_MS} ms`,
+    );
   });
 });
 

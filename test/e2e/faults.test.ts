@@ -76,11 +76,17 @@ describe('Break it yourself: the README scenarios, end to end', () => {
       'plays passed over reporting with its breaker open',
     );
     assert.ok((await metric(mesh.urls.play, 'play_degraded_parts_total', { part: 'reporting' })) >= n);
-    const reporting = await scrape(mesh.urls.reporting);
-    assert.equal(sampleSum(reporting, 'faults_active', { kind: 'delay' }), 1);
-    assert.ok(sampleSum(reporting, 'faults_injected_total', { kind: 'delay' }) >= n, "the listener's records are slowed down too");
+    assert.equal(await metric(mesh.urls.reporting, 'faults_active', { kind: 'delay' }), 1);
     // The listener waits the second out (RECORD_TIMEOUT_MS is 2 s): no view is lost.
     await waitFor(async () => (await userViews(mesh, user)) === n, { what: `${n} views recorded while reporting is slow` });
+    // Its records were slowed down too: calls over a second. (Not counted against n:
+    // it may take the views in fewer batches than plays, the more so on a busy machine.)
+    const listener = await scrape(mesh.urls.queueListener);
+    const recordCalls = { name: 'http_client_request_duration_seconds', labels: { peer: 'reporting' } };
+    const overASecond =
+      sampleSum(listener, `${recordCalls.name}_count`, recordCalls.labels) -
+      sampleSum(listener, `${recordCalls.name}_bucket`, { ...recordCalls.labels, le: '1' });
+    assert.ok(overASecond >= 1, "the listener's records are slowed down too");
 
     assert.match(await faults(mesh.urls.reporting, 'reporting', 'off'), /"delayMs":0/);
     // The breaker lets a trial call through after 2 s; then play is whole again.
@@ -139,10 +145,15 @@ describe('Break it yourself: the README scenarios, end to end', () => {
     for (const answer of answers) {
       assert.equal(answer.status, 200);
       assert.equal(answer.body['recorded'], true);
-      assert.deepEqual(answer.body['degraded'], []);
       // Nothing of this user is recorded while the listener is paused: the count play shows stays where it was.
-      assert.equal(answer.body['userviews'], 0);
+      // (On a starved machine a counts call can pass play's deadline: that play shows no count, degraded ["reporting"].)
+      if ((answer.body['degraded'] as string[]).length === 0) assert.equal(answer.body['userviews'], 0);
+      else assert.deepEqual(answer.body['degraded'], ['reporting']);
     }
+    assert.ok(
+      answers.some((answer) => answer.body['userviews'] === 0),
+      'a play while paused shows the count standing still',
+    );
     await waitFor(async () => (await metric(mesh.urls.queueListener, 'jetstream_consumer_pending_messages')) >= n, { what: `at least ${n} messages pending` });
     assert.equal(await userViews(mesh, user), 0);
     // Paused is not unready: the listener stays in the scrape, showing its backlog.

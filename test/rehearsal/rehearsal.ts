@@ -378,7 +378,8 @@ export class Rehearsal {
         `${(update.oldStopMs / 1000).toFixed(1)} s after SIGTERM (grace ${update.graceSeconds} s)`,
     );
     this.say(
-      `  ${result.sent} plays: ${result.answered200} answered 200 (${result.recordedFalse} recorded later from the outbox), ${result.failures.length} failed; ${views} views counted`,
+      `  ${result.sent} plays: ${result.answered200} answered 200 (${result.recordedFalse} recorded later from the outbox), ${result.failures.length} failed, ` +
+        `${result.shedRetried} shed and sent again; ${views} views counted`,
     );
     return { ...update, traffic: result, views };
   }

@@ -12,9 +12,14 @@ import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { REPO_ROOT, startNats, type NatsServer } from '../../kit/processes';
 import { privateClone, type CloneOwner, type PrivateClone } from '../../kit/private-clone';
 import { parentOf } from '../../kit/proc';
+import { holdMachineLock } from '../../kit/machine-lock';
 import { waitFor } from '../../kit/wait';
 
-/** The runner's fixed ports; no other test uses them. */
+/**
+ * The runner's fixed ports; no other test uses them. Another suite on this
+ * machine may: each describe that starts the runner holds the machine's
+ * 'local-mesh' lock (kit/machine-lock.ts) while it runs.
+ */
 const PORTS = { play: 8080, metadata: 8081, reporting: 8082, cdnurl: 8083, 'queue-listener': 8084 } as const;
 type Service = keyof typeof PORTS;
 const SERVICES = Object.keys(PORTS) as Service[];
@@ -82,7 +87,10 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
   const seenPids = new Set<number>();
   const remember = () => Object.values(servicePids(runner.pid!)).forEach((pid) => seenPids.add(pid));
 
+  let release: (() => void) | undefined;
+
   before(async () => {
+    release = await holdMachineLock('local-mesh');
     for (const port of Object.values(PORTS)) {
       assert.ok(await portFree(port, '127.0.0.1'), `port ${port} must be free for the runner (is a local mesh running?)`);
     }
@@ -111,6 +119,7 @@ describe('the local mesh runner, node dist/scripts/mesh.js, as a process', () =>
     for (const pid of seenPids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     if (runner && runner.exitCode === null) runner.kill('SIGKILL');
     await Promise.all([nats?.stop(), postgres?.remove()]);
+    release?.();
   });
 
   it('when it is ready, then it prints a generated admin token that writes the catalog, and a write without it is refused', async () => {
@@ -492,8 +501,11 @@ const LOCAL_POSTGRES_PORT = LOCAL_DATABASE.port;
 
 describe('the runner from a clone in a private folder (mode 0700), starting its own Postgres', () => {
   let nats: NatsServer;
+  let release: (() => void) | undefined;
 
   before(async () => {
+    // Its Postgres data folder is the machine's too (outside the clone), as are the ports.
+    release = await holdMachineLock('local-mesh');
     for (const port of [...Object.values(PORTS), LOCAL_POSTGRES_PORT]) {
       assert.ok(await portFree(port, '127.0.0.1'), `port ${port} must be free for the runner (is a local mesh running?)`);
     }
@@ -502,6 +514,7 @@ describe('the runner from a clone in a private folder (mode 0700), starting its 
 
   after(async () => {
     await nats?.stop();
+    release?.();
   });
 
   it(
