@@ -46,9 +46,10 @@ export const MESH_RECORD_TOKEN = 'test-mesh-record-token';
  * here every service shares two cores with other test files, where a load
  * average of 20 delays a clean call or the event loop past either, and each
  * pass is a 503 no test asked for. 900 ms still ends a call held by a 1,000 ms
- * fault delay; shedding and deadlines have tests of their own.
+ * fault delay; shedding and deadlines have tests of their own. A test that
+ * starts a play of its own beside the mesh gives it these too.
  */
-const PATIENT_EDGE = { PLAY_DEADLINE_MS: '900', SHED_EVENT_LOOP_DELAY_MS: '10000' };
+export const PATIENT_EDGE = { PLAY_DEADLINE_MS: '900', SHED_EVENT_LOOP_DELAY_MS: '10000' };
 
 /**
  * The whole mesh as processes: a real nats-server, a real Postgres and the

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { NEGATIVE_TTL_MS } from '../../services/play/catalog-cache';
-import { startMesh, type Mesh } from '../../kit/mesh';
+import { PATIENT_EDGE, startMesh, type Mesh } from '../../kit/mesh';
 import { sampleSum, scrape } from '../../kit/metrics';
 import { stopProcesses } from '../../kit/proc';
 import { startService, type RunningService } from '../../kit/processes';
@@ -48,6 +48,7 @@ describe("play's catalog cache", () => {
       METADATA_URL: mesh.urls.metadata,
       CDNURL_URL: mesh.urls.cdnurl,
       REPORTING_URL: mesh.urls.reporting,
+      ...PATIENT_EDGE,
       ...cacheEnv,
     });
     await waitFor(async () => (await fetch(`${secondPlay.url}/readyz`)).ok, { what: 'second play ready' });
@@ -126,6 +127,7 @@ describe("play's catalog cache", () => {
       METADATA_URL: mesh.urls.metadata,
       CDNURL_URL: mesh.urls.cdnurl,
       REPORTING_URL: mesh.urls.reporting,
+      ...PATIENT_EDGE,
       CATALOG_CACHE_TTL_MS: String(TTL_MS),
     });
     t.after(() => shortTtlPlay.stop());

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { startMesh, type Mesh } from '../../kit/mesh';
+import { PATIENT_EDGE, startMesh, type Mesh } from '../../kit/mesh';
 import { startService } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
@@ -206,6 +206,7 @@ describe('tracing across the mesh', () => {
       METADATA_URL: running().urls.metadata,
       CDNURL_URL: running().urls.cdnurl,
       REPORTING_URL: running().urls.reporting,
+      ...PATIENT_EDGE,
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_BSP_SCHEDULE_DELAY: '200',
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
