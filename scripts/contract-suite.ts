@@ -14,7 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { URL_PATH, urlRecord } from '../services/contracts/cdnurl';
 import { METADATA_PATH, metadataRecord } from '../services/contracts/metadata';
-import { playbackSchema } from '../services/contracts/play';
+import { PLAY_RETRYABLE_ERRORS, playbackSchema } from '../services/contracts/play';
 import { COUNTS_PATH, RECORD_BATCH_PATH, countsAnswer, recordBatchAnswer, viewCountsSchema } from '../services/contracts/reporting';
 import type { ViewEvent } from '../services/contracts/view-event';
 import { call, holdsWithin, type Answer, type Verdicts } from './contract-kit';
@@ -45,9 +45,6 @@ const viewsAnswer = z.object({ id: z.string(), views: z.number().int() });
 
 const bearer = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 
-/** Play's 503s that did nothing (no view emitted) and say to try again. */
-const RETRYABLE_PLAY_ERRORS: ReadonlySet<string> = new Set(['overloaded', 'metadata_unavailable']);
-
 /**
  * A play, sent again while play answers a retryable 503 (shed as `overloaded`,
  * or metadata not answering within play's deadline: nothing was done, try
@@ -58,7 +55,7 @@ async function playRetryingUnavailable(url: string): Promise<Answer> {
   for (let attempt = 1; ; attempt++) {
     const answer = await call('POST', url);
     const error = errorAnswer.safeParse(answer.json).data?.error;
-    const retryable = answer.status === 503 && error !== undefined && RETRYABLE_PLAY_ERRORS.has(error);
+    const retryable = answer.status === 503 && (PLAY_RETRYABLE_ERRORS as readonly string[]).includes(error ?? '');
     if (!retryable || attempt === 5) return answer;
     await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
   }

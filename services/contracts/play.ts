@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ErrorCode } from '../platform/errors';
 import { idSchema } from '../platform/validation';
 import { metadataRecord } from './metadata';
 
@@ -20,3 +21,9 @@ export const playbackSchema = z
   })
   .strict();
 export type Playback = z.infer<typeof playbackSchema>;
+
+/**
+ * Play's 503 answers: nothing was done (no view emitted), and they say to try
+ * again. A caller may send the play again; play's document lists them.
+ */
+export const PLAY_RETRYABLE_ERRORS = ['metadata_unavailable', 'overloaded'] as const satisfies readonly ErrorCode[];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { degradedPartSchema, playbackSchema } from '../contracts/play';
+import { PLAY_RETRYABLE_ERRORS, degradedPartSchema, playbackSchema } from '../contracts/play';
 import { HttpError, assetNotFound } from '../platform/errors';
 import type { Metrics } from '../platform/metrics';
 import { notFoundAnswer, operation, type ServiceApi } from '../platform/openapi';
@@ -22,7 +22,7 @@ export function playApi(deps: PlayDeps & { metrics: Metrics }): ServiceApi {
         ok: { description: 'What arrived, and which backends did not answer', schema: playbackSchema },
         responses: { 404: notFoundAnswer('Asset not found') },
         // overloaded: the load shedding app.ts puts in front of /play.
-        errors: ['metadata_unavailable', 'overloaded'],
+        errors: PLAY_RETRYABLE_ERRORS,
         examples: [
           { name: 'play', summary: 'a seeded asset', params: { assetId: '123', userId: 'alice' }, status: 200 },
           { name: 'noUrl', summary: 'an asset without a URL: url is null', params: { assetId: '456', userId: 'alice' }, status: 200 },
