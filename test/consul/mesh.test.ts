@@ -31,7 +31,9 @@ describe('services discovered through Consul (double)', () => {
 
   before(async () => {
     consul = await ConsulDouble.start({ aclToken: ACL_TOKEN });
-    mesh = await startConsulMesh(consul, { metadataEnv: { SHUTDOWN_DRAIN_DELAY_MS: '1500' } });
+    // The chart's drain: the SIGTERM test checks B still serves after leaving the catalogue, and a
+    // test process starved on a loaded machine (soak run 30) can take longer than a short drain to look.
+    mesh = await startConsulMesh(consul, { metadataEnv: { SHUTDOWN_DRAIN_DELAY_MS: '5000' } });
   });
   after(async () => {
     await mesh?.stop();
@@ -136,6 +138,8 @@ describe('services discovered through Consul (double)', () => {
       JSON.stringify({ title: 'In flight', genre: 'test', summary: 'sent across a SIGTERM' }),
     );
     const load = drivePlays(mesh.play.url, 50);
+    // A failed assertion must not leave the plays running into the next tests.
+    t.after(() => load.stop());
     await waitFor(() => load.answered() >= 10, { what: 'plays under way before the SIGTERM' });
     const sigterm = Date.now();
     const exited = metadataB.stop('SIGTERM');
@@ -182,7 +186,11 @@ describe('services discovered through Consul (double)', () => {
       async () => {
         const before = await cacheAnswers(mesh.play.url);
         const r = await play(mesh.play.url);
-        return !failed(r) && (await cacheAnswers(mesh.play.url)) > before;
+        // Thrown, so a timeout names what the last try saw.
+        if (failed(r)) throw new Error(`the play failed: ${JSON.stringify(r)}`);
+        const after = await cacheAnswers(mesh.play.url);
+        if (after <= before) throw new Error(`the play resolved metadata ${after - before} times from the cache`);
+        return true;
       },
       { what: 'play answering from the cached list' },
     );
