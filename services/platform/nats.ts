@@ -191,6 +191,11 @@ export class NatsLink {
     return this.refusal;
   }
 
+  /** Where this identity's replies come (undefined: nats.js's default inbox). */
+  get inboxPrefix(): string | undefined {
+    return this.options.user ? inboxPrefixOf(this.options.user) : undefined;
+  }
+
   /** The connection when it is up; undefined while connecting or reconnecting. */
   current(): NatsConnection | undefined {
     return this.up ? this.connection : undefined;

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpanKind, SpanStatusCode, TraceFlags, context, trace, type Context } from '@opentelemetry/api';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge } from 'prom-client';
 import type { ViewEvent } from '../contracts/view-event';
 import { VIEW_SUBJECT, traceHeaders } from '../platform/events';
+import { JetStreamAcks } from '../platform/jetstream-acks';
 import type { Logger } from '../platform/log';
 import { repeatUntilStopped } from '../platform/loop';
 import type { Metrics } from '../platform/metrics';
@@ -36,7 +36,7 @@ const OUTBOX_LIMIT = 10_000;
 export class ViewPublisher {
   private readonly outbox: PendingView[] = [];
   private readonly published: Counter<'outcome'>;
-  private clients = new WeakMap<NatsConnection, JetStreamClient>();
+  private readonly acks = new WeakMap<NatsConnection, JetStreamAcks>();
   private waiting: Array<() => void> = [];
   /** Publishes between their write and their ack (or failure). */
   private inFlight = 0;
@@ -136,14 +136,14 @@ export class ViewPublisher {
 
   private async publishAttempts(pending: PendingView, deadline: number): Promise<boolean> {
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const js = this.jetstreamClient();
+      const acks = this.acksOfConnection();
       const remaining = Math.floor(deadline - performance.now());
-      if (!js || remaining <= 0) return false;
+      if (!acks || remaining <= 0) return false;
       try {
-        const ack = await js.publish(VIEW_SUBJECT, JSON.stringify(pending.event), {
-          msgID: pending.event.eventId,
+        const ack = await acks.publish(VIEW_SUBJECT, JSON.stringify(pending.event), {
+          msgId: pending.event.eventId,
           headers: pending.headers,
-          timeout: remaining,
+          timeoutMs: remaining,
         });
         this.published.inc({ outcome: ack.duplicate ? 'duplicate' : 'ok' });
         return true;
@@ -187,15 +187,15 @@ export class ViewPublisher {
     return true;
   }
 
-  private jetstreamClient(): JetStreamClient | undefined {
+  private acksOfConnection(): JetStreamAcks | undefined {
     const nc = this.deps.link.current();
     if (!nc) return undefined;
-    let js = this.clients.get(nc);
-    if (!js) {
-      js = jetstream(nc);
-      this.clients.set(nc, js);
+    let acks = this.acks.get(nc);
+    if (!acks) {
+      acks = new JetStreamAcks(nc, this.deps.link.inboxPrefix);
+      this.acks.set(nc, acks);
     }
-    return js;
+    return acks;
   }
 
   private keepForLater(pending: PendingView): void {
