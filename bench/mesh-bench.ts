@@ -36,7 +36,7 @@ import { startFloor, type Floor } from './floor/start';
 import { zipfMix } from './mix';
 import { describeLatencies, runOpenLoop } from './open-loop';
 import { chartMemory, type ChartMemory } from './chart-memory';
-import { findPostmaster, peakRssBytes, processTreeMemory, rssBytes, type GroupMemory } from './proc-memory';
+import { findPostmaster, peakRssBytes, processTreeMemory, rssParts, type GroupMemory } from './proc-memory';
 import { timeStart, type StartTimes } from './ready-time';
 
 const USAGE = `usage: npm run bench -- [flags]
@@ -158,14 +158,14 @@ async function playEveryMixAsset(origin: string): Promise<void> {
 const viewEvent = (userId: string) => ({ eventId: randomUUID(), assetId: 'benchrec', userId, occurredAt: new Date().toISOString() });
 
 interface IdleMemory {
-  services: Partial<Record<ServiceName, number | undefined>>;
+  services: Partial<Record<ServiceName, { rssBytes: number; privateBytes: number } | undefined>>;
   postgres: GroupMemory | undefined;
 }
 
 /** Each service's VmRSS and Postgres' summed PSS and RSS, after `idleSeconds` without load. */
 async function idleMemory(pids: Partial<Record<ServiceName, number | undefined>>, postmaster: number | undefined, idleSeconds: number): Promise<IdleMemory> {
   await sleep(idleSeconds * 1000);
-  const services = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? undefined : rssBytes(pid)]));
+  const services = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, pid === undefined ? undefined : rssParts(pid)]));
   return { services, postgres: postmaster === undefined ? undefined : processTreeMemory(postmaster) };
 }
 
@@ -440,12 +440,14 @@ async function main(settings: Settings): Promise<number> {
     printMemory(memoryWarm, memoryLoaded, postmaster, settings.idleSeconds);
     printPeaks(peaks, chart);
     printStartTimes(starts);
-    const fattest = SERVICE_NAMES.reduce((a, b) => ((memoryWarm.services[a] ?? Infinity) >= (memoryWarm.services[b] ?? Infinity) ? a : b));
-    const fattestMiB = (memoryWarm.services[fattest] ?? Infinity) / 2 ** 20;
+    const rssOf = (name: ServiceName) => memoryWarm.services[name]?.rssBytes ?? Infinity;
+    const fattest = SERVICE_NAMES.reduce((a, b) => (rssOf(a) >= rssOf(b) ? a : b));
+    const fattestMiB = rssOf(fattest) / 2 ** 20;
+    const privateMiB = (memoryWarm.services[fattest]?.privateBytes ?? NaN) / 2 ** 20;
     const slowest = SERVICE_NAMES.reduce((a, b) => (middle(starts[a].map((t) => t.readyzMs)) >= middle(starts[b].map((t) => t.readyzMs)) ? a : b));
     const slowestMs = middle(starts[slowest].map((t) => t.readyzMs));
     console.log(`
-  P5 idle RSS after warm-up, largest        ${fmt(fattestMiB, 1)} MiB (${fattest})  (target <= 80 MiB: ${verdict(fattestMiB <= 80)})`);
+  P5 idle RSS after warm-up, largest        ${fmt(fattestMiB, 1)} MiB (${fattest}; ${fmt(privateMiB, 1)} MiB private)  (target <= 80 MiB: ${verdict(fattestMiB <= 80)})`);
     console.log(`  P5 spawn to ready, slowest median         ${fmt(slowestMs, 0)} ms (${slowest})  (target <= 1000 ms: ${verdict(slowestMs <= 1000)})`);
   } finally {
     await drainListener?.stop();
@@ -538,8 +540,11 @@ function printMemory(warm: IdleMemory, loaded: IdleMemory, postmaster: number | 
   const col = (s: string) => s.padStart(17);
   console.log(`\n${`idle memory, ${idleSeconds} s after the load stopped`.padEnd(46)}${col('after warm-up')}${col('after the bench')}`);
   for (const name of SERVICE_NAMES) {
-    console.log(`${label(`${name}, VmRSS`)}${col(mib(warm.services[name]))}${col(mib(loaded.services[name]))}`);
+    const both = (m: IdleMemory) => `${mib(m.services[name]?.rssBytes)} (${fmt((m.services[name]?.privateBytes ?? NaN) / 2 ** 20, 0)})`;
+    console.log(`${label(`${name}, VmRSS (private)`)}${col(both(warm))}${col(both(loaded))}`);
   }
+  console.log("  (private: RssAnon, the process's own pages; the rest of VmRSS is mostly the node binary's");
+  console.log('  pages it touched, one copy on the machine for every Node process, counted in each VmRSS.)');
   if (postmaster === undefined || !warm.postgres || !loaded.postgres) {
     console.log('  postgres: no postmaster found in /proc');
     return;

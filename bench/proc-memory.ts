@@ -21,6 +21,18 @@ function kbField(file: string, field: string): number | undefined {
 }
 
 export const rssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS');
+
+/**
+ * VmRSS and its private part (RssAnon: heap, stacks, malloc). The rest is
+ * mostly file pages: the node binary's code and data that the process touched,
+ * one copy in the page cache for every Node process on the machine using that
+ * file (every pod of one image on a node), which each process's VmRSS counts again.
+ */
+export function rssParts(pid: number): { rssBytes: number; privateBytes: number } | undefined {
+  const rss = rssBytes(pid);
+  const anon = kbField(`/proc/${pid}/status`, 'RssAnon');
+  return rss === undefined || anon === undefined ? undefined : { rssBytes: rss, privateBytes: anon };
+}
 /** The most resident memory the process has had since it started (the kernel's high-water mark). */
 export const peakRssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmHWM');
 const pssBytes = (pid: number) => kbField(`/proc/${pid}/smaps_rollup`, 'Pss');
