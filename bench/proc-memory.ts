@@ -20,7 +20,7 @@ function kbField(file: string, field: string): number | undefined {
   return match ? Number(match[1]) * 1024 : undefined;
 }
 
-export const rssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS');
+const rssBytes = (pid: number) => kbField(`/proc/${pid}/status`, 'VmRSS');
 
 /**
  * VmRSS and its private part (RssAnon: heap, stacks, malloc). The rest is
