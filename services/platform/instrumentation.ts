@@ -8,7 +8,7 @@
  * would cost every request for nothing. OTEL_SDK_DISABLED=true turns it off
  * even with an endpoint. See docs/tracing.md.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { context } from '@opentelemetry/api';
 
 const exporting = Boolean(process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] || process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
@@ -27,6 +27,11 @@ const tracing = exporting && !disabled ? (require('./tracing') as typeof import(
  */
 export function nameServerSpan(route: string): void {
   tracing?.nameServerSpan(route);
+}
+
+/** Lets the server's untraced requests (probes, unsampled) go past the instrumentation; nothing when not tracing. */
+export function passUntraced(server: Server): void {
+  tracing?.passUntraced(server);
 }
 
 /**

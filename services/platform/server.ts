@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { passUntraced } from './instrumentation';
 
 /**
  * Connections the kernel may hold ready for accept(): Node's default is 511,
@@ -22,6 +23,7 @@ export interface RunningServer {
 /** Serves `handler` (a service's Express app, or the probe listener) on host:port. */
 export async function startHttpServer(handler: RequestListener, port: number, host: string): Promise<RunningServer> {
   const server = createServer(handler);
+  passUntraced(server);
   // Idle keep-alive longer than common load balancers' (60 s), so they close first.
   server.keepAliveTimeout = 65_000;
   // A whole request gets 30 s; its headers must arrive well within that (slowloris).

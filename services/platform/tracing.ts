@@ -1,5 +1,6 @@
 import { basename, dirname } from 'node:path';
-import type { IncomingMessage } from 'node:http';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { ROOT_CONTEXT, TraceFlags, context, propagation, trace, type Context, type SpanContext } from '@opentelemetry/api';
 import { RPCType, getRPCMetadata } from '@opentelemetry/core';
@@ -24,6 +25,8 @@ export interface Tracing {
   unsampledCallHeaders(): Record<string, string> | undefined;
   /** From now on every request starts a trace of its own, linked to its caller's: see startTracesAtTheEdge. */
   startTracesAtTheEdge(): void;
+  /** Hands the server's requests that are not traced (probes, unsampled) to its listeners past the http instrumentation. */
+  passUntraced(server: Server): void;
 }
 
 const sampledNow = (): boolean => ((trace.getActiveSpan()?.spanContext().traceFlags ?? TraceFlags.NONE) & TraceFlags.SAMPLED) !== 0;
@@ -103,6 +106,8 @@ export function startTracing(): Tracing {
     if (sampled !== undefined) return !sampled;
     return ratio !== undefined && Math.random() >= ratio;
   };
+  // Probes and scrapes every few seconds would bury the real traffic.
+  const untraced = (req: IncomingMessage): boolean => PROBE_PATHS.has((req.url ?? '').split('?')[0] ?? '') || unsampled(req);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName, [ATTR_SERVICE_VERSION]: SERVICE_VERSION }),
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
@@ -114,8 +119,7 @@ export function startTracing(): Tracing {
     tracerProvider: provider,
     instrumentations: [
       new HttpInstrumentation({
-        // Probes and scrapes every few seconds would bury the real traffic.
-        ignoreIncomingRequestHook: (req) => PROBE_PATHS.has((req.url ?? '').split('?')[0] ?? '') || unsampled(req),
+        // Requests arrive here only once passUntraced let them through: traced ones.
         // The consul client's calls on timers (registration, health lookups)
         // would each start a one-span trace every few seconds.
         requireParentforOutgoingSpans: true,
@@ -160,6 +164,17 @@ export function startTracing(): Tracing {
     },
     startTracesAtTheEdge() {
       edge = true;
+    },
+    // The http instrumentation's own way to skip a request (ignoreIncomingRequestHook)
+    // still runs it in a context of its own and binds its request and response
+    // emitters, so that every listener on them is wrapped: an untraced request paid
+    // for tracing in every service. Past the instrumentation it costs what it costs
+    // with tracing off; continueTrace then gives an unsampled one its context.
+    passUntraced(server) {
+      const instrumented = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+      const plain = EventEmitter.prototype.emit.bind(server);
+      server.emit = ((event: string | symbol, ...args: unknown[]): boolean =>
+        event === 'request' && untraced(args[0] as IncomingMessage) ? plain(event, ...args) : instrumented(event, ...args)) as Server['emit'];
     },
     unsampledCallHeaders() {
       if (!trace.getActiveSpan() || sampledNow()) return undefined;
