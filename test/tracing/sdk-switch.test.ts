@@ -61,3 +61,33 @@ describe('switching tracing on and off', () => {
     assert.deepEqual(probe({ ...ENDPOINT, OTEL_SDK_DISABLED: 'true' }), { httpPatched: false, undiciObserved: false, sdkLoaded: false });
   });
 });
+
+const SERVER = join(REPO_ROOT, 'dist', 'services', 'platform', 'server.js');
+
+// A service's server with tracing on: each request's handler says whether the
+// context manager bound its emitters (what the http instrumentation does to a
+// request it takes, wrapping every listener added to it).
+const SERVED = `
+require(${JSON.stringify(INSTRUMENTATION)});
+const { startHttpServer } = require(${JSON.stringify(SERVER)});
+const seen = {};
+startHttpServer((req, res) => {
+  seen[req.url] = Object.getOwnPropertySymbols(req).some((s) => s.description === 'OtListeners');
+  res.end();
+}, 0, '127.0.0.1').then(async (server) => {
+  const trace = (flags) => ({ traceparent: '00-' + '1'.repeat(32) + '-' + '2'.repeat(16) + '-' + flags });
+  for (const [path, headers] of [['/sampled', trace('01')], ['/unsampled', trace('00')], ['/healthz', trace('01')]]) {
+    await fetch('http://127.0.0.1:' + server.port + path, { method: 'POST', headers });
+  }
+  process.stdout.write(JSON.stringify(seen));
+  process.exit(0);
+});
+`;
+
+describe('requests tracing leaves alone', () => {
+  it('when tracing is on, then an unsampled request and a probe reach the app past the http instrumentation, with nothing bound, and a sampled one is instrumented', () => {
+    const run = spawnSync(process.execPath, ['-e', SERVED], { env: { ...process.env, ...ENDPOINT, OTEL_SDK_DISABLED: '' }, encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { '/sampled': true, '/unsampled': false, '/healthz': false });
+  });
+});
