@@ -66,7 +66,8 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     const assetBefore = await views(mesh, 'asset', '456');
     const n = 40;
     const answers = await Promise.all(Array.from({ length: n }, () => play(mesh, '456', user)));
-    assert.ok(answers.every((a) => a.status === 200 && a.body['recorded'] === true));
+    const missed = answers.filter((a) => a.status !== 200 || a.body['recorded'] !== true);
+    assert.deepEqual(missed, [], 'every play answered 200 and recorded');
     await waitFor(async () => (await views(mesh, 'user', user)) === n, { what: `${n} user views` });
     // Give a double count the chance to show before checking exactness again.
     await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'jetstream_consumer_ack_pending_messages') === 0, {
@@ -125,7 +126,8 @@ describe('the view flow, play -> NATS -> queue-listener -> reporting, as process
     const n = 15;
     const answers = [];
     for (let i = 0; i < n; i++) answers.push(await play(mesh, '123', user));
-    assert.ok(answers.every((a) => a.status === 200 && a.body['recorded'] === true));
+    const missed = answers.filter((a) => a.status !== 200 || a.body['recorded'] !== true);
+    assert.deepEqual(missed, [], 'every play answered 200 and recorded');
     assert.deepEqual(answers[0]?.body['degraded'], ['reporting']);
     await waitFor(async () => sampleSum(await scrape(mesh.urls.queueListener), 'view_events_processed_total', { outcome: 'retried' }) > 0, {
       what: 'the listener retrying',

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { render, repoRoot, type Manifest } from '../chart/helm';
-import { PATIENT_EDGE } from '../../kit/mesh';
 import { parseObject } from './kube';
 
 const skaffoldSchema = z.object({
@@ -102,10 +101,6 @@ export interface RehearsalValues {
 
 export function rehearsalOverrides(values: RehearsalValues): Record<string, string> {
   return {
-    // The test meshes' patient edge: on a starved machine (soak run 32, load 16) a counts call missed the chart's
-    // 450 ms deadline, and the team's contract check took that degraded play's null counts for swapped ones.
-    // No step is about the deadline; the overload step keeps the chart's shedding bounds.
-    'services.play.env.PLAY_DEADLINE_MS': PATIENT_EDGE.PLAY_DEADLINE_MS,
     'nats.selfContained': 'false',
     'nats.url': values.natsUrl,
     'nats.auth.existingSecret': values.natsAuthSecret,
