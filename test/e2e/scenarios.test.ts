@@ -237,6 +237,25 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
     return [...outcomes, ...shed].join(', ');
   }
 
+  /**
+   * Where views went late, from the listener's and play's /metrics: the views
+   * recorded more than 5 s after their play (the freshness SLI's errors), the
+   * deliveries retried, and the publishes that went through play's outbox.
+   */
+  async function viewDelays(): Promise<string> {
+    assert.ok(mesh);
+    const [listener, play] = await Promise.all([scrape(mesh.urls.queueListener), scrape(mesh.urls.play)]);
+    const lag = (le: string) => sampleSum(listener, 'view_event_lag_seconds_bucket', { le });
+    const recorded = sampleSum(listener, 'view_event_lag_seconds_count');
+    const processed = ['recorded', 'duplicate', 'retried', 'dead_lettered'].map(
+      (o) => `${o} ${sampleSum(listener, 'view_events_processed_total', { outcome: o })}`,
+    );
+    return (
+      `views recorded ${recorded}: within 1 s ${lag('1')}, within 5 s ${lag('5')}, within 10 s ${lag('10')}; ` +
+      `the listener's deliveries: ${processed.join(', ')}; play's publish errors ${sampleSum(play, 'view_events_published_total', { outcome: 'error' })}`
+    );
+  }
+
   it('when the mesh runs clean traffic, then every SLI has data and no alert reaches Alertmanager', async (t) => {
     const running = prometheus;
     assert.ok(running);
@@ -256,7 +275,7 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
     assert.deepEqual(
       received.filter((a) => !allowed(a.labels['alertname'])).map((a) => alertLine(a)),
       [],
-      `alerts during ${(Date.now() - start) / 1000}s of clean traffic; play's own count of its answers: ${await playAnswers()}`,
+      `alerts during ${(Date.now() - start) / 1000}s of clean traffic; play's own count of its answers: ${await playAnswers()}; ${await viewDelays()}`,
     );
     assert.deepEqual(
       firingNow.map((rule) => `${rule.name} ${rule.state ?? ''}`),
