@@ -74,7 +74,7 @@ export const commonConfigSchema = z.object({
   CONSUL_CHECK_INTERVAL_MS: intFrom(1_000, 600_000)
     .default(5_000)
     .describe(
-      "Interval of the agent's HTTP check on `/healthz`: bounds how long a killed instance keeps receiving calls. One check may take two fifths of it, and the service makes sure the agent still holds its registration every two intervals.",
+      "Interval of the agent's HTTP check on `/healthz`: an instance that misses two in a row leaves callers' lists, so two intervals bound how long a killed instance keeps being picked. One check may take two fifths of it, and the service makes sure the agent still holds its registration every two intervals.",
     ),
   SHUTDOWN_DRAIN_DELAY_MS: intFrom(0, 120_000)
     .default(0)

@@ -6,11 +6,13 @@
  *
  * - PUT /v1/agent/service/register: body `{ID, Name, Address, Port, Tags, Meta,
  *   Check: {CheckID, Name, HTTP, Method, Interval, Timeout,
- *   DeregisterCriticalServiceAfter, Status}}`. The check starts `critical`
- *   unless `Status` is given; the double runs the HTTP check itself at its
- *   interval, like an agent: 2xx passing, 429 warning, anything else or no
- *   answer within `Timeout` critical. A service whose check stays critical
- *   longer than `DeregisterCriticalServiceAfter` is removed. Re-registering an
+ *   FailuresBeforeCritical, DeregisterCriticalServiceAfter, Status}}`. The
+ *   check starts `critical` unless `Status` is given; the double runs the HTTP
+ *   check itself at its interval, like an agent: 2xx passing, 429 warning,
+ *   anything else or no answer within `Timeout` a failure, which turns it
+ *   critical once `FailuresBeforeCritical` came in a row. A service whose
+ *   check stays critical longer than `DeregisterCriticalServiceAfter` is
+ *   removed. Re-registering an
  *   ID replaces the definition and keeps the check's status.
  * - PUT /v1/agent/service/deregister/:id (404 for an unknown id).
  * - GET /v1/agent/services: the agent's services by ID, with `filter`
@@ -42,6 +44,8 @@ interface RegisteredCheck {
   Method: string;
   Interval: string;
   Timeout: string;
+  /** Failed runs in a row before the check turns critical (Consul's default, 0, turns it at the first). */
+  FailuresBeforeCritical: number;
   DeregisterCriticalServiceAfter: string;
 }
 
@@ -62,6 +66,8 @@ interface ServiceState {
   criticalSince: number | undefined;
   timer: NodeJS.Timeout | undefined;
   checkRuns: number;
+  /** Failed runs since the last good one. */
+  failuresInARow: number;
 }
 
 export interface RecordedRequest {
@@ -303,6 +309,7 @@ export class ConsulDouble {
         Method: typeof rawCheck['Method'] === 'string' ? rawCheck['Method'] : 'GET',
         Interval: String(rawCheck['Interval']),
         Timeout: typeof rawCheck['Timeout'] === 'string' ? rawCheck['Timeout'] : '10s',
+        FailuresBeforeCritical: typeof rawCheck['FailuresBeforeCritical'] === 'number' ? rawCheck['FailuresBeforeCritical'] : 0,
         DeregisterCriticalServiceAfter: typeof rawCheck['DeregisterCriticalServiceAfter'] === 'string' ? rawCheck['DeregisterCriticalServiceAfter'] : '',
       };
       const status = rawCheck['Status'];
@@ -328,6 +335,7 @@ export class ConsulDouble {
       criticalSince: undefined,
       timer: undefined,
       checkRuns: 0,
+      failuresInARow: 0,
     };
     if (state.status === 'critical') state.criticalSince = existing?.criticalSince ?? Date.now();
     this.services.set(id, state);
@@ -356,6 +364,12 @@ export class ConsulDouble {
     const status = await probe(check.HTTP, check.Method, parseGoDuration(check.Timeout) ?? 10_000);
     if (this.services.get(state.definition.ID) !== state) return;
     state.checkRuns += 1;
+    state.failuresInARow = status === 'critical' ? state.failuresInARow + 1 : 0;
+    // As the agent's status handler: a failure short of the threshold leaves the status as it was.
+    if (status === 'critical' && state.failuresInARow < check.FailuresBeforeCritical) {
+      this.scheduleCheck(state, parseGoDuration(check.Interval) ?? 10_000);
+      return;
+    }
     if (status !== state.status) {
       state.status = status;
       state.criticalSince = status === 'critical' ? Date.now() : undefined;

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { ConsulDirectory, ConsulError, createConsulClient, Registration, type ConsulClient } from '../../services/platform/consul';
+import { ConsulDirectory, ConsulError, createConsulClient, Registration, serviceRegistration, type ConsulClient } from '../../services/platform/consul';
 import { createLogger } from '../../services/platform/log';
 import { createMetrics, type Metrics } from '../../services/platform/metrics';
 import { freePort } from '../../kit/ports';
@@ -115,6 +115,26 @@ describe('consul directory against the double', () => {
     c.healthStatus = 500;
     // Well within the blocking query's 30 s wait: Consul's answer to it, not a query's timeout, dropped it.
     await waitFor(() => directory.candidates('svc-crit').join() === a.url, { what: 'critical instance dropped', timeoutMs: 10_000 });
+  });
+
+  test("when a service's check misses once, then it stays passing; when it misses twice in a row, then it turns critical", async (t) => {
+    const instance = await fakeInstance();
+    t.after(() => instance.close());
+    // The services' own registration; an interval a starved test process cannot sleep through between two runs.
+    const registration = serviceRegistration({ name: 'svc-flap', address: '127.0.0.1', port: instance.port, version: 't' }, 3_000);
+    await client.register(registration);
+    const check = () => consul.service(registration.ID);
+    await waitFor(() => check()?.status === 'passing', { what: 'the first check passed', timeoutMs: 10_000 });
+    instance.healthStatus = 500;
+    const runs = check()?.checkRuns ?? 0;
+    await waitFor(() => (check()?.checkRuns ?? 0) > runs, { what: 'one failed run', timeoutMs: 10_000, everyMs: 20 });
+    instance.healthStatus = 200;
+    assert.equal(check()?.status, 'passing', 'one missed check is noise');
+    await waitFor(() => (check()?.checkRuns ?? 0) > runs + 1, { what: 'a good run after it', timeoutMs: 10_000 });
+    instance.healthStatus = 500;
+    const failingFrom = check()?.checkRuns ?? 0;
+    await waitFor(() => check()?.status === 'critical', { what: 'critical', timeoutMs: 15_000 });
+    assert.equal((check()?.checkRuns ?? 0) - failingFrom, 2, 'after two failed runs in a row');
   });
 
   test('when no instance is passing, then the static URL is the only candidate', async (t) => {

@@ -61,6 +61,7 @@ describe('services discovered through Consul (double)', () => {
         Method: 'GET',
         Interval: '1000ms',
         Timeout: '400ms',
+        FailuresBeforeCritical: 2,
         DeregisterCriticalServiceAfter: '60000ms',
       },
     });

@@ -26,16 +26,16 @@ test('when CONSUL_HTTP_ADDR is not an address, then configuration fails naming t
   assert.equal(defaults.CONSUL_CHECK_INTERVAL_MS, 5_000);
 });
 
-test("when the check interval is set, then the check timeout follows it and the reaping stays at Consul's minute", () => {
+test("when the check interval is set, then the check timeout follows it, two misses in a row turn it critical, and the reaping stays at Consul's minute", () => {
   const timing = (intervalMs: number) => {
-    const { Interval, Timeout, DeregisterCriticalServiceAfter } = serviceRegistration(
+    const { Interval, Timeout, FailuresBeforeCritical, DeregisterCriticalServiceAfter } = serviceRegistration(
       { name: 'play', address: '10.0.0.1', port: 1, version: 't' },
       intervalMs,
     ).Check;
-    return [Interval, Timeout, DeregisterCriticalServiceAfter];
+    return [Interval, Timeout, FailuresBeforeCritical, DeregisterCriticalServiceAfter];
   };
-  assert.deepEqual(timing(5_000), ['5000ms', '2000ms', '60000ms']);
-  assert.deepEqual(timing(1_000), ['1000ms', '400ms', '60000ms']);
+  assert.deepEqual(timing(5_000), ['5000ms', '2000ms', 2, '60000ms']);
+  assert.deepEqual(timing(1_000), ['1000ms', '400ms', 2, '60000ms']);
 });
 
 test('when the address is IPv6, then the instance id stays path-safe and the check URL brackets the address', () => {

@@ -55,13 +55,38 @@ const PLAY_ENV = { CATALOG_CACHE_TTL_MS: '5000' };
  * the whole mesh and go alone, each after what it would disturb resolved.
  */
 /**
- * Alerts the clean run may raise, with why: plays over 300 ms depend on the
- * machine, and on a 2-core CI runner with another suite beside this one more
- * than 14.4% of them get there for seconds at a time (measured: a page and a
- * ticket while test/e2e/durability.test.ts ran beside). They are reported,
- * and a scenario expecting one accepts it already firing at the action.
+ * Alerts the clean run may raise, each only with its cause in the mesh's own
+ * data: plays over 300 ms and views recorded over 5 s after their play depend
+ * on the machine, and on a 2-core CI runner with another suite beside this one
+ * some get there for seconds at a time (measured: a latency page and ticket
+ * while test/e2e/durability.test.ts ran beside; a freshness page and ticket in
+ * soak runs 40 and 42, load median 14-17, while reporting also missed play's
+ * deadline for 43-50 counts). Such an alert tells the truth about a starved
+ * machine. One raised while the mesh's histograms hold none of the slow plays
+ * or late views it names is a rule firing on nothing, and fails the run. A
+ * scenario expecting one accepts it already firing at the action.
  */
-const MAY_FIRE_ON_CLEAN_TRAFFIC = new Map([['VideoMeshPlayLatencyBudgetBurn', 'plays over 300 ms depend on the load of the machine']]);
+const MAY_FIRE_ON_CLEAN_TRAFFIC = new Map<string, (urls: Mesh['urls']) => Promise<string | undefined>>([
+  [
+    'VideoMeshPlayLatencyBudgetBurn',
+    async (urls) => {
+      const route = '/play/asset/:assetId/user/:userId';
+      const text = await scrape(urls.play);
+      const all = sampleSum(text, 'http_server_request_duration_seconds_count', { route });
+      const slow = all - sampleSum(text, 'http_server_request_duration_seconds_bucket', { route, le: '0.3' });
+      return slow > 0 ? `${slow} of ${all} plays took over 300 ms` : undefined;
+    },
+  ],
+  [
+    'VideoMeshViewFreshnessBudgetBurn',
+    async (urls) => {
+      const text = await scrape(urls.queueListener);
+      const all = sampleSum(text, 'view_event_lag_seconds_count');
+      const late = all - sampleSum(text, 'view_event_lag_seconds_bucket', { le: '5' });
+      return late > 0 ? `${late} of ${all} views were recorded over 5 s after their play` : undefined;
+    },
+  ],
+]);
 
 const PHASES: string[][] = [
   ['slow-backend', 'failing-backend', 'paused-listener'],
@@ -268,9 +293,12 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
     );
     const start = Date.now();
     await new Promise((resolve) => setTimeout(resolve, CLEAN_MS));
-    const allowed = (name: string | undefined) => MAY_FIRE_ON_CLEAN_TRAFFIC.has(name ?? '');
+    assert.ok(mesh);
+    const causes = new Map<string, string | undefined>();
+    for (const [name, cause] of MAY_FIRE_ON_CLEAN_TRAFFIC) causes.set(name, await cause(mesh.urls));
+    const allowed = (name: string | undefined) => causes.get(name ?? '') !== undefined;
     for (const alert of received.filter((a) => allowed(a.labels['alertname'])))
-      t.diagnostic(`allowed on clean traffic (the machine's load): ${alertLine(alert)}`);
+      t.diagnostic(`allowed on clean traffic, its cause in the data (${causes.get(alert.labels['alertname'] ?? '')}): ${alertLine(alert)}`);
     const firingNow = (await running.rules()).filter((rule) => rule.type === 'alerting' && rule.state !== 'inactive' && !allowed(rule.name));
     assert.deepEqual(
       received.filter((a) => !allowed(a.labels['alertname'])).map((a) => alertLine(a)),

@@ -44,6 +44,7 @@ export interface ServiceRegistration {
     Method: 'GET';
     Interval: string;
     Timeout: string;
+    FailuresBeforeCritical?: number;
     DeregisterCriticalServiceAfter: string;
     /** Left out, the check starts critical. */
     Status?: 'passing' | 'warning' | 'critical';

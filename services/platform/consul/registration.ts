@@ -25,6 +25,13 @@ export function instanceId({ name, address, port }: Pick<InstanceDescription, 'n
 const goDuration = (ms: number) => `${ms}ms`;
 /** Consul reaps a critical service no sooner than a minute after it turned critical. */
 const DEREGISTER_CRITICAL_AFTER_MS = 60_000;
+/**
+ * Missed checks in a row that take an instance out of everyone's list: one
+ * slow answer on a busy node is noise (Kubernetes' probes wait for three),
+ * two in a row a pattern. A dead instance is still out within two intervals,
+ * and callers' breakers pass over it sooner; a draining one deregisters first.
+ */
+const FAILURES_BEFORE_CRITICAL = 2;
 
 /** The check's timing all follows its interval: one run may take two fifths of it. */
 export function serviceRegistration(instance: InstanceDescription, checkIntervalMs: number): ServiceRegistration {
@@ -46,6 +53,7 @@ export function serviceRegistration(instance: InstanceDescription, checkInterval
       Method: 'GET',
       Interval: goDuration(checkIntervalMs),
       Timeout: goDuration(Math.round((checkIntervalMs * 2) / 5)),
+      FailuresBeforeCritical: FAILURES_BEFORE_CRITICAL,
       DeregisterCriticalServiceAfter: goDuration(DEREGISTER_CRITICAL_AFTER_MS),
     },
   };
