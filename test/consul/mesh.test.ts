@@ -100,7 +100,10 @@ describe('services discovered through Consul (double)', () => {
     // is retried on the other instance, so the test asks for a real spread, not the exact share.
     assert.ok(a >= 10 && b >= 10, `round-robin share: A ${a}, B ${b}`);
     const playMetrics = await scrape(mesh.play.url);
-    assert.ok(sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'consul' }) >= 60);
+    // "cache" is Consul's last good answer, used while a query to it failed (the double runs in this
+    // starved test process: soak run 44); either way the instances came from Consul.
+    const fromConsul = ['consul', 'cache'].map((source) => sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source }));
+    assert.ok((fromConsul[0] ?? 0) + (fromConsul[1] ?? 0) >= 60, `resolutions from Consul ${fromConsul[0]}, from its last good answer ${fromConsul[1]}`);
     assert.equal(
       sampleSum(playMetrics, 'discovery_resolutions_total', { peer: 'metadata', source: 'static' }) < 5,
       true,
