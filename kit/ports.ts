@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 
 /** A loopback port nothing listens on now, for a server the caller starts next. */
@@ -10,6 +11,47 @@ export async function freePort(): Promise<number> {
   await new Promise((r) => server.close(r));
   if (typeof address !== 'object' || !address) throw new Error('no port');
   return address.port;
+}
+
+/** The lowest port freePortForSlowStart hands out: above the ports servers are commonly configured on. */
+const SLOW_START_LOWEST_PORT = 20_000;
+const handedOut = new Set<number>();
+
+/**
+ * A loopback port nothing listens on now, for a server that binds it only
+ * seconds or minutes later (a service starting in a container, or
+ * under emulation). It is taken below the
+ * kernel's ephemeral range (ip_local_port_range): freePort's port comes from
+ * that range, where the kernel also picks the local port of every outgoing
+ * connection, and on a busy machine one of them can hold it by the time the
+ * slow server binds (EADDRINUSE). Below the range only an explicit bind can
+ * take it; each port is handed out once per process.
+ */
+export async function freePortForSlowStart(): Promise<number> {
+  const [ephemeralLowest] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  // A machine whose ephemeral range leaves no room below it gets freePort's port.
+  if (ephemeralLowest === undefined || !(ephemeralLowest - SLOW_START_LOWEST_PORT >= 1_000)) return freePort();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = SLOW_START_LOWEST_PORT + Math.floor(Math.random() * (ephemeralLowest - SLOW_START_LOWEST_PORT));
+    if (handedOut.has(port)) continue;
+    // Held before the check, so concurrent calls never hand out the same port.
+    handedOut.add(port);
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${SLOW_START_LOWEST_PORT} and ${ephemeralLowest} in 100 tries`);
+}
+
+async function canListen(port: number): Promise<boolean> {
+  const server = createServer();
+  server.listen(port, '127.0.0.1');
+  try {
+    // Rejects on 'error': EADDRINUSE when something holds the port.
+    await once(server, 'listening');
+  } catch {
+    return false;
+  }
+  await new Promise((r) => server.close(r));
+  return true;
 }
 
 /** Whether something accepts TCP connections on `port` at `host`. */

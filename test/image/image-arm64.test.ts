@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { z } from 'zod';
 import { SERVICES, SERVICE_NAMES, peerUrlEnv, type ServiceName } from '../../services/contracts/services';
 import { playbackSchema } from '../../services/contracts/play';
-import { freePort } from '../../kit/ports';
+import { freePortForSlowStart } from '../../kit/ports';
 import { natsEnvOf } from '../../kit/mesh';
 import { metricValue, scrape } from '../../kit/metrics';
 import { startPostgres, type StoreService, type TestPostgres } from '../../kit/postgres';
@@ -118,7 +118,10 @@ describe('the arm64 image under emulation', { timeout: 15 * 60_000, skip: emulat
     'when the five services are started from the arm64 image under emulation, then each is ready and a play through them answers 200 with its counts, and its view is counted',
     { timeout: START_BOUND_MS + 180_000 },
     async (t) => {
-      const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
+      const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePortForSlowStart()] as const))) as Record<
+        ServiceName,
+        number
+      >;
       const urlOf = (name: ServiceName) => `http://127.0.0.1:${ports[name]}`;
       const started = Date.now();
       const running = SERVICE_NAMES.map((name): [ServiceName, ServiceContainer] => {

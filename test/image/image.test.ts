@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../../kit/ports';
+import { freePortForSlowStart } from '../../kit/ports';
 import { startPostgres, type TestPostgres } from '../../kit/postgres';
 import { waitFor } from '../../kit/wait';
 import { SERVICES, SERVICE_NAMES } from '../../services/contracts/services';
@@ -80,7 +80,7 @@ describe('the image', { timeout: 10 * 60_000 }, () => {
   for (const service of services) {
     const what = storeServices.has(service) ? '/healthz answers 200, it migrates a real database and is ready,' : '/healthz answers 200';
     test(`when ${service} is started from the image, then ${what} and SIGTERM ends it cleanly`, async (t) => {
-      const port = await freePort();
+      const port = await freePortForSlowStart();
       // The store services migrate from the SQL files the image must carry: readiness proves they are there.
       const database: Record<string, string> = storeServices.has(service) ? { DATABASE_URL: postgres.url } : {};
       // Reporting and the listener refuse to start without the record token.
