@@ -281,7 +281,8 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
   /**
    * Where views went late, from the listener's and play's /metrics: the views
    * recorded more than 5 s after their play (the freshness SLI's errors), the
-   * deliveries retried, and the publishes that went through play's outbox.
+   * deliveries retried, and play's failed publish attempts (a view whose
+   * publish failed waits in play's outbox).
    */
   async function viewDelays(): Promise<string> {
     assert.ok(mesh);
