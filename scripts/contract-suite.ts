@@ -37,6 +37,8 @@ export interface Tokens {
 const VIEW_FLOW_TIMEOUT_MS = 15_000;
 /** How soon play must answer with a catalog write: its cache is kept fresh by change notices. */
 const CATALOG_FRESHNESS_MS = 1_000;
+/** Plays asked until one answers with its counts (each a view: the counts checked only grow). */
+const WHOLE_ANSWER_TRIES = 5;
 
 /** Every refusal's shape (docs/architecture.md). */
 const errorAnswer = z.object({ error: z.string(), message: z.string() });
@@ -213,7 +215,10 @@ async function viewFlow({ t, v, run }: Suite): Promise<void> {
   v.expect(recorded, `flow: 5 plays are 5 views of the user in reporting within ${VIEW_FLOW_TIMEOUT_MS / 1000} s`, `${await userViews(t, user)} views`);
   const grown = (await assetViews(t, '123')) - before;
   v.expect(grown >= 5, 'flow: the views of asset 123 grew by at least 5', `grew by ${grown}`);
-  const last = read(playbackSchema, await play());
+  // A play whose counts call missed play's deadline (a busy machine) answers
+  // null counts and names reporting in `degraded`, as it should: ask again.
+  let last = read(playbackSchema, await play());
+  for (let i = 1; i < WHOLE_ANSWER_TRIES && last?.degraded.includes('reporting'); i++) last = read(playbackSchema, await play());
   v.expect(
     last !== undefined && last.userviews !== null && last.assetviews !== null && last.userviews >= 5 && last.assetviews >= last.userviews,
     'play: answers userviews and assetviews, not swapped',

@@ -9,8 +9,14 @@ import { DONE, repeatUntilStopped } from './loop';
 import type { Metrics } from './metrics';
 import { loadMigrations, migrate } from './migrate';
 
-/** The database of the local server `./scripts/mesh` starts, and its owner, who makes each service's role. */
-export const LOCAL_DATABASE = { host: '127.0.0.1', port: 55432, database: 'video_mesh', owner: 'video_mesh' } as const;
+/**
+ * The database of the local server `./scripts/mesh` starts, and its owner,
+ * who makes each service's role. Its port is below every system's ephemeral
+ * range (Linux starts at 32768): a port in that range is also the local port
+ * of outgoing connections, and one of them holding it keeps Postgres from
+ * binding it (EADDRINUSE).
+ */
+export const LOCAL_DATABASE = { host: '127.0.0.1', port: 15432, database: 'video_mesh', owner: 'video_mesh' } as const;
 
 /**
  * A service's URL on the local server: its own role, named after its schema,
