@@ -19,14 +19,14 @@ const handedOut = new Set<number>();
 
 /**
  * A loopback port nothing listens on now, for a server that binds it only
- * seconds or minutes later (a service starting in a container, or
- * under emulation). It is taken below the
- * kernel's ephemeral range (ip_local_port_range): freePort's port comes from
- * that range, where the kernel also picks the port of every other server
- * listening on port 0 and the local port of every outgoing connection, and on
- * a busy machine one of them can hold it by the time the slow server binds
- * (EADDRINUSE). Below the range only an explicit bind can take it; each port
- * is handed out once per process.
+ * seconds or minutes later (a service starting in a container, or under
+ * emulation). It is taken below the kernel's ephemeral range
+ * (ip_local_port_range): freePort's port comes from that range, where the
+ * kernel also picks the port of every other server listening on port 0 and
+ * the local port of every outgoing connection, and on a busy machine one of
+ * them can hold it by the time the slow server binds (EADDRINUSE). Below the
+ * range only an explicit bind can take it; each port is handed out once per
+ * process.
  */
 export async function freePortForSlowStart(): Promise<number> {
   const [ephemeralLowest] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
