@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
+import { portFree } from '../scripts/mesh';
 
 /** A loopback port nothing listens on now, for a server the caller starts next. */
 export async function freePort(): Promise<number> {
@@ -37,22 +38,9 @@ export async function freePortForSlowStart(): Promise<number> {
     if (handedOut.has(port)) continue;
     // Held before the check, so concurrent calls never hand out the same port.
     handedOut.add(port);
-    if (await canListen(port)) return port;
+    if (await portFree(port, '127.0.0.1')) return port;
   }
   throw new Error(`no free port between ${SLOW_START_LOWEST_PORT} and ${ephemeralLowest} in 100 tries`);
-}
-
-async function canListen(port: number): Promise<boolean> {
-  const server = createServer();
-  server.listen(port, '127.0.0.1');
-  try {
-    // Rejects on 'error': EADDRINUSE when something holds the port.
-    await once(server, 'listening');
-  } catch {
-    return false;
-  }
-  await new Promise((r) => server.close(r));
-  return true;
 }
 
 /** Whether something accepts TCP connections on `port` at `host`. */
