@@ -211,11 +211,41 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
         return MAY_FIRE_ON_CLEAN_TRAFFIC.has(key.name) && before?.status === 'firing' ? 1 : undefined;
       },
       { what: `${s.name}: ${key.name} ${JSON.stringify(key.labels)} within ${key.within}`, timeoutMs: bound, everyMs: 100 },
-    ).catch((error: unknown) => {
+    ).catch(async (error: unknown) => {
       const seen = received.filter((a) => a.receivedAt >= since).map((a) => alertLine(a));
-      throw new Error(`${(error as Error).message}; received since the action:\n  ${seen.join('\n  ') || '(nothing)'}`);
+      throw new Error(
+        `${(error as Error).message}; received since the action:\n  ${seen.join('\n  ') || '(nothing)'}\n` +
+          `what Prometheus saw: ${await prometheusView(key).catch((e: unknown) => String(e))}; play's own count of its answers: ${await playAnswers()}`,
+      );
     });
     return alert - 1;
+  }
+
+  /**
+   * Why an alert did not reach the webhook: its rule's state, for an SLO
+   * alert the SLI's error ratio over the page's short and long windows, and
+   * each scrape target's health and last scrape time (a target scraped too
+   * slowly leaves a window without samples).
+   */
+  async function prometheusView(key: ExpectedAlert): Promise<string> {
+    assert.ok(prometheus);
+    const running = prometheus;
+    const rule = (await running.rules()).find((r) => r.type === 'alerting' && r.name === key.name && r.labels?.['severity'] === key.labels['severity']);
+    const slo = key.labels['sloth_slo'];
+    const ratios = slo
+      ? await Promise.all(
+          ['5m', '1h'].map(async (w) => {
+            const result = await running.query(`slo:sli_error:ratio_rate${w}{sloth_slo="${slo}"}`);
+            return `error ratio ${w} ${result.resultType === 'vector' ? (result.result[0]?.value[1] ?? 'none') : '?'}`;
+          }),
+        )
+      : [];
+    const scrapes = await running.query('scrape_duration_seconds');
+    const targets = scrapes.resultType === 'vector' ? scrapes.result.map((s) => `${s.metric['job'] ?? '?'} ${Number(s.value[1]).toFixed(3)}s`) : [];
+    const down = (await running.targets()).filter((t) => t.health !== 'up').map((t) => `${t.labels['job'] ?? t.scrapeUrl} ${t.health} (${t.lastError})`);
+    return [`rule ${rule?.state ?? 'not found'}`, ...ratios, `last scrape took ${targets.join(', ')}`, `targets not up: ${down.join(', ') || 'none'}`].join(
+      '; ',
+    );
   }
 
   /** Plays until one answers as the key says, within the scenario's first bound (play's cache may answer for a while). */

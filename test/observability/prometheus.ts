@@ -21,6 +21,7 @@ interface RuleState {
   health: string;
   lastError?: string;
   state?: 'inactive' | 'pending' | 'firing';
+  labels?: Record<string, string>;
   alerts?: { labels: Record<string, string>; state: string }[];
 }
 
