@@ -48,26 +48,21 @@ const CLEAN_MS = 30_000;
 const PLAY_ENV = { CATALOG_CACHE_TTL_MS: '5000' };
 
 /**
- * Scenarios grouped so that those running together cannot disturb each
- * other's alerts: phase A breaks three services whose alerts carry distinct
- * names and labels; phase B keeps play answering 200 (so publishes and URL
- * answers still happen) while A's page resolves; NATS and the database break
- * the whole mesh and go alone, each after what it would disturb resolved.
- */
-/**
  * Alerts the clean run may raise, each only with its cause in the mesh's own
- * data. Plays over 300 ms, views recorded over 5 s after their play and
- * answers whose cdnurl call missed play's deadline depend on the machine, and
+ * data. Plays over 300 ms, views recorded over 5 s after their play, and
+ * answers whose cdnurl or metadata call missed play's deadline depend on the machine, and
  * on a 2-core CI runner with another suite beside this one some get there for
  * seconds at a time (measured: a latency page and ticket while
  * test/e2e/durability.test.ts ran beside; a freshness page and ticket in soak
  * runs 40 and 42, load median 14-17, while reporting also missed play's
  * deadline for 43-50 counts; a URL page and ticket in soak run 43, load median
- * 13.5, with 195 of 703 plays over 300 ms). Such an alert tells the truth
- * about a starved machine. One raised while the mesh's own counts hold none of
- * the slow plays, late views or late URLs it names, or while a URL was lost to
- * anything but lateness, fails the run. A scenario expecting one accepts it
- * already firing at the action.
+ * 13.5, with 195 of 703 plays over 300 ms; an availability page and ticket
+ * in soak run 55, load median 17, with 64 of 723 plays answered 503 because
+ * metadata did not answer in time). Such an alert tells the truth about a
+ * starved machine. One raised while the mesh's own counts hold none of the
+ * slow plays, late views, late URLs or late metadata it names, or while a URL
+ * or an asset was lost to anything but lateness, fails the run. A scenario
+ * expecting one accepts it already firing at the action.
  */
 const MAY_FIRE_ON_CLEAN_TRAFFIC = new Map<string, (urls: Mesh['urls']) => Promise<string | undefined>>([
   [
@@ -94,18 +89,52 @@ const MAY_FIRE_ON_CLEAN_TRAFFIC = new Map<string, (urls: Mesh['urls']) => Promis
     async (urls) => {
       const text = await scrape(urls.play);
       const lost = sampleSum(text, 'play_degraded_parts_total', { part: 'cdnurl' });
-      const calls = (outcome: string) => sampleSum(text, 'http_client_request_duration_seconds_count', { peer: 'cdnurl', outcome });
-      const late = calls('timeout');
-      const failedOtherwise = calls('server_error') + calls('unreachable') + calls('too_large');
+      const { late, failedOtherwise } = failedCalls(text, 'cdnurl');
       return lost > 0 && late > 0 && failedOtherwise === 0
         ? `${lost} plays came without their URL: ${late} calls to cdnurl missed play's deadline, none failed otherwise`
         : undefined;
     },
   ],
+  [
+    'VideoMeshPlayAvailabilityBudgetBurn',
+    async (urls) => {
+      // Only 503 metadata_unavailable: a 500 (a fault of play's own) or a shed play is never the machine's lateness.
+      const text = await scrape(urls.play);
+      const unavailable = sampleSum(text, 'play_answers_total', { outcome: 'unavailable' });
+      const route = '/play/asset/:assetId/user/:userId';
+      const answered5xx = ['500', '502', '503', '504'].reduce(
+        (sum, status_code) => sum + sampleSum(text, 'http_server_request_duration_seconds_count', { route, status_code }),
+        0,
+      );
+      const shed = sampleSum(text, 'http_server_shed_total');
+      const { late, failedOtherwise } = failedCalls(text, 'metadata');
+      return unavailable > 0 && answered5xx === unavailable && shed === 0 && late > 0 && failedOtherwise === 0
+        ? `${unavailable} plays answered 503 metadata_unavailable: ${late} calls to metadata missed play's deadline, none failed otherwise`
+        : undefined;
+    },
+  ],
 ]);
 
+/** Play's calls to a peer that missed its deadline, and those that failed any other way, from play's /metrics. */
+function failedCalls(playMetrics: string, peer: string): { late: number; failedOtherwise: number } {
+  const calls = (outcome: string) => sampleSum(playMetrics, 'http_client_request_duration_seconds_count', { peer, outcome });
+  return { late: calls('timeout'), failedOtherwise: calls('server_error') + calls('unreachable') + calls('too_large') };
+}
+
+/**
+ * Scenarios grouped so that those running together cannot disturb each
+ * other's alerts or answers: phase A breaks two services whose alerts carry
+ * distinct names and labels; the paused listener goes alone, because its key
+ * wants a whole answer (200, nothing degraded, recorded), which a slow
+ * reporting or a failing metadata would deny it (soak run 55: 503 for 25 s
+ * once play's cached 123 expired beside the failing backend); phase B keeps
+ * play answering 200 (so publishes and URL answers still happen) while A's
+ * page resolves; NATS and the database break the whole mesh and go alone,
+ * each after what it would disturb resolved.
+ */
 const PHASES: string[][] = [
-  ['slow-backend', 'failing-backend', 'paused-listener'],
+  ['slow-backend', 'failing-backend'],
+  ['paused-listener'],
   ['failing-publishes', 'black-holed-peer'],
   ['nats-down'],
   ['database-down'],
@@ -299,13 +328,17 @@ describe('scenario catalog: every alert seen to fire and resolve, at time scale 
     return { undone, resolved };
   }
 
-  /** Play's answers and refusals by outcome, from its /metrics: what a failed clean run needs to say why. */
+  /** Play's answers, refusals and failed calls to its peers, from its /metrics: what a failed clean run needs to say why. */
   async function playAnswers(): Promise<string> {
     assert.ok(mesh);
     const text = await scrape(mesh.urls.play);
     const outcomes = ['complete', 'degraded', 'not_found', 'unavailable'].map((o) => `${o} ${sampleSum(text, 'play_answers_total', { outcome: o })}`);
     const shed = ['event_loop_lag', 'in_flight'].map((r) => `shed (${r}) ${sampleSum(text, 'http_server_shed_total', { reason: r })}`);
-    return [...outcomes, ...shed].join(', ');
+    const calls = ['metadata', 'cdnurl', 'reporting'].map((peer) => {
+      const { late, failedOtherwise } = failedCalls(text, peer);
+      return `calls to ${peer} late ${late}, failed otherwise ${failedOtherwise}`;
+    });
+    return [...outcomes, ...shed, ...calls].join(', ');
   }
 
   /**
