@@ -39,13 +39,12 @@ export interface PlayResult {
 }
 
 /**
- * How long a play may take before the client gives up: play answers within
- * its own deadline (seconds at most), so only a play that never answers
- * should reach this. It was 10 s, and in soak run 54 (load 14-22) 9 of 541
- * plays reached it while play answered the others: about as many as are in
- * flight at one moment at 50 plays a second, so this process (or the whole
- * machine) stood still, not play. That is lateness of the machine, not the
- * failure these tests judge.
+ * How long a play may take before the client gives up: well above play's
+ * deadline in these meshes (PATIENT_PLAY, 20 s), so only a play that is never
+ * answered reaches it. It was 10 s, below that deadline: in soak run 54 (load
+ * 14-22) 9 of 541 plays waited longer for metadata while B drained, and the
+ * client gave up on answers play was still allowed to give (run 57's slowest
+ * came after 9.8 s, and was a 200).
  */
 const ANSWER_BOUND_MS = 60_000;
 
