@@ -140,13 +140,7 @@ export async function startNats(options: { port?: number; host?: string; tls?: S
     mkdirSync(root, { recursive: true });
     writeFileSync(confPath, config, { mode: 0o600 });
     proc = startProcess(binary, ['--config', confPath]);
-    await waitFor(
-      () => {
-        if (proc.child.exitCode !== null) throw new Error(`nats-server exited: ${proc.output()}`);
-        return portAccepts(port, host);
-      },
-      { what: `nats-server on ${host}:${port}` },
-    );
+    await natsServerReady(proc, `nats-server on ${host}:${port}`, port, host);
   };
   await launch();
   return {
@@ -161,6 +155,25 @@ export async function startNats(options: { port?: number; host?: string; tls?: S
     signal: (signal) => void proc.child.kill(signal),
     pid: () => proc.child.pid,
   };
+}
+
+/**
+ * Waits until this nats-server says it is ready and its port accepts. The
+ * port alone is not proof: it comes from freePort, and another process of the
+ * suite can bind it by chance before nats-server does (soak run 60: a test's
+ * HTTP server held it, nats-server could not bind it, and the port accepted,
+ * so the test's NATS client waited forever for a greeting and both test
+ * files hung). nats-server prints "Server is ready" only once it listens.
+ */
+async function natsServerReady(proc: Proc, what: string, port: number, host = '127.0.0.1'): Promise<void> {
+  // An exit fails the start at once, with the server's own words (a port it could not bind).
+  const exited = new AbortController();
+  const onExit = () => exited.abort(new Error(`${what} exited: ${proc.output()}`));
+  if (proc.child.exitCode !== null) onExit();
+  proc.child.once('exit', onExit);
+  await waitFor(() => proc.output().includes('Server is ready') && portAccepts(port, host), { what, signal: exited.signal }).finally(() =>
+    proc.child.off('exit', onExit),
+  );
 }
 
 export type { ServiceName };
@@ -273,14 +286,7 @@ export async function startNatsCluster(
       },
       async restart() {
         node.proc = startProcess(binary, ['--config', confPath], { SERVER_NAME: layout.name, ...identities.passwordEnv });
-        const proc = node.proc;
-        await waitFor(
-          async () => {
-            if (proc.child.exitCode !== null) throw new Error(`${layout.name} exited: ${proc.output()}`);
-            return portAccepts(layout.port);
-          },
-          { what: `${layout.name} on 127.0.0.1:${layout.port}` },
-        );
+        await natsServerReady(node.proc, `${layout.name} on 127.0.0.1:${layout.port}`, layout.port);
       },
     };
     return node;
