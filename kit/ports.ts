@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { portFree } from '../scripts/mesh';
 
@@ -52,5 +52,43 @@ export async function portAccepts(port: number, host = '127.0.0.1'): Promise<boo
       resolveAccepts(true);
     });
     socket.once('error', () => resolveAccepts(false));
+  });
+}
+
+/**
+ * Whether the process `pid` itself holds a socket listening on TCP `port` (any
+ * local address), read from /proc. That something answers on the port proves
+ * less: freePort's port is in the ephemeral range, where another test's server
+ * listening on port 0 can take it before the process binds it.
+ */
+export function processListensOn(pid: number, port: number): boolean {
+  const listening = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let rows: string[];
+    try {
+      rows = readFileSync(table, 'utf8').split('\n').slice(1);
+    } catch {
+      continue; // no IPv6 on this machine
+    }
+    for (const row of rows) {
+      // sl local_address rem_address st ... inode: the local port is hex after the colon, state 0A is LISTEN.
+      const fields = row.trim().split(/\s+/);
+      const [localAddress, state, inode] = [fields[1], fields[3], fields[9]];
+      if (state === '0A' && localAddress && inode && parseInt(localAddress.split(':')[1] ?? '', 16) === port) listening.add(`socket:[${inode}]`);
+    }
+  }
+  if (listening.size === 0) return false;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false; // the process is gone
+  }
+  return fds.some((fd) => {
+    try {
+      return listening.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      return false; // closed while we looked
+    }
   });
 }

@@ -8,7 +8,7 @@ import type { ServiceName } from '../services/contracts/services';
 import { inboxPrefixOf, type NatsTarget } from '../services/platform/nats';
 import { natsAuthorizationBlock, natsPasswordVariable, natsUrlFor, newNatsPassword } from '../services/platform/nats-authorization';
 import type { ServerCertificate } from './certificates';
-import { freePort, portAccepts } from './ports';
+import { freePort, portAccepts, processListensOn } from './ports';
 import { waitFor } from './wait';
 
 /** The repository's root: this module runs as dist/kit/processes.js. */
@@ -192,11 +192,14 @@ export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {
   const url = `http://127.0.0.1:${port}`;
   // A service that exits fails the start at once; one that is slow gets a
   // minute: at a load average of 30 (two suites on two cores) a service took
-  // more than 20 s from spawn to /healthz.
+  // more than 20 s from spawn to /healthz. The /healthz must be its own: a
+  // port from freePort can be taken by another test's server first (as soak
+  // run 60 met with nats-server), which answers while this service exits.
   const exited = new AbortController();
   const onExit = () => exited.abort(new Error(`${name} exited: ${proc.output()}`));
   proc.child.once('exit', onExit);
-  await waitFor(async () => (await fetch(`${url}/healthz`)).ok, { what: `${name} /healthz`, timeoutMs: 60_000, signal: exited.signal })
+  const ownsPort = () => proc.child.pid !== undefined && processListensOn(proc.child.pid, port);
+  await waitFor(async () => ownsPort() && (await fetch(`${url}/healthz`)).ok, { what: `${name} /healthz`, timeoutMs: 60_000, signal: exited.signal })
     .catch((err: unknown) => {
       proc.child.kill('SIGKILL');
       throw err;
