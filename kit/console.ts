@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Mesh } from './mesh';
 import { freePort } from './ports';
-import { REPO_ROOT, startProcess, type Proc } from './processes';
+import { listensOn, REPO_ROOT, startProcess, type Proc } from './processes';
 import { waitFor } from './wait';
 
 interface RunningConsole {
@@ -31,7 +31,7 @@ export async function startConsole(mesh: Pick<Mesh, 'urls'>, faultsToken: string
   await waitFor(
     async () => {
       if (proc.child.exitCode !== null) throw new Error(`console exited: ${proc.output()}`);
-      return (await fetch(`${url}/healthz`)).ok;
+      return listensOn(proc, port) && (await fetch(`${url}/healthz`)).ok;
     },
     { what: 'console /healthz', timeoutMs: 20_000 },
   ).catch((err: unknown) => {

@@ -176,6 +176,13 @@ async function natsServerReady(proc: Proc, what: string, port: number, host = '1
   );
 }
 
+/**
+ * Whether this process itself listens on `port`: check it before trusting an
+ * answer there, since a port from freePort can be taken by another test's
+ * server first, which answers while this process exits.
+ */
+export const listensOn = (proc: Proc, port: number): boolean => proc.child.pid !== undefined && processListensOn(proc.child.pid, port);
+
 export type { ServiceName };
 
 export interface RunningService extends Proc {
@@ -198,8 +205,7 @@ export async function startService(name: ServiceName, env: NodeJS.ProcessEnv = {
   const exited = new AbortController();
   const onExit = () => exited.abort(new Error(`${name} exited: ${proc.output()}`));
   proc.child.once('exit', onExit);
-  const ownsPort = () => proc.child.pid !== undefined && processListensOn(proc.child.pid, port);
-  await waitFor(async () => ownsPort() && (await fetch(`${url}/healthz`)).ok, { what: `${name} /healthz`, timeoutMs: 60_000, signal: exited.signal })
+  await waitFor(async () => listensOn(proc, port) && (await fetch(`${url}/healthz`)).ok, { what: `${name} /healthz`, timeoutMs: 60_000, signal: exited.signal })
     .catch((err: unknown) => {
       proc.child.kill('SIGKILL');
       throw err;

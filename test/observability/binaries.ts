@@ -2,7 +2,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePort } from '../../kit/ports';
-import { startProcess } from '../../kit/processes';
+import { listensOn, startProcess } from '../../kit/processes';
 import { waitFor } from '../../kit/wait';
 
 const installHints: Record<string, string> = {
@@ -64,7 +64,7 @@ export async function startReadyServer(
     await waitFor(
       async () => {
         if (proc.child.exitCode !== null) throw new Error(`${name} exited: ${proc.output()}`);
-        return (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok;
+        return listensOn(proc, port) && (await fetch(`http://127.0.0.1:${port}/-/ready`)).ok;
       },
       { what: `${name} ready on ${port}`, timeoutMs: 20_000 },
     );
