@@ -404,7 +404,10 @@ export class Rehearsal {
     const mib = (b: number | undefined) => (b === undefined ? 'n/a' : `${(b / 2 ** 20).toFixed(1)} MiB`);
     this.say(
       `  saturated ${result.saturatedPerSecond.toFixed(0)}/s, offered ${result.offeredPerSecond.toFixed(0)}/s: ` +
-        [...result.byStatus].map(([status, n]) => `${n} x ${status || 'no answer'}`).join(', '),
+        [...result.byStatus]
+          .map(([status, n]) => `${n} x ${status || 'no answer'} (p99 ${(result.p99MsByStatus.get(status) ?? Number.NaN).toFixed(0)} ms)`)
+          .join(', ') +
+        `; the probers' event loop stood still up to ${result.probersLoopDelayMaxMs.toFixed(0)} ms`,
     );
     this.say(
       `  peak RSS ${mib(result.peakRssBytes)}, cgroup peak ${mib(result.cgroupPeakBytes)}, limit ${mib(container.memoryLimitBytes)}, ` +
