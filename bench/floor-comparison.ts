@@ -7,12 +7,14 @@
  * count 2,000: a side that lost or doubled views would look fast. Medians of
  * the rounds, each target as a ratio to the floor.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { percentile } from '../kit/percentile';
 import { waitFor } from '../kit/wait';
 import { measureCpuPerPlay, type CpuPerPlay, type CpuProcess } from './cpu-per-play';
 import { runLoad, type LoadResult } from './load';
 import { zipfMix } from './mix';
+import { rssParts } from './proc-memory';
 
 export interface Side {
   name: string;
@@ -28,6 +30,8 @@ export interface ComparisonSettings {
   concurrency: number;
   mixAssets: number;
   mixUsers: number;
+  /** How long both sides stand idle after their warm-up before their memory is read. */
+  idleSeconds: number;
 }
 
 interface Round {
@@ -64,6 +68,8 @@ export async function compareWithFloor(floor: Side, mesh: Side, settings: Compar
     await plays(side, 8); // warm-up: JIT, pools, caches
     await playEveryAsset(side.playOrigin, settings.mixAssets);
   }
+  await sleep(settings.idleSeconds * 1000);
+  const memory = new Map(sides.map((side) => [side, idleMemory(side)]));
   const rounds = new Map<Side, Round[]>(sides.map((side) => [side, []]));
   const counted = new Map<Side, number[]>(sides.map((side) => [side, []]));
   for (let round = 0; round < settings.rounds; round++) {
@@ -79,6 +85,23 @@ export async function compareWithFloor(floor: Side, mesh: Side, settings: Compar
     }
   }
   printComparison(floor, mesh, rounds, counted, settings);
+  printMemory(floor, mesh, memory, settings.idleSeconds);
+}
+
+/** Processes that are not Node: their memory is the same server on both sides. */
+const SHARED_SERVERS = ['NATS', 'PostgreSQL'];
+
+type Memory = Map<string, { rssBytes: number; privateBytes: number }>;
+
+/** VmRSS and its private part of each Node process of a side, by name. */
+function idleMemory(side: Side): Memory {
+  const memory: Memory = new Map();
+  for (const p of side.processes) {
+    const pid = p.pid();
+    const parts = pid === undefined || SHARED_SERVERS.includes(p.name) ? undefined : rssParts(pid);
+    if (parts) memory.set(p.name, parts);
+  }
+  return memory;
 }
 
 /** One play of every asset of the mix, so each side's catalog cache holds them all. */
@@ -191,4 +214,29 @@ function printComparison(floor: Side, mesh: Side, rounds: Map<Side, Round[]>, co
   console.log(`\n  plays not answered 200 over all rounds: ${refused(floor)} (floor), ${refused(mesh)} (${mesh.name})`);
   const runs = (side: Side) => (counted.get(side) ?? []).join(', ');
   console.log(`  exactly once: ${EXACTLY_ONCE_PLAYS} plays of one new user after each round counted ${runs(floor)} (floor), ${runs(mesh)} (${mesh.name})`);
+}
+
+/** The target for a service's VmRSS after warm-up (P5), absolute: printed against both sides. */
+export const IDLE_RSS_BOUND_MIB = 80;
+
+function printMemory(floor: Side, mesh: Side, memory: Map<Side, Memory>, idleSeconds: number): void {
+  const mib = (bytes: number) => bytes / 2 ** 20;
+  const col = (text: string) => text.padStart(14);
+  const cell = (side: Side, names: string[]) => {
+    const m = names.map((n) => memory.get(side)?.get(n)).find(Boolean);
+    return col(m ? `${mib(m.rssBytes).toFixed(0)} (${mib(m.privateBytes).toFixed(0)})` : '-');
+  };
+  console.log(`\n  idle memory ${idleSeconds} s after warm-up, VmRSS MiB (private)${col('floor')}${col(mesh.name)}`);
+  for (const [row, names] of PROCESS_ROWS.filter(([row]) => !SHARED_SERVERS.includes(row)))
+    console.log(`    ${row.padEnd(46)}${cell(floor, names)}${cell(mesh, names)}`);
+  const largest = (side: Side) => {
+    const [name, m] = [...(memory.get(side) ?? [])].reduce((a, b) => (b[1].rssBytes > a[1].rssBytes ? b : a));
+    return { name, mib: mib(m.rssBytes) };
+  };
+  const [f, m] = [largest(floor), largest(mesh)];
+  const within = (n: number) => (n <= IDLE_RSS_BOUND_MIB ? 'within' : 'over');
+  console.log(
+    `  largest: floor ${f.mib.toFixed(0)} MiB (${f.name}), ${mesh.name} ${m.mib.toFixed(0)} MiB (${m.name}), ${(m.mib / f.mib).toFixed(2)}x;` +
+      ` against the bound of ${IDLE_RSS_BOUND_MIB} MiB: floor ${within(f.mib)}, ${mesh.name} ${within(m.mib)}`,
+  );
 }
