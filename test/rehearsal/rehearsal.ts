@@ -29,12 +29,14 @@ import { startNats, type NatsServer } from '../../kit/processes';
 import { NATS_IDENTITIES } from '../../services/contracts/nats-rights';
 import { Cluster, readRelease, type RenderedRelease } from './cluster';
 import { runContractChecks, type CheckRun } from './contract';
+import { cpuTimeDuring, sampleCpuWait, starved, type CpuTime } from './cpu-wait';
 import type { Secret } from './kube';
 import { overload, type OverloadResult } from './overload';
 import {
   createNetwork,
   holdNetwork,
   hostUlimits,
+  inspectContainer,
   ociRuntime,
   orphanedRuns,
   OWNER_LABEL,
@@ -57,6 +59,16 @@ const REPOSITORY = 'localhost/video-mesh';
 const TAG_PREFIX = 'rehearsal-';
 
 export type Say = (line: string) => void;
+
+/** A probe play left unanswered under overload, with what its event-loop thread ran and waited for a CPU over the probe's timeout. */
+export interface ProbeMiss extends ProbeFailure {
+  eventLoop: CpuTime | undefined;
+  /** The thread waited for a CPU for half the probe's timeout or more: the machine's doing, not play's. */
+  starved: boolean;
+}
+
+export const describeCpuTime = (time: CpuTime | undefined) =>
+  time ? `ran ${time.runMs.toFixed(0)} ms and waited ${time.waitMs.toFixed(0)} ms for a CPU` : 'not sampled (no /proc/<pid>/schedstat)';
 
 export interface ReadyFigures {
   /** From the first `podman run` to every pod ready. */
@@ -388,18 +400,30 @@ export class Rehearsal {
   async overload(
     component: string,
     seconds = 5,
-  ): Promise<OverloadResult & { limitBytes: number | undefined; renderedNodeOptions: string | undefined; probeMisses: ProbeFailure[] }> {
+  ): Promise<OverloadResult & { limitBytes: number | undefined; renderedNodeOptions: string | undefined; probeMisses: ProbeMiss[] }> {
     const pod = this.pod(component);
     const container = pod.plan.containers[0];
     const port = container?.ports.get('http');
+    const containerName = pod.containerNames[0] ?? '';
     if (!container || port === undefined) throw new Error(`pod ${pod.name} has no http port`);
     this.say(`overload: ${component}'s saturated rate with 64 connections, then 4x that open-loop for ${seconds} s, on pod ${pod.name}`);
     const started = Date.now();
-    const result = await overload(pod.containerNames[0] ?? '', `http://${pod.ip}:${port}`, seconds);
+    // Play's event-loop thread, sampled throughout: whether a probe it left unanswered was its own doing or the machine's.
+    const eventLoopThread = sampleCpuWait((await inspectContainer(containerName)).pid);
+    const result = await overload(containerName, `http://${pod.ip}:${port}`, seconds);
     // Every probe sent while play was overloaded has its verdict within its timeout: the kubelet's view of the overload.
     const settled = Date.now() + Math.max(...container.probes.map((p) => p.timeoutSeconds)) * 1000 + 500;
     await new Promise((resolve) => setTimeout(resolve, settled - Date.now()));
-    const probeMisses = pod.probers.flatMap((p) => p.misses).filter((m) => m.at >= started && m.kind !== 'startup');
+    const samples = eventLoopThread.stop();
+    const timeoutMsOf = (kind: ProbeFailure['kind']) => (container.probes.find((p) => p.kind === kind)?.timeoutSeconds ?? 0) * 1000;
+    const probeMisses = pod.probers
+      .flatMap((p) => p.misses)
+      .filter((m) => m.at >= started && m.kind !== 'startup')
+      .map((m): ProbeMiss => {
+        const eventLoop = cpuTimeDuring(samples, m.at - timeoutMsOf(m.kind), m.at);
+        return { ...m, eventLoop, starved: starved(eventLoop, timeoutMsOf(m.kind)) };
+      });
+    const whole = cpuTimeDuring(samples, started, settled);
     const renderedNodeOptions = container.env.find(([n]) => n === 'NODE_OPTIONS')?.[1];
     const mib = (b: number | undefined) => (b === undefined ? 'n/a' : `${(b / 2 ** 20).toFixed(1)} MiB`);
     this.say(
@@ -414,6 +438,12 @@ export class Rehearsal {
         `NODE_OPTIONS ${result.nodeOptions ?? '(none)'}; ${result.after.running ? 'still running' : `exited ${result.after.exitCode}`}, OOM-killed ${result.after.oomKilled}`,
     );
     this.say(`  ${result.listenOverflows} connection attempts dropped (accept queue full); ${probeMisses.length} probes missed`);
+    this.say(`  play's event-loop thread over the overload: ${describeCpuTime(whole)}`);
+    for (const miss of probeMisses)
+      this.say(
+        `  ${miss.kind} probe missed; over its timeout play's event-loop thread ${describeCpuTime(miss.eventLoop)}: ` +
+          (miss.starved ? 'starved by the machine, not held against play' : "play's own, a failure"),
+      );
     return { ...result, limitBytes: container.memoryLimitBytes, renderedNodeOptions, probeMisses };
   }
 

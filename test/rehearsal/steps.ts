@@ -4,7 +4,7 @@
  * each as a test; `npm run rehearse` runs them and prints the same verdicts.
  */
 import { followDocs } from './first-contact';
-import type { Rehearsal } from './rehearsal';
+import { describeCpuTime, type Rehearsal } from './rehearsal';
 
 /** Where docs/kubernetes.md's first play and its fault toggles are: the sh block after each. */
 export const FIRST_PLAY = 'In another terminal, once skaffold says the deployments are stable';
@@ -97,7 +97,13 @@ export const STEPS: readonly Step[] = [
       p.expect((result.byStatus.get(200) ?? 0) > 0, 'play answered no play under overload');
       p.expect(result.peakRssBytes > 0 && result.peakRssBytes < (result.limitBytes ?? 0), `peak RSS ${mib(result.peakRssBytes)}`);
       // A probe that times out under overload takes play out of its Service (readiness) or restarts it (liveness): shedding must not look like death.
-      for (const miss of result.probeMisses) p.expect(false, `the ${miss.kind} probe missed under overload: ${miss.message}`);
+      // Unless the machine kept play's event-loop thread waiting for a CPU for half the probe's timeout or more (soak run 74, a load of 24 on
+      // two cores): that says nothing of play's code. The rehearsal's log names each such miss; the kubelet acts on 2 or 3 in a row, not on one.
+      for (const miss of result.probeMisses.filter((m) => !m.starved))
+        p.expect(
+          false,
+          `the ${miss.kind} probe missed under overload: ${miss.message} (over its timeout play's event-loop thread ${describeCpuTime(miss.eventLoop)})`,
+        );
       p.expect(result.listenOverflows === 0, `${result.listenOverflows} connection attempts to play were dropped: its accept queue overflowed`);
       return p.list;
     },
