@@ -391,7 +391,7 @@ export class Rehearsal {
     );
     this.say(
       `  ${result.sent} plays: ${result.answered200} answered 200 (${result.recordedFalse} recorded later from the outbox), ${result.failures.length} failed, ` +
-        `${result.shedRetried} shed and sent again; ${views} views counted`,
+        `${result.retried} answered a retryable 503 and sent again; ${views} views counted`,
     );
     return { ...update, traffic: result, views };
   }
