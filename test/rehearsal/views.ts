@@ -57,7 +57,7 @@ export function steadyPlays(origin: string, userId: string, ratePerSecond: numbe
   const result: TrafficResult = { sent: 0, answered200: 0, failures: [], recordedFalse: 0, retried: 0 };
   const inFlight = new Set<Promise<void>>();
   // Play sheds when its event loop lags (the chart's bound, 500 ms), and
-  // answers metadata_unavailable when metadata misses its deadline (450 ms):
+  // answers metadata_unavailable when metadata misses play's deadline (450 ms):
   // on two cores shared with other suites both happen whatever the rollout
   // does (soak run 77: two plays in a row answered metadata_unavailable at a
   // load of 13-21). Either did nothing and says to try again: a client that does is
